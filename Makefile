@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: GPL-2.0
+# Entry points. A newcomer needs two: `make demo` (the main job) and `make check` (all tests).
+# Everything installs what it needs on first use; builds are cached in ~/.cache/xpu.
+# The kernel module itself is built by Kbuild (see ./Kbuild): `make -C $KDIR M=$PWD`.
+
+LAB := tools/lab
+
+.PHONY: all deps kernel module vm check demo clean help
+all: module
+
+help:
+	@echo "make demo    boot a VM, load xpu, create a link and show it"
+	@echo "make check   run every test (cargo + kselftests in a VM); ends with 'N passed, N failed'"
+	@echo "make deps | kernel | module | clean"
+	@echo "make vm CMD='...'   run a command in a VM with xpu installed"
+
+deps:
+	@$(LAB)/deps.sh
+
+kernel: deps
+	@$(LAB)/kernel.sh
+
+module: deps
+	@$(LAB)/module.sh
+
+vm: module
+	@$(LAB)/vm.sh -- $(or $(CMD),sh -c 'modprobe xpu && lsmod')
+
+check:
+	@$(LAB)/check.sh
+
+demo:
+	@$(LAB)/demo.sh
+
+clean:
+	@kdir=$$($(LAB)/kernel.sh 2>/dev/null) && $(MAKE) -s -C $$kdir M=$(CURDIR) clean || true
+	@cargo clean -q

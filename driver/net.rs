@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! xpu's own netdev layer: thin, typed wrappers over the C objects that Linux 7.3 has no Rust
+//! abstractions for (`net_device`, `sk_buff`, `rtnl_link_ops`).
+//!
+//! All of xpu's `unsafe` lives below this module; the logic modules (`link`, and later the
+//! ring and transport modules) deny unsafe code and see only the safe types exported here.
+
+pub(crate) mod device;
+pub(crate) mod ops;
+pub(crate) mod rtnl;
+pub(crate) mod skb;
+mod sys;

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The netdev ops: [`NetdevOps`] is what the driver logic implements; the `xpu_rs_*` functions
+//! are the `extern "C"` trampolines that the C ops table (driver/xpu_shim.c) points at.
+
+use core::ptr::NonNull;
+
+use kernel::{bindings, error::from_result, ffi::c_int, prelude::*, types::ForeignOwnable};
+
+use super::{device::Device, skb::SkBuff};
+
+/// The one implementation the trampolines dispatch to.
+type Driver = crate::link::Xpu;
+
+/// `NETDEV_TX_OK` of `enum netdev_tx` (include/linux/netdevice.h, not in the 7.3 bindings).
+const NETDEV_TX_OK: c_int = 0;
+
+/// What `ndo_start_xmit` tells the core.
+pub(crate) enum TxResult {
+    /// The packet was consumed (sent or dropped and counted).
+    Ok,
+}
+
+/// Network device operations of a driver with per-device state of type `State`.
+pub(crate) trait NetdevOps {
+    /// Per-device state, created in `ndo_init` and freed after the device is unregistered.
+    type State: Send + Sync;
+
+    /// `ndo_init`: the device is being registered.
+    fn init(dev: &Device) -> Result<Pin<KBox<Self::State>>>;
+    /// `ndo_open`: the administrator brought the device up.
+    fn open(dev: &Device, state: &Self::State) -> Result;
+    /// `ndo_stop`: the device goes down.
+    fn stop(dev: &Device, state: &Self::State) -> Result;
+    /// `ndo_start_xmit`: send `skb`.
+    fn start_xmit(skb: SkBuff, dev: &Device, state: &Self::State) -> TxResult;
+}
+
+type State = <Driver as NetdevOps>::State;
+
+/// The device's state, which `xpu_rs_dev_init` put in its private area.
+fn state(dev: &Device) -> Option<&State> {
+    let ptr = dev.private();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null private pointer was stored by `xpu_rs_dev_init` from
+    // `Pin<KBox<State>>::into_foreign` and is only reclaimed by `xpu_rs_dev_free`, which the core
+    // calls after the last op has returned; so the borrow cannot outlive it.
+    Some(unsafe { <Pin<KBox<State>> as ForeignOwnable>::borrow(ptr) }.get_ref())
+}
+
+/// # Safety
+///
+/// Must only be called by the networking core as `ndo_init` of an xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_dev_init(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    from_result(|| {
+        let state = Driver::init(dev)?;
+        dev.set_private(state.into_foreign());
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Must only be called by the networking core as `priv_destructor` of an xpu device, once.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_dev_free(dev: *mut bindings::net_device) {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    let ptr = dev.private();
+    if ptr.is_null() {
+        // Registration failed before (or in) ndo_init: there is no state.
+        return;
+    }
+    dev.set_private(core::ptr::null_mut());
+    // SAFETY: `ptr` came from `into_foreign` in `xpu_rs_dev_init`; no op runs any more, so no
+    // borrow from `state()` is alive, and the pointer was cleared above so this runs once.
+    drop(unsafe { <Pin<KBox<State>> as ForeignOwnable>::from_foreign(ptr) });
+}
+
+/// # Safety
+///
+/// Must only be called by the networking core as `ndo_open` of an xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_open(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    from_result(|| {
+        let state = state(dev).ok_or(EINVAL)?;
+        Driver::open(dev, state)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Must only be called by the networking core as `ndo_stop` of an xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_stop(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    from_result(|| {
+        let state = state(dev).ok_or(EINVAL)?;
+        Driver::stop(dev, state)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Must only be called by the networking core as `ndo_start_xmit` of an xpu device, with a
+/// valid `skb` whose reference it hands over.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_start_xmit(
+    skb: *mut bindings::sk_buff,
+    dev: *mut bindings::net_device,
+) -> c_int {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    let Some(skb) = NonNull::new(skb) else {
+        return NETDEV_TX_OK;
+    };
+    // SAFETY: the core hands over its reference to a valid skb (function safety requirement).
+    let skb = unsafe { SkBuff::from_raw(skb) };
+    let Some(state) = state(dev) else {
+        dev.tx_dropped_inc();
+        return NETDEV_TX_OK;
+    };
+    match Driver::start_xmit(skb, dev, state) {
+        TxResult::Ok => NETDEV_TX_OK,
+    }
+}

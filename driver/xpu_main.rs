@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! xpu: a virtual NIC whose queues live in memory shared between a host and a DPU.
+//!
+//! The crate root only declares the modules and the kernel module; see `link` for the device
+//! and `net` for the thin layer over the C networking objects (the only place with `unsafe`).
+
+use kernel::prelude::*;
+
+mod link;
+mod net;
+
+module! {
+    type: XpuModule,
+    name: "xpu",
+    authors: ["The xpu developers"],
+    description: "Virtual NIC over shared PCIe/CXL memory between a host and a DPU",
+    license: "GPL",
+    // MODULE_ALIAS_RTNL_LINK("xpu"): `ip link add NAME type xpu` loads the module.
+    alias: ["rtnl-link-xpu"],
+}
+
+struct XpuModule {
+    /// Dropping it deletes every xpu link, so the module unloads cleanly with links present.
+    _link_kind: net::rtnl::LinkKind,
+}
+
+impl kernel::Module for XpuModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        Ok(Self {
+            _link_kind: net::rtnl::LinkKind::register()?,
+        })
+    }
+}

@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers shared by the xpu selftests: KTAP output, namespaces, and the kernel-health checks
+# that run after every test case (dmesg has no WARN/BUG/oops; kmemleak finds nothing).
+
+XPU_DIR=$(dirname "$(readlink -f "$0")")
+. "$XPU_DIR/../../../kselftest/ktap_helpers.sh"
+
+# Test cases run in subshells, so namespaces are found by name prefix at cleanup.
+XPU_NS_PREFIX=xpu-$$-
+DMESG_MARK=0
+
+# Bad things the kernel can say about itself. Any of them after a test case fails it.
+DMESG_BAD='WARNING:|BUG:|Oops|Call Trace|general protection|kernel BUG|UBSAN|KASAN|'\
+'possible recursive locking|circular locking|inconsistent lock state|'\
+'suspicious RCU usage|sleeping function called|refcount_t:|list_(add|del) corruption|'\
+'unregister_netdevice: waiting|Unable to handle|rust_panic|panicked at'
+
+xpu_require() {
+	[ "$(id -u)" = 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
+	for c in ip modprobe dmesg; do
+		command -v "$c" >/dev/null || { ktap_skip_all "$c not installed"; exit "$KSFT_SKIP"; }
+	done
+	modinfo xpu >/dev/null 2>&1 || { ktap_skip_all "xpu module not installed"; exit "$KSFT_SKIP"; }
+}
+
+dmesg_mark() {
+	DMESG_MARK=$(dmesg | wc -l)
+}
+
+# Prints kernel messages since the last mark that match DMESG_BAD; true if there are none.
+dmesg_clean() {
+	local bad
+	bad=$(dmesg | tail -n +"$((DMESG_MARK + 1))" | grep -E "$DMESG_BAD")
+	dmesg_mark
+	[ -z "$bad" ] && return 0
+	ktap_print_msg "kernel complained:"
+	printf '%s\n' "$bad" | sed 's/^/#   /'
+	return 1
+}
+
+# Run a test case: `xpu_case NAME FUNCTION`. It passes when FUNCTION succeeds and the kernel
+# logged nothing bad meanwhile.
+xpu_case() {
+	local name=$1 fn=$2 out rc
+	dmesg_mark
+	out=$("$fn" 2>&1)
+	rc=$?
+	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+	if ! dmesg_clean; then
+		ktap_test_fail "$name (kernel log)"
+	elif [ $rc -ne 0 ]; then
+		ktap_test_fail "$name"
+	else
+		ktap_test_pass "$name"
+	fi
+}
+
+# A fresh network namespace, removed at exit; prints its name.
+xpu_netns() {
+	local ns
+	ns=$XPU_NS_PREFIX$1
+	ip netns add "$ns" || return 1
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+
+xpu_cleanup() {
+	local ns
+	for ns in $(ip netns list | awk '{print $1}' | grep "^$XPU_NS_PREFIX"); do
+		ip netns del "$ns" 2>/dev/null
+	done
+	modprobe -r xpu 2>/dev/null
+}
+
+# fail MESSAGE: say why the test case fails and end it (cases run in a subshell).
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+# Leak check for the whole test file: objects unreferenced since the last clear.
+xpu_kmemleak_clean() {
+	local km=/sys/kernel/debug/kmemleak
+	[ -w "$km" ] || { echo "kmemleak not available"; return 0; }
+	# Objects younger than 5 s are never reported; give the last ones time to age.
+	sleep 6
+	echo scan >"$km"
+	echo scan >"$km"
+	local leaks
+	leaks=$(cat "$km")
+	[ -z "$leaks" ] && return 0
+	printf '%s\n' "$leaks" | head -60
+	return 1
+}
+
+xpu_kmemleak_clear() {
+	[ -w /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
+	return 0
+}
+
+link_exists() {
+	ip "${@:2}" link show dev "$1" >/dev/null 2>&1
+}

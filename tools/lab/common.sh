@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared settings for the xpu lab scripts: where things are cached and how to report.
+# Sourced, not run.
+
+XPU_ROOT=${XPU_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+# Everything heavy (kernel source and builds, venv, bindgen) lives outside the checkout so that
+# a fresh clone reuses it and `git clean` never throws away a 15-minute kernel build.
+XPU_CACHE=${XPU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xpu}
+XPU_VENV=$XPU_CACHE/venv
+XPU_TOOLS=$XPU_CACHE/tools
+# Kernel source package. Pinned to the 7.3 series; tools/lab/kernel.sh falls back to the
+# newest linux-source-7.* if the archive has dropped it, and the cache key follows.
+XPU_KSRC_PKG=${XPU_KSRC_PKG:-linux-source-7.3}
+# Pinned userspace build tools.
+XPU_BINDGEN_VERSION=0.72.1
+XPU_LIBCLANG_VERSION=18.1.1
+XPU_VIRTME_VERSION=1.42
+
+export PATH="$XPU_TOOLS/bin:$XPU_VENV/bin:$HOME/.cargo/bin:$PATH"
+
+log() { printf '%s\n' "xpu: $*" >&2; }
+die() { printf '%s\n' "xpu: error: $*" >&2; exit 1; }
+
+# libclang from the PyPI wheel (bookworm's clang 14 is too old for the kernel's bindgen).
+libclang_path() {
+	local d
+	d=$(ls -d "$XPU_VENV"/lib/python3*/site-packages/clang/native 2>/dev/null | head -n1)
+	[ -n "$d" ] && printf '%s\n' "$d"
+}

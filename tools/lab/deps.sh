@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Install everything the lab needs on a fresh Debian bookworm machine. Idempotent; prints
+# nothing when there is nothing to do. Needs root for apt (the CI and lab machines are root).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+DEB_PKGS=(
+	# kernel build
+	make gcc flex bison bc libelf-dev libssl-dev dwarves cpio xz-utils kmod rsync
+	# VMs: TCG QEMU; virtme-ng needs udev for its script I/O ports
+	qemu-system-x86 udev busybox-static
+	# what the tests and the demo run inside the guest (the guest sees the host's root)
+	iproute2 ethtool iperf3 socat procps python3-yaml python3-jsonschema
+)
+
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || die "need root to install Debian packages: ${missing[*]}"
+	log "installing Debian packages: ${missing[*]}"
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null
+fi
+
+command -v rustup >/dev/null || die "rustup not found: install Rust with rustup first"
+if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+	log "adding rustup component rust-src"
+	rustup component add rust-src >/dev/null 2>&1
+fi
+
+mkdir -p "$XPU_CACHE"
+if [ ! -x "$XPU_VENV/bin/python3" ]; then
+	log "creating Python venv $XPU_VENV"
+	python3 -m venv "$XPU_VENV"
+fi
+want_pip="libclang==$XPU_LIBCLANG_VERSION virtme-ng==$XPU_VIRTME_VERSION pyyaml jsonschema"
+stamp=$XPU_VENV/.xpu-pip
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want_pip" ]; then
+	log "installing Python packages: $want_pip"
+	# shellcheck disable=SC2086
+	"$XPU_VENV/bin/pip" install -q --disable-pip-version-check $want_pip
+	echo "$want_pip" >"$stamp"
+fi
+
+if [ "$("$XPU_TOOLS/bin/bindgen" --version 2>/dev/null)" != "bindgen $XPU_BINDGEN_VERSION" ]; then
+	log "building bindgen-cli $XPU_BINDGEN_VERSION (a few minutes, once)"
+	cargo install -q --locked --root "$XPU_TOOLS" bindgen-cli --version "$XPU_BINDGEN_VERSION"
+fi

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build driver/xpu.ko against the test kernel (or KDIR=...), with the same rustc as the kernel.
+#   tools/lab/module.sh [extra kbuild args, e.g. CLIPPY=1]
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+kdir=$("$XPU_ROOT/tools/lab/kernel.sh")
+# W=1 would flag the kernel's own headers; the Rust lints of the kernel build apply as they are.
+if ! make -s -C "$kdir" M="$XPU_ROOT" "$@" modules >"$XPU_CACHE/module-build.log" 2>&1; then
+	cat "$XPU_CACHE/module-build.log" >&2
+	die "building xpu.ko failed (log above)"
+fi
+# Warnings are errors for us: the kernel build prints them but does not fail on them.
+if grep -E 'warning|error' "$XPU_CACHE/module-build.log" >&2; then
+	die "building xpu.ko printed warnings (above)"
+fi
+echo "$XPU_ROOT/driver/xpu.ko"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the xpu test kernel in a QEMU VM (TCG) with the host's root visible read-only and this
+# checkout at the same path, run one command as root, and return its output and exit status.
+#
+#   tools/lab/vm.sh [--timeout S] [--cpus N] [--mem M] [--name N] [--qemu-opts OPTS] -- CMD
+#
+# KVM is not used: on these machines /dev/kvm is PVM and normal guests hang silently. A boot
+# that dies before the command starts (multi-threaded TCG panics early about once in 45 boots)
+# is retried; a command that fails is not. On timeout the whole process group is killed.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+timeout=600 cpus=2 mem=2G name=xpu qemu_opts="" verbose=${XPU_VM_VERBOSE:-0}
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--timeout) timeout=$2; shift 2 ;;
+	--cpus) cpus=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--name) name=$2; shift 2 ;;
+	--qemu-opts) qemu_opts=$2; shift 2 ;;
+	-v|--verbose) verbose=1; shift ;;
+	--) shift; break ;;
+	*) die "vm.sh: unknown option '$1' (usage: vm.sh [--timeout S] [--cpus N] [--mem M] [--qemu-opts O] -- CMD)" ;;
+	esac
+done
+[ $# -gt 0 ] || die "vm.sh: no command given (usage: vm.sh [options] -- CMD)"
+cmd="$*"
+
+command -v vng >/dev/null || die "virtme-ng not found: run 'make deps'"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: run 'make deps'"
+kdir=$("$XPU_ROOT/tools/lab/kernel.sh")
+bzimage=$kdir/arch/x86/boot/bzImage
+[ -f "$bzimage" ] || die "no kernel image at $bzimage"
+
+logdir=$XPU_CACHE/vm-logs
+mkdir -p "$logdir"
+vng_args=(--run "$bzimage" --disable-kvm --force-9p --user root --name "$name"
+	--cpus "$cpus" --memory "$mem" --cwd "$XPU_ROOT"
+	--append "panic=-1 oops=panic softlockup_panic=0")
+[ -n "$qemu_opts" ] && vng_args+=("--qemu-opts=$qemu_opts")
+[ "$verbose" = 1 ] && vng_args+=(-v)
+
+# The guest sees the host's root, so the command travels as a file: no quoting to get wrong.
+cmdfile=$logdir/$name.cmd
+printf '%s\n' "$cmd" >"$cmdfile"
+
+pgid=""
+cleanup() { [ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+for attempt in 1 2 3; do
+	log="$logdir/$name.$attempt.log"
+	# setsid: vng and the QEMU it starts get their own process group, which we can kill whole.
+	setsid vng "${vng_args[@]}" \
+		--exec "sh $XPU_ROOT/tools/lab/guest-setup.sh $XPU_ROOT $kdir $cmdfile" \
+		</dev/null > >(tee "$log") 2>&1 &
+	pid=$!
+	pgid=$pid
+	rc=0
+	( sleep "$timeout"; kill -TERM -- "-$pgid" 2>/dev/null; sleep 5; kill -KILL -- "-$pgid" 2>/dev/null ) &
+	watchdog=$!
+	wait "$pid" || rc=$?
+	kill "$watchdog" 2>/dev/null || true
+	wait "$watchdog" 2>/dev/null || true
+	kill -KILL -- "-$pgid" 2>/dev/null || true
+	pgid=""
+	sleep 0.2 # let tee flush
+	if grep -q '^xpu-vm: guest up' "$log"; then
+		grep -q '^xpu-vm: command exited with' "$log" ||
+			{ [ $rc = 0 ] && rc=1; log "VM died or timed out (${timeout}s) while running the command; log: $log"; }
+		exit "$rc"
+	fi
+	log "VM boot $attempt failed before the command started (rc $rc); log: $log"
+done
+die "VM failed to boot 3 times; see $logdir/$name.*.log"

@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The shared-memory window: what each end of an xpu link writes, and where.
+//!
+//! The window (a PCIe BAR, a CXL region, or kernel memory in pair mode) is split in two halves.
+//! Half 0 belongs to side 0 (the host), half 1 to side 1 (the DPU). **Each side writes only its
+//! own half** and only reads the other (the NTB and ivshmem-v2 rule): a write across the link
+//! is a posted write, a read is a round trip, and a single writer per cache line needs no
+//! cross-side atomics. A half is laid out as:
+//!
+//! ```text
+//! 0         SideHeader                        one page: identity, configuration, state
+//! ring_off  num_queues x { RingProducer,      this side's TX rings: producer index and the
+//!                          ring_size x Desc } producer's event index, then descriptors
+//! cons_off  num_queues x RingConsumer         this side's consumer state for the PEER's rings
+//! data_off  num_queues x ring_size x buf_size packet buffers behind this side's descriptors
+//! ```
+//!
+//! Every field is little-endian. Offsets in a [`SideHeader`] are informative only: a reader
+//! recomputes the layout from the configuration with [`Layout::new`] and refuses a header
+//! whose offsets disagree, so a peer cannot point us outside the window.
+
+use core::mem::size_of;
+
+/// `"XPU1"` as a little-endian `u32`.
+pub const MAGIC: u32 = u32::from_le_bytes(*b"XPU1");
+/// Protocol version: major in the high 16 bits. Sides with different majors do not talk.
+pub const VERSION: u32 = 1 << 16;
+/// Size of a cache line, the unit of alignment between fields with different writers.
+pub const CACHE_LINE: usize = 64;
+/// Bytes reserved for the [`SideHeader`] at the start of each half.
+pub const SIDE_HEADER_SPACE: usize = 4096;
+/// Most queues a link can have (one MSI-X vector each, plus one for control).
+pub const MAX_QUEUES: u16 = 16;
+/// Smallest and largest ring, in descriptors (powers of two).
+pub const MIN_RING_SIZE: u32 = 8;
+/// See [`MIN_RING_SIZE`].
+pub const MAX_RING_SIZE: u32 = 4096;
+/// Smallest packet buffer: a full 1500-byte frame with its Ethernet header, rounded up.
+pub const MIN_BUF_SIZE: u32 = 2048;
+/// Largest packet buffer: a 64 KiB GSO packet plus headroom.
+pub const MAX_BUF_SIZE: u32 = 128 * 1024;
+/// Smallest window: one page of header per half and the smallest rings.
+pub const MIN_WINDOW_SIZE: u64 = 64 * 1024;
+/// Largest window: offsets inside a half are `u32`.
+pub const MAX_WINDOW_SIZE: u64 = 1 << 32;
+
+/// Lifecycle of one side, in [`SideHeader::state`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum SideState {
+    /// Not initialised, or gone: the peer must not use anything in this half.
+    Down = 0,
+    /// Configuration published, rings reset, waiting for the peer.
+    Ready = 1,
+    /// Running: rings are live.
+    Up = 2,
+    /// Tearing down after an error; the peer stops and waits for `Ready` again.
+    Resetting = 3,
+}
+
+impl SideState {
+    /// Decodes a state word read from the window; `None` for a value no side writes.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            0 => Some(Self::Down),
+            1 => Some(Self::Ready),
+            2 => Some(Self::Up),
+            3 => Some(Self::Resetting),
+            _ => None,
+        }
+    }
+}
+
+/// Start of each half; written only by the half's owner.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SideHeader {
+    /// [`MAGIC`] once the side has initialised its half.
+    pub magic: u32,
+    /// [`VERSION`] of the protocol the side speaks.
+    pub version: u32,
+    /// Feature bits the side offers; the link uses the intersection.
+    pub features: u64,
+    /// A [`SideState`].
+    pub state: u32,
+    /// Bumped every time the side (re)initialises, so the peer notices a restart.
+    pub generation: u32,
+    /// Advanced periodically while the side is alive, so the peer notices a loss.
+    pub heartbeat: u64,
+    /// Number of TX rings in this half (and of RX rings the side consumes in the other).
+    pub num_queues: u16,
+    /// Reserved, zero.
+    pub reserved: u16,
+    /// Descriptors per ring, a power of two.
+    pub ring_size: u32,
+    /// Bytes per packet buffer.
+    pub buf_size: u32,
+    /// The side's MTU, for diagnostics (the link uses the smaller).
+    pub mtu: u32,
+    /// Offset of the rings from the start of the half.
+    pub ring_off: u32,
+    /// Offset of the consumer blocks from the start of the half.
+    pub cons_off: u32,
+    /// Offset of the packet buffers from the start of the half.
+    pub data_off: u32,
+    /// Size of the half in bytes.
+    pub half_size: u32,
+}
+
+/// The producer's cache line of a ring, in the producer's half.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingProducer {
+    /// Free-running count of descriptors published.
+    pub prod: u32,
+    /// The producer wants a doorbell when the consumer's index passes this value (to restart
+    /// a stopped TX queue).
+    pub prod_event: u32,
+}
+
+/// The consumer's cache line for a ring, in the consumer's half.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingConsumer {
+    /// Free-running count of descriptors consumed; their buffers may be reused.
+    pub cons: u32,
+    /// The consumer wants a doorbell when the producer's index passes this value.
+    pub cons_event: u32,
+}
+
+/// One packet in a ring.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Desc {
+    /// Offset of the packet from the start of the producer's half.
+    pub off: u32,
+    /// Length of the packet in bytes.
+    pub len: u32,
+    /// For [`DESC_F_CSUM_PARTIAL`]: where checksumming starts, from the packet start.
+    pub csum_start: u16,
+    /// For [`DESC_F_CSUM_PARTIAL`]: where the checksum goes, from `csum_start`.
+    pub csum_offset: u16,
+    /// GSO segment size, or 0.
+    pub gso_size: u16,
+    /// One of the `GSO_*` values.
+    pub gso_type: u8,
+    /// `DESC_F_*` bits.
+    pub flags: u8,
+}
+
+/// The checksum is to be completed by the receiver (CHECKSUM_PARTIAL crossed the link).
+pub const DESC_F_CSUM_PARTIAL: u8 = 1 << 0;
+/// The checksum was verified by the sender (CHECKSUM_UNNECESSARY on the receiver).
+pub const DESC_F_DATA_VALID: u8 = 1 << 1;
+/// Not a GSO packet.
+pub const GSO_NONE: u8 = 0;
+/// TCP over IPv4.
+pub const GSO_TCPV4: u8 = 1;
+/// TCP over IPv6.
+pub const GSO_TCPV6: u8 = 2;
+/// UDP segmentation (UDP_L4).
+pub const GSO_UDP_L4: u8 = 3;
+
+const _: () = assert!(
+    cfg!(target_endian = "little"),
+    "the window is little-endian"
+);
+const _: () = assert!(size_of::<SideHeader>() == 64);
+const _: () = assert!(size_of::<RingProducer>() == CACHE_LINE);
+const _: () = assert!(size_of::<RingConsumer>() == CACHE_LINE);
+const _: () = assert!(size_of::<Desc>() == 16);
+
+/// Why a configuration or a header was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    /// The window size is not a power of two in `MIN_WINDOW_SIZE..=MAX_WINDOW_SIZE`.
+    WindowSize,
+    /// The queue count is 0 or above [`MAX_QUEUES`].
+    QueueCount,
+    /// The ring size is not a power of two in `MIN_RING_SIZE..=MAX_RING_SIZE`.
+    RingSize,
+    /// The buffer size is not a multiple of [`CACHE_LINE`] in `MIN_BUF_SIZE..=MAX_BUF_SIZE`.
+    BufSize,
+    /// Rings and buffers do not fit in half the window.
+    TooBig,
+    /// The header's magic is wrong: the half is not initialised (or not xpu).
+    Magic,
+    /// The header's major version differs from ours.
+    Version,
+    /// The header's offsets or sizes disagree with its own configuration.
+    Inconsistent,
+}
+
+/// Where everything is in a half, derived from the configuration.
+///
+/// # Invariants
+///
+/// Every region lies inside the half: `data_off + data_len <= half_size`, and the regions are
+/// in the order of the module documentation, cache-line aligned, not overlapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    num_queues: u16,
+    ring_size: u32,
+    buf_size: u32,
+    half_size: u32,
+    ring_off: u32,
+    cons_off: u32,
+    data_off: u32,
+}
+
+const fn align_up(v: u64, a: u64) -> u64 {
+    v.div_ceil(a) * a
+}
+
+impl Layout {
+    /// Bytes of one ring: the producer line and the descriptors.
+    const fn ring_bytes(ring_size: u32) -> u64 {
+        align_up(
+            (size_of::<RingProducer>() + ring_size as usize * size_of::<Desc>()) as u64,
+            CACHE_LINE as u64,
+        )
+    }
+
+    /// Lays out a half for `num_queues` rings of `ring_size` descriptors with `buf_size`-byte
+    /// buffers, in a window of `window_size` bytes.
+    pub fn new(
+        window_size: u64,
+        num_queues: u16,
+        ring_size: u32,
+        buf_size: u32,
+    ) -> Result<Self, LayoutError> {
+        if !window_size.is_power_of_two()
+            || !(MIN_WINDOW_SIZE..=MAX_WINDOW_SIZE).contains(&window_size)
+        {
+            return Err(LayoutError::WindowSize);
+        }
+        if num_queues == 0 || num_queues > MAX_QUEUES {
+            return Err(LayoutError::QueueCount);
+        }
+        if !ring_size.is_power_of_two() || !(MIN_RING_SIZE..=MAX_RING_SIZE).contains(&ring_size) {
+            return Err(LayoutError::RingSize);
+        }
+        if buf_size % CACHE_LINE as u32 != 0 || !(MIN_BUF_SIZE..=MAX_BUF_SIZE).contains(&buf_size) {
+            return Err(LayoutError::BufSize);
+        }
+        let half = window_size / 2;
+        let q = u64::from(num_queues);
+        let ring_off = SIDE_HEADER_SPACE as u64;
+        let cons_off = ring_off + q * Self::ring_bytes(ring_size);
+        let data_off = align_up(cons_off + q * CACHE_LINE as u64, CACHE_LINE as u64);
+        let data_len = q * u64::from(ring_size) * u64::from(buf_size);
+        if data_off + data_len > half {
+            return Err(LayoutError::TooBig);
+        }
+        // CAST: everything is below `half`, which is at most 2^31 (MAX_WINDOW_SIZE / 2).
+        Ok(Self {
+            num_queues,
+            ring_size,
+            buf_size,
+            half_size: half as u32,
+            ring_off: ring_off as u32,
+            cons_off: cons_off as u32,
+            data_off: data_off as u32,
+        })
+    }
+
+    /// Validates a peer's header (untrusted input) against the window it lives in.
+    pub fn from_header(h: &SideHeader, window_size: u64) -> Result<Self, LayoutError> {
+        if h.magic != MAGIC {
+            return Err(LayoutError::Magic);
+        }
+        if h.version >> 16 != VERSION >> 16 {
+            return Err(LayoutError::Version);
+        }
+        let l = Self::new(window_size, h.num_queues, h.ring_size, h.buf_size)?;
+        if (h.ring_off, h.cons_off, h.data_off, h.half_size)
+            != (l.ring_off, l.cons_off, l.data_off, l.half_size)
+        {
+            return Err(LayoutError::Inconsistent);
+        }
+        Ok(l)
+    }
+
+    /// A header describing this layout, for the owner of a half to publish.
+    pub fn header(&self, features: u64, generation: u32, mtu: u32) -> SideHeader {
+        SideHeader {
+            magic: MAGIC,
+            version: VERSION,
+            features,
+            state: SideState::Ready as u32,
+            generation,
+            heartbeat: 0,
+            num_queues: self.num_queues,
+            reserved: 0,
+            ring_size: self.ring_size,
+            buf_size: self.buf_size,
+            mtu,
+            ring_off: self.ring_off,
+            cons_off: self.cons_off,
+            data_off: self.data_off,
+            half_size: self.half_size,
+        }
+    }
+
+    /// Number of queues (rings per direction).
+    pub fn num_queues(&self) -> u16 {
+        self.num_queues
+    }
+
+    /// Descriptors per ring.
+    pub fn ring_size(&self) -> u32 {
+        self.ring_size
+    }
+
+    /// Bytes per packet buffer.
+    pub fn buf_size(&self) -> u32 {
+        self.buf_size
+    }
+
+    /// Size of a half.
+    pub fn half_size(&self) -> u32 {
+        self.half_size
+    }
+
+    /// Offset of queue `q`'s [`RingProducer`] in its producer's half.
+    pub fn producer_off(&self, q: u16) -> Option<u32> {
+        (q < self.num_queues)
+            .then(|| self.ring_off + u32::from(q) * Self::ring_bytes(self.ring_size) as u32)
+    }
+
+    /// Offset of descriptor `idx` (a free-running index, wrapped here) of queue `q`.
+    pub fn desc_off(&self, q: u16, idx: u32) -> Option<u32> {
+        let slot = idx & (self.ring_size - 1);
+        // CAST: a `Desc` is 16 bytes; `slot` < 4096, so this stays below `cons_off`.
+        self.producer_off(q)
+            .map(|p| p + size_of::<RingProducer>() as u32 + slot * size_of::<Desc>() as u32)
+    }
+
+    /// Offset of queue `q`'s [`RingConsumer`] in its consumer's half.
+    pub fn consumer_off(&self, q: u16) -> Option<u32> {
+        (q < self.num_queues).then(|| self.cons_off + u32::from(q) * CACHE_LINE as u32)
+    }
+
+    /// Offset of the buffer behind descriptor slot `idx` of queue `q` in the producer's half.
+    pub fn buf_off(&self, q: u16, idx: u32) -> Option<u32> {
+        let slot = idx & (self.ring_size - 1);
+        (q < self.num_queues)
+            .then(|| self.data_off + (u32::from(q) * self.ring_size + slot) * self.buf_size)
+    }
+
+    /// Checks a descriptor read from the peer's ring (untrusted): its packet must lie inside
+    /// the buffer area of queue `q` and within one buffer. Returns the packet's offset.
+    pub fn check_desc(&self, q: u16, d: &Desc) -> Option<u32> {
+        let first = self.buf_off(q, 0)?;
+        let end = first + self.ring_size * self.buf_size;
+        let (off, len) = (d.off, d.len);
+        if off < first || off >= end || len == 0 {
+            return None;
+        }
+        // No overflow: the room left in the buffer is computed, not `start + len`.
+        let room = self.buf_size - (off - first) % self.buf_size;
+        (len <= room).then_some(off)
+    }
+}

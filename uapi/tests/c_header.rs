@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `linux/xpu_shm.h` and `shm.rs` describe the same bytes: compile the header with the system C
+//! compiler, print every size, offset and constant, and compare with Rust's view.
+
+use std::{collections::HashMap, mem::offset_of, path::PathBuf, process::Command};
+
+use xpu_uapi::shm::*;
+
+/// Every item checked: (name printed by the C program, C expression, Rust value).
+fn items() -> Vec<(&'static str, &'static str, u64)> {
+    macro_rules! size {
+        ($c:literal, $t:ty) => {
+            (
+                concat!("sizeof ", $c),
+                concat!("sizeof(struct ", $c, ")"),
+                std::mem::size_of::<$t>() as u64,
+            )
+        };
+    }
+    macro_rules! off {
+        ($c:literal, $t:ty, $f:ident) => {
+            (
+                concat!("offsetof ", $c, ".", stringify!($f)),
+                concat!("offsetof(struct ", $c, ", ", stringify!($f), ")"),
+                offset_of!($t, $f) as u64,
+            )
+        };
+    }
+    vec![
+        size!("xpu_side_header", SideHeader),
+        off!("xpu_side_header", SideHeader, magic),
+        off!("xpu_side_header", SideHeader, version),
+        off!("xpu_side_header", SideHeader, features),
+        off!("xpu_side_header", SideHeader, state),
+        off!("xpu_side_header", SideHeader, generation),
+        off!("xpu_side_header", SideHeader, heartbeat),
+        off!("xpu_side_header", SideHeader, num_queues),
+        off!("xpu_side_header", SideHeader, ring_size),
+        off!("xpu_side_header", SideHeader, buf_size),
+        off!("xpu_side_header", SideHeader, mtu),
+        off!("xpu_side_header", SideHeader, ring_off),
+        off!("xpu_side_header", SideHeader, cons_off),
+        off!("xpu_side_header", SideHeader, data_off),
+        off!("xpu_side_header", SideHeader, half_size),
+        size!("xpu_ring_producer", RingProducer),
+        off!("xpu_ring_producer", RingProducer, prod),
+        off!("xpu_ring_producer", RingProducer, prod_event),
+        size!("xpu_ring_consumer", RingConsumer),
+        off!("xpu_ring_consumer", RingConsumer, cons),
+        off!("xpu_ring_consumer", RingConsumer, cons_event),
+        size!("xpu_desc", Desc),
+        off!("xpu_desc", Desc, off),
+        off!("xpu_desc", Desc, len),
+        off!("xpu_desc", Desc, csum_start),
+        off!("xpu_desc", Desc, csum_offset),
+        off!("xpu_desc", Desc, gso_size),
+        off!("xpu_desc", Desc, gso_type),
+        off!("xpu_desc", Desc, flags),
+        ("XPU_SHM_MAGIC", "XPU_SHM_MAGIC", u64::from(MAGIC)),
+        ("XPU_SHM_VERSION", "XPU_SHM_VERSION", u64::from(VERSION)),
+        (
+            "XPU_SHM_CACHE_LINE",
+            "XPU_SHM_CACHE_LINE",
+            CACHE_LINE as u64,
+        ),
+        (
+            "XPU_SHM_SIDE_HEADER_SPACE",
+            "XPU_SHM_SIDE_HEADER_SPACE",
+            SIDE_HEADER_SPACE as u64,
+        ),
+        (
+            "XPU_SHM_MAX_QUEUES",
+            "XPU_SHM_MAX_QUEUES",
+            u64::from(MAX_QUEUES),
+        ),
+        (
+            "XPU_SHM_MIN_RING_SIZE",
+            "XPU_SHM_MIN_RING_SIZE",
+            u64::from(MIN_RING_SIZE),
+        ),
+        (
+            "XPU_SHM_MAX_RING_SIZE",
+            "XPU_SHM_MAX_RING_SIZE",
+            u64::from(MAX_RING_SIZE),
+        ),
+        (
+            "XPU_SHM_MIN_BUF_SIZE",
+            "XPU_SHM_MIN_BUF_SIZE",
+            u64::from(MIN_BUF_SIZE),
+        ),
+        (
+            "XPU_SHM_MAX_BUF_SIZE",
+            "XPU_SHM_MAX_BUF_SIZE",
+            u64::from(MAX_BUF_SIZE),
+        ),
+        ("XPU_SIDE_DOWN", "XPU_SIDE_DOWN", SideState::Down as u64),
+        ("XPU_SIDE_READY", "XPU_SIDE_READY", SideState::Ready as u64),
+        ("XPU_SIDE_UP", "XPU_SIDE_UP", SideState::Up as u64),
+        (
+            "XPU_SIDE_RESETTING",
+            "XPU_SIDE_RESETTING",
+            SideState::Resetting as u64,
+        ),
+        (
+            "XPU_DESC_F_CSUM_PARTIAL",
+            "XPU_DESC_F_CSUM_PARTIAL",
+            u64::from(DESC_F_CSUM_PARTIAL),
+        ),
+        (
+            "XPU_DESC_F_DATA_VALID",
+            "XPU_DESC_F_DATA_VALID",
+            u64::from(DESC_F_DATA_VALID),
+        ),
+        ("XPU_GSO_NONE", "XPU_GSO_NONE", u64::from(GSO_NONE)),
+        ("XPU_GSO_TCPV4", "XPU_GSO_TCPV4", u64::from(GSO_TCPV4)),
+        ("XPU_GSO_TCPV6", "XPU_GSO_TCPV6", u64::from(GSO_TCPV6)),
+        ("XPU_GSO_UDP_L4", "XPU_GSO_UDP_L4", u64::from(GSO_UDP_L4)),
+    ]
+}
+
+#[test]
+fn c_header_matches_rust() {
+    let uapi = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let src = dir.join("xpu_shm_check.c");
+    let bin = dir.join("xpu_shm_check");
+    let mut c = String::from(
+        "#include <stddef.h>\n#include <stdio.h>\n#include <linux/xpu_shm.h>\nint main(void) {\n",
+    );
+    for (name, expr, _) in items() {
+        c += &format!("\tprintf(\"%s=%llu\\n\", \"{name}\", (unsigned long long)({expr}));\n");
+    }
+    c += "\treturn 0;\n}\n";
+    std::fs::write(&src, c).unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let st = Command::new(&cc)
+        .args(["-Wall", "-Werror", "-I"])
+        .arg(&uapi)
+        .arg(&src)
+        .arg("-o")
+        .arg(&bin)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler '{cc}': {e}"));
+    assert!(st.success(), "{cc} failed to compile linux/xpu_shm.h");
+    let out = Command::new(&bin).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let c_vals: HashMap<&str, u64> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k, v.parse().unwrap()))
+        .collect();
+    let mut mismatches = Vec::new();
+    for (name, _, rust) in items() {
+        match c_vals.get(name) {
+            Some(&c) if c == rust => {}
+            other => mismatches.push(format!("{name}: C {other:?}, Rust {rust}")),
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "header and shm.rs disagree:\n{}",
+        mismatches.join("\n")
+    );
+}
