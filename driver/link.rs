@@ -26,7 +26,7 @@ impl NetdevOps for Xpu {
     type State = LinkState;
 
     fn init(_dev: &Device) -> Result<Pin<KBox<LinkState>>> {
-        KBox::pin(LinkState {}, GFP_KERNEL)
+        Ok(KBox::pin(LinkState {}, GFP_KERNEL)?)
     }
 
     fn open(dev: &Device, _state: &LinkState) -> Result {

@@ -39,19 +39,9 @@ void xpu_dev_tx_dropped_inc(struct net_device *dev)
 	dev_core_stats_tx_dropped_inc(dev);
 }
 
-void xpu_dev_carrier_on(struct net_device *dev)
-{
-	netif_carrier_on(dev);
-}
-
 void xpu_dev_carrier_off(struct net_device *dev)
 {
 	netif_carrier_off(dev);
-}
-
-const char *xpu_dev_name(const struct net_device *dev)
-{
-	return netdev_name(dev);
 }
 
 void xpu_skb_drop(struct sk_buff *skb)

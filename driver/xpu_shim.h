@@ -26,9 +26,7 @@ void xpu_link_unregister(void);
 void *xpu_priv_rs(const struct net_device *dev);
 void xpu_priv_set_rs(struct net_device *dev, void *rs);
 void xpu_dev_tx_dropped_inc(struct net_device *dev);
-void xpu_dev_carrier_on(struct net_device *dev);
 void xpu_dev_carrier_off(struct net_device *dev);
-const char *xpu_dev_name(const struct net_device *dev);
 void xpu_skb_drop(struct sk_buff *skb);
 
 #endif /* XPU_SHIM_H */

@@ -2,7 +2,7 @@
 
 //! [`Device`]: a `struct net_device` of the xpu link kind.
 
-use kernel::{bindings, ffi::c_void, prelude::*, types::Opaque};
+use kernel::{bindings, ffi::c_void, types::Opaque};
 
 use super::sys;
 
@@ -47,13 +47,6 @@ impl Device {
         unsafe { sys::xpu_priv_set_rs(self.as_raw(), ptr) }
     }
 
-    /// Interface name, for messages.
-    pub(crate) fn name(&self) -> &CStr {
-        // SAFETY: the device is alive (type invariant) and `netdev_name` returns a pointer to
-        // its NUL-terminated name, which lives as long as the device.
-        unsafe { CStr::from_char_ptr(sys::xpu_dev_name(self.as_raw())) }
-    }
-
     /// Counts a packet dropped on transmit (`tx_dropped` in `ip -s link`).
     pub(crate) fn tx_dropped_inc(&self) {
         // SAFETY: the device is alive (type invariant); the core counter is per-CPU and safe
@@ -61,14 +54,9 @@ impl Device {
         unsafe { sys::xpu_dev_tx_dropped_inc(self.as_raw()) }
     }
 
-    pub(crate) fn carrier_on(&self) {
-        // SAFETY: the device is alive (type invariant); `netif_carrier_on` may be called from
-        // any context.
-        unsafe { sys::xpu_dev_carrier_on(self.as_raw()) }
-    }
-
     pub(crate) fn carrier_off(&self) {
-        // SAFETY: as in `carrier_on`.
+        // SAFETY: the device is alive (type invariant); `netif_carrier_off` may be called
+        // from any context.
         unsafe { sys::xpu_dev_carrier_off(self.as_raw()) }
     }
 }

@@ -28,12 +28,6 @@ impl SkBuff {
         // INVARIANT: the caller transfers a valid reference.
         Self(ptr)
     }
-
-    /// Length of the packet in bytes (linear part plus fragments).
-    pub(crate) fn len(&self) -> u32 {
-        // SAFETY: `self.0` is valid (type invariant) and we own it, so nobody changes `len`.
-        unsafe { (*self.0.as_ptr()).len }
-    }
 }
 
 impl Drop for SkBuff {

@@ -6,7 +6,7 @@
 
 use kernel::{
     bindings,
-    ffi::{c_char, c_int, c_void},
+    ffi::{c_int, c_void},
 };
 
 extern "C" {
@@ -15,8 +15,6 @@ extern "C" {
     pub(super) fn xpu_priv_rs(dev: *const bindings::net_device) -> *mut c_void;
     pub(super) fn xpu_priv_set_rs(dev: *mut bindings::net_device, rs: *mut c_void);
     pub(super) fn xpu_dev_tx_dropped_inc(dev: *mut bindings::net_device);
-    pub(super) fn xpu_dev_carrier_on(dev: *mut bindings::net_device);
     pub(super) fn xpu_dev_carrier_off(dev: *mut bindings::net_device);
-    pub(super) fn xpu_dev_name(dev: *const bindings::net_device) -> *const c_char;
     pub(super) fn xpu_skb_drop(skb: *mut bindings::sk_buff);
 }

@@ -2,26 +2,34 @@
 # SPDX-License-Identifier: GPL-2.0
 # Runs first inside every lab VM (tools/lab/vm.sh): makes xpu.ko loadable by name, so that
 # `modprobe xpu` and `ip link add ... type xpu` (rtnl-link-xpu alias) work as on a real
-# system, then runs the requested command. The guest's /lib is a throwaway overlay.
+# system, then runs the requested command.
 # usage: guest-setup.sh XPU_ROOT KDIR CMDFILE
-set -e
 XPU_ROOT=$1 XPU_KDIR=$2 cmdfile=$3
 export XPU_ROOT XPU_KDIR
+
+setup_failed() {
+	echo "xpu-vm: guest setup failed: $*"
+	echo "xpu-vm: command exited with 125"
+	exit 125
+}
+
 echo "xpu-vm: guest up ($(uname -r))"
 kver=$(uname -r)
 moddir=/lib/modules/$kver
-mkdir -p "$moddir/extra"
+# The host's root (and its /lib/modules) is read-only here; a tmpfs gives this kernel a
+# modules tree of its own.
+mount -t tmpfs xpu-modules /lib/modules || setup_failed "cannot mount a tmpfs on /lib/modules"
+mkdir -p "$moddir/extra" || setup_failed "cannot create $moddir"
 for f in modules.builtin modules.builtin.modinfo modules.order; do
 	[ -f "$XPU_KDIR/$f" ] && cp "$XPU_KDIR/$f" "$moddir/"
 done
 if [ -f "$XPU_ROOT/driver/xpu.ko" ]; then
-	cp "$XPU_ROOT/driver/xpu.ko" "$moddir/extra/"
+	cp "$XPU_ROOT/driver/xpu.ko" "$moddir/extra/" || setup_failed "cannot install xpu.ko"
 fi
-depmod -a "$kver"
+depmod -a "$kver" || setup_failed "depmod failed"
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
-# The guest sees the host's root read-only; results go to the shared writable directory.
-cd "$XPU_ROOT"
-set +e
+cd "$XPU_ROOT" || setup_failed "no $XPU_ROOT in the guest"
+
 sh "$cmdfile"
 rc=$?
 echo "xpu-vm: command exited with $rc"

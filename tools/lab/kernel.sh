@@ -109,7 +109,14 @@ if ! kmake -s rustavailable >"$out/rustavailable.log" 2>&1; then
 	die "the Rust toolchain is not usable for this kernel (see above); run 'make deps'"
 fi
 
-cat "${frags[@]}" >"$out/xpu.fragment"
+# One line per option; where both fragments name one, the later (kselftest/config) wins.
+cat "${frags[@]}" | awk '
+	{ sym = "" }
+	/^CONFIG_[A-Za-z0-9_]+=/ { sym = $0; sub(/=.*/, "", sym) }
+	/^# CONFIG_[A-Za-z0-9_]+ is not set/ { sym = $2 }
+	sym == "" { next }
+	{ line[sym] = $0; if (!(sym in seen)) { seen[sym] = 1; order[n++] = sym } }
+	END { for (i = 0; i < n; i++) print line[order[i]] }' >"$out/xpu.fragment"
 kmake -s KCONFIG_ALLCONFIG="$out/xpu.fragment" allnoconfig >/dev/null
 # Every option we asked for must have survived dependency resolution.
 bad=0

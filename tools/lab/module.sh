@@ -11,7 +11,8 @@ if ! make -s -C "$kdir" M="$XPU_ROOT" "$@" modules >"$XPU_CACHE/module-build.log
 	die "building xpu.ko failed (log above)"
 fi
 # Warnings are errors for us: the kernel build prints them but does not fail on them.
-if grep -E 'warning|error' "$XPU_CACHE/module-build.log" >&2; then
+if grep -qE 'warning|error' "$XPU_CACHE/module-build.log"; then
+	cat "$XPU_CACHE/module-build.log" >&2
 	die "building xpu.ko printed warnings (above)"
 fi
 echo "$XPU_ROOT/driver/xpu.ko"

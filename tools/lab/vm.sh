@@ -51,26 +51,43 @@ trap cleanup EXIT INT TERM
 
 for attempt in 1 2 3; do
 	log="$logdir/$name.$attempt.log"
+	: >"$log"
 	# setsid: vng and the QEMU it starts get their own process group, which we can kill whole.
 	setsid vng "${vng_args[@]}" \
 		--exec "sh $XPU_ROOT/tools/lab/guest-setup.sh $XPU_ROOT $kdir $cmdfile" \
-		</dev/null > >(tee "$log") 2>&1 &
-	pid=$!
-	pgid=$pid
-	rc=0
-	( sleep "$timeout"; kill -TERM -- "-$pgid" 2>/dev/null; sleep 5; kill -KILL -- "-$pgid" 2>/dev/null ) &
-	watchdog=$!
-	wait "$pid" || rc=$?
-	kill "$watchdog" 2>/dev/null || true
-	wait "$watchdog" 2>/dev/null || true
+		</dev/null > >(tee -a "$log") 2>&1 &
+	pgid=$!
+	# The guest prints a last line with the command's status. Once it is there, the VM has
+	# nothing more to say: give it a moment to power off, then stop it (a guest whose
+	# poweroff stalls must not hold the caller).
+	deadline=$((SECONDS + timeout)) timed_out=0
+	while kill -0 "$pgid" 2>/dev/null; do
+		if grep -q '^xpu-vm: command exited with' "$log"; then
+			for _ in $(seq 20); do kill -0 "$pgid" 2>/dev/null || break; sleep 0.5; done
+			break
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			timed_out=1
+			break
+		fi
+		sleep 0.5
+	done
+	kill -TERM -- "-$pgid" 2>/dev/null || true
+	sleep 1
 	kill -KILL -- "-$pgid" 2>/dev/null || true
+	wait "$pgid" 2>/dev/null || true
 	pgid=""
 	sleep 0.2 # let tee flush
 	if grep -q '^xpu-vm: guest up' "$log"; then
-		grep -q '^xpu-vm: command exited with' "$log" ||
-			{ [ $rc = 0 ] && rc=1; log "VM died or timed out (${timeout}s) while running the command; log: $log"; }
+		rc=$(sed -n 's/^xpu-vm: command exited with \([0-9]*\).*/\1/p' "$log" | tail -n1)
+		if [ -z "$rc" ]; then
+			[ $timed_out = 1 ] && log "timed out after ${timeout}s; log: $log" ||
+				log "the VM died while running the command; log: $log"
+			exit 124
+		fi
 		exit "$rc"
 	fi
-	log "VM boot $attempt failed before the command started (rc $rc); log: $log"
+	[ $timed_out = 1 ] && log "VM boot $attempt timed out after ${timeout}s; log: $log" ||
+		log "VM boot $attempt failed before the command started; log: $log"
 done
 die "VM failed to boot 3 times; see $logdir/$name.*.log"

@@ -8,4 +8,5 @@
 
 #![no_std]
 
+pub mod ring;
 pub mod shm;
