@@ -25,11 +25,11 @@ summary() {
 	[ "$failed" = 0 ]
 	exit
 }
-# A step the tests cannot run without: on failure, count it and stop.
+# A step the tests cannot run without (a build, a lint): on failure, count it and stop.
 gate() { # gate NAME CMD...
 	local name=$1; shift
 	log "$name"
-	if "$@"; then count pass "$name"; else count fail "$name"; summary; fi
+	"$@" || { count fail "$name"; summary; }
 }
 
 start=$(date +%s)
