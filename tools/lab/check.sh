@@ -51,6 +51,12 @@ printf '%s\n' "$out" | sed -n 's/^test \(.*\) \.\.\. FAILED$/cargo: \1/p' |
 
 # --- kernel side
 gate "kernel build" "$XPU_ROOT/tools/lab/kernel.sh"
+kfmt() { # the driver is formatted with the kernel's rustfmt settings
+	local k
+	k=$("$XPU_ROOT/tools/lab/kernel.sh") &&
+		rustfmt --check --edition 2021 --config-path "$k/source/.rustfmt.toml" driver/xpu_main.rs
+}
+gate "rustfmt --check (driver)" kfmt
 gate "xpu.ko build (rustc lints, CLIPPY=1, no warnings)" "$XPU_ROOT/tools/lab/module.sh" CLIPPY=1
 gate "kselftest install" "$XPU_ROOT/tools/lab/ksft.sh"
 inst=$XPU_CACHE/ksft/install

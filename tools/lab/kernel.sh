@@ -45,7 +45,7 @@ fetch_source() {
 	local pkg=$XPU_KSRC_PKG ver dir
 	local list=/etc/apt/sources.list.d/xpu-trixie-backports.sources
 	local pin=/etc/apt/preferences.d/xpu-trixie-backports
-	if [ ! -f "$list" ]; then
+	if [ ! -f "$list" ] || [ ! -f "$pin" ]; then
 		[ "$(id -u)" = 0 ] || die "need root to add the trixie-backports source for $pkg (or set XPU_KSRC)"
 		log "adding apt source trixie-backports (download only; pinned so nothing upgrades from it)"
 		printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: trixie-backports' \

@@ -84,3 +84,73 @@ impl Ring {
 pub const fn need_event(event: u32, new: u32, old: u32) -> bool {
     new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
 }
+
+/// The four shared words of one ring, as the notification protocol sees them.
+///
+/// `prod` and `prod_event` live in the producer's half (see [`crate::shm::RingProducer`]);
+/// `cons` and `cons_event` in the consumer's (see [`crate::shm::RingConsumer`]). Each side
+/// stores only its own two. The kernel implements this over the shared window; the tests
+/// implement it over `loom` atomics to check the protocol under every interleaving.
+pub trait RingWords {
+    /// Reads the producer index (acquire: the descriptors before it are visible).
+    fn prod(&self) -> u32;
+    /// Publishes the producer index (release: the descriptors before it are written).
+    fn set_prod(&self, v: u32);
+    /// Reads the consumer index (acquire: the buffers before it are free).
+    fn cons(&self) -> u32;
+    /// Publishes the consumer index (release: we are done with the buffers before it).
+    fn set_cons(&self, v: u32);
+    /// Reads the producer's event index ("tell me when `cons` passes this").
+    fn prod_event(&self) -> u32;
+    /// Sets the producer's event index.
+    fn set_prod_event(&self, v: u32);
+    /// Reads the consumer's event index ("tell me when `prod` passes this").
+    fn cons_event(&self) -> u32;
+    /// Sets the consumer's event index.
+    fn set_cons_event(&self, v: u32);
+    /// A full barrier (`smp_mb`): orders the store before it against the load after it.
+    fn full_barrier(&self);
+}
+
+/// Producer: descriptors `[old, new)` are written; publish them. Returns whether the consumer
+/// asked to be notified (ring its doorbell, or schedule its NAPI).
+pub fn publish<W: RingWords>(w: &W, old: u32, new: u32) -> bool {
+    w.set_prod(new);
+    // The consumer stores `cons_event` and then re-reads `prod`; we store `prod` and then read
+    // `cons_event`. With a full barrier on both sides, at least one of us sees the other's
+    // store, so either we notify or the consumer finds the work itself.
+    w.full_barrier();
+    need_event(w.cons_event(), new, old)
+}
+
+/// Consumer, about to sleep after consuming everything up to `cons`: ask to be notified of
+/// the next descriptor, then look once more. Returns `true` if there is work after all (keep
+/// polling: a notification may never come for it).
+pub fn consumer_arm<W: RingWords>(w: &W, cons: u32) -> bool {
+    w.set_cons_event(cons);
+    w.full_barrier();
+    w.prod() != cons
+}
+
+/// Consumer: descriptors `[old, new)` are consumed; free their buffers. Returns whether the
+/// producer asked to be notified (it stopped on a full ring: wake its queue).
+pub fn release<W: RingWords>(w: &W, old: u32, new: u32) -> bool {
+    w.set_cons(new);
+    // Pairs with the barrier in `producer_arm`, as in `publish`/`consumer_arm`.
+    w.full_barrier();
+    need_event(w.prod_event(), new, old)
+}
+
+/// Producer, whose ring is full at its index `prod`: ask to be notified when the consumer
+/// has freed half of what is in flight, then look once more. Returns the consumer index if
+/// there is room after all (do not stop: the notification may never come).
+pub fn producer_arm<W: RingWords>(w: &W, ring: &Ring, prod: u32) -> Result<Option<u32>, BadIndex> {
+    let cons = w.cons();
+    let used = ring.avail(prod, cons)?;
+    // Any event in [cons, prod) is eventually passed by a consumer that drains the ring.
+    w.set_prod_event(cons.wrapping_add(used / 2));
+    w.full_barrier();
+    let cons = w.cons();
+    ring.avail(prod, cons)?;
+    Ok((ring.free(prod, cons) > 0).then_some(cons))
+}
