@@ -55,7 +55,7 @@ for attempt in 1 2 3; do
 	# setsid: vng and the QEMU it starts get their own process group, which we can kill whole.
 	setsid vng "${vng_args[@]}" \
 		--exec "sh $XPU_ROOT/tools/lab/guest-setup.sh $XPU_ROOT $kdir $cmdfile" \
-		</dev/null > >(tee -a "$log") 2>&1 &
+		</dev/null > >(grep --line-buffered -v "terminating on signal" | tee -a "$log") 2>&1 &
 	pgid=$!
 	# The guest prints a last line with the command's status. Once it is there, the VM has
 	# nothing more to say: give it a moment, then stop it (the test kernel has no ACPI, so
