@@ -2,9 +2,9 @@
 
 //! The xpu link: the virtual NIC behind `ip link add NAME type xpu`.
 //!
-//! At this stage the device has no peer and no rings: it registers, comes up with its carrier
-//! off (nothing to talk to), and drops and counts what it is asked to send. Pair mode (both
-//! ends in one kernel) and the PCI transport give it a peer.
+//! In pair mode (both ends in one kernel, like veth) `ip link add` creates the device and its
+//! peer; deleting either deletes both, and the carrier is on only while both ends are up.
+//! The datapath is not there yet: the device drops and counts what it is asked to send.
 
 #![deny(unsafe_code)]
 
@@ -13,6 +13,7 @@ use kernel::prelude::*;
 use crate::net::{
     device::Device,
     ops::{NetdevOps, TxResult},
+    rtnl::Rtnl,
     skb::SkBuff,
 };
 
@@ -29,14 +30,21 @@ impl NetdevOps for Xpu {
         Ok(KBox::pin(LinkState {}, GFP_KERNEL)?)
     }
 
-    fn open(dev: &Device, _state: &LinkState) -> Result {
-        // No peer yet: the carrier stays off until a transport reports one.
-        dev.carrier_off();
+    fn open(dev: &Device, _state: &LinkState, rtnl: &Rtnl) -> Result {
+        // The pair is being deleted: nothing to talk to.
+        let peer = dev.peer(rtnl).ok_or(ENOTCONN)?;
+        if peer.is_up() {
+            dev.carrier_on();
+            peer.carrier_on();
+        }
         Ok(())
     }
 
-    fn stop(dev: &Device, _state: &LinkState) -> Result {
+    fn stop(dev: &Device, _state: &LinkState, rtnl: &Rtnl) -> Result {
         dev.carrier_off();
+        if let Some(peer) = dev.peer(rtnl) {
+            peer.carrier_off();
+        }
         Ok(())
     }
 

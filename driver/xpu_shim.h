@@ -21,6 +21,9 @@ int xpu_rs_stop(struct net_device *dev);
 netdev_tx_t xpu_rs_start_xmit(struct sk_buff *skb, struct net_device *dev);
 
 /* --- implemented in C, called from Rust */
+struct net_device *xpu_dev_peer_rtnl(const struct net_device *dev);
+bool xpu_dev_is_up(const struct net_device *dev);
+void xpu_dev_carrier_on(struct net_device *dev);
 int xpu_link_register(void);
 void xpu_link_unregister(void);
 void *xpu_priv_rs(const struct net_device *dev);

@@ -46,6 +46,7 @@ xpu_case() {
 	out=$("$fn" 2>&1)
 	rc=$?
 	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+	xpu_del_all
 	if ! dmesg_clean; then
 		ktap_test_fail "$name (kernel log)"
 	elif [ $rc -ne 0 ]; then
@@ -62,6 +63,14 @@ xpu_netns() {
 	ip netns add "$ns" || return 1
 	ip -n "$ns" link set lo up
 	echo "$ns"
+}
+
+# Deletes every xpu link in this namespace, so a failed case does not spill into the next.
+xpu_del_all() {
+	local d
+	for d in $(ip -o link show type xpu 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+		ip link del "$d" 2>/dev/null
+	done
 }
 
 xpu_cleanup() {
@@ -96,6 +105,16 @@ xpu_kmemleak_clean() {
 xpu_kmemleak_clear() {
 	[ -w /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
 	return 0
+}
+
+# slowwait SECONDS CMD...: retry CMD every 0.2 s until it succeeds or time runs out.
+slowwait() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.2
+	done
 }
 
 link_exists() {

@@ -4,7 +4,7 @@
 
 use kernel::{bindings, ffi::c_void, types::Opaque};
 
-use super::sys;
+use super::{rtnl::Rtnl, sys};
 
 /// A network device created by xpu's `rtnl_link_ops`.
 ///
@@ -45,6 +45,32 @@ impl Device {
         // SAFETY: as in `private`; the core serialises ndo_init and priv_destructor, the only
         // callers, against every other op of this device.
         unsafe { sys::xpu_priv_set_rs(self.as_raw(), ptr) }
+    }
+
+    /// The other end of the pair, unless the pair is being deleted.
+    pub(crate) fn peer<'a>(&'a self, _rtnl: &'a Rtnl) -> Option<&'a Device> {
+        // SAFETY: the device is alive (type invariant); RTNL is held (the token proves it),
+        // which is what `rtnl_dereference` in `xpu_dev_peer_rtnl` requires.
+        let peer = unsafe { sys::xpu_dev_peer_rtnl(self.as_raw()) };
+        if peer.is_null() {
+            return None;
+        }
+        // SAFETY: the peer is an xpu device (pairs are made by `xpu_newlink` only). This device
+        // holds a reference on it until `xpu_dellink` clears the pointer, which happens under
+        // RTNL, which the caller holds for `'a`.
+        Some(unsafe { Device::from_raw(peer) })
+    }
+
+    /// Whether the administrator set the device up (`IFF_UP`).
+    pub(crate) fn is_up(&self) -> bool {
+        // SAFETY: the device is alive (type invariant); reading its flags is a plain load.
+        unsafe { sys::xpu_dev_is_up(self.as_raw()) }
+    }
+
+    pub(crate) fn carrier_on(&self) {
+        // SAFETY: the device is alive (type invariant); `netif_carrier_on` may be called from
+        // any context.
+        unsafe { sys::xpu_dev_carrier_on(self.as_raw()) }
     }
 
     /// Counts a packet dropped on transmit (`tx_dropped` in `ip -s link`).

@@ -7,7 +7,7 @@ use core::ptr::NonNull;
 
 use kernel::{bindings, error::from_result, ffi::c_int, prelude::*, types::ForeignOwnable};
 
-use super::{device::Device, skb::SkBuff};
+use super::{device::Device, rtnl::Rtnl, skb::SkBuff};
 
 /// The one implementation the trampolines dispatch to.
 type Driver = crate::link::Xpu;
@@ -29,9 +29,9 @@ pub(crate) trait NetdevOps {
     /// `ndo_init`: the device is being registered.
     fn init(dev: &Device) -> Result<Pin<KBox<Self::State>>>;
     /// `ndo_open`: the administrator brought the device up.
-    fn open(dev: &Device, state: &Self::State) -> Result;
+    fn open(dev: &Device, state: &Self::State, rtnl: &Rtnl) -> Result;
     /// `ndo_stop`: the device goes down.
-    fn stop(dev: &Device, state: &Self::State) -> Result;
+    fn stop(dev: &Device, state: &Self::State, rtnl: &Rtnl) -> Result;
     /// `ndo_start_xmit`: send `skb`.
     fn start_xmit(skb: SkBuff, dev: &Device, state: &Self::State) -> TxResult;
 }
@@ -91,7 +91,9 @@ unsafe extern "C" fn xpu_rs_open(dev: *mut bindings::net_device) -> c_int {
     let dev = unsafe { Device::from_raw(dev) };
     from_result(|| {
         let state = state(dev).ok_or(EINVAL)?;
-        Driver::open(dev, state)?;
+        // SAFETY: the core calls ndo_open with RTNL held, until it returns.
+        let rtnl = unsafe { Rtnl::assume_held() };
+        Driver::open(dev, state, &rtnl)?;
         Ok(0)
     })
 }
@@ -105,7 +107,9 @@ unsafe extern "C" fn xpu_rs_stop(dev: *mut bindings::net_device) -> c_int {
     let dev = unsafe { Device::from_raw(dev) };
     from_result(|| {
         let state = state(dev).ok_or(EINVAL)?;
-        Driver::stop(dev, state)?;
+        // SAFETY: the core calls ndo_stop with RTNL held, until it returns.
+        let rtnl = unsafe { Rtnl::assume_held() };
+        Driver::stop(dev, state, &rtnl)?;
         Ok(0)
     })
 }

@@ -6,6 +6,19 @@ use kernel::{error::to_result, prelude::*};
 
 use super::sys;
 
+/// Proof that the caller holds RTNL, the lock under which the core runs `ndo_open`,
+/// `ndo_stop` and link changes; only the trampolines of such ops create one.
+pub(crate) struct Rtnl(());
+
+impl Rtnl {
+    /// # Safety
+    ///
+    /// The caller must hold RTNL for as long as the token lives.
+    pub(super) unsafe fn assume_held() -> Self {
+        Self(())
+    }
+}
+
 /// The registered `xpu` link kind.
 ///
 /// Dropping it deletes every xpu link in every network namespace and unregisters the kind, so

@@ -1,0 +1,87 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Pair mode: `ip link add` creates both ends; deleting either deletes both; the carrier is on
+# only while both ends are up; the ends may live in different namespaces.
+
+. "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
+
+carrier() { # carrier DEV [ip args]: prints 1 or 0
+	ip "${@:2}" -j link show dev "$1" | grep -q '"LOWER_UP"' && echo 1 || echo 0
+}
+
+test_default_peer() {
+	ip link add xpu0 type xpu || fail "ip link add xpu0 type xpu failed"
+	link_exists xpu1 || fail "no default peer xpu1"
+	ip link show xpu0 | grep -q 'xpu0@xpu1' || fail "xpu0 does not name xpu1 as its peer"
+	ip link show xpu1 | grep -q 'xpu1@xpu0' || fail "xpu1 does not name xpu0 as its peer"
+	ip link del xpu0
+	# Without a name, both ends are numbered.
+	ip link add type xpu || fail "ip link add type xpu failed"
+	[ "$(ip -o link show type xpu | wc -l)" = 2 ] || fail "expected two devices"
+	ip link del xpu0
+}
+
+test_delete_either_end() {
+	ip link add xpu0 type xpu || fail "add failed"
+	ip link del xpu1 || fail "deleting the peer failed"
+	link_exists xpu0 && fail "xpu0 survived the deletion of its peer"
+	return 0
+}
+
+test_carrier() {
+	ip link add xpu0 type xpu || fail "add failed"
+	ip link set xpu0 up
+	[ "$(carrier xpu0)" = 0 ] || fail "carrier on with the peer down"
+	ip link set xpu1 up
+	[ "$(carrier xpu0)$(carrier xpu1)" = 11 ] || fail "carrier off with both ends up"
+	ip link set xpu0 down
+	[ "$(carrier xpu1)" = 0 ] || fail "xpu1 kept its carrier after xpu0 went down"
+	ip link set xpu0 up
+	[ "$(carrier xpu0)$(carrier xpu1)" = 11 ] || fail "carrier did not come back"
+	ip link del xpu0
+}
+
+test_ends_in_two_netns() {
+	local ns
+	ns=$(xpu_netns pair) || fail "cannot create netns"
+	ip link add xpu0 type xpu || fail "add failed"
+	ip link set xpu1 netns "$ns" || fail "moving the peer failed"
+	ip -d link show xpu0 | grep -q "link-netns $ns" || fail "xpu0 does not show the peer's netns"
+	ip link set xpu0 up
+	ip -n "$ns" link set xpu1 up
+	[ "$(carrier xpu0)$(carrier xpu1 -n "$ns")" = 11 ] || fail "no carrier across namespaces"
+	ip netns del "$ns" || fail "netns del failed"
+	slowwait 5 sh -c "! ip link show xpu0 >/dev/null 2>&1" ||
+		fail "xpu0 survived the deletion of its peer's namespace"
+}
+
+test_unload_with_pairs() {
+	local ns
+	ns=$(xpu_netns unload) || fail "cannot create netns"
+	ip link add xpu0 type xpu || fail "add failed"
+	ip link set xpu1 netns "$ns"
+	ip link set xpu0 up
+	ip -n "$ns" link set xpu1 up
+	modprobe -r xpu || fail "unload failed"
+	link_exists xpu0 && fail "xpu0 survived the unload"
+	link_exists xpu1 -n "$ns" && fail "xpu1 survived the unload"
+	return 0
+}
+
+test_kmemleak() {
+	xpu_kmemleak_clean
+}
+
+xpu_require
+trap xpu_cleanup EXIT
+modprobe xpu
+xpu_kmemleak_clear
+ktap_print_header
+ktap_set_plan 6
+xpu_case "ip link add xpu0 creates xpu0 and peer xpu1" test_default_peer
+xpu_case "deleting either end deletes both" test_delete_either_end
+xpu_case "carrier only while both ends are up" test_carrier
+xpu_case "ends in two namespaces" test_ends_in_two_netns
+xpu_case "unload with pairs in two namespaces" test_unload_with_pairs
+xpu_case "no kmemleak reports" test_kmemleak
+ktap_finished
