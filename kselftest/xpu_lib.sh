@@ -49,6 +49,8 @@ xpu_case() {
 	xpu_del_all
 	if ! dmesg_clean; then
 		ktap_test_fail "$name (kernel log)"
+	elif [ $rc -eq "$KSFT_SKIP" ]; then
+		ktap_test_skip "$name"
 	elif [ $rc -ne 0 ]; then
 		ktap_test_fail "$name"
 	else
@@ -79,6 +81,12 @@ xpu_cleanup() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	modprobe -r xpu 2>/dev/null
+}
+
+# skip MESSAGE: say why the test case cannot run here and end it as skipped.
+skip() {
+	echo "SKIP: $*"
+	exit "$KSFT_SKIP"
 }
 
 # fail MESSAGE: say why the test case fails and end it (cases run in a subshell).

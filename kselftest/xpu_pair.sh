@@ -68,6 +68,28 @@ test_unload_with_pairs() {
 	return 0
 }
 
+test_xpuctl_peer() {
+	local ns out
+	command -v xpuctl >/dev/null || skip "xpuctl not in PATH"
+	ns=$(xpu_netns ctl) || fail "cannot create netns"
+	xpuctl link add xpa --peer xpb --peer-netns "$ns" || fail "xpuctl link add failed"
+	link_exists xpa || fail "xpa missing"
+	link_exists xpb -n "$ns" || fail "peer xpb not in $ns"
+	link_exists xpb && fail "peer xpb in the wrong namespace"
+	# Refusals: a clear message and a non-zero exit; nothing created.
+	out=$(xpuctl link add xpa --peer xpz 2>&1) && fail "duplicate name accepted"
+	echo "$out" | grep -q 'File exists' || fail "unclear error: $out"
+	link_exists xpz && fail "the refused request left a peer behind"
+	out=$(xpuctl link add xpc --peer xpc 2>&1) && fail "same name for both ends accepted"
+	echo "$out" | grep -q 'cannot also be named' || fail "unclear error: $out"
+	out=$(xpuctl link add xpd --peer-netns xpu-no-such-ns 2>&1) && fail "missing netns accepted"
+	echo "$out" | grep -q 'cannot open network namespace' || fail "unclear error: $out"
+	link_exists xpd && fail "the refused request left xpd behind"
+	xpuctl link del xpa || fail "xpuctl link del failed"
+	link_exists xpb -n "$ns" && fail "peer survived xpuctl link del"
+	return 0
+}
+
 test_kmemleak() {
 	xpu_kmemleak_clean
 }
@@ -77,11 +99,12 @@ trap xpu_cleanup EXIT
 modprobe xpu
 xpu_kmemleak_clear
 ktap_print_header
-ktap_set_plan 6
+ktap_set_plan 7
 xpu_case "ip link add xpu0 creates xpu0 and peer xpu1" test_default_peer
 xpu_case "deleting either end deletes both" test_delete_either_end
 xpu_case "carrier only while both ends are up" test_carrier
 xpu_case "ends in two namespaces" test_ends_in_two_netns
 xpu_case "unload with pairs in two namespaces" test_unload_with_pairs
+xpu_case "xpuctl link add: peer name and netns, refusals" test_xpuctl_peer
 xpu_case "no kmemleak reports" test_kmemleak
 ktap_finished

@@ -39,6 +39,7 @@ cd "$XPU_ROOT" || exit 1
 # --- userspace: style gates, then cargo test (each test counts)
 gate "cargo fmt --check" cargo fmt --all --check
 gate "cargo clippy" cargo clippy -q --workspace --all-targets -- -D warnings
+gate "cargo build (xpuctl for the VM tests)" cargo build -q --workspace
 log "cargo test"
 out=$(cargo test --workspace 2>&1); rc=$?
 printf '%s\n' "$out" | grep -E '^test |test result:|panicked|error' >&2

@@ -29,6 +29,9 @@ fi
 depmod -a "$kver" || setup_failed "depmod failed"
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 cd "$XPU_ROOT" || setup_failed "no $XPU_ROOT in the guest"
+# The project's own tools (xpuctl), as built by cargo on the host.
+PATH=$XPU_ROOT/target/debug:$PATH
+export PATH
 
 sh "$cmdfile"
 rc=$?

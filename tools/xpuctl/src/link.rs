@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `xpuctl link`: create and delete xpu links over rtnetlink, with the xpu attributes that
+//! `ip link` (iproute2 6.1) cannot send for a kind it does not know.
+
+use std::{fmt, fs::File, io::Cursor, os::fd::AsRawFd};
+
+use clap::{Args, Subcommand};
+use neli::{
+    consts::{
+        nl::{NlmF, NlmsgerrAttr},
+        rtnl::{Ifla, IflaInfo, RtAddrFamily, Rtm},
+        socket::NlFamily,
+    },
+    err::RouterError,
+    nl::NlPayload,
+    router::synchronous::NlRouter,
+    rtnl::{Ifinfomsg, IfinfomsgBuilder, RtattrBuilder},
+    types::{Buffer, RtBuffer},
+    utils::Groups,
+    ToBytes,
+};
+
+/// `IFLA_XPU_PEER_INFO` of uapi/linux/xpu.h.
+const IFLA_XPU_PEER_INFO: u16 = 1;
+/// Interface names are at most 15 bytes (IFNAMSIZ - 1).
+const IFNAMSIZ: usize = 16;
+
+#[derive(Subcommand)]
+pub(crate) enum LinkCommand {
+    /// Create an xpu pair: NAME and its peer
+    Add(AddArgs),
+    /// Delete an xpu link (and so its peer)
+    Del {
+        /// Either end of the pair
+        name: String,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct AddArgs {
+    /// Name of the new device
+    name: String,
+    /// Name of the peer (default: the first free xpuN)
+    #[arg(long)]
+    peer: Option<String>,
+    /// Network namespace of the peer: a name under /run/netns, or a path
+    #[arg(long)]
+    peer_netns: Option<String>,
+}
+
+/// Why a command failed, in words for the user.
+pub(crate) struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn err(msg: impl Into<String>) -> Error {
+    Error(msg.into())
+}
+
+pub(crate) fn run(cmd: LinkCommand) -> Result<(), Error> {
+    match cmd {
+        LinkCommand::Add(a) => add(&a),
+        LinkCommand::Del { name } => del(&name),
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.len() >= IFNAMSIZ || name.contains(['/', ' ', '\0']) {
+        return Err(err(format!(
+            "invalid {what} name '{name}': 1 to {} characters, no '/' or spaces",
+            IFNAMSIZ - 1
+        )));
+    }
+    Ok(())
+}
+
+fn open_netns(ns: &str) -> Result<File, Error> {
+    let path = if ns.contains('/') {
+        ns.to_string()
+    } else {
+        format!("/run/netns/{ns}")
+    };
+    File::open(&path).map_err(|e| {
+        err(format!(
+            "cannot open network namespace '{ns}' ({path}): {e}"
+        ))
+    })
+}
+
+fn rtattr<T>(kind: Ifla, payload: T) -> Result<neli::rtnl::Rtattr<Ifla, Buffer>, Error>
+where
+    T: neli::Size + ToBytes,
+{
+    RtattrBuilder::default()
+        .rta_type(kind)
+        .rta_payload(payload)
+        .build()
+        .map_err(|e| err(format!("building attribute {kind:?}: {e}")))
+}
+
+/// One netlink attribute (type, length, payload, padding to 4 bytes) in raw form, for the
+/// xpu attributes inside IFLA_INFO_DATA that neli has no enum for.
+fn raw_attr(kind: u16, payload: &[u8]) -> Result<Vec<u8>, Error> {
+    let len = u16::try_from(4 + payload.len()).map_err(|_| err("attribute too large"))?;
+    let mut out = Vec::with_capacity(usize::from(len) + 3);
+    out.extend_from_slice(&len.to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(payload);
+    out.resize(out.len().next_multiple_of(4), 0);
+    Ok(out)
+}
+
+fn ifinfomsg(attrs: RtBuffer<Ifla, Buffer>) -> Result<Ifinfomsg, Error> {
+    IfinfomsgBuilder::default()
+        .ifi_family(RtAddrFamily::Unspecified)
+        .rtattrs(attrs)
+        .build()
+        .map_err(|e| err(format!("building message: {e}")))
+}
+
+fn add(a: &AddArgs) -> Result<(), Error> {
+    check_name("device", &a.name)?;
+    if let Some(p) = &a.peer {
+        check_name("peer", p)?;
+        if *p == a.name && a.peer_netns.is_none() {
+            return Err(err(format!(
+                "the peer cannot also be named '{p}' in the same namespace"
+            )));
+        }
+    }
+    let netns = a.peer_netns.as_deref().map(open_netns).transpose()?;
+
+    // The peer: an ifinfomsg and its own IFLA_* attributes, as for veth's peer.
+    let mut peer_attrs = RtBuffer::new();
+    if let Some(p) = &a.peer {
+        peer_attrs.push(rtattr(Ifla::Ifname, format!("{p}\0").as_str())?);
+    }
+    if let Some(f) = &netns {
+        peer_attrs.push(rtattr(Ifla::NetNsFd, f.as_raw_fd() as u32)?);
+    }
+    let mut peer = Cursor::new(Vec::new());
+    ifinfomsg(peer_attrs)?
+        .to_bytes(&mut peer)
+        .map_err(|e| err(format!("encoding the peer: {e}")))?;
+    let info_data = raw_attr(IFLA_XPU_PEER_INFO, peer.get_ref())?;
+
+    let mut info = RtBuffer::<IflaInfo, Buffer>::new();
+    info.push(
+        RtattrBuilder::default()
+            .rta_type(IflaInfo::Kind)
+            .rta_payload("xpu\0")
+            .build()
+            .map_err(|e| err(format!("building IFLA_INFO_KIND: {e}")))?,
+    );
+    info.push(
+        RtattrBuilder::default()
+            .rta_type(IflaInfo::Data)
+            .rta_payload(Buffer::from(info_data))
+            .build()
+            .map_err(|e| err(format!("building IFLA_INFO_DATA: {e}")))?,
+    );
+    let mut attrs = RtBuffer::new();
+    attrs.push(rtattr(Ifla::Ifname, format!("{}\0", a.name).as_str())?);
+    attrs.push(rtattr(Ifla::Linkinfo, info)?);
+
+    request(
+        Rtm::Newlink,
+        NlmF::CREATE | NlmF::EXCL | NlmF::ACK,
+        ifinfomsg(attrs)?,
+        &format!("cannot create {}", a.name),
+    )
+}
+
+fn del(name: &str) -> Result<(), Error> {
+    check_name("device", name)?;
+    let mut attrs = RtBuffer::new();
+    attrs.push(rtattr(Ifla::Ifname, format!("{name}\0").as_str())?);
+    request(
+        Rtm::Dellink,
+        NlmF::ACK,
+        ifinfomsg(attrs)?,
+        &format!("cannot delete {name}"),
+    )
+}
+
+/// Sends one request and waits for its acknowledgement; a refusal becomes an error with the
+/// kernel's errno and extended-ack message.
+fn request(kind: Rtm, flags: NlmF, msg: Ifinfomsg, what: &str) -> Result<(), Error> {
+    let (rtnl, _) = NlRouter::connect(NlFamily::Route, None, Groups::empty())
+        .map_err(|e| err(format!("{what}: cannot open an rtnetlink socket: {e}")))?;
+    // Best effort: older kernels lack them, and the request works without.
+    let _ = rtnl.enable_ext_ack(true);
+    let _ = rtnl.enable_strict_checking(true);
+    let responses = rtnl
+        .send::<_, _, Rtm, Ifinfomsg>(kind, flags, NlPayload::Payload(msg))
+        .map_err(|e| err(format!("{what}: {e}")))?;
+    for r in responses {
+        match r {
+            Ok(_) => {}
+            Err(RouterError::Nlmsgerr(e)) => {
+                let errno = std::io::Error::from_raw_os_error(-*e.error());
+                let msg = e
+                    .ext_ack()
+                    .get_attr_handle()
+                    .get_attr_payload_as_with_len::<String>(NlmsgerrAttr::Msg)
+                    .ok();
+                return Err(match msg {
+                    Some(m) => err(format!("{what}: {errno} ({})", m.trim_end_matches('\0'))),
+                    None => err(format!("{what}: {errno}")),
+                });
+            }
+            Err(e) => return Err(err(format!("{what}: {e}"))),
+        }
+    }
+    Ok(())
+}
