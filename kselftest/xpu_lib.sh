@@ -128,3 +128,19 @@ slowwait() {
 link_exists() {
 	ip "${@:2}" link show dev "$1" >/dev/null 2>&1
 }
+
+# xpu_begin N: the start of every test file; N counts the test cases plus the leak check
+# that xpu_end adds.
+xpu_begin() {
+	xpu_require
+	trap xpu_cleanup EXIT
+	xpu_kmemleak_clear
+	ktap_print_header
+	ktap_set_plan "$1"
+}
+
+# xpu_end: the leak check over the whole file, then the totals and the exit status.
+xpu_end() {
+	xpu_case "no kmemleak reports" xpu_kmemleak_clean
+	ktap_finished
+}

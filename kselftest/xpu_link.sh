@@ -79,15 +79,7 @@ test_unload_with_links() {
 	return 0
 }
 
-test_kmemleak() {
-	xpu_kmemleak_clean
-}
-
-xpu_require
-trap xpu_cleanup EXIT
-xpu_kmemleak_clear
-ktap_print_header
-ktap_set_plan 8
+xpu_begin 8
 xpu_case "ip link add autoloads xpu" test_autoload
 xpu_case "ip -d link shows kind xpu" test_show
 xpu_case "MTU 68..65535, out of range refused" test_mtu
@@ -95,5 +87,4 @@ xpu_case "ip link del removes the link" test_delete
 xpu_case "16 links created and deleted" test_many
 xpu_case "create in netns, move, delete netns" test_netns
 xpu_case "unload with links present removes them" test_unload_with_links
-xpu_case "no kmemleak reports" test_kmemleak
-ktap_finished
+xpu_end

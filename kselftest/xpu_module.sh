@@ -28,17 +28,8 @@ test_reload_loop() {
 	done
 }
 
-test_kmemleak() {
-	xpu_kmemleak_clean
-}
-
-xpu_require
-trap xpu_cleanup EXIT
-xpu_kmemleak_clear
-ktap_print_header
-ktap_set_plan 4
+xpu_begin 4
 xpu_case "module load" test_load
 xpu_case "module unload" test_unload
 xpu_case "module load/unload x10" test_reload_loop
-xpu_case "no kmemleak reports" test_kmemleak
-ktap_finished
+xpu_end

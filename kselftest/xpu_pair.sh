@@ -90,21 +90,12 @@ test_xpuctl_peer() {
 	return 0
 }
 
-test_kmemleak() {
-	xpu_kmemleak_clean
-}
-
-xpu_require
-trap xpu_cleanup EXIT
+xpu_begin 7
 modprobe xpu
-xpu_kmemleak_clear
-ktap_print_header
-ktap_set_plan 7
 xpu_case "ip link add xpu0 creates xpu0 and peer xpu1" test_default_peer
 xpu_case "deleting either end deletes both" test_delete_either_end
 xpu_case "carrier only while both ends are up" test_carrier
 xpu_case "ends in two namespaces" test_ends_in_two_netns
 xpu_case "unload with pairs in two namespaces" test_unload_with_pairs
 xpu_case "xpuctl link add: peer name and netns, refusals" test_xpuctl_peer
-xpu_case "no kmemleak reports" test_kmemleak
-ktap_finished
+xpu_end
