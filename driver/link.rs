@@ -8,7 +8,10 @@
 
 #![deny(unsafe_code)]
 
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+};
 
 use crate::net::{
     device::Device,
@@ -21,13 +24,21 @@ use crate::net::{
 pub(crate) struct Xpu;
 
 /// Per-device state of an xpu link.
-pub(crate) struct LinkState {}
+pub(crate) struct LinkState {
+    /// Descriptors per ring; set at creation, later by `ethtool -G`.
+    ring_size: Atomic<u32>,
+}
 
 impl NetdevOps for Xpu {
     type State = LinkState;
 
     fn init(_dev: &Device) -> Result<Pin<KBox<LinkState>>> {
-        Ok(KBox::pin(LinkState {}, GFP_KERNEL)?)
+        Ok(KBox::pin(
+            LinkState {
+                ring_size: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?)
     }
 
     fn open(dev: &Device, _state: &LinkState, rtnl: &Rtnl) -> Result {
@@ -53,5 +64,13 @@ impl NetdevOps for Xpu {
         dev.tx_dropped_inc();
         drop(skb);
         TxResult::Ok
+    }
+
+    fn ring_size(state: &LinkState) -> u32 {
+        state.ring_size.load(Relaxed)
+    }
+
+    fn set_ring_size(state: &LinkState, ring_size: u32) {
+        state.ring_size.store(ring_size, Relaxed);
     }
 }

@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * xpu C shim: the ops tables and the static inline helpers Rust cannot call in 7.3.
- * No logic lives here; see xpu_shim.h for the contract and driver/link.rs for the device.
- * Section order follows drivers/net/veth.c and netkit.c.
+ * xpu C shim: what Rust cannot reach in 7.3 (struct net_device is opaque to its bindings):
+ * the ops tables, the static inline helpers, and the rtnl pair plumbing, which follows
+ * veth.c line for line. Device logic lives in Rust (driver/link.rs); xpu_shim.h is the
+ * contract. Section order follows drivers/net/veth.c and netkit.c.
  */
 #include <linux/etherdevice.h>
 #include <linux/netdevice.h>
 #include <net/rtnetlink.h>
 
 #include <linux/xpu.h>
+#include <linux/xpu_shm.h>
 
 #include "xpu_shim.h"
+
+static_assert(XPU_SHM_MAX_QUEUES == 16 && XPU_SHM_MIN_RING_SIZE == 8 &&
+	      XPU_SHM_MAX_RING_SIZE == 4096, "update the extack messages in xpu_validate");
 
 #define DRV_NAME	"xpu"
 
@@ -137,6 +142,38 @@ static int xpu_peer_default_name(struct net *peer_net, const struct net_device *
 	return -ENFILE;
 }
 
+/* Both ends use the same queue count and ring size (validated by xpu_validate). */
+static int xpu_configure(struct net_device *dev, struct net_device *peer, struct nlattr **data,
+			 struct netlink_ext_ack *extack)
+{
+	u32 queues = min_t(u32, num_online_cpus(), XPU_DEFAULT_QUEUES);
+	u32 ring_size = XPU_DEFAULT_RING_SIZE;
+	struct net_device *ends[] = { dev, peer };
+	int i, err;
+
+	if (data && data[IFLA_XPU_QUEUES]) {
+		queues = nla_get_u32(data[IFLA_XPU_QUEUES]);
+	} else {
+		/* The default fits what numtxqueues/numrxqueues allocated, if given. */
+		for (i = 0; i < ARRAY_SIZE(ends); i++)
+			queues = min3(queues, ends[i]->num_tx_queues, ends[i]->num_rx_queues);
+	}
+	if (data && data[IFLA_XPU_RING_SIZE])
+		ring_size = nla_get_u32(data[IFLA_XPU_RING_SIZE]);
+
+	for (i = 0; i < ARRAY_SIZE(ends); i++) {
+		if (queues > ends[i]->num_tx_queues || queues > ends[i]->num_rx_queues) {
+			NL_SET_ERR_MSG(extack, "more queues than numtxqueues/numrxqueues allocate");
+			return -EINVAL;
+		}
+		err = netif_set_real_num_queues(ends[i], queues, queues);
+		if (err)
+			return err;
+		xpu_rs_set_ring_size(ends[i], ring_size);
+	}
+	return 0;
+}
+
 /*
  * Pair mode: create the peer first (named by IFLA_XPU_PEER_INFO, else xpu%d), then dev, then
  * tie them together. Each holds a tracked reference on the other until dellink.
@@ -205,11 +242,18 @@ static int xpu_newlink(struct net_device *dev, struct rtnl_newlink_params *param
 		goto err_unregister_peer;
 	netif_carrier_off(dev);
 
+	err = xpu_configure(dev, peer, data, extack);
+	if (err)
+		goto err_unregister_dev;
+
 	rcu_assign_pointer(xpu_priv(dev)->peer, peer);
 	netdev_hold(peer, &xpu_priv(dev)->peer_tracker, GFP_KERNEL);
 	rcu_assign_pointer(xpu_priv(peer)->peer, dev);
 	netdev_hold(dev, &xpu_priv(peer)->peer_tracker, GFP_KERNEL);
 	return 0;
+
+err_unregister_dev:
+	unregister_netdevice(dev);
 
 err_unregister_peer:
 	unregister_netdevice(peer);
@@ -245,14 +289,70 @@ static struct net *xpu_get_link_net(const struct net_device *dev)
 
 static const struct nla_policy xpu_policy[IFLA_XPU_MAX + 1] = {
 	[IFLA_XPU_PEER_INFO]	= { .len = sizeof(struct ifinfomsg) },
+	[IFLA_XPU_QUEUES]	= { .type = NLA_U32 },
+	[IFLA_XPU_RING_SIZE]	= { .type = NLA_U32 },
 };
+
+/* Ranges are checked here rather than by NLA_POLICY_RANGE, which answers ERANGE: a bad
+ * configuration value is EINVAL, as for every other link kind's settings.
+ */
+static int xpu_validate(struct nlattr *tb[], struct nlattr *data[],
+			struct netlink_ext_ack *extack)
+{
+	u32 v;
+
+	if (!data)
+		return 0;
+	if (data[IFLA_XPU_QUEUES]) {
+		v = nla_get_u32(data[IFLA_XPU_QUEUES]);
+		if (v < 1 || v > XPU_SHM_MAX_QUEUES) {
+			NL_SET_ERR_MSG_ATTR(extack, data[IFLA_XPU_QUEUES],
+					    "queue count must be 1 to 16");
+			return -EINVAL;
+		}
+	}
+	if (data[IFLA_XPU_RING_SIZE]) {
+		v = nla_get_u32(data[IFLA_XPU_RING_SIZE]);
+		if (!is_power_of_2(v) || v < XPU_SHM_MIN_RING_SIZE || v > XPU_SHM_MAX_RING_SIZE) {
+			NL_SET_ERR_MSG_ATTR(extack, data[IFLA_XPU_RING_SIZE],
+					    "ring size must be a power of two from 8 to 4096");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static size_t xpu_get_size(const struct net_device *dev)
+{
+	return nla_total_size(sizeof(u32)) +	/* IFLA_XPU_QUEUES */
+	       nla_total_size(sizeof(u32));	/* IFLA_XPU_RING_SIZE */
+}
+
+static int xpu_fill_info(struct sk_buff *skb, const struct net_device *dev)
+{
+	if (nla_put_u32(skb, IFLA_XPU_QUEUES, dev->real_num_tx_queues) ||
+	    nla_put_u32(skb, IFLA_XPU_RING_SIZE, xpu_rs_ring_size(dev)))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* Every xpu device can hold the most queues; IFLA_XPU_QUEUES (or ethtool -L) picks how many run. */
+static unsigned int xpu_get_num_queues(void)
+{
+	return XPU_SHM_MAX_QUEUES;
+}
 
 static struct rtnl_link_ops xpu_link_ops = {
 	.kind		= DRV_NAME,
 	.priv_size	= sizeof(struct xpu_priv),
 	.setup		= xpu_setup,
+	.validate	= xpu_validate,
 	.newlink	= xpu_newlink,
 	.dellink	= xpu_dellink,
+	.get_size	= xpu_get_size,
+	.fill_info	= xpu_fill_info,
+	.get_num_tx_queues = xpu_get_num_queues,
+	.get_num_rx_queues = xpu_get_num_queues,
 	.policy		= xpu_policy,
 	.maxtype	= IFLA_XPU_MAX,
 	.peer_type	= IFLA_XPU_PEER_INFO,

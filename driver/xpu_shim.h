@@ -15,6 +15,8 @@
 
 /* --- implemented in Rust, called from the C ops tables */
 int xpu_rs_dev_init(struct net_device *dev);
+void xpu_rs_set_ring_size(struct net_device *dev, u32 ring_size);
+u32 xpu_rs_ring_size(const struct net_device *dev);
 void xpu_rs_dev_free(struct net_device *dev);
 int xpu_rs_open(struct net_device *dev);
 int xpu_rs_stop(struct net_device *dev);

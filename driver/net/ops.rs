@@ -34,6 +34,11 @@ pub(crate) trait NetdevOps {
     fn stop(dev: &Device, state: &Self::State, rtnl: &Rtnl) -> Result;
     /// `ndo_start_xmit`: send `skb`.
     fn start_xmit(skb: SkBuff, dev: &Device, state: &Self::State) -> TxResult;
+
+    /// Descriptors per ring (validated by the netlink policy before it gets here).
+    fn ring_size(state: &Self::State) -> u32;
+    /// Sets the descriptors per ring.
+    fn set_ring_size(state: &Self::State, ring_size: u32);
 }
 
 type State = <Driver as NetdevOps>::State;
@@ -137,4 +142,27 @@ unsafe extern "C" fn xpu_rs_start_xmit(
     match Driver::start_xmit(skb, dev, state) {
         TxResult::Ok => NETDEV_TX_OK,
     }
+}
+
+/// # Safety
+///
+/// Must only be called from `xpu_newlink` (driver/xpu_shim.c) on a registered xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_set_ring_size(dev: *mut bindings::net_device, ring_size: u32) {
+    // SAFETY: the caller passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    if let Some(state) = state(dev) {
+        Driver::set_ring_size(state, ring_size);
+    }
+}
+
+/// # Safety
+///
+/// Must only be called from `xpu_fill_info` (driver/xpu_shim.c) on an xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_ring_size(dev: *const bindings::net_device) -> u32 {
+    // SAFETY: the caller passes a live device of our link kind (function safety requirement);
+    // `Device` only reads through the pointer here.
+    let dev = unsafe { Device::from_raw(dev.cast_mut()) };
+    state(dev).map_or(0, Driver::ring_size)
 }

@@ -83,6 +83,8 @@ while IFS= read -r line; do
 	[ "$nested_fail" -gt 0 ] || count fail "kselftest script: $line"
 done < <(grep -E '^not ok [0-9]+ ' "$ktap")
 grep -qE '^(not )?ok [0-9]+ ' "$ktap" || count fail "kselftests did not run (VM exit $vmrc)"
+# 124: the VM died (a panic) or timed out mid-run; 125: the guest could not be set up.
+case "$vmrc" in 124 | 125) count fail "kselftest VM: exit $vmrc (see ~/.cache/xpu/vm-logs)" ;; esac
 
 log "done in $(($(date +%s) - start)) s"
 summary

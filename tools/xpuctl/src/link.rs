@@ -21,8 +21,10 @@ use neli::{
     ToBytes,
 };
 
-/// `IFLA_XPU_PEER_INFO` of uapi/linux/xpu.h.
+/// `IFLA_XPU_*` of uapi/linux/xpu.h.
 const IFLA_XPU_PEER_INFO: u16 = 1;
+const IFLA_XPU_QUEUES: u16 = 2;
+const IFLA_XPU_RING_SIZE: u16 = 3;
 /// Interface names are at most 15 bytes (IFNAMSIZ - 1).
 const IFNAMSIZ: usize = 16;
 
@@ -34,6 +36,14 @@ pub(crate) enum LinkCommand {
     Del {
         /// Either end of the pair
         name: String,
+    },
+    /// Show an xpu link's configuration
+    Show {
+        /// The device
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -47,6 +57,12 @@ pub(crate) struct AddArgs {
     /// Network namespace of the peer: a name under /run/netns, or a path
     #[arg(long)]
     peer_netns: Option<String>,
+    /// Queue pairs on both ends (default: min(CPUs, 4))
+    #[arg(long)]
+    queues: Option<u32>,
+    /// Descriptors per ring, a power of two (default 256)
+    #[arg(long)]
+    ring_size: Option<u32>,
 }
 
 /// Why a command failed, in words for the user.
@@ -66,6 +82,7 @@ pub(crate) fn run(cmd: LinkCommand) -> Result<(), Error> {
     match cmd {
         LinkCommand::Add(a) => add(&a),
         LinkCommand::Del { name } => del(&name),
+        LinkCommand::Show { name, json } => show(&name, json),
     }
 }
 
@@ -147,7 +164,14 @@ fn add(a: &AddArgs) -> Result<(), Error> {
     ifinfomsg(peer_attrs)?
         .to_bytes(&mut peer)
         .map_err(|e| err(format!("encoding the peer: {e}")))?;
-    let info_data = raw_attr(IFLA_XPU_PEER_INFO, peer.get_ref())?;
+    // Range and power-of-two checks are the kernel's: its refusal says what is wrong.
+    let mut info_data = raw_attr(IFLA_XPU_PEER_INFO, peer.get_ref())?;
+    if let Some(q) = a.queues {
+        info_data.extend(raw_attr(IFLA_XPU_QUEUES, &q.to_ne_bytes())?);
+    }
+    if let Some(r) = a.ring_size {
+        info_data.extend(raw_attr(IFLA_XPU_RING_SIZE, &r.to_ne_bytes())?);
+    }
 
     let mut info = RtBuffer::<IflaInfo, Buffer>::new();
     info.push(
@@ -186,6 +210,81 @@ fn del(name: &str) -> Result<(), Error> {
         ifinfomsg(attrs)?,
         &format!("cannot delete {name}"),
     )
+}
+
+/// Walks raw netlink attributes: (type, payload) pairs.
+fn parse_attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while buf.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));
+        let kind = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
+        if len < 4 || len > buf.len() {
+            break;
+        }
+        out.push((kind, &buf[4..len]));
+        buf = &buf[len.next_multiple_of(4).min(buf.len())..];
+    }
+    out
+}
+
+fn show(name: &str, json: bool) -> Result<(), Error> {
+    check_name("device", name)?;
+    let what = format!("cannot show {name}");
+    let (rtnl, _) = NlRouter::connect(NlFamily::Route, None, Groups::empty())
+        .map_err(|e| err(format!("{what}: cannot open an rtnetlink socket: {e}")))?;
+    let _ = rtnl.enable_ext_ack(true);
+    let mut attrs = RtBuffer::new();
+    attrs.push(rtattr(Ifla::Ifname, format!("{name}\0").as_str())?);
+    let responses = rtnl
+        .send::<_, _, Rtm, Ifinfomsg>(
+            Rtm::Getlink,
+            NlmF::ACK,
+            NlPayload::Payload(ifinfomsg(attrs)?),
+        )
+        .map_err(|e| err(format!("{what}: {e}")))?;
+    for r in responses {
+        let msg = r.map_err(|e| match e {
+            RouterError::Nlmsgerr(e) => err(format!(
+                "{what}: {}",
+                std::io::Error::from_raw_os_error(-*e.error())
+            )),
+            e => err(format!("{what}: {e}")),
+        })?;
+        let NlPayload::Payload(info) = msg.nl_payload() else {
+            continue;
+        };
+        let handle = info.rtattrs().get_attr_handle();
+        let linkinfo = handle
+            .get_nested_attributes::<IflaInfo>(Ifla::Linkinfo)
+            .map_err(|_| err(format!("{what}: not an xpu link (no link info)")))?;
+        let kind = linkinfo
+            .get_attr_payload_as_with_len::<String>(IflaInfo::Kind)
+            .unwrap_or_default();
+        if kind.trim_end_matches('\0') != "xpu" {
+            return Err(err(format!("{what}: not an xpu link (kind '{kind}')")));
+        }
+        let data = linkinfo
+            .get_attribute(IflaInfo::Data)
+            .map(|a| a.rta_payload().as_ref().to_vec())
+            .unwrap_or_default();
+        let (mut queues, mut ring) = (None, None);
+        for (kind, payload) in parse_attrs(&data) {
+            let v = payload.try_into().ok().map(u32::from_ne_bytes);
+            match kind {
+                IFLA_XPU_QUEUES => queues = v,
+                IFLA_XPU_RING_SIZE => ring = v,
+                _ => {}
+            }
+        }
+        let (q, r) = (queues.unwrap_or(0), ring.unwrap_or(0));
+        if json {
+            println!("{{\"ifname\":\"{name}\",\"queues\":{q},\"ring_size\":{r}}}");
+        } else {
+            println!("{name}: queues {q} ring-size {r}");
+        }
+        return Ok(());
+    }
+    Err(err(format!("{what}: no answer from the kernel")))
 }
 
 /// Sends one request and waits for its acknowledgement; a refusal becomes an error with the
