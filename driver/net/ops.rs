@@ -35,7 +35,7 @@ pub(crate) trait NetdevOps {
     /// `ndo_start_xmit`: send `skb`.
     fn start_xmit(skb: SkBuff, dev: &Device, state: &Self::State) -> TxResult;
 
-    /// Descriptors per ring (validated by the netlink policy before it gets here).
+    /// Descriptors per ring (validated by `xpu_validate` in the C shim before it gets here).
     fn ring_size(state: &Self::State) -> u32;
     /// Sets the descriptors per ring.
     fn set_ring_size(state: &Self::State, ring_size: u32);
