@@ -8,5 +8,6 @@
 
 #![no_std]
 
+pub mod data;
 pub mod ring;
 pub mod shm;

@@ -13,8 +13,12 @@
 //! ring_off  num_queues x { RingProducer,      this side's TX rings: producer index and the
 //!                          ring_size x Desc } producer's event index, then descriptors
 //! cons_off  num_queues x RingConsumer         this side's consumer state for the PEER's rings
-//! data_off  num_queues x ring_size x buf_size packet buffers behind this side's descriptors
+//! data_off  num_queues x ring_size x buf_size packet data behind this side's descriptors
 //! ```
+//!
+//! Each queue's packet data is one area of `ring_size * buf_size` bytes that its producer
+//! fills in order, as a byte ring (see [`crate::data`]): a packet is contiguous, anywhere in the
+//! area, so a 64 KiB GSO packet crosses in one descriptor while small packets take little room.
 //!
 //! Every field is little-endian. Offsets in a [`SideHeader`] are informative only: a reader
 //! recomputes the layout from the configuration with [`Layout::new`] and refuses a header
@@ -94,7 +98,8 @@ pub struct SideHeader {
     pub reserved: u16,
     /// Descriptors per ring, a power of two.
     pub ring_size: u32,
-    /// Bytes per packet buffer.
+    /// Average bytes of packet data per descriptor (the data area of a queue is
+    /// `ring_size * buf_size`).
     pub buf_size: u32,
     /// The side's MTU, for diagnostics (the link uses the smaller).
     pub mtu: u32,
@@ -313,9 +318,14 @@ impl Layout {
         self.ring_size
     }
 
-    /// Bytes per packet buffer.
+    /// Average bytes of packet data per descriptor.
     pub fn buf_size(&self) -> u32 {
         self.buf_size
+    }
+
+    /// Bytes of queue `q`'s data area.
+    pub fn data_size(&self) -> u32 {
+        self.ring_size * self.buf_size
     }
 
     /// Size of a half.
@@ -342,24 +352,21 @@ impl Layout {
         (q < self.num_queues).then(|| self.cons_off + u32::from(q) * CACHE_LINE as u32)
     }
 
-    /// Offset of the buffer behind descriptor slot `idx` of queue `q` in the producer's half.
-    pub fn buf_off(&self, q: u16, idx: u32) -> Option<u32> {
-        let slot = idx & (self.ring_size - 1);
-        (q < self.num_queues)
-            .then(|| self.data_off + (u32::from(q) * self.ring_size + slot) * self.buf_size)
+    /// Offset of queue `q`'s data area in its producer's half.
+    pub fn data_area_off(&self, q: u16) -> Option<u32> {
+        (q < self.num_queues).then(|| self.data_off + u32::from(q) * self.data_size())
     }
 
-    /// Checks a descriptor read from the peer's ring (untrusted): its packet must lie inside
-    /// the buffer area of queue `q` and within one buffer. Returns the packet's offset.
+    /// Checks a descriptor read from the peer's ring (untrusted): its packet must be non-empty
+    /// and lie inside the data area of queue `q`. Returns the packet's offset in the half.
     pub fn check_desc(&self, q: u16, d: &Desc) -> Option<u32> {
-        let first = self.buf_off(q, 0)?;
-        let end = first + self.ring_size * self.buf_size;
+        let first = self.data_area_off(q)?;
         let (off, len) = (d.off, d.len);
-        if off < first || off >= end || len == 0 {
+        if off < first || len == 0 {
             return None;
         }
-        // No overflow: the room left in the buffer is computed, not `start + len`.
-        let room = self.buf_size - (off - first) % self.buf_size;
+        // No overflow: the room left in the area is computed, not `off + len`.
+        let room = self.data_size().checked_sub(off - first)?;
         (len <= room).then_some(off)
     }
 }

@@ -21,15 +21,23 @@ fn accepts_valid(#[case] win: u64, #[case] q: u16, #[case] ring: u32, #[case] bu
     assert!(last_desc <= first_cons, "rings overlap consumer blocks");
     let last_cons = l.consumer_off(q - 1).unwrap() + CACHE_LINE as u32;
     assert!(
-        last_cons <= l.buf_off(0, 0).unwrap(),
-        "consumer blocks overlap buffers"
+        last_cons <= l.data_area_off(0).unwrap(),
+        "consumer blocks overlap data areas"
     );
-    let end = u64::from(l.buf_off(q - 1, ring - 1).unwrap()) + u64::from(buf);
-    assert!(end <= win / 2, "buffers run past the half");
+    assert_eq!(l.data_size(), ring * buf);
+    for qq in 1..q {
+        assert_eq!(
+            l.data_area_off(qq).unwrap() - l.data_area_off(qq - 1).unwrap(),
+            l.data_size(),
+            "data areas overlap or leave gaps"
+        );
+    }
+    let end = u64::from(l.data_area_off(q - 1).unwrap()) + u64::from(l.data_size());
+    assert!(end <= win / 2, "data runs past the half");
     for qq in 0..q {
         assert_eq!(l.producer_off(qq).unwrap() % CACHE_LINE as u32, 0);
         assert_eq!(l.consumer_off(qq).unwrap() % CACHE_LINE as u32, 0);
-        assert_eq!(l.buf_off(qq, 0).unwrap() % CACHE_LINE as u32, 0);
+        assert_eq!(l.data_area_off(qq).unwrap() % CACHE_LINE as u32, 0);
     }
 }
 
@@ -60,11 +68,11 @@ fn indices_wrap_and_queues_are_bounded() {
     let l = Layout::new(16 * MIB, 4, 256, 2048).unwrap();
     assert_eq!(l.desc_off(1, 3), l.desc_off(1, 3 + 256));
     assert_eq!(l.desc_off(1, u32::MAX), l.desc_off(1, 255));
-    assert_eq!(l.buf_off(2, 7), l.buf_off(2, 7 + 256 * 1000));
     assert_eq!(l.producer_off(4), None);
     assert_eq!(l.consumer_off(4), None);
     assert_eq!(l.desc_off(4, 0), None);
-    assert_eq!(l.buf_off(u16::MAX, 0), None);
+    assert_eq!(l.data_area_off(4), None);
+    assert_eq!(l.data_area_off(u16::MAX), None);
 }
 
 fn published() -> (SideHeader, u64) {
@@ -108,19 +116,21 @@ fn minor_version_is_compatible() {
 }
 
 #[rstest]
-#[case::first_slot(0, 1500, true)]
-#[case::whole_buffer(0, 2048, true)]
-#[case::past_buffer_end(0, 2049, false)]
-#[case::mid_buffer(100, 1948, true)]
-#[case::mid_buffer_overrun(100, 1949, false)]
+#[case::first_packet(0, 1500, true)]
+#[case::gso_packet(0, 65536, true)]
+#[case::whole_area(0, 256 * 2048, true)]
+#[case::past_area_end(0, 256 * 2048 + 1, false)]
+#[case::ends_at_area_end(256 * 2048 - 100, 100, true)]
+#[case::runs_past_area_end(256 * 2048 - 100, 101, false)]
 #[case::zero_len(0, 0, false)]
 #[case::len_overflow(100, u32::MAX, false)]
 #[case::before_area(-64, 64, false)]
 #[case::after_area(256 * 2048, 64, false)]
+#[case::next_queue(256 * 2048 + 64, 64, false)]
 fn checks_untrusted_descriptors(#[case] rel: i64, #[case] len: u32, #[case] ok: bool) {
     let l = Layout::new(16 * MIB, 4, 256, 2048).unwrap();
     let q = 1;
-    let base = i64::from(l.buf_off(q, 0).unwrap());
+    let base = i64::from(l.data_area_off(q).unwrap());
     let off = u32::try_from(base + rel).unwrap();
     let d = Desc {
         off,
