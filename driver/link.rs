@@ -3,30 +3,50 @@
 //! The xpu link: the virtual NIC behind `ip link add NAME type xpu`.
 //!
 //! In pair mode (both ends in one kernel, like veth) `ip link add` creates the device and its
-//! peer; deleting either deletes both, and the carrier is on only while both ends are up.
-//! The datapath is not there yet: the device drops and counts what it is asked to send.
+//! peer, and `pair::connect` gives them one shared window; deleting either deletes both. The
+//! carrier is on only while both ends are up. Packets cross through the rings of
+//! `queue::Conn`; this file is the glue between them and the netdev ops.
 
 #![deny(unsafe_code)]
 
 use kernel::{
     prelude::*,
-    sync::atomic::{Atomic, Relaxed},
+    sync::{
+        atomic::{Atomic, Relaxed},
+        SetOnce,
+    },
 };
 
-use crate::net::{
-    device::Device,
-    ops::{NetdevOps, TxResult},
-    rtnl::Rtnl,
-    skb::SkBuff,
+use crate::{
+    net::{
+        device::Device,
+        napi::Napi,
+        ops::{NetdevOps, TxResult},
+        rtnl::Rtnl,
+        skb::{DropReason, SkBuff},
+        sys::XpuStats,
+    },
+    pair,
+    queue::Conn,
+    shm::MAX_QUEUES,
+    stats::{RxStats, TxStats},
 };
 
 /// The xpu link kind's netdev operations.
 pub(crate) struct Xpu;
 
+const QUEUES: usize = MAX_QUEUES as usize;
+
 /// Per-device state of an xpu link.
 pub(crate) struct LinkState {
-    /// Descriptors per ring; set at creation, later by `ethtool -G`.
+    /// Descriptors per ring; set at creation.
     ring_size: Atomic<u32>,
+    /// The datapath, once the pair is connected (at creation, under RTNL, before the device
+    /// can be opened).
+    conn: SetOnce<Conn>,
+    /// Per-queue counters; they live as long as the device, so they survive down/up.
+    tx_stats: [TxStats; QUEUES],
+    rx_stats: [RxStats; QUEUES],
 }
 
 impl NetdevOps for Xpu {
@@ -36,14 +56,36 @@ impl NetdevOps for Xpu {
         Ok(KBox::pin(
             LinkState {
                 ring_size: Atomic::new(0),
+                conn: SetOnce::new(),
+                tx_stats: [const { TxStats::new() }; QUEUES],
+                rx_stats: [const { RxStats::new() }; QUEUES],
             },
             GFP_KERNEL,
         )?)
     }
 
-    fn open(dev: &Device, _state: &LinkState, rtnl: &Rtnl) -> Result {
+    fn pair_attach(
+        dev: &Device,
+        state: &LinkState,
+        _peer: &Device,
+        peer_state: &LinkState,
+        _rtnl: &Rtnl,
+    ) -> Result {
+        let queues = u16::try_from(dev.real_num_queues())?;
+        let (a, b) = pair::connect(queues, state.ring_size.load(Relaxed), dev.mtu())?;
+        if !state.conn.populate(a) || !peer_state.conn.populate(b) {
+            return Err(EBUSY);
+        }
+        Ok(())
+    }
+
+    fn open(dev: &Device, state: &LinkState, rtnl: &Rtnl) -> Result {
         // The pair is being deleted: nothing to talk to.
         let peer = dev.peer(rtnl).ok_or(ENOTCONN)?;
+        if state.conn.as_ref().is_none() {
+            return Err(ENOTCONN);
+        }
+        dev.napi_enable(rtnl);
         if peer.is_up() {
             dev.carrier_on();
             peer.carrier_on();
@@ -56,14 +98,47 @@ impl NetdevOps for Xpu {
         if let Some(peer) = dev.peer(rtnl) {
             peer.carrier_off();
         }
+        dev.napi_disable(rtnl);
         Ok(())
     }
 
-    fn start_xmit(skb: SkBuff, dev: &Device, _state: &LinkState) -> TxResult {
-        // Nowhere to send it: count the drop; dropping `skb` frees it.
-        dev.tx_dropped_inc();
-        drop(skb);
+    fn start_xmit(skb: SkBuff, dev: &Device, state: &LinkState) -> TxResult {
+        let q = skb.queue();
+        let st = usize::try_from(q).ok().and_then(|q| state.tx_stats.get(q));
+        match (state.conn.as_ref(), u16::try_from(q), st) {
+            (Some(conn), Ok(q), Some(st)) if q < conn.num_queues() => {
+                conn.transmit(dev, q, st, skb)
+            }
+            _ => {
+                dev.tx_dropped_inc();
+                skb.drop_for(DropReason::LinkDown);
+            }
+        }
         TxResult::Ok
+    }
+
+    fn poll(dev: &Device, state: &LinkState, napi: &Napi, q: u16, budget: u32) -> u32 {
+        match (state.conn.as_ref(), state.rx_stats.get(usize::from(q))) {
+            (Some(conn), Some(st)) => conn.poll(dev, napi, q, st, budget),
+            _ => {
+                napi.complete_done(0);
+                0
+            }
+        }
+    }
+
+    fn stats(state: &LinkState, s: &mut XpuStats) {
+        for t in &state.tx_stats {
+            s.tx_packets += t.packets.get();
+            s.tx_bytes += t.bytes.get();
+            s.tx_dropped += t.dropped();
+        }
+        for r in &state.rx_stats {
+            s.rx_packets += r.packets.get();
+            s.rx_bytes += r.bytes.get();
+            s.rx_dropped += r.dropped();
+            s.rx_errors += r.peer_errors.get();
+        }
     }
 
     fn ring_size(state: &LinkState) -> u32 {

@@ -7,7 +7,9 @@
 //! ring and transport modules) deny unsafe code and see only the safe types exported here.
 
 pub(crate) mod device;
+pub(crate) mod napi;
 pub(crate) mod ops;
 pub(crate) mod rtnl;
 pub(crate) mod skb;
-mod sys;
+pub(crate) mod sys;
+pub(crate) mod window;

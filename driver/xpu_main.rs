@@ -9,6 +9,22 @@ use kernel::prelude::*;
 
 mod link;
 mod net;
+mod pair;
+mod queue;
+mod stats;
+
+// The contract with the other end, shared with userspace (and tested there): the window
+// layout, the ring index arithmetic and notification protocol, the data-area placement.
+// The driver uses a subset of each.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../uapi/src/data.rs"]
+mod data;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../uapi/src/ring.rs"]
+mod ring;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../uapi/src/shm.rs"]
+mod shm;
 
 module! {
     type: XpuModule,

@@ -7,6 +7,7 @@
  */
 #include <linux/etherdevice.h>
 #include <linux/netdevice.h>
+#include <linux/virtio_net.h>
 #include <net/rtnetlink.h>
 
 #include <linux/xpu.h>
@@ -19,6 +20,13 @@ static_assert(XPU_SHM_MAX_QUEUES == 16 && XPU_SHM_MIN_RING_SIZE == 8 &&
 
 #define DRV_NAME	"xpu"
 
+/* What crosses the link as metadata (see xpu_skb_tx_meta): one descriptor per GSO packet. */
+#define XPU_FEATURES	(NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_RXCSUM | NETIF_F_HIGHDMA | \
+			 NETIF_F_FRAGLIST | NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_TSO_ECN | \
+			 NETIF_F_GSO_UDP_L4)
+/* A packet and its Ethernet header fit in one descriptor's data (driver/link.rs). */
+#define XPU_TSO_MAX_SIZE	GSO_LEGACY_MAX_SIZE
+
 /* Private area of every xpu netdev. */
 struct xpu_priv {
 	/* Rust per-device state, owned by Rust (driver/net/ops.rs). */
@@ -26,6 +34,9 @@ struct xpu_priv {
 	/* Pair mode: the other end. Set in newlink, cleared in dellink (RTNL). */
 	struct net_device __rcu *peer;
 	netdevice_tracker peer_tracker;
+	/* One NAPI context per RX queue, all added in ndo_init; the first napi_on are enabled. */
+	unsigned int napi_on;
+	struct napi_struct napi[XPU_SHM_MAX_QUEUES];
 };
 
 static struct xpu_priv *xpu_priv(const struct net_device *dev)
@@ -61,19 +72,279 @@ void xpu_dev_carrier_on(struct net_device *dev)
 	netif_carrier_on(dev);
 }
 
-void xpu_dev_tx_dropped_inc(struct net_device *dev)
-{
-	dev_core_stats_tx_dropped_inc(dev);
-}
-
 void xpu_dev_carrier_off(struct net_device *dev)
 {
 	netif_carrier_off(dev);
 }
 
-void xpu_skb_drop(struct sk_buff *skb)
+/* datapath helpers, called from Rust (driver/net/) */
+
+void xpu_dev_drop_inc(struct net_device *dev, bool tx)
 {
-	kfree_skb_reason(skb, SKB_DROP_REASON_DEV_READY);
+	if (tx)
+		dev_core_stats_tx_dropped_inc(dev);
+	else
+		dev_core_stats_rx_dropped_inc(dev);
+}
+
+unsigned int xpu_dev_mtu(const struct net_device *dev)
+{
+	return READ_ONCE(dev->mtu);
+}
+
+unsigned int xpu_dev_real_num_queues(const struct net_device *dev)
+{
+	return dev->real_num_tx_queues;
+}
+
+static const enum skb_drop_reason xpu_drop_reasons[] = {
+	[XPU_DROP_LINK_DOWN]	= SKB_DROP_REASON_DEV_READY,
+	[XPU_DROP_RING_FULL]	= SKB_DROP_REASON_FULL_RING,
+	[XPU_DROP_TOO_BIG]	= SKB_DROP_REASON_PKT_TOO_BIG,
+	[XPU_DROP_BAD_META]	= SKB_DROP_REASON_DEV_HDR,
+	[XPU_DROP_NOMEM]	= SKB_DROP_REASON_NOMEM,
+};
+
+void xpu_skb_drop(struct sk_buff *skb, enum xpu_drop why)
+{
+	kfree_skb_reason(skb, why < ARRAY_SIZE(xpu_drop_reasons) ?
+			      xpu_drop_reasons[why] : SKB_DROP_REASON_NOT_SPECIFIED);
+}
+
+/* Sent: not a drop (the drop monitor stays quiet). */
+void xpu_skb_consume(struct sk_buff *skb)
+{
+	dev_consume_skb_any(skb);
+}
+
+unsigned int xpu_skb_len(const struct sk_buff *skb)
+{
+	return skb->len;
+}
+
+unsigned int xpu_skb_queue(const struct sk_buff *skb)
+{
+	return skb_get_queue_mapping(skb);
+}
+
+int xpu_skb_copy_to(const struct sk_buff *skb, void *dst, unsigned int len)
+{
+	return skb_copy_bits(skb, 0, dst, len);
+}
+
+/*
+ * Checksum and GSO metadata travel as in virtio-net's header (the kernel's own translation,
+ * which also validates what arrives), recoded into struct xpu_desc's fields.
+ */
+int xpu_skb_tx_meta(const struct sk_buff *skb, struct xpu_desc *d)
+{
+	struct virtio_net_hdr hdr;
+	int err;
+
+	err = virtio_net_hdr_from_skb(skb, &hdr, true, false, 0);
+	if (err)
+		return err;
+	switch (hdr.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		d->gso_type = XPU_GSO_NONE;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		d->gso_type = XPU_GSO_TCPV4;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		d->gso_type = XPU_GSO_TCPV6;
+		break;
+	case VIRTIO_NET_HDR_GSO_UDP_L4:
+		d->gso_type = XPU_GSO_UDP_L4;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (hdr.gso_type & VIRTIO_NET_HDR_GSO_ECN)
+		d->gso_type |= XPU_GSO_F_ECN;
+	d->gso_size = cpu_to_le16(__le16_to_cpu(hdr.gso_size));
+	d->csum_start = cpu_to_le16(__le16_to_cpu(hdr.csum_start));
+	d->csum_offset = cpu_to_le16(__le16_to_cpu(hdr.csum_offset));
+	d->flags = 0;
+	if (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		d->flags |= XPU_DESC_F_CSUM_PARTIAL;
+	if (hdr.flags & VIRTIO_NET_HDR_F_DATA_VALID)
+		d->flags |= XPU_DESC_F_DATA_VALID;
+	return 0;
+}
+
+static int xpu_skb_rx_meta(struct sk_buff *skb, const struct xpu_desc *d)
+{
+	struct virtio_net_hdr hdr = {
+		.gso_size	= cpu_to_le16(le16_to_cpu(d->gso_size)),
+		.csum_start	= cpu_to_le16(le16_to_cpu(d->csum_start)),
+		.csum_offset	= cpu_to_le16(le16_to_cpu(d->csum_offset)),
+	};
+
+	switch (d->gso_type & ~XPU_GSO_F_ECN) {
+	case XPU_GSO_NONE:
+		if (d->gso_type & XPU_GSO_F_ECN)
+			return -EINVAL;
+		hdr.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+		break;
+	case XPU_GSO_TCPV4:
+		hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+		break;
+	case XPU_GSO_TCPV6:
+		hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+		break;
+	case XPU_GSO_UDP_L4:
+		hdr.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (d->gso_type & XPU_GSO_F_ECN)
+		hdr.gso_type |= VIRTIO_NET_HDR_GSO_ECN;
+	if (d->flags & ~(XPU_DESC_F_CSUM_PARTIAL | XPU_DESC_F_DATA_VALID))
+		return -EINVAL;
+	if (d->flags & XPU_DESC_F_CSUM_PARTIAL)
+		hdr.flags |= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	if (d->flags & XPU_DESC_F_DATA_VALID)
+		hdr.flags |= VIRTIO_NET_HDR_F_DATA_VALID;
+	return virtio_net_hdr_to_skb(skb, &hdr, true);
+}
+
+/* Headers go to the linear area (GRO reads them there); the rest to page fragments. */
+#define XPU_RX_HEAD_MAX		256
+
+/*
+ * The one copy of the datapath: out of the sender's half into a fresh skb. @data is the
+ * sender's memory, which it may still be scribbling on if it is hostile: we copy it once and
+ * validate only the copy.
+ */
+struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned int len,
+			   const struct xpu_desc *d, enum xpu_drop *why)
+{
+	struct net_device *dev = napi->dev;
+	struct sk_buff *skb;
+	int err;
+
+	if (len <= SKB_WITH_OVERHEAD(PAGE_SIZE) - NET_SKB_PAD - NET_IP_ALIGN) {
+		skb = napi_alloc_skb(napi, len);
+		if (unlikely(!skb))
+			goto nomem;
+		skb_put_data(skb, data, len);
+	} else {
+		skb = alloc_skb_with_frags(XPU_RX_HEAD_MAX + NET_IP_ALIGN, len - XPU_RX_HEAD_MAX,
+					   PAGE_ALLOC_COSTLY_ORDER, &err, GFP_ATOMIC | __GFP_NOWARN);
+		if (unlikely(!skb))
+			goto nomem;
+		skb_reserve(skb, NET_IP_ALIGN);
+		skb_put(skb, XPU_RX_HEAD_MAX);
+		skb->data_len = len - XPU_RX_HEAD_MAX;
+		skb->len = len;
+		if (WARN_ON_ONCE(skb_store_bits(skb, 0, data, len))) {
+			kfree_skb(skb);
+			goto nomem;
+		}
+	}
+
+	if (xpu_skb_rx_meta(skb, d)) {
+		kfree_skb(skb);
+		*why = XPU_DROP_BAD_META;
+		return NULL;
+	}
+	skb->protocol = eth_type_trans(skb, dev);
+	skb_record_rx_queue(skb, napi - xpu_priv(dev)->napi);
+	return skb;
+
+nomem:
+	*why = XPU_DROP_NOMEM;
+	return NULL;
+}
+
+void xpu_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb)
+{
+	napi_gro_receive(napi, skb);
+}
+
+bool xpu_napi_complete_done(struct napi_struct *napi, int done)
+{
+	return napi_complete_done(napi, done);
+}
+
+void xpu_napi_schedule(struct napi_struct *napi)
+{
+	napi_schedule(napi);
+}
+
+/* ndo_open: receive on the running queues, and look once at what arrived while down. */
+void xpu_napi_enable(struct net_device *dev)
+{
+	struct xpu_priv *priv = xpu_priv(dev);
+	unsigned int i;
+
+	priv->napi_on = dev->real_num_rx_queues;
+	for (i = 0; i < priv->napi_on; i++) {
+		napi_enable(&priv->napi[i]);
+		local_bh_disable();
+		napi_schedule(&priv->napi[i]);
+		local_bh_enable();
+	}
+}
+
+void xpu_napi_disable(struct net_device *dev)
+{
+	struct xpu_priv *priv = xpu_priv(dev);
+	unsigned int i;
+
+	for (i = 0; i < priv->napi_on; i++)
+		napi_disable(&priv->napi[i]);
+	priv->napi_on = 0;
+}
+
+/*
+ * Pair mode's doorbell: schedule the peer's NAPI for queue @q. From ndo_start_xmit (BH off);
+ * under RCU the peer, if still set, is not freed (dellink clears it, then a grace period).
+ */
+bool xpu_peer_napi_schedule(struct net_device *dev, unsigned int q)
+{
+	struct net_device *peer;
+	bool sent = false;
+
+	rcu_read_lock();
+	peer = rcu_dereference(xpu_priv(dev)->peer);
+	if (likely(peer && q < XPU_SHM_MAX_QUEUES)) {
+		napi_schedule(&xpu_priv(peer)->napi[q]);
+		sent = true;
+	}
+	rcu_read_unlock();
+	return sent;
+}
+
+/* Pair mode's "TX room" doorbell: the peer stopped its queue @q on a full ring. From NAPI. */
+void xpu_peer_txq_wake(struct net_device *dev, unsigned int q)
+{
+	struct net_device *peer;
+
+	rcu_read_lock();
+	peer = rcu_dereference(xpu_priv(dev)->peer);
+	if (peer && q < peer->real_num_tx_queues)
+		netif_tx_wake_queue(netdev_get_tx_queue(peer, q));
+	rcu_read_unlock();
+}
+
+void xpu_txq_stop(struct net_device *dev, unsigned int q)
+{
+	if (!WARN_ON_ONCE(q >= dev->num_tx_queues))
+		netif_tx_stop_queue(netdev_get_tx_queue(dev, q));
+}
+
+void xpu_txq_start(struct net_device *dev, unsigned int q)
+{
+	if (!WARN_ON_ONCE(q >= dev->num_tx_queues))
+		netif_tx_start_queue(netdev_get_tx_queue(dev, q));
+}
+
+bool xpu_xmit_more(void)
+{
+	return netdev_xmit_more();
 }
 
 /* netdev ops */
@@ -92,12 +363,44 @@ static int xpu_get_iflink(const struct net_device *dev)
 	return iflink;
 }
 
+static int xpu_poll(struct napi_struct *napi, int budget)
+{
+	struct net_device *dev = napi->dev;
+
+	return xpu_rs_poll(dev, napi, napi - xpu_priv(dev)->napi, budget);
+}
+
+static int xpu_dev_init(struct net_device *dev)
+{
+	struct xpu_priv *priv = xpu_priv(dev);
+	int i;
+
+	/* free_netdev() deletes them, also when registration fails. */
+	for (i = 0; i < XPU_SHM_MAX_QUEUES; i++)
+		netif_napi_add(dev, &priv->napi[i], xpu_poll);
+	return xpu_rs_dev_init(dev);
+}
+
+static void xpu_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *stats)
+{
+	struct xpu_stats s = {};
+
+	xpu_rs_get_stats(dev, &s);
+	stats->rx_packets = s.rx_packets;
+	stats->rx_bytes = s.rx_bytes;
+	stats->rx_dropped = s.rx_dropped;
+	stats->rx_errors = s.rx_errors;
+	stats->tx_packets = s.tx_packets;
+	stats->tx_bytes = s.tx_bytes;
+	stats->tx_dropped = s.tx_dropped;
+}
+
 static const struct net_device_ops xpu_netdev_ops = {
-	.ndo_init		= xpu_rs_dev_init,
+	.ndo_init		= xpu_dev_init,
 	.ndo_open		= xpu_rs_open,
 	.ndo_stop		= xpu_rs_stop,
 	.ndo_start_xmit		= xpu_rs_start_xmit,
-	.ndo_get_stats64	= dev_get_tstats64,
+	.ndo_get_stats64	= xpu_get_stats64,
 	.ndo_set_mac_address	= eth_mac_addr,
 	.ndo_validate_addr	= eth_validate_addr,
 	.ndo_get_iflink		= xpu_get_iflink,
@@ -112,7 +415,10 @@ static void xpu_setup(struct net_device *dev)
 	dev->needs_free_netdev = true;
 	/* Frees the Rust state, on unregister and on a failed register alike. */
 	dev->priv_destructor = xpu_rs_dev_free;
-	dev->pcpu_stat_type = NETDEV_PCPU_STAT_TSTATS;
+	dev->features |= XPU_FEATURES;
+	dev->hw_features |= XPU_FEATURES;
+	dev->vlan_features |= XPU_FEATURES;
+	netif_set_tso_max_size(dev, XPU_TSO_MAX_SIZE);
 	dev->min_mtu = ETH_MIN_MTU;
 	dev->max_mtu = ETH_MAX_MTU;
 	eth_hw_addr_random(dev);
@@ -245,6 +551,12 @@ static int xpu_newlink(struct net_device *dev, struct rtnl_newlink_params *param
 	err = xpu_configure(dev, peer, data, extack);
 	if (err)
 		goto err_unregister_dev;
+
+	err = xpu_rs_pair_attach(dev, peer);
+	if (err) {
+		NL_SET_ERR_MSG(extack, "cannot allocate the pair's shared memory");
+		goto err_unregister_dev;
+	}
 
 	rcu_assign_pointer(xpu_priv(dev)->peer, peer);
 	netdev_hold(peer, &xpu_priv(dev)->peer_tracker, GFP_KERNEL);

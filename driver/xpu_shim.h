@@ -12,6 +12,27 @@
 #define XPU_SHIM_H
 
 #include <linux/netdevice.h>
+#include <linux/xpu_shm.h>
+
+/* Why the datapath dropped a packet; xpu_skb_drop() maps it to an skb_drop_reason. */
+enum xpu_drop {
+	XPU_DROP_LINK_DOWN,
+	XPU_DROP_RING_FULL,
+	XPU_DROP_TOO_BIG,
+	XPU_DROP_BAD_META,
+	XPU_DROP_NOMEM,
+};
+
+/* The device's counters, summed over its queues by Rust for ndo_get_stats64. */
+struct xpu_stats {
+	u64 rx_packets;
+	u64 rx_bytes;
+	u64 rx_dropped;
+	u64 rx_errors;
+	u64 tx_packets;
+	u64 tx_bytes;
+	u64 tx_dropped;
+};
 
 /* --- implemented in Rust, called from the C ops tables */
 int xpu_rs_dev_init(struct net_device *dev);
@@ -21,6 +42,9 @@ void xpu_rs_dev_free(struct net_device *dev);
 int xpu_rs_open(struct net_device *dev);
 int xpu_rs_stop(struct net_device *dev);
 netdev_tx_t xpu_rs_start_xmit(struct sk_buff *skb, struct net_device *dev);
+int xpu_rs_pair_attach(struct net_device *dev, struct net_device *peer);
+int xpu_rs_poll(struct net_device *dev, struct napi_struct *napi, unsigned int q, int budget);
+void xpu_rs_get_stats(struct net_device *dev, struct xpu_stats *s);
 
 /* --- implemented in C, called from Rust */
 struct net_device *xpu_dev_peer_rtnl(const struct net_device *dev);
@@ -30,8 +54,27 @@ int xpu_link_register(void);
 void xpu_link_unregister(void);
 void *xpu_priv_rs(const struct net_device *dev);
 void xpu_priv_set_rs(struct net_device *dev, void *rs);
-void xpu_dev_tx_dropped_inc(struct net_device *dev);
 void xpu_dev_carrier_off(struct net_device *dev);
-void xpu_skb_drop(struct sk_buff *skb);
+void xpu_dev_drop_inc(struct net_device *dev, bool tx);
+unsigned int xpu_dev_mtu(const struct net_device *dev);
+unsigned int xpu_dev_real_num_queues(const struct net_device *dev);
+void xpu_skb_drop(struct sk_buff *skb, enum xpu_drop why);
+void xpu_skb_consume(struct sk_buff *skb);
+unsigned int xpu_skb_len(const struct sk_buff *skb);
+unsigned int xpu_skb_queue(const struct sk_buff *skb);
+int xpu_skb_copy_to(const struct sk_buff *skb, void *dst, unsigned int len);
+int xpu_skb_tx_meta(const struct sk_buff *skb, struct xpu_desc *d);
+struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned int len,
+			   const struct xpu_desc *d, enum xpu_drop *why);
+void xpu_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
+bool xpu_napi_complete_done(struct napi_struct *napi, int done);
+void xpu_napi_schedule(struct napi_struct *napi);
+void xpu_napi_enable(struct net_device *dev);
+void xpu_napi_disable(struct net_device *dev);
+bool xpu_peer_napi_schedule(struct net_device *dev, unsigned int q);
+void xpu_peer_txq_wake(struct net_device *dev, unsigned int q);
+void xpu_txq_stop(struct net_device *dev, unsigned int q);
+void xpu_txq_start(struct net_device *dev, unsigned int q);
+bool xpu_xmit_more(void);
 
 #endif /* XPU_SHIM_H */

@@ -73,11 +73,64 @@ impl Device {
         unsafe { sys::xpu_dev_carrier_on(self.as_raw()) }
     }
 
-    /// Counts a packet dropped on transmit (`tx_dropped` in `ip -s link`).
+    /// Counts a packet dropped before the datapath could (no state yet), in the core's
+    /// `tx_dropped`.
     pub(crate) fn tx_dropped_inc(&self) {
         // SAFETY: the device is alive (type invariant); the core counter is per-CPU and safe
         // from any context.
-        unsafe { sys::xpu_dev_tx_dropped_inc(self.as_raw()) }
+        unsafe { sys::xpu_dev_drop_inc(self.as_raw(), true) }
+    }
+
+    /// The MTU.
+    pub(crate) fn mtu(&self) -> u32 {
+        // SAFETY: the device is alive (type invariant); a plain load.
+        unsafe { sys::xpu_dev_mtu(self.as_raw()) }
+    }
+
+    /// Queues in use (TX and RX alike).
+    pub(crate) fn real_num_queues(&self) -> u32 {
+        // SAFETY: the device is alive (type invariant); a plain load.
+        unsafe { sys::xpu_dev_real_num_queues(self.as_raw()) }
+    }
+
+    /// Enables NAPI on the queues in use, and polls each once (for what came while down).
+    pub(crate) fn napi_enable(&self, _rtnl: &Rtnl) {
+        // SAFETY: the device is alive (type invariant); RTNL serialises this against
+        // `napi_disable`, the other writer of the NAPI state (ndo_open/ndo_stop).
+        unsafe { sys::xpu_napi_enable(self.as_raw()) }
+    }
+
+    /// Disables NAPI (waits for a running poll to finish).
+    pub(crate) fn napi_disable(&self, _rtnl: &Rtnl) {
+        // SAFETY: as in `napi_enable`.
+        unsafe { sys::xpu_napi_disable(self.as_raw()) }
+    }
+
+    /// Pair mode's doorbell: schedules the peer's NAPI for queue `q`. Returns whether there
+    /// was a peer to ring.
+    pub(crate) fn peer_napi_schedule(&self, q: u16) -> bool {
+        // SAFETY: the device is alive (type invariant); the helper reads the peer under RCU.
+        unsafe { sys::xpu_peer_napi_schedule(self.as_raw(), q.into()) }
+    }
+
+    /// Pair mode's "room again" doorbell: wakes the peer's TX queue `q` if it is stopped.
+    pub(crate) fn peer_txq_wake(&self, q: u16) {
+        // SAFETY: the device is alive (type invariant); the helper reads the peer under RCU
+        // and checks `q` against its queue count.
+        unsafe { sys::xpu_peer_txq_wake(self.as_raw(), q.into()) }
+    }
+
+    /// Stops TX queue `q` (the ring has no room for another packet).
+    pub(crate) fn txq_stop(&self, q: u16) {
+        // SAFETY: the device is alive (type invariant); the helper checks `q` against the
+        // queues the device has.
+        unsafe { sys::xpu_txq_stop(self.as_raw(), q.into()) }
+    }
+
+    /// Restarts TX queue `q` from ndo_start_xmit (room appeared while stopping).
+    pub(crate) fn txq_start(&self, q: u16) {
+        // SAFETY: as in `txq_stop`.
+        unsafe { sys::xpu_txq_start(self.as_raw(), q.into()) }
     }
 
     pub(crate) fn carrier_off(&self) {

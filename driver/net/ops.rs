@@ -7,7 +7,7 @@ use core::ptr::NonNull;
 
 use kernel::{bindings, error::from_result, ffi::c_int, prelude::*, types::ForeignOwnable};
 
-use super::{device::Device, rtnl::Rtnl, skb::SkBuff};
+use super::{device::Device, napi::Napi, rtnl::Rtnl, skb::SkBuff, sys::XpuStats};
 
 /// The one implementation the trampolines dispatch to.
 type Driver = crate::link::Xpu;
@@ -34,6 +34,19 @@ pub(crate) trait NetdevOps {
     fn stop(dev: &Device, state: &Self::State, rtnl: &Rtnl) -> Result;
     /// `ndo_start_xmit`: send `skb`.
     fn start_xmit(skb: SkBuff, dev: &Device, state: &Self::State) -> TxResult;
+
+    /// Pair mode: `dev` and `peer` were just created together; connect their datapaths.
+    fn pair_attach(
+        dev: &Device,
+        state: &Self::State,
+        peer: &Device,
+        peer_state: &Self::State,
+        rtnl: &Rtnl,
+    ) -> Result;
+    /// NAPI poll of RX queue `q`: receive up to `budget` packets, return how many.
+    fn poll(dev: &Device, state: &Self::State, napi: &Napi, q: u16, budget: u32) -> u32;
+    /// The device's counters.
+    fn stats(state: &Self::State, stats: &mut XpuStats);
 
     /// Descriptors per ring (validated by `xpu_validate` in the C shim before it gets here).
     fn ring_size(state: &Self::State) -> u32;
@@ -165,4 +178,68 @@ unsafe extern "C" fn xpu_rs_ring_size(dev: *const bindings::net_device) -> u32 {
     // `Device` only reads through the pointer here.
     let dev = unsafe { Device::from_raw(dev.cast_mut()) };
     state(dev).map_or(0, Driver::ring_size)
+}
+
+/// # Safety
+///
+/// Must only be called from `xpu_newlink` (driver/xpu_shim.c), with RTNL held, on the two
+/// registered ends of a new pair.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_pair_attach(
+    dev: *mut bindings::net_device,
+    peer: *mut bindings::net_device,
+) -> c_int {
+    // SAFETY: the caller passes two live devices of our link kind (function safety
+    // requirement).
+    let (dev, peer) = unsafe { (Device::from_raw(dev), Device::from_raw(peer)) };
+    from_result(|| {
+        let (Some(state), Some(peer_state)) = (state(dev), state(peer)) else {
+            return Err(EINVAL);
+        };
+        // SAFETY: the caller holds RTNL (function safety requirement), until it returns.
+        let rtnl = unsafe { Rtnl::assume_held() };
+        Driver::pair_attach(dev, state, peer, peer_state, &rtnl)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Must only be called by `xpu_poll` (driver/xpu_shim.c), the NAPI poll function of xpu
+/// device `dev`, with its `q`th NAPI context.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_poll(
+    dev: *mut bindings::net_device,
+    napi: *mut bindings::napi_struct,
+    q: u32,
+    budget: c_int,
+) -> c_int {
+    // SAFETY: the core polls a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: `napi` is being polled (function safety requirement).
+    let napi = unsafe { Napi::from_raw(napi) };
+    let (Some(state), Ok(q), Ok(budget)) = (state(dev), u16::try_from(q), u32::try_from(budget))
+    else {
+        return 0;
+    };
+    let done = Driver::poll(dev, state, napi, q, budget).min(budget);
+    // CAST: `done <= budget`, which came from a `c_int`.
+    done as c_int
+}
+
+/// # Safety
+///
+/// Must only be called by `xpu_get_stats64` (driver/xpu_shim.c) on an xpu device, with a
+/// valid `out`.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_get_stats(dev: *mut bindings::net_device, out: *mut XpuStats) {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: `out` is valid and not aliased for the call (function safety requirement).
+    let Some(out) = (unsafe { out.as_mut() }) else {
+        return;
+    };
+    if let Some(state) = state(dev) {
+        Driver::stats(state, out);
+    }
 }

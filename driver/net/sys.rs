@@ -9,6 +9,21 @@ use kernel::{
     ffi::{c_int, c_void},
 };
 
+use crate::shm::Desc;
+
+/// `struct xpu_stats` of driver/xpu_shim.h.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct XpuStats {
+    pub(crate) rx_packets: u64,
+    pub(crate) rx_bytes: u64,
+    pub(crate) rx_dropped: u64,
+    pub(crate) rx_errors: u64,
+    pub(crate) tx_packets: u64,
+    pub(crate) tx_bytes: u64,
+    pub(crate) tx_dropped: u64,
+}
+
 extern "C" {
     pub(super) fn xpu_link_register() -> c_int;
     pub(super) fn xpu_link_unregister();
@@ -17,7 +32,38 @@ extern "C" {
     pub(super) fn xpu_dev_peer_rtnl(dev: *const bindings::net_device) -> *mut bindings::net_device;
     pub(super) fn xpu_dev_is_up(dev: *const bindings::net_device) -> bool;
     pub(super) fn xpu_dev_carrier_on(dev: *mut bindings::net_device);
-    pub(super) fn xpu_dev_tx_dropped_inc(dev: *mut bindings::net_device);
     pub(super) fn xpu_dev_carrier_off(dev: *mut bindings::net_device);
-    pub(super) fn xpu_skb_drop(skb: *mut bindings::sk_buff);
+    pub(super) fn xpu_dev_drop_inc(dev: *mut bindings::net_device, tx: bool);
+    pub(super) fn xpu_dev_mtu(dev: *const bindings::net_device) -> u32;
+    pub(super) fn xpu_dev_real_num_queues(dev: *const bindings::net_device) -> u32;
+    pub(super) fn xpu_skb_drop(skb: *mut bindings::sk_buff, why: u32);
+    pub(super) fn xpu_skb_consume(skb: *mut bindings::sk_buff);
+    pub(super) fn xpu_skb_len(skb: *const bindings::sk_buff) -> u32;
+    pub(super) fn xpu_skb_queue(skb: *const bindings::sk_buff) -> u32;
+    pub(super) fn xpu_skb_copy_to(
+        skb: *const bindings::sk_buff,
+        dst: *mut c_void,
+        len: u32,
+    ) -> c_int;
+    pub(super) fn xpu_skb_tx_meta(skb: *const bindings::sk_buff, d: *mut Desc) -> c_int;
+    pub(super) fn xpu_rx_skb(
+        napi: *mut bindings::napi_struct,
+        data: *const c_void,
+        len: u32,
+        d: *const Desc,
+        why: *mut u32,
+    ) -> *mut bindings::sk_buff;
+    pub(super) fn xpu_napi_gro_receive(
+        napi: *mut bindings::napi_struct,
+        skb: *mut bindings::sk_buff,
+    );
+    pub(super) fn xpu_napi_complete_done(napi: *mut bindings::napi_struct, done: c_int) -> bool;
+    pub(super) fn xpu_napi_schedule(napi: *mut bindings::napi_struct);
+    pub(super) fn xpu_napi_enable(dev: *mut bindings::net_device);
+    pub(super) fn xpu_napi_disable(dev: *mut bindings::net_device);
+    pub(super) fn xpu_peer_napi_schedule(dev: *mut bindings::net_device, q: u32) -> bool;
+    pub(super) fn xpu_peer_txq_wake(dev: *mut bindings::net_device, q: u32);
+    pub(super) fn xpu_txq_stop(dev: *mut bindings::net_device, q: u32);
+    pub(super) fn xpu_txq_start(dev: *mut bindings::net_device, q: u32);
+    pub(super) fn xpu_xmit_more() -> bool;
 }

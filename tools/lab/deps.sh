@@ -11,7 +11,7 @@ DEB_PKGS=(
 	# VMs: TCG QEMU; virtme-ng needs udev for its script I/O ports
 	qemu-system-x86 udev busybox-static
 	# what the tests and the demo run inside the guest (the guest sees the host's root)
-	iproute2 ethtool iperf3 socat procps python3-yaml python3-jsonschema
+	iproute2 ethtool iperf3 iputils-ping sockperf socat procps python3-yaml python3-jsonschema
 )
 
 missing=()

@@ -61,6 +61,7 @@ struct xpu_ring_consumer {
 #define XPU_GSO_TCPV4		1
 #define XPU_GSO_TCPV6		2
 #define XPU_GSO_UDP_L4		3
+#define XPU_GSO_F_ECN		0x80
 
 struct xpu_desc {
 	__le32 off;

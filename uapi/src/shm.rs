@@ -148,7 +148,7 @@ pub struct Desc {
     pub csum_offset: u16,
     /// GSO segment size, or 0.
     pub gso_size: u16,
-    /// One of the `GSO_*` values.
+    /// One of the `GSO_*` values, with [`GSO_F_ECN`] or-ed in for ECN TCP.
     pub gso_type: u8,
     /// `DESC_F_*` bits.
     pub flags: u8,
@@ -166,6 +166,8 @@ pub const GSO_TCPV4: u8 = 1;
 pub const GSO_TCPV6: u8 = 2;
 /// UDP segmentation (UDP_L4).
 pub const GSO_UDP_L4: u8 = 3;
+/// Or-ed into a TCP `gso_type`: the segments carry ECN (CWR set on the first only).
+pub const GSO_F_ECN: u8 = 0x80;
 
 const _: () = assert!(
     cfg!(target_endian = "little"),

@@ -115,6 +115,7 @@ fn items() -> Vec<(&'static str, &'static str, u64)> {
         ("XPU_GSO_TCPV4", "XPU_GSO_TCPV4", u64::from(GSO_TCPV4)),
         ("XPU_GSO_TCPV6", "XPU_GSO_TCPV6", u64::from(GSO_TCPV6)),
         ("XPU_GSO_UDP_L4", "XPU_GSO_UDP_L4", u64::from(GSO_UDP_L4)),
+        ("XPU_GSO_F_ECN", "XPU_GSO_F_ECN", u64::from(GSO_F_ECN)),
     ]
 }
 

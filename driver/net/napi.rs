@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! [`Napi`]: a NAPI context of an xpu device, and packet delivery from it.
+
+use kernel::{bindings, types::Opaque};
+
+use super::{skb::DropReason, sys, window::Region};
+use crate::shm::Desc;
+
+/// One of an xpu device's NAPI contexts (`xpu_priv::napi[q]` in driver/xpu_shim.c).
+///
+/// # Invariants
+///
+/// The wrapped `napi_struct` was added with `netif_napi_add` to a live xpu device, and the
+/// reference is only handed out inside its poll function, which the core serialises.
+#[repr(transparent)]
+pub(crate) struct Napi(Opaque<bindings::napi_struct>);
+
+impl Napi {
+    /// Borrows a C `napi_struct` as a [`Napi`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be an xpu NAPI context being polled, for `'a`.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::napi_struct) -> &'a Self {
+        // SAFETY: `Napi` is `repr(transparent)` over `Opaque<napi_struct>`; the caller
+        // guarantees the rest of the type invariant.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    fn as_raw(&self) -> *mut bindings::napi_struct {
+        self.0.get()
+    }
+
+    /// Copies the packet in `data` into a new skb, applies the metadata of `d` (validated by
+    /// the kernel's virtio-net header code) and hands it to GRO.
+    pub(crate) fn receive(&self, data: Region<'_>, d: &Desc) -> Result<(), DropReason> {
+        let mut why = 0u32;
+        // SAFETY: the context is being polled (type invariant); `data` is inside a live window
+        // (type invariant of `Region`); `d` and `why` are valid for the call.
+        let skb = unsafe {
+            sys::xpu_rx_skb(self.as_raw(), data.as_ptr().cast(), data.len(), d, &mut why)
+        };
+        if skb.is_null() {
+            return Err(if why == DropReason::BadMeta as u32 {
+                DropReason::BadMeta
+            } else {
+                DropReason::NoMem
+            });
+        }
+        // SAFETY: `skb` is a new packet we own; GRO takes it.
+        unsafe { sys::xpu_napi_gro_receive(self.as_raw(), skb) };
+        Ok(())
+    }
+
+    /// `napi_complete_done`: the poll did `done` (< budget) packets. Returns whether NAPI is
+    /// now off (so the driver must re-arm its notifications).
+    pub(crate) fn complete_done(&self, done: u32) -> bool {
+        // SAFETY: the context is being polled (type invariant).
+        unsafe { sys::xpu_napi_complete_done(self.as_raw(), done as i32) }
+    }
+
+    /// Schedules another poll (work arrived while re-arming).
+    pub(crate) fn schedule(&self) {
+        // SAFETY: the context was added to a live device (type invariant).
+        unsafe { sys::xpu_napi_schedule(self.as_raw()) }
+    }
+}

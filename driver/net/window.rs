@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! [`Window`]: the shared-memory window of a link, with bounds-checked access.
+//!
+//! Both ends of the link read and write the window concurrently, and the other end is not
+//! trusted: it may write anything anywhere in its half at any time. So nothing here hands out
+//! a Rust reference to plain bytes. Index words are accessed as atomics; descriptors and
+//! headers are copied in and out whole with volatile accesses (racing with the peer is
+//! well-defined under the kernel memory model, the copy is then validated); packet data is
+//! copied with `memcpy`-like helpers. Every offset is checked against the window's size, so
+//! the logic above can pass untrusted values straight in.
+
+use core::{marker::PhantomData, mem::size_of, ptr::NonNull};
+
+use kernel::{alloc::VVec, prelude::*, sync::atomic::Atomic};
+
+use super::skb::SkBuff;
+use crate::shm::{Desc, SideHeader};
+
+/// A window of shared memory: in pair mode, kernel memory that both ends of the pair use.
+///
+/// # Invariants
+///
+/// `ptr` points to `size` bytes of zero-initialised memory, valid for reads and writes while
+/// the window lives, aligned to a page, and accessed only through the methods below (never
+/// through a Rust reference to its bytes).
+pub(crate) struct Window {
+    /// Owns the memory; never accessed after `ptr` was taken from it.
+    _mem: VVec<u8>,
+    ptr: NonNull<u8>,
+    size: usize,
+}
+
+// SAFETY: the window is a plain memory region; concurrent access from several CPUs is what it
+// is for, and every access goes through atomics or volatile copies (type invariant).
+unsafe impl Send for Window {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Window {}
+
+/// A byte range of a [`Window`] that passed the bounds check, for copying packet data out.
+///
+/// # Invariants
+///
+/// `ptr..ptr + len` lies inside the window borrowed for `'a`.
+pub(crate) struct Region<'a> {
+    ptr: NonNull<u8>,
+    len: u32,
+    _window: PhantomData<&'a Window>,
+}
+
+impl Region<'_> {
+    pub(super) fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+}
+
+impl Window {
+    /// Allocates a zeroed window of `size` bytes (virtually contiguous).
+    pub(crate) fn new(size: usize) -> Result<Self> {
+        let mut mem = VVec::from_elem(0u8, size, GFP_KERNEL)?;
+        let ptr = NonNull::new(mem.as_mut_ptr()).ok_or(ENOMEM)?;
+        // INVARIANT: `from_elem` zeroed `size` bytes; vmalloc memory is page-aligned; `_mem`
+        // is never touched again.
+        Ok(Self {
+            _mem: mem,
+            ptr,
+            size,
+        })
+    }
+
+    /// A pointer to `len` bytes at `off`, if they are inside the window and `off` is aligned
+    /// to `align`.
+    fn at(&self, off: u32, len: usize, align: usize) -> Option<NonNull<u8>> {
+        let off = off as usize;
+        if off % align != 0 || off.checked_add(len)? > self.size {
+            return None;
+        }
+        // SAFETY: `off + len <= size`, so the result stays inside the allocation.
+        Some(unsafe { self.ptr.add(off) })
+    }
+
+    /// The 32-bit index word at `off` (4-byte aligned, inside the window).
+    pub(crate) fn word(&self, off: u32) -> Option<&Atomic<u32>> {
+        let p = self.at(off, size_of::<u32>(), size_of::<u32>())?;
+        // SAFETY: `p` is aligned, inside the window and valid while `self` is borrowed (type
+        // invariant); every access to index words, from both ends, is atomic.
+        Some(unsafe { Atomic::from_ptr(p.as_ptr().cast::<u32>()) })
+    }
+
+    /// Copies the descriptor at `off` out of the window (the copy is what gets validated).
+    pub(crate) fn read_desc(&self, off: u32) -> Option<Desc> {
+        let p = self.at(off, size_of::<Desc>(), 4)?;
+        // SAFETY: `p` is valid and aligned for a `Desc` (checked above); every bit pattern is a
+        // valid `Desc`; a volatile read racing with the peer's writes is allowed by the LKMM.
+        Some(unsafe { p.as_ptr().cast::<Desc>().read_volatile() })
+    }
+
+    /// Writes a descriptor at `off`.
+    pub(crate) fn write_desc(&self, off: u32, d: &Desc) -> Result {
+        let p = self.at(off, size_of::<Desc>(), 4).ok_or(EINVAL)?;
+        // SAFETY: as in `read_desc`, for writes.
+        unsafe { p.as_ptr().cast::<Desc>().write_volatile(*d) };
+        Ok(())
+    }
+
+    /// Writes a side header at `off`.
+    pub(crate) fn write_header(&self, off: u32, h: &SideHeader) -> Result {
+        let p = self.at(off, size_of::<SideHeader>(), 8).ok_or(EINVAL)?;
+        // SAFETY: `p` is valid and aligned for a `SideHeader` (checked above).
+        unsafe { p.as_ptr().cast::<SideHeader>().write_volatile(*h) };
+        Ok(())
+    }
+
+    /// `len` bytes at `off`, for reading packet data.
+    pub(crate) fn region(&self, off: u32, len: u32) -> Option<Region<'_>> {
+        let ptr = self.at(off, len as usize, 1)?;
+        // INVARIANT: `at` checked that the range is inside the window.
+        Some(Region {
+            ptr,
+            len,
+            _window: PhantomData,
+        })
+    }
+
+    /// Copies the first `len` bytes of `skb` to `off`.
+    pub(crate) fn copy_from_skb(&self, off: u32, skb: &SkBuff, len: u32) -> Result {
+        let p = self.at(off, len as usize, 1).ok_or(EINVAL)?;
+        // SAFETY: `p..p + len` is inside the window (checked above).
+        unsafe { skb.copy_to(p.as_ptr(), len) }
+    }
+}

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The datapath of one end of a link: TX into this end's rings, NAPI RX out of the peer's.
+//!
+//! Both ends run this same code over one shared window (uapi/src/shm.rs has the layout,
+//! uapi/src/ring.rs the index arithmetic and the notification protocol, uapi/src/data.rs where
+//! packet data goes). Per queue and direction there is one single-producer single-consumer
+//! ring: the producer is `ndo_start_xmit` under the TX queue lock, the consumer the peer's NAPI
+//! poll. A packet is copied twice: by the producer into its own half (the peer cannot reach
+//! the sender's skb), and by the consumer out of that half into a fresh skb.
+//!
+//! Nothing read from the peer's half is trusted: indices go through [`Ring::avail`] and
+//! [`Ring::completed`], descriptors through [`Layout::check_desc`], metadata through the
+//! kernel's virtio-net header validation. A violation is counted and the packet dropped.
+
+#![deny(unsafe_code)]
+
+use kernel::{
+    alloc::KVVec,
+    prelude::*,
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        barrier::{smp_mb, Full},
+        Arc,
+    },
+};
+
+use crate::{
+    data::DataArea,
+    net::{
+        device::Device,
+        napi::Napi,
+        skb::{self, DropReason, SkBuff},
+        window::Window,
+    },
+    ring::{self, Ring, RingWords},
+    shm::{Desc, Layout, SideState},
+    stats::{RxStats, TxStats},
+};
+
+/// The largest packet a descriptor carries: a 64 KiB GSO packet, or a 65535-byte MTU frame
+/// with its Ethernet and VLAN headers (driver/xpu_shim.c caps TSO at 64 KiB).
+pub(crate) const MAX_PACKET: u32 = 65_536 + 64;
+
+/// The four index words of one ring, inside the window.
+struct Words<'a> {
+    prod: &'a Atomic<u32>,
+    prod_event: &'a Atomic<u32>,
+    cons: &'a Atomic<u32>,
+    cons_event: &'a Atomic<u32>,
+}
+
+impl RingWords for Words<'_> {
+    fn prod(&self) -> u32 {
+        self.prod.load(Acquire)
+    }
+    fn set_prod(&self, v: u32) {
+        self.prod.store(v, Release);
+    }
+    fn cons(&self) -> u32 {
+        self.cons.load(Acquire)
+    }
+    fn set_cons(&self, v: u32) {
+        self.cons.store(v, Release);
+    }
+    fn prod_event(&self) -> u32 {
+        self.prod_event.load(Relaxed)
+    }
+    fn set_prod_event(&self, v: u32) {
+        self.prod_event.store(v, Relaxed);
+    }
+    fn cons_event(&self) -> u32 {
+        self.cons_event.load(Relaxed)
+    }
+    fn set_cons_event(&self, v: u32) {
+        self.cons_event.store(v, Relaxed);
+    }
+    fn full_barrier(&self) {
+        smp_mb(Full);
+    }
+}
+
+/// This end's private state of one of its TX rings: its own copies of the indices, so that
+/// nothing the peer writes can make it reuse a buffer early.
+struct TxRing {
+    /// Descriptors written.
+    prod: Atomic<u32>,
+    /// Descriptors made visible to the peer (and doorbell decided).
+    published: Atomic<u32>,
+    /// The peer's consumer index as last validated.
+    cons: Atomic<u32>,
+    /// End of the newest packet in the data area.
+    head: Atomic<u32>,
+}
+
+/// This end's private state of one of the peer's TX rings (our RX).
+struct RxRing {
+    /// Descriptors consumed.
+    cons: Atomic<u32>,
+}
+
+/// One end of a connected link: where its rings are and their private state.
+pub(crate) struct Conn {
+    window: Arc<Window>,
+    layout: Layout,
+    ring: Ring,
+    area: DataArea,
+    /// Offset of this end's half in the window.
+    own: u32,
+    /// Offset of the peer's half.
+    peer: u32,
+    tx: KVVec<TxRing>,
+    rx: KVVec<RxRing>,
+    /// Where each in-flight packet starts in its queue's data area, by queue and ring slot:
+    /// the oldest one is the tail of the byte ring.
+    starts: KVVec<Atomic<u32>>,
+}
+
+impl Conn {
+    /// The end `side` (0 or 1) of a link over `window` laid out as `layout`; publishes this
+    /// end's header.
+    pub(crate) fn new(window: Arc<Window>, layout: Layout, side: u32, mtu: u32) -> Result<Self> {
+        let ring = Ring::new(layout.ring_size()).ok_or(EINVAL)?;
+        let area = DataArea::new(layout.data_size()).ok_or(EINVAL)?;
+        let half = layout.half_size();
+        let (own, peer) = if side == 0 { (0, half) } else { (half, 0) };
+        let queues = usize::from(layout.num_queues());
+
+        let mut tx = KVVec::with_capacity(queues, GFP_KERNEL)?;
+        let mut rx = KVVec::with_capacity(queues, GFP_KERNEL)?;
+        for _ in 0..queues {
+            tx.push(
+                TxRing {
+                    prod: Atomic::new(0),
+                    published: Atomic::new(0),
+                    cons: Atomic::new(0),
+                    head: Atomic::new(0),
+                },
+                GFP_KERNEL,
+            )?;
+            rx.push(
+                RxRing {
+                    cons: Atomic::new(0),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let slots = queues * layout.ring_size() as usize;
+        let mut starts = KVVec::with_capacity(slots, GFP_KERNEL)?;
+        for _ in 0..slots {
+            starts.push(Atomic::new(0), GFP_KERNEL)?;
+        }
+
+        let mut header = layout.header(0, 1, mtu);
+        header.state = SideState::Up as u32;
+        window.write_header(own, &header)?;
+        Ok(Self {
+            window,
+            layout,
+            ring,
+            area,
+            own,
+            peer,
+            tx,
+            rx,
+            starts,
+        })
+    }
+
+    /// Queues (rings per direction).
+    pub(crate) fn num_queues(&self) -> u16 {
+        self.layout.num_queues()
+    }
+
+    fn words(&self, prod_half: u32, cons_half: u32, q: u16) -> Option<Words<'_>> {
+        let p = prod_half.checked_add(self.layout.producer_off(q)?)?;
+        let c = cons_half.checked_add(self.layout.consumer_off(q)?)?;
+        Some(Words {
+            prod: self.window.word(p)?,
+            prod_event: self.window.word(p.checked_add(4)?)?,
+            cons: self.window.word(c)?,
+            cons_event: self.window.word(c.checked_add(4)?)?,
+        })
+    }
+
+    /// Our TX ring `q`: producer words in our half, consumer words in the peer's.
+    fn tx_words(&self, q: u16) -> Option<Words<'_>> {
+        self.words(self.own, self.peer, q)
+    }
+
+    /// The peer's TX ring `q`, which we consume.
+    fn rx_words(&self, q: u16) -> Option<Words<'_>> {
+        self.words(self.peer, self.own, q)
+    }
+
+    fn start(&self, q: u16, idx: u32) -> Option<&Atomic<u32>> {
+        let i = usize::from(q) * self.ring.size() as usize + self.ring.slot(idx) as usize;
+        self.starts.get(i)
+    }
+
+    /// Takes in the peer's consumer index, if it is one a correct peer can produce.
+    fn reclaim(&self, tx: &TxRing, w: &Words<'_>) -> Result<(), ring::BadIndex> {
+        let cons = w.cons();
+        self.ring
+            .completed(cons, tx.cons.load(Relaxed), tx.published.load(Relaxed))?;
+        tx.cons.store(cons, Relaxed);
+        Ok(())
+    }
+
+    /// Where a packet of `len` bytes would go in TX queue `q`'s data area, if there is a
+    /// free descriptor and room.
+    fn place(&self, q: u16, tx: &TxRing, len: u32) -> Option<u32> {
+        let (prod, cons) = (tx.prod.load(Relaxed), tx.cons.load(Relaxed));
+        if self.ring.free(prod, cons) == 0 {
+            return None;
+        }
+        let tail = if prod == cons {
+            None
+        } else {
+            Some(self.start(q, cons)?.load(Relaxed))
+        };
+        self.area.place(tx.head.load(Relaxed), tail, len)
+    }
+
+    /// Whether the next packet, whatever its size, is sure to fit.
+    fn has_room(&self, q: u16, tx: &TxRing) -> bool {
+        self.place(q, tx, MAX_PACKET.min(self.area.size()))
+            .is_some()
+    }
+
+    /// Copies `skb` into TX ring `q`. Returns the reason if it was dropped.
+    fn enqueue(&self, q: u16, tx: &TxRing, st: &TxStats, skb: SkBuff) -> Result<(), DropReason> {
+        let len = skb.len();
+        if len > MAX_PACKET || len > self.area.size() {
+            st.drop_too_big.inc();
+            skb.drop_for(DropReason::TooBig);
+            return Err(DropReason::TooBig);
+        }
+        let Ok(meta) = skb.tx_meta() else {
+            st.drop_bad_meta.inc();
+            skb.drop_for(DropReason::BadMeta);
+            return Err(DropReason::BadMeta);
+        };
+        let prod = tx.prod.load(Relaxed);
+        let placed = self.place(q, tx, len).and_then(|off| {
+            let pkt = self.layout.data_area_off(q)?.checked_add(off)?;
+            let desc = self.layout.desc_off(q, prod)?;
+            Some((off, pkt, desc))
+        });
+        let Some((off, pkt, desc)) = placed else {
+            // The queue stops before the ring fills; only a peer that stopped consuming, or
+            // moved its index wrongly, gets us here.
+            st.drop_ring_full.inc();
+            skb.drop_for(DropReason::RingFull);
+            return Err(DropReason::RingFull);
+        };
+        let d = Desc {
+            off: pkt,
+            len,
+            ..meta
+        };
+        let written = self
+            .window
+            .copy_from_skb(self.own + pkt, &skb, len)
+            .and_then(|()| self.window.write_desc(self.own + desc, &d));
+        let start = self.start(q, prod);
+        let (Ok(()), Some(start), Some(footprint)) = (written, start, DataArea::footprint(len))
+        else {
+            st.drop_bad_meta.inc();
+            skb.drop_for(DropReason::BadMeta);
+            return Err(DropReason::BadMeta);
+        };
+        start.store(off, Relaxed);
+        tx.head.store(off + footprint, Relaxed);
+        tx.prod.store(prod.wrapping_add(1), Relaxed);
+        st.packets.inc();
+        st.bytes.add(len.into());
+        skb.consume();
+        Ok(())
+    }
+
+    /// Publishes what was written to TX ring `q` and rings the peer if it asked for it.
+    fn kick(&self, dev: &Device, q: u16, tx: &TxRing, w: &Words<'_>, st: &TxStats) {
+        let (old, new) = (tx.published.load(Relaxed), tx.prod.load(Relaxed));
+        if old == new {
+            return;
+        }
+        tx.published.store(new, Relaxed);
+        if ring::publish(w, old, new) {
+            if dev.peer_napi_schedule(q) {
+                st.doorbells.inc();
+            }
+        } else {
+            st.suppressed.inc();
+        }
+    }
+
+    /// `ndo_start_xmit` for TX queue `q`.
+    pub(crate) fn transmit(&self, dev: &Device, q: u16, st: &TxStats, skb: SkBuff) {
+        let (Some(tx), Some(w)) = (self.tx.get(usize::from(q)), self.tx_words(q)) else {
+            skb.drop_for(DropReason::LinkDown);
+            return;
+        };
+        if self.reclaim(tx, &w).is_err() {
+            // Keep the last good index: we only ever reuse what the peer really released.
+            st.peer_errors.inc();
+        }
+        // A drop is counted where it happens; the queue state below applies either way.
+        let _ = self.enqueue(q, tx, st, skb);
+        let room = self.has_room(q, tx);
+        // Batch the doorbell over a burst, but never stop with descriptors unpublished: the
+        // peer would never see them, and never wake us.
+        if !room || !skb::xmit_more() {
+            self.kick(dev, q, tx, &w, st);
+        }
+        if room {
+            return;
+        }
+        dev.txq_stop(q);
+        st.stops.inc();
+        // Ask to be woken when the peer has consumed half of what is in flight, then look
+        // again: it may have drained everything before it saw the request.
+        let prod = tx.published.load(Relaxed);
+        if ring::producer_arm(&w, &self.ring, prod).is_err() {
+            st.peer_errors.inc();
+            return;
+        }
+        if self.reclaim(tx, &w).is_ok() && self.has_room(q, tx) {
+            dev.txq_start(q);
+        }
+    }
+
+    /// Receives descriptor `idx` of the peer's ring `q`.
+    fn receive_one(&self, napi: &Napi, q: u16, idx: u32, st: &RxStats) {
+        let d = self
+            .layout
+            .desc_off(q, idx)
+            .and_then(|off| self.window.read_desc(self.peer.checked_add(off)?));
+        let region = d.as_ref().and_then(|d| {
+            let off = self.layout.check_desc(q, d)?;
+            self.window.region(self.peer.checked_add(off)?, d.len)
+        });
+        let (Some(d), Some(region)) = (d, region) else {
+            st.peer_errors.inc();
+            return;
+        };
+        match napi.receive(region, &d) {
+            Ok(()) => {
+                st.packets.inc();
+                st.bytes.add(d.len.into());
+            }
+            Err(DropReason::BadMeta) => st.drop_bad_meta.inc(),
+            Err(_) => st.drop_nomem.inc(),
+        }
+    }
+
+    /// NAPI poll of RX queue `q`.
+    pub(crate) fn poll(&self, dev: &Device, napi: &Napi, q: u16, st: &RxStats, budget: u32) -> u32 {
+        st.polls.inc();
+        let (Some(rx), Some(w)) = (self.rx.get(usize::from(q)), self.rx_words(q)) else {
+            napi.complete_done(0);
+            return 0;
+        };
+        let mut cons = rx.cons.load(Relaxed);
+        let mut done = 0;
+        while done < budget {
+            let avail = match self.ring.avail(w.prod(), cons) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(_) => {
+                    st.peer_errors.inc();
+                    break;
+                }
+            };
+            let first = cons;
+            for _ in 0..avail.min(budget - done) {
+                self.receive_one(napi, q, cons, st);
+                cons = cons.wrapping_add(1);
+                done += 1;
+            }
+            // Hand the buffers back as soon as they are copied, so a stopped sender restarts
+            // while we are still polling.
+            rx.cons.store(cons, Relaxed);
+            if ring::release(&w, first, cons) {
+                dev.peer_txq_wake(q);
+                st.wakes.inc();
+            }
+        }
+        // Done: re-arm and look once more (uapi/src/ring.rs, checked by loom), so that a
+        // descriptor published while we were completing is not left without a doorbell.
+        if done < budget
+            && napi.complete_done(done)
+            && ring::consumer_arm(&w, cons)
+            && self.ring.avail(w.prod(), cons).is_ok()
+        {
+            napi.schedule();
+        }
+        done
+    }
+}
