@@ -20,6 +20,7 @@ use kernel::{
 use crate::{
     net::{
         device::Device,
+        ethtool::StatSink,
         napi::Napi,
         ops::{NetdevOps, TxResult},
         rtnl::Rtnl,
@@ -82,10 +83,10 @@ impl NetdevOps for Xpu {
     fn open(dev: &Device, state: &LinkState, rtnl: &Rtnl) -> Result {
         // The pair is being deleted: nothing to talk to.
         let peer = dev.peer(rtnl).ok_or(ENOTCONN)?;
-        if state.conn.as_ref().is_none() {
+        let Some(conn) = state.conn.as_ref() else {
             return Err(ENOTCONN);
-        }
-        dev.napi_enable(rtnl);
+        };
+        dev.napi_enable(conn.num_queues(), rtnl);
         if peer.is_up() {
             dev.carrier_on();
             peer.carrier_on();
@@ -139,6 +140,24 @@ impl NetdevOps for Xpu {
             s.rx_dropped += r.dropped();
             s.rx_errors += r.peer_errors.get();
         }
+    }
+
+    fn ethtool_stats(state: &LinkState, sink: &mut StatSink<'_>) {
+        let queues = usize::from(state.conn.as_ref().map_or(0, Conn::num_queues));
+        for (q, r) in state.rx_stats.iter().enumerate().take(queues) {
+            for (name, v) in RxStats::NAMES.iter().zip(r.values()) {
+                sink.stat(format_args!("rx{q}_{name}"), v);
+            }
+        }
+        for (q, t) in state.tx_stats.iter().enumerate().take(queues) {
+            for (name, v) in TxStats::NAMES.iter().zip(t.values()) {
+                sink.stat(format_args!("tx{q}_{name}"), v);
+            }
+        }
+    }
+
+    fn max_queues(state: &LinkState) -> u32 {
+        state.conn.as_ref().map_or(0, |c| c.num_queues().into())
     }
 
     fn ring_size(state: &LinkState) -> u32 {

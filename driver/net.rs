@@ -7,6 +7,7 @@
 //! ring and transport modules) deny unsafe code and see only the safe types exported here.
 
 pub(crate) mod device;
+pub(crate) mod ethtool;
 pub(crate) mod napi;
 pub(crate) mod ops;
 pub(crate) mod rtnl;

@@ -67,6 +67,33 @@ impl TxStats {
     pub(crate) fn dropped(&self) -> u64 {
         self.drop_too_big.get() + self.drop_bad_meta.get() + self.drop_ring_full.get()
     }
+
+    /// Names for `ethtool -S`, in the order of [`Self::values`].
+    pub(crate) const NAMES: [&'static str; 9] = [
+        "packets",
+        "bytes",
+        "doorbells",
+        "doorbells_suppressed",
+        "ring_full_stops",
+        "drop_too_big",
+        "drop_bad_meta",
+        "drop_ring_full",
+        "peer_errors",
+    ];
+
+    pub(crate) fn values(&self) -> [u64; 9] {
+        [
+            self.packets.get(),
+            self.bytes.get(),
+            self.doorbells.get(),
+            self.suppressed.get(),
+            self.stops.get(),
+            self.drop_too_big.get(),
+            self.drop_bad_meta.get(),
+            self.drop_ring_full.get(),
+            self.peer_errors.get(),
+        ]
+    }
 }
 
 /// Counters of one RX queue.
@@ -98,5 +125,28 @@ impl RxStats {
 
     pub(crate) fn dropped(&self) -> u64 {
         self.drop_nomem.get() + self.drop_bad_meta.get()
+    }
+
+    /// Names for `ethtool -S`, in the order of [`Self::values`].
+    pub(crate) const NAMES: [&'static str; 7] = [
+        "packets",
+        "bytes",
+        "napi_polls",
+        "tx_wakes",
+        "drop_nomem",
+        "drop_bad_meta",
+        "peer_errors",
+    ];
+
+    pub(crate) fn values(&self) -> [u64; 7] {
+        [
+            self.packets.get(),
+            self.bytes.get(),
+            self.polls.get(),
+            self.wakes.get(),
+            self.drop_nomem.get(),
+            self.drop_bad_meta.get(),
+            self.peer_errors.get(),
+        ]
     }
 }

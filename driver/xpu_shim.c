@@ -6,6 +6,7 @@
  * contract. Section order follows drivers/net/veth.c and netkit.c.
  */
 #include <linux/etherdevice.h>
+#include <linux/ethtool.h>
 #include <linux/netdevice.h>
 #include <linux/virtio_net.h>
 #include <net/rtnetlink.h>
@@ -76,6 +77,54 @@ void xpu_dev_carrier_off(struct net_device *dev)
 {
 	netif_carrier_off(dev);
 }
+
+/* ethtool interface */
+
+static void xpu_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
+{
+	strscpy(info->driver, DRV_NAME, sizeof(info->driver));
+}
+
+static int xpu_get_sset_count(struct net_device *dev, int sset)
+{
+	return sset == ETH_SS_STATS ? xpu_rs_stats_count(dev) : -EOPNOTSUPP;
+}
+
+static void xpu_get_strings(struct net_device *dev, u32 sset, u8 *buf)
+{
+	if (sset == ETH_SS_STATS)
+		xpu_rs_stats_strings(dev, buf, xpu_rs_stats_count(dev));
+}
+
+static void xpu_get_ethtool_stats(struct net_device *dev, struct ethtool_stats *stats, u64 *data)
+{
+	xpu_rs_stats_fill(dev, data, stats->n_stats);
+}
+
+static void xpu_get_channels(struct net_device *dev, struct ethtool_channels *ch)
+{
+	ch->max_combined = xpu_rs_max_queues(dev);
+	ch->combined_count = dev->real_num_tx_queues;
+}
+
+/* The pair's rings are fixed at creation (IFLA_XPU_QUEUES): -L picks how many this end uses. */
+static int xpu_set_channels(struct net_device *dev, struct ethtool_channels *ch)
+{
+	if (!ch->combined_count || ch->rx_count || ch->tx_count || ch->other_count)
+		return -EINVAL;
+	return netif_set_real_num_queues(dev, ch->combined_count, ch->combined_count);
+}
+
+static const struct ethtool_ops xpu_ethtool_ops = {
+	.get_drvinfo		= xpu_get_drvinfo,
+	.get_link		= ethtool_op_get_link,
+	.get_strings		= xpu_get_strings,
+	.get_sset_count		= xpu_get_sset_count,
+	.get_ethtool_stats	= xpu_get_ethtool_stats,
+	.get_ts_info		= ethtool_op_get_ts_info,
+	.get_channels		= xpu_get_channels,
+	.set_channels		= xpu_set_channels,
+};
 
 /* datapath helpers, called from Rust (driver/net/) */
 
@@ -274,13 +323,16 @@ void xpu_napi_schedule(struct napi_struct *napi)
 	napi_schedule(napi);
 }
 
-/* ndo_open: receive on the running queues, and look once at what arrived while down. */
-void xpu_napi_enable(struct net_device *dev)
+/*
+ * ndo_open: receive on all @n rings of the pair (ethtool -L only changes which TX queues
+ * this end uses; the peer may use more), and look once at what arrived while down.
+ */
+void xpu_napi_enable(struct net_device *dev, unsigned int n)
 {
 	struct xpu_priv *priv = xpu_priv(dev);
 	unsigned int i;
 
-	priv->napi_on = dev->real_num_rx_queues;
+	priv->napi_on = min_t(unsigned int, n, XPU_SHM_MAX_QUEUES);
 	for (i = 0; i < priv->napi_on; i++) {
 		napi_enable(&priv->napi[i]);
 		local_bh_disable();
@@ -412,6 +464,7 @@ static void xpu_setup(struct net_device *dev)
 
 	dev->priv_flags |= IFF_LIVE_ADDR_CHANGE;
 	dev->netdev_ops = &xpu_netdev_ops;
+	dev->ethtool_ops = &xpu_ethtool_ops;
 	dev->needs_free_netdev = true;
 	/* Frees the Rust state, on unregister and on a failed register alike. */
 	dev->priv_destructor = xpu_rs_dev_free;

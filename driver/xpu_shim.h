@@ -45,6 +45,10 @@ netdev_tx_t xpu_rs_start_xmit(struct sk_buff *skb, struct net_device *dev);
 int xpu_rs_pair_attach(struct net_device *dev, struct net_device *peer);
 int xpu_rs_poll(struct net_device *dev, struct napi_struct *napi, unsigned int q, int budget);
 void xpu_rs_get_stats(struct net_device *dev, struct xpu_stats *s);
+u32 xpu_rs_max_queues(struct net_device *dev);
+u32 xpu_rs_stats_count(struct net_device *dev);
+void xpu_rs_stats_strings(struct net_device *dev, u8 *buf, u32 n);
+void xpu_rs_stats_fill(struct net_device *dev, u64 *data, u32 n);
 
 /* --- implemented in C, called from Rust */
 struct net_device *xpu_dev_peer_rtnl(const struct net_device *dev);
@@ -69,7 +73,7 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 void xpu_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 bool xpu_napi_complete_done(struct napi_struct *napi, int done);
 void xpu_napi_schedule(struct napi_struct *napi);
-void xpu_napi_enable(struct net_device *dev);
+void xpu_napi_enable(struct net_device *dev, unsigned int n);
 void xpu_napi_disable(struct net_device *dev);
 bool xpu_peer_napi_schedule(struct net_device *dev, unsigned int q);
 void xpu_peer_txq_wake(struct net_device *dev, unsigned int q);

@@ -47,6 +47,7 @@ xpu_case() {
 	rc=$?
 	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
 	xpu_del_all
+	xpu_del_netns
 	if ! dmesg_clean; then
 		ktap_test_fail "$name (kernel log)"
 	elif [ $rc -eq "$KSFT_SKIP" ]; then
@@ -75,11 +76,17 @@ xpu_del_all() {
 	done
 }
 
-xpu_cleanup() {
+# Deletes the namespaces the test cases made (and the processes left in them).
+xpu_del_netns() {
 	local ns
 	for ns in $(ip netns list | awk '{print $1}' | grep "^$XPU_NS_PREFIX"); do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
+}
+
+xpu_cleanup() {
+	xpu_del_netns
 	modprobe -r xpu 2>/dev/null
 }
 
@@ -91,7 +98,7 @@ skip() {
 
 # fail MESSAGE: say why the test case fails and end it (cases run in a subshell).
 fail() {
-	echo "FAIL: $*"
+	echo "FAIL: $*" >&2
 	exit 1
 }
 

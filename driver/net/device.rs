@@ -93,11 +93,13 @@ impl Device {
         unsafe { sys::xpu_dev_real_num_queues(self.as_raw()) }
     }
 
-    /// Enables NAPI on the queues in use, and polls each once (for what came while down).
-    pub(crate) fn napi_enable(&self, _rtnl: &Rtnl) {
+    /// Enables NAPI on the first `n` RX queues, and polls each once (for what came while
+    /// down).
+    pub(crate) fn napi_enable(&self, n: u16, _rtnl: &Rtnl) {
         // SAFETY: the device is alive (type invariant); RTNL serialises this against
-        // `napi_disable`, the other writer of the NAPI state (ndo_open/ndo_stop).
-        unsafe { sys::xpu_napi_enable(self.as_raw()) }
+        // `napi_disable`, the other writer of the NAPI state (ndo_open/ndo_stop); the helper
+        // caps `n` at the contexts that exist.
+        unsafe { sys::xpu_napi_enable(self.as_raw(), n.into()) }
     }
 
     /// Disables NAPI (waits for a running poll to finish).

@@ -7,7 +7,14 @@ use core::ptr::NonNull;
 
 use kernel::{bindings, error::from_result, ffi::c_int, prelude::*, types::ForeignOwnable};
 
-use super::{device::Device, napi::Napi, rtnl::Rtnl, skb::SkBuff, sys::XpuStats};
+use super::{
+    device::Device,
+    ethtool::{StatSink, NAME_LEN},
+    napi::Napi,
+    rtnl::Rtnl,
+    skb::SkBuff,
+    sys::XpuStats,
+};
 
 /// The one implementation the trampolines dispatch to.
 type Driver = crate::link::Xpu;
@@ -47,6 +54,10 @@ pub(crate) trait NetdevOps {
     fn poll(dev: &Device, state: &Self::State, napi: &Napi, q: u16, budget: u32) -> u32;
     /// The device's counters.
     fn stats(state: &Self::State, stats: &mut XpuStats);
+    /// `ethtool -S`: every counter, in a fixed order.
+    fn ethtool_stats(state: &Self::State, sink: &mut StatSink<'_>);
+    /// `ethtool -l`: the most queues the device can use.
+    fn max_queues(state: &Self::State) -> u32;
 
     /// Descriptors per ring (validated by `xpu_validate` in the C shim before it gets here).
     fn ring_size(state: &Self::State) -> u32;
@@ -241,5 +252,70 @@ unsafe extern "C" fn xpu_rs_get_stats(dev: *mut bindings::net_device, out: *mut 
     };
     if let Some(state) = state(dev) {
         Driver::stats(state, out);
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool ops of driver/xpu_shim.c on an xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_max_queues(dev: *mut bindings::net_device) -> u32 {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    state(dev).map_or(0, Driver::max_queues)
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool ops of driver/xpu_shim.c on an xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_stats_count(dev: *mut bindings::net_device) -> u32 {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    let mut sink = StatSink::Count(0);
+    if let Some(state) = state(dev) {
+        Driver::ethtool_stats(state, &mut sink);
+    }
+    match sink {
+        StatSink::Count(n) => u32::try_from(n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by `xpu_get_strings` (driver/xpu_shim.c) on an xpu device, with `buf`
+/// valid for `n * ETH_GSTRING_LEN` bytes.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_stats_strings(dev: *mut bindings::net_device, buf: *mut u8, n: u32) {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    if buf.is_null() {
+        return;
+    }
+    // SAFETY: `buf` holds `n` names of `NAME_LEN` bytes (function safety requirement); a
+    // `[u8; NAME_LEN]` has alignment 1.
+    let names =
+        unsafe { core::slice::from_raw_parts_mut(buf.cast::<[u8; NAME_LEN]>(), n as usize) };
+    if let Some(state) = state(dev) {
+        Driver::ethtool_stats(state, &mut StatSink::Names(names, 0));
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by `xpu_get_ethtool_stats` (driver/xpu_shim.c) on an xpu device, with
+/// `data` valid for `n` values.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_stats_fill(dev: *mut bindings::net_device, data: *mut u64, n: u32) {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: `data` holds `n` values (function safety requirement).
+    let vals = unsafe { core::slice::from_raw_parts_mut(data, n as usize) };
+    if let Some(state) = state(dev) {
+        Driver::ethtool_stats(state, &mut StatSink::Values(vals, 0));
     }
 }

@@ -59,7 +59,7 @@ extern "C" {
     );
     pub(super) fn xpu_napi_complete_done(napi: *mut bindings::napi_struct, done: c_int) -> bool;
     pub(super) fn xpu_napi_schedule(napi: *mut bindings::napi_struct);
-    pub(super) fn xpu_napi_enable(dev: *mut bindings::net_device);
+    pub(super) fn xpu_napi_enable(dev: *mut bindings::net_device, n: u32);
     pub(super) fn xpu_napi_disable(dev: *mut bindings::net_device);
     pub(super) fn xpu_peer_napi_schedule(dev: *mut bindings::net_device, q: u32) -> bool;
     pub(super) fn xpu_peer_txq_wake(dev: *mut bindings::net_device, q: u32);

@@ -1,0 +1,241 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Pair mode datapath: packets cross the shared-memory rings both ways, GSO packets cross whole,
+# the counters add up on both ends, and the link survives (or goes away cleanly) when it is
+# reconfigured, taken down, moved or deleted while traffic flows. An idle link does no work.
+
+. "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
+
+A= B=
+ADDR_A=10.99.0.1 ADDR_B=10.99.0.2
+
+# setup_pair [xpuctl args]: xpu0 in namespace $A, xpu1 in $B, addressed and up.
+setup_pair() {
+	A=$(xpu_netns a) && B=$(xpu_netns b) || fail "cannot create namespaces"
+	ip netns exec "$A" xpuctl link add xpu0 --peer xpu1 --peer-netns "$B" --queues 2 "$@" ||
+		fail "xpuctl link add failed"
+	ip -n "$A" addr add $ADDR_A/24 dev xpu0
+	ip -n "$A" addr add fd99::1/64 dev xpu0 nodad
+	ip -n "$B" addr add $ADDR_B/24 dev xpu1
+	ip -n "$B" addr add fd99::2/64 dev xpu1 nodad
+	ip -n "$A" link set xpu0 up
+	ip -n "$B" link set xpu1 up
+	slowwait 10 ip netns exec "$A" ping -q -c 1 -W 1 $ADDR_B >/dev/null ||
+		fail "no connectivity after bringing the pair up"
+}
+
+# stat NS DEV NAME: a counter of /sys/class/net/DEV/statistics
+stat() {
+	ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"
+}
+
+# estat NS DEV NAME: a counter of ethtool -S, summed over queues (NAME without the rxN_ prefix)
+estat() {
+	ip netns exec "$1" ethtool -S "$2" | awk -v n="$3" '
+		{ k = $1; sub(":", "", k) } k ~ "^" n "$" { s += $2 } END { print s + 0 }'
+}
+
+# iperf_start SERVER_NS: an iperf3 server for one test, ready when this returns.
+iperf_start() {
+	ip netns exec "$1" iperf3 -s -1 -D -p 5201 >/dev/null || fail "iperf3 -s failed"
+	slowwait 5 sh -c "ip netns exec $1 ss -ltn | grep -q ':5201 '" || fail "iperf3 server not listening"
+}
+
+# iperf_bytes CLIENT_NS SERVER_ADDR SECONDS [iperf3 args]: TCP test; prints bytes received.
+iperf_bytes() {
+	local ns=$1 to=$2 t=$3 out
+	shift 3
+	out=$(ip netns exec "$ns" timeout $((t + 30)) iperf3 -c "$to" -p 5201 -t "$t" -J "$@") ||
+		fail "iperf3 to $to failed: $(echo "$out" | grep -m1 '"error"')"
+	echo "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["end"]["sum_received"]["bytes"])'
+}
+
+test_ping_both_ways() {
+	setup_pair
+	ip netns exec "$A" ping -q -c 5 -i 0.2 $ADDR_B >/dev/null || fail "ping A -> B failed"
+	ip netns exec "$B" ping -q -c 5 -i 0.2 $ADDR_A >/dev/null || fail "ping B -> A failed"
+	ip netns exec "$A" ping -q -c 3 -i 0.2 fd99::2 >/dev/null || fail "ping6 A -> B failed"
+	ip netns exec "$B" ping -q -c 3 -i 0.2 fd99::1 >/dev/null || fail "ping6 B -> A failed"
+	# Fragmented: 8000 bytes over MTU 1500.
+	ip netns exec "$A" ping -q -c 3 -i 0.2 -s 8000 $ADDR_B >/dev/null || fail "ping -s 8000 failed"
+}
+
+# TCP both ways: what iperf3 received is on the receiver's counters, the two ends' counters
+# agree packet for packet, nothing was dropped, and GSO packets crossed whole.
+test_iperf_both_ways() {
+	local dir from to srv got tx0 rx0 tx1 rx1
+	setup_pair
+	for dir in AB BA; do
+		if [ $dir = AB ]; then from=$A srv=$B to=$ADDR_B; else from=$B srv=$A to=$ADDR_A; fi
+		iperf_start "$srv"
+		rx0=$(stat "$srv" "$([ $dir = AB ] && echo xpu1 || echo xpu0)" rx_bytes)
+		got=$(iperf_bytes "$from" "$to" 3) || exit 1
+		rx1=$(stat "$srv" "$([ $dir = AB ] && echo xpu1 || echo xpu0)" rx_bytes)
+		echo "$dir: iperf3 received $got bytes; the receiver counted $((rx1 - rx0))"
+		[ "$got" -gt 1000000 ] || fail "$dir: only $got bytes crossed"
+		[ $((rx1 - rx0)) -ge "$got" ] || fail "$dir: receiver counted fewer bytes than iperf3 got"
+	done
+	sleep 1
+	tx0=$(stat "$A" xpu0 tx_packets) rx1=$(stat "$B" xpu1 rx_packets)
+	tx1=$(stat "$B" xpu1 tx_packets) rx0=$(stat "$A" xpu0 rx_packets)
+	echo "xpu0 tx $tx0 -> xpu1 rx $rx1; xpu1 tx $tx1 -> xpu0 rx $rx0"
+	[ "$tx0" = "$rx1" ] && [ "$tx1" = "$rx0" ] || fail "sent and received packet counts differ"
+	for d in "$A xpu0" "$B xpu1"; do
+		set -- $d
+		[ "$(stat "$1" "$2" tx_dropped)$(stat "$1" "$2" rx_dropped)$(stat "$1" "$2" rx_errors)" = 000 ] ||
+			fail "$2 dropped or refused packets"
+	done
+	# GSO: the bulk direction's packets average far above the MTU.
+	rx1=$(stat "$B" xpu1 rx_bytes) tx0=$(stat "$B" xpu1 rx_packets)
+	echo "xpu1 average packet: $((rx1 / tx0)) bytes"
+	[ $((rx1 / tx0)) -gt 3000 ] || fail "GSO packets did not cross whole"
+}
+
+test_jumbo_mtu() {
+	setup_pair
+	ip -n "$A" link set xpu0 mtu 65535 || fail "MTU 65535 refused"
+	ip -n "$B" link set xpu1 mtu 65535 || fail "MTU 65535 refused"
+	ip netns exec "$A" ping -q -c 3 -i 0.2 -M do -s 65000 $ADDR_B >/dev/null ||
+		fail "a 65000-byte unfragmented ping did not cross"
+	iperf_start "$B"
+	iperf_bytes "$A" $ADDR_B 2 >/dev/null || exit 1
+}
+
+# run_during SECONDS CMD...: iperf3 A -> B for SECONDS, CMD after one second of it; prints
+# iperf3's exit status.
+iperf_bg() {
+	iperf_start "$B"
+	ip netns exec "$A" timeout $(($1 + 30)) iperf3 -c $ADDR_B -p 5201 -t "$1" >/dev/null 2>&1 &
+	IPERF_PID=$!
+	sleep 1
+}
+
+test_mtu_change_under_traffic() {
+	local m
+	setup_pair
+	iperf_bg 8
+	for m in 9000 1280 65535 1500; do
+		ip -n "$A" link set xpu0 mtu $m || fail "MTU $m refused on xpu0"
+		ip -n "$B" link set xpu1 mtu $m || fail "MTU $m refused on xpu1"
+		sleep 1
+	done
+	wait $IPERF_PID || fail "iperf3 failed across MTU changes"
+	ip netns exec "$A" ping -q -c 2 -i 0.2 $ADDR_B >/dev/null || fail "no ping after MTU changes"
+}
+
+test_channels_under_traffic() {
+	setup_pair
+	ip netns exec "$A" ethtool -l xpu0 | grep -A4 'Pre-set' | grep -q 'Combined:.*2' ||
+		fail "ethtool -l does not show 2 combined channels"
+	iperf_bg 6
+	ip netns exec "$A" ethtool -L xpu0 combined 1 || fail "ethtool -L combined 1 failed"
+	ip netns exec "$B" ethtool -L xpu1 combined 1 || fail "ethtool -L combined 1 failed"
+	sleep 1
+	ip netns exec "$A" ethtool -L xpu0 combined 2 || fail "ethtool -L combined 2 failed"
+	ip netns exec "$A" ethtool -L xpu0 combined 3 2>/dev/null && fail "ethtool -L above the maximum accepted"
+	wait $IPERF_PID || fail "iperf3 failed across channel changes"
+	[ "$(ip netns exec "$A" ethtool -l xpu0 | grep -A4 'Current' | awk '/Combined/ {print $2}')" = 2 ] ||
+		fail "channel count not 2 after the refused change"
+}
+
+test_down_up_under_traffic() {
+	local before after
+	setup_pair
+	iperf_bg 8
+	before=$(stat "$A" xpu0 tx_packets)
+	ip -n "$A" link set xpu0 down
+	sleep 1
+	ip -n "$A" link set xpu0 up
+	after=$(stat "$A" xpu0 tx_packets)
+	[ "$after" -ge "$before" ] || fail "counters went back after down/up"
+	ip -n "$B" link set xpu1 down
+	sleep 1
+	ip -n "$B" link set xpu1 up
+	wait $IPERF_PID || fail "iperf3 did not survive down/up of either end"
+	slowwait 10 ip netns exec "$A" ping -q -c 1 -W 1 $ADDR_B >/dev/null || fail "no ping after down/up"
+}
+
+test_delete_under_traffic() {
+	setup_pair
+	iperf_bg 6
+	ip -n "$B" link del xpu1 || fail "deleting the peer under traffic failed"
+	link_exists xpu0 -n "$A" && fail "xpu0 survived"
+	kill $IPERF_PID 2>/dev/null
+	wait $IPERF_PID
+	return 0
+}
+
+test_netns_move_under_traffic() {
+	local C
+	setup_pair
+	C=$(xpu_netns c) || fail "cannot create netns"
+	iperf_bg 6
+	ip -n "$B" link set xpu1 netns "$C" || fail "moving xpu1 under traffic failed"
+	ip -n "$C" addr add $ADDR_B/24 dev xpu1
+	ip -n "$C" link set xpu1 up
+	slowwait 10 ip netns exec "$A" ping -q -c 1 -W 1 $ADDR_B >/dev/null ||
+		fail "no ping to the moved end"
+	kill $IPERF_PID 2>/dev/null
+	wait $IPERF_PID
+	return 0
+}
+
+test_unload_under_traffic() {
+	setup_pair
+	iperf_bg 6
+	modprobe -r xpu || fail "modprobe -r xpu under traffic failed"
+	link_exists xpu0 -n "$A" && fail "xpu0 survived the unload"
+	kill $IPERF_PID 2>/dev/null
+	wait $IPERF_PID
+	modprobe xpu || fail "reload failed"
+}
+
+# Elastic signaling: once traffic stops, nothing runs: no NAPI polls, no doorbells. (IPv6 is
+# off on this pair: its router and multicast chatter would be traffic.)
+test_idle_link_is_quiet() {
+	local n0 n1 d0 d1
+	setup_pair
+	ip netns exec "$A" sysctl -qw net.ipv6.conf.xpu0.disable_ipv6=1
+	ip netns exec "$B" sysctl -qw net.ipv6.conf.xpu1.disable_ipv6=1
+	iperf_start "$B"
+	iperf_bytes "$A" $ADDR_B 2 >/dev/null || exit 1
+	sleep 1
+	n0="$(estat "$A" xpu0 'rx[0-9]+_napi_polls') $(estat "$B" xpu1 'rx[0-9]+_napi_polls')"
+	d0="$(estat "$A" xpu0 'tx[0-9]+_doorbells') $(estat "$B" xpu1 'tx[0-9]+_doorbells')"
+	sleep 10
+	n1="$(estat "$A" xpu0 'rx[0-9]+_napi_polls') $(estat "$B" xpu1 'rx[0-9]+_napi_polls')"
+	d1="$(estat "$A" xpu0 'tx[0-9]+_doorbells') $(estat "$B" xpu1 'tx[0-9]+_doorbells')"
+	echo "NAPI polls (xpu0 xpu1): $n0 -> $n1; doorbells: $d0 -> $d1"
+	[ "${n0% *}" -gt 0 ] || fail "no NAPI polls counted during traffic"
+	[ "$n0" = "$n1" ] || fail "NAPI polled on an idle link"
+	[ "$d0" = "$d1" ] || fail "doorbells rang on an idle link"
+}
+
+test_ethtool_stats() {
+	local names
+	setup_pair
+	names=$(ip netns exec "$A" ethtool -S xpu0 | awk -F: 'NR > 1 { gsub(/ /, "", $1); print $1 }')
+	for n in rx0_packets rx1_packets rx0_napi_polls tx0_packets tx1_bytes tx0_doorbells \
+		 tx0_doorbells_suppressed tx0_ring_full_stops tx0_drop_ring_full rx0_peer_errors; do
+		echo "$names" | grep -qx "$n" || fail "ethtool -S has no $n"
+	done
+	[ "$(estat "$A" xpu0 'tx[0-9]+_packets')" = "$(stat "$A" xpu0 tx_packets)" ] ||
+		fail "ethtool -S and ip -s disagree"
+	ip netns exec "$A" ethtool -i xpu0 | grep -q '^driver: xpu' || fail "ethtool -i: driver is not xpu"
+}
+
+xpu_begin 12
+command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v ping >/dev/null ||
+	{ ktap_skip_all "iperf3, ethtool and ping are needed"; exit "$KSFT_SKIP"; }
+xpu_case "ping both ways, IPv4, IPv6, fragmented" test_ping_both_ways
+xpu_case "iperf3 TCP both ways: bytes and packets add up, GSO crosses whole" test_iperf_both_ways
+xpu_case "MTU 65535: 65000-byte frames and TCP" test_jumbo_mtu
+xpu_case "MTU change under traffic" test_mtu_change_under_traffic
+xpu_case "ethtool -L under traffic" test_channels_under_traffic
+xpu_case "down/up of either end under traffic" test_down_up_under_traffic
+xpu_case "link delete under traffic" test_delete_under_traffic
+xpu_case "netns move under traffic" test_netns_move_under_traffic
+xpu_case "module unload under traffic" test_unload_under_traffic
+xpu_case "idle link: no NAPI polls, no doorbells" test_idle_link_is_quiet
+xpu_case "ethtool -S per queue, ethtool -i" test_ethtool_stats
+xpu_end
