@@ -23,7 +23,7 @@ impl Producer {
 
     fn send(&mut self, area: &DataArea, len: u32) -> Option<u32> {
         let off = area.place(self.head, self.tail(), len)?;
-        self.head = off + DataArea::footprint(len).unwrap();
+        self.head = off + DataArea::footprint(len).expect("placed, so it has a footprint");
         self.in_flight.push_back((off, len));
         Some(off)
     }
