@@ -5,12 +5,13 @@
 
 LAB := tools/lab
 
-.PHONY: all deps kernel module vm check demo clean help
+.PHONY: all deps kernel module vm check demo bench clean help
 all: module
 
 help:
 	@echo "make demo    boot a VM, load xpu, create a link and show it"
 	@echo "make check   run every test (cargo + kselftests in a VM); ends with 'N passed, N failed'"
+	@echo "make bench   xpu pair against veth in one VM: throughput, CPU/GB, latency ratios"
 	@echo "make deps | kernel | module | clean"
 	@echo "make vm CMD='...'   run a command in a VM with xpu installed"
 
@@ -31,6 +32,9 @@ check:
 
 demo:
 	@$(LAB)/demo.sh
+
+bench:
+	@$(LAB)/bench.sh $(BENCH_ARGS)
 
 clean:
 	@kdir=$$($(LAB)/kernel.sh 2>/dev/null) && $(MAKE) -s -C $$kdir M=$(CURDIR) clean || true

@@ -5,6 +5,7 @@
  * veth.c line for line. Device logic lives in Rust (driver/link.rs); xpu_shim.h is the
  * contract. Section order follows drivers/net/veth.c and netkit.c.
  */
+#include <linux/dim.h>
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
@@ -28,6 +29,21 @@ static_assert(XPU_SHM_MAX_QUEUES == 16 && XPU_SHM_MIN_RING_SIZE == 8 &&
 /* A packet and its Ethernet header fit in one descriptor's data (driver/link.rs). */
 #define XPU_TSO_MAX_SIZE	GSO_LEGACY_MAX_SIZE
 
+/* Most rx-usecs ethtool -C accepts: coalescing is for batching, not for parking packets. */
+#define XPU_COAL_MAX_USECS	10000
+
+/* One RX queue: its NAPI context and what moderates its doorbells. */
+struct xpu_rxq {
+	struct napi_struct napi;
+	/* rx-usecs: one poll after a coalesced re-arm (driver/queue.rs). */
+	struct hrtimer timer;
+	/* adaptive-rx: the kernel's DIM picks usecs/frames from the traffic. */
+	struct dim dim;
+	/* Current moderation: ethtool -C's, or DIM's choice. */
+	u32 usecs;
+	u32 frames;
+};
+
 /* Private area of every xpu netdev. */
 struct xpu_priv {
 	/* Rust per-device state, owned by Rust (driver/net/ops.rs). */
@@ -35,10 +51,19 @@ struct xpu_priv {
 	/* Pair mode: the other end. Set in newlink, cleared in dellink (RTNL). */
 	struct net_device __rcu *peer;
 	netdevice_tracker peer_tracker;
-	/* One NAPI context per RX queue, all added in ndo_init; the first napi_on are enabled. */
+	/* ethtool -C, for every queue. */
+	u32 coal_usecs;
+	u32 coal_frames;
+	bool adaptive;
+	/* All RX queues are set up in ndo_init; the first napi_on are enabled. */
 	unsigned int napi_on;
-	struct napi_struct napi[XPU_SHM_MAX_QUEUES];
+	struct xpu_rxq rxq[XPU_SHM_MAX_QUEUES];
 };
+
+static struct xpu_rxq *xpu_napi_rxq(struct napi_struct *napi)
+{
+	return container_of(napi, struct xpu_rxq, napi);
+}
 
 static struct xpu_priv *xpu_priv(const struct net_device *dev)
 {
@@ -115,7 +140,53 @@ static int xpu_set_channels(struct net_device *dev, struct ethtool_channels *ch)
 	return netif_set_real_num_queues(dev, ch->combined_count, ch->combined_count);
 }
 
+static int xpu_get_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
+			    struct kernel_ethtool_coalesce *kec, struct netlink_ext_ack *extack)
+{
+	struct xpu_priv *priv = xpu_priv(dev);
+
+	ec->rx_coalesce_usecs = priv->coal_usecs;
+	ec->rx_max_coalesced_frames = priv->coal_frames;
+	ec->use_adaptive_rx_coalesce = priv->adaptive;
+	return 0;
+}
+
+/*
+ * rx-usecs and rx-frames shape when the peer rings our doorbell (driver/queue.rs): after
+ * traffic, ask for it only every rx-frames packets, and poll once after rx-usecs anyway.
+ */
+static int xpu_set_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
+			    struct kernel_ethtool_coalesce *kec, struct netlink_ext_ack *extack)
+{
+	struct xpu_priv *priv = xpu_priv(dev);
+	int i;
+
+	if (ec->rx_coalesce_usecs > XPU_COAL_MAX_USECS) {
+		NL_SET_ERR_MSG(extack, "rx-usecs must be at most 10000");
+		return -EINVAL;
+	}
+	if (ec->rx_max_coalesced_frames > XPU_SHM_MAX_RING_SIZE) {
+		NL_SET_ERR_MSG(extack, "rx-frames must be at most 4096");
+		return -EINVAL;
+	}
+	WRITE_ONCE(priv->adaptive, ec->use_adaptive_rx_coalesce);
+	priv->coal_usecs = ec->rx_coalesce_usecs;
+	priv->coal_frames = ec->rx_max_coalesced_frames;
+	for (i = 0; i < XPU_SHM_MAX_QUEUES; i++) {
+		struct xpu_rxq *rxq = &priv->rxq[i];
+
+		/* A DIM update in flight must not overwrite the new values. */
+		if (!priv->adaptive)
+			cancel_work_sync(&rxq->dim.work);
+		WRITE_ONCE(rxq->usecs, priv->coal_usecs);
+		WRITE_ONCE(rxq->frames, priv->coal_frames);
+	}
+	return 0;
+}
+
 static const struct ethtool_ops xpu_ethtool_ops = {
+	.supported_coalesce_params = ETHTOOL_COALESCE_RX_USECS | ETHTOOL_COALESCE_RX_MAX_FRAMES |
+				     ETHTOOL_COALESCE_USE_ADAPTIVE_RX,
 	.get_drvinfo		= xpu_get_drvinfo,
 	.get_link		= ethtool_op_get_link,
 	.get_strings		= xpu_get_strings,
@@ -124,6 +195,8 @@ static const struct ethtool_ops xpu_ethtool_ops = {
 	.get_ts_info		= ethtool_op_get_ts_info,
 	.get_channels		= xpu_get_channels,
 	.set_channels		= xpu_set_channels,
+	.get_coalesce		= xpu_get_coalesce,
+	.set_coalesce		= xpu_set_coalesce,
 };
 
 /* datapath helpers, called from Rust (driver/net/) */
@@ -300,7 +373,7 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 		return NULL;
 	}
 	skb->protocol = eth_type_trans(skb, dev);
-	skb_record_rx_queue(skb, napi - xpu_priv(dev)->napi);
+	skb_record_rx_queue(skb, xpu_napi_rxq(napi) - xpu_priv(dev)->rxq);
 	return skb;
 
 nomem:
@@ -323,6 +396,48 @@ void xpu_napi_schedule(struct napi_struct *napi)
 	napi_schedule(napi);
 }
 
+void xpu_rx_moderation(struct napi_struct *napi, struct xpu_moder *m)
+{
+	struct xpu_rxq *rxq = xpu_napi_rxq(napi);
+
+	m->usecs = READ_ONCE(rxq->usecs);
+	m->frames = READ_ONCE(rxq->frames);
+	m->adaptive = READ_ONCE(xpu_priv(napi->dev)->adaptive);
+}
+
+void xpu_rx_timer_start(struct napi_struct *napi, u32 usecs)
+{
+	hrtimer_start(&xpu_napi_rxq(napi)->timer, us_to_ktime(usecs), HRTIMER_MODE_REL_SOFT);
+}
+
+static enum hrtimer_restart xpu_rx_timer(struct hrtimer *timer)
+{
+	napi_schedule(&container_of(timer, struct xpu_rxq, timer)->napi);
+	return HRTIMER_NORESTART;
+}
+
+/* adaptive-rx: feed DIM the queue's running totals at the end of a poll. */
+void xpu_rx_dim_sample(struct napi_struct *napi, u16 events, u64 packets, u64 bytes)
+{
+	struct dim_sample sample = {};
+
+	dim_update_sample(events, packets, bytes, &sample);
+	net_dim(&xpu_napi_rxq(napi)->dim, &sample);
+}
+
+static void xpu_rx_dim_work(struct work_struct *work)
+{
+	struct dim *dim = container_of(work, struct dim, work);
+	struct xpu_rxq *rxq = container_of(dim, struct xpu_rxq, dim);
+	struct dim_cq_moder m = net_dim_get_rx_moderation(dim->mode, dim->profile_ix);
+
+	if (READ_ONCE(xpu_priv(rxq->napi.dev)->adaptive)) {
+		WRITE_ONCE(rxq->usecs, m.usec);
+		WRITE_ONCE(rxq->frames, m.pkts);
+	}
+	dim->state = DIM_START_MEASURE;
+}
+
 /*
  * ndo_open: receive on all @n rings of the pair (ethtool -L only changes which TX queues
  * this end uses; the peer may use more), and look once at what arrived while down.
@@ -334,9 +449,9 @@ void xpu_napi_enable(struct net_device *dev, unsigned int n)
 
 	priv->napi_on = min_t(unsigned int, n, XPU_SHM_MAX_QUEUES);
 	for (i = 0; i < priv->napi_on; i++) {
-		napi_enable(&priv->napi[i]);
+		napi_enable(&priv->rxq[i].napi);
 		local_bh_disable();
-		napi_schedule(&priv->napi[i]);
+		napi_schedule(&priv->rxq[i].napi);
 		local_bh_enable();
 	}
 }
@@ -346,8 +461,12 @@ void xpu_napi_disable(struct net_device *dev)
 	struct xpu_priv *priv = xpu_priv(dev);
 	unsigned int i;
 
-	for (i = 0; i < priv->napi_on; i++)
-		napi_disable(&priv->napi[i]);
+	/* Polls stop first: only a poll starts the timer or DIM's work. */
+	for (i = 0; i < priv->napi_on; i++) {
+		napi_disable(&priv->rxq[i].napi);
+		hrtimer_cancel(&priv->rxq[i].timer);
+		cancel_work_sync(&priv->rxq[i].dim.work);
+	}
 	priv->napi_on = 0;
 }
 
@@ -363,7 +482,7 @@ bool xpu_peer_napi_schedule(struct net_device *dev, unsigned int q)
 	rcu_read_lock();
 	peer = rcu_dereference(xpu_priv(dev)->peer);
 	if (likely(peer && q < XPU_SHM_MAX_QUEUES)) {
-		napi_schedule(&xpu_priv(peer)->napi[q]);
+		napi_schedule(&xpu_priv(peer)->rxq[q].napi);
 		sent = true;
 	}
 	rcu_read_unlock();
@@ -419,7 +538,7 @@ static int xpu_poll(struct napi_struct *napi, int budget)
 {
 	struct net_device *dev = napi->dev;
 
-	return xpu_rs_poll(dev, napi, napi - xpu_priv(dev)->napi, budget);
+	return xpu_rs_poll(dev, napi, xpu_napi_rxq(napi) - xpu_priv(dev)->rxq, budget);
 }
 
 static int xpu_dev_init(struct net_device *dev)
@@ -427,9 +546,18 @@ static int xpu_dev_init(struct net_device *dev)
 	struct xpu_priv *priv = xpu_priv(dev);
 	int i;
 
-	/* free_netdev() deletes them, also when registration fails. */
-	for (i = 0; i < XPU_SHM_MAX_QUEUES; i++)
-		netif_napi_add(dev, &priv->napi[i], xpu_poll);
+	/* No coalescing by default: a doorbell for every packet that finds the peer idle. */
+	priv->coal_frames = 1;
+	for (i = 0; i < XPU_SHM_MAX_QUEUES; i++) {
+		struct xpu_rxq *rxq = &priv->rxq[i];
+
+		/* free_netdev() deletes the NAPI contexts, also when registration fails. */
+		netif_napi_add(dev, &rxq->napi, xpu_poll);
+		hrtimer_setup(&rxq->timer, xpu_rx_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
+		INIT_WORK(&rxq->dim.work, xpu_rx_dim_work);
+		rxq->dim.mode = DIM_CQ_PERIOD_MODE_START_FROM_EQE;
+		rxq->frames = priv->coal_frames;
+	}
 	return xpu_rs_dev_init(dev);
 }
 
@@ -664,8 +792,21 @@ static const struct nla_policy xpu_policy[IFLA_XPU_MAX + 1] = {
 static int xpu_validate(struct nlattr *tb[], struct nlattr *data[],
 			struct netlink_ext_ack *extack)
 {
+	struct nlattr *info_data;
 	u32 v;
+	int err;
 
+	/*
+	 * rtnetlink parses IFLA_INFO_DATA leniently and drops attributes it does not know; a
+	 * configuration we would silently ignore is refused instead.
+	 */
+	info_data = tb[IFLA_LINKINFO] ? nla_find_nested(tb[IFLA_LINKINFO], IFLA_INFO_DATA) : NULL;
+	if (info_data) {
+		err = __nla_validate_nested(info_data, IFLA_XPU_MAX, xpu_policy, NL_VALIDATE_MAXTYPE,
+					    extack);
+		if (err)
+			return err;
+	}
 	if (!data)
 		return 0;
 	if (data[IFLA_XPU_QUEUES]) {

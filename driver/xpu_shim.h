@@ -23,6 +23,13 @@ enum xpu_drop {
 	XPU_DROP_NOMEM,
 };
 
+/* An RX queue's doorbell moderation (ethtool -C, or DIM's choice). */
+struct xpu_moder {
+	u32 usecs;
+	u32 frames;
+	bool adaptive;
+};
+
 /* The device's counters, summed over its queues by Rust for ndo_get_stats64. */
 struct xpu_stats {
 	u64 rx_packets;
@@ -73,6 +80,9 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 void xpu_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 bool xpu_napi_complete_done(struct napi_struct *napi, int done);
 void xpu_napi_schedule(struct napi_struct *napi);
+void xpu_rx_moderation(struct napi_struct *napi, struct xpu_moder *m);
+void xpu_rx_timer_start(struct napi_struct *napi, u32 usecs);
+void xpu_rx_dim_sample(struct napi_struct *napi, u16 events, u64 packets, u64 bytes);
 void xpu_napi_enable(struct net_device *dev, unsigned int n);
 void xpu_napi_disable(struct net_device *dev);
 bool xpu_peer_napi_schedule(struct net_device *dev, unsigned int q);

@@ -91,7 +91,7 @@ test_xpuctl_peer() {
 }
 
 test_queues_and_ring_size() {
-	local out want_q bad
+	local out want_q bad want
 	command -v xpuctl >/dev/null || skip "xpuctl not in PATH"
 	want_q=$(( $(nproc) < 4 ? $(nproc) : 4 ))
 	ip link add xpu0 type xpu || fail "add failed"
@@ -107,9 +107,12 @@ test_queues_and_ring_size() {
 	for bad in "--queues 0" "--queues 17" "--ring-size 100" "--ring-size 4" "--ring-size 8192"; do
 		# shellcheck disable=SC2086
 		out=$(xpuctl link add xpbad $bad 2>&1) && fail "accepted $bad"
-		echo "$out" | grep -q 'Invalid argument' || fail "$bad: not EINVAL: $out"
-		# The kernel also sets an extack message; xpuctl does not print it yet (see the
-		# note on issue 3), so only the errno is checked here.
+		case $bad in
+		--queues*) want="queue count must be 1 to 16" ;;
+		*) want="ring size must be a power of two from 8 to 4096" ;;
+		esac
+		echo "$out" | grep -qF "$want: Invalid argument" ||
+			fail "$bad: not EINVAL with the kernel's message: $out"
 		link_exists xpbad && fail "$bad left xpbad behind"
 	done
 	# numtxqueues/numrxqueues cap the default.
@@ -121,7 +124,39 @@ test_queues_and_ring_size() {
 	return 0
 }
 
-xpu_begin 8
+# Bad configuration: EINVAL with an extack message naming the problem, and nothing created
+# or changed. xpu_nl.py sends raw attributes (2 = IFLA_XPU_QUEUES, 3 = IFLA_XPU_RING_SIZE).
+test_bad_input() {
+	local nl=$XPU_DIR/xpu_nl.py out case
+	command -v python3 >/dev/null || skip "python3 not installed"
+	while IFS='|' read -r case want; do
+		# shellcheck disable=SC2086
+		out=$($nl xpbad $case) && fail "accepted '$case'"
+		echo "'$case' -> $out"
+		[ "$out" = "EINVAL: $want" ] || fail "'$case': expected 'EINVAL: $want'"
+		link_exists xpbad && fail "'$case' left xpbad behind"
+	done <<-EOF
+		2=0|queue count must be 1 to 16
+		2=17|queue count must be 1 to 16
+		3=100|ring size must be a power of two from 8 to 4096
+		3=4|ring size must be a power of two from 8 to 4096
+		3=8192|ring size must be a power of two from 8 to 4096
+		99=1|Unknown attribute type
+		2=2 7=1|Unknown attribute type
+	EOF
+	out=$($nl xpok 2=2 3=64) || fail "valid raw request refused: $out"
+	link_exists xpok || fail "valid raw request created nothing"
+	# MTU outside 68..65535, at creation and later.
+	out=$(ip link add xpm mtu 67 type xpu 2>&1) && fail "MTU 67 accepted"
+	echo "$out" | grep -q 'mtu less than device minimum' || fail "MTU 67: unclear error: $out"
+	link_exists xpm && fail "MTU 67 left xpm behind"
+	out=$(ip link set xpok mtu 65536 2>&1) && fail "MTU 65536 accepted"
+	echo "$out" | grep -q 'mtu greater than device maximum' || fail "MTU 65536: unclear error: $out"
+	[ "$(cat /sys/class/net/xpok/mtu)" = 1500 ] || fail "a refused MTU changed the MTU"
+	return 0
+}
+
+xpu_begin 9
 modprobe xpu
 xpu_case "ip link add xpu0 creates xpu0 and peer xpu1" test_default_peer
 xpu_case "deleting either end deletes both" test_delete_either_end
@@ -130,4 +165,5 @@ xpu_case "ends in two namespaces" test_ends_in_two_netns
 xpu_case "unload with pairs in two namespaces" test_unload_with_pairs
 xpu_case "xpuctl link add: peer name and netns, refusals" test_xpuctl_peer
 xpu_case "queue count and ring size: defaults, set, refused" test_queues_and_ring_size
+xpu_case "bad input: EINVAL and an extack message, nothing created" test_bad_input
 xpu_end

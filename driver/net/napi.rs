@@ -4,7 +4,11 @@
 
 use kernel::{bindings, types::Opaque};
 
-use super::{skb::DropReason, sys, window::Region};
+use super::{
+    skb::DropReason,
+    sys::{self, XpuModer},
+    window::Region,
+};
 use crate::shm::Desc;
 
 /// One of an xpu device's NAPI contexts (`xpu_priv::napi[q]` in driver/xpu_shim.c).
@@ -64,5 +68,27 @@ impl Napi {
     pub(crate) fn schedule(&self) {
         // SAFETY: the context was added to a live device (type invariant).
         unsafe { sys::xpu_napi_schedule(self.as_raw()) }
+    }
+
+    /// The queue's doorbell moderation: `ethtool -C`, or what DIM chose.
+    pub(crate) fn moderation(&self) -> XpuModer {
+        let mut m = XpuModer::default();
+        // SAFETY: the context belongs to a live xpu device (type invariant); `m` is valid.
+        unsafe { sys::xpu_rx_moderation(self.as_raw(), &mut m) };
+        m
+    }
+
+    /// Polls once more in `usecs` microseconds (the `rx-usecs` bound of a coalesced re-arm).
+    pub(crate) fn timer_start(&self, usecs: u32) {
+        // SAFETY: the context belongs to a live xpu device (type invariant), whose ndo_stop
+        // cancels the timer after disabling NAPI.
+        unsafe { sys::xpu_rx_timer_start(self.as_raw(), usecs) }
+    }
+
+    /// adaptive-rx: hands DIM the queue's running totals (polls, packets, bytes).
+    pub(crate) fn dim_sample(&self, events: u16, packets: u64, bytes: u64) {
+        // SAFETY: the context belongs to a live xpu device (type invariant); DIM's work is
+        // cancelled by ndo_stop after NAPI is disabled.
+        unsafe { sys::xpu_rx_dim_sample(self.as_raw(), events, packets, bytes) }
     }
 }

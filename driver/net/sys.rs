@@ -24,6 +24,15 @@ pub(crate) struct XpuStats {
     pub(crate) tx_dropped: u64,
 }
 
+/// `struct xpu_moder` of driver/xpu_shim.h.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct XpuModer {
+    pub(crate) usecs: u32,
+    pub(crate) frames: u32,
+    pub(crate) adaptive: bool,
+}
+
 extern "C" {
     pub(super) fn xpu_link_register() -> c_int;
     pub(super) fn xpu_link_unregister();
@@ -59,6 +68,14 @@ extern "C" {
     );
     pub(super) fn xpu_napi_complete_done(napi: *mut bindings::napi_struct, done: c_int) -> bool;
     pub(super) fn xpu_napi_schedule(napi: *mut bindings::napi_struct);
+    pub(super) fn xpu_rx_moderation(napi: *mut bindings::napi_struct, m: *mut XpuModer);
+    pub(super) fn xpu_rx_timer_start(napi: *mut bindings::napi_struct, usecs: u32);
+    pub(super) fn xpu_rx_dim_sample(
+        napi: *mut bindings::napi_struct,
+        events: u16,
+        packets: u64,
+        bytes: u64,
+    );
     pub(super) fn xpu_napi_enable(dev: *mut bindings::net_device, n: u32);
     pub(super) fn xpu_napi_disable(dev: *mut bindings::net_device);
     pub(super) fn xpu_peer_napi_schedule(dev: *mut bindings::net_device, q: u32) -> bool;

@@ -127,9 +127,17 @@ pub fn publish<W: RingWords>(w: &W, old: u32, new: u32) -> bool {
 /// the next descriptor, then look once more. Returns `true` if there is work after all (keep
 /// polling: a notification may never come for it).
 pub fn consumer_arm<W: RingWords>(w: &W, cons: u32) -> bool {
-    w.set_cons_event(cons);
+    consumer_arm_at(w, cons) != cons
+}
+
+/// Consumer, about to sleep: ask to be notified when the producer index passes `event` (the
+/// consumer index to be told of the next descriptor at once, or further on to coalesce), then
+/// return the producer index as it is after the barrier. Whatever lies between the consumer
+/// index and `event` is the caller's to pick up without a notification (a timer).
+pub fn consumer_arm_at<W: RingWords>(w: &W, event: u32) -> u32 {
+    w.set_cons_event(event);
     w.full_barrier();
-    w.prod() != cons
+    w.prod()
 }
 
 /// Consumer: descriptors `[old, new)` are consumed; free their buffers. Returns whether the

@@ -13,9 +13,10 @@ use neli::{
         socket::NlFamily,
     },
     err::RouterError,
-    nl::NlPayload,
+    nl::{NlPayload, NlmsghdrBuilder},
     router::synchronous::NlRouter,
     rtnl::{Ifinfomsg, IfinfomsgBuilder, RtattrBuilder},
+    socket::synchronous::NlSocketHandle,
     types::{Buffer, RtBuffer},
     utils::Groups,
     ToBytes,
@@ -289,32 +290,46 @@ fn show(name: &str, json: bool) -> Result<(), Error> {
 
 /// Sends one request and waits for its acknowledgement; a refusal becomes an error with the
 /// kernel's errno and extended-ack message.
+///
+/// This uses neli's socket rather than its router: in neli 0.7.5 the router's typed errors
+/// drop the extended ack (`Nlmsgerr::to_typed` does not carry it over), and the message is the
+/// part of the answer users need most.
 fn request(kind: Rtm, flags: NlmF, msg: Ifinfomsg, what: &str) -> Result<(), Error> {
-    let (rtnl, _) = NlRouter::connect(NlFamily::Route, None, Groups::empty())
+    let sock = NlSocketHandle::connect(NlFamily::Route, None, Groups::empty())
         .map_err(|e| err(format!("{what}: cannot open an rtnetlink socket: {e}")))?;
     // Best effort: older kernels lack them, and the request works without.
-    let _ = rtnl.enable_ext_ack(true);
-    let _ = rtnl.enable_strict_checking(true);
-    let responses = rtnl
-        .send::<_, _, Rtm, Ifinfomsg>(kind, flags, NlPayload::Payload(msg))
+    let _ = sock.enable_ext_ack(true);
+    let _ = sock.enable_strict_checking(true);
+    let hdr = NlmsghdrBuilder::default()
+        .nl_type(kind)
+        .nl_flags(flags | NlmF::REQUEST | NlmF::ACK)
+        .nl_seq(1)
+        .nl_payload(NlPayload::Payload(msg))
+        .build()
         .map_err(|e| err(format!("{what}: {e}")))?;
-    for r in responses {
-        match r {
-            Ok(_) => {}
-            Err(RouterError::Nlmsgerr(e)) => {
-                let errno = std::io::Error::from_raw_os_error(-*e.error());
-                let msg = e
-                    .ext_ack()
-                    .get_attr_handle()
-                    .get_attr_payload_as_with_len::<String>(NlmsgerrAttr::Msg)
-                    .ok();
-                return Err(match msg {
-                    Some(m) => err(format!("{what}: {errno} ({})", m.trim_end_matches('\0'))),
-                    None => err(format!("{what}: {errno}")),
-                });
+    sock.send(&hdr).map_err(|e| err(format!("{what}: {e}")))?;
+    loop {
+        let (msgs, _) = sock
+            .recv::<u16, Buffer>()
+            .map_err(|e| err(format!("{what}: {e}")))?;
+        for m in msgs {
+            let m = m.map_err(|e| err(format!("{what}: {e}")))?;
+            match m.nl_payload() {
+                NlPayload::Ack(_) => return Ok(()),
+                NlPayload::Err(e) => {
+                    let errno = std::io::Error::from_raw_os_error(-*e.error());
+                    let text = e
+                        .ext_ack()
+                        .get_attr_handle()
+                        .get_attr_payload_as_with_len::<String>(NlmsgerrAttr::Msg)
+                        .ok();
+                    return Err(match text {
+                        Some(t) => err(format!("{what}: {}: {errno}", t.trim_end_matches('\0'))),
+                        None => err(format!("{what}: {errno}")),
+                    });
+                }
+                _ => {}
             }
-            Err(e) => return Err(err(format!("{what}: {e}"))),
         }
     }
-    Ok(())
 }

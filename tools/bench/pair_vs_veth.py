@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""xpu pair mode against a veth pair, in the same VM and the same run.
+
+Runs inside the test VM as root (tools/lab/bench.sh boots it). Each pair joins two network
+namespaces with the same addresses. Measurements alternate between veth and xpu round by
+round, so drift in a noisy (TCG) machine hits both alike, and only ratios are reported:
+
+  - iperf3 TCP throughput at MTU 1500 and 65535, 1 and 4 streams (median of the rounds);
+  - CPU time per GB moved during those runs (all CPUs, from /proc/stat);
+  - request/response latency: sockperf UDP ping-pong, p50 and p99 (median of the rounds).
+
+Prints a table and, last, one JSON line with every figure.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ADDR_A, ADDR_B = "10.77.0.1", "10.77.0.2"
+
+
+def sh(*args, check=True, **kw):
+    return subprocess.run(args, check=check, text=True, capture_output=True, **kw)
+
+
+def ns_exec(ns, *args, **kw):
+    return sh("ip", "netns", "exec", ns, *args, **kw)
+
+
+def setup(kind):
+    """Two namespaces {kind}-a and {kind}-b joined by a pair of `kind` (veth or xpu)."""
+    a, b = f"bench-{kind}-a", f"bench-{kind}-b"
+    for ns in (a, b):
+        sh("ip", "netns", "del", ns, check=False)
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+    if kind == "veth":
+        sh("ip", "-n", a, "link", "add", "p0", "type", "veth", "peer", "name", "p1", "netns", b)
+    else:
+        ns_exec(a, "xpuctl", "link", "add", "p0", "--peer", "p1", "--peer-netns", b)
+    sh("ip", "-n", a, "addr", "add", f"{ADDR_A}/24", "dev", "p0")
+    sh("ip", "-n", b, "addr", "add", f"{ADDR_B}/24", "dev", "p1")
+    sh("ip", "-n", a, "link", "set", "p0", "up")
+    sh("ip", "-n", b, "link", "set", "p1", "up")
+    for _ in range(50):
+        if ns_exec(a, "ping", "-q", "-c", "1", "-W", "1", ADDR_B, check=False).returncode == 0:
+            return a, b
+        time.sleep(0.2)
+    sys.exit(f"bench: no connectivity over {kind}")
+
+
+def set_mtu(pair, mtu):
+    a, b = pair
+    sh("ip", "-n", a, "link", "set", "p0", "mtu", str(mtu))
+    sh("ip", "-n", b, "link", "set", "p1", "mtu", str(mtu))
+
+
+def cpu_busy_seconds():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_listen(ns, port):
+    for _ in range(50):
+        if f":{port} " in ns_exec(ns, "ss", "-ltnu").stdout:
+            return
+        time.sleep(0.1)
+    sys.exit(f"bench: nothing listens on {port} in {ns}")
+
+
+def iperf(pair, streams, seconds):
+    """Returns (bits/s received, CPU seconds per GB)."""
+    a, b = pair
+    srv = subprocess.Popen(["ip", "netns", "exec", b, "iperf3", "-s", "-1", "-p", "5201"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listen(b, 5201)
+        cpu0 = cpu_busy_seconds()
+        out = ns_exec(a, "iperf3", "-c", ADDR_B, "-p", "5201", "-t", str(seconds),
+                      "-P", str(streams), "-J").stdout
+        cpu = cpu_busy_seconds() - cpu0
+    finally:
+        srv.wait(timeout=30)
+    end = json.loads(out)["end"]["sum_received"]
+    return end["bits_per_second"], cpu / (end["bytes"] / 1e9)
+
+
+def sockperf(pair, seconds):
+    """Returns (p50, p99) round-trip latency in microseconds."""
+    a, b = pair
+    srv = subprocess.Popen(["ip", "netns", "exec", b, "sockperf", "sr", "-i", ADDR_B, "-p", "11111"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listen(b, 11111)
+        out = ns_exec(a, "sockperf", "pp", "-i", ADDR_B, "-p", "11111", "-t", str(seconds),
+                      "-m", "64").stdout
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
+    pct = {m.group(1): float(m.group(2)) for m in
+           re.finditer(r"percentile\s+([\d.]+)\s*=\s*([\d.]+)", out)}
+    # sockperf reports half the round trip; the ratio does not care.
+    return pct["50.000"], pct["99.000"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
+    args = ap.parse_args()
+
+    sh("modprobe", "xpu")
+    pairs = {k: setup(k) for k in ("veth", "xpu")}
+    results = {}
+    rows = []
+
+    for mtu in (1500, 65535):
+        for p in pairs.values():
+            set_mtu(p, mtu)
+        for streams in (1, 4):
+            runs = {k: [] for k in pairs}
+            for _ in range(args.rounds):
+                for k, p in pairs.items():
+                    runs[k].append(iperf(p, streams, args.seconds))
+            key = f"tcp_mtu{mtu}_p{streams}"
+            for k in pairs:
+                results[f"{key}_{k}_gbps"] = statistics.median(r[0] for r in runs[k]) / 1e9
+                results[f"{key}_{k}_cpu_s_per_gb"] = statistics.median(r[1] for r in runs[k])
+            tput = results[f"{key}_xpu_gbps"] / results[f"{key}_veth_gbps"]
+            cpu = results[f"{key}_xpu_cpu_s_per_gb"] / results[f"{key}_veth_cpu_s_per_gb"]
+            results[f"{key}_throughput_ratio"] = tput
+            results[f"{key}_cpu_per_gb_ratio"] = cpu
+            rows.append((f"TCP MTU {mtu}, {streams} stream(s)", "Gbit/s",
+                         results[f"{key}_veth_gbps"], results[f"{key}_xpu_gbps"], tput))
+            rows.append((f"  CPU per GB", "CPU s/GB", results[f"{key}_veth_cpu_s_per_gb"],
+                         results[f"{key}_xpu_cpu_s_per_gb"], cpu))
+
+    for p in pairs.values():
+        set_mtu(p, 1500)
+    lat = {k: [] for k in pairs}
+    for _ in range(args.rounds):
+        for k, p in pairs.items():
+            lat[k].append(sockperf(p, args.seconds))
+    for i, name in ((0, "p50"), (1, "p99")):
+        for k in pairs:
+            results[f"latency_{name}_{k}_us"] = statistics.median(r[i] for r in lat[k])
+        ratio = results[f"latency_{name}_xpu_us"] / results[f"latency_{name}_veth_us"]
+        results[f"latency_{name}_ratio"] = ratio
+        rows.append((f"UDP ping-pong latency {name}", "us", results[f"latency_{name}_veth_us"],
+                     results[f"latency_{name}_xpu_us"], ratio))
+
+    print(f"{'measure':34} {'unit':9} {'veth':>10} {'xpu':>10} {'xpu/veth':>9}")
+    for name, unit, v, x, r in rows:
+        print(f"{name:34} {unit:9} {v:10.3f} {x:10.3f} {r:9.2f}")
+    print(json.dumps({k: round(v, 4) for k, v in results.items()}))
+
+
+if __name__ == "__main__":
+    main()
