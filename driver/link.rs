@@ -87,6 +87,10 @@ impl NetdevOps for Xpu {
             return Err(ENOTCONN);
         };
         dev.napi_enable(conn.num_queues(), rtnl);
+        // A queue stopped before the device went down may have missed its wake-up (its
+        // consumer drained while we were down, or ethtool -L took it away meanwhile): let each
+        // look at its ring again; one still full stops again, armed.
+        dev.txq_wake_all();
         if peer.is_up() {
             dev.carrier_on();
             peer.carrier_on();
@@ -108,7 +112,9 @@ impl NetdevOps for Xpu {
         let st = usize::try_from(q).ok().and_then(|q| state.tx_stats.get(q));
         match (state.conn.as_ref(), u16::try_from(q), st) {
             (Some(conn), Ok(q), Some(st)) if q < conn.num_queues() => {
-                conn.transmit(dev, q, st, skb)
+                if let Err(skb) = conn.transmit(dev, q, st, skb) {
+                    return TxResult::Busy(skb);
+                }
             }
             _ => {
                 dev.tx_dropped_inc();

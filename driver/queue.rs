@@ -31,6 +31,7 @@ use crate::{
         device::Device,
         napi::Napi,
         skb::{self, DropReason, SkBuff},
+        sys::XpuModer,
         window::Window,
     },
     ring::{self, Ring, RingWords},
@@ -41,6 +42,9 @@ use crate::{
 /// The largest packet a descriptor carries: a 64 KiB GSO packet, or a 65535-byte MTU frame
 /// with its Ethernet and VLAN headers (driver/xpu_shim.c caps TSO at 64 KiB).
 pub(crate) const MAX_PACKET: u32 = 65_536 + 64;
+
+/// The Ethernet header: the least a received packet must hold.
+const ETH_HLEN: u32 = 14;
 
 /// The four index words of one ring, inside the window.
 struct Words<'a> {
@@ -295,15 +299,72 @@ impl Conn {
         }
     }
 
-    /// `ndo_start_xmit` for TX queue `q`.
-    pub(crate) fn transmit(&self, dev: &Device, q: u16, st: &TxStats, skb: SkBuff) {
+    /// Stops TX queue `q` until a packet of `need` bytes fits, unless it fits already. The
+    /// consumer wakes the queue when its index passes the event we set (half of what is in
+    /// flight); as room is counted in bytes but the event in descriptors, the consumer may pass
+    /// the event, before it saw it, without freeing enough: then we arm again, further on.
+    /// Returns whether there is room now (the queue is running again).
+    fn stop_until_room(
+        &self,
+        dev: &Device,
+        q: u16,
+        tx: &TxRing,
+        w: &Words<'_>,
+        st: &TxStats,
+        need: u32,
+    ) -> bool {
+        dev.txq_stop(q);
+        st.stops.inc();
+        let prod = tx.published.load(Relaxed);
+        // Each round needs the consumer to have moved (past the last event), so the rounds
+        // are bounded by the ring size; the bound only guards against a broken peer.
+        for _ in 0..=self.ring.size() {
+            if ring::producer_arm(w, &self.ring, prod).is_err() || self.reclaim(tx, w).is_err() {
+                st.peer_errors.inc();
+                return false;
+            }
+            if self.place(q, tx, need).is_some() {
+                dev.txq_start(q);
+                return true;
+            }
+            // Still armed if the consumer has not reached the event yet: its release will
+            // see it and wake us.
+            let (event, cons) = (w.prod_event(), tx.cons.load(Relaxed));
+            if self.ring.used(prod, cons) > 0
+                && event.wrapping_sub(cons) < self.ring.used(prod, cons)
+            {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// `ndo_start_xmit` for TX queue `q`. Gives the packet back if the ring has no room for it
+    /// (the queue is then stopped, and the core retries after the wake-up).
+    pub(crate) fn transmit(
+        &self,
+        dev: &Device,
+        q: u16,
+        st: &TxStats,
+        skb: SkBuff,
+    ) -> Result<(), SkBuff> {
         let (Some(tx), Some(w)) = (self.tx.get(usize::from(q)), self.tx_words(q)) else {
             skb.drop_for(DropReason::LinkDown);
-            return;
+            return Ok(());
         };
         if self.reclaim(tx, &w).is_err() {
             // Keep the last good index: we only ever reuse what the peer really released.
             st.peer_errors.inc();
+        }
+        let len = skb.len();
+        if len <= MAX_PACKET.min(self.area.size()) && self.place(q, tx, len).is_none() {
+            // The queue normally stops before this: after a wake-up for too little room, or
+            // an ethtool -L, a packet can still find the ring full. Never send descriptors
+            // the peer cannot see, and keep the packet for later.
+            self.kick(dev, q, tx, &w, st);
+            if !self.stop_until_room(dev, q, tx, &w, st, len) {
+                return Err(skb);
+            }
         }
         // A drop is counted where it happens; the queue state below applies either way.
         let _ = self.enqueue(q, tx, st, skb);
@@ -313,21 +374,10 @@ impl Conn {
         if !room || !skb::xmit_more() {
             self.kick(dev, q, tx, &w, st);
         }
-        if room {
-            return;
+        if !room {
+            self.stop_until_room(dev, q, tx, &w, st, MAX_PACKET.min(self.area.size()));
         }
-        dev.txq_stop(q);
-        st.stops.inc();
-        // Ask to be woken when the peer has consumed half of what is in flight, then look
-        // again: it may have drained everything before it saw the request.
-        let prod = tx.published.load(Relaxed);
-        if ring::producer_arm(&w, &self.ring, prod).is_err() {
-            st.peer_errors.inc();
-            return;
-        }
-        if self.reclaim(tx, &w).is_ok() && self.has_room(q, tx) {
-            dev.txq_start(q);
-        }
+        Ok(())
     }
 
     /// Receives descriptor `idx` of the peer's ring `q`.
@@ -337,6 +387,10 @@ impl Conn {
             .desc_off(q, idx)
             .and_then(|off| self.window.read_desc(self.peer.checked_add(off)?));
         let region = d.as_ref().and_then(|d| {
+            // Nothing shorter than an Ethernet header, or longer than a sender may send.
+            if d.len < ETH_HLEN || d.len > MAX_PACKET {
+                return None;
+            }
             let off = self.layout.check_desc(q, d)?;
             self.window.region(self.peer.checked_add(off)?, d.len)
         });
@@ -361,12 +415,10 @@ impl Conn {
     /// packets asks for the doorbell only `M` packets on, and bounds the wait with one timer
     /// of `N` µs: under load, a doorbell per `M` packets; after the last packet, one timer;
     /// on an idle link, nothing at all.
-    fn rearm(&self, napi: &Napi, w: &Words<'_>, cons: u32, done: u32, st: &RxStats) {
-        let m = napi.moderation();
-        if m.adaptive {
-            // CAST: DIM compares event counts modulo 2^16.
-            napi.dim_sample(st.polls.get() as u16, st.packets.get(), st.bytes.get());
-        }
+    ///
+    /// NAPI is released here, so a doorbell may start the next poll on another CPU: nothing
+    /// below writes the queue's counters (they have one writer, the poll that owns NAPI).
+    fn rearm(&self, napi: &Napi, w: &Words<'_>, cons: u32, done: u32, m: &XpuModer) {
         let half = self.ring.size() / 2;
         let ahead = match m.frames {
             _ if done == 0 || m.usecs == 0 => 0,
@@ -377,8 +429,8 @@ impl Conn {
         match self.ring.avail(prod, cons) {
             Ok(n) if n > ahead => napi.schedule(),
             Ok(_) if ahead > 0 => napi.timer_start(m.usecs),
-            Ok(_) => {}
-            Err(_) => st.peer_errors.inc(),
+            // A bad index is counted by the next poll, which a doorbell or the timer starts.
+            Ok(_) | Err(_) => {}
         }
     }
 
@@ -414,8 +466,15 @@ impl Conn {
                 st.wakes.inc();
             }
         }
-        if done < budget && napi.complete_done(done) {
-            self.rearm(napi, &w, cons, done, st);
+        if done < budget {
+            let m = napi.moderation();
+            if m.adaptive {
+                // CAST: DIM compares event counts modulo 2^16.
+                napi.dim_sample(st.polls.get() as u16, st.packets.get(), st.bytes.get());
+            }
+            if napi.complete_done(done) {
+                self.rearm(napi, &w, cons, done, &m);
+            }
         }
         done
     }

@@ -135,9 +135,17 @@ static void xpu_get_channels(struct net_device *dev, struct ethtool_channels *ch
 /* The pair's rings are fixed at creation (IFLA_XPU_QUEUES): -L picks how many this end uses. */
 static int xpu_set_channels(struct net_device *dev, struct ethtool_channels *ch)
 {
+	int err;
+
 	if (!ch->combined_count || ch->rx_count || ch->tx_count || ch->other_count)
 		return -EINVAL;
-	return netif_set_real_num_queues(dev, ch->combined_count, ch->combined_count);
+	err = netif_set_real_num_queues(dev, ch->combined_count, ch->combined_count);
+	/* A queue that stopped on a full ring before -L took it away waits for a wake-up that
+	 * went to nobody: let every queue look at its ring again (xmit stops it if still full).
+	 */
+	if (!err && netif_running(dev))
+		netif_tx_wake_all_queues(dev);
+	return err;
 }
 
 static int xpu_get_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
@@ -263,7 +271,7 @@ int xpu_skb_tx_meta(const struct sk_buff *skb, struct xpu_desc *d)
 	struct virtio_net_hdr hdr;
 	int err;
 
-	err = virtio_net_hdr_from_skb(skb, &hdr, true, false, 0);
+	err = virtio_net_hdr_from_skb(skb, &hdr, true, true, 0);
 	if (err)
 		return err;
 	switch (hdr.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
@@ -327,8 +335,11 @@ static int xpu_skb_rx_meta(struct sk_buff *skb, const struct xpu_desc *d)
 		return -EINVAL;
 	if (d->flags & XPU_DESC_F_CSUM_PARTIAL)
 		hdr.flags |= VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	if (d->flags & XPU_DESC_F_DATA_VALID)
+	/* As virtio-net: the conversion below leaves a verified checksum to the driver. */
+	if (d->flags & XPU_DESC_F_DATA_VALID) {
 		hdr.flags |= VIRTIO_NET_HDR_F_DATA_VALID;
+		skb->ip_summed = CHECKSUM_UNNECESSARY;
+	}
 	return virtio_net_hdr_to_skb(skb, &hdr, true);
 }
 
@@ -358,6 +369,8 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 		if (unlikely(!skb))
 			goto nomem;
 		skb_reserve(skb, NET_IP_ALIGN);
+		/* virtio_net_hdr_to_skb() may look at the device (dev_parse_header_protocol). */
+		skb->dev = dev;
 		skb_put(skb, XPU_RX_HEAD_MAX);
 		skb->data_len = len - XPU_RX_HEAD_MAX;
 		skb->len = len;
@@ -373,7 +386,9 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 		return NULL;
 	}
 	skb->protocol = eth_type_trans(skb, dev);
-	skb_record_rx_queue(skb, xpu_napi_rxq(napi) - xpu_priv(dev)->rxq);
+	/* Every ring is polled, also those past ethtool -L's count: RPS wants a queue it has. */
+	skb_record_rx_queue(skb, (xpu_napi_rxq(napi) - xpu_priv(dev)->rxq) %
+				 dev->real_num_rx_queues);
 	return skb;
 
 nomem:
@@ -496,7 +511,8 @@ void xpu_peer_txq_wake(struct net_device *dev, unsigned int q)
 
 	rcu_read_lock();
 	peer = rcu_dereference(xpu_priv(dev)->peer);
-	if (peer && q < peer->real_num_tx_queues)
+	/* Also past real_num_tx_queues: a queue that -L takes away and gives back keeps its state. */
+	if (peer && q < peer->num_tx_queues)
 		netif_tx_wake_queue(netdev_get_tx_queue(peer, q));
 	rcu_read_unlock();
 }
@@ -511,6 +527,11 @@ void xpu_txq_start(struct net_device *dev, unsigned int q)
 {
 	if (!WARN_ON_ONCE(q >= dev->num_tx_queues))
 		netif_tx_start_queue(netdev_get_tx_queue(dev, q));
+}
+
+void xpu_txq_wake_all(struct net_device *dev)
+{
+	netif_tx_wake_all_queues(dev);
 }
 
 bool xpu_xmit_more(void)

@@ -89,6 +89,7 @@ bool xpu_peer_napi_schedule(struct net_device *dev, unsigned int q);
 void xpu_peer_txq_wake(struct net_device *dev, unsigned int q);
 void xpu_txq_stop(struct net_device *dev, unsigned int q);
 void xpu_txq_start(struct net_device *dev, unsigned int q);
+void xpu_txq_wake_all(struct net_device *dev);
 bool xpu_xmit_more(void);
 
 #endif /* XPU_SHIM_H */

@@ -129,6 +129,13 @@ impl Device {
         unsafe { sys::xpu_txq_stop(self.as_raw(), q.into()) }
     }
 
+    /// Wakes every TX queue (each then looks at its ring again).
+    pub(crate) fn txq_wake_all(&self) {
+        // SAFETY: the device is alive (type invariant); waking a queue is safe from any
+        // context.
+        unsafe { sys::xpu_txq_wake_all(self.as_raw()) }
+    }
+
     /// Restarts TX queue `q` from ndo_start_xmit (room appeared while stopping).
     pub(crate) fn txq_start(&self, q: u16) {
         // SAFETY: as in `txq_stop`.

@@ -16,7 +16,9 @@ use crate::shm::Desc;
 /// # Invariants
 ///
 /// The wrapped `napi_struct` was added with `netif_napi_add` to a live xpu device, and the
-/// reference is only handed out inside its poll function, which the core serialises.
+/// reference is only handed out inside its poll function. The core serialises polls until
+/// `napi_complete_done`; after it, another poll may start on another CPU, so only calls that
+/// are safe concurrently (`schedule`, `timer_start`, `moderation`) may follow it.
 #[repr(transparent)]
 pub(crate) struct Napi(Opaque<bindings::napi_struct>);
 
@@ -85,10 +87,12 @@ impl Napi {
         unsafe { sys::xpu_rx_timer_start(self.as_raw(), usecs) }
     }
 
-    /// adaptive-rx: hands DIM the queue's running totals (polls, packets, bytes).
+    /// adaptive-rx: hands DIM the queue's running totals (polls, packets, bytes). Only
+    /// before `complete_done`: the queue's DIM state belongs to the poll that owns NAPI.
     pub(crate) fn dim_sample(&self, events: u16, packets: u64, bytes: u64) {
         // SAFETY: the context belongs to a live xpu device (type invariant); DIM's work is
-        // cancelled by ndo_stop after NAPI is disabled.
+        // cancelled by ndo_stop after NAPI is disabled; polls of one context do not overlap
+        // before `napi_complete_done`, which is when the driver calls this.
         unsafe { sys::xpu_rx_dim_sample(self.as_raw(), events, packets, bytes) }
     }
 }

@@ -19,13 +19,17 @@ use super::{
 /// The one implementation the trampolines dispatch to.
 type Driver = crate::link::Xpu;
 
-/// `NETDEV_TX_OK` of `enum netdev_tx` (include/linux/netdevice.h, not in the 7.3 bindings).
+/// `NETDEV_TX_OK` and `NETDEV_TX_BUSY` of `enum netdev_tx` (include/linux/netdevice.h, not
+/// in the 7.3 bindings).
 const NETDEV_TX_OK: c_int = 0;
+const NETDEV_TX_BUSY: c_int = 0x10;
 
 /// What `ndo_start_xmit` tells the core.
 pub(crate) enum TxResult {
     /// The packet was consumed (sent or dropped and counted).
     Ok,
+    /// No room: the queue is stopped and the core keeps the packet to retry after the wake.
+    Busy(SkBuff),
 }
 
 /// Network device operations of a driver with per-device state of type `State`.
@@ -165,6 +169,11 @@ unsafe extern "C" fn xpu_rs_start_xmit(
     };
     match Driver::start_xmit(skb, dev, state) {
         TxResult::Ok => NETDEV_TX_OK,
+        TxResult::Busy(skb) => {
+            // The core takes its packet back (and requeues it): we must not free it.
+            skb.into_raw();
+            NETDEV_TX_BUSY
+        }
     }
 }
 

@@ -78,6 +78,11 @@ impl SkBuff {
         to_result(unsafe { sys::xpu_skb_copy_to(self.0.as_ptr(), dst.cast(), len) })
     }
 
+    /// Gives the reference back to the caller of `ndo_start_xmit` (for `NETDEV_TX_BUSY`).
+    pub(super) fn into_raw(self) -> *mut bindings::sk_buff {
+        ManuallyDrop::new(self).0.as_ptr()
+    }
+
     /// Frees a packet that was delivered (not a drop).
     pub(crate) fn consume(self) {
         let this = ManuallyDrop::new(self);

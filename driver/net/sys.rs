@@ -82,5 +82,6 @@ extern "C" {
     pub(super) fn xpu_peer_txq_wake(dev: *mut bindings::net_device, q: u32);
     pub(super) fn xpu_txq_stop(dev: *mut bindings::net_device, q: u32);
     pub(super) fn xpu_txq_start(dev: *mut bindings::net_device, q: u32);
+    pub(super) fn xpu_txq_wake_all(dev: *mut bindings::net_device);
     pub(super) fn xpu_xmit_more() -> bool;
 }

@@ -13,7 +13,10 @@
 use core::{marker::PhantomData, mem::size_of, ptr::NonNull};
 
 use kernel::{
-    alloc::{flags::__GFP_ZERO, VVec},
+    alloc::{
+        flags::{__GFP_ZERO, GFP_KERNEL_ACCOUNT},
+        VVec,
+    },
     prelude::*,
     sync::atomic::Atomic,
 };
@@ -65,8 +68,9 @@ impl Region<'_> {
 impl Window {
     /// Allocates a zeroed window of `size` bytes (virtually contiguous).
     pub(crate) fn new(size: usize) -> Result<Self> {
-        // Zeroed by the page allocator (a byte loop is slow on the emulated test machines).
-        let mut mem = VVec::<u8>::with_capacity(size, GFP_KERNEL | __GFP_ZERO)?;
+        // Zeroed by the page allocator (a byte loop is slow on the emulated test machines),
+        // and charged to the creator's memory cgroup: a window can be large.
+        let mut mem = VVec::<u8>::with_capacity(size, GFP_KERNEL_ACCOUNT | __GFP_ZERO)?;
         let ptr = NonNull::new(mem.as_mut_ptr()).ok_or(ENOMEM)?;
         // INVARIANT: the allocation holds at least `size` zeroed bytes; vmalloc memory is
         // page-aligned; `_mem` is never touched again.

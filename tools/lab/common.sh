@@ -27,3 +27,8 @@ libclang_path() {
 	d=$(ls -d "$XPU_VENV"/lib/python3*/site-packages/clang/native 2>/dev/null | head -n1)
 	[ -n "$d" ] && printf '%s\n' "$d"
 }
+
+# Where tools/lab/module.sh builds xpu.ko for the kernel build directory $1.
+module_dir() {
+	echo "$XPU_CACHE/module/$(basename "$1")"
+}

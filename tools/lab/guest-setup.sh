@@ -4,7 +4,7 @@
 # `modprobe xpu` and `ip link add ... type xpu` (rtnl-link-xpu alias) work as on a real
 # system, then runs the requested command.
 # usage: guest-setup.sh XPU_ROOT KDIR CMDFILE
-XPU_ROOT=$1 XPU_KDIR=$2 cmdfile=$3
+XPU_ROOT=$1 XPU_KDIR=$2 cmdfile=$3 ko=$4
 export XPU_ROOT XPU_KDIR
 
 setup_failed() {
@@ -23,8 +23,8 @@ mkdir -p "$moddir/extra" || setup_failed "cannot create $moddir"
 for f in modules.builtin modules.builtin.modinfo modules.order; do
 	[ -f "$XPU_KDIR/$f" ] && cp "$XPU_KDIR/$f" "$moddir/"
 done
-if [ -f "$XPU_ROOT/driver/xpu.ko" ]; then
-	cp "$XPU_ROOT/driver/xpu.ko" "$moddir/extra/" || setup_failed "cannot install xpu.ko"
+if [ -f "$ko" ]; then
+	cp "$ko" "$moddir/extra/" || setup_failed "cannot install $ko"
 fi
 depmod -a "$kver" || setup_failed "depmod failed"
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug

@@ -5,6 +5,7 @@
 #   tools/lab/kernel.sh            build if needed, print KDIR on stdout
 #   KDIR=/path tools/lab/kernel.sh use a kernel you built yourself (checked, not rebuilt)
 #   XPU_KSRC=/path                 use this kernel source tree instead of Debian's linux-source
+#   XPU_KERNEL_FLAVOR=perf         the same kernel without debugging options (the benchmark's)
 #
 # The build lives in $XPU_CACHE/kernel/<key>, the key hashing the source version, the config
 # fragments and the rustc/bindgen/gcc versions, so a warm run is a no-op.
@@ -86,6 +87,12 @@ kver=$(make -s -C "$src" kernelversion)
 
 # --- configuration and cache key
 frags=("$XPU_ROOT/tools/lab/kernel.config" "$XPU_ROOT/kselftest/config")
+# XPU_KERNEL_FLAVOR=perf: the same kernel without the debugging options, for the benchmark.
+case ${XPU_KERNEL_FLAVOR:-debug} in
+debug) ;;
+perf) frags+=("$XPU_ROOT/tools/lab/kernel-perf.config") ;;
+*) die "XPU_KERNEL_FLAVOR=$XPU_KERNEL_FLAVOR: the flavours are 'debug' (default) and 'perf'" ;;
+esac
 key=$({
 	echo "$src $kver"
 	cat "${frags[@]}"

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Build driver/xpu.ko against the test kernel (or KDIR=...), with the same rustc as the kernel.
+# Build xpu.ko against the test kernel (or KDIR=...), with the same rustc as the kernel, out of
+# the tree, and print its path.
 #   tools/lab/module.sh [extra kbuild args, e.g. CLIPPY=1]
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 kdir=$("$XPU_ROOT/tools/lab/kernel.sh")
+# The module is built out of the tree (MO=), one directory per kernel build, so the two
+# kernel flavours (tools/lab/kernel.sh) never mix objects and the checkout stays clean.
+out=$(module_dir "$kdir")
+mkdir -p "$out"
+mo=(MO="$out")
+ko=$out/driver/xpu.ko
 # W=1 would flag the kernel's own headers; the Rust lints of the kernel build apply as they are.
-if ! make -s -C "$kdir" M="$XPU_ROOT" "$@" modules >"$XPU_CACHE/module-build.log" 2>&1; then
+if ! make -s -C "$kdir" M="$XPU_ROOT" "${mo[@]}" "$@" modules >"$XPU_CACHE/module-build.log" 2>&1; then
 	cat "$XPU_CACHE/module-build.log" >&2
 	die "building xpu.ko failed (log above)"
 fi
@@ -15,4 +22,5 @@ if grep -qE 'warning|error' "$XPU_CACHE/module-build.log"; then
 	cat "$XPU_CACHE/module-build.log" >&2
 	die "building xpu.ko printed warnings (above)"
 fi
-echo "$XPU_ROOT/driver/xpu.ko"
+[ -f "$ko" ] || die "the build left no $ko"
+echo "$ko"

@@ -31,6 +31,8 @@ command -v vng >/dev/null || die "virtme-ng not found: run 'make deps'"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: run 'make deps'"
 kdir=$("$XPU_ROOT/tools/lab/kernel.sh")
 bzimage=$kdir/arch/x86/boot/bzImage
+# The module to install in the guest: the one module.sh built for this kernel.
+ko=${XPU_KO:-$(module_dir "$kdir")/driver/xpu.ko}
 [ -f "$bzimage" ] || die "no kernel image at $bzimage"
 
 logdir=$XPU_CACHE/vm-logs
@@ -54,7 +56,7 @@ for attempt in 1 2 3; do
 	: >"$log"
 	# setsid: vng and the QEMU it starts get their own process group, which we can kill whole.
 	setsid vng "${vng_args[@]}" \
-		--exec "sh $XPU_ROOT/tools/lab/guest-setup.sh $XPU_ROOT $kdir $cmdfile" \
+		--exec "sh $XPU_ROOT/tools/lab/guest-setup.sh $XPU_ROOT $kdir $cmdfile $ko" \
 		</dev/null > >(grep --line-buffered -v "terminating on signal" | tee -a "$log") 2>&1 &
 	pgid=$!
 	# The guest prints a last line with the command's status. Once it is there, the VM has

@@ -40,9 +40,10 @@ pub const MAX_QUEUES: u16 = 16;
 pub const MIN_RING_SIZE: u32 = 8;
 /// See [`MIN_RING_SIZE`].
 pub const MAX_RING_SIZE: u32 = 4096;
-/// Smallest packet buffer: a full 1500-byte frame with its Ethernet header, rounded up.
+/// Smallest average data per descriptor: a full 1500-byte frame with its Ethernet header,
+/// rounded up.
 pub const MIN_BUF_SIZE: u32 = 2048;
-/// Largest packet buffer: a 64 KiB GSO packet plus headroom.
+/// Largest average data per descriptor: a 64 KiB GSO packet plus headroom.
 pub const MAX_BUF_SIZE: u32 = 128 * 1024;
 /// Smallest window: one page of header per half and the smallest rings.
 pub const MIN_WINDOW_SIZE: u64 = 64 * 1024;
