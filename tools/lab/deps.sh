@@ -11,7 +11,8 @@ DEB_PKGS=(
 	# VMs: TCG QEMU; virtme-ng needs udev for its script I/O ports
 	qemu-system-x86 udev busybox-static
 	# what the tests and the demo run inside the guest (the guest sees the host's root)
-	iproute2 ethtool iperf3 iputils-ping sockperf socat procps python3-yaml python3-jsonschema
+	# (clang and libbpf-dev: the XDP object the kernel's drivers/net/ping.py loads)
+	iproute2 ethtool iperf3 iputils-ping sockperf socat clang libbpf-dev procps python3-yaml python3-jsonschema
 )
 
 missing=()

@@ -22,4 +22,21 @@ if ! make -s -C "$tree/tools/testing/selftests" TARGETS=drivers/net/xpu \
 	cat "$XPU_CACHE/ksft/install.log" >&2
 	die "installing the kselftests failed"
 fi
+
+# The kernel's own driver test drivers/net/ping.py runs against xpu too (xpu_ping_py.sh). It
+# needs its part of the source tree around it, as in the tree: the Python libraries, YNL and
+# its specs, and the XDP object it loads (built here with clang).
+py=$inst/pytree
+mkdir -p "$py/tools/testing/selftests/drivers/net" "$py/tools/testing/selftests/net/lib" \
+	"$py/tools/net" "$py/Documentation/netlink"
+cp "$st/drivers/net/ping.py" "$py/tools/testing/selftests/drivers/net/"
+cp -r "$st/drivers/net/lib" "$py/tools/testing/selftests/drivers/net/"
+cp -r "$st/net/lib/py" "$py/tools/testing/selftests/net/lib/"
+cp -r "$src/tools/net/ynl" "$py/tools/net/"
+cp -r "$src/Documentation/netlink/specs" "$py/Documentation/netlink/"
+if ! clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c "$st/net/lib/xdp_dummy.bpf.c" \
+	-o "$py/tools/testing/selftests/net/lib/xdp_dummy.bpf.o" 2>"$XPU_CACHE/ksft/bpf.log"; then
+	cat "$XPU_CACHE/ksft/bpf.log" >&2
+	die "building xdp_dummy.bpf.o for ping.py failed (clang and libbpf-dev: run 'make deps')"
+fi
 echo "$inst"
