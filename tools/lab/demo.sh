@@ -22,7 +22,7 @@ echo '$ ip -n dpu -br link show xpu1'; ip -n dpu -br link show xpu1
 echo '$ xpuctl link show xpu0'; xpuctl link show xpu0
 echo '$ ping -c 3 10.0.0.2'; ping -c 3 -i 0.2 10.0.0.2
 echo '$ ip netns exec dpu iperf3 -s -1 -D && iperf3 -c 10.0.0.2 -t 3'
-ip netns exec dpu iperf3 -s -1 -D; sleep 1; iperf3 -c 10.0.0.2 -t 3 | tail -n 4
+ip netns exec dpu iperf3 -s -1 -D; sleep 1; iperf3 -c 10.0.0.2 -t 3 | grep -E 'sender|receiver'
 echo '$ ip -s link show xpu0'; ip -s link show xpu0
 echo '$ ethtool -S xpu0 | grep -E "packets|doorbells|polls"'; ethtool -S xpu0 | grep -E 'packets|doorbells|polls'
 echo '$ ethtool -i xpu0'; ethtool -i xpu0 | head -n 2
