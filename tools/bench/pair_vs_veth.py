@@ -3,14 +3,17 @@
 """xpu pair mode against a veth pair, in the same VM and the same run.
 
 Runs inside the test VM as root (tools/lab/bench.sh boots it). Each pair joins two network
-namespaces with the same addresses. Measurements alternate between veth and xpu round by
-round, so drift in a noisy (TCG) machine hits both alike, and only ratios are reported:
+namespaces with the same addresses. Measurements alternate between veth and xpu, each round
+in the other order, so drift in a noisy (TCG) machine hits both alike, and only ratios are
+reported. Clients run on CPU 0 and servers on CPU 1 for both pairs, so that where the scheduler
+happens to put them does not decide the comparison.
 
   - iperf3 TCP throughput at MTU 1500 and 65535, 1 and 4 streams (median of the rounds);
   - CPU time per GB moved during those runs (all CPUs, from /proc/stat);
   - request/response latency: sockperf UDP ping-pong, p50 and p99 (median of the rounds).
 
-Prints a table and, last, one JSON line with every figure.
+Prints a table (with the range of the per-round ratios, to show the noise) and, last, one JSON
+line with every figure.
 """
 
 import argparse
@@ -31,6 +34,14 @@ def sh(*args, check=True, **kw):
 
 def ns_exec(ns, *args, **kw):
     return sh("ip", "netns", "exec", ns, *args, **kw)
+
+
+CLIENT_CPU, SERVER_CPU = "0", "1"
+
+
+def on_cpu(cpu, ns, *args):
+    """The command line running `args` in netns `ns`, pinned to `cpu`."""
+    return ["ip", "netns", "exec", ns, "taskset", "-c", cpu, *args]
 
 
 def setup(kind):
@@ -79,13 +90,13 @@ def wait_listen(ns, port):
 def iperf(pair, streams, seconds):
     """Returns (bits/s received, CPU seconds per GB)."""
     a, b = pair
-    srv = subprocess.Popen(["ip", "netns", "exec", b, "iperf3", "-s", "-1", "-p", "5201"],
+    srv = subprocess.Popen(on_cpu(SERVER_CPU, b, "iperf3", "-s", "-1", "-p", "5201"),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_listen(b, 5201)
         cpu0 = cpu_busy_seconds()
-        out = ns_exec(a, "iperf3", "-c", ADDR_B, "-p", "5201", "-t", str(seconds),
-                      "-P", str(streams), "-J").stdout
+        out = sh(*on_cpu(CLIENT_CPU, a, "iperf3", "-c", ADDR_B, "-p", "5201",
+                         "-t", str(seconds), "-P", str(streams), "-J")).stdout
         cpu = cpu_busy_seconds() - cpu0
     finally:
         srv.wait(timeout=30)
@@ -96,12 +107,12 @@ def iperf(pair, streams, seconds):
 def sockperf(pair, seconds):
     """Returns (p50, p99) round-trip latency in microseconds."""
     a, b = pair
-    srv = subprocess.Popen(["ip", "netns", "exec", b, "sockperf", "sr", "-i", ADDR_B, "-p", "11111"],
+    srv = subprocess.Popen(on_cpu(SERVER_CPU, b, "sockperf", "sr", "-i", ADDR_B, "-p", "11111"),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_listen(b, 11111)
-        out = ns_exec(a, "sockperf", "pp", "-i", ADDR_B, "-p", "11111", "-t", str(seconds),
-                      "-m", "64").stdout
+        out = sh(*on_cpu(CLIENT_CPU, a, "sockperf", "pp", "-i", ADDR_B, "-p", "11111",
+                         "-t", str(seconds), "-m", "64")).stdout
     finally:
         srv.terminate()
         srv.wait(timeout=30)
@@ -111,11 +122,36 @@ def sockperf(pair, seconds):
     return pct["50.000"], pct["99.000"]
 
 
+def alternating(pairs, rounds, measure):
+    """Runs `measure(pair)` `rounds` times per pair, veth first in even rounds and xpu first in
+    odd ones. Returns the results per pair, by round."""
+    runs = {k: [] for k in pairs}
+    for r in range(rounds):
+        order = list(pairs.items())
+        for k, p in order if r % 2 == 0 else reversed(order):
+            runs[k].append(measure(p))
+    return runs
+
+
+def summarize(results, rows, key, label, unit, runs, i, scale=1.0):
+    """Median of field `i` per pair, the ratio of the medians and the range of the per-round
+    ratios, into `results` (JSON) and `rows` (table)."""
+    med = {k: statistics.median(r[i] for r in v) * scale for k, v in runs.items()}
+    per_round = [x[i] / v[i] for v, x in zip(runs["veth"], runs["xpu"])]
+    ratio = med["xpu"] / med["veth"]
+    results.update({f"{key}_veth": med["veth"], f"{key}_xpu": med["xpu"],
+                    f"{key}_ratio": ratio, f"{key}_ratio_min": min(per_round),
+                    f"{key}_ratio_max": max(per_round)})
+    rows.append((label, unit, med["veth"], med["xpu"], ratio, min(per_round), max(per_round)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=4)
     args = ap.parse_args()
+    if os.cpu_count() < 2:
+        sys.exit("bench: needs 2 CPUs (client and server each on its own)")
 
     sh("modprobe", "xpu")
     pairs = {k: setup(k) for k in ("veth", "xpu")}
@@ -126,40 +162,22 @@ def main():
         for p in pairs.values():
             set_mtu(p, mtu)
         for streams in (1, 4):
-            runs = {k: [] for k in pairs}
-            for _ in range(args.rounds):
-                for k, p in pairs.items():
-                    runs[k].append(iperf(p, streams, args.seconds))
+            runs = alternating(pairs, args.rounds, lambda p: iperf(p, streams, args.seconds))
             key = f"tcp_mtu{mtu}_p{streams}"
-            for k in pairs:
-                results[f"{key}_{k}_gbps"] = statistics.median(r[0] for r in runs[k]) / 1e9
-                results[f"{key}_{k}_cpu_s_per_gb"] = statistics.median(r[1] for r in runs[k])
-            tput = results[f"{key}_xpu_gbps"] / results[f"{key}_veth_gbps"]
-            cpu = results[f"{key}_xpu_cpu_s_per_gb"] / results[f"{key}_veth_cpu_s_per_gb"]
-            results[f"{key}_throughput_ratio"] = tput
-            results[f"{key}_cpu_per_gb_ratio"] = cpu
-            rows.append((f"TCP MTU {mtu}, {streams} stream(s)", "Gbit/s",
-                         results[f"{key}_veth_gbps"], results[f"{key}_xpu_gbps"], tput))
-            rows.append((f"  CPU per GB", "CPU s/GB", results[f"{key}_veth_cpu_s_per_gb"],
-                         results[f"{key}_xpu_cpu_s_per_gb"], cpu))
+            summarize(results, rows, f"{key}_gbps", f"TCP MTU {mtu}, {streams} stream(s)",
+                      "Gbit/s", runs, 0, 1e-9)
+            summarize(results, rows, f"{key}_cpu_s_per_gb", "  CPU per GB", "CPU s/GB", runs, 1)
 
     for p in pairs.values():
         set_mtu(p, 1500)
-    lat = {k: [] for k in pairs}
-    for _ in range(args.rounds):
-        for k, p in pairs.items():
-            lat[k].append(sockperf(p, args.seconds))
+    lat = alternating(pairs, args.rounds, lambda p: sockperf(p, args.seconds))
     for i, name in ((0, "p50"), (1, "p99")):
-        for k in pairs:
-            results[f"latency_{name}_{k}_us"] = statistics.median(r[i] for r in lat[k])
-        ratio = results[f"latency_{name}_xpu_us"] / results[f"latency_{name}_veth_us"]
-        results[f"latency_{name}_ratio"] = ratio
-        rows.append((f"UDP ping-pong latency {name}", "us", results[f"latency_{name}_veth_us"],
-                     results[f"latency_{name}_xpu_us"], ratio))
+        summarize(results, rows, f"latency_{name}_us", f"UDP ping-pong latency {name}", "us",
+                  lat, i)
 
-    print(f"{'measure':34} {'unit':9} {'veth':>10} {'xpu':>10} {'xpu/veth':>9}")
-    for name, unit, v, x, r in rows:
-        print(f"{name:34} {unit:9} {v:10.3f} {x:10.3f} {r:9.2f}")
+    print(f"{'measure':34} {'unit':9} {'veth':>10} {'xpu':>10} {'xpu/veth':>9} {'per round':>12}")
+    for name, unit, v, x, r, lo, hi in rows:
+        print(f"{name:34} {unit:9} {v:10.3f} {x:10.3f} {r:9.2f} {lo:5.2f}..{hi:<5.2f}")
     print(json.dumps({k: round(v, 4) for k, v in results.items()}))
 
 

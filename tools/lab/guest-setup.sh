@@ -3,8 +3,8 @@
 # Runs first inside every lab VM (tools/lab/vm.sh): makes xpu.ko loadable by name, so that
 # `modprobe xpu` and `ip link add ... type xpu` (rtnl-link-xpu alias) work as on a real
 # system, then runs the requested command.
-# usage: guest-setup.sh XPU_ROOT KDIR CMDFILE
-XPU_ROOT=$1 XPU_KDIR=$2 cmdfile=$3 ko=$4
+# usage: guest-setup.sh XPU_ROOT KDIR CMDFILE KO CPUS
+XPU_ROOT=$1 XPU_KDIR=$2 cmdfile=$3 ko=$4 cpus=$5
 export XPU_ROOT XPU_KDIR
 
 setup_failed() {
@@ -14,6 +14,9 @@ setup_failed() {
 }
 
 echo "xpu-vm: guest up ($(uname -r))"
+# The lockless rings are only tested for real with CPUs running them side by side: a kernel
+# that came up with fewer CPUs than QEMU was given (no ACPI, say) would test them on one.
+[ "$(nproc)" = "$cpus" ] || setup_failed "the guest has $(nproc) CPU(s), QEMU was given $cpus"
 kver=$(uname -r)
 moddir=/lib/modules/$kver
 # The host's root (and its /lib/modules) is read-only here; a tmpfs gives this kernel a

@@ -56,12 +56,12 @@ for attempt in 1 2 3; do
 	: >"$log"
 	# setsid: vng and the QEMU it starts get their own process group, which we can kill whole.
 	setsid vng "${vng_args[@]}" \
-		--exec "sh $XPU_ROOT/tools/lab/guest-setup.sh $XPU_ROOT $kdir $cmdfile $ko" \
+		--exec "sh $XPU_ROOT/tools/lab/guest-setup.sh $XPU_ROOT $kdir $cmdfile $ko $cpus" \
 		</dev/null > >(grep --line-buffered -v "terminating on signal" | tee -a "$log") 2>&1 &
 	pgid=$!
 	# The guest prints a last line with the command's status. Once it is there, the VM has
-	# nothing more to say: give it a moment, then stop it (the test kernel has no ACPI, so
-	# it halts rather than powering off).
+	# nothing more to say: give it a moment, then stop it rather than wait for the guest's
+	# own shutdown.
 	deadline=$((SECONDS + timeout)) timed_out=0
 	while kill -0 "$pgid" 2>/dev/null; do
 		if grep -q '^xpu-vm: command exited with' "$log"; then
