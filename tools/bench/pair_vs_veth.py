@@ -165,7 +165,8 @@ def main():
         for p in pairs.values():
             set_mtu(p, mtu)
         for streams in (1, 4):
-            runs = alternating(pairs, args.rounds, lambda p: iperf(p, streams, args.seconds))
+            runs = alternating(pairs, args.rounds,
+                               lambda p, s=streams: iperf(p, s, args.seconds))
             key = f"tcp_mtu{mtu}_p{streams}"
             summarize(results, rows, f"{key}_gbps", f"TCP MTU {mtu}, {streams} stream(s)",
                       "Gbit/s", runs, 0, 1e-9)
@@ -177,7 +178,7 @@ def main():
     # processes sees, dominated under TCG by waking the other (idle, emulated) CPU.
     for where, cpus in (("same_cpu", (SERVER_CPU, SERVER_CPU)),
                         ("cross_cpu", (CLIENT_CPU, SERVER_CPU))):
-        lat = alternating(pairs, args.rounds, lambda p: sockperf(p, args.seconds, *cpus))
+        lat = alternating(pairs, args.rounds, lambda p, c=cpus: sockperf(p, args.seconds, *c))
         for i, name in ((0, "p50"), (1, "p99")):
             summarize(results, rows, f"latency_{where}_{name}_us",
                       f"UDP ping-pong {name}, {where.replace('_', ' ')}", "us", lat, i)
