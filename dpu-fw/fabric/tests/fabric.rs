@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The fabric daemon against clients that speak QEMU's side of the ivshmem protocol.
+
+use std::{
+    io::IoSliceMut,
+    os::{
+        fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
+        unix::net::UnixStream,
+    },
+    path::{Path, PathBuf},
+    thread::{self, JoinHandle},
+    time::Duration,
+};
+
+use clap::Parser;
+use nix::{
+    sys::{
+        eventfd::{EfdFlags, EventFd},
+        socket::{recvmsg, ControlMessageOwned, MsgFlags},
+        stat::fstat,
+        uio::{pread, pwrite},
+    },
+    unistd::{ftruncate, read, write},
+};
+use rstest::rstest;
+use tempfile::TempDir;
+use xpu_fabric::{
+    options::{parse_size, Options, SizeError},
+    server::Server,
+};
+
+const VECTORS: u16 = 3;
+const SIZE: u64 = 1 << 20;
+
+/// A server on a fresh socket, in a thread, stopped when dropped.
+struct Fabric {
+    _dir: TempDir,
+    path: PathBuf,
+    stop: EventFd,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Fabric {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("fabric.sock");
+        let stop = EventFd::from_flags(EfdFlags::EFD_CLOEXEC).expect("eventfd");
+        let stop_fd = stop.as_fd().try_clone_to_owned().expect("dup");
+        let mut server = Server::bind(&path, SIZE, VECTORS, false).expect("bind");
+        let thread = thread::spawn(move || server.run(stop_fd.as_fd()).expect("run"));
+        Self {
+            _dir: dir,
+            path,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn connect(&self) -> Client {
+        let sock = UnixStream::connect(&self.path).expect("connect");
+        sock.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        Client { sock }
+    }
+
+    fn stop(&mut self) {
+        self.stop.write(1).expect("stop");
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread");
+        }
+    }
+}
+
+impl Drop for Fabric {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// QEMU's end of the socket.
+struct Client {
+    sock: UnixStream,
+}
+
+impl Client {
+    /// The next message: its value and the fd that came with it.
+    fn recv(&self) -> (i64, Option<OwnedFd>) {
+        let mut buf = [0u8; 8];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            self.sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .expect("recvmsg");
+        assert_eq!(msg.bytes, 8, "a message is one int64");
+        let mut fd = None;
+        for c in msg.cmsgs().expect("cmsgs") {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                assert_eq!(fds.len(), 1, "one fd per message");
+                fd = Some(own(fds[0]));
+            }
+        }
+        (i64::from_le_bytes(buf), fd)
+    }
+
+    /// The welcome: version, own id and the window; returns (own id, window).
+    fn welcome(&self) -> (i64, OwnedFd) {
+        assert!(matches!(self.recv(), (0, None)), "version 0 first");
+        let (id, none) = self.recv();
+        assert!(none.is_none(), "the id comes without an fd");
+        let (shm_tag, shm) = self.recv();
+        assert_eq!(shm_tag, -1);
+        (id, shm.expect("the window's fd"))
+    }
+
+    /// `VECTORS` messages for peer `id`, each with an eventfd.
+    fn vectors(&self, id: i64) -> Vec<OwnedFd> {
+        (0..VECTORS)
+            .map(|_| {
+                let (got, fd) = self.recv();
+                assert_eq!(got, id, "vectors of peer {id}");
+                fd.expect("a vector comes with its eventfd")
+            })
+            .collect()
+    }
+}
+
+/// Takes ownership of a descriptor that arrived by SCM_RIGHTS (nix hands them over raw).
+#[allow(unsafe_code)]
+fn own(fd: std::os::fd::RawFd) -> OwnedFd {
+    // SAFETY: recvmsg just installed `fd` in this process for this message; nothing else
+    // refers to it, so this is its only owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+fn ring(fd: &OwnedFd) {
+    write(fd, &1u64.to_ne_bytes()).expect("doorbell write");
+}
+
+fn rung(fd: &OwnedFd) -> u64 {
+    let mut b = [0u8; 8];
+    read(fd, &mut b).expect("eventfd read");
+    u64::from_ne_bytes(b)
+}
+
+#[test]
+fn first_peer_gets_the_window_and_its_vectors() {
+    let fabric = Fabric::start();
+    let a = fabric.connect();
+    let (id, shm) = a.welcome();
+    assert_eq!(id, 0);
+    assert_eq!(fstat(&shm).expect("fstat").st_size, SIZE as i64);
+    let own = a.vectors(0);
+    assert_eq!(own.len(), usize::from(VECTORS));
+}
+
+#[test]
+fn peers_share_the_window_and_ring_each_other() {
+    let fabric = Fabric::start();
+    let a = fabric.connect();
+    let (_, shm_a) = a.welcome();
+    let a_own = a.vectors(0);
+    let b = fabric.connect();
+    let (id_b, shm_b) = b.welcome();
+    assert_eq!(id_b, 1);
+    let b_sees_a = b.vectors(0);
+    let b_own = b.vectors(1);
+    let a_sees_b = a.vectors(1);
+
+    // One window: what A writes, B reads.
+    pwrite(&shm_a, b"xpu window", 4096).expect("pwrite");
+    let mut got = [0u8; 10];
+    pread(&shm_b, &mut got, 4096).expect("pread");
+    assert_eq!(&got, b"xpu window");
+
+    // Doorbells: B rings A's vector 2, A sees it on its own vector 2 only; and back.
+    ring(&b_sees_a[2]);
+    assert_eq!(rung(&a_own[2]), 1);
+    for v in &a_own[..2] {
+        assert!(read(v, &mut [0u8; 8]).is_err(), "another vector of A fired");
+    }
+    ring(&a_sees_b[0]);
+    ring(&a_sees_b[0]);
+    assert_eq!(rung(&b_own[0]), 2);
+}
+
+#[test]
+fn the_window_cannot_be_resized_by_a_peer() {
+    let fabric = Fabric::start();
+    let (_, shm) = fabric.connect().welcome();
+    assert!(ftruncate(&shm, 4096).is_err(), "a peer shrank the window");
+    assert!(
+        ftruncate(&shm, (SIZE * 2) as i64).is_err(),
+        "a peer grew the window"
+    );
+}
+
+#[test]
+fn disconnect_is_announced_and_the_id_reused() {
+    let fabric = Fabric::start();
+    let a = fabric.connect();
+    a.welcome();
+    a.vectors(0);
+    let b = fabric.connect();
+    b.welcome();
+    b.vectors(0);
+    b.vectors(1);
+    a.vectors(1);
+
+    drop(a);
+    let (gone, fd) = b.recv();
+    assert_eq!(
+        (gone, fd.is_none()),
+        (0, true),
+        "B is told that peer 0 left"
+    );
+
+    // A VM that comes back gets the free id, and B gets its new vectors.
+    let c = fabric.connect();
+    let (id_c, _) = c.welcome();
+    assert_eq!(id_c, 0);
+    let c_sees_b = c.vectors(1);
+    let c_own = c.vectors(0);
+    let b_sees_c = b.vectors(0);
+    ring(&b_sees_c[1]);
+    assert_eq!(rung(&c_own[1]), 1);
+    ring(&c_sees_b[0]);
+}
+
+#[test]
+fn stop_removes_the_socket() {
+    let mut fabric = Fabric::start();
+    let a = fabric.connect();
+    a.welcome();
+    fabric.stop();
+    assert!(!fabric.path.exists(), "socket file left behind");
+}
+
+#[test]
+fn stale_socket_is_replaced_and_live_one_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s");
+    // A socket file whose server is gone.
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    let live = Server::bind(&path, SIZE, 1, false).expect("a stale socket is replaced");
+    let err = Server::bind(&path, SIZE, 1, false)
+        .err()
+        .expect("two servers on one socket");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    drop(live);
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"not a socket").expect("write");
+    assert!(
+        Server::bind(&file, SIZE, 1, false).is_err(),
+        "a regular file was replaced"
+    );
+    assert!(Path::new(&file).exists());
+}
+
+#[rstest]
+#[case("4096", Ok(4096))]
+#[case("64K", Ok(65536))]
+#[case("4M", Ok(4 << 20))]
+#[case("1g", Ok(1 << 30))]
+#[case("3M", Err(SizeError::NotPowerOfTwo(3 << 20)))]
+#[case("2048", Err(SizeError::OutOfRange(2048)))]
+#[case("2G", Err(SizeError::OutOfRange(2 << 30)))]
+#[case("", Err(SizeError::Syntax))]
+#[case("M", Err(SizeError::Syntax))]
+#[case("-4M", Err(SizeError::Syntax))]
+#[case("4MB", Err(SizeError::Syntax))]
+#[case("99999999999999999999G", Err(SizeError::Syntax))]
+#[case("17179869184G", Err(SizeError::Syntax))]
+fn sizes(#[case] arg: &str, #[case] want: Result<u64, SizeError>) {
+    assert_eq!(parse_size(arg), want);
+}
+
+#[rstest]
+#[case(&["-n", "0"])]
+#[case(&["-n", "65"])]
+#[case(&["-l", "3M"])]
+#[case(&["--bogus"])]
+fn bad_options_are_refused(#[case] args: &[&str]) {
+    let argv = std::iter::once("xpu-fabric").chain(args.iter().copied());
+    assert!(Options::try_parse_from(argv).is_err());
+}
+
+#[test]
+fn defaults() {
+    let o = Options::try_parse_from(["xpu-fabric"]).expect("defaults parse");
+    assert_eq!((o.size, o.vectors), (4 << 20, 1));
+}
