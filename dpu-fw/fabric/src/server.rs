@@ -5,17 +5,20 @@
 
 use std::{
     ffi::CStr,
-    fs,
-    io::{self, Read},
+    fs::{self, File},
+    io,
     os::{
         fd::{AsFd, BorrowedFd, OwnedFd},
         unix::{fs::FileTypeExt, net::UnixListener, net::UnixStream},
     },
     path::{Path, PathBuf},
+    thread,
+    time::Duration,
 };
 
 use nix::{
-    fcntl::{fcntl, FcntlArg, SealFlag},
+    errno::Errno,
+    fcntl::{fcntl, FcntlArg, Flock, FlockArg, SealFlag},
     poll::{poll, PollFd, PollFlags, PollTimeout},
     sys::{
         eventfd::{EfdFlags, EventFd},
@@ -41,9 +44,14 @@ struct Peer {
 }
 
 /// A running fabric: the listening socket, the window and the connected peers.
+///
+/// Drop order: the socket file is removed (in `drop`) while `_lock` is still held, so another
+/// daemon cannot have bound the path in between.
 pub struct Server {
     listener: UnixListener,
     path: PathBuf,
+    /// `PATH.lock`, held for the daemon's life: one daemon per socket path.
+    _lock: Flock<File>,
     shm: OwnedFd,
     vectors: u16,
     peers: Vec<Peer>,
@@ -53,13 +61,19 @@ pub struct Server {
 impl Server {
     /// Creates the window (`size` bytes, sealed against resizing so that no VM can shrink it
     /// under another's mapping) and listens on `path`. A socket file left by a daemon that
-    /// died is replaced; one that a live server answers on is not.
+    /// died is replaced; a path another live daemon holds is refused, without disturbing it.
     pub fn bind(path: &Path, size: u64, vectors: u16, verbose: bool) -> io::Result<Self> {
+        let lock = lock_path(path)?;
         let shm = memfd_create(
             SHM_NAME,
             MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
         )?;
-        let len = i64::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let len = i64::try_from(size).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "window size does not fit in off_t",
+            )
+        })?;
         ftruncate(&shm, len)?;
         fcntl(
             &shm,
@@ -67,18 +81,14 @@ impl Server {
                 SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL,
             ),
         )?;
-        let listener = match UnixListener::bind(path) {
-            Ok(l) => l,
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                remove_stale_socket(path)?;
-                UnixListener::bind(path)?
-            }
-            Err(e) => return Err(e),
-        };
+        // We hold the lock: a socket file there was left by a daemon that is gone.
+        remove_stale_socket(path)?;
+        let listener = UnixListener::bind(path)?;
         listener.set_nonblocking(true)?;
         Ok(Self {
             listener,
             path: path.to_owned(),
+            _lock: lock,
             shm,
             vectors,
             peers: Vec::new(),
@@ -101,7 +111,7 @@ impl Server {
                 );
                 match poll(&mut fds, PollTimeout::NONE) {
                     Ok(_) => {}
-                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(Errno::EINTR) => continue,
                     Err(e) => return Err(e.into()),
                 }
                 let ready = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
@@ -116,37 +126,35 @@ impl Server {
             if stopped {
                 return Ok(());
             }
-            for id in gone {
-                // A client never sends: data or end of file both mean it is leaving.
-                if let Some(i) = self.peers.iter().position(|p| p.id == id) {
-                    let mut byte = [0u8; 1];
-                    let _ = (&self.peers[i].sock).read(&mut byte);
-                    self.disconnect(id);
-                }
-            }
+            // A client never sends: data, end of file or an error all mean it is leaving (as
+            // in QEMU's server). Nothing is read; closing the socket discards it.
+            self.disconnect(gone);
             if new_conn {
-                self.accept_all()?;
+                self.accept_all();
             }
         }
     }
 
-    /// Ids of the connected peers, in connection order.
-    pub fn peer_ids(&self) -> Vec<u16> {
-        self.peers.iter().map(|p| p.id).collect()
-    }
-
-    fn accept_all(&mut self) -> io::Result<()> {
+    /// Accepts what is waiting. Running out of descriptors or memory refuses the newcomer but
+    /// keeps every link already up; the pause keeps the (level-triggered) poll from spinning
+    /// while the condition lasts.
+    fn accept_all(&mut self) {
         loop {
             match self.listener.accept() {
                 Ok((sock, _)) => self.connect(sock),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    eprintln!("xpu-fabric: cannot accept a connection: {e}");
+                    thread::sleep(Duration::from_millis(100));
+                    return;
+                }
             }
         }
     }
 
-    /// The lowest id no connected peer has.
+    /// The lowest id no connected peer has. QEMU's own server counts up instead; reusing the
+    /// lowest keeps ids small and gives a VM that restarts (a DPU reboot) its old id back.
     fn free_id(&self) -> Option<u16> {
         (0..MAX_PEERS)
             .filter_map(|i| u16::try_from(i).ok())
@@ -157,6 +165,12 @@ impl Server {
     /// every other peer about it. A VM that cannot take its welcome is dropped; another peer
     /// that cannot take the notice is disconnected.
     fn connect(&mut self, sock: UnixStream) {
+        // Non-blocking (accept does not inherit it): a VM that stops reading must cost itself
+        // its link when its buffer fills, not stall the daemon and every other link.
+        if let Err(e) = sock.set_nonblocking(true) {
+            eprintln!("xpu-fabric: cannot set up a new connection: {e}");
+            return;
+        }
         let Some(id) = self.free_id() else {
             eprintln!("xpu-fabric: {MAX_PEERS} peers connected already; refusing another");
             return;
@@ -194,9 +208,7 @@ impl Server {
             eprintln!("xpu-fabric: peer {id} connected");
         }
         self.peers.push(peer);
-        for other in failed {
-            self.disconnect(other);
-        }
+        self.disconnect(failed);
     }
 
     fn welcome(&self, peer: &Peer) -> io::Result<()> {
@@ -215,24 +227,23 @@ impl Server {
         Ok(())
     }
 
-    /// Forgets peer `id` and tells the others (its id without an fd). Its eventfds close with
-    /// it; the others' copies stay valid, but nothing listens on them any more.
-    fn disconnect(&mut self, id: u16) {
-        let Some(i) = self.peers.iter().position(|p| p.id == id) else {
-            return;
-        };
-        self.peers.remove(i);
-        if self.verbose {
-            eprintln!("xpu-fabric: peer {id} disconnected");
-        }
-        let failed: Vec<u16> = self
-            .peers
-            .iter()
-            .filter(|p| send(p.sock.as_fd(), id.into(), None).is_err())
-            .map(|p| p.id)
-            .collect();
-        for other in failed {
-            self.disconnect(other);
+    /// Forgets the peers in `ids` and tells the others (the id without an fd). Their eventfds
+    /// close with them; the others' copies stay valid, but nothing listens on them any more. A
+    /// peer that cannot take the notice leaves too.
+    fn disconnect(&mut self, mut ids: Vec<u16>) {
+        while let Some(id) = ids.pop() {
+            let Some(i) = self.peers.iter().position(|p| p.id == id) else {
+                continue;
+            };
+            self.peers.remove(i);
+            if self.verbose {
+                eprintln!("xpu-fabric: peer {id} disconnected");
+            }
+            for p in &self.peers {
+                if send(p.sock.as_fd(), id.into(), None).is_err() && !ids.contains(&p.id) {
+                    ids.push(p.id);
+                }
+            }
         }
     }
 }
@@ -243,20 +254,36 @@ impl Drop for Server {
     }
 }
 
-/// Removes the socket file at `path` if no server answers on it.
+/// Takes `PATH.lock`, or says which daemon has it. The lock, not a probe connection, decides
+/// whether a socket file is stale: a probe would join the live fabric as a peer, and every VM
+/// would see it come and go.
+fn lock_path(path: &Path) -> io::Result<Flock<File>> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| match e {
+        Errno::EWOULDBLOCK => io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another xpu-fabric serves this socket",
+        ),
+        e => e.into(),
+    })
+}
+
+/// Removes a socket file at `path` (left by a daemon that died: the caller holds the lock).
+/// Anything else at that path is left alone and refused.
 fn remove_stale_socket(path: &Path) -> io::Result<()> {
-    let is_socket = fs::symlink_metadata(path)?.file_type().is_socket();
-    if !is_socket {
-        return Err(io::Error::new(
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => fs::remove_file(path),
+        Ok(_) => Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             "exists and is not a socket",
-        ));
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
-    if UnixStream::connect(path).is_ok() {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "another fabric daemon serves it",
-        ));
-    }
-    fs::remove_file(path)
 }
