@@ -74,7 +74,15 @@ impl Fabric {
 
 impl Drop for Fabric {
     fn drop(&mut self) {
-        self.stop();
+        if thread::panicking() {
+            // A test already failed: stop the server, but do not panic again (that aborts).
+            let _ = self.stop.write(1);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        } else {
+            self.stop();
+        }
     }
 }
 
