@@ -81,10 +81,9 @@ counts_agree() {
 test_iperf_both_ways() {
 	local dir from to srv got tx0 rx0 tx1 rx1
 	setup_pair
-	# No IPv6 here: router solicitations and MLD reports in the first seconds of a link
-	# would cross while the counters are compared below.
-	ip netns exec "$A" sysctl -qw net.ipv6.conf.xpu0.disable_ipv6=1
-	ip netns exec "$B" sysctl -qw net.ipv6.conf.xpu1.disable_ipv6=1
+	# Router solicitations and MLD reports in the first seconds of a link would cross while
+	# the counters are compared below.
+	quiet_pair
 	for dir in AB BA; do
 		if [ $dir = AB ]; then from=$A srv=$B to=$ADDR_B; else from=$B srv=$A to=$ADDR_A; fi
 		iperf_start "$srv"

@@ -32,9 +32,6 @@ use crate::protocol::{send, PROTOCOL_VERSION, SHM_MESSAGE};
 /// The window's name, as it shows in /proc/PID/fd of the daemon and of each QEMU.
 const SHM_NAME: &CStr = c"xpu-fabric";
 
-/// Peer ids are 16 bits: the guest's doorbell register takes `(peer << 16) | vector`.
-const MAX_PEERS: usize = 1 << 16;
-
 /// One connected VM.
 struct Peer {
     id: u16,
@@ -156,9 +153,7 @@ impl Server {
     /// The lowest id no connected peer has. QEMU's own server counts up instead; reusing the
     /// lowest keeps ids small and gives a VM that restarts (a DPU reboot) its old id back.
     fn free_id(&self) -> Option<u16> {
-        (0..MAX_PEERS)
-            .filter_map(|i| u16::try_from(i).ok())
-            .find(|id| self.peers.iter().all(|p| p.id != *id))
+        (0..=u16::MAX).find(|id| self.peers.iter().all(|p| p.id != *id))
     }
 
     /// Welcomes a new VM: its id and the window, its peers' vectors, then its own; and tells
@@ -172,7 +167,8 @@ impl Server {
             return;
         }
         let Some(id) = self.free_id() else {
-            eprintln!("xpu-fabric: {MAX_PEERS} peers connected already; refusing another");
+            // Ids are 16 bits: the guest's doorbell register takes `(peer << 16) | vector`.
+            eprintln!("xpu-fabric: 65536 peers connected already; refusing another");
             return;
         };
         let vectors: io::Result<Vec<EventFd>> = (0..self.vectors)

@@ -64,6 +64,25 @@ impl Fabric {
         Client { sock }
     }
 
+    /// Connects a VM after the `present` ones (clients that read, with their ids, in
+    /// connection order) and reads the whole exchange: the welcome, each present peer's
+    /// vectors, the newcomer's own, and the notice each present peer gets.
+    fn join(&self, present: &[&Joined]) -> Joined {
+        let client = self.connect();
+        let (id, shm) = client.welcome();
+        let sees = present.iter().map(|p| client.vectors(p.id)).collect();
+        let own = client.vectors(id);
+        let seen_by = present.iter().map(|p| p.client.vectors(id)).collect();
+        Joined {
+            client,
+            id,
+            shm,
+            own,
+            sees,
+            seen_by,
+        }
+    }
+
     fn stop(&mut self) {
         self.stop.write(1).expect("stop");
         if let Some(t) = self.thread.take() {
@@ -84,6 +103,19 @@ impl Drop for Fabric {
             self.stop();
         }
     }
+}
+
+/// A VM that joined, and what it and the peers before it were given.
+struct Joined {
+    client: Client,
+    id: i64,
+    shm: OwnedFd,
+    /// Its own vectors.
+    own: Vec<OwnedFd>,
+    /// The vectors of each peer that was there before it, in order.
+    sees: Vec<Vec<OwnedFd>>,
+    /// Its vectors as each of those peers received them.
+    seen_by: Vec<Vec<OwnedFd>>,
 }
 
 /// QEMU's end of the socket.
@@ -162,42 +194,35 @@ fn rung(fd: &OwnedFd) -> u64 {
 #[test]
 fn first_peer_gets_the_window_and_its_vectors() {
     let fabric = Fabric::start();
-    let a = fabric.connect();
-    let (id, shm) = a.welcome();
-    assert_eq!(id, 0);
-    assert_eq!(fstat(&shm).expect("fstat").st_size, SIZE as i64);
-    let own = a.vectors(0);
-    assert_eq!(own.len(), usize::from(VECTORS));
+    let a = fabric.join(&[]);
+    assert_eq!(a.id, 0);
+    assert_eq!(fstat(&a.shm).expect("fstat").st_size, SIZE as i64);
+    assert_eq!(a.own.len(), usize::from(VECTORS));
 }
 
 #[test]
 fn peers_share_the_window_and_ring_each_other() {
     let fabric = Fabric::start();
-    let a = fabric.connect();
-    let (_, shm_a) = a.welcome();
-    let a_own = a.vectors(0);
-    let b = fabric.connect();
-    let (id_b, shm_b) = b.welcome();
-    assert_eq!(id_b, 1);
-    let b_sees_a = b.vectors(0);
-    let b_own = b.vectors(1);
-    let a_sees_b = a.vectors(1);
+    let a = fabric.join(&[]);
+    let b = fabric.join(&[&a]);
+    assert_eq!(b.id, 1);
+    let (b_sees_a, a_sees_b) = (&b.sees[0], &b.seen_by[0]);
 
     // One window: what A writes, B reads.
-    pwrite(&shm_a, b"xpu window", 4096).expect("pwrite");
+    pwrite(&a.shm, b"xpu window", 4096).expect("pwrite");
     let mut got = [0u8; 10];
-    pread(&shm_b, &mut got, 4096).expect("pread");
+    pread(&b.shm, &mut got, 4096).expect("pread");
     assert_eq!(&got, b"xpu window");
 
     // Doorbells: B rings A's vector 2, A sees it on its own vector 2 only; and back.
     ring(&b_sees_a[2]);
-    assert_eq!(rung(&a_own[2]), 1);
-    for v in &a_own[..2] {
+    assert_eq!(rung(&a.own[2]), 1);
+    for v in &a.own[..2] {
         assert!(read(v, &mut [0u8; 8]).is_err(), "another vector of A fired");
     }
     ring(&a_sees_b[0]);
     ring(&a_sees_b[0]);
-    assert_eq!(rung(&b_own[0]), 2);
+    assert_eq!(rung(&b.own[0]), 2);
 }
 
 #[test]
@@ -214,17 +239,11 @@ fn the_window_cannot_be_resized_by_a_peer() {
 #[test]
 fn disconnect_is_announced_and_the_id_reused() {
     let fabric = Fabric::start();
-    let a = fabric.connect();
-    a.welcome();
-    a.vectors(0);
-    let b = fabric.connect();
-    b.welcome();
-    b.vectors(0);
-    let b_own = b.vectors(1);
-    a.vectors(1);
+    let a = fabric.join(&[]);
+    let b = fabric.join(&[&a]);
 
     drop(a);
-    let (gone, fd) = b.recv();
+    let (gone, fd) = b.client.recv();
     assert_eq!(
         (gone, fd.is_none()),
         (0, true),
@@ -232,59 +251,44 @@ fn disconnect_is_announced_and_the_id_reused() {
     );
 
     // A VM that comes back gets the free id, and B gets its new vectors.
-    let c = fabric.connect();
-    let (id_c, _) = c.welcome();
-    assert_eq!(id_c, 0);
-    let c_sees_b = c.vectors(1);
-    let c_own = c.vectors(0);
-    let b_sees_c = b.vectors(0);
+    let c = fabric.join(&[&b]);
+    assert_eq!(c.id, 0);
+    let (c_sees_b, b_sees_c) = (&c.sees[0], &c.seen_by[0]);
     ring(&b_sees_c[1]);
-    assert_eq!(rung(&c_own[1]), 1);
+    assert_eq!(rung(&c.own[1]), 1);
     ring(&c_sees_b[0]);
-    assert_eq!(rung(&b_own[0]), 1);
+    assert_eq!(rung(&b.own[0]), 1);
 }
 
 #[test]
 fn a_gap_in_the_ids_is_filled_and_everyone_told() {
     let fabric = Fabric::start();
-    let a = fabric.connect();
-    a.welcome();
-    a.vectors(0);
-    let b = fabric.connect();
-    b.welcome();
-    b.vectors(0);
-    b.vectors(1);
-    a.vectors(1);
-    let c = fabric.connect();
-    assert_eq!(c.welcome().0, 2);
-    c.vectors(0);
-    c.vectors(1);
-    c.vectors(2);
-    a.vectors(2);
-    b.vectors(2);
+    let a = fabric.join(&[]);
+    let b = fabric.join(&[&a]);
+    let c = fabric.join(&[&a, &b]);
+    assert_eq!(c.id, 2);
 
     drop(b);
-    assert!(matches!(a.recv(), (1, None)), "A is told that peer 1 left");
-    assert!(matches!(c.recv(), (1, None)), "C is told that peer 1 left");
-    let d = fabric.connect();
-    assert_eq!(d.welcome().0, 1, "the free id 1 is given again");
-    d.vectors(0);
-    d.vectors(2);
-    d.vectors(1);
-    a.vectors(1);
-    c.vectors(1);
+    assert!(
+        matches!(a.client.recv(), (1, None)),
+        "A is told that peer 1 left"
+    );
+    assert!(
+        matches!(c.client.recv(), (1, None)),
+        "C is told that peer 1 left"
+    );
+    let d = fabric.join(&[&a, &c]);
+    assert_eq!(d.id, 1, "the free id 1 is given again");
 }
 
 #[test]
 fn a_client_that_sends_is_disconnected() {
     let fabric = Fabric::start();
-    let a = fabric.connect();
-    a.welcome();
-    a.vectors(0);
-    (&a.sock).write_all(b"x").expect("write");
+    let a = fabric.join(&[]);
+    (&a.client.sock).write_all(b"x").expect("write");
     // The server closes A (a reset, as A's byte was never read).
     let mut rest = Vec::new();
-    if let Err(e) = (&a.sock).read_to_end(&mut rest) {
+    if let Err(e) = (&a.client.sock).read_to_end(&mut rest) {
         assert_eq!(
             e.kind(),
             std::io::ErrorKind::ConnectionReset,
