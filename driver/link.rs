@@ -4,8 +4,10 @@
 //!
 //! In pair mode (both ends in one kernel, like veth) `ip link add` creates the device and its
 //! peer, and `pair::connect` gives them one shared window; deleting either deletes both. The
-//! carrier is on only while both ends are up. Packets cross through the rings of
-//! `queue::Conn`; this file is the glue between them and the netdev ops.
+//! carrier is on only while both ends are up. In PCI mode (`pci`) the device comes with its
+//! PCI function, the other end is another kernel, and `handshake` decides the carrier.
+//! Packets cross through the rings of `queue::Conn`; this file is the glue between them and
+//! the netdev ops.
 
 #![deny(unsafe_code)]
 
@@ -13,11 +15,12 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        SetOnce,
+        Arc, SetOnce,
     },
 };
 
 use crate::{
+    handshake::{Handshake, Status, Transport},
     net::{
         device::Device,
         ethtool::StatSink,
@@ -28,7 +31,7 @@ use crate::{
         sys::XpuStats,
     },
     pair,
-    queue::Conn,
+    queue::{Conn, Signal},
     shm::MAX_QUEUES,
     stats::{RxStats, TxStats},
 };
@@ -42,9 +45,12 @@ const QUEUES: usize = MAX_QUEUES as usize;
 pub(crate) struct LinkState {
     /// Descriptors per ring; set at creation.
     ring_size: Atomic<u32>,
-    /// The datapath, once the pair is connected (at creation, under RTNL, before the device
-    /// can be opened).
+    /// The datapath, once the pair is connected or the PCI transport attached (at creation,
+    /// under RTNL, before the device can be opened).
     conn: SetOnce<Conn>,
+    /// PCI mode: the window and doorbells, and the handshake over them.
+    pci: SetOnce<Arc<Transport>>,
+    handshake: Handshake,
     /// Per-queue counters; they live as long as the device, so they survive down/up.
     tx_stats: [TxStats; QUEUES],
     rx_stats: [RxStats; QUEUES],
@@ -52,12 +58,54 @@ pub(crate) struct LinkState {
 
 impl NetdevOps for Xpu {
     type State = LinkState;
+    type Transport = Transport;
+
+    fn pci_attach(
+        dev: &Device,
+        state: &LinkState,
+        transport: &Arc<Transport>,
+        _rtnl: &Rtnl,
+    ) -> Result {
+        let t = transport.clone();
+        let conn = Conn::new(
+            t.window.clone(),
+            t.layout,
+            t.side,
+            dev.mtu(),
+            Signal::Doorbell(t.doorbell.clone()),
+            t.generation,
+        )?;
+        state.handshake.set_generation(t.generation);
+        state.ring_size.store(t.layout.ring_size(), Relaxed);
+        if !state.conn.populate(conn) || !state.pci.populate(t) {
+            return Err(EBUSY);
+        }
+        Ok(())
+    }
+
+    fn control(dev: &Device, state: &LinkState, rtnl: &Rtnl) {
+        if let (Some(conn), Some(t)) = (state.conn.as_ref(), state.pci.as_ref()) {
+            state.handshake.step(dev, conn, t, rtnl, dev.is_up());
+        }
+    }
+
+    fn role(state: &LinkState) -> u32 {
+        // `enum xpu_link_role`: pair, host, dpu.
+        state.pci.as_ref().map_or(0, |t| 1 + t.side)
+    }
+
+    fn link_status(state: &LinkState) -> (u32, &'static str) {
+        let s: Status = state.handshake.status();
+        (s.link_state(), s.describe())
+    }
 
     fn init(_dev: &Device) -> Result<Pin<KBox<LinkState>>> {
         Ok(KBox::pin(
             LinkState {
                 ring_size: Atomic::new(0),
                 conn: SetOnce::new(),
+                pci: SetOnce::new(),
+                handshake: Handshake::new(),
                 tx_stats: [const { TxStats::new() }; QUEUES],
                 rx_stats: [const { RxStats::new() }; QUEUES],
             },
@@ -81,6 +129,13 @@ impl NetdevOps for Xpu {
     }
 
     fn open(dev: &Device, state: &LinkState, rtnl: &Rtnl) -> Result {
+        if let (Some(conn), Some(t)) = (state.conn.as_ref(), state.pci.as_ref()) {
+            dev.napi_enable(conn.num_queues(), rtnl);
+            dev.txq_wake_all();
+            // Connect if the other side is there.
+            state.handshake.step(dev, conn, t, rtnl, true);
+            return Ok(());
+        }
         // The pair is being deleted: nothing to talk to.
         let peer = dev.peer(rtnl).ok_or(ENOTCONN)?;
         let Some(conn) = state.conn.as_ref() else {
@@ -98,7 +153,13 @@ impl NetdevOps for Xpu {
         Ok(())
     }
 
-    fn stop(dev: &Device, _state: &LinkState, rtnl: &Rtnl) -> Result {
+    fn stop(dev: &Device, state: &LinkState, rtnl: &Rtnl) -> Result {
+        if let (Some(conn), Some(t)) = (state.conn.as_ref(), state.pci.as_ref()) {
+            dev.carrier_off();
+            dev.napi_disable(rtnl);
+            state.handshake.stop(dev, conn, t, rtnl);
+            return Ok(());
+        }
         dev.carrier_off();
         if let Some(peer) = dev.peer(rtnl) {
             peer.carrier_off();

@@ -11,6 +11,7 @@ pub(crate) mod device;
 pub(crate) mod ethtool;
 pub(crate) mod napi;
 pub(crate) mod ops;
+pub(crate) mod pci;
 pub(crate) mod rtnl;
 pub(crate) mod skb;
 pub(crate) mod sys;

@@ -9,7 +9,7 @@ use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     net::window::Window,
-    queue::{Conn, MAX_PACKET},
+    queue::{Conn, Signal, MAX_PACKET},
     shm::{Layout, LayoutError, MAX_BUF_SIZE, MAX_WINDOW_SIZE, MIN_BUF_SIZE, MIN_WINDOW_SIZE},
 };
 
@@ -19,7 +19,7 @@ const MIN_DATA_AREA: u32 = 4 * MAX_PACKET;
 
 /// The per-descriptor data size for rings of `ring_size`: 2 KiB (a full-size frame) per
 /// descriptor, more for small rings so that the area still takes [`MIN_DATA_AREA`].
-fn buf_size(ring_size: u32) -> u32 {
+pub(crate) fn buf_size(ring_size: u32) -> u32 {
     let per_desc = MIN_DATA_AREA
         .div_ceil(ring_size.max(1))
         .next_multiple_of(64);
@@ -39,7 +39,7 @@ pub(crate) fn connect(queues: u16, ring_size: u32, mtu: u32) -> Result<(Conn, Co
         }
     };
     let window = Arc::new(Window::new(usize::try_from(size)?)?, GFP_KERNEL)?;
-    let a = Conn::new(window.clone(), layout, 0, mtu)?;
-    let b = Conn::new(window, layout, 1, mtu)?;
+    let a = Conn::new(window.clone(), layout, 0, mtu, Signal::Pair, 1)?;
+    let b = Conn::new(window, layout, 1, mtu, Signal::Pair, 1)?;
     Ok((a, b))
 }

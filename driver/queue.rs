@@ -9,6 +9,9 @@
 //! poll. A packet is copied twice: by the producer into its own half (the peer cannot reach
 //! the sender's skb), and by the consumer out of that half into a fresh skb.
 //!
+//! Pair mode signals by scheduling the peer's NAPI directly; PCI mode rings the other kernel's
+//! MSI-X vectors through the fabric ([`Signal`]). The rest is the same code.
+//!
 //! Nothing read from the peer's half is trusted: indices go through [`Ring::avail`] and
 //! [`Ring::completed`], descriptors through [`Layout::check_desc`], metadata through the
 //! kernel's virtio-net header validation. A violation is counted and the packet dropped.
@@ -30,12 +33,13 @@ use crate::{
     net::{
         device::Device,
         napi::Napi,
+        pci::Doorbell,
         skb::{self, DropReason, SkBuff},
         sys::XpuModer,
         window::Window,
     },
     ring::{self, Ring, RingWords},
-    shm::{Desc, Layout, SideState},
+    shm::{Desc, Layout, SideHeader, SideState},
     stats::{RxStats, TxStats},
 };
 
@@ -103,8 +107,29 @@ struct RxRing {
     cons: Atomic<u32>,
 }
 
+/// How one end tells the other that a ring needs attention.
+pub(crate) enum Signal {
+    /// Pair mode: both ends in one kernel; schedule the peer's NAPI, wake its queue.
+    Pair,
+    /// PCI mode: ring the other kernel's vector `1 + q` for queue `q`, for packets and for
+    /// room alike (the vector's handler does both).
+    Doorbell(Arc<Doorbell>),
+}
+
+/// Offset of [`SideHeader::state`] in a header.
+pub(crate) const STATE_OFF: u32 = 16;
+const _: () = assert!(core::mem::offset_of!(SideHeader, state) == STATE_OFF as usize);
+/// Offset of [`SideHeader::peer_generation`] in a header.
+const PEER_GENERATION_OFF: u32 = 24;
+const _: () =
+    assert!(core::mem::offset_of!(SideHeader, peer_generation) == PEER_GENERATION_OFF as usize);
+
 /// One end of a connected link: where its rings are and their private state.
 pub(crate) struct Conn {
+    signal: Signal,
+    /// Whether the rings are in use: always in pair mode; in PCI mode, while the handshake
+    /// says so (`ndo_start_xmit` drops, NAPI ignores the rings, otherwise).
+    live: Atomic<bool>,
     window: Arc<Window>,
     layout: Layout,
     ring: Ring,
@@ -122,8 +147,15 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// The end `side` (0 or 1) of a link over `window` laid out as `layout`; publishes this
-    /// end's header.
-    pub(crate) fn new(window: Arc<Window>, layout: Layout, side: u32, mtu: u32) -> Result<Self> {
+    /// end's header, in state `Up` for pair mode (`signal`), `Ready` for PCI mode.
+    pub(crate) fn new(
+        window: Arc<Window>,
+        layout: Layout,
+        side: u32,
+        mtu: u32,
+        signal: Signal,
+        generation: u32,
+    ) -> Result<Self> {
         let ring = Ring::new(layout.ring_size()).ok_or(EINVAL)?;
         let area = DataArea::new(layout.data_size()).ok_or(EINVAL)?;
         let half = layout.half_size();
@@ -155,10 +187,10 @@ impl Conn {
             starts.push(Atomic::new(0), GFP_KERNEL)?;
         }
 
-        let mut header = layout.header(0, 1, mtu);
-        header.state = SideState::Up as u32;
-        window.write_header(own, &header)?;
-        Ok(Self {
+        let pair = matches!(signal, Signal::Pair);
+        let conn = Self {
+            signal,
+            live: Atomic::new(pair),
             window,
             layout,
             ring,
@@ -168,7 +200,81 @@ impl Conn {
             tx,
             rx,
             starts,
-        })
+        };
+        conn.reset(generation, mtu)?;
+        if pair {
+            conn.set_state(SideState::Up);
+        }
+        Ok(conn)
+    }
+
+    /// Starts over: forgets every packet in flight both ways, zeroes this end's index words
+    /// and publishes its header in state `Ready` with `generation`. Only while nothing else
+    /// runs on the rings (TX queues disabled, NAPI off).
+    pub(crate) fn reset(&self, generation: u32, mtu: u32) -> Result {
+        self.live.store(false, Relaxed);
+        // Our header says Down while our words are being zeroed.
+        self.set_state(SideState::Down);
+        for t in self.tx.iter() {
+            t.prod.store(0, Relaxed);
+            t.published.store(0, Relaxed);
+            t.cons.store(0, Relaxed);
+            t.head.store(0, Relaxed);
+        }
+        for r in self.rx.iter() {
+            r.cons.store(0, Relaxed);
+        }
+        for q in 0..self.num_queues() {
+            let (Some(p), Some(c)) = (self.layout.producer_off(q), self.layout.consumer_off(q))
+            else {
+                return Err(EINVAL);
+            };
+            for off in [p, p + 4, c, c + 4] {
+                self.window
+                    .word(self.own + off)
+                    .ok_or(EINVAL)?
+                    .store(0, Relaxed);
+            }
+        }
+        let header = self.layout.header(0, generation, mtu);
+        // Release: the zeroed words are visible before the header that says Ready.
+        smp_mb(Full);
+        self.window.write_header(self.own, &header)
+    }
+
+    /// Publishes this end's state.
+    pub(crate) fn set_state(&self, state: SideState) {
+        if let Some(w) = self.window.word(self.own + STATE_OFF) {
+            w.store(state as u32, Release);
+        }
+    }
+
+    /// Publishes that this end is `Up`, connected to the peer's `generation`.
+    pub(crate) fn set_up(&self, generation: u32) {
+        if let Some(w) = self.window.word(self.own + PEER_GENERATION_OFF) {
+            w.store(generation, Relaxed);
+        }
+        self.set_state(SideState::Up);
+    }
+
+    /// Starts or stops using the rings (PCI mode's handshake).
+    pub(crate) fn set_live(&self, live: bool) {
+        self.live.store(live, Release);
+    }
+
+    /// A copy of the peer's header, to validate.
+    pub(crate) fn peer_header(&self) -> Option<SideHeader> {
+        self.window.read_header(self.peer)
+    }
+
+    /// This end's layout (the peer must have the same).
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Size of the whole window.
+    pub(crate) fn window_size(&self) -> u64 {
+        self.window.size() as u64
     }
 
     /// Queues (rings per direction).
@@ -291,7 +397,11 @@ impl Conn {
         }
         tx.published.store(new, Relaxed);
         if ring::publish(w, old, new) {
-            if dev.peer_napi_schedule(q) {
+            let rung = match &self.signal {
+                Signal::Pair => dev.peer_napi_schedule(q),
+                Signal::Doorbell(d) => d.ring(q + 1),
+            };
+            if rung {
                 st.doorbells.inc();
             }
         } else {
@@ -348,7 +458,12 @@ impl Conn {
         st: &TxStats,
         skb: SkBuff,
     ) -> Result<(), SkBuff> {
-        let (Some(tx), Some(w)) = (self.tx.get(usize::from(q)), self.tx_words(q)) else {
+        let (Some(tx), Some(w), true) = (
+            self.tx.get(usize::from(q)),
+            self.tx_words(q),
+            self.live.load(Acquire),
+        ) else {
+            st.drop_link_down.inc();
             skb.drop_for(DropReason::LinkDown);
             return Ok(());
         };
@@ -437,10 +552,18 @@ impl Conn {
     /// NAPI poll of RX queue `q`.
     pub(crate) fn poll(&self, dev: &Device, napi: &Napi, q: u16, st: &RxStats, budget: u32) -> u32 {
         st.polls.inc();
-        let (Some(rx), Some(w)) = (self.rx.get(usize::from(q)), self.rx_words(q)) else {
+        let (Some(rx), Some(w), true) = (
+            self.rx.get(usize::from(q)),
+            self.rx_words(q),
+            self.live.load(Acquire),
+        ) else {
             napi.complete_done(0);
             return 0;
         };
+        if let Signal::Doorbell(_) = self.signal {
+            // The peer's doorbell for this queue also means room in our TX ring.
+            dev.txq_wake(q);
+        }
         let mut cons = rx.cons.load(Relaxed);
         let mut done = 0;
         while done < budget {
@@ -462,7 +585,12 @@ impl Conn {
             // while we are still polling.
             rx.cons.store(cons, Relaxed);
             if ring::release(&w, first, cons) {
-                dev.peer_txq_wake(q);
+                match &self.signal {
+                    Signal::Pair => dev.peer_txq_wake(q),
+                    Signal::Doorbell(d) => {
+                        d.ring(q + 1);
+                    }
+                }
                 st.wakes.inc();
             }
         }

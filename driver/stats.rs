@@ -45,6 +45,8 @@ pub(crate) struct TxStats {
     pub(crate) drop_too_big: Counter,
     pub(crate) drop_bad_meta: Counter,
     pub(crate) drop_ring_full: Counter,
+    /// Dropped because the link was not connected (PCI mode, during a handshake).
+    pub(crate) drop_link_down: Counter,
     /// Impossible consumer indices read from the peer.
     pub(crate) peer_errors: Counter,
 }
@@ -60,16 +62,20 @@ impl TxStats {
             drop_too_big: Counter::new(),
             drop_bad_meta: Counter::new(),
             drop_ring_full: Counter::new(),
+            drop_link_down: Counter::new(),
             peer_errors: Counter::new(),
         }
     }
 
     pub(crate) fn dropped(&self) -> u64 {
-        self.drop_too_big.get() + self.drop_bad_meta.get() + self.drop_ring_full.get()
+        self.drop_too_big.get()
+            + self.drop_bad_meta.get()
+            + self.drop_ring_full.get()
+            + self.drop_link_down.get()
     }
 
     /// Names for `ethtool -S`, in the order of [`Self::values`].
-    pub(crate) const NAMES: [&'static str; 9] = [
+    pub(crate) const NAMES: [&'static str; 10] = [
         "packets",
         "bytes",
         "doorbells",
@@ -78,10 +84,11 @@ impl TxStats {
         "drop_too_big",
         "drop_bad_meta",
         "drop_ring_full",
+        "drop_link_down",
         "peer_errors",
     ];
 
-    pub(crate) fn values(&self) -> [u64; 9] {
+    pub(crate) fn values(&self) -> [u64; 10] {
         [
             self.packets.get(),
             self.bytes.get(),
@@ -91,6 +98,7 @@ impl TxStats {
             self.drop_too_big.get(),
             self.drop_bad_meta.get(),
             self.drop_ring_full.get(),
+            self.drop_link_down.get(),
             self.peer_errors.get(),
         ]
     }

@@ -5,11 +5,13 @@
 //! The crate root only declares the modules and the kernel module; see `link` for the device
 //! and `net` for the thin layer over the C networking objects (the only place with `unsafe`).
 
-use kernel::prelude::*;
+use kernel::{driver::Registration, pci, prelude::*, InPlaceModule};
 
+mod handshake;
 mod link;
 mod net;
 mod pair;
+mod pci_link;
 mod queue;
 mod stats;
 
@@ -36,15 +38,21 @@ module! {
     alias: ["rtnl-link-xpu"],
 }
 
+#[pin_data]
 struct XpuModule {
-    /// Dropping it deletes every xpu link, so the module unloads cleanly with links present.
+    /// PCI mode: the ivshmem functions. Unregistered first, which removes their devices.
+    #[pin]
+    _pci: Registration<pci::Adapter<pci_link::XpuPci>>,
+    /// Pair mode. Dropping it deletes every xpu link, so the module unloads cleanly with
+    /// links present.
     _link_kind: net::rtnl::LinkKind,
 }
 
-impl kernel::Module for XpuModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        Ok(Self {
+impl InPlaceModule for XpuModule {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
             _link_kind: net::rtnl::LinkKind::register()?,
+            _pci <- Registration::new(c"xpu", module),
         })
     }
 }

@@ -8,7 +8,9 @@
 #include <linux/dim.h>
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
+#include <linux/io.h>
 #include <linux/netdevice.h>
+#include <linux/pci.h>
 #include <linux/virtio_net.h>
 #include <net/rtnetlink.h>
 
@@ -55,6 +57,11 @@ struct xpu_priv {
 	u32 coal_usecs;
 	u32 coal_frames;
 	bool adaptive;
+	/* PCI mode: the handshake with the other side (driver/handshake.rs), run in process
+	 * context under RTNL when the control doorbell rings.
+	 */
+	struct work_struct ctrl_work;
+	struct net_device *dev;
 	/* All RX queues are set up in ndo_init; the first napi_on are enabled. */
 	unsigned int napi_on;
 	struct xpu_rxq rxq[XPU_SHM_MAX_QUEUES];
@@ -105,9 +112,19 @@ void xpu_dev_carrier_off(struct net_device *dev)
 
 /* ethtool interface */
 
+static const char *const xpu_roles[] = {
+	[XPU_LINK_ROLE_PAIR] = "pair", [XPU_LINK_ROLE_HOST] = "host", [XPU_LINK_ROLE_DPU] = "dpu",
+};
+
 static void xpu_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
 {
+	u32 role = min_t(u32, xpu_rs_role(dev), XPU_LINK_ROLE_DPU);
+
 	strscpy(info->driver, DRV_NAME, sizeof(info->driver));
+	/* PCI mode: the window protocol stands in for firmware; the core fills bus-info. */
+	if (role != XPU_LINK_ROLE_PAIR)
+		snprintf(info->fw_version, sizeof(info->fw_version), "shm %u.%u role %s",
+			 XPU_SHM_VERSION >> 16, XPU_SHM_VERSION & 0xffff, xpu_roles[role]);
 }
 
 static int xpu_get_sset_count(struct net_device *dev, int sset)
@@ -504,6 +521,19 @@ bool xpu_peer_napi_schedule(struct net_device *dev, unsigned int q)
 	return sent;
 }
 
+/* PCI mode: a doorbell for queue @q means packets to receive, or room in a TX ring we stopped. */
+void xpu_txq_wake(struct net_device *dev, unsigned int q)
+{
+	if (q < dev->num_tx_queues)
+		netif_tx_wake_queue(netdev_get_tx_queue(dev, q));
+}
+
+/* PCI mode: stop every TX queue and wait out a running ndo_start_xmit (before a ring reset). */
+void xpu_txq_disable_all(struct net_device *dev)
+{
+	netif_tx_disable(dev);
+}
+
 /* Pair mode's "TX room" doorbell: the peer stopped its queue @q on a full ring. From NAPI. */
 void xpu_peer_txq_wake(struct net_device *dev, unsigned int q)
 {
@@ -555,6 +585,16 @@ static int xpu_get_iflink(const struct net_device *dev)
 	return iflink;
 }
 
+/* `ip -d link` shows the role of a PCI-mode device as its port name. */
+static int xpu_get_phys_port_name(struct net_device *dev, char *name, size_t len)
+{
+	u32 role = min_t(u32, xpu_rs_role(dev), XPU_LINK_ROLE_DPU);
+
+	if (role == XPU_LINK_ROLE_PAIR)
+		return -EOPNOTSUPP;
+	return snprintf(name, len, "%s", xpu_roles[role]) >= len ? -EINVAL : 0;
+}
+
 static int xpu_poll(struct napi_struct *napi, int budget)
 {
 	struct net_device *dev = napi->dev;
@@ -562,11 +602,24 @@ static int xpu_poll(struct napi_struct *napi, int budget)
 	return xpu_rs_poll(dev, napi, xpu_napi_rxq(napi) - xpu_priv(dev)->rxq, budget);
 }
 
+static void xpu_ctrl_work(struct work_struct *work)
+{
+	struct xpu_priv *priv = container_of(work, struct xpu_priv, ctrl_work);
+
+	rtnl_lock();
+	/* Once unregistering starts, the Rust state may be gone; remove cancels us later. */
+	if (priv->dev->reg_state == NETREG_REGISTERED)
+		xpu_rs_ctrl(priv->dev);
+	rtnl_unlock();
+}
+
 static int xpu_dev_init(struct net_device *dev)
 {
 	struct xpu_priv *priv = xpu_priv(dev);
 	int i;
 
+	priv->dev = dev;
+	INIT_WORK(&priv->ctrl_work, xpu_ctrl_work);
 	/* No coalescing by default: a doorbell for every packet that finds the peer idle. */
 	priv->coal_frames = 1;
 	for (i = 0; i < XPU_SHM_MAX_QUEUES; i++) {
@@ -605,6 +658,7 @@ static const struct net_device_ops xpu_netdev_ops = {
 	.ndo_set_mac_address	= eth_mac_addr,
 	.ndo_validate_addr	= eth_validate_addr,
 	.ndo_get_iflink		= xpu_get_iflink,
+	.ndo_get_phys_port_name	= xpu_get_phys_port_name,
 };
 
 static void xpu_setup(struct net_device *dev)
@@ -897,4 +951,121 @@ int xpu_link_register(void)
 void xpu_link_unregister(void)
 {
 	rtnl_link_unregister(&xpu_link_ops);
+}
+
+/*
+ * PCI mode (driver/pci.rs): one device per ivshmem-doorbell function, named xpu%d, registered
+ * at probe. It has the xpu kind for `ip -d link` (fill_info), but no dellink: like a NIC it
+ * goes away with its PCI function, and a deleted netns hands it back to init_net.
+ */
+static size_t xpu_pci_get_size(const struct net_device *dev)
+{
+	return xpu_get_size(dev) + nla_total_size(sizeof(u32)) +	/* IFLA_XPU_ROLE */
+	       nla_total_size(sizeof(u32)) +				/* IFLA_XPU_LINK_STATE */
+	       nla_total_size(XPU_STATUS_LEN);				/* IFLA_XPU_STATUS */
+}
+
+static int xpu_pci_fill_info(struct sk_buff *skb, const struct net_device *dev)
+{
+	char status[XPU_STATUS_LEN];
+	u32 state;
+
+	xpu_rs_link_status(dev, &state, status, sizeof(status));
+	if (xpu_fill_info(skb, dev) ||
+	    nla_put_u32(skb, IFLA_XPU_ROLE, xpu_rs_role(dev)) ||
+	    nla_put_u32(skb, IFLA_XPU_LINK_STATE, state) ||
+	    nla_put_string(skb, IFLA_XPU_STATUS, status))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static struct rtnl_link_ops xpu_pci_link_ops = {
+	.kind		= DRV_NAME,
+	.get_size	= xpu_pci_get_size,
+	.fill_info	= xpu_pci_fill_info,
+	.netns_refund	= true,
+};
+
+/*
+ * Creates and registers the netdev of a PCI function (@parent) with @queues queues, and hands
+ * it @link, the Rust transport, under the same RTNL section, so that it is never up without.
+ */
+struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int queues,
+					 const void *link)
+{
+	struct net_device *dev;
+	int err;
+
+	dev = alloc_netdev_mqs(sizeof(struct xpu_priv), DRV_NAME "%d", NET_NAME_ENUM, xpu_setup,
+			       XPU_SHM_MAX_QUEUES, XPU_SHM_MAX_QUEUES);
+	if (!dev)
+		return ERR_PTR(-ENOMEM);
+	/* Freed by xpu_pci_netdev_destroy, after its control work is cancelled. */
+	dev->needs_free_netdev = false;
+	dev->rtnl_link_ops = &xpu_pci_link_ops;
+	SET_NETDEV_DEV(dev, parent);
+
+	rtnl_lock();
+	err = register_netdevice(dev);
+	if (!err) {
+		netif_carrier_off(dev);
+		err = netif_set_real_num_queues(dev, queues, queues);
+		if (!err)
+			err = xpu_rs_pci_attach(dev, link);
+		if (err)
+			unregister_netdevice(dev);
+	}
+	rtnl_unlock();
+	if (err) {
+		free_netdev(dev);
+		return ERR_PTR(err);
+	}
+	return dev;
+}
+
+void xpu_pci_netdev_destroy(struct net_device *dev)
+{
+	unregister_netdev(dev);
+	cancel_work_sync(&xpu_priv(dev)->ctrl_work);
+	free_netdev(dev);
+}
+
+/* Schedules the handshake (from the control doorbell, or after probe). */
+void xpu_ctrl_schedule(struct net_device *dev)
+{
+	schedule_work(&xpu_priv(dev)->ctrl_work);
+}
+
+/* MSI-X vector @v rang (hard IRQ): 0 is control, 1 + q is queue q. */
+void xpu_pci_irq(struct net_device *dev, unsigned int v)
+{
+	struct xpu_priv *priv = xpu_priv(dev);
+
+	if (v == 0)
+		schedule_work(&priv->ctrl_work);
+	else if (v - 1 < XPU_SHM_MAX_QUEUES)
+		napi_schedule_irqoff(&priv->rxq[v - 1].napi);
+}
+
+/* The shared-memory BAR @bar of @dev, mapped cacheable: it is memory, not registers. */
+void *xpu_pci_map_window(struct device *dev, int bar, u64 *len)
+{
+	struct pci_dev *pdev = to_pci_dev(dev);
+	void *p;
+
+	if (pci_request_region(pdev, bar, DRV_NAME))
+		return NULL;
+	p = memremap(pci_resource_start(pdev, bar), pci_resource_len(pdev, bar), MEMREMAP_WB);
+	if (!p) {
+		pci_release_region(pdev, bar);
+		return NULL;
+	}
+	*len = pci_resource_len(pdev, bar);
+	return p;
+}
+
+void xpu_pci_unmap_window(struct device *dev, int bar, void *p)
+{
+	memunmap(p);
+	pci_release_region(to_pci_dev(dev), bar);
 }

@@ -30,6 +30,9 @@ struct xpu_moder {
 	bool adaptive;
 };
 
+/* Room for IFLA_XPU_STATUS, the handshake's last word ("connected", or why not). */
+#define XPU_STATUS_LEN	96
+
 /* The device's counters, summed over its queues by Rust for ndo_get_stats64. */
 struct xpu_stats {
 	u64 rx_packets;
@@ -54,6 +57,10 @@ int xpu_rs_poll(struct net_device *dev, struct napi_struct *napi, unsigned int q
 void xpu_rs_get_stats(struct net_device *dev, struct xpu_stats *s);
 u32 xpu_rs_max_queues(struct net_device *dev);
 u32 xpu_rs_stats_count(struct net_device *dev);
+u32 xpu_rs_role(const struct net_device *dev);
+void xpu_rs_link_status(const struct net_device *dev, u32 *state, char *buf, u32 len);
+int xpu_rs_pci_attach(struct net_device *dev, const void *link);
+void xpu_rs_ctrl(struct net_device *dev);
 void xpu_rs_stats_strings(struct net_device *dev, u8 *buf, u32 n);
 void xpu_rs_stats_fill(struct net_device *dev, u64 *data, u32 n);
 
@@ -91,5 +98,14 @@ void xpu_txq_stop(struct net_device *dev, unsigned int q);
 void xpu_txq_start(struct net_device *dev, unsigned int q);
 void xpu_txq_wake_all(struct net_device *dev);
 bool xpu_xmit_more(void);
+void xpu_txq_wake(struct net_device *dev, unsigned int q);
+void xpu_txq_disable_all(struct net_device *dev);
+struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int queues,
+					 const void *link);
+void xpu_pci_netdev_destroy(struct net_device *dev);
+void xpu_ctrl_schedule(struct net_device *dev);
+void xpu_pci_irq(struct net_device *dev, unsigned int v);
+void *xpu_pci_map_window(struct device *dev, int bar, u64 *len);
+void xpu_pci_unmap_window(struct device *dev, int bar, void *p);
 
 #endif /* XPU_SHIM_H */

@@ -6,12 +6,13 @@ use kernel::{bindings, ffi::c_void, types::Opaque};
 
 use super::{rtnl::Rtnl, sys};
 
-/// A network device created by xpu's `rtnl_link_ops`.
+/// A network device created by xpu's `rtnl_link_ops` (pair mode) or by its PCI driver.
 ///
 /// # Invariants
 ///
 /// The wrapped `net_device` is alive for the lifetime of the reference, and it was allocated
-/// through `xpu_link_ops`, so its private area is a `struct xpu_priv` (driver/xpu_shim.c).
+/// by the C shim (`xpu_link_ops` or `xpu_pci_netdev_create`), so its private area is a
+/// `struct xpu_priv` (driver/xpu_shim.c).
 #[repr(transparent)]
 pub(crate) struct Device(Opaque<bindings::net_device>);
 
@@ -146,5 +147,24 @@ impl Device {
         // SAFETY: the device is alive (type invariant); `netif_carrier_off` may be called
         // from any context.
         unsafe { sys::xpu_dev_carrier_off(self.as_raw()) }
+    }
+
+    /// PCI mode: wakes TX queue `q` if it is stopped (a doorbell may mean room in its ring).
+    pub(crate) fn txq_wake(&self, q: u16) {
+        // SAFETY: the device is alive (type invariant); the helper checks `q`.
+        unsafe { sys::xpu_txq_wake(self.as_raw(), q.into()) }
+    }
+
+    /// Stops every TX queue and waits for a running `ndo_start_xmit` to return.
+    pub(crate) fn txq_disable_all(&self, _rtnl: &Rtnl) {
+        // SAFETY: the device is alive (type invariant).
+        unsafe { sys::xpu_txq_disable_all(self.as_raw()) }
+    }
+
+    /// PCI mode: runs the handshake (`NetdevOps::control`) soon, in process context.
+    pub(crate) fn control_schedule(&self) {
+        // SAFETY: the device is alive (type invariant); its work item was set up in ndo_init,
+        // and PCI remove cancels it before freeing the device.
+        unsafe { sys::xpu_ctrl_schedule(self.as_raw()) }
     }
 }

@@ -5,7 +5,14 @@
 
 use core::ptr::NonNull;
 
-use kernel::{bindings, error::from_result, ffi::c_int, prelude::*, types::ForeignOwnable};
+use kernel::{
+    bindings,
+    error::from_result,
+    ffi::{c_int, c_void},
+    prelude::*,
+    sync::Arc,
+    types::ForeignOwnable,
+};
 
 use super::{
     device::Device,
@@ -46,6 +53,23 @@ pub(crate) trait NetdevOps {
     /// `ndo_start_xmit`: send `skb`.
     fn start_xmit(skb: SkBuff, dev: &Device, state: &Self::State) -> TxResult;
 
+    /// PCI mode: what the PCI driver hands its netdev.
+    type Transport;
+
+    /// PCI mode: `dev` was just registered for a PCI function; take its transport.
+    fn pci_attach(
+        dev: &Device,
+        state: &Self::State,
+        transport: &Arc<Self::Transport>,
+        rtnl: &Rtnl,
+    ) -> Result;
+    /// PCI mode: the control doorbell rang (or the device was probed): run the handshake.
+    fn control(dev: &Device, state: &Self::State, rtnl: &Rtnl);
+    /// `enum xpu_link_role` of uapi/linux/xpu.h.
+    fn role(state: &Self::State) -> u32;
+    /// PCI mode: `enum xpu_link_state` and a description of where the handshake is.
+    fn link_status(state: &Self::State) -> (u32, &'static str);
+
     /// Pair mode: `dev` and `peer` were just created together; connect their datapaths.
     fn pair_attach(
         dev: &Device,
@@ -70,6 +94,8 @@ pub(crate) trait NetdevOps {
 }
 
 type State = <Driver as NetdevOps>::State;
+/// What the PCI driver hands its netdevs.
+pub(crate) type Transport = <Driver as NetdevOps>::Transport;
 
 /// The device's state, which `xpu_rs_dev_init` put in its private area.
 fn state(dev: &Device) -> Option<&State> {
@@ -326,5 +352,82 @@ unsafe extern "C" fn xpu_rs_stats_fill(dev: *mut bindings::net_device, data: *mu
     let vals = unsafe { core::slice::from_raw_parts_mut(data, n as usize) };
     if let Some(state) = state(dev) {
         Driver::ethtool_stats(state, &mut StatSink::Values(vals, 0));
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by the C shim on an xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_role(dev: *const bindings::net_device) -> u32 {
+    // SAFETY: the caller passes a live device of our link kind (function safety requirement);
+    // `Device` only reads through the pointer here.
+    let dev = unsafe { Device::from_raw(dev.cast_mut()) };
+    state(dev).map_or(0, Driver::role)
+}
+
+/// # Safety
+///
+/// Must only be called by `xpu_pci_fill_info` (driver/xpu_shim.c) on an xpu device, with
+/// `out` valid for writes and `buf` for `len` bytes.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_link_status(
+    dev: *const bindings::net_device,
+    out: *mut u32,
+    buf: *mut u8,
+    len: u32,
+) {
+    // SAFETY: the caller passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev.cast_mut()) };
+    let (code, text) = state(dev).map_or((0, ""), Driver::link_status);
+    if out.is_null() || buf.is_null() || len == 0 {
+        return;
+    }
+    // SAFETY: `out` is valid for writes (function safety requirement).
+    unsafe { out.write(code) };
+    // SAFETY: `buf` is valid for `len` bytes (function safety requirement).
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf, len as usize) };
+    // Truncated to fit, and NUL-terminated.
+    let n = text.len().min(buf.len() - 1);
+    buf[..n].copy_from_slice(&text.as_bytes()[..n]);
+    buf[n] = 0;
+}
+
+/// # Safety
+///
+/// Must only be called by `xpu_pci_netdev_create` (driver/xpu_shim.c), with RTNL held, on a
+/// registered xpu device, with the `link` that `PciNetdev::new` passed it.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_pci_attach(
+    dev: *mut bindings::net_device,
+    link: *const c_void,
+) -> c_int {
+    // SAFETY: the caller passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: `link` is the `&Arc<Transport>` that `PciNetdev::new` got, valid for the call.
+    let Some(link) = (unsafe { link.cast::<Arc<Transport>>().as_ref() }) else {
+        return EINVAL.to_errno();
+    };
+    from_result(|| {
+        let state = state(dev).ok_or(EINVAL)?;
+        // SAFETY: the caller holds RTNL (function safety requirement), until it returns.
+        let rtnl = unsafe { Rtnl::assume_held() };
+        Driver::pci_attach(dev, state, link, &rtnl)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Must only be called by `xpu_ctrl_work` (driver/xpu_shim.c), with RTNL held, on a
+/// registered xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_ctrl(dev: *mut bindings::net_device) {
+    // SAFETY: the caller passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    if let Some(state) = state(dev) {
+        // SAFETY: the caller holds RTNL (function safety requirement), until it returns.
+        let rtnl = unsafe { Rtnl::assume_held() };
+        Driver::control(dev, state, &rtnl);
     }
 }

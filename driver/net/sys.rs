@@ -84,4 +84,16 @@ extern "C" {
     pub(super) fn xpu_txq_start(dev: *mut bindings::net_device, q: u32);
     pub(super) fn xpu_txq_wake_all(dev: *mut bindings::net_device);
     pub(super) fn xpu_xmit_more() -> bool;
+    pub(super) fn xpu_txq_wake(dev: *mut bindings::net_device, q: u32);
+    pub(super) fn xpu_txq_disable_all(dev: *mut bindings::net_device);
+    pub(super) fn xpu_pci_netdev_create(
+        parent: *mut c_void,
+        queues: u32,
+        link: *const c_void,
+    ) -> *mut bindings::net_device;
+    pub(super) fn xpu_pci_netdev_destroy(dev: *mut bindings::net_device);
+    pub(super) fn xpu_ctrl_schedule(dev: *mut bindings::net_device);
+    pub(super) fn xpu_pci_irq(dev: *mut bindings::net_device, v: u32);
+    pub(super) fn xpu_pci_map_window(dev: *mut c_void, bar: c_int, len: *mut u64) -> *mut c_void;
+    pub(super) fn xpu_pci_unmap_window(dev: *mut c_void, bar: c_int, p: *mut c_void);
 }

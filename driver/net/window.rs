@@ -17,23 +17,34 @@ use kernel::{
         flags::{__GFP_ZERO, GFP_KERNEL_ACCOUNT},
         VVec,
     },
+    device,
+    ffi::c_void,
     prelude::*,
-    sync::atomic::Atomic,
+    sync::{aref::ARef, atomic::Atomic},
 };
 
-use super::skb::SkBuff;
+use super::{skb::SkBuff, sys};
 use crate::shm::{Desc, SideHeader};
 
-/// A window of shared memory: in pair mode, kernel memory that both ends of the pair use.
+/// What a [`Window`]'s memory is.
+enum Backing {
+    /// Pair mode: kernel memory, owned here (as spare capacity; never accessed after the
+    /// window's pointer was taken from it).
+    Kernel { _mem: VVec<u8> },
+    /// PCI mode: a memory BAR of `dev`, mapped by `xpu_pci_map_window`.
+    Bar { dev: ARef<device::Device>, bar: i32 },
+}
+
+/// A window of shared memory: in pair mode, kernel memory that both ends of the pair use; in
+/// PCI mode, the BAR that the other side (another kernel) maps too.
 ///
 /// # Invariants
 ///
-/// `ptr` points to `size` bytes of zero-initialised memory, valid for reads and writes while
-/// the window lives, aligned to a page, and accessed only through the methods below (never
-/// through a Rust reference to its bytes).
+/// `ptr` points to `size` bytes of memory, valid for reads and writes while the window lives,
+/// aligned to a page, and accessed only through the methods below (never through a Rust
+/// reference to its bytes).
 pub(crate) struct Window {
-    /// Owns the memory (as spare capacity); never accessed after `ptr` was taken from it.
-    _mem: VVec<u8>,
+    backing: Backing,
     ptr: NonNull<u8>,
     size: usize,
 }
@@ -73,12 +84,44 @@ impl Window {
         let mut mem = VVec::<u8>::with_capacity(size, GFP_KERNEL_ACCOUNT | __GFP_ZERO)?;
         let ptr = NonNull::new(mem.as_mut_ptr()).ok_or(ENOMEM)?;
         // INVARIANT: the allocation holds at least `size` zeroed bytes; vmalloc memory is
-        // page-aligned; `_mem` is never touched again.
+        // page-aligned; `mem` is never touched again.
         Ok(Self {
-            _mem: mem,
+            backing: Backing::Kernel { _mem: mem },
             ptr,
             size,
         })
+    }
+
+    /// Maps memory BAR `bar` of the PCI function `dev`, cacheable, for as long as the window
+    /// lives (it holds a reference on the device).
+    pub(crate) fn map_bar(dev: &device::Device<device::Bound>, bar: i32) -> Result<Self> {
+        let mut len = 0u64;
+        // SAFETY: `dev` is a bound PCI function (our driver's); `len` is valid for writes.
+        let p = unsafe { sys::xpu_pci_map_window(super::pci::raw_device(dev), bar, &mut len) };
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or(ENOMEM)?;
+        let dev: &device::Device = dev;
+        let backing = Backing::Bar {
+            dev: dev.into(),
+            bar,
+        };
+        // INVARIANT: memremap mapped the whole BAR (`len` bytes, page-aligned) until
+        // `xpu_pci_unmap_window` in `drop`; only the methods below access it.
+        match usize::try_from(len) {
+            Ok(size) => Ok(Self { backing, ptr, size }),
+            Err(e) => {
+                drop(Self {
+                    backing,
+                    ptr,
+                    size: 0,
+                });
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.size
     }
 
     /// A pointer to `len` bytes at `off`, if they are inside the window and `off` is aligned
@@ -116,6 +159,13 @@ impl Window {
         Ok(())
     }
 
+    /// Copies the side header at `off` out of the window (the peer's: validate the copy).
+    pub(crate) fn read_header(&self, off: u32) -> Option<SideHeader> {
+        let p = self.at(off, size_of::<SideHeader>(), 8)?;
+        // SAFETY: as in `read_desc`, for a `SideHeader` (every bit pattern is valid).
+        Some(unsafe { p.as_ptr().cast::<SideHeader>().read_volatile() })
+    }
+
     /// Writes a side header at `off`.
     pub(crate) fn write_header(&self, off: u32, h: &SideHeader) -> Result {
         let p = self.at(off, size_of::<SideHeader>(), 8).ok_or(EINVAL)?;
@@ -140,5 +190,22 @@ impl Window {
         let p = self.at(off, len as usize, 1).ok_or(EINVAL)?;
         // SAFETY: `p..p + len` is inside the window (checked above).
         unsafe { skb.copy_to(p.as_ptr(), len) }
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        if let Backing::Bar { dev, bar } = &self.backing {
+            // SAFETY: `ptr` was mapped from BAR `bar` of `dev` by `xpu_pci_map_window` (see
+            // `map_bar`), and the window, its only user, is going away. The device is alive
+            // (we hold a reference), so its resources are.
+            unsafe {
+                sys::xpu_pci_unmap_window(
+                    super::pci::raw_device(dev),
+                    *bar,
+                    self.ptr.as_ptr().cast::<c_void>(),
+                )
+            };
+        }
     }
 }

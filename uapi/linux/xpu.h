@@ -19,10 +19,28 @@ enum {
 	 * XPU_SHM_MAX_RING_SIZE; default 256. Later changes: ethtool -G.
 	 */
 	IFLA_XPU_RING_SIZE,
+	/* PCI mode, read-only: u32 enum xpu_link_role, the side this device plays. */
+	IFLA_XPU_ROLE,
+	/* PCI mode, read-only: u32 enum xpu_link_state, where the handshake is. */
+	IFLA_XPU_LINK_STATE,
+	/* PCI mode, read-only: string, the handshake's status ("connected", or why not). */
+	IFLA_XPU_STATUS,
 	__IFLA_XPU_MAX
 };
 
 #define IFLA_XPU_MAX (__IFLA_XPU_MAX - 1)
+
+enum xpu_link_role {
+	XPU_LINK_ROLE_PAIR,
+	XPU_LINK_ROLE_HOST,
+	XPU_LINK_ROLE_DPU,
+};
+
+enum xpu_link_state {
+	XPU_LINK_STATE_WAITING,		/* no peer yet, or the peer left */
+	XPU_LINK_STATE_CONNECTED,	/* both sides up */
+	XPU_LINK_STATE_MISMATCH,	/* the peer speaks another version or configuration */
+};
 
 #define XPU_DEFAULT_QUEUES	4
 #define XPU_DEFAULT_RING_SIZE	256

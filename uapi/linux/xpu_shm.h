@@ -32,7 +32,8 @@ struct xpu_side_header {
 	__le64 features;
 	__le32 state;
 	__le32 generation;
-	__le64 heartbeat;
+	__le32 peer_generation;
+	__le32 reserved1;
 	__le16 num_queues;
 	__le16 reserved;
 	__le32 ring_size;

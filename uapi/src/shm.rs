@@ -91,8 +91,11 @@ pub struct SideHeader {
     pub state: u32,
     /// Bumped every time the side (re)initialises, so the peer notices a restart.
     pub generation: u32,
-    /// Advanced periodically while the side is alive, so the peer notices a loss.
-    pub heartbeat: u64,
+    /// The peer's generation this side connected to (in state `Up`): a side that sees the
+    /// other `Up` for an older generation of its own knows the other has not caught up yet.
+    pub peer_generation: u32,
+    /// Reserved, zero.
+    pub reserved1: u32,
     /// Number of TX rings in this half (and of RX rings the side consumes in the other).
     pub num_queues: u16,
     /// Reserved, zero.
@@ -298,7 +301,8 @@ impl Layout {
             features,
             state: SideState::Ready as u32,
             generation,
-            heartbeat: 0,
+            peer_generation: 0,
+            reserved1: 0,
             num_queues: self.num_queues,
             reserved: 0,
             ring_size: self.ring_size,

@@ -23,9 +23,11 @@ use nix::{
     sys::{
         eventfd::{EfdFlags, EventFd},
         memfd::{memfd_create, MFdFlags},
+        uio::{pread, pwrite},
     },
     unistd::ftruncate,
 };
+use xpu_uapi::shm::{SideHeader, SideState, MAGIC};
 
 use crate::protocol::{send, PROTOCOL_VERSION, SHM_MESSAGE};
 
@@ -50,6 +52,7 @@ pub struct Server {
     /// `PATH.lock`, held for the daemon's life: one daemon per socket path.
     _lock: Flock<File>,
     shm: OwnedFd,
+    size: u64,
     vectors: u16,
     peers: Vec<Peer>,
     verbose: bool,
@@ -87,6 +90,7 @@ impl Server {
             path: path.to_owned(),
             _lock: lock,
             shm,
+            size,
             vectors,
             peers: Vec::new(),
             verbose,
@@ -235,10 +239,41 @@ impl Server {
             if self.verbose {
                 eprintln!("xpu-fabric: peer {id} disconnected");
             }
+            self.link_down(id);
             for p in &self.peers {
                 if send(p.sock.as_fd(), id.into(), None).is_err() && !ids.contains(&p.id) {
                     ids.push(p.id);
                 }
+            }
+        }
+    }
+}
+
+impl Server {
+    /// Peer `id` is gone (its VM died, or its QEMU closed the socket): if it was an xpu side
+    /// (ids 0 and 1 own the two halves of the window), mark its half `Down` and ring the
+    /// others' control vector (0). This is the fabric's link-down event, as a PCIe link
+    /// reports a surprise removal: without it the survivor could only notice by polling.
+    fn link_down(&self, id: u16) {
+        if id > 1 {
+            return;
+        }
+        let half = i64::from(id) * i64::try_from(self.size / 2).unwrap_or(i64::MAX);
+        let mut magic = [0u8; 4];
+        let is_xpu =
+            pread(&self.shm, &mut magic, half).is_ok() && u32::from_le_bytes(magic) == MAGIC;
+        if !is_xpu {
+            return;
+        }
+        let state = half + std::mem::offset_of!(SideHeader, state) as i64;
+        let down = (SideState::Down as u32).to_le_bytes();
+        if let Err(e) = pwrite(&self.shm, &down, state) {
+            eprintln!("xpu-fabric: cannot mark peer {id}'s half down: {e}");
+            return;
+        }
+        for p in &self.peers {
+            if let Some(ctrl) = p.vectors.first() {
+                let _ = ctrl.write(1);
             }
         }
     }

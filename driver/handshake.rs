@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! PCI mode's handshake: how two kernels that share a window agree to use it, and notice when
+//! the other goes away (uapi/src/shm.rs has the header it runs on).
+//!
+//! Each side publishes its header in its own half: `Ready` with a fresh generation after every
+//! reset, `Up` once it has seen the other side alive. A side connects (goes `Up`, starts using
+//! the rings) when it sees the other `Ready`, or `Up` for our current generation, with a
+//! layout equal to its own; it remembers the generation it saw, and publishes it next to its
+//! `Up`. The carrier comes on once both are `Up` for each other's current generation. A side that sees
+//! the other's generation change, or its state leave `Ready`/`Up`, was talking to an
+//! incarnation that is gone: it resets (zeroes its indices, bumps its own generation, goes
+//! `Ready`), which makes the other side reset too if it had not already, and both start over
+//! from empty rings. Every change is followed by a control doorbell (vector 0) to the other
+//! side, which runs this again. A side whose module unloads says `Down`; when its VM dies, the
+//! fabric daemon says it (dpu-fw/fabric). So no timer and no heartbeat are needed: an idle link
+//! costs nothing.
+//!
+//! Runs under RTNL (from the control doorbell's work, `ndo_open` and `ndo_stop`), so it has
+//! one caller at a time.
+
+#![deny(unsafe_code)]
+
+use kernel::{
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    },
+};
+
+use crate::{
+    net::{device::Device, pci::Doorbell, rtnl::Rtnl, window::Window},
+    queue::Conn,
+    shm::{Layout, LayoutError, SideState},
+};
+
+/// The window and doorbells of a PCI function: what the PCI driver hands its netdev.
+pub(crate) struct Transport {
+    pub(crate) window: Arc<Window>,
+    pub(crate) doorbell: Arc<Doorbell>,
+    /// Which half is ours: 0 for the host, 1 for the DPU.
+    pub(crate) side: u32,
+    /// The layout both sides must have.
+    pub(crate) layout: Layout,
+    /// The generation to start from: one past what our half held (from a previous load of
+    /// the module), so the other side sees a restart.
+    pub(crate) generation: u32,
+}
+
+impl Transport {
+    /// Offset of our half.
+    pub(crate) fn own_half(&self) -> u32 {
+        self.side * self.layout.half_size()
+    }
+}
+
+impl Drop for Transport {
+    /// The device is going away (module unload, unbind): say so, so the other side drops its
+    /// carrier now rather than wait for us.
+    fn drop(&mut self) {
+        if let Some(state) = self.window.word(self.own_half() + crate::queue::STATE_OFF) {
+            state.store(SideState::Down as u32, Relaxed);
+        }
+        self.doorbell.ring(0);
+    }
+}
+
+/// Where the handshake is, for `ip -d link` (IFLA_XPU_LINK_STATE and IFLA_XPU_STATUS).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Status {
+    /// The device is down.
+    AdminDown = 0,
+    /// The other side has not initialised its half, or has left.
+    Waiting,
+    /// We are up; the other side has not seen us yet.
+    Connecting,
+    Connected,
+    /// The other side speaks another major version of the protocol.
+    VersionMismatch,
+    /// The other side has another queue count, ring size or buffer size.
+    ConfigMismatch,
+    /// The other side's header is inconsistent (or hostile).
+    BadHeader,
+}
+
+impl Status {
+    fn from_raw(v: u32) -> Self {
+        match v {
+            1 => Self::Waiting,
+            2 => Self::Connecting,
+            3 => Self::Connected,
+            4 => Self::VersionMismatch,
+            5 => Self::ConfigMismatch,
+            6 => Self::BadHeader,
+            _ => Self::AdminDown,
+        }
+    }
+
+    /// `enum xpu_link_state` of uapi/linux/xpu.h.
+    pub(crate) fn link_state(self) -> u32 {
+        match self {
+            Self::Connected => 1,
+            Self::VersionMismatch | Self::ConfigMismatch | Self::BadHeader => 2,
+            _ => 0,
+        }
+    }
+
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Self::AdminDown => "device down",
+            Self::Waiting => "waiting for the peer",
+            Self::Connecting => "waiting for the peer to come up",
+            Self::Connected => "connected",
+            Self::VersionMismatch => "peer speaks another protocol version",
+            Self::ConfigMismatch => "peer has another queue count, ring size or buffer size",
+            Self::BadHeader => "peer's header is inconsistent",
+        }
+    }
+}
+
+/// What the handshake remembers (written under RTNL only).
+pub(crate) struct Handshake {
+    /// Our current generation.
+    generation: Atomic<u32>,
+    /// The peer's generation we connected to.
+    peer_generation: Atomic<u32>,
+    /// Whether our header says `Up` (we use the rings).
+    up: Atomic<bool>,
+    status: Atomic<u32>,
+}
+
+/// What we see of the other side.
+enum Peer {
+    /// Not there: no valid header, or a state other than `Ready`/`Up`.
+    Absent,
+    /// `up`: the other side is `Up` for our current generation (it is using the rings).
+    /// `stale`: it is `Up` for an older generation of ours: it has not seen our restart yet,
+    /// and will restart itself when it does.
+    Alive {
+        generation: u32,
+        up: bool,
+        stale: bool,
+    },
+    Mismatch(Status),
+}
+
+impl Handshake {
+    pub(crate) const fn new() -> Self {
+        Self {
+            generation: Atomic::new(0),
+            peer_generation: Atomic::new(0),
+            up: Atomic::new(false),
+            status: Atomic::new(Status::AdminDown as u32),
+        }
+    }
+
+    pub(crate) fn set_generation(&self, generation: u32) {
+        self.generation.store(generation, Relaxed);
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        Status::from_raw(self.status.load(Relaxed))
+    }
+
+    fn set_status(&self, t: &Transport, status: Status, peer: Option<&Layout>) {
+        if self.status() == status {
+            return;
+        }
+        self.status.store(status as u32, Relaxed);
+        let side = if t.side == 0 { "host" } else { "dpu" };
+        match (status, peer) {
+            (Status::ConfigMismatch, Some(p)) => pr_warn!(
+                "xpu ({side} side): peer has {} queues of {} descriptors ({} bytes per buffer), we have {} of {} ({}): link stays down\n",
+                p.num_queues(),
+                p.ring_size(),
+                p.buf_size(),
+                t.layout.num_queues(),
+                t.layout.ring_size(),
+                t.layout.buf_size()
+            ),
+            (Status::VersionMismatch | Status::BadHeader, _) => {
+                pr_warn!("xpu ({side} side): {}: link stays down\n", status.describe())
+            }
+            (Status::Connected, _) => pr_info!("xpu ({side} side): connected\n"),
+            _ => {}
+        }
+    }
+
+    /// Looks at the other side's header (untrusted: a copy, validated).
+    fn peer(&self, conn: &Conn) -> (Peer, Option<Layout>) {
+        let Some(h) = conn.peer_header() else {
+            return (Peer::Absent, None);
+        };
+        let ours = h.peer_generation == self.generation.load(Relaxed);
+        let (up, stale) = match SideState::from_raw(h.state) {
+            Some(SideState::Ready) => (false, false),
+            Some(SideState::Up) => (ours, !ours),
+            _ => return (Peer::Absent, None),
+        };
+        match Layout::from_header(&h, conn.window_size()) {
+            Err(LayoutError::Magic) => (Peer::Absent, None),
+            Err(LayoutError::Version) => (Peer::Mismatch(Status::VersionMismatch), None),
+            Err(_) => (Peer::Mismatch(Status::BadHeader), None),
+            Ok(l) if l != *conn.layout() => (Peer::Mismatch(Status::ConfigMismatch), Some(l)),
+            Ok(_) => (
+                Peer::Alive {
+                    generation: h.generation,
+                    up,
+                    stale,
+                },
+                None,
+            ),
+        }
+    }
+
+    /// Runs the handshake one step: called whenever something may have changed. `admin_up`:
+    /// the device is up, or being opened (`ndo_open` runs before the core marks it up).
+    pub(crate) fn step(
+        &self,
+        dev: &Device,
+        conn: &Conn,
+        t: &Transport,
+        rtnl: &Rtnl,
+        admin_up: bool,
+    ) {
+        if !admin_up {
+            self.set_status(t, Status::AdminDown, None);
+            return;
+        }
+        if self.up.load(Relaxed) {
+            match self.peer(conn).0 {
+                Peer::Alive { generation, up, .. }
+                    if generation == self.peer_generation.load(Relaxed) =>
+                {
+                    if up {
+                        dev.carrier_on();
+                        self.set_status(t, Status::Connected, None);
+                    } else {
+                        self.set_status(t, Status::Connecting, None);
+                    }
+                    return;
+                }
+                // The incarnation we talked to is gone.
+                _ => self.restart(dev, conn, t, rtnl, true),
+            }
+        }
+        match self.peer(conn) {
+            (Peer::Absent, _) => self.set_status(t, Status::Waiting, None),
+            (Peer::Mismatch(s), layout) => self.set_status(t, s, layout.as_ref()),
+            // It restarts when it sees our header, and rings us then.
+            (Peer::Alive { stale: true, .. }, _) => self.set_status(t, Status::Connecting, None),
+            (Peer::Alive { generation, up, .. }, _) => {
+                self.peer_generation.store(generation, Relaxed);
+                self.up.store(true, Relaxed);
+                conn.set_live(true);
+                conn.set_up(generation);
+                t.doorbell.ring(0);
+                // Look at every ring once: doorbells that came before we were live were
+                // ignored; and let TX queues stopped before the reset try again.
+                dev.napi_disable(rtnl);
+                dev.napi_enable(conn.num_queues(), rtnl);
+                dev.txq_wake_all();
+                if up {
+                    dev.carrier_on();
+                    self.set_status(t, Status::Connected, None);
+                } else {
+                    self.set_status(t, Status::Connecting, None);
+                }
+            }
+        }
+    }
+
+    /// Stops using the rings and starts over with empty ones and a new generation. `running`:
+    /// the device is up, so its TX queues and NAPI must be quiesced around the reset.
+    pub(crate) fn restart(
+        &self,
+        dev: &Device,
+        conn: &Conn,
+        t: &Transport,
+        rtnl: &Rtnl,
+        running: bool,
+    ) {
+        dev.carrier_off();
+        if running {
+            dev.txq_disable_all(rtnl);
+            dev.napi_disable(rtnl);
+        }
+        self.up.store(false, Relaxed);
+        let generation = self.generation.load(Relaxed).wrapping_add(1);
+        self.generation.store(generation, Relaxed);
+        if conn.reset(generation, dev.mtu()).is_err() {
+            pr_err!("xpu: cannot reset the window\n");
+        }
+        if running {
+            dev.napi_enable(conn.num_queues(), rtnl);
+        }
+        t.doorbell.ring(0);
+    }
+
+    /// `ndo_stop`: the device goes down (NAPI and TX are stopped already); the other side
+    /// sees a restart and waits for us.
+    pub(crate) fn stop(&self, dev: &Device, conn: &Conn, t: &Transport, rtnl: &Rtnl) {
+        if self.up.load(Relaxed) {
+            self.restart(dev, conn, t, rtnl, false);
+        }
+        self.set_status(t, Status::AdminDown, None);
+    }
+}

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! PCI mode's transport: an xpu netdev per ivshmem-doorbell function (1af4:1110), the window
+//! in its memory BAR, doorbells through its registers, one MSI-X vector per queue plus one for
+//! control. `modprobe xpu` on both kernels is all it takes; the handshake
+//! (`handshake`) connects them.
+//!
+//! The fabric (dpu-fw/fabric) gives each of the two kernels an id, 0 or 1: that is its side,
+//! and so its role (0 the host, 1 the DPU) and its half of the window; the doorbells go to the
+//! other id. Both sides compute the same layout from what they both see (the window's size,
+//! the vector count), and the handshake refuses to connect if they differ.
+
+#![deny(unsafe_code)]
+
+use kernel::{
+    device::{Bound, Core},
+    pci,
+    prelude::*,
+    sync::Arc,
+};
+
+use crate::{
+    handshake::Transport,
+    net::{
+        pci::{Doorbell, PciNetdev, Vectors},
+        window::Window,
+    },
+    pair,
+    shm::{Layout, LayoutError, MAX_QUEUES, MAX_RING_SIZE, MIN_RING_SIZE},
+};
+
+/// The memory BAR of an ivshmem device.
+const WINDOW_BAR: i32 = 2;
+/// Queues when the vectors allow more (as pair mode's default, min(CPUs, 4), but fixed: both
+/// sides must agree, and may have different CPU counts).
+const DEFAULT_QUEUES: u16 = 4;
+/// Descriptors per ring, if the window has room; halved until it fits.
+const DEFAULT_RING_SIZE: u32 = 256;
+
+pub(crate) struct XpuPci;
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    <XpuPci as pci::Driver>::IdInfo,
+    [(
+        pci::DeviceId::from_id(pci::Vendor::REDHAT_QUMRANET, 0x1110),
+        ()
+    )]
+);
+
+/// A bound ivshmem function. Fields drop in order: interrupts first (they point at the
+/// netdev), then the netdev, then the transport (whose drop tells the other side we left).
+pub(crate) struct XpuPciData<'bound> {
+    _vectors: Vectors<'bound>,
+    _netdev: PciNetdev,
+    _transport: Arc<Transport>,
+}
+
+/// The largest ring that fits `queues` queues in a window of `size` bytes.
+fn layout(size: u64, queues: u16) -> Result<Layout, LayoutError> {
+    let mut ring = DEFAULT_RING_SIZE.min(MAX_RING_SIZE);
+    loop {
+        match Layout::new(size, queues, ring, pair::buf_size(ring)) {
+            Err(LayoutError::TooBig) if ring > MIN_RING_SIZE => ring /= 2,
+            r => return r,
+        }
+    }
+}
+
+fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bound>> {
+    let (doorbell, id) = Doorbell::new(pdev)?;
+    if id > 1 {
+        dev_err!(
+            pdev.as_ref(),
+            "fabric id {id}: an xpu link joins two peers, ids 0 and 1\n"
+        );
+        return Err(EINVAL);
+    }
+    doorbell.set_peer(1 - id);
+    let window = Window::map_bar(pdev.as_ref(), WINDOW_BAR)?;
+    let size = window.size() as u64;
+
+    let vectors = Vectors::alloc(pdev, u32::from(MAX_QUEUES) + 1)?;
+    let queues = u16::try_from(vectors.len() - 1)?.min(DEFAULT_QUEUES);
+    let layout = layout(size, queues).map_err(|e| {
+        dev_err!(
+            pdev.as_ref(),
+            "a {size}-byte window cannot hold {queues} queues ({e:?})\n"
+        );
+        EINVAL
+    })?;
+    let side = u32::from(id);
+    let old = window
+        .read_header(side * layout.half_size())
+        .map_or(0, |h| h.generation);
+    let transport = Arc::new(
+        Transport {
+            window: Arc::new(window, GFP_KERNEL)?,
+            doorbell: Arc::new(doorbell, GFP_KERNEL)?,
+            side,
+            layout,
+            generation: old.wrapping_add(1),
+        },
+        GFP_KERNEL,
+    )?;
+    let netdev = PciNetdev::new(pdev.as_ref(), queues, &transport)?;
+    let mut vectors = vectors;
+    vectors.request(&netdev)?;
+    // Doorbells that came before the handlers were there are lost: look now.
+    netdev.device().control_schedule();
+    let role = if side == 0 { "host" } else { "dpu" };
+    let ring = layout.ring_size();
+    dev_info!(
+        pdev.as_ref(),
+        "{role} side, fabric id {id}, {size}-byte window, {queues} queues of {ring} descriptors\n"
+    );
+    Ok(XpuPciData {
+        _vectors: vectors,
+        _netdev: netdev,
+        _transport: transport,
+    })
+}
+
+impl pci::Driver for XpuPci {
+    type IdInfo = ();
+    type Data<'bound> = XpuPciData<'bound>;
+
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: Option<&'bound Self::IdInfo>,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pdev.enable_device_mem()?;
+        pdev.set_master();
+        probe_data(pdev)
+    }
+}
