@@ -24,7 +24,7 @@
 use kernel::{
     prelude::*,
     sync::{
-        atomic::{Atomic, Relaxed},
+        atomic::{Atomic, Relaxed, Release},
         Arc,
     },
 };
@@ -46,6 +46,8 @@ pub(crate) struct Transport {
     /// The generation to start from: one past what our half held (from a previous load of
     /// the module), so the other side sees a restart.
     pub(crate) generation: u32,
+    /// The PCI function is going away: the handshake stays out of the way.
+    pub(crate) leaving: Atomic<bool>,
 }
 
 impl Transport {
@@ -53,16 +55,21 @@ impl Transport {
     pub(crate) fn own_half(&self) -> u32 {
         self.side * self.layout.half_size()
     }
+
+    /// The device is going away (module unload, unbind): say so first, so the other side
+    /// drops its carrier now rather than when we are done tearing down.
+    pub(crate) fn leave(&self) {
+        self.leaving.store(true, Relaxed);
+        if let Some(state) = self.window.word(self.own_half() + crate::queue::STATE_OFF) {
+            state.store(SideState::Down as u32, Release);
+        }
+        self.doorbell.ring(0);
+    }
 }
 
 impl Drop for Transport {
-    /// The device is going away (module unload, unbind): say so, so the other side drops its
-    /// carrier now rather than wait for us.
     fn drop(&mut self) {
-        if let Some(state) = self.window.word(self.own_half() + crate::queue::STATE_OFF) {
-            state.store(SideState::Down as u32, Relaxed);
-        }
-        self.doorbell.ring(0);
+        self.leave();
     }
 }
 
@@ -215,6 +222,22 @@ impl Handshake {
         }
     }
 
+    /// Without RTNL: if we are connected and the peer we connected to is no longer up, drop
+    /// the carrier now (the stack stops sending); `step` does the rest under RTNL.
+    pub(crate) fn peek(&self, dev: &Device, conn: &Conn) {
+        if !self.up.load(Relaxed) {
+            return;
+        }
+        match self.peer(conn).0 {
+            Peer::Alive {
+                generation,
+                up: true,
+                ..
+            } if generation == self.peer_generation.load(Relaxed) => {}
+            _ => dev.carrier_off(),
+        }
+    }
+
     /// Runs the handshake one step: called whenever something may have changed. `admin_up`:
     /// the device is up, or being opened (`ndo_open` runs before the core marks it up).
     pub(crate) fn step(
@@ -302,7 +325,11 @@ impl Handshake {
     /// `ndo_stop`: the device goes down (NAPI and TX are stopped already); the other side
     /// sees a restart and waits for us.
     pub(crate) fn stop(&self, dev: &Device, conn: &Conn, t: &Transport, rtnl: &Rtnl) {
-        if self.up.load(Relaxed) {
+        if t.leaving.load(Relaxed) {
+            // Our half says Down already; just stop using the rings.
+            self.up.store(false, Relaxed);
+            conn.set_live(false);
+        } else if self.up.load(Relaxed) {
             self.restart(dev, conn, t, rtnl, false);
         }
         self.set_status(t, Status::AdminDown, None);

@@ -89,6 +89,12 @@ impl NetdevOps for Xpu {
         }
     }
 
+    fn control_peek(dev: &Device, state: &LinkState) {
+        if let Some(conn) = state.conn.as_ref() {
+            state.handshake.peek(dev, conn);
+        }
+    }
+
     fn role(state: &LinkState) -> u32 {
         // `enum xpu_link_role`: pair, host, dpu.
         state.pci.as_ref().map_or(0, |t| 1 + t.side)

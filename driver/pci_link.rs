@@ -16,7 +16,7 @@ use kernel::{
     device::{Bound, Core},
     pci,
     prelude::*,
-    sync::Arc,
+    sync::{atomic::Atomic, Arc},
 };
 
 use crate::{
@@ -53,7 +53,7 @@ kernel::pci_device_table!(
 pub(crate) struct XpuPciData<'bound> {
     _vectors: Vectors<'bound>,
     _netdev: PciNetdev,
-    _transport: Arc<Transport>,
+    transport: Arc<Transport>,
 }
 
 /// The largest ring that fits `queues` queues in a window of `size` bytes.
@@ -100,6 +100,7 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
             side,
             layout,
             generation: old.wrapping_add(1),
+            leaving: Atomic::new(false),
         },
         GFP_KERNEL,
     )?;
@@ -117,7 +118,7 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
     Ok(XpuPciData {
         _vectors: vectors,
         _netdev: netdev,
-        _transport: transport,
+        transport,
     })
 }
 
@@ -134,5 +135,9 @@ impl pci::Driver for XpuPci {
         pdev.enable_device_mem()?;
         pdev.set_master();
         probe_data(pdev)
+    }
+
+    fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        this.transport.leave();
     }
 }

@@ -606,8 +606,13 @@ static void xpu_ctrl_work(struct work_struct *work)
 {
 	struct xpu_priv *priv = container_of(work, struct xpu_priv, ctrl_work);
 
+	/*
+	 * A peer that left takes our carrier down now: RTNL may be busy for seconds (with
+	 * another device unregistering, say). PCI remove cancels this work before it
+	 * unregisters the device, so the Rust state is there.
+	 */
+	xpu_rs_ctrl_peek(priv->dev);
 	rtnl_lock();
-	/* Once unregistering starts, the Rust state may be gone; remove cancels us later. */
 	if (priv->dev->reg_state == NETREG_REGISTERED)
 		xpu_rs_ctrl(priv->dev);
 	rtnl_unlock();
@@ -1000,7 +1005,7 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int que
 			       XPU_SHM_MAX_QUEUES, XPU_SHM_MAX_QUEUES);
 	if (!dev)
 		return ERR_PTR(-ENOMEM);
-	/* Freed by xpu_pci_netdev_destroy, after its control work is cancelled. */
+	/* Freed by xpu_pci_netdev_destroy, which cancels its control work first. */
 	dev->needs_free_netdev = false;
 	dev->rtnl_link_ops = &xpu_pci_link_ops;
 	SET_NETDEV_DEV(dev, parent);
@@ -1023,10 +1028,11 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int que
 	return dev;
 }
 
+/* The device's interrupts are freed already: nothing queues its control work any more. */
 void xpu_pci_netdev_destroy(struct net_device *dev)
 {
-	unregister_netdev(dev);
 	cancel_work_sync(&xpu_priv(dev)->ctrl_work);
+	unregister_netdev(dev);
 	free_netdev(dev);
 }
 

@@ -65,6 +65,9 @@ pub(crate) trait NetdevOps {
     ) -> Result;
     /// PCI mode: the control doorbell rang (or the device was probed): run the handshake.
     fn control(dev: &Device, state: &Self::State, rtnl: &Rtnl);
+    /// PCI mode: the control doorbell rang; before taking RTNL for `control`, drop the
+    /// carrier if the peer is gone.
+    fn control_peek(dev: &Device, state: &Self::State);
     /// `enum xpu_link_role` of uapi/linux/xpu.h.
     fn role(state: &Self::State) -> u32;
     /// PCI mode: `enum xpu_link_state` and a description of where the handshake is.
@@ -429,5 +432,17 @@ unsafe extern "C" fn xpu_rs_ctrl(dev: *mut bindings::net_device) {
         // SAFETY: the caller holds RTNL (function safety requirement), until it returns.
         let rtnl = unsafe { Rtnl::assume_held() };
         Driver::control(dev, state, &rtnl);
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by `xpu_ctrl_work` (driver/xpu_shim.c) on a registered xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_ctrl_peek(dev: *mut bindings::net_device) {
+    // SAFETY: the caller passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    if let Some(state) = state(dev) {
+        Driver::control_peek(dev, state);
     }
 }

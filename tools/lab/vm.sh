@@ -3,7 +3,12 @@
 # Boot the xpu test kernel in a QEMU VM (TCG) with the host's root visible read-only and this
 # checkout at the same path, run one command as root, and return its output and exit status.
 #
-#   tools/lab/vm.sh [--timeout S] [--cpus N] [--mem M] [--name N] [--qemu-opts OPTS] -- CMD
+#   tools/lab/vm.sh [--timeout S] [--cpus N] [--mem M] [--name N] [--qemu-opts OPTS]
+#                   [--ivshmem N [--fabric SOCKET]] -- CMD
+#
+# --ivshmem N gives the VM N ivshmem-doorbell devices on one fabric (N=2 is PCI mode's
+# single-VM loop: xpu binds both, one host side and one DPU side). The fabric is the daemon at
+# SOCKET, or one started here for the VM's life (XPU_FABRIC_SIZE, XPU_FABRIC_VECTORS).
 #
 # KVM is not used: on these machines /dev/kvm is PVM and normal guests hang silently. A boot
 # that dies before the command starts (multi-threaded TCG panics early about once in 45 boots)
@@ -11,7 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-timeout=600 cpus=2 mem=2G name=xpu qemu_opts="" verbose=${XPU_VM_VERBOSE:-0}
+timeout=600 cpus=2 mem=2G name=xpu qemu_opts="" verbose=${XPU_VM_VERBOSE:-0} ivshmem=0 fabric=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -19,9 +24,11 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift 2 ;;
 	--name) name=$2; shift 2 ;;
 	--qemu-opts) qemu_opts=$2; shift 2 ;;
+	--ivshmem) ivshmem=$2; shift 2 ;;
+	--fabric) fabric=$2; shift 2 ;;
 	-v|--verbose) verbose=1; shift ;;
 	--) shift; break ;;
-	*) die "vm.sh: unknown option '$1' (usage: vm.sh [--timeout S] [--cpus N] [--mem M] [--qemu-opts O] -- CMD)" ;;
+	*) die "vm.sh: unknown option '$1' (usage: vm.sh [--timeout S] [--cpus N] [--mem M] [--qemu-opts O] [--ivshmem N [--fabric SOCKET]] -- CMD)" ;;
 	esac
 done
 [ $# -gt 0 ] || die "vm.sh: no command given (usage: vm.sh [options] -- CMD)"
@@ -37,6 +44,26 @@ ko=${XPU_KO:-$(module_dir "$kdir")/driver/xpu.ko}
 
 logdir=$XPU_CACHE/vm-logs
 mkdir -p "$logdir"
+
+fabric_pid=""
+if [ "$ivshmem" -gt 0 ]; then
+	vectors=${XPU_FABRIC_VECTORS:-5}
+	if [ -z "$fabric" ]; then
+		fabric=$logdir/$name.fabric.sock
+		bin=$XPU_ROOT/target/debug/xpu-fabric
+		[ -x "$bin" ] || (cd "$XPU_ROOT" && cargo build -q -p xpu-fabric) ||
+			die "cannot build xpu-fabric"
+		"$bin" -S "$fabric" -l "${XPU_FABRIC_SIZE:-8M}" -n "$vectors" -v \
+			2>>"$logdir/$name.fabric.log" &
+		fabric_pid=$!
+		for _ in $(seq 50); do [ -S "$fabric" ] && break; sleep 0.1; done
+		[ -S "$fabric" ] || die "xpu-fabric did not start (see $logdir/$name.fabric.log)"
+	fi
+	for i in $(seq 0 $((ivshmem - 1))); do
+		qemu_opts+=" -chardev socket,path=$fabric,id=xpuf$i"
+		qemu_opts+=" -device ivshmem-doorbell,chardev=xpuf$i,vectors=$vectors"
+	done
+fi
 vng_args=(--run "$bzimage" --disable-kvm --force-9p --user root --name "$name"
 	--cpus "$cpus" --memory "$mem" --cwd "$XPU_ROOT"
 	--append "panic=-1 oops=panic softlockup_panic=0")
@@ -48,7 +75,11 @@ cmdfile=$logdir/$name.cmd
 printf '%s\n' "$cmd" >"$cmdfile"
 
 pgid=""
-cleanup() { [ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null || true; }
+cleanup() {
+	[ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null
+	[ -n "$fabric_pid" ] && kill "$fabric_pid" 2>/dev/null
+	true
+}
 trap cleanup EXIT INT TERM
 
 for attempt in 1 2 3; do

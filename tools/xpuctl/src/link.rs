@@ -26,6 +26,14 @@ use neli::{
 const IFLA_XPU_PEER_INFO: u16 = 1;
 const IFLA_XPU_QUEUES: u16 = 2;
 const IFLA_XPU_RING_SIZE: u16 = 3;
+const IFLA_XPU_ROLE: u16 = 4;
+const IFLA_XPU_LINK_STATE: u16 = 5;
+const IFLA_XPU_STATUS: u16 = 6;
+
+/// `enum xpu_link_role`, by value.
+const ROLES: [&str; 3] = ["pair", "host", "dpu"];
+/// `enum xpu_link_state`, by value.
+const LINK_STATES: [&str; 3] = ["waiting", "connected", "mismatch"];
 /// Interface names are at most 15 bytes (IFNAMSIZ - 1).
 const IFNAMSIZ: usize = 16;
 
@@ -268,20 +276,48 @@ fn show(name: &str, json: bool) -> Result<(), Error> {
             .get_attribute(IflaInfo::Data)
             .map(|a| a.rta_payload().as_ref().to_vec())
             .unwrap_or_default();
-        let (mut queues, mut ring) = (None, None);
+        let (mut queues, mut ring, mut role, mut state, mut status) = (None, None, 0, None, None);
         for (kind, payload) in parse_attrs(&data) {
             let v = payload.try_into().ok().map(u32::from_ne_bytes);
             match kind {
                 IFLA_XPU_QUEUES => queues = v,
                 IFLA_XPU_RING_SIZE => ring = v,
+                IFLA_XPU_ROLE => role = v.unwrap_or(0),
+                IFLA_XPU_LINK_STATE => state = v,
+                IFLA_XPU_STATUS => {
+                    status = Some(
+                        String::from_utf8_lossy(payload)
+                            .trim_end_matches('\0')
+                            .to_owned(),
+                    )
+                }
                 _ => {}
             }
         }
         let (q, r) = (queues.unwrap_or(0), ring.unwrap_or(0));
+        let role = ROLES.get(role as usize).copied().unwrap_or("unknown");
+        // PCI mode only: the handshake's state and its own words.
+        let link = state.map(|s| {
+            let s = LINK_STATES.get(s as usize).copied().unwrap_or("unknown");
+            (s, status.unwrap_or_default())
+        });
         if json {
-            println!("{{\"ifname\":\"{name}\",\"queues\":{q},\"ring_size\":{r}}}");
+            let mut out = format!("{{\"ifname\":\"{name}\",\"queues\":{q},\"ring_size\":{r}");
+            if let Some((s, why)) = &link {
+                // The kernel's status strings are plain ASCII without quotes or backslashes;
+                // escape anyway rather than trust that.
+                let why: String = why.chars().flat_map(char::escape_default).collect();
+                out += &format!(
+                    ",\"role\":\"{role}\",\"link_state\":\"{s}\",\"status\":\"{why}\""
+                );
+            }
+            println!("{out}}}");
         } else {
-            println!("{name}: queues {q} ring-size {r}");
+            print!("{name}: queues {q} ring-size {r}");
+            if let Some((s, why)) = link {
+                print!(" role {role} link {s} ({why})");
+            }
+            println!();
         }
         return Ok(());
     }

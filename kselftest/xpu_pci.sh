@@ -1,0 +1,245 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# PCI mode on the single-VM loop: two ivshmem-doorbell functions on one fabric in one VM
+# (tools/lab/vm.sh --ivshmem 2), so xpu.ko binds both, one as the host side and one as the DPU
+# side, each in its own namespace. Packets cross the shared window with doorbells; a side that
+# leaves takes the other's carrier down within a second and the link comes back by itself; a
+# peer with another protocol version or configuration is refused, and says so.
+
+. "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
+
+PEER=$XPU_DIR/xpu_peer.py
+H= D= HDEV= DDEV=
+ADDR_H=10.98.0.1 ADDR_D=10.98.0.2
+
+# The ivshmem-doorbell functions, in bus order.
+ivshmem_fns() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1110 ] && basename "$d"
+	done
+}
+
+# in_ns NS CMD...: CMD in namespace NS, or in this one if NS is empty.
+in_ns() {
+	local ns=$1
+	shift
+	if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# role_dev NS ROLE: the xpu netdev in namespace NS whose port name is ROLE (host or dpu).
+role_dev() {
+	local d
+	for d in $(in_ns "$1" ls /sys/class/net); do
+		[ "$(in_ns "$1" cat "/sys/class/net/$d/phys_port_name" 2>/dev/null)" = "$2" ] &&
+			{ echo "$d"; return 0; }
+	done
+	return 1
+}
+
+# bdf_dev BDF: the netdev of PCI function BDF (in whichever namespace it is, if in init_net).
+bdf_dev() {
+	ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n1
+}
+
+carrier() { # carrier NS DEV
+	ip netns exec "$1" cat "/sys/class/net/$2/carrier" 2>/dev/null
+}
+
+# setup_pci: both sides in namespaces of their own ($H, $D), addressed, up, and connected.
+setup_pci() {
+	local f
+	modprobe xpu || fail "modprobe xpu failed"
+	# A case that failed half-way may have left a function unbound.
+	for f in $(ivshmem_fns); do
+		[ -e "/sys/bus/pci/devices/$f/driver" ] || echo "$f" >/sys/bus/pci/drivers/xpu/bind
+	done
+	slowwait 10 role_dev "" host >/dev/null && slowwait 10 role_dev "" dpu >/dev/null ||
+		fail "xpu did not create a host-side and a DPU-side netdev"
+	HDEV=$(role_dev "" host) DDEV=$(role_dev "" dpu)
+	H=$(xpu_netns h) && D=$(xpu_netns d) || fail "cannot create namespaces"
+	ip link set "$HDEV" netns "$H" && ip link set "$DDEV" netns "$D" || fail "netns move failed"
+	ip -n "$H" addr add $ADDR_H/24 dev "$HDEV"
+	ip -n "$D" addr add $ADDR_D/24 dev "$DDEV"
+	ip netns exec "$H" sysctl -qw "net.ipv6.conf.$HDEV.disable_ipv6=1"
+	ip netns exec "$D" sysctl -qw "net.ipv6.conf.$DDEV.disable_ipv6=1"
+	ip -n "$H" link set "$HDEV" up
+	ip -n "$D" link set "$DDEV" up
+	slowwait 10 sh -c "[ \"\$(ip netns exec $H cat /sys/class/net/$HDEV/carrier)\" = 1 ]" ||
+		fail "no carrier after both sides came up: $(ip netns exec "$H" xpuctl link show "$HDEV")"
+	slowwait 10 ip netns exec "$H" ping -q -c 1 -W 1 $ADDR_D >/dev/null ||
+		fail "no connectivity across the window"
+}
+
+stat() { # stat NS DEV NAME
+	ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"
+}
+
+iperf_bytes() { # iperf_bytes CLIENT_NS SERVER_NS SERVER_ADDR SECONDS
+	local out
+	ip netns exec "$2" iperf3 -s -1 -D -p 5201 >/dev/null || fail "iperf3 -s failed"
+	slowwait 5 sh -c "ip netns exec $2 ss -ltn | grep -q ':5201 '" || fail "iperf3 server not listening"
+	out=$(ip netns exec "$1" timeout $(($4 + 30)) iperf3 -c "$3" -p 5201 -t "$4" -J) ||
+		fail "iperf3 to $3 failed: $(echo "$out" | grep -m1 '"error"')"
+	echo "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["end"]["sum_received"]["bytes"])'
+}
+
+test_probe() {
+	local fns n d
+	fns=$(ivshmem_fns)
+	n=$(echo "$fns" | grep -c .)
+	[ "$n" = 2 ] || skip "needs two ivshmem-doorbell functions on one fabric (found $n; tools/lab/vm.sh --ivshmem 2)"
+	modprobe xpu || fail "modprobe xpu failed"
+	for d in $fns; do
+		slowwait 10 test -n "$(bdf_dev "$d")" || fail "no netdev for $d"
+		basename "$(readlink "/sys/bus/pci/devices/$d/driver")" | grep -qx xpu || fail "$d is not bound to xpu"
+	done
+	HDEV=$(role_dev "" host) && DDEV=$(role_dev "" dpu) || fail "no host-side and DPU-side netdevs"
+	ethtool -i "$HDEV" | grep -q '^firmware-version: shm 1.0 role host' ||
+		fail "ethtool -i $HDEV does not show the host role: $(ethtool -i "$HDEV" | grep firmware)"
+	ethtool -i "$DDEV" | grep -q '^firmware-version: shm 1.0 role dpu' || fail "ethtool -i $DDEV does not show the dpu role"
+	ethtool -i "$HDEV" | grep -q "^bus-info: $(echo "$fns" | head -n1)" || fail "ethtool -i: wrong bus-info"
+	ip -d link show "$HDEV" | grep -q 'portname host parentbus pci' || fail "ip -d link does not show the role"
+	xpuctl link show "$HDEV" | grep -q "role host" || fail "xpuctl link show: $(xpuctl link show "$HDEV")"
+	# A PCI function's netdev goes away with the function, not by ip link del.
+	ip link del "$HDEV" 2>/dev/null && fail "ip link del removed a PCI-mode netdev"
+	ip link show "$HDEV" >/dev/null || fail "$HDEV is gone"
+}
+
+test_ping_iperf() {
+	local dir from srv to dev got rx0 rx1
+	setup_pci
+	ip netns exec "$H" ping -q -c 5 -i 0.2 $ADDR_D >/dev/null || fail "ping host -> dpu failed"
+	ip netns exec "$D" ping -q -c 5 -i 0.2 $ADDR_H >/dev/null || fail "ping dpu -> host failed"
+	ip netns exec "$H" ping -q -c 3 -i 0.2 -s 8000 $ADDR_D >/dev/null || fail "ping -s 8000 failed"
+	for dir in HD DH; do
+		if [ $dir = HD ]; then from=$H srv=$D to=$ADDR_D dev=$DDEV; else from=$D srv=$H to=$ADDR_H dev=$HDEV; fi
+		rx0=$(stat "$srv" "$dev" rx_bytes)
+		got=$(iperf_bytes "$from" "$srv" "$to" 3) || exit 1
+		rx1=$(stat "$srv" "$dev" rx_bytes)
+		echo "$dir: iperf3 received $got bytes; the receiver counted $((rx1 - rx0))"
+		[ "$got" -gt 1000000 ] || fail "$dir: only $got bytes crossed"
+		[ $((rx1 - rx0)) -ge "$got" ] || fail "$dir: receiver counted fewer bytes than iperf3 got"
+	done
+	for d in "$H $HDEV" "$D $DDEV"; do
+		set -- $d
+		[ "$(stat "$1" "$2" rx_errors)" = 0 ] || fail "$2 saw bad descriptors"
+	done
+	ip netns exec "$H" ethtool -S "$HDEV" | grep -qE 'tx[0-9]+_doorbells: [1-9]' || fail "no doorbells counted"
+}
+
+# The DPU side's function leaves (as its driver unloading does): the host side's carrier goes
+# down within a second, with traffic in flight; the function comes back: so does the link.
+test_peer_leaves_and_returns() {
+	local bdf t0 t1 ms got pinger watcher
+	setup_pci
+	bdf=$(basename "$(ip netns exec "$D" readlink -f "/sys/class/net/$DDEV/device")")
+	ip netns exec "$H" ping -q -i 0.01 -w 30 $ADDR_D >/dev/null 2>&1 &
+	pinger=$!
+	sleep 1
+	# The unbind returns only when the function's teardown is done; a watcher that spins on
+	# the carrier (shell builtins only: no process per look) times the drop itself.
+	ip netns exec "$H" bash -c "while read -r c </sys/class/net/$HDEV/carrier && [ \$c = 1 ]; do :; done
+		date +%s%N" >"$TMPDIR_PCI/down" &
+	watcher=$!
+	sleep 0.5
+	t0=$(date +%s%N)
+	echo "$bdf" >/sys/bus/pci/drivers/xpu/unbind || fail "unbind $bdf failed"
+	slowwait 5 sh -c "! kill -0 $watcher 2>/dev/null" ||
+		{ kill "$watcher"; fail "host side kept its carrier after the DPU side left"; }
+	t1=$(cat "$TMPDIR_PCI/down")
+	ms=$(((t1 - t0) / 1000000))
+	echo "carrier down $ms ms after the unbind began"
+	[ "$ms" -le 1000 ] || fail "carrier took $ms ms to go down"
+	slowwait 5 sh -c "ip netns exec $H xpuctl link show $HDEV | grep -q 'link waiting'" ||
+		fail "status: $(ip netns exec "$H" xpuctl link show "$HDEV")"
+	echo "$bdf" >/sys/bus/pci/drivers/xpu/bind || fail "bind $bdf failed"
+	slowwait 10 test -n "$(bdf_dev "$bdf")" || fail "no netdev after rebinding $bdf"
+	DDEV=$(bdf_dev "$bdf")
+	ip link set "$DDEV" netns "$D"
+	ip -n "$D" addr add $ADDR_D/24 dev "$DDEV"
+	ip -n "$D" link set "$DDEV" up
+	slowwait 10 sh -c "[ \"\$(ip netns exec $H cat /sys/class/net/$HDEV/carrier)\" = 1 ]" ||
+		fail "the link did not come back: $(ip netns exec "$H" xpuctl link show "$HDEV")"
+	slowwait 10 ip netns exec "$H" ping -q -c 1 -W 1 $ADDR_D >/dev/null || fail "no ping after the return"
+	got=$(iperf_bytes "$H" "$D" $ADDR_D 2) || exit 1
+	[ "$got" -gt 100000 ] || fail "TX stuck after the return: $got bytes"
+	kill "$pinger" 2>/dev/null
+	wait
+}
+
+# Down/up of one side is a restart: the other follows, and the link comes back.
+test_down_up() {
+	setup_pci
+	ip -n "$D" link set "$DDEV" down
+	slowwait 2 sh -c "[ \"\$(ip netns exec $H cat /sys/class/net/$HDEV/carrier)\" = 0 ]" ||
+		fail "host side kept its carrier while the DPU side was down"
+	ip -n "$D" link set "$DDEV" up
+	slowwait 10 ip netns exec "$H" ping -q -c 1 -W 1 $ADDR_D >/dev/null || fail "no ping after down/up"
+}
+
+# Module unload with both sides up and traffic flowing, then load again.
+test_unload_reload() {
+	setup_pci
+	ip netns exec "$H" ping -q -i 0.01 -w 20 $ADDR_D >/dev/null 2>&1 &
+	local pinger=$!
+	sleep 1
+	modprobe -r xpu || fail "modprobe -r xpu failed"
+	kill "$pinger" 2>/dev/null
+	wait
+	[ -d /sys/module/xpu ] && fail "xpu still loaded"
+	xpu_del_netns
+	setup_pci
+}
+
+# mismatch ARGS...: the DPU side's function, unbound, is played by xpu_peer.py with ARGS; the
+# host side must keep its carrier down and say why ($WANT in dmesg, $STATUS in xpuctl).
+mismatch() {
+	local bdf
+	setup_pci
+	bdf=$(basename "$(ip netns exec "$D" readlink -f "/sys/class/net/$DDEV/device")")
+	echo "$bdf" >/sys/bus/pci/drivers/xpu/unbind || fail "unbind $bdf failed"
+	slowwait 5 sh -c "[ \"\$(ip netns exec $H cat /sys/class/net/$HDEV/carrier)\" = 0 ]" ||
+		fail "carrier stayed up without a peer"
+	dmesg_mark
+	python3 "$PEER" "$bdf" header "$@" || fail "xpu_peer.py failed"
+	slowwait 5 sh -c "ip netns exec $H xpuctl link show $HDEV | grep -q 'link mismatch'" ||
+		fail "no mismatch reported: $(ip netns exec "$H" xpuctl link show "$HDEV")"
+	ip netns exec "$H" xpuctl link show "$HDEV" | grep -q "$STATUS" ||
+		fail "status: $(ip netns exec "$H" xpuctl link show "$HDEV")"
+	dmesg | tail -n +"$((DMESG_MARK + 1))" | grep -q "$WANT" || fail "dmesg does not say '$WANT'"
+	[ "$(carrier "$H" "$HDEV")" = 0 ] || fail "carrier came up with a mismatched peer"
+	# A peer that gets it right is accepted.
+	python3 "$PEER" "$bdf" header --state ready --gen 7 || fail "xpu_peer.py failed"
+	slowwait 5 sh -c "ip netns exec $H xpuctl link show $HDEV | grep -q 'waiting for the peer to come up'" ||
+		fail "a matching peer was not accepted: $(ip netns exec "$H" xpuctl link show "$HDEV")"
+	python3 "$PEER" "$bdf" down || fail "xpu_peer.py down failed"
+	echo "$bdf" >/sys/bus/pci/drivers/xpu/bind || fail "bind $bdf failed"
+}
+
+test_version_mismatch() {
+	WANT="peer speaks another protocol version" STATUS="another protocol version" \
+		mismatch --version 0x20000
+}
+
+test_config_mismatch() {
+	WANT="peer has 2 queues of 256 descriptors" STATUS="another queue count" \
+		mismatch --queues 2
+}
+
+xpu_begin 8
+TMPDIR_PCI=$(mktemp -d)
+if [ "$(ivshmem_fns | grep -c .)" != 2 ]; then
+	ktap_skip_all "needs two ivshmem-doorbell functions on one fabric (tools/lab/vm.sh --ivshmem 2)"
+	exit "$KSFT_SKIP"
+fi
+command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v python3 >/dev/null ||
+	{ ktap_skip_all "iperf3, ethtool and python3 are needed"; exit "$KSFT_SKIP"; }
+xpu_case "probe: a host-side and a DPU-side netdev, roles in ethtool -i and ip -d link" test_probe
+xpu_case "ping and iperf3 TCP both ways across the window, bytes counted" test_ping_iperf
+xpu_case "peer leaves: carrier down within 1 s, back by itself when it returns" test_peer_leaves_and_returns
+xpu_case "down/up of one side: the link comes back" test_down_up
+xpu_case "module unload under traffic, and reload" test_unload_reload
+xpu_case "version mismatch: carrier stays down, dmesg and status say why" test_version_mismatch
+xpu_case "configuration mismatch: carrier stays down, dmesg and status say why" test_config_mismatch
+xpu_end

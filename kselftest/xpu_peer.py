@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""A stand-in for the other side of a PCI-mode xpu link, from userspace.
+
+It drives an ivshmem-doorbell function that xpu is *not* bound to (unbind it first) through its
+sysfs resource files: BAR2 is the shared window, BAR0 has the IVPosition and Doorbell registers.
+The tests use it to be a peer that xpu.ko must refuse: one that speaks another protocol version
+or has another configuration.
+
+  xpu_peer.py BDF header [--version V] [--queues Q] [--ring R] [--buf B] [--state S] [--gen G]
+      writes this function's side header (side = its fabric id), then rings the other side's
+      control vector
+  xpu_peer.py BDF down
+      marks this function's half Down and rings the other side
+"""
+import argparse
+import ctypes
+import mmap
+import os
+import struct
+import sys
+
+MAGIC = 0x31555058  # "XPU1"
+VERSION = 1 << 16
+SIDE_HEADER_SPACE = 4096
+CACHE_LINE = 64
+DESC = 16
+STATES = {"down": 0, "ready": 1, "up": 2, "resetting": 3}
+IV_POSITION, DOORBELL = 0x08, 0x0C
+
+
+def align(v, a):
+    return (v + a - 1) // a * a
+
+
+def header(half, version, queues, ring, buf, state, gen):
+    """struct xpu_side_header (uapi/linux/xpu_shm.h) for this configuration."""
+    ring_off = SIDE_HEADER_SPACE
+    cons_off = ring_off + queues * align(CACHE_LINE + ring * DESC, CACHE_LINE)
+    data_off = align(cons_off + queues * CACHE_LINE, CACHE_LINE)
+    return struct.pack("<IIQIIIIHHIIIIIII", MAGIC, version, 0, state, gen, 0, 0, queues, 0,
+                       ring, buf, 1500, ring_off, cons_off, data_off, half)
+
+
+def resource(bdf, bar):
+    path = f"/sys/bus/pci/devices/{bdf}/resource{bar}"
+    fd = os.open(path, os.O_RDWR | os.O_SYNC)
+    size = os.fstat(fd).st_size
+    return fd, mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("bdf")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    h = sub.add_parser("header")
+    h.add_argument("--version", type=lambda v: int(v, 0), default=VERSION)
+    h.add_argument("--queues", type=int, default=4)
+    h.add_argument("--ring", type=int, default=256)
+    h.add_argument("--buf", type=int, default=2048)
+    h.add_argument("--state", choices=STATES, default="ready")
+    h.add_argument("--gen", type=int, default=1)
+    sub.add_parser("down")
+    a = p.parse_args()
+
+    if os.path.exists(f"/sys/bus/pci/devices/{a.bdf}/driver"):
+        sys.exit(f"xpu_peer: {a.bdf} is bound to a driver; unbind it first")
+    _, regs = resource(a.bdf, 0)
+    _, win = resource(a.bdf, 2)
+    me = ctypes.c_uint32.from_buffer(regs, IV_POSITION).value
+    if me > 1:
+        sys.exit(f"xpu_peer: fabric id {me}: xpu sides are ids 0 and 1")
+    half = len(win) // 2
+    base = me * half
+    if a.cmd == "header":
+        hdr = header(half, a.version, a.queues, a.ring, a.buf, STATES[a.state], a.gen)
+        win[base:base + len(hdr)] = hdr
+    else:
+        struct.pack_into("<I", win, base + 16, STATES["down"])
+    win.flush()
+    # One 32-bit store: the other side's control vector (0).
+    ctypes.c_uint32.from_buffer(regs, DOORBELL).value = (1 - me) << 16
+
+
+if __name__ == "__main__":
+    main()
