@@ -307,9 +307,7 @@ fn show(name: &str, json: bool) -> Result<(), Error> {
                 // The kernel's status strings are plain ASCII without quotes or backslashes;
                 // escape anyway rather than trust that.
                 let why: String = why.chars().flat_map(char::escape_default).collect();
-                out += &format!(
-                    ",\"role\":\"{role}\",\"link_state\":\"{s}\",\"status\":\"{why}\""
-                );
+                out += &format!(",\"role\":\"{role}\",\"link_state\":\"{s}\",\"status\":\"{why}\"");
             }
             println!("{out}}}");
         } else {
