@@ -35,6 +35,12 @@ use crate::{
     shm::{Layout, LayoutError, SideState},
 };
 
+/// Protocol violations by the peer (bad indices, bad descriptors), counted since we
+/// connected, after which we stop trusting its rings and start over: each one is dropped and
+/// counted, but a peer that keeps writing garbage is broken or hostile, and a reset is what
+/// brings a merely confused one back.
+pub(crate) const VIOLATIONS_BEFORE_RESET: u64 = 16;
+
 /// The window and doorbells of a PCI function: what the PCI driver hands its netdev.
 pub(crate) struct Transport {
     pub(crate) window: Arc<Window>,
@@ -51,6 +57,15 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
+    /// "host" or "dpu".
+    pub(crate) fn role_name(&self) -> &'static str {
+        if self.side == 0 {
+            "host"
+        } else {
+            "dpu"
+        }
+    }
+
     /// Offset of our half.
     pub(crate) fn own_half(&self) -> u32 {
         self.side * self.layout.half_size()
@@ -136,6 +151,10 @@ pub(crate) struct Handshake {
     /// Whether our header says `Up` (we use the rings).
     up: Atomic<bool>,
     status: Atomic<u32>,
+    /// The peer's violations counted when we connected.
+    violations_at_connect: Atomic<u64>,
+    /// Resets because of violations, for `ethtool -S`.
+    resets: Atomic<u64>,
 }
 
 /// What we see of the other side.
@@ -160,7 +179,14 @@ impl Handshake {
             peer_generation: Atomic::new(0),
             up: Atomic::new(false),
             status: Atomic::new(Status::AdminDown as u32),
+            violations_at_connect: Atomic::new(0),
+            resets: Atomic::new(0),
         }
+    }
+
+    /// Link resets because the peer kept violating the protocol.
+    pub(crate) fn violation_resets(&self) -> u64 {
+        self.resets.load(Relaxed)
     }
 
     pub(crate) fn set_generation(&self, generation: u32) {
@@ -176,7 +202,7 @@ impl Handshake {
             return;
         }
         self.status.store(status as u32, Relaxed);
-        let side = if t.side == 0 { "host" } else { "dpu" };
+        let side = t.role_name();
         match (status, peer) {
             (Status::ConfigMismatch, Some(p)) => pr_warn!(
                 "xpu ({side} side): peer has {} queues of {} descriptors ({} bytes per buffer), we have {} of {} ({}): link stays down\n",
@@ -240,6 +266,7 @@ impl Handshake {
 
     /// Runs the handshake one step: called whenever something may have changed. `admin_up`:
     /// the device is up, or being opened (`ndo_open` runs before the core marks it up).
+    /// `violations`: the peer's protocol violations counted so far.
     pub(crate) fn step(
         &self,
         dev: &Device,
@@ -247,10 +274,20 @@ impl Handshake {
         t: &Transport,
         rtnl: &Rtnl,
         admin_up: bool,
+        violations: u64,
     ) {
         if !admin_up {
             self.set_status(t, Status::AdminDown, None);
             return;
+        }
+        let since = violations.wrapping_sub(self.violations_at_connect.load(Relaxed));
+        if self.up.load(Relaxed) && since >= VIOLATIONS_BEFORE_RESET {
+            let side = t.role_name();
+            pr_warn!(
+                "xpu ({side} side): the peer violated the ring protocol {since} times: resetting the link\n"
+            );
+            self.resets.store(self.resets.load(Relaxed) + 1, Relaxed);
+            self.restart(dev, conn, t, rtnl, true);
         }
         if self.up.load(Relaxed) {
             match self.peer(conn).0 {
@@ -275,6 +312,7 @@ impl Handshake {
             // It restarts when it sees our header, and rings us then.
             (Peer::Alive { stale: true, .. }, _) => self.set_status(t, Status::Connecting, None),
             (Peer::Alive { generation, up, .. }, _) => {
+                self.violations_at_connect.store(violations, Relaxed);
                 self.peer_generation.store(generation, Relaxed);
                 self.up.store(true, Relaxed);
                 conn.set_live(true);

@@ -56,6 +56,15 @@ pub(crate) struct LinkState {
     rx_stats: [RxStats; QUEUES],
 }
 
+impl LinkState {
+    /// The peer's protocol violations, all queues and directions.
+    fn violations(&self) -> u64 {
+        let tx: u64 = self.tx_stats.iter().map(|s| s.peer_errors.get()).sum();
+        let rx: u64 = self.rx_stats.iter().map(|s| s.peer_errors.get()).sum();
+        tx.wrapping_add(rx)
+    }
+}
+
 impl NetdevOps for Xpu {
     type State = LinkState;
     type Transport = Transport;
@@ -85,7 +94,9 @@ impl NetdevOps for Xpu {
 
     fn control(dev: &Device, state: &LinkState, rtnl: &Rtnl) {
         if let (Some(conn), Some(t)) = (state.conn.as_ref(), state.pci.as_ref()) {
-            state.handshake.step(dev, conn, t, rtnl, dev.is_up());
+            state
+                .handshake
+                .step(dev, conn, t, rtnl, dev.is_up(), state.violations());
         }
     }
 
@@ -139,7 +150,9 @@ impl NetdevOps for Xpu {
             dev.napi_enable(conn.num_queues(), rtnl);
             dev.txq_wake_all();
             // Connect if the other side is there.
-            state.handshake.step(dev, conn, t, rtnl, true);
+            state
+                .handshake
+                .step(dev, conn, t, rtnl, true, state.violations());
             return Ok(());
         }
         // The pair is being deleted: nothing to talk to.
@@ -226,6 +239,12 @@ impl NetdevOps for Xpu {
             for (name, v) in TxStats::NAMES.iter().zip(t.values()) {
                 sink.stat(format_args!("tx{q}_{name}"), v);
             }
+        }
+        if state.pci.as_ref().is_some() {
+            sink.stat(
+                format_args!("link_resets_by_violations"),
+                state.handshake.violation_resets(),
+            );
         }
     }
 

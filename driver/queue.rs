@@ -40,7 +40,7 @@ use crate::{
     },
     ring::{self, Ring, RingWords},
     shm::{Desc, Layout, SideHeader, SideState},
-    stats::{RxStats, TxStats},
+    stats::{Counter, RxStats, TxStats},
 };
 
 /// The largest packet a descriptor carries: a 64 KiB GSO packet, or a 65535-byte MTU frame
@@ -282,6 +282,15 @@ impl Conn {
         self.layout.num_queues()
     }
 
+    /// Counts a protocol violation by the peer. In PCI mode the handshake looks at the count
+    /// and resets the link if they keep coming (`handshake::VIOLATIONS_BEFORE_RESET`).
+    fn violation(&self, dev: &Device, counter: &Counter) {
+        counter.inc();
+        if let Signal::Doorbell(_) = self.signal {
+            dev.control_schedule();
+        }
+    }
+
     fn words(&self, prod_half: u32, cons_half: u32, q: u16) -> Option<Words<'_>> {
         let p = prod_half.checked_add(self.layout.producer_off(q)?)?;
         let c = cons_half.checked_add(self.layout.consumer_off(q)?)?;
@@ -430,7 +439,7 @@ impl Conn {
         // are bounded by the ring size; the bound only guards against a broken peer.
         for _ in 0..=self.ring.size() {
             if ring::producer_arm(w, &self.ring, prod).is_err() || self.reclaim(tx, w).is_err() {
-                st.peer_errors.inc();
+                self.violation(dev, &st.peer_errors);
                 return false;
             }
             if self.place(q, tx, need).is_some() {
@@ -469,7 +478,7 @@ impl Conn {
         };
         if self.reclaim(tx, &w).is_err() {
             // Keep the last good index: we only ever reuse what the peer really released.
-            st.peer_errors.inc();
+            self.violation(dev, &st.peer_errors);
         }
         let len = skb.len();
         if len <= MAX_PACKET.min(self.area.size()) && self.place(q, tx, len).is_none() {
@@ -496,7 +505,7 @@ impl Conn {
     }
 
     /// Receives descriptor `idx` of the peer's ring `q`.
-    fn receive_one(&self, napi: &Napi, q: u16, idx: u32, st: &RxStats) {
+    fn receive_one(&self, dev: &Device, napi: &Napi, q: u16, idx: u32, st: &RxStats) {
         let d = self
             .layout
             .desc_off(q, idx)
@@ -510,7 +519,7 @@ impl Conn {
             self.window.region(self.peer.checked_add(off)?, d.len)
         });
         let (Some(d), Some(region)) = (d, region) else {
-            st.peer_errors.inc();
+            self.violation(dev, &st.peer_errors);
             return;
         };
         match napi.receive(region, &d) {
@@ -571,13 +580,13 @@ impl Conn {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(_) => {
-                    st.peer_errors.inc();
+                    self.violation(dev, &st.peer_errors);
                     break;
                 }
             };
             let first = cons;
             for _ in 0..avail.min(budget - done) {
-                self.receive_one(napi, q, cons, st);
+                self.receive_one(dev, napi, q, cons, st);
                 cons = cons.wrapping_add(1);
                 done += 1;
             }

@@ -227,7 +227,39 @@ test_config_mismatch() {
 		mismatch --queues 2
 }
 
-xpu_begin 8
+# sum_stat NS DEV REGEX: the sum of the ethtool -S counters whose names match REGEX.
+sum_stat() {
+	ip netns exec "$1" ethtool -S "$2" | awk -v n="$3" '
+		{ k = $1; sub(":", "", k) } k ~ "^" n "$" { s += $2 } END { print s + 0 }'
+}
+
+# The DPU side's window half is scribbled on (random indices and descriptors, doorbells on
+# random vectors) while traffic flows both ways: the host side counts the violations, drops,
+# resets the link when they persist, does not oops, WARN or hang, and the link recovers once
+# the scribbling stops.
+test_hostile_peer() {
+	local bdf pingers=() v r
+	setup_pci
+	bdf=$(basename "$(ip netns exec "$D" readlink -f "/sys/class/net/$DDEV/device")")
+	ip netns exec "$H" ping -q -i 0.01 -w 60 $ADDR_D >/dev/null 2>&1 &
+	pingers+=($!)
+	ip netns exec "$D" ping -q -i 0.01 -s 1400 -w 60 $ADDR_H >/dev/null 2>&1 &
+	pingers+=($!)
+	sleep 1
+	python3 "$PEER" "$bdf" hostile --seconds 8 --seed 1 || fail "xpu_peer.py hostile failed"
+	v=$(sum_stat "$H" "$HDEV" '(rx|tx)[0-9]+_peer_errors')
+	r=$(sum_stat "$H" "$HDEV" link_resets_by_violations)
+	echo "host side: $v violations counted, $r link resets"
+	[ "$v" -gt 0 ] || fail "no violation counted"
+	[ "$r" -gt 0 ] || fail "the link was never reset"
+	slowwait 30 ip netns exec "$H" ping -q -c 1 -W 1 $ADDR_D >/dev/null ||
+		fail "no recovery after the peer stopped: $(ip netns exec "$H" xpuctl link show "$HDEV")"
+	slowwait 10 ip netns exec "$D" ping -q -c 1 -W 1 $ADDR_H >/dev/null || fail "no recovery DPU -> host"
+	kill "${pingers[@]}" 2>/dev/null
+	wait
+}
+
+xpu_begin 9
 TMPDIR_PCI=$(mktemp -d)
 if [ "$(ivshmem_fns | grep -c .)" != 2 ]; then
 	ktap_skip_all "needs two ivshmem-doorbell functions on one fabric (tools/lab/vm.sh --ivshmem 2)"
@@ -242,4 +274,5 @@ xpu_case "down/up of one side: the link comes back" test_down_up
 xpu_case "module unload under traffic, and reload" test_unload_reload
 xpu_case "version mismatch: carrier stays down, dmesg and status say why" test_version_mismatch
 xpu_case "configuration mismatch: carrier stays down, dmesg and status say why" test_config_mismatch
+xpu_case "hostile peer under traffic: violations counted, link reset, then recovery" test_hostile_peer
 xpu_end

@@ -12,13 +12,19 @@ or has another configuration.
       control vector
   xpu_peer.py BDF down
       marks this function's half Down and rings the other side
+  xpu_peer.py BDF hostile [--seconds S] [--seed N]
+      a hostile peer: while xpu keeps driving this function (it may stay bound), writes
+      random indices, event indices and descriptors (offsets, lengths, flags, GSO fields) into
+      its half's rings, and rings random vectors of the other side, for S seconds
 """
 import argparse
 import ctypes
 import mmap
 import os
+import random
 import struct
 import sys
+import time
 
 MAGIC = 0x31555058  # "XPU1"
 VERSION = 1 << 16
@@ -42,6 +48,40 @@ def header(half, version, queues, ring, buf, state, gen):
                        ring, buf, 1500, ring_off, cons_off, data_off, half)
 
 
+def hostile(win, regs, base, me, seconds, seed):
+    """Garbage into the ring area of our half (never the header: mismatches are tested apart),
+    and doorbells on random vectors of the other side."""
+    rnd = random.Random(seed)
+    queues, ring = struct.unpack_from("<H2xI", win, base + 32)
+    ring_off, cons_off, data_off = struct.unpack_from("<III", win, base + 48)
+    if not (1 <= queues <= 16 and ring in (8 << i for i in range(10))):
+        sys.exit("xpu_peer: this half has no valid xpu header to aim at")
+    ring_bytes = align(CACHE_LINE + ring * DESC, CACHE_LINE)
+    doorbell = ctypes.c_uint32.from_buffer(regs, DOORBELL)
+    end = time.monotonic() + seconds
+    writes = 0
+    while time.monotonic() < end:
+        q = rnd.randrange(queues)
+        what = rnd.randrange(4)
+        word = lambda: rnd.choice([0, 1, ring - 1, ring, ring + 1, 0xFFFFFFFF, rnd.getrandbits(32)])
+        if what == 0:  # producer index or its event index
+            struct.pack_into("<I", win, base + ring_off + q * ring_bytes + 4 * rnd.randrange(2), word())
+        elif what == 1:  # consumer index or event index for the other side's ring
+            struct.pack_into("<I", win, base + cons_off + q * CACHE_LINE + 4 * rnd.randrange(2), word())
+        else:  # a descriptor: offset, length, csum start/offset, gso size/type, flags
+            slot = base + ring_off + q * ring_bytes + CACHE_LINE + rnd.randrange(ring) * DESC
+            off = rnd.choice([data_off + rnd.randrange(1 << 20), rnd.getrandbits(32), 0])
+            length = rnd.choice([0, 13, 14, 60, 1514, 65600, 65601, rnd.getrandbits(32)])
+            struct.pack_into("<IIHHHBB", win, slot, off, length, rnd.getrandbits(16),
+                             rnd.getrandbits(16), rnd.getrandbits(16), rnd.getrandbits(8),
+                             rnd.getrandbits(8))
+        writes += 1
+        if writes % 4 == 0:
+            doorbell.value = (1 - me) << 16 | rnd.randrange(queues + 1)
+            time.sleep(0.001)
+    print(f"xpu_peer: {writes} hostile writes in {seconds} s")
+
+
 def resource(bdf, bar):
     path = f"/sys/bus/pci/devices/{bdf}/resource{bar}"
     fd = os.open(path, os.O_RDWR | os.O_SYNC)
@@ -61,9 +101,13 @@ def main():
     h.add_argument("--state", choices=STATES, default="ready")
     h.add_argument("--gen", type=int, default=1)
     sub.add_parser("down")
+    ho = sub.add_parser("hostile")
+    ho.add_argument("--seconds", type=float, default=5)
+    ho.add_argument("--seed", type=int, default=None)
     a = p.parse_args()
 
-    if os.path.exists(f"/sys/bus/pci/devices/{a.bdf}/driver"):
+    bound = os.path.exists(f"/sys/bus/pci/devices/{a.bdf}/driver")
+    if bound and a.cmd != "hostile":
         sys.exit(f"xpu_peer: {a.bdf} is bound to a driver; unbind it first")
     _, regs = resource(a.bdf, 0)
     _, win = resource(a.bdf, 2)
@@ -72,6 +116,9 @@ def main():
         sys.exit(f"xpu_peer: fabric id {me}: xpu sides are ids 0 and 1")
     half = len(win) // 2
     base = me * half
+    if a.cmd == "hostile":
+        hostile(win, regs, base, me, a.seconds, a.seed)
+        return
     if a.cmd == "header":
         hdr = header(half, a.version, a.queues, a.ring, a.buf, STATES[a.state], a.gen)
         win[base:base + len(hdr)] = hdr
