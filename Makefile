@@ -5,13 +5,14 @@
 
 LAB := tools/lab
 
-.PHONY: all deps kernel module vm check demo bench clean help
+.PHONY: all deps kernel module vm check demo bench bench-link clean help
 all: module
 
 help:
 	@echo "make demo    boot a host VM and a DPU VM on one fabric, link them with xpu, show it"
 	@echo "make check   run every test (cargo + kselftests in a VM); ends with 'N passed, N failed'"
 	@echo "make bench   xpu pair against veth in one VM: throughput, CPU/GB, latency ratios"
+	@echo "make bench-link  host VM and DPU VM: xpu against virtio-net, same ratios plus idle cost"
 	@echo "make deps | kernel | module | clean"
 	@echo "make vm CMD='...'   run a command in a VM with xpu installed"
 
@@ -35,6 +36,9 @@ demo:
 
 bench:
 	@$(LAB)/bench.sh $(BENCH_ARGS)
+
+bench-link:
+	@$(LAB)/bench-link.sh $(BENCH_ARGS)
 
 clean:
 	@kdir=$$($(LAB)/kernel.sh 2>/dev/null) && $(MAKE) -s -C $$kdir M=$(CURDIR) clean || true

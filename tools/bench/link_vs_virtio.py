@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""xpu's cross-PU link against virtio-net, between the same two VMs, in the same run.
+
+Runs in the host VM as root (tools/lab/bench-link.sh boots it and the DPU VM). The two VMs are
+joined twice: by xpu (an ivshmem-doorbell window on the xpu fabric, 10.0.0.0/24) and by
+virtio-net over QEMU's socket netdev (10.1.0.0/24); the DPU VM runs the servers
+(tools/bench/link_server.sh). Measurements alternate between the two links, each round in the
+other order, so drift in a noisy (TCG) machine hits both alike; only ratios are reported.
+
+  - iperf3 TCP throughput host -> DPU, 1 and 4 streams (median of the rounds);
+  - this guest's CPU time per GB moved during those runs (from /proc/stat);
+  - request/response latency: sockperf UDP ping-pong, p50 and p99 (median of the rounds);
+  - an idle link over 10 s: the link's interrupts, and for xpu also its NAPI polls (expected: 0).
+
+Prints a table (with the range of the per-round ratios) and, last, one JSON line.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+LINKS = {"virtio": "10.1.0.2", "xpu": "10.0.0.2"}
+LOCAL = {"virtio": "10.1.0.1", "xpu": "10.0.0.1"}
+
+
+def sh(*args, check=True, **kw):
+    return subprocess.run(args, check=check, text=True, capture_output=True, **kw)
+
+
+def netdev(driver):
+    """The netdev whose driver is `driver` (virtio_net or xpu)."""
+    for d in sorted(os.listdir("/sys/class/net")):
+        link = f"/sys/class/net/{d}/device/driver"
+        if os.path.islink(link) and os.path.basename(os.readlink(link)) == driver:
+            return d
+    sys.exit(f"bench: no {driver} netdev")
+
+
+def setup():
+    devs = {"virtio": netdev("virtio_net"), "xpu": netdev("xpu")}
+    for k, d in devs.items():
+        # IPv4 only: IPv6's router solicitations and MLD reports would cross an idle link.
+        sh("sysctl", "-qw", f"net.ipv6.conf.{d}.disable_ipv6=1")
+        sh("ip", "addr", "add", f"{LOCAL[k]}/24", "dev", d)
+        sh("ip", "link", "set", d, "up")
+    for k, addr in LINKS.items():
+        for _ in range(600):
+            if sh("ping", "-q", "-c", "1", "-W", "1", addr, check=False).returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            sys.exit(f"bench: no connectivity over {k} to {addr}")
+    # The DPU's servers are up once they answer on both links.
+    for k, addr in LINKS.items():
+        for _ in range(120):
+            if sh("iperf3", "-c", addr, "-t", "1", check=False).returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            sys.exit(f"bench: no iperf3 server at {addr}")
+    return devs
+
+
+def cpu_busy_seconds():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def iperf(addr, streams, seconds):
+    """Returns (bits/s received, this guest's CPU seconds per GB)."""
+    cpu0 = cpu_busy_seconds()
+    for _ in range(5):
+        r = sh("iperf3", "-c", addr, "-t", str(seconds), "-P", str(streams), "-J", check=False)
+        if r.returncode == 0:
+            break
+        time.sleep(1)  # the server may still be finishing the previous test
+    else:
+        sys.exit(f"bench: iperf3 to {addr} failed: {r.stdout[-300:]}")
+    cpu = cpu_busy_seconds() - cpu0
+    end = json.loads(r.stdout)["end"]["sum_received"]
+    return end["bits_per_second"], cpu / (end["bytes"] / 1e9)
+
+
+def sockperf(addr, seconds):
+    """Returns (p50, p99) latency in microseconds (sockperf reports half the round trip)."""
+    out = sh("sockperf", "pp", "-i", addr, "-p", "11111", "-t", str(seconds), "-m", "64").stdout
+    pct = {m.group(1): float(m.group(2)) for m in
+           re.finditer(r"percentile\s+([\d.]+)\s*=\s*([\d.]+)", out)}
+    return pct["50.000"], pct["99.000"]
+
+
+def interrupts(pattern):
+    """Sum of the /proc/interrupts lines whose name matches `pattern`."""
+    n = 0
+    with open("/proc/interrupts") as f:
+        for line in f:
+            if re.search(pattern, line):
+                n += sum(int(x) for x in line.split()[1:] if x.isdigit())
+    return n
+
+
+def packets(dev):
+    """Packets received and sent by `dev`."""
+    return sum(int(open(f"/sys/class/net/{dev}/statistics/{c}").read()) for c in ("rx_packets", "tx_packets"))
+
+
+def xpu_polls(dev):
+    out = sh("ethtool", "-S", dev).stdout
+    return sum(int(v) for k, v in re.findall(r"(rx\d+_napi_polls): (\d+)", out))
+
+
+def alternating(rounds, measure):
+    runs = {k: [] for k in LINKS}
+    for r in range(rounds):
+        order = list(LINKS.items())
+        for k, addr in order if r % 2 == 0 else reversed(order):
+            runs[k].append(measure(addr))
+    return runs
+
+
+def summarize(results, rows, key, label, unit, runs, i, scale=1.0):
+    med = {k: statistics.median(r[i] for r in v) * scale for k, v in runs.items()}
+    per_round = [x[i] / v[i] for v, x in zip(runs["virtio"], runs["xpu"])]
+    ratio = med["xpu"] / med["virtio"]
+    results.update({f"{key}_virtio": med["virtio"], f"{key}_xpu": med["xpu"],
+                    f"{key}_ratio": ratio, f"{key}_ratio_min": min(per_round),
+                    f"{key}_ratio_max": max(per_round)})
+    rows.append((label, unit, med["virtio"], med["xpu"], ratio, min(per_round), max(per_round)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=3)
+    args = ap.parse_args()
+
+    devs = setup()
+    results, rows = {}, []
+    for streams in (1, 4):
+        runs = alternating(args.rounds, lambda a, s=streams: iperf(a, s, args.seconds))
+        key = f"tcp_p{streams}"
+        summarize(results, rows, f"{key}_gbps", f"TCP host->DPU, {streams} stream(s)",
+                  "Gbit/s", runs, 0, 1e-9)
+        summarize(results, rows, f"{key}_cpu_s_per_gb", "  host guest CPU per GB", "CPU s/GB",
+                  runs, 1)
+    lat = alternating(args.rounds, lambda a: sockperf(a, args.seconds))
+    for i, name in ((0, "p50"), (1, "p99")):
+        summarize(results, rows, f"latency_{name}_us", f"UDP ping-pong {name}", "us", lat, i)
+
+    # Idle: nothing sent for 10 s. Interrupt lines: xpu's are xpu-*, virtio-net's virtioN-*
+    # of its PCI function (the 9p share is virtio too: match the NIC's own MSI-X names).
+    # TCP's last timers (FIN, delayed ACK) expire first.
+    time.sleep(5)
+    vpci = os.path.basename(os.readlink(f"/sys/class/net/{devs['virtio']}/device"))
+    vpat = rf"{vpci}-(input|output|config)"
+
+    def sample():
+        return (interrupts(r"xpu-"), xpu_polls(devs["xpu"]), packets(devs["xpu"]),
+                interrupts(vpat), packets(devs["virtio"]))
+
+    before = sample()
+    time.sleep(10)
+    d = [a - b for a, b in zip(sample(), before)]
+    idle = {"idle_10s_irqs_xpu": d[0], "idle_10s_napi_polls_xpu": d[1],
+            "idle_10s_packets_xpu": d[2], "idle_10s_irqs_virtio": d[3],
+            "idle_10s_packets_virtio": d[4]}
+    results.update(idle)
+
+    print(f"{'measure':34} {'unit':9} {'virtio':>10} {'xpu':>10} {'xpu/virtio':>10} {'per round':>12}")
+    for name, unit, v, x, r, lo, hi in rows:
+        print(f"{name:34} {unit:9} {v:10.3f} {x:10.3f} {r:10.2f} {lo:5.2f}..{hi:<5.2f}")
+    print(f"idle link, 10 s: xpu interrupts {d[0]}, NAPI polls {d[1]}, packets {d[2]}; "
+          f"virtio-net interrupts {d[3]}, packets {d[4]}")
+    print(json.dumps({k: round(v, 4) for k, v in results.items()}))
+    # Tell the DPU VM we are done (tools/bench/link_server.sh waits for this).
+    sh("python3", "-c", "import socket; socket.create_connection(('10.0.0.2', 7777), 5).close()",
+       check=False)
+
+
+if __name__ == "__main__":
+    main()
