@@ -17,7 +17,7 @@
 //! costs nothing.
 //!
 //! Runs under RTNL (from the control doorbell's work, `ndo_open` and `ndo_stop`), so it has
-//! one caller at a time.
+//! one caller at a time; only `Handshake::peek`, which can just drop the carrier, runs without.
 
 #![deny(unsafe_code)]
 
@@ -248,8 +248,9 @@ impl Handshake {
         }
     }
 
-    /// Without RTNL: if we are connected and the peer we connected to is no longer up, drop
-    /// the carrier now (the stack stops sending); `step` does the rest under RTNL.
+    /// From the control doorbell's hard IRQ, without RTNL: if we are connected and the peer
+    /// we connected to is no longer up, drop the carrier now (the stack stops sending); `step`
+    /// does the rest under RTNL.
     pub(crate) fn peek(&self, dev: &Device, conn: &Conn) {
         if !self.up.load(Relaxed) {
             return;
@@ -276,6 +277,10 @@ impl Handshake {
         admin_up: bool,
         violations: u64,
     ) {
+        // Leaving: our half says Down, and must keep saying it.
+        if t.leaving.load(Relaxed) {
+            return;
+        }
         if !admin_up {
             self.set_status(t, Status::AdminDown, None);
             return;

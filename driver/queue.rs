@@ -190,7 +190,7 @@ impl Conn {
         let pair = matches!(signal, Signal::Pair);
         let conn = Self {
             signal,
-            live: Atomic::new(pair),
+            live: Atomic::new(false),
             window,
             layout,
             ring,
@@ -203,7 +203,10 @@ impl Conn {
         };
         conn.reset(generation, mtu)?;
         if pair {
+            // Pair mode has no handshake: both ends are live from the start (`reset` left
+            // the rings unused, as PCI mode wants until its handshake connects).
             conn.set_state(SideState::Up);
+            conn.set_live(true);
         }
         Ok(conn)
     }

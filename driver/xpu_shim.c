@@ -606,12 +606,6 @@ static void xpu_ctrl_work(struct work_struct *work)
 {
 	struct xpu_priv *priv = container_of(work, struct xpu_priv, ctrl_work);
 
-	/*
-	 * A peer that left takes our carrier down now: RTNL may be busy for seconds (with
-	 * another device unregistering, say). PCI remove cancels this work before it
-	 * unregisters the device, so the Rust state is there.
-	 */
-	xpu_rs_ctrl_peek(priv->dev);
 	rtnl_lock();
 	if (priv->dev->reg_state == NETREG_REGISTERED)
 		xpu_rs_ctrl(priv->dev);
@@ -1042,13 +1036,19 @@ void xpu_ctrl_schedule(struct net_device *dev)
 	schedule_work(&xpu_priv(dev)->ctrl_work);
 }
 
-/* MSI-X vector @v rang (hard IRQ): 0 is control, 1 + q is queue q. */
+/*
+ * MSI-X vector @v rang (hard IRQ): 0 is control, 1 + q is queue q. A peer that left takes our
+ * carrier down here and now: the work that does the rest needs RTNL, which can be busy for
+ * seconds (another device unregistering, say), and a workqueue may be slow to run it.
+ */
 void xpu_pci_irq(struct net_device *dev, unsigned int v)
 {
 	struct xpu_priv *priv = xpu_priv(dev);
 
-	if (v == 0)
+	if (v == 0) {
+		xpu_rs_ctrl_peek(dev);
 		schedule_work(&priv->ctrl_work);
+	}
 	else if (v - 1 < XPU_SHM_MAX_QUEUES)
 		napi_schedule_irqoff(&priv->rxq[v - 1].napi);
 }

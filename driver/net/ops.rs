@@ -65,8 +65,8 @@ pub(crate) trait NetdevOps {
     ) -> Result;
     /// PCI mode: the control doorbell rang (or the device was probed): run the handshake.
     fn control(dev: &Device, state: &Self::State, rtnl: &Rtnl);
-    /// PCI mode: the control doorbell rang; before taking RTNL for `control`, drop the
-    /// carrier if the peer is gone.
+    /// PCI mode: the control doorbell rang (hard IRQ): drop the carrier now if the peer is
+    /// gone; `control` does the rest later, under RTNL.
     fn control_peek(dev: &Device, state: &Self::State);
     /// `enum xpu_link_role` of uapi/linux/xpu.h.
     fn role(state: &Self::State) -> u32;
@@ -437,7 +437,8 @@ unsafe extern "C" fn xpu_rs_ctrl(dev: *mut bindings::net_device) {
 
 /// # Safety
 ///
-/// Must only be called by `xpu_ctrl_work` (driver/xpu_shim.c) on a registered xpu device.
+/// Must only be called by `xpu_pci_irq` (driver/xpu_shim.c, hard IRQ) on a registered xpu
+/// device.
 #[no_mangle]
 unsafe extern "C" fn xpu_rs_ctrl_peek(dev: *mut bindings::net_device) {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement).

@@ -260,6 +260,58 @@ fn disconnect_is_announced_and_the_id_reused() {
     assert_eq!(rung(&b.own[0]), 1);
 }
 
+/// The state word of the side header at the start of half `id` (uapi/src/shm.rs).
+fn side_state(shm: &OwnedFd, id: u64) -> u32 {
+    let mut b = [0u8; 4];
+    pread(shm, &mut b, (id * SIZE / 2 + 16) as i64).expect("pread");
+    u32::from_le_bytes(b)
+}
+
+#[test]
+fn a_departed_xpu_side_is_marked_down_and_the_other_rung() {
+    let fabric = Fabric::start();
+    let a = fabric.join(&[]);
+    let b = fabric.join(&[&a]);
+    // A is an xpu side: its half (0) starts with the magic, and it is Up.
+    pwrite(&a.shm, &xpu_uapi::shm::MAGIC.to_le_bytes(), 0).expect("pwrite");
+    pwrite(
+        &a.shm,
+        &(xpu_uapi::shm::SideState::Up as u32).to_le_bytes(),
+        16,
+    )
+    .expect("pwrite");
+
+    drop(a);
+    let (gone, _) = b.client.recv();
+    assert_eq!(gone, 0);
+    // The link-down event comes before the notice: B's control vector has fired, and A's
+    // half says Down.
+    assert_eq!(rung(&b.own[0]), 1, "B's control vector did not fire");
+    assert_eq!(side_state(&b.shm, 0), xpu_uapi::shm::SideState::Down as u32);
+}
+
+#[test]
+fn a_departed_peer_that_is_not_an_xpu_side_is_left_alone() {
+    let fabric = Fabric::start();
+    let a = fabric.join(&[]);
+    let b = fabric.join(&[&a]);
+    // No magic in A's half: the window is someone else's business.
+    pwrite(&a.shm, &7u32.to_le_bytes(), 16).expect("pwrite");
+
+    drop(a);
+    let (gone, _) = b.client.recv();
+    assert_eq!(gone, 0);
+    assert!(
+        read(&b.own[0], &mut [0u8; 8]).is_err(),
+        "B's control vector fired"
+    );
+    assert_eq!(
+        side_state(&b.shm, 0),
+        7,
+        "the fabric wrote into a non-xpu window"
+    );
+}
+
 #[test]
 fn a_gap_in_the_ids_is_filled_and_everyone_told() {
     let fabric = Fabric::start();
