@@ -4,7 +4,7 @@
 //!
 //! In pair mode (both ends in one kernel, like veth) `ip link add` creates the device and its
 //! peer, and `pair::connect` gives them one shared window; deleting either deletes both. The
-//! carrier is on only while both ends are up. In PCI mode (`pci`) the device comes with its
+//! carrier is on only while both ends are up. In PCI mode (`pci_link`) the device comes with its
 //! PCI function, the other end is another kernel, and `handshake` decides the carrier.
 //! Packets cross through the rings of `queue::Conn`; this file is the glue between them and
 //! the netdev ops.

@@ -953,7 +953,7 @@ void xpu_link_unregister(void)
 }
 
 /*
- * PCI mode (driver/pci.rs): one device per ivshmem-doorbell function, named xpu%d, registered
+ * PCI mode (driver/pci_link.rs): one device per ivshmem-doorbell function, named xpu%d, registered
  * at probe. It has the xpu kind for `ip -d link` (fill_info), but no dellink: like a NIC it
  * goes away with its PCI function, and a deleted netns hands it back to init_net.
  */

@@ -75,7 +75,7 @@ done
 "$XPU_ROOT/tools/lab/vm.sh" --name xpu-ksft --timeout 2700 -- \
 	"$inst/run_kselftest.sh" "${pair_tests[@]}" | tee "$ktap"
 vmrc=${PIPESTATUS[0]}
-"$XPU_ROOT/tools/lab/vm.sh" --name xpu-ksft-pci --timeout 900 --ivshmem 2 -- \
+"$XPU_ROOT/tools/lab/vm.sh" --name xpu-ksft-pci --timeout 1500 --ivshmem 2 -- \
 	"$inst/run_kselftest.sh" -t drivers/net/xpu:xpu_pci.sh | tee -a "$ktap"
 pcirc=${PIPESTATUS[0]}
 case "$pcirc" in 124 | 125) vmrc=$pcirc ;; esac
