@@ -51,8 +51,8 @@ if [ "$ivshmem" -gt 0 ]; then
 	if [ -z "$fabric" ]; then
 		fabric=$logdir/$name.fabric.sock
 		bin=$XPU_ROOT/target/debug/xpu-fabric
-		[ -x "$bin" ] || (cd "$XPU_ROOT" && cargo build -q -p xpu-fabric) ||
-			die "cannot build xpu-fabric"
+		# Always through cargo (a no-op when up to date): a stale binary would lack fixes.
+		(cd "$XPU_ROOT" && cargo build -q -p xpu-fabric) || die "cannot build xpu-fabric"
 		"$bin" -S "$fabric" -l "${XPU_FABRIC_SIZE:-8M}" -n "$vectors" -v \
 			2>>"$logdir/$name.fabric.log" &
 		fabric_pid=$!
