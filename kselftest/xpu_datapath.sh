@@ -31,17 +31,6 @@ quiet_pair() {
 	ip netns exec "$B" sysctl -qw net.ipv6.conf.xpu1.disable_ipv6=1
 }
 
-# stat NS DEV NAME: a counter of /sys/class/net/DEV/statistics
-stat() {
-	ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"
-}
-
-# estat NS DEV NAME: a counter of ethtool -S, summed over queues (NAME without the rxN_ prefix)
-estat() {
-	ip netns exec "$1" ethtool -S "$2" | awk -v n="$3" '
-		{ k = $1; sub(":", "", k) } k ~ "^" n "$" { s += $2 } END { print s + 0 }'
-}
-
 # iperf_start SERVER_NS: an iperf3 server for one test, ready when this returns.
 iperf_start() {
 	ip netns exec "$1" iperf3 -s -1 -D -p 5201 >/dev/null || fail "iperf3 -s failed"

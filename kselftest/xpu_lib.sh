@@ -122,6 +122,18 @@ xpu_kmemleak_clear() {
 	return 0
 }
 
+# stat NS DEV NAME: a counter of /sys/class/net/DEV/statistics
+stat() {
+	ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"
+}
+
+# estat NS DEV REGEX: the sum of the ethtool -S counters whose names match REGEX (per-queue
+# counters summed over queues, e.g. 'rx[0-9]+_napi_polls').
+estat() {
+	ip netns exec "$1" ethtool -S "$2" | awk -v n="$3" '
+		{ k = $1; sub(":", "", k) } k ~ "^" n "$" { s += $2 } END { print s + 0 }'
+}
+
 # slowwait SECONDS CMD...: retry CMD every 0.2 s until it succeeds or time runs out.
 slowwait() {
 	local end=$((SECONDS + $1))

@@ -71,10 +71,6 @@ setup_pci() {
 		fail "no connectivity across the window"
 }
 
-stat() { # stat NS DEV NAME
-	ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"
-}
-
 iperf_bytes() { # iperf_bytes CLIENT_NS SERVER_NS SERVER_ADDR SECONDS
 	local out
 	ip netns exec "$2" iperf3 -s -1 -D -p 5201 >/dev/null || fail "iperf3 -s failed"
@@ -233,12 +229,6 @@ test_config_mismatch() {
 		mismatch --queues 2
 }
 
-# sum_stat NS DEV REGEX: the sum of the ethtool -S counters whose names match REGEX.
-sum_stat() {
-	ip netns exec "$1" ethtool -S "$2" | awk -v n="$3" '
-		{ k = $1; sub(":", "", k) } k ~ "^" n "$" { s += $2 } END { print s + 0 }'
-}
-
 # The DPU side's window half is scribbled on (random indices and descriptors, doorbells on
 # random vectors) while traffic flows both ways: the host side counts the violations, drops,
 # resets the link when they persist, does not oops, WARN or hang, and the link recovers once
@@ -253,8 +243,8 @@ test_hostile_peer() {
 	pingers+=($!)
 	sleep 1
 	python3 "$PEER" "$bdf" hostile --seconds 8 --seed 1 || fail "xpu_peer.py hostile failed"
-	v=$(sum_stat "$H" "$HDEV" '(rx|tx)[0-9]+_peer_errors')
-	r=$(sum_stat "$H" "$HDEV" link_resets_by_violations)
+	v=$(estat "$H" "$HDEV" '(rx|tx)[0-9]+_peer_errors')
+	r=$(estat "$H" "$HDEV" link_resets_by_violations)
 	echo "host side: $v violations counted, $r link resets"
 	[ "$v" -gt 0 ] || fail "no violation counted"
 	[ "$r" -gt 0 ] || fail "the link was never reset"
