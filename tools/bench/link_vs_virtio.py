@@ -20,10 +20,11 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
+
+from compare import alternating, print_table, summarize
 
 LINKS = {"virtio": "10.1.0.2", "xpu": "10.0.0.2"}
 LOCAL = {"virtio": "10.1.0.1", "xpu": "10.0.0.1"}
@@ -117,25 +118,6 @@ def xpu_polls(dev):
     return sum(int(v) for k, v in re.findall(r"(rx\d+_napi_polls): (\d+)", out))
 
 
-def alternating(rounds, measure):
-    runs = {k: [] for k in LINKS}
-    for r in range(rounds):
-        order = list(LINKS.items())
-        for k, addr in order if r % 2 == 0 else reversed(order):
-            runs[k].append(measure(addr))
-    return runs
-
-
-def summarize(results, rows, key, label, unit, runs, i, scale=1.0):
-    med = {k: statistics.median(r[i] for r in v) * scale for k, v in runs.items()}
-    per_round = [x[i] / v[i] for v, x in zip(runs["virtio"], runs["xpu"])]
-    ratio = med["xpu"] / med["virtio"]
-    results.update({f"{key}_virtio": med["virtio"], f"{key}_xpu": med["xpu"],
-                    f"{key}_ratio": ratio, f"{key}_ratio_min": min(per_round),
-                    f"{key}_ratio_max": max(per_round)})
-    rows.append((label, unit, med["virtio"], med["xpu"], ratio, min(per_round), max(per_round)))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -145,15 +127,16 @@ def main():
     devs = setup()
     results, rows = {}, []
     for streams in (1, 4):
-        runs = alternating(args.rounds, lambda a, s=streams: iperf(a, s, args.seconds))
+        runs = alternating(LINKS, args.rounds, lambda a, s=streams: iperf(a, s, args.seconds))
         key = f"tcp_p{streams}"
         summarize(results, rows, f"{key}_gbps", f"TCP host->DPU, {streams} stream(s)",
-                  "Gbit/s", runs, 0, 1e-9)
+                  "Gbit/s", runs, 0, 1e-9, base="virtio")
         summarize(results, rows, f"{key}_cpu_s_per_gb", "  host guest CPU per GB", "CPU s/GB",
-                  runs, 1)
-    lat = alternating(args.rounds, lambda a: sockperf(a, args.seconds))
+                  runs, 1, base="virtio")
+    lat = alternating(LINKS, args.rounds, lambda a: sockperf(a, args.seconds))
     for i, name in ((0, "p50"), (1, "p99")):
-        summarize(results, rows, f"latency_{name}_us", f"UDP ping-pong {name}", "us", lat, i)
+        summarize(results, rows, f"latency_{name}_us", f"UDP ping-pong {name}", "us", lat, i,
+                  base="virtio")
 
     # Idle: nothing sent for 10 s. Interrupt lines: xpu's are xpu-*, virtio-net's virtioN-*
     # of its PCI function (the 9p share is virtio too: match the NIC's own MSI-X names).
@@ -174,9 +157,7 @@ def main():
             "idle_10s_packets_virtio": d[4]}
     results.update(idle)
 
-    print(f"{'measure':34} {'unit':9} {'virtio':>10} {'xpu':>10} {'xpu/virtio':>10} {'per round':>12}")
-    for name, unit, v, x, r, lo, hi in rows:
-        print(f"{name:34} {unit:9} {v:10.3f} {x:10.3f} {r:10.2f} {lo:5.2f}..{hi:<5.2f}")
+    print_table(rows, base="virtio")
     print(f"idle link, 10 s: xpu interrupts {d[0]}, NAPI polls {d[1]}, packets {d[2]}; "
           f"virtio-net interrupts {d[3]}, packets {d[4]}")
     print(json.dumps({k: round(v, 4) for k, v in results.items()}))

@@ -21,10 +21,11 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
+
+from compare import alternating, print_table, summarize
 
 ADDR_A, ADDR_B = "10.77.0.1", "10.77.0.2"
 
@@ -123,29 +124,6 @@ def sockperf(pair, seconds, client_cpu, server_cpu):
     return pct["50.000"], pct["99.000"]
 
 
-def alternating(pairs, rounds, measure):
-    """Runs `measure(pair)` `rounds` times per pair, veth first in even rounds and xpu first in
-    odd ones. Returns the results per pair, by round."""
-    runs = {k: [] for k in pairs}
-    for r in range(rounds):
-        order = list(pairs.items())
-        for k, p in order if r % 2 == 0 else reversed(order):
-            runs[k].append(measure(p))
-    return runs
-
-
-def summarize(results, rows, key, label, unit, runs, i, scale=1.0):
-    """Median of field `i` per pair, the ratio of the medians and the range of the per-round
-    ratios, into `results` (JSON) and `rows` (table)."""
-    med = {k: statistics.median(r[i] for r in v) * scale for k, v in runs.items()}
-    per_round = [x[i] / v[i] for v, x in zip(runs["veth"], runs["xpu"])]
-    ratio = med["xpu"] / med["veth"]
-    results.update({f"{key}_veth": med["veth"], f"{key}_xpu": med["xpu"],
-                    f"{key}_ratio": ratio, f"{key}_ratio_min": min(per_round),
-                    f"{key}_ratio_max": max(per_round)})
-    rows.append((label, unit, med["veth"], med["xpu"], ratio, min(per_round), max(per_round)))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # Many short rounds: on TCG the noise comes in spells of seconds, and a median over
@@ -169,8 +147,9 @@ def main():
                                lambda p, s=streams: iperf(p, s, args.seconds))
             key = f"tcp_mtu{mtu}_p{streams}"
             summarize(results, rows, f"{key}_gbps", f"TCP MTU {mtu}, {streams} stream(s)",
-                      "Gbit/s", runs, 0, 1e-9)
-            summarize(results, rows, f"{key}_cpu_s_per_gb", "  CPU per GB", "CPU s/GB", runs, 1)
+                      "Gbit/s", runs, 0, 1e-9, base="veth")
+            summarize(results, rows, f"{key}_cpu_s_per_gb", "  CPU per GB", "CPU s/GB", runs, 1,
+                      base="veth")
 
     for p in pairs.values():
         set_mtu(p, 1500)
@@ -181,11 +160,10 @@ def main():
         lat = alternating(pairs, args.rounds, lambda p, c=cpus: sockperf(p, args.seconds, *c))
         for i, name in ((0, "p50"), (1, "p99")):
             summarize(results, rows, f"latency_{where}_{name}_us",
-                      f"UDP ping-pong {name}, {where.replace('_', ' ')}", "us", lat, i)
+                      f"UDP ping-pong {name}, {where.replace('_', ' ')}", "us", lat, i,
+                      base="veth")
 
-    print(f"{'measure':34} {'unit':9} {'veth':>10} {'xpu':>10} {'xpu/veth':>9} {'per round':>12}")
-    for name, unit, v, x, r, lo, hi in rows:
-        print(f"{name:34} {unit:9} {v:10.3f} {x:10.3f} {r:9.2f} {lo:5.2f}..{hi:<5.2f}")
+    print_table(rows, base="veth")
     print(json.dumps({k: round(v, 4) for k, v in results.items()}))
 
 
