@@ -32,14 +32,21 @@ vm() { # vm NAME SCRIPT
 		--fabric "$sock" --ivshmem 1 -- "$2" 2>&1 | sed -u "s/^/[$1] /"
 }
 
-vm host "$(cat <<'GUEST'
+# Both sides start alike: load xpu, name the function's netdev xpu0, address it ($ADDR), up.
+side_up=$(cat <<'GUEST'
 set -e
 echo '$ modprobe xpu'; modprobe xpu
 dev=$(ls /sys/bus/pci/drivers/xpu/*/net)
 echo "$ ip link set $dev name xpu0"; ip link set "$dev" name xpu0
 echo '$ ethtool -i xpu0'; ethtool -i xpu0 | grep -E 'driver|firmware|bus-info'
-echo '$ ip addr add 10.0.0.1/24 dev xpu0 && ip link set xpu0 up'
-ip addr add 10.0.0.1/24 dev xpu0; ip link set xpu0 up
+echo "$ ip addr add $ADDR/24 dev xpu0 && ip link set xpu0 up"
+ip addr add "$ADDR/24" dev xpu0; ip link set xpu0 up
+GUEST
+)
+
+vm host "ADDR=10.0.0.1
+$side_up
+$(cat <<'GUEST'
 echo '(waiting for the DPU side to come up)'
 i=0; until [ "$(cat /sys/class/net/xpu0/carrier)" = 1 ]; do
 	i=$((i + 1)); [ $i -lt 1200 ] || { echo "no carrier after 240 s"; xpuctl link show xpu0; exit 1; }
@@ -65,14 +72,9 @@ host=$!
 for _ in $(seq 600); do grep -q 'peer 0 connected' "$flog" && break; sleep 0.2; done
 grep -q 'peer 0 connected' "$flog" || die "the host VM did not join the fabric (see $flog)"
 
-vm dpu "$(cat <<'GUEST'
-set -e
-echo '$ modprobe xpu'; modprobe xpu
-dev=$(ls /sys/bus/pci/drivers/xpu/*/net)
-echo "$ ip link set $dev name xpu0"; ip link set "$dev" name xpu0
-echo '$ ethtool -i xpu0'; ethtool -i xpu0 | grep -E 'firmware'
-echo '$ ip addr add 10.0.0.2/24 dev xpu0 && ip link set xpu0 up'
-ip addr add 10.0.0.2/24 dev xpu0; ip link set xpu0 up
+vm dpu "ADDR=10.0.0.2
+$side_up
+$(cat <<'GUEST'
 echo '$ iperf3 -s -1'; iperf3 -s -1 | grep -E 'receiver' || true
 echo '$ ethtool -S xpu0 | grep -E "rx[0-9]+_(packets|napi)"'; ethtool -S xpu0 | grep -E 'rx[0-9]+_(packets|napi)'
 GUEST
