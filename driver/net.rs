@@ -14,5 +14,6 @@ pub(crate) mod ops;
 pub(crate) mod pci;
 pub(crate) mod rtnl;
 pub(crate) mod skb;
+pub(crate) mod split;
 pub(crate) mod sys;
 pub(crate) mod window;

@@ -13,6 +13,7 @@ mod net;
 mod pair;
 mod pci_link;
 mod queue;
+mod splitns;
 mod stats;
 
 // The contract with the other end, shared with userspace (and tested there): the window
@@ -27,6 +28,14 @@ mod ring;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../uapi/src/shm.rs"]
 mod shm;
+// The split-namespace contracts: the generic-netlink family's values, and the port-ownership
+// snapshot the halves exchange over the link.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../uapi/src/genl.rs"]
+mod genl;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../uapi/src/sync.rs"]
+mod port_sync;
 
 module! {
     type: XpuModule,
@@ -46,11 +55,14 @@ struct XpuModule {
     /// Pair mode. Dropping it deletes every xpu link, so the module unloads cleanly with
     /// links present.
     _link_kind: net::rtnl::LinkKind,
+    /// Split namespaces. Last to go: deleting the links above unsplits their namespaces.
+    _split: net::split::SplitKind,
 }
 
 impl InPlaceModule for XpuModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            _split: net::split::SplitKind::register()?,
             _link_kind: net::rtnl::LinkKind::register()?,
             _pci <- Registration::new(c"xpu", module),
         })

@@ -648,6 +648,13 @@ static void xpu_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *st
 	stats->tx_dropped = s.tx_dropped;
 }
 
+static const struct net_device_ops xpu_netdev_ops;
+
+bool xpu_dev_is_xpu(const struct net_device *dev)
+{
+	return dev->netdev_ops == &xpu_netdev_ops;
+}
+
 static const struct net_device_ops xpu_netdev_ops = {
 	.ndo_init		= xpu_dev_init,
 	.ndo_open		= xpu_rs_open,

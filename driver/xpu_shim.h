@@ -12,6 +12,7 @@
 #define XPU_SHIM_H
 
 #include <linux/netdevice.h>
+#include <linux/xpu.h>
 #include <linux/xpu_shm.h>
 
 /* Why the datapath dropped a packet; xpu_skb_drop() maps it to an skb_drop_reason. */
@@ -44,6 +45,38 @@ struct xpu_stats {
 	u64 tx_dropped;
 };
 
+/* Split namespaces (xpu_split.c carries out what driver/splitns.rs decides). */
+struct xpu_split_args {
+	char name[XPU_NAME_LEN];
+	u32 link_role;		/* enum xpu_link_role */
+	u32 half;		/* enum xpu_half, or U32_MAX: not given */
+	__be32 addr;
+	u32 port_min;		/* 0: not given */
+	u32 port_max;		/* 0: not given */
+	u32 epoch;
+};
+
+struct xpu_split_info {
+	char name[XPU_NAME_LEN];
+	u32 half;
+	__be32 addr;
+	u16 port_min;
+	u16 port_max;
+	u32 peer_state;		/* enum xpu_peer_state */
+	u32 ports;
+	u32 peer_ports;
+	u16 peer_port_min;
+	u16 peer_port_max;
+	u64 steered;
+	u64 delivered;
+};
+
+/* What a peer's snapshot calls for (xpu_rs_split_receive; driver/splitns.rs, mod todo). */
+#define XPU_SPLIT_TODO_REPLY	(1 << 0)
+#define XPU_SPLIT_TODO_NOTIFY	(1 << 1)
+#define XPU_SPLIT_TODO_YIELDED	(1 << 2)
+#define XPU_SPLIT_TODO_BAD	(1 << 3)
+
 /* --- implemented in Rust, called from the C ops tables */
 int xpu_rs_dev_init(struct net_device *dev);
 void xpu_rs_set_ring_size(struct net_device *dev, u32 ring_size);
@@ -64,8 +97,25 @@ void xpu_rs_ctrl(struct net_device *dev);
 void xpu_rs_ctrl_peek(struct net_device *dev);
 void xpu_rs_stats_strings(struct net_device *dev, u8 *buf, u32 n);
 void xpu_rs_stats_fill(struct net_device *dev, u64 *data, u32 n);
+const void *xpu_rs_split_new(const struct xpu_split_args *a, int *err, const char **msg);
+void xpu_rs_split_free(const void *rs);
+void xpu_rs_split_range(const void *rs, u16 *lo, u16 *hi);
+int xpu_rs_split_port_add(const void *rs, u16 port, const char **msg);
+int xpu_rs_split_port_del(const void *rs, u16 port, const char **msg);
+int xpu_rs_split_owner(const void *rs, u16 port);
+bool xpu_rs_split_next_port(const void *rs, u32 from, u16 *port, u32 *half);
+bool xpu_rs_split_steer(const void *rs, u16 port);
+bool xpu_rs_split_accept(const void *rs, u16 port);
+void xpu_rs_split_info(const void *rs, struct xpu_split_info *info);
+int xpu_rs_split_snapshot(const void *rs, void *buf, u32 len, bool split, bool reply);
+u32 xpu_rs_split_receive(const void *rs, const void *buf, u32 len);
+bool xpu_rs_split_peer_lost(const void *rs);
+u32 xpu_rs_split_msg_len(void);
 
 /* --- implemented in C, called from Rust */
+int xpu_split_register(void);
+void xpu_split_unregister(void);
+bool xpu_dev_is_xpu(const struct net_device *dev);
 struct net_device *xpu_dev_peer_rtnl(const struct net_device *dev);
 bool xpu_dev_is_up(const struct net_device *dev);
 void xpu_dev_carrier_on(struct net_device *dev);

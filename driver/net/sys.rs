@@ -34,6 +34,8 @@ pub(crate) struct XpuModer {
 }
 
 extern "C" {
+    pub(super) fn xpu_split_register() -> c_int;
+    pub(super) fn xpu_split_unregister();
     pub(super) fn xpu_link_register() -> c_int;
     pub(super) fn xpu_link_unregister();
     pub(super) fn xpu_priv_rs(dev: *const bindings::net_device) -> *mut c_void;

@@ -4,6 +4,12 @@
 # shared window, doorbells). `modprobe xpu` on each side; the two netdevs connect; ping and
 # iperf3 cross from host to DPU; ethtool -S shows the rings' counters.
 #
+# Then the mission: one pod whose network namespace is split across the two. Each side moves
+# xpu0 into a "pod" namespace and splits it (xpuctl splitns create); the application
+# (python3 -m http.server) runs on the host half, a sidecar proxy (socat) on the DPU half, and a
+# client in the pod on the host reaches the application through the sidecar, over localhost
+# both ways: curl 127.0.0.1:15001 -> DPU sidecar -> 127.0.0.1:8080 -> host application.
+#
 # The host VM joins the fabric first, so it gets id 0 (the host side); the DPU VM gets id 1.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -28,9 +34,21 @@ for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 
 # Each VM gets one CPU: two TCG guests share this machine's two cores.
 vm() { # vm NAME SCRIPT
-	"$XPU_ROOT/tools/lab/vm.sh" --name "xpu-demo-$1" --cpus 1 --timeout 420 \
+	"$XPU_ROOT/tools/lab/vm.sh" --name "xpu-demo-$1" --cpus 1 --timeout 600 \
 		--fabric "$sock" --ivshmem 1 -- "$2" 2>&1 | sed -u "s/^/[$1] /"
 }
+
+# Both sides split a pod namespace alike: xpu0 moves in, carries the pod address, splits.
+pod_up=$(cat <<'GUEST'
+echo '--- one pod, split across host and DPU ---'
+echo '$ ip netns add pod && ip link set xpu0 netns pod'
+ip netns add pod; ip link set xpu0 netns pod
+ip -n pod link set lo up; ip -n pod addr add 10.0.0.5/24 dev xpu0; ip -n pod link set xpu0 up
+pod() { ip netns exec pod "$@"; }
+echo '$ xpuctl splitns create web --dev xpu0 --addr 10.0.0.5   # the half follows the link role'
+pod xpuctl splitns create web --dev xpu0 --addr 10.0.0.5
+GUEST
+)
 
 # Both sides start alike: load xpu, name the function's netdev xpu0, address it ($ADDR), up.
 side_up=$(cat <<'GUEST'
@@ -63,6 +81,24 @@ grep -E 'sender|receiver' /tmp/iperf.out
 echo '$ ip -s link show xpu0'; ip -s link show xpu0
 echo '$ ethtool -S xpu0 | grep -v ": 0$"'; ethtool -S xpu0 | grep -v ': 0$'
 echo '$ grep xpu /proc/interrupts'; grep xpu /proc/interrupts
+$pod_up
+$(cat <<'GUEST'
+mkdir -p /tmp/www; echo "hello from the application on the host" >/tmp/www/index.html
+echo '$ python3 -m http.server 8080 --bind 127.0.0.1 &   # the application'
+pod python3 -m http.server 8080 --bind 127.0.0.1 --directory /tmp/www 2>/tmp/app.log &
+echo '$ xpuctl port add 8080'; pod xpuctl port add 8080
+echo '(waiting for the sidecar on the DPU half to register port 15001)'
+i=0; until pod xpuctl port list | grep -q '^15001 dpu$'; do
+	i=$((i + 1)); [ $i -lt 600 ] || { echo "no sidecar after 300 s"; pod xpuctl splitns show; exit 1; }
+	sleep 0.5
+done
+echo '$ xpuctl port list'; pod xpuctl port list
+echo '$ curl http://127.0.0.1:15001/   # a client in the pod, through the sidecar on the DPU'
+out=$(pod curl -sS --max-time 30 http://127.0.0.1:15001/index.html) || { echo "curl failed"; exit 1; }
+echo "$out"
+[ "$out" = "hello from the application on the host" ] || { echo "wrong answer"; exit 1; }
+echo '$ cat app.log   # the application saw a localhost client'; cat /tmp/app.log
+echo '$ xpuctl splitns show'; pod xpuctl splitns show
 echo '$ dmesg | grep -E "xpu[ :]|WARNING|BUG"'; dmesg | grep -E 'xpu[ :]|WARNING|BUG' || true
 GUEST
 )" &
@@ -77,6 +113,20 @@ $side_up
 $(cat <<'GUEST'
 echo '$ iperf3 -s -1'; iperf3 -s -1 | grep -E 'receiver' || true
 echo '$ ethtool -S xpu0 | grep -E "rx[0-9]+_(packets|napi)"'; ethtool -S xpu0 | grep -E 'rx[0-9]+_(packets|napi)'
+$pod_up
+$(cat <<'GUEST'
+echo '$ socat TCP-LISTEN:15001,bind=127.0.0.1,fork TCP:127.0.0.1:8080 &   # the sidecar proxy'
+pod socat TCP-LISTEN:15001,bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:8080 &
+echo '$ xpuctl port add 15001'; pod xpuctl port add 15001
+# Serve until the host side is done and leaves the fabric (its half becomes "unknown").
+seen=0
+for i in $(seq 600); do
+	state=$(pod xpuctl splitns show --json | sed -n 's/.*"peer":"\([a-z]*\)".*/\1/p')
+	[ "$state" = split ] && seen=1
+	[ "$seen" = 1 ] && [ "$state" = unknown ] && break
+	sleep 0.5
+done
+echo '$ xpuctl splitns show'; pod xpuctl splitns show
 GUEST
 )" &
 pids+=($!)

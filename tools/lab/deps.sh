@@ -13,6 +13,8 @@ DEB_PKGS=(
 	# what the tests and the demo run inside the guest (the guest sees the host's root)
 	# (clang and libbpf-dev: the XDP object the kernel's drivers/net/ping.py loads)
 	iproute2 ethtool iperf3 iputils-ping sockperf socat clang libbpf-dev procps python3-yaml python3-jsonschema
+	# unmodified programs across a split namespace (kselftest/xpu_splitns.sh, the demo)
+	curl netcat-openbsd
 )
 
 missing=()

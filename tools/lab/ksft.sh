@@ -34,6 +34,10 @@ cp -r "$st/drivers/net/lib" "$py/tools/testing/selftests/drivers/net/"
 cp -r "$st/net/lib/py" "$py/tools/testing/selftests/net/lib/"
 cp -r "$src/tools/net/ynl" "$py/tools/net/"
 cp -r "$src/Documentation/netlink/specs" "$py/Documentation/netlink/"
+# xpu_splitns.sh drives the xpu family with the kernel's ynl CLI: our spec sits with the
+# kernel's, next to the schemas it is validated against.
+cp "$src"/Documentation/netlink/*.yaml "$py/Documentation/netlink/"
+cp "$XPU_ROOT/uapi/xpu.yaml" "$py/Documentation/netlink/specs/xpu.yaml"
 if ! clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c "$st/net/lib/xdp_dummy.bpf.c" \
 	-o "$py/tools/testing/selftests/net/lib/xdp_dummy.bpf.o" 2>"$XPU_CACHE/ksft/bpf.log"; then
 	cat "$XPU_CACHE/ksft/bpf.log" >&2

@@ -9,5 +9,7 @@
 #![no_std]
 
 pub mod data;
+pub mod genl;
 pub mod ring;
 pub mod shm;
+pub mod sync;

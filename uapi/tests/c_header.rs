@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, mem::offset_of, path::PathBuf, process::Command};
 
-use xpu_uapi::shm::*;
+use xpu_uapi::{genl, shm::*, sync::Half};
 
 /// Every item checked: (name printed by the C program, C expression, Rust value).
 fn items() -> Vec<(&'static str, &'static str, u64)> {
@@ -118,6 +118,59 @@ fn items() -> Vec<(&'static str, &'static str, u64)> {
         ("XPU_GSO_UDP_L4", "XPU_GSO_UDP_L4", u64::from(GSO_UDP_L4)),
         ("XPU_GSO_F_ECN", "XPU_GSO_F_ECN", u64::from(GSO_F_ECN)),
     ]
+    .into_iter()
+    .chain(genl_items())
+    .collect()
+}
+
+/// The generic-netlink family: linux/xpu.h (generated from uapi/xpu.yaml) against genl.rs.
+fn genl_items() -> Vec<(&'static str, &'static str, u64)> {
+    macro_rules! c {
+        ($c:literal, $v:expr) => {
+            ($c, $c, u64::from($v))
+        };
+    }
+    use genl::{cmd, port, splitns, PeerState};
+    vec![
+        c!("XPU_FAMILY_VERSION", genl::FAMILY_VERSION),
+        c!("XPU_NAME_LEN", genl::NAME_LEN as u32),
+        (
+            "sizeof XPU_FAMILY_NAME",
+            "sizeof(XPU_FAMILY_NAME) - 1",
+            genl::FAMILY_NAME.len() as u64,
+        ),
+        c!("XPU_CMD_SPLITNS_GET", cmd::SPLITNS_GET),
+        c!("XPU_CMD_SPLITNS_CREATE", cmd::SPLITNS_CREATE),
+        c!("XPU_CMD_SPLITNS_DELETE", cmd::SPLITNS_DELETE),
+        c!("XPU_CMD_PORT_GET", cmd::PORT_GET),
+        c!("XPU_CMD_PORT_ADD", cmd::PORT_ADD),
+        c!("XPU_CMD_PORT_DEL", cmd::PORT_DEL),
+        c!("XPU_CMD_SPLITNS_CHANGE_NTF", cmd::SPLITNS_CHANGE_NTF),
+        c!("XPU_CMD_PORT_CHANGE_NTF", cmd::PORT_CHANGE_NTF),
+        c!("XPU_A_SPLITNS_NAME", splitns::NAME),
+        c!("XPU_A_SPLITNS_IFINDEX", splitns::IFINDEX),
+        c!("XPU_A_SPLITNS_ADDR", splitns::ADDR),
+        c!("XPU_A_SPLITNS_HALF", splitns::HALF),
+        c!("XPU_A_SPLITNS_PORT_MIN", splitns::PORT_MIN),
+        c!("XPU_A_SPLITNS_PORT_MAX", splitns::PORT_MAX),
+        c!("XPU_A_SPLITNS_PEER_STATE", splitns::PEER_STATE),
+        c!("XPU_A_SPLITNS_PORTS", splitns::PORTS),
+        c!("XPU_A_SPLITNS_PEER_PORTS", splitns::PEER_PORTS),
+        c!("XPU_A_SPLITNS_PEER_PORT_MIN", splitns::PEER_PORT_MIN),
+        c!("XPU_A_SPLITNS_PEER_PORT_MAX", splitns::PEER_PORT_MAX),
+        c!("XPU_A_SPLITNS_STEERED", splitns::STEERED),
+        c!("XPU_A_SPLITNS_DELIVERED", splitns::DELIVERED),
+        c!("XPU_A_SPLITNS_MAX", splitns::MAX),
+        c!("XPU_A_PORT_PORT", port::PORT),
+        c!("XPU_A_PORT_HALF", port::HALF),
+        c!("XPU_A_PORT_MAX", port::MAX),
+        c!("XPU_HALF_HOST", Half::Host as u32),
+        c!("XPU_HALF_DPU", Half::Dpu as u32),
+        c!("XPU_PEER_STATE_UNKNOWN", PeerState::Unknown as u32),
+        c!("XPU_PEER_STATE_UNSPLIT", PeerState::Unsplit as u32),
+        c!("XPU_PEER_STATE_SPLIT", PeerState::Split as u32),
+        c!("XPU_PEER_STATE_CONFLICT", PeerState::Conflict as u32),
+    ]
 }
 
 #[test]
@@ -127,7 +180,7 @@ fn c_header_matches_rust() {
     let src = dir.join("xpu_shm_check.c");
     let bin = dir.join("xpu_shm_check");
     let mut c = String::from(
-        "#include <stddef.h>\n#include <stdio.h>\n#include <linux/xpu_shm.h>\nint main(void) {\n",
+        "#include <stddef.h>\n#include <stdio.h>\n#include <linux/xpu_shm.h>\n#include <linux/xpu.h>\nint main(void) {\n",
     );
     for (name, expr, _) in items() {
         c += &format!("\tprintf(\"%s=%llu\\n\", \"{name}\", (unsigned long long)({expr}));\n");

@@ -83,7 +83,7 @@ impl fmt::Display for Error {
     }
 }
 
-fn err(msg: impl Into<String>) -> Error {
+pub(crate) fn err(msg: impl Into<String>) -> Error {
     Error(msg.into())
 }
 
@@ -131,7 +131,7 @@ where
 
 /// One netlink attribute (type, length, payload, padding to 4 bytes) in raw form, for the
 /// xpu attributes inside IFLA_INFO_DATA that neli has no enum for.
-fn raw_attr(kind: u16, payload: &[u8]) -> Result<Vec<u8>, Error> {
+pub(crate) fn raw_attr(kind: u16, payload: &[u8]) -> Result<Vec<u8>, Error> {
     let len = u16::try_from(4 + payload.len()).map_err(|_| err("attribute too large"))?;
     let mut out = Vec::with_capacity(usize::from(len) + 3);
     out.extend_from_slice(&len.to_ne_bytes());
@@ -222,7 +222,7 @@ fn del(name: &str) -> Result<(), Error> {
 }
 
 /// Walks raw netlink attributes: (type, payload) pairs.
-fn parse_attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
+pub(crate) fn parse_attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
     let mut out = Vec::new();
     while buf.len() >= 4 {
         let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));

@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `xpuctl`: control tool for xpu links (and, later, split network namespaces).
+//! `xpuctl`: control tool for xpu links and split network namespaces.
 
+mod genl;
 mod link;
+mod splitns;
+
+/// Netlink attributes to send: (type, payload).
+type Attrs = Vec<(u16, Vec<u8>)>;
 
 use std::process::ExitCode;
 
@@ -24,12 +29,20 @@ enum Command {
     /// xpu links (rtnetlink)
     #[command(subcommand)]
     Link(link::LinkCommand),
+    /// Split network namespaces (generic netlink, family xpu)
+    #[command(subcommand)]
+    Splitns(splitns::SplitnsCommand),
+    /// Ports of a split namespace's halves
+    #[command(subcommand)]
+    Port(splitns::PortCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Link(cmd) => link::run(cmd),
+        Command::Splitns(cmd) => splitns::run_splitns(cmd),
+        Command::Port(cmd) => splitns::run_port(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

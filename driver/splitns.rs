@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A split network namespace: one half of a pod's namespace, paired over an xpu link with the
+//! other half on the other side (uapi/xpu.yaml has the user's view).
+//!
+//! This file decides; driver/xpu_split.c carries out. Each half owns the ports registered to
+//! it (`port-add`) and an ephemeral range (applied to the namespace's `ip_local_port_range`).
+//! The halves tell each other what they own with snapshots over the link (uapi/src/sync.rs, `crate::port_sync`).
+//! A TCP or UDP packet for 127.0.0.1 or the pod address is steered across the link when its
+//! destination port belongs to the other half ([`SplitNs::steer`]); one that comes across is
+//! delivered here as if over loopback, unless its port is the other half's
+//! ([`SplitNs::accept`]: a packet never bounces back).
+//!
+//! Locking: changes to this half (create, port add and delete) run under RTNL; the peer's view
+//! changes under `peer_lock` (snapshots arrive in softirq, link-down comes from process
+//! context). Both port sets are bitmaps of atomic words, so the datapath reads them without a
+//! lock; the own set has two writers (RTNL, and a snapshot that makes the DPU half yield), so
+//! its words change by compare-and-exchange.
+
+#![deny(unsafe_code)]
+
+use kernel::{
+    alloc::KVVec,
+    new_spinlock_irq,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, SpinLockIrq,
+    },
+};
+
+use crate::{
+    genl::{PeerState, NAME_LEN},
+    port_sync::{self, encode_header, ranges_overlap, seq_after, Half, Snapshot},
+};
+
+/// Ports per bitmap word.
+const WORD_BITS: usize = 64;
+/// Words of a port bitmap.
+const WORDS: usize = 65536 / WORD_BITS;
+
+/// A request refused: the errno and the extack message.
+pub(crate) struct Refusal {
+    pub(crate) err: Error,
+    pub(crate) msg: &'static CStr,
+}
+
+fn refuse<T>(err: Error, msg: &'static CStr) -> Result<T, Refusal> {
+    Err(Refusal { err, msg })
+}
+
+/// A set of port numbers; readers may see a word just before or after a change, never a torn
+/// one.
+struct PortSet {
+    words: KVVec<Atomic<u64>>,
+    count: Atomic<u32>,
+}
+
+impl PortSet {
+    fn new() -> Result<Self> {
+        let mut words = KVVec::with_capacity(WORDS, GFP_KERNEL)?;
+        for _ in 0..WORDS {
+            words.push(Atomic::new(0), GFP_KERNEL)?;
+        }
+        Ok(Self {
+            words,
+            count: Atomic::new(0),
+        })
+    }
+
+    fn word(&self, port: u16) -> (&Atomic<u64>, u64) {
+        let p = usize::from(port);
+        // `WORDS * WORD_BITS` is 65536: every u16 has its word.
+        (&self.words[p / WORD_BITS], 1 << (p % WORD_BITS))
+    }
+
+    fn contains(&self, port: u16) -> bool {
+        let (w, bit) = self.word(port);
+        w.load(Relaxed) & bit != 0
+    }
+
+    /// Adds or removes `port`; returns whether the set changed.
+    fn set(&self, port: u16, on: bool) -> bool {
+        let (w, bit) = self.word(port);
+        let mut old = w.load(Relaxed);
+        loop {
+            let new = if on { old | bit } else { old & !bit };
+            if new == old {
+                return false;
+            }
+            match w.cmpxchg(old, new, Relaxed) {
+                Ok(_) => break,
+                Err(now) => old = now,
+            }
+        }
+        if on {
+            self.count.add(1, Relaxed);
+        } else {
+            self.count.fetch_sub(1, Relaxed);
+        }
+        true
+    }
+
+    fn len(&self) -> u32 {
+        self.count.load(Relaxed)
+    }
+
+    /// The first port at or after `from` in the set.
+    fn next(&self, from: u32) -> Option<u16> {
+        let mut p = usize::try_from(from).ok()?;
+        while p < WORDS * WORD_BITS {
+            let w = self.words[p / WORD_BITS].load(Relaxed) >> (p % WORD_BITS);
+            if w != 0 {
+                return u16::try_from(p + w.trailing_zeros() as usize).ok();
+            }
+            p = (p / WORD_BITS + 1) * WORD_BITS;
+        }
+        None
+    }
+
+    /// Writes the set as a snapshot bitmap (port p is bit p % 8 of byte p / 8).
+    fn write_bitmap(&self, out: &mut [u8]) {
+        for (chunk, w) in out.chunks_mut(8).zip(self.words.iter()) {
+            let bytes = w.load(Relaxed).to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+
+    /// Makes the set `bitmap` less `except`; returns whether it changed. Only for a set with
+    /// one writer at a time.
+    fn replace(&self, bitmap: &[u8], except: &PortSet) -> bool {
+        let mut changed = false;
+        let mut count = 0;
+        for ((chunk, w), x) in bitmap
+            .chunks(8)
+            .zip(self.words.iter())
+            .zip(except.words.iter())
+        {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            let new = u64::from_le_bytes(b) & !x.load(Relaxed);
+            changed |= w.load(Relaxed) != new;
+            w.store(new, Relaxed);
+            count += new.count_ones();
+        }
+        self.count.store(count, Relaxed);
+        changed
+    }
+
+    /// Empties the set; returns whether it changed. Only for a set with one writer at a time.
+    fn clear(&self) -> bool {
+        let changed = self.len() != 0;
+        for w in self.words.iter() {
+            w.store(0, Relaxed);
+        }
+        self.count.store(0, Relaxed);
+        changed
+    }
+}
+
+/// What creating a split namespace was asked for, as the netlink request gave it.
+pub(crate) struct CreateArgs {
+    pub(crate) name: [u8; NAME_LEN],
+    /// `enum xpu_link_role` of the link: the pair, host or DPU end.
+    pub(crate) link_role: u32,
+    pub(crate) half: Option<u32>,
+    pub(crate) addr: [u8; 4],
+    pub(crate) port_min: Option<u16>,
+    pub(crate) port_max: Option<u16>,
+    /// Random, to tell this split's snapshots from an earlier one's.
+    pub(crate) epoch: u32,
+}
+
+/// Where the peer's snapshots are: the epoch and sequence number of the last one taken.
+struct PeerSeq {
+    known: bool,
+    epoch: u32,
+    seq: u32,
+}
+
+/// What a received snapshot calls for (a bit set: `xpu_split.c` acts on it).
+pub(crate) mod todo {
+    /// Send our snapshot back.
+    pub(crate) const REPLY: u32 = 1 << 0;
+    /// The peer's view changed: tell the monitor group.
+    pub(crate) const NOTIFY: u32 = 1 << 1;
+    /// This half gave up ports the host half claimed at the same time: send a snapshot.
+    pub(crate) const YIELDED: u32 = 1 << 2;
+    /// The message was malformed: count a violation.
+    pub(crate) const BAD: u32 = 1 << 3;
+}
+
+/// One half of a split namespace.
+#[pin_data]
+pub(crate) struct SplitNs {
+    name: [u8; NAME_LEN],
+    half: Half,
+    addr: [u8; 4],
+    range: (u16, u16),
+    epoch: u32,
+    seq: Atomic<u32>,
+    own: PortSet,
+    peer: PortSet,
+    peer_state: Atomic<u32>,
+    /// The peer's ephemeral range, `min | max << 16`.
+    peer_range: Atomic<u32>,
+    #[pin]
+    peer_lock: SpinLockIrq<PeerSeq>,
+    steered: Atomic<u64>,
+    delivered: Atomic<u64>,
+}
+
+/// What `splitns-get` shows.
+pub(crate) struct Info {
+    pub(crate) name: [u8; NAME_LEN],
+    pub(crate) half: u32,
+    pub(crate) addr: [u8; 4],
+    pub(crate) range: (u16, u16),
+    pub(crate) peer_state: u32,
+    pub(crate) ports: u32,
+    pub(crate) peer_ports: u32,
+    pub(crate) peer_range: (u16, u16),
+    pub(crate) steered: u64,
+    pub(crate) delivered: u64,
+}
+
+impl SplitNs {
+    /// Checks a create request and builds the half it asks for.
+    pub(crate) fn new(a: CreateArgs) -> Result<Arc<Self>, Refusal> {
+        // `enum xpu_link_role`: pair, host, dpu.
+        let role_half = match a.link_role {
+            1 => Some(Half::Host),
+            2 => Some(Half::Dpu),
+            _ => None,
+        };
+        let half = match (a.half.map(Half::from_u32), role_half) {
+            (Some(None), _) => return refuse(EINVAL, c"unknown half"),
+            (Some(Some(h)), Some(r)) if h != r => {
+                return refuse(
+                    EINVAL,
+                    c"the half differs from the link's role (host or dpu)",
+                )
+            }
+            (Some(Some(h)), _) => h,
+            (None, Some(r)) => r,
+            (None, None) => {
+                return refuse(EINVAL, c"a pair link has no role: say which half this is")
+            }
+        };
+        let (dmin, dmax) = half.default_range();
+        let range = (a.port_min.unwrap_or(dmin), a.port_max.unwrap_or(dmax));
+        if range.0 < port_sync::MIN_EPHEMERAL || range.0 > range.1 {
+            return refuse(EINVAL, c"the ephemeral range is empty or starts below 1024");
+        }
+        if a.addr == [0; 4] || a.addr[0] == 127 || a.addr[0] >= 224 {
+            return refuse(
+                EINVAL,
+                c"the pod address must be a unicast address, not loopback",
+            );
+        }
+        if a.name[0] == 0 {
+            return refuse(EINVAL, c"the split namespace needs a name");
+        }
+        let ports = || {
+            PortSet::new().map_err(|err| Refusal {
+                err,
+                msg: c"out of memory",
+            })
+        };
+        let (own, peer) = (ports()?, ports()?);
+        Arc::pin_init(
+            pin_init!(Self {
+                name: a.name,
+                half,
+                addr: a.addr,
+                range,
+                epoch: a.epoch,
+                seq: Atomic::new(0),
+                own,
+                peer,
+                peer_state: Atomic::new(PeerState::Unknown as u32),
+                peer_range: Atomic::new(0),
+                peer_lock <- new_spinlock_irq!(PeerSeq { known: false, epoch: 0, seq: 0 }),
+                steered: Atomic::new(0),
+                delivered: Atomic::new(0),
+            }),
+            GFP_KERNEL,
+        )
+        .map_err(|err| Refusal {
+            err,
+            msg: c"out of memory",
+        })
+    }
+
+    /// This half's ephemeral range, for `ip_local_port_range`.
+    pub(crate) fn range(&self) -> (u16, u16) {
+        self.range
+    }
+
+    fn peer_state(&self) -> u32 {
+        self.peer_state.load(Relaxed)
+    }
+
+    fn peer_range(&self) -> (u16, u16) {
+        let r = self.peer_range.load(Relaxed);
+        // Truncation intended: the two halves of the word.
+        ((r & 0xffff) as u16, (r >> 16) as u16)
+    }
+
+    /// Whether the paired peer owns `port`, by registration or as an ephemeral port.
+    fn peer_owns(&self, port: u16) -> bool {
+        if self.peer_state() != PeerState::Split as u32 {
+            return false;
+        }
+        let (lo, hi) = self.peer_range();
+        self.peer.contains(port) || (lo..=hi).contains(&port)
+    }
+
+    /// Registers `port` to this half. Under RTNL.
+    pub(crate) fn port_add(&self, port: u16) -> Result<(), Refusal> {
+        if self.own.contains(port) {
+            return refuse(EEXIST, c"this half owns the port already");
+        }
+        if self.peer.contains(port) {
+            return refuse(EADDRINUSE, c"the other half owns the port");
+        }
+        if self.peer_owns(port) {
+            return refuse(
+                EADDRINUSE,
+                c"the port is in the other half's ephemeral range",
+            );
+        }
+        self.own.set(port, true);
+        Ok(())
+    }
+
+    /// Unregisters `port` of this half. Under RTNL.
+    pub(crate) fn port_del(&self, port: u16) -> Result<(), Refusal> {
+        if !self.own.set(port, false) {
+            return refuse(ENOENT, c"this half does not own the port");
+        }
+        Ok(())
+    }
+
+    /// The half that owns `port` by registration.
+    pub(crate) fn owner(&self, port: u16) -> Option<Half> {
+        if self.own.contains(port) {
+            Some(self.half)
+        } else if self.peer.contains(port) {
+            Some(self.half.other())
+        } else {
+            None
+        }
+    }
+
+    /// The first registered port at or after `from`, of either half, and its owner.
+    pub(crate) fn next_port(&self, from: u32) -> Option<(u16, Half)> {
+        let own = self.own.next(from);
+        let peer = self.peer.next(from);
+        match (own, peer) {
+            (Some(o), Some(p)) if p < o => Some((p, self.half.other())),
+            (Some(o), _) => Some((o, self.half)),
+            (None, Some(p)) => Some((p, self.half.other())),
+            (None, None) => None,
+        }
+    }
+
+    /// Datapath, on this half's way out: whether a packet for local port `port` goes across.
+    pub(crate) fn steer(&self, port: u16) -> bool {
+        let go = !self.own.contains(port) && self.peer_owns(port);
+        if go {
+            self.steered.add(1, Relaxed);
+        }
+        go
+    }
+
+    /// Datapath, coming in from the peer: whether a packet for local port `port` is ours to
+    /// deliver. A port of the peer's is not (it would bounce); a peer that sends one is
+    /// confused or hostile.
+    pub(crate) fn accept(&self, port: u16) -> bool {
+        let ok = self.own.contains(port) || !self.peer_owns(port);
+        if ok {
+            self.delivered.add(1, Relaxed);
+        }
+        ok
+    }
+
+    pub(crate) fn info(&self) -> Info {
+        Info {
+            name: self.name,
+            half: self.half as u32,
+            addr: self.addr,
+            range: self.range,
+            peer_state: self.peer_state(),
+            ports: self.own.len(),
+            peer_ports: self.peer.len(),
+            peer_range: self.peer_range(),
+            steered: self.steered.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+        }
+    }
+
+    /// Writes this half's snapshot into `out` (`port_sync::LEN` bytes). `split` false says
+    /// goodbye; `reply` asks the peer for its own.
+    pub(crate) fn snapshot(&self, out: &mut [u8], split: bool, reply: bool) -> Result {
+        let seq = self.seq.fetch_add(1, Relaxed).wrapping_add(1);
+        encode_header(
+            out, split, reply, self.half, self.range, self.addr, self.epoch, seq,
+        )
+        .ok_or(EINVAL)?;
+        let bitmap = out.get_mut(port_sync::HEADER_LEN..).ok_or(EINVAL)?;
+        if split {
+            self.own.write_bitmap(bitmap);
+        } else {
+            bitmap.fill(0);
+        }
+        Ok(())
+    }
+
+    /// Takes a snapshot from the peer (softirq). Returns what to do ([`todo`]).
+    pub(crate) fn receive(&self, msg: &[u8]) -> u32 {
+        let Ok(s) = Snapshot::decode(msg) else {
+            return todo::BAD;
+        };
+        let mut seen = self.peer_lock.lock();
+        if seen.known && seen.epoch == s.epoch && !seq_after(s.seq, seen.seq) {
+            // Overtaken by a newer one on another queue.
+            return 0;
+        }
+        *seen = PeerSeq {
+            known: true,
+            epoch: s.epoch,
+            seq: s.seq,
+        };
+        let mut out = if s.reply { todo::REPLY } else { 0 };
+        let peer_range = (s.port_min, s.port_max);
+        let state = if !s.split {
+            PeerState::Unsplit
+        } else if s.half == self.half
+            || s.addr != self.addr
+            || ranges_overlap(peer_range, self.range)
+        {
+            PeerState::Conflict
+        } else {
+            PeerState::Split
+        };
+        let mut changed = self.peer_state.xchg(state as u32, Relaxed) != state as u32;
+        self.peer_range.store(
+            u32::from(peer_range.0) | u32::from(peer_range.1) << 16,
+            Relaxed,
+        );
+        if state == PeerState::Split {
+            // Both halves claimed a port at once: the host half keeps it.
+            if self.half == Half::Dpu {
+                let mut p = 0u32;
+                while let Some(port) = self.own.next(p) {
+                    if s.owns(port) {
+                        self.own.set(port, false);
+                        out |= todo::YIELDED;
+                    }
+                    p = u32::from(port) + 1;
+                }
+            }
+            changed |= self.peer.replace(s.bitmap, &self.own);
+        } else {
+            changed |= self.peer.clear();
+        }
+        drop(seen);
+        if changed {
+            out |= todo::NOTIFY;
+        }
+        out
+    }
+
+    /// The link went down (softirq or process): forget the peer until it speaks again.
+    pub(crate) fn peer_lost(&self) -> bool {
+        let mut seen = self.peer_lock.lock();
+        seen.known = false;
+        let changed =
+            self.peer_state.xchg(PeerState::Unknown as u32, Relaxed) != PeerState::Unknown as u32;
+        self.peer.clear() || changed
+    }
+}

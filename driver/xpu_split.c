@@ -1,0 +1,722 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Split network namespaces, the part only C can reach: the "xpu" generic-netlink family's
+ * handlers (its policies and ops table are generated from uapi/xpu.yaml into xpu_nl.c), the
+ * per-namespace state, the loopback tap that steers packets across the link, the receive
+ * handlers of the link's two ethertypes, and the netdev events. driver/splitns.rs decides
+ * everything: which port is whose, what to steer, what a peer's snapshot means.
+ *
+ * Steering taps the namespace's loopback device (an rx_handler on lo): a packet for
+ * 127.0.0.1 or the pod address has then been through the whole output path (routing,
+ * netfilter if any, GSO kept whole by lo), and it only has to change wires. Across the link it
+ * travels as an Ethernet frame of type ETH_P_XPU_LOCAL; the far side routes it to a local
+ * destination and hands it to its own lo, so the server sees what loopback would show it.
+ */
+
+#include <linux/etherdevice.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/netdevice.h>
+#include <linux/random.h>
+#include <linux/rtnetlink.h>
+#include <net/genetlink.h>
+#include <net/ip.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+#include <net/route.h>
+
+#include "xpu_nl.h"
+#include "xpu_shim.h"
+
+/* uapi/src/sync.rs: IEEE 802 local experimental ethertypes, never seen off the link. */
+#define ETH_P_XPU_LOCAL	0x88b5
+#define ETH_P_XPU_SYNC	0x88b6
+
+/* What xpu_split_work() has to do. */
+enum {
+	XPU_SPLIT_W_SEND,	/* send our snapshot */
+	XPU_SPLIT_W_ASK,	/* send our snapshot and ask for the peer's */
+	XPU_SPLIT_W_NOTIFY,	/* tell the monitor group the split namespace changed */
+};
+
+/* One half of a split namespace: owned by its network namespace (struct xpu_net). */
+struct xpu_split {
+	const void *rs;			/* Arc<SplitNs>, driver/net/split.rs */
+	struct net *net;
+	struct net_device *dev;		/* the xpu link, held */
+	netdevice_tracker dev_tracker;
+	struct net_device *lo;		/* the namespace's loopback, tapped */
+	__be32 addr;			/* the pod address */
+	u32 saved_range;		/* ip_local_port_range before the split */
+	unsigned long todo;
+	struct work_struct work;
+	char name[XPU_NAME_LEN];
+};
+
+struct xpu_net {
+	struct xpu_split __rcu *split;
+};
+
+static unsigned int xpu_net_id __read_mostly;
+
+static struct xpu_net *xpu_net(const struct net *net)
+{
+	return net_generic(net, xpu_net_id);
+}
+
+static struct xpu_split *xpu_split_rtnl(const struct net *net)
+{
+	return rtnl_dereference(xpu_net(net)->split);
+}
+
+/* The split namespace whose link is @dev, if any. Under RCU. */
+static struct xpu_split *xpu_split_of(const struct net_device *dev)
+{
+	struct xpu_split *s = rcu_dereference(xpu_net(dev_net(dev))->split);
+
+	return s && s->dev == dev ? s : NULL;
+}
+
+/* Rust's refusals carry their message as a string, not the literal NL_SET_ERR_MSG wants. */
+static void xpu_extack(struct netlink_ext_ack *extack, const struct nlattr *attr, const char *msg)
+{
+	NL_SET_ERR_MSG_FMT(extack, "%s", msg);
+	NL_SET_BAD_ATTR(extack, attr);
+}
+
+/* --- notifications */
+
+static int xpu_split_fill(struct sk_buff *msg, const struct xpu_split *s)
+{
+	struct xpu_split_info i;
+
+	xpu_rs_split_info(s->rs, &i);
+	if (nla_put_string(msg, XPU_A_SPLITNS_NAME, s->name) ||
+	    nla_put_u32(msg, XPU_A_SPLITNS_IFINDEX, s->dev->ifindex) ||
+	    nla_put_in_addr(msg, XPU_A_SPLITNS_ADDR, s->addr) ||
+	    nla_put_u32(msg, XPU_A_SPLITNS_HALF, i.half) ||
+	    nla_put_u16(msg, XPU_A_SPLITNS_PORT_MIN, i.port_min) ||
+	    nla_put_u16(msg, XPU_A_SPLITNS_PORT_MAX, i.port_max) ||
+	    nla_put_u32(msg, XPU_A_SPLITNS_PEER_STATE, i.peer_state) ||
+	    nla_put_u32(msg, XPU_A_SPLITNS_PORTS, i.ports) ||
+	    nla_put_u32(msg, XPU_A_SPLITNS_PEER_PORTS, i.peer_ports) ||
+	    nla_put_uint(msg, XPU_A_SPLITNS_STEERED, i.steered) ||
+	    nla_put_uint(msg, XPU_A_SPLITNS_DELIVERED, i.delivered))
+		return -EMSGSIZE;
+	if (i.peer_state == XPU_PEER_STATE_SPLIT || i.peer_state == XPU_PEER_STATE_CONFLICT) {
+		if (nla_put_u16(msg, XPU_A_SPLITNS_PEER_PORT_MIN, i.peer_port_min) ||
+		    nla_put_u16(msg, XPU_A_SPLITNS_PEER_PORT_MAX, i.peer_port_max))
+			return -EMSGSIZE;
+	}
+	return 0;
+}
+
+static int xpu_port_fill(struct sk_buff *msg, u16 port, int half)
+{
+	if (nla_put_u16(msg, XPU_A_PORT_PORT, port))
+		return -EMSGSIZE;
+	if (half >= 0 && nla_put_u32(msg, XPU_A_PORT_HALF, half))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* Multicasts @cmd about @s; @port >= 0 makes it a port notification (@half < 0: deleted). */
+static void xpu_split_notify(struct xpu_split *s, u8 cmd, int port, int half)
+{
+	struct sk_buff *msg;
+	void *hdr;
+	int err;
+
+	if (!genl_has_listeners(&xpu_nl_family, s->net, XPU_NLGRP_MONITOR))
+		return;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &xpu_nl_family, 0, cmd);
+	if (!hdr)
+		goto fail;
+	if (port >= 0)
+		err = xpu_port_fill(msg, port, half);
+	else if (half < 0)	/* deleted: the name is all that is left */
+		err = nla_put_string(msg, XPU_A_SPLITNS_NAME, s->name);
+	else
+		err = xpu_split_fill(msg, s);
+	if (err)
+		goto fail;
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast_netns(&xpu_nl_family, s->net, msg, 0, XPU_NLGRP_MONITOR, GFP_KERNEL);
+	return;
+fail:
+	nlmsg_free(msg);
+}
+
+/* --- the link: snapshots and steered packets */
+
+/* Sends our snapshot (split: false says goodbye). Process context. */
+static void xpu_split_send(struct xpu_split *s, bool split, bool ask)
+{
+	struct net_device *dev = s->dev;
+	u32 len = xpu_rs_split_msg_len();
+	struct sk_buff *skb;
+
+	/* Without a carrier it would be dropped; the carrier's return sends one. */
+	if (!netif_running(dev) || !netif_carrier_ok(dev))
+		return;
+	skb = alloc_skb(LL_RESERVED_SPACE(dev) + len, GFP_KERNEL);
+	if (!skb)
+		return;
+	skb_reserve(skb, LL_RESERVED_SPACE(dev));
+	skb_reset_network_header(skb);
+	if (xpu_rs_split_snapshot(s->rs, skb_put(skb, len), len, split, ask))
+		goto drop;
+	skb->dev = dev;
+	skb->protocol = htons(ETH_P_XPU_SYNC);
+	if (dev_hard_header(skb, dev, ETH_P_XPU_SYNC, dev->broadcast, dev->dev_addr, len) < 0)
+		goto drop;
+	dev_queue_xmit(skb);
+	return;
+drop:
+	kfree_skb(skb);
+}
+
+static void xpu_split_work(struct work_struct *work)
+{
+	struct xpu_split *s = container_of(work, struct xpu_split, work);
+	bool ask = test_and_clear_bit(XPU_SPLIT_W_ASK, &s->todo);
+
+	if (test_and_clear_bit(XPU_SPLIT_W_SEND, &s->todo) || ask)
+		xpu_split_send(s, true, ask);
+	if (test_and_clear_bit(XPU_SPLIT_W_NOTIFY, &s->todo))
+		xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, 0);
+}
+
+static void xpu_split_later(struct xpu_split *s, int what)
+{
+	set_bit(what, &s->todo);
+	schedule_work(&s->work);
+}
+
+/*
+ * The tap on the namespace's lo: a TCP or UDP packet for a local address whose port the
+ * other half owns goes across the link instead. Runs in lo's receive path (softirq, RCU).
+ */
+static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
+{
+	struct sk_buff *skb = *pskb;
+	struct xpu_split *s = rcu_dereference(skb->dev->rx_handler_data);
+	const struct iphdr *iph;
+	__be16 _ports[2];
+	const __be16 *ports;
+
+	if (skb->protocol != htons(ETH_P_IP) || !pskb_may_pull(skb, sizeof(*iph)))
+		return RX_HANDLER_PASS;
+	iph = ip_hdr(skb);
+	if ((iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
+	    ip_is_fragment(iph) || iph->ihl < 5 ||
+	    (!ipv4_is_loopback(iph->daddr) && iph->daddr != s->addr))
+		return RX_HANDLER_PASS;
+	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
+	if (!ports || !xpu_rs_split_steer(s->rs, ntohs(ports[1])))
+		return RX_HANDLER_PASS;
+
+	/* A packet tap may hold it too: ours to change only as a copy. */
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (!skb)
+		return RX_HANDLER_CONSUMED;
+	/* lo's receive pulled its Ethernet header; give the packet ours instead. */
+	skb_dst_drop(skb);
+	skb->dev = s->dev;
+	skb->protocol = htons(ETH_P_XPU_LOCAL);
+	if (skb_cow_head(skb, LL_RESERVED_SPACE(s->dev)) ||
+	    dev_hard_header(skb, s->dev, ETH_P_XPU_LOCAL, s->dev->broadcast, s->dev->dev_addr,
+			    skb->len) < 0) {
+		kfree_skb(skb);
+		return RX_HANDLER_CONSUMED;
+	}
+	skb_reset_mac_header(skb);
+	dev_queue_xmit(skb);
+	return RX_HANDLER_CONSUMED;
+}
+
+/*
+ * A steered packet from the other half: deliver it through our lo, as loopback would, if it
+ * is for a local address and a port that is not the other half's. The peer is not trusted:
+ * anything else is dropped.
+ */
+static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct packet_type *pt,
+			 struct net_device *orig_dev)
+{
+	struct net *net = dev_net(dev);
+	const struct iphdr *iph;
+	struct xpu_split *s;
+	__be16 _ports[2];
+	const __be16 *ports;
+	struct rtable *rt;
+
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (!skb)
+		return NET_RX_DROP;
+	if (!xpu_dev_is_xpu(dev))
+		goto drop;
+	s = xpu_split_of(dev);
+	if (!s || !pskb_may_pull(skb, sizeof(*iph)))
+		goto drop;
+	skb_reset_network_header(skb);
+	iph = ip_hdr(skb);
+	if (iph->version != 4 || iph->ihl < 5 || !pskb_may_pull(skb, iph->ihl * 4))
+		goto drop;
+	iph = ip_hdr(skb);
+	if ((iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
+	    ip_is_fragment(iph) || ntohs(iph->tot_len) > skb->len ||
+	    (!ipv4_is_loopback(iph->daddr) && iph->daddr != s->addr))
+		goto drop;
+	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
+	if (!ports || !xpu_rs_split_accept(s->rs, ntohs(ports[1])))
+		goto drop;
+	rt = ip_route_output(net, iph->daddr, iph->saddr, 0, 0, RT_SCOPE_UNIVERSE);
+	if (IS_ERR(rt))
+		goto drop;
+	if (rt->rt_type != RTN_LOCAL) {
+		ip_rt_put(rt);
+		goto drop;
+	}
+	skb_scrub_packet(skb, false);
+	skb_dst_set(skb, &rt->dst);
+	skb->dev = net->loopback_dev;
+	skb->protocol = htons(ETH_P_IP);
+	skb->pkt_type = PACKET_HOST;
+	skb_reset_transport_header(skb);
+	netif_rx(skb);
+	return NET_RX_SUCCESS;
+drop:
+	kfree_skb(skb);
+	return NET_RX_DROP;
+}
+
+/* A snapshot from the other half. */
+static int xpu_sync_rcv(struct sk_buff *skb, struct net_device *dev, struct packet_type *pt,
+			struct net_device *orig_dev)
+{
+	struct xpu_split *s;
+	u32 todo;
+
+	if (!xpu_dev_is_xpu(dev))
+		goto drop;
+	s = xpu_split_of(dev);
+	/* Not split here: the peer's view of us stays "unknown". */
+	if (!s || skb_linearize(skb))
+		goto drop;
+	todo = xpu_rs_split_receive(s->rs, skb->data, skb->len);
+	if (todo & XPU_SPLIT_TODO_BAD) {
+		net_warn_ratelimited("%s: malformed port snapshot from the peer, ignored\n",
+				     dev->name);
+		goto drop;
+	}
+	if (todo & (XPU_SPLIT_TODO_REPLY | XPU_SPLIT_TODO_YIELDED))
+		xpu_split_later(s, XPU_SPLIT_W_SEND);
+	if (todo & XPU_SPLIT_TODO_NOTIFY)
+		xpu_split_later(s, XPU_SPLIT_W_NOTIFY);
+	if (todo & XPU_SPLIT_TODO_YIELDED)
+		net_warn_ratelimited("%s: ports claimed by both halves at once go to the host half\n",
+				     dev->name);
+	consume_skb(skb);
+	return NET_RX_SUCCESS;
+drop:
+	kfree_skb(skb);
+	return NET_RX_DROP;
+}
+
+static struct packet_type xpu_local_pt __read_mostly = {
+	.type	= cpu_to_be16(ETH_P_XPU_LOCAL),
+	.func	= xpu_local_rcv,
+};
+
+static struct packet_type xpu_sync_pt __read_mostly = {
+	.type	= cpu_to_be16(ETH_P_XPU_SYNC),
+	.func	= xpu_sync_rcv,
+};
+
+/* --- life cycle, under RTNL */
+
+/* Unsplits: nothing is steered or delivered any more once it returns. */
+static void xpu_split_destroy(struct xpu_split *s, bool bye)
+{
+	RCU_INIT_POINTER(xpu_net(s->net)->split, NULL);
+	netdev_rx_handler_unregister(s->lo);	/* waits for the tap's users */
+	WRITE_ONCE(s->net->ipv4.ip_local_ports.range, s->saved_range);
+	synchronize_net();			/* and for the receive handlers' */
+	cancel_work_sync(&s->work);
+	if (bye)
+		xpu_split_send(s, false, false);
+	xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, -1);
+	netdev_put(s->dev, &s->dev_tracker);
+	xpu_rs_split_free(s->rs);
+	kfree(s);
+}
+
+int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct xpu_split_args a = { .half = U32_MAX };
+	struct netlink_ext_ack *extack = info->extack;
+	struct net *net = genl_info_net(info);
+	struct nlattr **tb = info->attrs;
+	struct xpu_split *s, *old;
+	struct net_device *dev;
+	const char *msg = NULL;
+	u16 lo, hi;
+	int err = 0;
+
+	if (GENL_REQ_ATTR_CHECK(info, XPU_A_SPLITNS_NAME) ||
+	    GENL_REQ_ATTR_CHECK(info, XPU_A_SPLITNS_IFINDEX) ||
+	    GENL_REQ_ATTR_CHECK(info, XPU_A_SPLITNS_ADDR))
+		return -EINVAL;
+	nla_strscpy(a.name, tb[XPU_A_SPLITNS_NAME], sizeof(a.name));
+	a.addr = nla_get_in_addr(tb[XPU_A_SPLITNS_ADDR]);
+	if (tb[XPU_A_SPLITNS_HALF])
+		a.half = nla_get_u32(tb[XPU_A_SPLITNS_HALF]);
+	if (tb[XPU_A_SPLITNS_PORT_MIN])
+		a.port_min = nla_get_u16(tb[XPU_A_SPLITNS_PORT_MIN]);
+	if (tb[XPU_A_SPLITNS_PORT_MAX])
+		a.port_max = nla_get_u16(tb[XPU_A_SPLITNS_PORT_MAX]);
+	get_random_bytes(&a.epoch, sizeof(a.epoch));
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	rtnl_lock();
+	old = xpu_split_rtnl(net);
+	if (old) {
+		NL_SET_ERR_MSG_FMT(extack, "this network namespace is split already (%s)",
+				   old->name);
+		err = -EEXIST;
+		goto fail;
+	}
+	dev = __dev_get_by_index(net, nla_get_u32(tb[XPU_A_SPLITNS_IFINDEX]));
+	if (!dev || !xpu_dev_is_xpu(dev)) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[XPU_A_SPLITNS_IFINDEX],
+				    "no xpu link has this ifindex in this network namespace");
+		err = -ENODEV;
+		goto fail;
+	}
+	a.link_role = xpu_rs_role(dev);
+	s->rs = xpu_rs_split_new(&a, &err, &msg);
+	if (!s->rs) {
+		xpu_extack(extack, NULL, msg);
+		goto fail;
+	}
+	s->net = net;
+	s->dev = dev;
+	s->lo = net->loopback_dev;
+	s->addr = a.addr;
+	memcpy(s->name, a.name, sizeof(s->name));
+	INIT_WORK(&s->work, xpu_split_work);
+	err = netdev_rx_handler_register(s->lo, xpu_split_tap, s);
+	if (err) {
+		NL_SET_ERR_MSG(extack, "another module taps this namespace's loopback device");
+		xpu_rs_split_free(s->rs);
+		goto fail;
+	}
+	netdev_hold(dev, &s->dev_tracker, GFP_KERNEL);
+	s->saved_range = READ_ONCE(net->ipv4.ip_local_ports.range);
+	xpu_rs_split_range(s->rs, &lo, &hi);
+	WRITE_ONCE(net->ipv4.ip_local_ports.range, (u32)hi << 16 | lo);
+	rcu_assign_pointer(xpu_net(net)->split, s);
+	xpu_split_later(s, XPU_SPLIT_W_ASK);
+	xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, 0);
+	rtnl_unlock();
+	return 0;
+fail:
+	rtnl_unlock();
+	kfree(s);
+	return err;
+}
+
+int xpu_nl_splitns_delete_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *name = info->attrs[XPU_A_SPLITNS_NAME];
+	struct xpu_split *s;
+	int err = 0;
+
+	rtnl_lock();
+	s = xpu_split_rtnl(genl_info_net(info));
+	if (!s) {
+		NL_SET_ERR_MSG(info->extack, "this network namespace is not split");
+		err = -ENOENT;
+	} else if (name && nla_strcmp(name, s->name)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, name, "the split namespace has another name");
+		err = -ENOENT;
+	} else {
+		xpu_split_destroy(s, true);
+	}
+	rtnl_unlock();
+	return err;
+}
+
+int xpu_nl_splitns_get_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct xpu_split *s;
+	struct sk_buff *rsp;
+	void *hdr;
+	int err;
+
+	rsp = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!rsp)
+		return -ENOMEM;
+	hdr = genlmsg_iput(rsp, info);
+	if (!hdr) {
+		err = -EMSGSIZE;
+		goto fail;
+	}
+	rtnl_lock();
+	s = xpu_split_rtnl(genl_info_net(info));
+	if (!s) {
+		NL_SET_ERR_MSG(info->extack, "this network namespace is not split");
+		err = -ENOENT;
+	} else {
+		err = xpu_split_fill(rsp, s);
+	}
+	rtnl_unlock();
+	if (err)
+		goto fail;
+	genlmsg_end(rsp, hdr);
+	return genlmsg_reply(rsp, info);
+fail:
+	nlmsg_free(rsp);
+	return err;
+}
+
+int xpu_nl_splitns_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct xpu_split *s;
+	void *hdr;
+	int err = 0;
+
+	if (cb->args[0])
+		return 0;
+	rtnl_lock();
+	s = xpu_split_rtnl(sock_net(skb->sk));
+	if (s) {
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+				  &xpu_nl_family, NLM_F_MULTI, XPU_CMD_SPLITNS_GET);
+		err = hdr ? xpu_split_fill(skb, s) : -EMSGSIZE;
+		if (!err)
+			genlmsg_end(skb, hdr);
+	}
+	rtnl_unlock();
+	cb->args[0] = 1;
+	return err ?: skb->len;
+}
+
+/* The split namespace of the request's netns, with RTNL held, or an error in @info. */
+static struct xpu_split *xpu_split_lock(struct genl_info *info)
+{
+	struct xpu_split *s;
+
+	rtnl_lock();
+	s = xpu_split_rtnl(genl_info_net(info));
+	if (!s) {
+		rtnl_unlock();
+		NL_SET_ERR_MSG(info->extack, "this network namespace is not split");
+	}
+	return s;
+}
+
+int xpu_nl_port_add_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const char *msg = NULL;
+	struct xpu_split *s;
+	u16 port;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, XPU_A_PORT_PORT))
+		return -EINVAL;
+	port = nla_get_u16(info->attrs[XPU_A_PORT_PORT]);
+	s = xpu_split_lock(info);
+	if (!s)
+		return -ENOENT;
+	err = xpu_rs_split_port_add(s->rs, port, &msg);
+	if (err) {
+		xpu_extack(info->extack, info->attrs[XPU_A_PORT_PORT], msg);
+	} else {
+		xpu_split_later(s, XPU_SPLIT_W_SEND);
+		xpu_split_notify(s, XPU_CMD_PORT_CHANGE_NTF, port, xpu_rs_split_owner(s->rs, port));
+	}
+	rtnl_unlock();
+	return err;
+}
+
+int xpu_nl_port_del_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	const char *msg = NULL;
+	struct xpu_split *s;
+	u16 port;
+	int err;
+
+	if (GENL_REQ_ATTR_CHECK(info, XPU_A_PORT_PORT))
+		return -EINVAL;
+	port = nla_get_u16(info->attrs[XPU_A_PORT_PORT]);
+	s = xpu_split_lock(info);
+	if (!s)
+		return -ENOENT;
+	err = xpu_rs_split_port_del(s->rs, port, &msg);
+	if (err) {
+		xpu_extack(info->extack, info->attrs[XPU_A_PORT_PORT], msg);
+	} else {
+		xpu_split_later(s, XPU_SPLIT_W_SEND);
+		xpu_split_notify(s, XPU_CMD_PORT_CHANGE_NTF, port, -1);
+	}
+	rtnl_unlock();
+	return err;
+}
+
+int xpu_nl_port_get_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct xpu_split *s;
+	struct sk_buff *rsp;
+	int half, err;
+	void *hdr;
+	u16 port;
+
+	if (GENL_REQ_ATTR_CHECK(info, XPU_A_PORT_PORT))
+		return -EINVAL;
+	port = nla_get_u16(info->attrs[XPU_A_PORT_PORT]);
+	rsp = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!rsp)
+		return -ENOMEM;
+	hdr = genlmsg_iput(rsp, info);
+	s = xpu_split_lock(info);
+	if (!s) {
+		err = -ENOENT;
+		goto fail;
+	}
+	half = xpu_rs_split_owner(s->rs, port);
+	rtnl_unlock();
+	if (half < 0) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[XPU_A_PORT_PORT],
+				    "no half owns the port by registration");
+		err = -ENOENT;
+		goto fail;
+	}
+	err = hdr ? xpu_port_fill(rsp, port, half) : -EMSGSIZE;
+	if (err)
+		goto fail;
+	genlmsg_end(rsp, hdr);
+	return genlmsg_reply(rsp, info);
+fail:
+	nlmsg_free(rsp);
+	return err;
+}
+
+int xpu_nl_port_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	u32 from = cb->args[0], half;
+	struct xpu_split *s;
+	int err = 0;
+	u16 port;
+	void *hdr;
+
+	rtnl_lock();
+	s = xpu_split_rtnl(sock_net(skb->sk));
+	while (s && from <= U16_MAX && xpu_rs_split_next_port(s->rs, from, &port, &half)) {
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+				  &xpu_nl_family, NLM_F_MULTI, XPU_CMD_PORT_GET);
+		if (!hdr || xpu_port_fill(skb, port, half)) {
+			if (hdr)
+				genlmsg_cancel(skb, hdr);
+			err = -EMSGSIZE;
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		from = port + 1;
+	}
+	rtnl_unlock();
+	cb->args[0] = from;
+	/* A full skb ends this round; the next one starts at cb->args[0]. */
+	if (err && skb->len)
+		return skb->len;
+	return err;
+}
+
+/* --- events */
+
+static int xpu_split_netdev_event(struct notifier_block *nb, unsigned long event, void *ptr)
+{
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+	struct xpu_split *s;
+
+	if (!xpu_dev_is_xpu(dev))
+		return NOTIFY_DONE;
+	s = xpu_split_rtnl(dev_net(dev));
+	if (!s || s->dev != dev)
+		return NOTIFY_DONE;
+	switch (event) {
+	case NETDEV_UNREGISTER:		/* deleted, or moved to another namespace */
+		xpu_split_destroy(s, false);
+		break;
+	case NETDEV_UP:
+	case NETDEV_DOWN:
+	case NETDEV_CHANGE:		/* carrier */
+		if (netif_running(dev) && netif_carrier_ok(dev))
+			xpu_split_later(s, XPU_SPLIT_W_ASK);
+		else if (xpu_rs_split_peer_lost(s->rs))
+			xpu_split_later(s, XPU_SPLIT_W_NOTIFY);
+		break;
+	}
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block xpu_split_nb = {
+	.notifier_call = xpu_split_netdev_event,
+};
+
+static void __net_exit xpu_split_net_exit(struct net *net)
+{
+	struct xpu_split *s;
+
+	rtnl_lock();
+	s = xpu_split_rtnl(net);
+	if (s)
+		xpu_split_destroy(s, true);
+	rtnl_unlock();
+}
+
+static struct pernet_operations xpu_split_net_ops = {
+	.exit	= xpu_split_net_exit,
+	.id	= &xpu_net_id,
+	.size	= sizeof(struct xpu_net),
+};
+
+int xpu_split_register(void)
+{
+	int err;
+
+	err = register_pernet_subsys(&xpu_split_net_ops);
+	if (err)
+		return err;
+	err = register_netdevice_notifier(&xpu_split_nb);
+	if (err)
+		goto err_pernet;
+	dev_add_pack(&xpu_local_pt);
+	dev_add_pack(&xpu_sync_pt);
+	err = genl_register_family(&xpu_nl_family);
+	if (err)
+		goto err_packs;
+	return 0;
+
+err_packs:
+	dev_remove_pack(&xpu_sync_pt);
+	dev_remove_pack(&xpu_local_pt);
+	unregister_netdevice_notifier(&xpu_split_nb);
+err_pernet:
+	unregister_pernet_subsys(&xpu_split_net_ops);
+	return err;
+}
+
+void xpu_split_unregister(void)
+{
+	genl_unregister_family(&xpu_nl_family);
+	dev_remove_pack(&xpu_sync_pt);
+	dev_remove_pack(&xpu_local_pt);
+	unregister_netdevice_notifier(&xpu_split_nb);
+	unregister_pernet_subsys(&xpu_split_net_ops);
+}

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `xpuctl splitns` and `xpuctl port`: split the current network namespace over an xpu link,
+//! and register the ports this half serves. Run it in the pod's namespace on each side (for
+//! example under `ip netns exec POD`).
+
+use std::{fs, net::Ipv4Addr};
+
+use clap::{Subcommand, ValueEnum};
+use xpu_uapi::{
+    genl::{cmd, port, splitns, PeerState, NAME_LEN},
+    sync::Half,
+};
+
+use crate::{
+    genl::{get_string, get_u16, get_u32, get_uint, Family, Reply},
+    link::{err, Error},
+    Attrs,
+};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum HalfArg {
+    Host,
+    Dpu,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SplitnsCommand {
+    /// Split this network namespace over an xpu link in it
+    Create {
+        /// The pod's name
+        name: String,
+        /// The xpu link that joins the halves
+        #[arg(long)]
+        dev: String,
+        /// The pod's IPv4 address, carried by both halves
+        #[arg(long)]
+        addr: Ipv4Addr,
+        /// Which half this is (default: a PCI link's role; pair links need it)
+        #[arg(long, value_enum)]
+        half: Option<HalfArg>,
+        /// This half's ephemeral ports, MIN-MAX (default: host 32768-49151, dpu 49152-60999)
+        #[arg(long, value_parser = parse_range)]
+        ports: Option<(u16, u16)>,
+    },
+    /// Join this network namespace back together
+    Delete {
+        /// Only if the split namespace has this name
+        name: Option<String>,
+    },
+    /// Show this network namespace's split
+    Show {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PortCommand {
+    /// Register a TCP and UDP port to this half
+    Add { port: u16 },
+    /// Unregister a port of this half
+    Del { port: u16 },
+    /// List the registered ports of both halves
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("'{s}' is not a range MIN-MAX"))?;
+    let p = |x: &str| {
+        x.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("'{x}' is not a port number"))
+    };
+    let (a, b) = (p(a)?, p(b)?);
+    if a < 1024 || a > b {
+        return Err(format!(
+            "'{s}': the range must start at 1024 or above and not end before it starts"
+        ));
+    }
+    Ok((a, b))
+}
+
+fn half_name(h: u32) -> &'static str {
+    match Half::from_u32(h) {
+        Some(Half::Host) => "host",
+        Some(Half::Dpu) => "dpu",
+        None => "unknown",
+    }
+}
+
+fn ifindex(dev: &str) -> Result<u32, Error> {
+    if dev.is_empty() || dev.contains(['/', '\0']) || dev.len() > 15 {
+        return Err(err(format!("invalid device name '{dev}'")));
+    }
+    let path = format!("/sys/class/net/{dev}/ifindex");
+    let text = fs::read_to_string(&path)
+        .map_err(|_| err(format!("no device '{dev}' in this network namespace")))?;
+    text.trim()
+        .parse()
+        .map_err(|_| err(format!("cannot read {path}")))
+}
+
+pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
+    let fam = Family::open()?;
+    match c {
+        SplitnsCommand::Create {
+            name,
+            dev,
+            addr,
+            half,
+            ports,
+        } => {
+            if name.is_empty() || name.len() >= NAME_LEN || name.contains('\0') {
+                return Err(err(format!(
+                    "invalid name '{name}': 1 to {} bytes",
+                    NAME_LEN - 1
+                )));
+            }
+            let mut attrs: Attrs = vec![
+                (splitns::NAME, format!("{name}\0").into_bytes()),
+                (splitns::IFINDEX, ifindex(&dev)?.to_ne_bytes().to_vec()),
+                (splitns::ADDR, addr.octets().to_vec()),
+            ];
+            if let Some(h) = half {
+                let h = match h {
+                    HalfArg::Host => Half::Host,
+                    HalfArg::Dpu => Half::Dpu,
+                };
+                attrs.push((splitns::HALF, (h as u32).to_ne_bytes().to_vec()));
+            }
+            if let Some((lo, hi)) = ports {
+                attrs.push((splitns::PORT_MIN, lo.to_ne_bytes().to_vec()));
+                attrs.push((splitns::PORT_MAX, hi.to_ne_bytes().to_vec()));
+            }
+            fam.request(
+                cmd::SPLITNS_CREATE,
+                &attrs,
+                false,
+                &format!("cannot split as '{name}'"),
+            )?;
+        }
+        SplitnsCommand::Delete { name } => {
+            let mut attrs: Attrs = Vec::new();
+            if let Some(n) = &name {
+                attrs.push((splitns::NAME, format!("{n}\0").into_bytes()));
+            }
+            fam.request(
+                cmd::SPLITNS_DELETE,
+                &attrs,
+                false,
+                "cannot delete the split namespace",
+            )?;
+        }
+        SplitnsCommand::Show { json } => {
+            let r = fam.request(
+                cmd::SPLITNS_GET,
+                &Vec::new(),
+                true,
+                "cannot show the split namespace",
+            )?;
+            match r.first() {
+                Some(r) => print_splitns(r, json),
+                None if json => println!("null"),
+                None => println!("not split"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_splitns(r: &Reply, json: bool) {
+    let name = get_string(r, splitns::NAME).unwrap_or_default();
+    let ifindex = get_u32(r, splitns::IFINDEX).unwrap_or(0);
+    let addr = crate::genl::get(r, splitns::ADDR)
+        .and_then(|v| <[u8; 4]>::try_from(v).ok())
+        .map(Ipv4Addr::from)
+        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let half = half_name(get_u32(r, splitns::HALF).unwrap_or(u32::MAX));
+    let (lo, hi) = (
+        get_u16(r, splitns::PORT_MIN).unwrap_or(0),
+        get_u16(r, splitns::PORT_MAX).unwrap_or(0),
+    );
+    let peer = get_u32(r, splitns::PEER_STATE)
+        .and_then(PeerState::from_u32)
+        .map_or("unknown", PeerState::name);
+    let ports = get_u32(r, splitns::PORTS).unwrap_or(0);
+    let peer_ports = get_u32(r, splitns::PEER_PORTS).unwrap_or(0);
+    let peer_range = get_u16(r, splitns::PEER_PORT_MIN).zip(get_u16(r, splitns::PEER_PORT_MAX));
+    let steered = get_uint(r, splitns::STEERED).unwrap_or(0);
+    let delivered = get_uint(r, splitns::DELIVERED).unwrap_or(0);
+    // The name is the user's; escape it for JSON.
+    let esc: String = name.chars().flat_map(char::escape_default).collect();
+    if json {
+        let pr = peer_range.map_or("null".into(), |(a, b)| format!("[{a},{b}]"));
+        println!(
+            "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"addr\":\"{addr}\",\"half\":\"{half}\",\
+             \"ports\":[{lo},{hi}],\"peer\":\"{peer}\",\"registered\":{ports},\
+             \"peer_registered\":{peer_ports},\"peer_ports\":{pr},\
+             \"steered\":{steered},\"delivered\":{delivered}}}"
+        );
+    } else {
+        println!("{esc}: {half} half, addr {addr}, link ifindex {ifindex}, ephemeral {lo}-{hi}");
+        print!("  peer {peer}");
+        if let Some((a, b)) = peer_range {
+            print!(", its ephemeral {a}-{b}");
+        }
+        println!();
+        println!("  registered ports: {ports} here, {peer_ports} there");
+        println!("  packets steered across: {steered}, delivered from across: {delivered}");
+    }
+}
+
+pub(crate) fn run_port(c: PortCommand) -> Result<(), Error> {
+    let fam = Family::open()?;
+    let one = |p: u16| -> Attrs { vec![(port::PORT, p.to_ne_bytes().to_vec())] };
+    match c {
+        PortCommand::Add { port: p } => {
+            check_port(p)?;
+            fam.request(
+                cmd::PORT_ADD,
+                &one(p),
+                false,
+                &format!("cannot register port {p}"),
+            )?;
+        }
+        PortCommand::Del { port: p } => {
+            check_port(p)?;
+            fam.request(
+                cmd::PORT_DEL,
+                &one(p),
+                false,
+                &format!("cannot unregister port {p}"),
+            )?;
+        }
+        PortCommand::List { json } => {
+            let rs = fam.request(cmd::PORT_GET, &Vec::new(), true, "cannot list the ports")?;
+            let items: Vec<(u16, &str)> = rs
+                .iter()
+                .filter_map(|r| Some((get_u16(r, port::PORT)?, half_name(get_u32(r, port::HALF)?))))
+                .collect();
+            if json {
+                let body: Vec<String> = items
+                    .iter()
+                    .map(|(p, h)| format!("{{\"port\":{p},\"half\":\"{h}\"}}"))
+                    .collect();
+                println!("[{}]", body.join(","));
+            } else {
+                for (p, h) in items {
+                    println!("{p} {h}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_port(p: u16) -> Result<(), Error> {
+    if p == 0 {
+        return Err(err("port 0 is not a port"));
+    }
+    Ok(())
+}
