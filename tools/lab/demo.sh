@@ -81,11 +81,16 @@ grep -E 'sender|receiver' /tmp/iperf.out
 echo '$ ip -s link show xpu0'; ip -s link show xpu0
 echo '$ ethtool -S xpu0 | grep -v ": 0$"'; ethtool -S xpu0 | grep -v ': 0$'
 echo '$ grep xpu /proc/interrupts'; grep xpu /proc/interrupts
+GUEST
+)
 $pod_up
 $(cat <<'GUEST'
 mkdir -p /tmp/www; echo "hello from the application on the host" >/tmp/www/index.html
 echo '$ python3 -m http.server 8080 --bind 127.0.0.1 &   # the application'
 pod python3 -m http.server 8080 --bind 127.0.0.1 --directory /tmp/www 2>/tmp/app.log &
+i=0; until pod ss -Htln 'sport = :8080' | grep -q .; do
+	i=$((i + 1)); [ $i -lt 120 ] || { echo "the application did not start"; exit 1; }; sleep 0.5
+done
 echo '$ xpuctl port add 8080'; pod xpuctl port add 8080
 echo '(waiting for the sidecar on the DPU half to register port 15001)'
 i=0; until pod xpuctl port list | grep -q '^15001 dpu$'; do
@@ -113,10 +118,15 @@ $side_up
 $(cat <<'GUEST'
 echo '$ iperf3 -s -1'; iperf3 -s -1 | grep -E 'receiver' || true
 echo '$ ethtool -S xpu0 | grep -E "rx[0-9]+_(packets|napi)"'; ethtool -S xpu0 | grep -E 'rx[0-9]+_(packets|napi)'
+GUEST
+)
 $pod_up
 $(cat <<'GUEST'
 echo '$ socat TCP-LISTEN:15001,bind=127.0.0.1,fork TCP:127.0.0.1:8080 &   # the sidecar proxy'
 pod socat TCP-LISTEN:15001,bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:8080 &
+i=0; until pod ss -Htln 'sport = :15001' | grep -q .; do
+	i=$((i + 1)); [ $i -lt 120 ] || { echo "the sidecar did not start"; exit 1; }; sleep 0.5
+done
 echo '$ xpuctl port add 15001'; pod xpuctl port add 15001
 # Serve until the host side is done and leaves the fabric (its half becomes "unknown").
 seen=0
