@@ -103,6 +103,8 @@ test_http_dpu_to_host() {
 	grep -q '^127.0.0.1 .*GET /index.html' "$log" || fail "the server did not see 127.0.0.1: $(cat "$log")"
 	h xpuctl splitns show | tee /dev/stderr | grep -Eq "delivered from across: [1-9]" ||
 		fail "the host half counted no delivered packets"
+	h xpuctl stats xpu0 --json | grep -Eq '"split_delivered":[1-9]' ||
+		fail "xpuctl stats shows no split counters: $(h xpuctl stats xpu0 --json)"
 	kill $!
 	rm -rf /tmp/xpu-www-$$ "$log"
 }

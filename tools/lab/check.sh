@@ -58,6 +58,8 @@ kfmt() { # the driver is formatted with the kernel's rustfmt settings
 		rustfmt --check --edition 2021 --config-path "$k/source/.rustfmt.toml" driver/xpu_main.rs
 }
 gate "rustfmt --check (driver)" kfmt
+gate "uapi/xpu.yaml: valid per the kernel's genetlink schema, generates the committed C" \
+	"$XPU_ROOT/tools/lab/uapi-gen.sh" --check
 gate "xpu.ko build (rustc lints, CLIPPY=1, no warnings)" "$XPU_ROOT/tools/lab/module.sh" CLIPPY=1
 gate "kselftest install" "$XPU_ROOT/tools/lab/ksft.sh"
 inst=$XPU_CACHE/ksft/install

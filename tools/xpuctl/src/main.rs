@@ -5,6 +5,7 @@
 mod genl;
 mod link;
 mod splitns;
+mod stats;
 
 /// Netlink attributes to send: (type, payload).
 type Attrs = Vec<(u16, Vec<u8>)>;
@@ -35,6 +36,14 @@ enum Command {
     /// Ports of a split namespace's halves
     #[command(subcommand)]
     Port(splitns::PortCommand),
+    /// A link's counters, and its split namespace's if it has one here
+    Stats {
+        /// The xpu device
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -43,6 +52,7 @@ fn main() -> ExitCode {
         Command::Link(cmd) => link::run(cmd),
         Command::Splitns(cmd) => splitns::run_splitns(cmd),
         Command::Port(cmd) => splitns::run_port(cmd),
+        Command::Stats { name, json } => stats::run(&name, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
