@@ -8,8 +8,7 @@
 //! The halves tell each other what they own with snapshots over the link (uapi/src/sync.rs, `crate::port_sync`).
 //! A TCP or UDP packet for 127.0.0.1 or the pod address is steered across the link when its
 //! destination port belongs to the other half ([`SplitNs::steer`]); one that comes across is
-//! delivered here as if over loopback, unless its port is the other half's
-//! ([`SplitNs::accept`]: a packet never bounces back).
+//! delivered here as if over loopback if its port is this half's ([`SplitNs::accept`]).
 //!
 //! Locking: changes to this half (create, port add and delete) run under RTNL; the peer's view
 //! changes under `peer_lock` (snapshots arrive in softirq, link-down comes from process
@@ -375,10 +374,11 @@ impl SplitNs {
     }
 
     /// Datapath, coming in from the peer: whether a packet for local port `port` is ours to
-    /// deliver. A port of the peer's is not (it would bounce); a peer that sends one is
-    /// confused or hostile.
+    /// deliver: a port registered here, or one of our ephemeral ports (a reply). Nothing else
+    /// is what the peer should have steered (a port of its own would bounce back, an unowned
+    /// one is no service of the pod's); a peer that sends it is confused or hostile.
     pub(crate) fn accept(&self, port: u16) -> bool {
-        let ok = self.own.contains(port) || !self.peer_owns(port);
+        let ok = self.own.contains(port) || (self.range.0..=self.range.1).contains(&port);
         if ok {
             self.delivered.add(1, Relaxed);
         }

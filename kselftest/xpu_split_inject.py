@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Play a hostile other half: write raw frames onto an xpu link, as the far end could.
+
+    xpu_split_inject.py DEV syn PORT    a TCP SYN for 127.0.0.1:PORT from 127.0.0.1:50000,
+                                        as a steered packet (ethertype 0x88b5)
+    xpu_split_inject.py DEV garbage N   N malformed port snapshots (ethertype 0x88b6):
+                                        random bytes, random lengths, a good magic now and then
+"""
+
+import os
+import random
+import socket
+import struct
+import sys
+
+ETH_P_XPU_LOCAL, ETH_P_XPU_SYNC = 0x88B5, 0x88B6
+
+
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def syn(port):
+    lo = socket.inet_aton("127.0.0.1")
+    tcp = struct.pack("!HHIIBBHHH", 50000, port, random.getrandbits(32), 0, 5 << 4, 0x02,
+                      65535, 0, 0)
+    pseudo = lo + lo + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0x4000,
+                     64, socket.IPPROTO_TCP, 0, lo, lo)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return ip + tcp
+
+
+def garbage(rng):
+    # AF_PACKET sends no more than the MTU (1500): a whole snapshot is longer, so every
+    # length here is wrong, and the header's fields are random besides.
+    n = rng.choice([0, 1, 27, 28, 29, 1500, rng.randrange(0, 1501)])
+    body = bytearray(rng.randbytes(n))
+    if n >= 4 and rng.random() < 0.5:
+        body[0:4] = struct.pack("<I", 0x53555058)      # the magic: get past the first check
+    return bytes(body)
+
+
+def main():
+    dev, what, arg = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((dev, 0))
+    eth = lambda proto: b"\xff" * 6 + b"\0" * 6 + struct.pack("!H", proto)
+    if what == "syn":
+        s.send(eth(ETH_P_XPU_LOCAL) + syn(arg))
+    elif what == "garbage":
+        rng = random.Random(int.from_bytes(os.urandom(4), "little"))
+        for _ in range(arg):
+            s.send(eth(ETH_P_XPU_SYNC) + garbage(rng))
+    else:
+        sys.exit(f"unknown frame kind {what}")
+
+
+if __name__ == "__main__":
+    main()
