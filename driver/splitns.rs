@@ -125,19 +125,20 @@ impl PortSet {
         }
     }
 
-    /// Makes the set `bitmap` less `except`; returns whether it changed. Only for a set with
-    /// one writer at a time.
-    fn replace(&self, bitmap: &[u8], except: &PortSet) -> bool {
+    /// Makes the set `bitmap` less `except` and less the ports `lo..=hi`; returns whether it
+    /// changed. Only for a set with one writer at a time.
+    fn replace(&self, bitmap: &[u8], except: &PortSet, (lo, hi): (u16, u16)) -> bool {
         let mut changed = false;
         let mut count = 0;
-        for ((chunk, w), x) in bitmap
+        let words = bitmap
             .chunks(8)
             .zip(self.words.iter())
-            .zip(except.words.iter())
-        {
+            .zip(except.words.iter());
+        for (i, ((chunk, w), x)) in words.enumerate() {
             let mut b = [0u8; 8];
             b[..chunk.len()].copy_from_slice(chunk);
-            let new = u64::from_le_bytes(b) & !x.load(Relaxed);
+            let range = port_sync::range_bits(i * WORD_BITS, lo, hi);
+            let new = u64::from_le_bytes(b) & !x.load(Relaxed) & !range;
             changed |= w.load(Relaxed) != new;
             w.store(new, Relaxed);
             count += new.count_ones();
@@ -317,6 +318,8 @@ impl SplitNs {
 
     /// Registers `port` to this half. Under RTNL.
     pub(crate) fn port_add(&self, port: u16) -> Result<(), Refusal> {
+        // Against a snapshot taken meanwhile: it must see the port in our set, or we its.
+        let _peer = self.peer_lock.lock();
         if self.own.contains(port) {
             return refuse(EEXIST, c"this half owns the port already");
         }
@@ -366,11 +369,17 @@ impl SplitNs {
 
     /// Datapath, on this half's way out: whether a packet for local port `port` goes across.
     pub(crate) fn steer(&self, port: u16) -> bool {
-        let go = !self.own.contains(port) && self.peer_owns(port);
-        if go {
-            self.steered.add(1, Relaxed);
-        }
-        go
+        !self.own.contains(port) && self.peer_owns(port)
+    }
+
+    /// Datapath: a packet went across (`delivered` false) or came across and was delivered.
+    pub(crate) fn count(&self, delivered: bool) {
+        let c = if delivered {
+            &self.delivered
+        } else {
+            &self.steered
+        };
+        c.add(1, Relaxed);
     }
 
     /// Datapath, coming in from the peer: whether a packet for local port `port` is ours to
@@ -378,11 +387,7 @@ impl SplitNs {
     /// is what the peer should have steered (a port of its own would bounce back, an unowned
     /// one is no service of the pod's); a peer that sends it is confused or hostile.
     pub(crate) fn accept(&self, port: u16) -> bool {
-        let ok = self.own.contains(port) || (self.range.0..=self.range.1).contains(&port);
-        if ok {
-            self.delivered.add(1, Relaxed);
-        }
-        ok
+        self.own.contains(port) || (self.range.0..=self.range.1).contains(&port)
     }
 
     pub(crate) fn info(&self) -> Info {
@@ -422,17 +427,18 @@ impl SplitNs {
         let Ok(s) = Snapshot::decode(msg) else {
             return todo::BAD;
         };
+        let reply = if s.reply { todo::REPLY } else { 0 };
         let mut seen = self.peer_lock.lock();
         if seen.known && seen.epoch == s.epoch && !seq_after(s.seq, seen.seq) {
-            // Overtaken by a newer one on another queue.
-            return 0;
+            // Overtaken by a newer one on another queue; a question still gets its answer.
+            return reply;
         }
         *seen = PeerSeq {
             known: true,
             epoch: s.epoch,
             seq: s.seq,
         };
-        let mut out = if s.reply { todo::REPLY } else { 0 };
+        let mut out = reply;
         let peer_range = (s.port_min, s.port_max);
         let state = if !s.split {
             PeerState::Unsplit
@@ -461,7 +467,9 @@ impl SplitNs {
                     p = u32::from(port) + 1;
                 }
             }
-            changed |= self.peer.replace(s.bitmap, &self.own);
+            // Our ephemeral ports are ours whatever the peer registered (before pairing, say):
+            // replies to our own clients must not be steered away.
+            changed |= self.peer.replace(s.bitmap, &self.own, self.range);
         } else {
             changed |= self.peer.clear();
         }

@@ -17,6 +17,7 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/netdevice.h>
+#include <linux/skbuff.h>
 #include <linux/random.h>
 #include <linux/rtnetlink.h>
 #include <net/genetlink.h>
@@ -205,13 +206,15 @@ static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
 	struct sk_buff *skb = *pskb;
 	struct xpu_split *s = rcu_dereference(skb->dev->rx_handler_data);
 	const struct iphdr *iph;
+	struct iphdr _iph;
 	__be16 _ports[2];
 	const __be16 *ports;
 
-	if (skb->protocol != htons(ETH_P_IP) || !pskb_may_pull(skb, sizeof(*iph)))
+	/* Read through copies: the skb may be shared with a packet tap until we own it. */
+	if (skb->protocol != htons(ETH_P_IP))
 		return RX_HANDLER_PASS;
-	iph = ip_hdr(skb);
-	if ((iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
+	iph = skb_header_pointer(skb, 0, sizeof(_iph), &_iph);
+	if (!iph || (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
 	    ip_is_fragment(iph) || iph->ihl < 5 ||
 	    (!ipv4_is_loopback(iph->daddr) && iph->daddr != s->addr))
 		return RX_HANDLER_PASS;
@@ -219,14 +222,18 @@ static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
 	if (!ports || !xpu_rs_split_steer(s->rs, ntohs(ports[1])))
 		return RX_HANDLER_PASS;
 
-	/* A packet tap may hold it too: ours to change only as a copy. */
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)
 		return RX_HANDLER_CONSUMED;
-	/* lo's receive pulled its Ethernet header; give the packet ours instead. */
+	/*
+	 * lo's receive pulled its Ethernet header; give the packet ours instead. Only the header
+	 * says ETH_P_XPU_LOCAL: skb->protocol stays IPv4, so that GSO and checksum fallbacks still
+	 * work should the link's offloads be off.
+	 */
 	skb_dst_drop(skb);
+	nf_reset_ct(skb);
+	skb_clear_tstamp(skb);
 	skb->dev = s->dev;
-	skb->protocol = htons(ETH_P_XPU_LOCAL);
 	if (skb_cow_head(skb, LL_RESERVED_SPACE(s->dev)) ||
 	    dev_hard_header(skb, s->dev, ETH_P_XPU_LOCAL, s->dev->broadcast, s->dev->dev_addr,
 			    skb->len) < 0) {
@@ -234,7 +241,8 @@ static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
 		return RX_HANDLER_CONSUMED;
 	}
 	skb_reset_mac_header(skb);
-	dev_queue_xmit(skb);
+	if (dev_queue_xmit(skb) == NET_XMIT_SUCCESS)
+		xpu_rs_split_count(s->rs, false);
 	return RX_HANDLER_CONSUMED;
 }
 
@@ -286,7 +294,8 @@ static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct pac
 	skb->protocol = htons(ETH_P_IP);
 	skb->pkt_type = PACKET_HOST;
 	skb_reset_transport_header(skb);
-	netif_rx(skb);
+	if (netif_rx(skb) == NET_RX_SUCCESS)
+		xpu_rs_split_count(s->rs, true);
 	return NET_RX_SUCCESS;
 drop:
 	kfree_skb(skb);
@@ -300,6 +309,9 @@ static int xpu_sync_rcv(struct sk_buff *skb, struct net_device *dev, struct pack
 	struct xpu_split *s;
 	u32 todo;
 
+	skb = skb_share_check(skb, GFP_ATOMIC);	/* skb_linearize() below changes it */
+	if (!skb)
+		return NET_RX_DROP;
 	if (!xpu_dev_is_xpu(dev))
 		goto drop;
 	s = xpu_split_of(dev);

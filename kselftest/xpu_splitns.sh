@@ -114,7 +114,7 @@ test_nc_host_to_dpu() {
 	local out=/tmp/xpu-nc-$$ got pid
 	setup_split
 	d xpuctl port add 15001 || fail "port add failed"
-	d sh -c "nc -l 127.0.0.1 15001 >$out 2>/dev/null" &
+	d sh -c "timeout 30 nc -l 127.0.0.1 15001 >$out 2>/dev/null" &
 	pid=$!
 	wait_listen "$D" 15001
 	slowwait 5 sh -c "ip netns exec $H xpuctl port list | grep -q '^15001 dpu$'" ||
@@ -124,16 +124,17 @@ test_nc_host_to_dpu() {
 	got=$(cat $out)
 	[ "$got" = "to the sidecar" ] || fail "the sidecar got '$got'"
 	# And back: the DPU half answers on the same connection.
-	d sh -c "echo from the sidecar | nc -N -l 127.0.0.1 15001 2>/dev/null" &
+	d sh -c "echo from the sidecar | timeout 30 nc -N -l 127.0.0.1 15001 >/dev/null 2>&1" &
 	pid=$!
 	wait_listen "$D" 15001
 	got=$(h nc -w 10 127.0.0.1 15001 </dev/null) || fail "nc from 127.0.0.1:15001 failed"
 	[ "$got" = "from the sidecar" ] || fail "the host got '$got'"
 	wait $pid
 	# UDP: a datagram to the DPU half's port.
-	d sh -c "timeout 10 nc -u -l -W 1 127.0.0.1 15001 >$out 2>/dev/null" &
+	d sh -c "timeout 30 nc -u -l -W 1 127.0.0.1 15001 >$out 2>/dev/null" &
 	pid=$!
-	sleep 2
+	slowwait 20 sh -c "ip netns exec $D ss -Huln 'sport = :15001' | grep -q ." ||
+		fail "the UDP listener did not start"
 	echo "udp datagram" | h nc -u -w 1 127.0.0.1 15001
 	wait $pid
 	got=$(cat $out)
@@ -313,7 +314,7 @@ test_peer_loss_and_teardown() {
 	# Deleting a namespace takes its half (and, in pair mode, the link) with it.
 	setup_split 2
 	ip netns del "$D" || fail "netns del failed"
-	slowwait 5 sh -c "[ \"\$(ip netns exec $H xpuctl splitns show)\" = 'not split' ]" ||
+	slowwait 30 sh -c "[ \"\$(ip netns exec $H xpuctl splitns show)\" = 'not split' ]" ||
 		fail "the host half survived the DPU namespace"
 }
 

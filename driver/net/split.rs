@@ -229,6 +229,17 @@ unsafe extern "C" fn xpu_rs_split_accept(rs: *const c_void, port: u16) -> bool {
     unsafe { split(rs) }.accept(port)
 }
 
+/// Counts a packet steered across (`delivered` false) or delivered from across (true).
+///
+/// # Safety
+///
+/// `rs` is live ([`split`]).
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_split_count(rs: *const c_void, delivered: bool) {
+    // SAFETY: per the function's contract.
+    unsafe { split(rs) }.count(delivered)
+}
+
 /// # Safety
 ///
 /// `rs` is live ([`split`]); `out` is valid for writes.

@@ -214,6 +214,18 @@ pub const fn seq_after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
+/// The bits of a 64-port bitmap word (ports `first..first + 64`, bit `p - first` for port `p`)
+/// that fall in `lo..=hi`.
+pub fn range_bits(first: usize, lo: u16, hi: u16) -> u64 {
+    let (lo, hi) = (usize::from(lo), usize::from(hi));
+    if lo > hi || hi < first || lo >= first.saturating_add(64) {
+        return 0;
+    }
+    let from = lo.saturating_sub(first);
+    let to = (hi - first).min(63);
+    (u64::MAX >> (63 - to)) & (u64::MAX << from)
+}
+
 /// Whether two ephemeral ranges share a port.
 pub const fn ranges_overlap(a: (u16, u16), b: (u16, u16)) -> bool {
     a.0 <= b.1 && b.0 <= a.1

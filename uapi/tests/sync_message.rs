@@ -87,6 +87,18 @@ fn default_ranges_are_disjoint() {
 }
 
 proptest! {
+    /// `range_bits` marks exactly the ports of the word inside the range.
+    #[test]
+    fn range_bits_is_exact(word in 0usize..1024, lo in any::<u16>(), hi in any::<u16>()) {
+        let first = word * 64;
+        let bits = range_bits(first, lo, hi);
+        for b in 0..64 {
+            let p = first + b;
+            let inside = usize::from(lo) <= p && p <= usize::from(hi);
+            prop_assert_eq!(bits & (1 << b) != 0, inside, "port {}", p);
+        }
+    }
+
     /// Random bytes never make decode panic, and what it accepts is within bounds.
     #[test]
     fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..LEN + 8)) {

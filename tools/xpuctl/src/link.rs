@@ -306,7 +306,7 @@ fn show(name: &str, json: bool) -> Result<(), Error> {
             if let Some((s, why)) = &link {
                 // The kernel's status strings are plain ASCII without quotes or backslashes;
                 // escape anyway rather than trust that.
-                let why: String = why.chars().flat_map(char::escape_default).collect();
+                let why = crate::json_escape(why);
                 out += &format!(",\"role\":\"{role}\",\"link_state\":\"{s}\",\"status\":\"{why}\"");
             }
             println!("{out}}}");

@@ -10,6 +10,20 @@ mod stats;
 /// Netlink attributes to send: (type, payload).
 type Attrs = Vec<(u16, Vec<u8>)>;
 
+/// `s` as the inside of a JSON string: quotes, backslashes and control characters escaped.
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -196,9 +196,9 @@ fn print_splitns(r: &Reply, json: bool) {
     let peer_range = get_u16(r, splitns::PEER_PORT_MIN).zip(get_u16(r, splitns::PEER_PORT_MAX));
     let steered = get_uint(r, splitns::STEERED).unwrap_or(0);
     let delivered = get_uint(r, splitns::DELIVERED).unwrap_or(0);
-    // The name is the user's; escape it for JSON.
-    let esc: String = name.chars().flat_map(char::escape_default).collect();
     if json {
+        // The name is the user's: escape it.
+        let esc = crate::json_escape(&name);
         let pr = peer_range.map_or("null".into(), |(a, b)| format!("[{a},{b}]"));
         println!(
             "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"addr\":\"{addr}\",\"half\":\"{half}\",\
@@ -207,7 +207,7 @@ fn print_splitns(r: &Reply, json: bool) {
              \"steered\":{steered},\"delivered\":{delivered}}}"
         );
     } else {
-        println!("{esc}: {half} half, addr {addr}, link ifindex {ifindex}, ephemeral {lo}-{hi}");
+        println!("{name}: {half} half, addr {addr}, link ifindex {ifindex}, ephemeral {lo}-{hi}");
         print!("  peer {peer}");
         if let Some((a, b)) = peer_range {
             print!(", its ephemeral {a}-{b}");
