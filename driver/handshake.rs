@@ -155,6 +155,9 @@ pub(crate) struct Handshake {
     violations_at_connect: Atomic<u64>,
     /// Resets because of violations, for `ethtool -S`.
     resets: Atomic<u64>,
+    /// The TX watchdog saw a queue stopped too long: the peer stopped consuming (or its
+    /// indices were corrupted into plausible values that no check can tell from a slow peer).
+    stalled: Atomic<bool>,
 }
 
 /// What we see of the other side.
@@ -181,7 +184,14 @@ impl Handshake {
             status: Atomic::new(Status::AdminDown as u32),
             violations_at_connect: Atomic::new(0),
             resets: Atomic::new(0),
+            stalled: Atomic::new(false),
         }
+    }
+
+    /// `ndo_tx_timeout`: a TX queue made no progress for the watchdog's time; the next
+    /// [`Self::step`] resets the link.
+    pub(crate) fn tx_stalled(&self) {
+        self.stalled.store(true, Relaxed);
     }
 
     /// Link resets because the peer kept violating the protocol.
@@ -284,6 +294,11 @@ impl Handshake {
         if !admin_up {
             self.set_status(t, Status::AdminDown, None);
             return;
+        }
+        if self.stalled.xchg(false, Relaxed) && self.up.load(Relaxed) {
+            let side = t.role_name();
+            pr_warn!("xpu ({side} side): a TX queue stalled: resetting the link\n");
+            self.restart(dev, conn, t, rtnl, true);
         }
         let since = violations.wrapping_sub(self.violations_at_connect.load(Relaxed));
         if self.up.load(Relaxed) && since >= VIOLATIONS_BEFORE_RESET {

@@ -100,6 +100,10 @@ impl NetdevOps for Xpu {
         }
     }
 
+    fn tx_timeout(state: &LinkState) {
+        state.handshake.tx_stalled();
+    }
+
     fn control_peek(dev: &Device, state: &LinkState) {
         if let Some(conn) = state.conn.as_ref() {
             state.handshake.peek(dev, conn);

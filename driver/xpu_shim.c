@@ -648,11 +648,23 @@ static void xpu_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *st
 	stats->tx_dropped = s.tx_dropped;
 }
 
-static const struct net_device_ops xpu_netdev_ops;
+static const struct net_device_ops xpu_netdev_ops, xpu_pci_netdev_ops;
 
 bool xpu_dev_is_xpu(const struct net_device *dev)
 {
-	return dev->netdev_ops == &xpu_netdev_ops;
+	return dev->netdev_ops == &xpu_netdev_ops || dev->netdev_ops == &xpu_pci_netdev_ops;
+}
+
+/*
+ * PCI mode: a TX queue stopped for watchdog_timeo means the other kernel stopped consuming,
+ * or its indices were corrupted into plausible values: reset the link (the control work does,
+ * under RTNL). Pair mode has no watchdog: both ends are this kernel, and an idle pair runs no
+ * timer.
+ */
+static void xpu_pci_tx_timeout(struct net_device *dev, unsigned int txqueue)
+{
+	xpu_rs_tx_timeout(dev);
+	schedule_work(&xpu_priv(dev)->ctrl_work);
 }
 
 static const struct net_device_ops xpu_netdev_ops = {
@@ -665,6 +677,19 @@ static const struct net_device_ops xpu_netdev_ops = {
 	.ndo_validate_addr	= eth_validate_addr,
 	.ndo_get_iflink		= xpu_get_iflink,
 	.ndo_get_phys_port_name	= xpu_get_phys_port_name,
+};
+
+static const struct net_device_ops xpu_pci_netdev_ops = {
+	.ndo_init		= xpu_dev_init,
+	.ndo_open		= xpu_rs_open,
+	.ndo_stop		= xpu_rs_stop,
+	.ndo_start_xmit		= xpu_rs_start_xmit,
+	.ndo_get_stats64	= xpu_get_stats64,
+	.ndo_set_mac_address	= eth_mac_addr,
+	.ndo_validate_addr	= eth_validate_addr,
+	.ndo_get_iflink		= xpu_get_iflink,
+	.ndo_get_phys_port_name	= xpu_get_phys_port_name,
+	.ndo_tx_timeout		= xpu_pci_tx_timeout,
 };
 
 static void xpu_setup(struct net_device *dev)
@@ -1008,6 +1033,8 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int que
 		return ERR_PTR(-ENOMEM);
 	/* Freed by xpu_pci_netdev_destroy, which cancels its control work first. */
 	dev->needs_free_netdev = false;
+	dev->netdev_ops = &xpu_pci_netdev_ops;
+	dev->watchdog_timeo = 5 * HZ;
 	dev->rtnl_link_ops = &xpu_pci_link_ops;
 	SET_NETDEV_DEV(dev, parent);
 

@@ -95,6 +95,7 @@ void xpu_rs_link_status(const struct net_device *dev, u32 *state, char *buf, u32
 int xpu_rs_pci_attach(struct net_device *dev, const void *link);
 void xpu_rs_ctrl(struct net_device *dev);
 void xpu_rs_ctrl_peek(struct net_device *dev);
+void xpu_rs_tx_timeout(struct net_device *dev);
 void xpu_rs_stats_strings(struct net_device *dev, u8 *buf, u32 n);
 void xpu_rs_stats_fill(struct net_device *dev, u64 *data, u32 n);
 const void *xpu_rs_split_new(const struct xpu_split_args *a, int *err, const char **msg);

@@ -68,6 +68,8 @@ pub(crate) trait NetdevOps {
     /// PCI mode: the control doorbell rang (hard IRQ): drop the carrier now if the peer is
     /// gone; `control` does the rest later, under RTNL.
     fn control_peek(dev: &Device, state: &Self::State);
+    /// PCI mode, `ndo_tx_timeout` (softirq): a TX queue stalled; `control` resets the link.
+    fn tx_timeout(state: &Self::State);
     /// `enum xpu_link_role` of uapi/linux/xpu.h.
     fn role(state: &Self::State) -> u32;
     /// PCI mode: `enum xpu_link_state` and a description of where the handshake is.
@@ -445,5 +447,18 @@ unsafe extern "C" fn xpu_rs_ctrl_peek(dev: *mut bindings::net_device) {
     let dev = unsafe { Device::from_raw(dev) };
     if let Some(state) = state(dev) {
         Driver::control_peek(dev, state);
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by `xpu_pci_tx_timeout` (driver/xpu_shim.c, the netdev watchdog) on a
+/// registered xpu device.
+#[no_mangle]
+unsafe extern "C" fn xpu_rs_tx_timeout(dev: *mut bindings::net_device) {
+    // SAFETY: the caller passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    if let Some(state) = state(dev) {
+        Driver::tx_timeout(state);
     }
 }
