@@ -667,28 +667,24 @@ static void xpu_pci_tx_timeout(struct net_device *dev, unsigned int txqueue)
 	schedule_work(&xpu_priv(dev)->ctrl_work);
 }
 
+/* Both modes' ops; PCI mode adds the TX watchdog (xpu_pci_tx_timeout). */
+#define XPU_NETDEV_OPS						\
+	.ndo_init		= xpu_dev_init,			\
+	.ndo_open		= xpu_rs_open,			\
+	.ndo_stop		= xpu_rs_stop,			\
+	.ndo_start_xmit		= xpu_rs_start_xmit,		\
+	.ndo_get_stats64	= xpu_get_stats64,		\
+	.ndo_set_mac_address	= eth_mac_addr,			\
+	.ndo_validate_addr	= eth_validate_addr,		\
+	.ndo_get_iflink		= xpu_get_iflink,		\
+	.ndo_get_phys_port_name	= xpu_get_phys_port_name
+
 static const struct net_device_ops xpu_netdev_ops = {
-	.ndo_init		= xpu_dev_init,
-	.ndo_open		= xpu_rs_open,
-	.ndo_stop		= xpu_rs_stop,
-	.ndo_start_xmit		= xpu_rs_start_xmit,
-	.ndo_get_stats64	= xpu_get_stats64,
-	.ndo_set_mac_address	= eth_mac_addr,
-	.ndo_validate_addr	= eth_validate_addr,
-	.ndo_get_iflink		= xpu_get_iflink,
-	.ndo_get_phys_port_name	= xpu_get_phys_port_name,
+	XPU_NETDEV_OPS,
 };
 
 static const struct net_device_ops xpu_pci_netdev_ops = {
-	.ndo_init		= xpu_dev_init,
-	.ndo_open		= xpu_rs_open,
-	.ndo_stop		= xpu_rs_stop,
-	.ndo_start_xmit		= xpu_rs_start_xmit,
-	.ndo_get_stats64	= xpu_get_stats64,
-	.ndo_set_mac_address	= eth_mac_addr,
-	.ndo_validate_addr	= eth_validate_addr,
-	.ndo_get_iflink		= xpu_get_iflink,
-	.ndo_get_phys_port_name	= xpu_get_phys_port_name,
+	XPU_NETDEV_OPS,
 	.ndo_tx_timeout		= xpu_pci_tx_timeout,
 };
 

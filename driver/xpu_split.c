@@ -533,8 +533,14 @@ static struct xpu_split *xpu_split_lock(struct genl_info *info)
 	return s;
 }
 
-int xpu_nl_port_add_doit(struct sk_buff *skb, struct genl_info *info)
+/*
+ * port-add and port-del: the same request, the same answers; @add says which. On success the
+ * other half gets our new snapshot and the monitor group hears of the port (a deleted port has
+ * no owner).
+ */
+static int xpu_nl_port_change(struct genl_info *info, bool add)
 {
+	struct nlattr *attr = info->attrs[XPU_A_PORT_PORT];
 	const char *msg = NULL;
 	struct xpu_split *s;
 	u16 port;
@@ -542,43 +548,31 @@ int xpu_nl_port_add_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (GENL_REQ_ATTR_CHECK(info, XPU_A_PORT_PORT))
 		return -EINVAL;
-	port = nla_get_u16(info->attrs[XPU_A_PORT_PORT]);
+	port = nla_get_u16(attr);
 	s = xpu_split_lock(info);
 	if (!s)
 		return -ENOENT;
-	err = xpu_rs_split_port_add(s->rs, port, &msg);
+	err = add ? xpu_rs_split_port_add(s->rs, port, &msg) :
+		    xpu_rs_split_port_del(s->rs, port, &msg);
 	if (err) {
-		xpu_extack(info->extack, info->attrs[XPU_A_PORT_PORT], msg);
+		xpu_extack(info->extack, attr, msg);
 	} else {
 		xpu_split_later(s, XPU_SPLIT_W_SEND);
-		xpu_split_notify(s, XPU_CMD_PORT_CHANGE_NTF, port, xpu_rs_split_owner(s->rs, port));
+		xpu_split_notify(s, XPU_CMD_PORT_CHANGE_NTF, port,
+				 add ? xpu_rs_split_owner(s->rs, port) : -1);
 	}
 	rtnl_unlock();
 	return err;
 }
 
+int xpu_nl_port_add_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	return xpu_nl_port_change(info, true);
+}
+
 int xpu_nl_port_del_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	const char *msg = NULL;
-	struct xpu_split *s;
-	u16 port;
-	int err;
-
-	if (GENL_REQ_ATTR_CHECK(info, XPU_A_PORT_PORT))
-		return -EINVAL;
-	port = nla_get_u16(info->attrs[XPU_A_PORT_PORT]);
-	s = xpu_split_lock(info);
-	if (!s)
-		return -ENOENT;
-	err = xpu_rs_split_port_del(s->rs, port, &msg);
-	if (err) {
-		xpu_extack(info->extack, info->attrs[XPU_A_PORT_PORT], msg);
-	} else {
-		xpu_split_later(s, XPU_SPLIT_W_SEND);
-		xpu_split_notify(s, XPU_CMD_PORT_CHANGE_NTF, port, -1);
-	}
-	rtnl_unlock();
-	return err;
+	return xpu_nl_port_change(info, false);
 }
 
 int xpu_nl_port_get_doit(struct sk_buff *skb, struct genl_info *info)

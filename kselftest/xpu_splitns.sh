@@ -43,6 +43,19 @@ setup_split() {
 		fail "the halves did not pair: host sees '$(peer_state "$H")', DPU sees '$(peer_state "$D")'"
 }
 
+# knows NS PORT HALF [SECONDS]: NS's split lists PORT as HALF's, within SECONDS (default 5).
+knows() {
+	slowwait "${4:-5}" sh -c "ip netns exec $1 xpuctl port list | grep -q '^$2 $3\$'"
+}
+
+# register SIDE PORT: h or d registers PORT to its half, and the other half learns of it.
+register() {
+	local other=$H half=dpu
+	[ "$1" = h ] && other=$D half=host
+	"$1" xpuctl port add "$2" || fail "port add $2 failed"
+	knows "$other" "$2" $half || fail "the other half did not learn that the $half owns $2"
+}
+
 # wait_listen NS PORT [LOG]: until something listens on TCP PORT in NS (LOG: its output).
 wait_listen() {
 	slowwait 20 sh -c "ip netns exec $1 ss -Htln 'sport = :$2' | grep -q ." && return 0
@@ -83,13 +96,11 @@ test_create_show_delete() {
 test_http_dpu_to_host() {
 	local log=/tmp/xpu-http-$$.log body
 	setup_split
-	h xpuctl port add 8080 || fail "port add failed"
 	mkdir -p /tmp/xpu-www-$$ && echo "hello from the host half" >/tmp/xpu-www-$$/index.html
 	# Background programs must not hold the case's output pipe (xpu_case waits for it to close).
 	h python3 -m http.server 8080 --bind 0.0.0.0 --directory /tmp/xpu-www-$$ >"$log" 2>&1 &
 	wait_listen "$H" 8080 "$log"
-	slowwait 5 sh -c "ip netns exec $D xpuctl port list | grep -q '^8080 host$'" ||
-		fail "the DPU half did not learn that the host owns 8080"
+	register h 8080
 	body=$(d curl -sS --max-time 10 http://127.0.0.1:8080/index.html) ||
 		fail "curl 127.0.0.1:8080 from the DPU half failed"
 	[ "$body" = "hello from the host half" ] || fail "wrong body: '$body'"
@@ -113,12 +124,10 @@ test_http_dpu_to_host() {
 test_nc_host_to_dpu() {
 	local out=/tmp/xpu-nc-$$ got pid
 	setup_split
-	d xpuctl port add 15001 || fail "port add failed"
 	d sh -c "timeout 30 nc -l 127.0.0.1 15001 >$out 2>/dev/null" &
 	pid=$!
 	wait_listen "$D" 15001
-	slowwait 5 sh -c "ip netns exec $H xpuctl port list | grep -q '^15001 dpu$'" ||
-		fail "the host half did not learn that the DPU owns 15001"
+	register d 15001
 	echo "to the sidecar" | h nc -N -w 10 127.0.0.1 15001 || fail "nc to 127.0.0.1:15001 failed"
 	wait $pid
 	got=$(cat $out)
@@ -145,9 +154,7 @@ test_nc_host_to_dpu() {
 test_port_conflict() {
 	local out
 	setup_split
-	h xpuctl port add 8080 || fail "port add failed"
-	slowwait 5 sh -c "ip netns exec $D xpuctl port list | grep -q '^8080 host$'" ||
-		fail "the DPU half did not learn of port 8080"
+	register h 8080
 	out=$(d xpuctl port add 8080 2>&1) && fail "both halves own port 8080"
 	echo "$out"
 	echo "$out" | grep -q "the other half owns the port: Address already in use" ||
@@ -257,8 +264,7 @@ delivered() {
 test_hostile_half() {
 	local before after
 	setup_split
-	h xpuctl port add 8080 || fail "port add failed"
-	slowwait 5 sh -c "ip netns exec $D xpuctl port list | grep -q '^8080 host$'" || fail "no sync"
+	register h 8080
 	before=$(delivered "$H")
 	# A "steered" SYN for a port the host half does not own (not registered, not ephemeral).
 	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 9999 || fail "inject failed"
@@ -291,9 +297,7 @@ test_fuzz() {
 test_peer_loss_and_teardown() {
 	local out
 	setup_split
-	h xpuctl port add 8080 || fail "port add failed"
-	slowwait 5 sh -c "ip netns exec $D xpuctl port list | grep -q '^8080 host$'" ||
-		fail "no sync"
+	register h 8080
 	ip -n "$H" link set xpu0 down
 	slowwait 5 sh -c "[ \"\$(ip netns exec $D xpuctl splitns show --json | grep -o '\"peer\":\"unknown\"')\" ]" ||
 		fail "the DPU half still sees its peer: '$(peer_state "$D")'"
@@ -301,7 +305,7 @@ test_peer_loss_and_teardown() {
 	# With the peer gone, nothing is steered: 127.0.0.1:8080 is just a closed local port.
 	d curl -s --max-time 5 http://127.0.0.1:8080/ && fail "something answered for the lost peer"
 	ip -n "$H" link set xpu0 up
-	slowwait 10 sh -c "ip netns exec $D xpuctl port list | grep -q '^8080 host$'" ||
+	knows "$D" 8080 host 10 ||
 		fail "the peer's ports did not come back with the link"
 	# Deleting the link unsplits both halves and restores their port ranges.
 	ip -n "$H" link del xpu0 || fail "link del failed"

@@ -5,10 +5,7 @@
 //! constants of `xpu_uapi::genl`.
 
 use neli::{
-    consts::{
-        nl::{NlmF, NlmsgerrAttr},
-        socket::NlFamily,
-    },
+    consts::{nl::NlmF, socket::NlFamily},
     nl::{NlPayload, NlmsghdrBuilder},
     router::synchronous::NlRouter,
     socket::synchronous::NlSocketHandle,
@@ -18,7 +15,7 @@ use neli::{
 use xpu_uapi::genl::{FAMILY_NAME, FAMILY_VERSION};
 
 use crate::{
-    link::{err, parse_attrs, raw_attr, Error},
+    link::{err, parse_attrs, raw_attr, refusal, Error},
     Attrs,
 };
 
@@ -81,20 +78,7 @@ impl Family {
                 let m = m.map_err(|e| err(format!("{what}: {e}")))?;
                 match m.nl_payload() {
                     NlPayload::Ack(_) | NlPayload::DumpExtAck(_) => return Ok(out),
-                    NlPayload::Err(e) => {
-                        let errno = std::io::Error::from_raw_os_error(-*e.error());
-                        let text = e
-                            .ext_ack()
-                            .get_attr_handle()
-                            .get_attr_payload_as_with_len::<String>(NlmsgerrAttr::Msg)
-                            .ok();
-                        return Err(match text {
-                            Some(t) => {
-                                err(format!("{what}: {}: {errno}", t.trim_end_matches('\0')))
-                            }
-                            None => err(format!("{what}: {errno}")),
-                        });
-                    }
+                    NlPayload::Err(e) => return Err(refusal(what, e)),
                     NlPayload::Payload(p) => {
                         let bytes: &[u8] = p.as_ref();
                         let attrs = bytes.get(4..).unwrap_or_default();

@@ -12,7 +12,7 @@ use neli::{
         rtnl::{Ifla, IflaInfo, RtAddrFamily, Rtm},
         socket::NlFamily,
     },
-    err::RouterError,
+    err::{Nlmsgerr, NlmsghdrErr, RouterError},
     nl::{NlPayload, NlmsghdrBuilder},
     router::synchronous::NlRouter,
     rtnl::{Ifinfomsg, IfinfomsgBuilder, RtattrBuilder},
@@ -236,9 +236,8 @@ pub(crate) fn parse_attrs(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
     out
 }
 
-fn show(name: &str, json: bool) -> Result<(), Error> {
-    check_name("device", name)?;
-    let what = format!("cannot show {name}");
+/// RTM_GETLINK for device `name`: the kernel's answer, or an error starting with `what`.
+pub(crate) fn getlink(name: &str, what: &str) -> Result<Ifinfomsg, Error> {
     let (rtnl, _) = NlRouter::connect(NlFamily::Route, None, Groups::empty())
         .map_err(|e| err(format!("{what}: cannot open an rtnetlink socket: {e}")))?;
     let _ = rtnl.enable_ext_ack(true);
@@ -259,67 +258,87 @@ fn show(name: &str, json: bool) -> Result<(), Error> {
             )),
             e => err(format!("{what}: {e}")),
         })?;
-        let NlPayload::Payload(info) = msg.nl_payload() else {
-            continue;
-        };
-        let handle = info.rtattrs().get_attr_handle();
-        let linkinfo = handle
-            .get_nested_attributes::<IflaInfo>(Ifla::Linkinfo)
-            .map_err(|_| err(format!("{what}: not an xpu link (no link info)")))?;
-        let kind = linkinfo
-            .get_attr_payload_as_with_len::<String>(IflaInfo::Kind)
-            .unwrap_or_default();
-        if kind.trim_end_matches('\0') != "xpu" {
-            return Err(err(format!("{what}: not an xpu link (kind '{kind}')")));
+        if let NlPayload::Payload(info) = msg.nl_payload() {
+            return Ok(info.clone());
         }
-        let data = linkinfo
-            .get_attribute(IflaInfo::Data)
-            .map(|a| a.rta_payload().as_ref().to_vec())
-            .unwrap_or_default();
-        let (mut queues, mut ring, mut role, mut state, mut status) = (None, None, 0, None, None);
-        for (kind, payload) in parse_attrs(&data) {
-            let v = payload.try_into().ok().map(u32::from_ne_bytes);
-            match kind {
-                IFLA_XPU_QUEUES => queues = v,
-                IFLA_XPU_RING_SIZE => ring = v,
-                IFLA_XPU_ROLE => role = v.unwrap_or(0),
-                IFLA_XPU_LINK_STATE => state = v,
-                IFLA_XPU_STATUS => {
-                    status = Some(
-                        String::from_utf8_lossy(payload)
-                            .trim_end_matches('\0')
-                            .to_owned(),
-                    )
-                }
-                _ => {}
-            }
-        }
-        let (q, r) = (queues.unwrap_or(0), ring.unwrap_or(0));
-        let role = ROLES.get(role as usize).copied().unwrap_or("unknown");
-        // PCI mode only: the handshake's state and its own words.
-        let link = state.map(|s| {
-            let s = LINK_STATES.get(s as usize).copied().unwrap_or("unknown");
-            (s, status.unwrap_or_default())
-        });
-        if json {
-            let mut out = format!("{{\"ifname\":\"{name}\",\"queues\":{q},\"ring_size\":{r}");
-            if let Some((s, why)) = &link {
-                // The kernel's status strings are plain ASCII without quotes or backslashes;
-                // escape anyway rather than trust that.
-                let why = crate::json_escape(why);
-                out += &format!(",\"role\":\"{role}\",\"link_state\":\"{s}\",\"status\":\"{why}\"");
-            }
-            println!("{out}}}");
-        } else {
-            print!("{name}: queues {q} ring-size {r}");
-            if let Some((s, why)) = link {
-                print!(" role {role} link {s} ({why})");
-            }
-            println!();
-        }
-        return Ok(());
     }
     Err(err(format!("{what}: no answer from the kernel")))
+}
+
+fn show(name: &str, json: bool) -> Result<(), Error> {
+    check_name("device", name)?;
+    let what = format!("cannot show {name}");
+    let info = getlink(name, &what)?;
+    let handle = info.rtattrs().get_attr_handle();
+    let linkinfo = handle
+        .get_nested_attributes::<IflaInfo>(Ifla::Linkinfo)
+        .map_err(|_| err(format!("{what}: not an xpu link (no link info)")))?;
+    let kind = linkinfo
+        .get_attr_payload_as_with_len::<String>(IflaInfo::Kind)
+        .unwrap_or_default();
+    if kind.trim_end_matches('\0') != "xpu" {
+        return Err(err(format!("{what}: not an xpu link (kind '{kind}')")));
+    }
+    let data = linkinfo
+        .get_attribute(IflaInfo::Data)
+        .map(|a| a.rta_payload().as_ref().to_vec())
+        .unwrap_or_default();
+    let (mut queues, mut ring, mut role, mut state, mut status) = (None, None, 0, None, None);
+    for (kind, payload) in parse_attrs(&data) {
+        let v = payload.try_into().ok().map(u32::from_ne_bytes);
+        match kind {
+            IFLA_XPU_QUEUES => queues = v,
+            IFLA_XPU_RING_SIZE => ring = v,
+            IFLA_XPU_ROLE => role = v.unwrap_or(0),
+            IFLA_XPU_LINK_STATE => state = v,
+            IFLA_XPU_STATUS => {
+                status = Some(
+                    String::from_utf8_lossy(payload)
+                        .trim_end_matches('\0')
+                        .to_owned(),
+                )
+            }
+            _ => {}
+        }
+    }
+    let (q, r) = (queues.unwrap_or(0), ring.unwrap_or(0));
+    let role = ROLES.get(role as usize).copied().unwrap_or("unknown");
+    // PCI mode only: the handshake's state and its own words.
+    let link = state.map(|s| {
+        let s = LINK_STATES.get(s as usize).copied().unwrap_or("unknown");
+        (s, status.unwrap_or_default())
+    });
+    if json {
+        let mut out = format!("{{\"ifname\":\"{name}\",\"queues\":{q},\"ring_size\":{r}");
+        if let Some((s, why)) = &link {
+            // The kernel's status strings are plain ASCII without quotes or backslashes;
+            // escape anyway rather than trust that.
+            let why = crate::json_escape(why);
+            out += &format!(",\"role\":\"{role}\",\"link_state\":\"{s}\",\"status\":\"{why}\"");
+        }
+        println!("{out}}}");
+    } else {
+        print!("{name}: queues {q} ring-size {r}");
+        if let Some((s, why)) = link {
+            print!(" role {role} link {s} ({why})");
+        }
+        println!();
+    }
+    Ok(())
+}
+
+/// A kernel's refusal as an error: `what`, its extended-ack message if any, and its errno.
+pub(crate) fn refusal(what: &str, e: &Nlmsgerr<NlmsghdrErr<u16, Buffer>>) -> Error {
+    let errno = std::io::Error::from_raw_os_error(-*e.error());
+    let text = e
+        .ext_ack()
+        .get_attr_handle()
+        .get_attr_payload_as_with_len::<String>(NlmsgerrAttr::Msg)
+        .ok();
+    match text {
+        Some(t) => err(format!("{what}: {}: {errno}", t.trim_end_matches('\0'))),
+        None => err(format!("{what}: {errno}")),
+    }
 }
 
 /// Sends one request and waits for its acknowledgement; a refusal becomes an error with the
@@ -350,18 +369,7 @@ fn request(kind: Rtm, flags: NlmF, msg: Ifinfomsg, what: &str) -> Result<(), Err
             let m = m.map_err(|e| err(format!("{what}: {e}")))?;
             match m.nl_payload() {
                 NlPayload::Ack(_) => return Ok(()),
-                NlPayload::Err(e) => {
-                    let errno = std::io::Error::from_raw_os_error(-*e.error());
-                    let text = e
-                        .ext_ack()
-                        .get_attr_handle()
-                        .get_attr_payload_as_with_len::<String>(NlmsgerrAttr::Msg)
-                        .ok();
-                    return Err(match text {
-                        Some(t) => err(format!("{what}: {}: {errno}", t.trim_end_matches('\0'))),
-                        None => err(format!("{what}: {errno}")),
-                    });
-                }
+                NlPayload::Err(e) => return Err(refusal(what, e)),
                 _ => {}
             }
         }

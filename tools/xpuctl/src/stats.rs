@@ -3,24 +3,12 @@
 //! `xpuctl stats DEV`: a link's counters (rtnetlink's IFLA_STATS64) and, when DEV joins a split
 //! namespace here, the split's (packets steered across, delivered from across).
 
-use neli::{
-    consts::{
-        nl::NlmF,
-        rtnl::{Ifla, RtAddrFamily, Rtm},
-        socket::NlFamily,
-    },
-    err::RouterError,
-    nl::NlPayload,
-    router::synchronous::NlRouter,
-    rtnl::{Ifinfomsg, IfinfomsgBuilder, RtattrBuilder},
-    types::{Buffer, RtBuffer},
-    utils::Groups,
-};
+use neli::{consts::rtnl::Ifla, types::Buffer};
 use xpu_uapi::genl::{cmd, splitns};
 
 use crate::{
     genl::{get_u32, get_uint, Family},
-    link::{err, Error},
+    link::{err, getlink, Error},
 };
 
 /// The leading fields of `struct rtnl_link_stats64`, in order.
@@ -37,53 +25,22 @@ const FIELDS: [&str; 8] = [
 
 fn link_stats(name: &str) -> Result<(u32, Vec<u64>), Error> {
     let what = format!("cannot read the counters of {name}");
-    let (rtnl, _) = NlRouter::connect(NlFamily::Route, None, Groups::empty())
-        .map_err(|e| err(format!("{what}: cannot open an rtnetlink socket: {e}")))?;
-    let _ = rtnl.enable_ext_ack(true);
-    let mut attrs = RtBuffer::new();
-    attrs.push(
-        RtattrBuilder::default()
-            .rta_type(Ifla::Ifname)
-            .rta_payload(format!("{name}\0").as_str())
-            .build()
-            .map_err(|e| err(format!("{what}: {e}")))?,
-    );
-    let msg = IfinfomsgBuilder::default()
-        .ifi_family(RtAddrFamily::Unspecified)
-        .rtattrs(attrs)
-        .build()
-        .map_err(|e| err(format!("{what}: {e}")))?;
-    let responses = rtnl
-        .send::<_, _, Rtm, Ifinfomsg>(Rtm::Getlink, NlmF::ACK, NlPayload::Payload(msg))
-        .map_err(|e| err(format!("{what}: {e}")))?;
-    for r in responses {
-        let msg = r.map_err(|e| match e {
-            RouterError::Nlmsgerr(e) => err(format!(
-                "{what}: {}",
-                std::io::Error::from_raw_os_error(-*e.error())
-            )),
-            e => err(format!("{what}: {e}")),
-        })?;
-        let NlPayload::Payload(info) = msg.nl_payload() else {
-            continue;
-        };
-        let handle = info.rtattrs().get_attr_handle();
-        let raw: &Buffer = handle
-            .get_attribute(Ifla::Stats64)
-            .map(|a| a.rta_payload())
-            .ok_or_else(|| err(format!("{what}: the kernel sent no IFLA_STATS64")))?;
-        let bytes: &[u8] = raw.as_ref();
-        let values = bytes
-            .chunks_exact(8)
-            .take(FIELDS.len())
-            .filter_map(|c| c.try_into().ok().map(u64::from_ne_bytes))
-            .collect::<Vec<_>>();
-        if values.len() != FIELDS.len() {
-            return Err(err(format!("{what}: IFLA_STATS64 is too short")));
-        }
-        return Ok((*info.ifi_index() as u32, values));
+    let info = getlink(name, &what)?;
+    let handle = info.rtattrs().get_attr_handle();
+    let raw: &Buffer = handle
+        .get_attribute(Ifla::Stats64)
+        .map(|a| a.rta_payload())
+        .ok_or_else(|| err(format!("{what}: the kernel sent no IFLA_STATS64")))?;
+    let bytes: &[u8] = raw.as_ref();
+    let values = bytes
+        .chunks_exact(8)
+        .take(FIELDS.len())
+        .filter_map(|c| c.try_into().ok().map(u64::from_ne_bytes))
+        .collect::<Vec<_>>();
+    if values.len() != FIELDS.len() {
+        return Err(err(format!("{what}: IFLA_STATS64 is too short")));
     }
-    Err(err(format!("{what}: no answer from the kernel")))
+    Ok((*info.ifi_index() as u32, values))
 }
 
 pub(crate) fn run(name: &str, json: bool) -> Result<(), Error> {
