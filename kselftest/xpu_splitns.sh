@@ -237,15 +237,19 @@ test_notifications() {
 	local out=/tmp/xpu-ntf-$$ pid i
 	[ -f "$YNL_CLI" ] && [ -f "$SPEC" ] || skip "ynl and the xpu spec are not installed"
 	setup_split
-	# ynl prints what it heard when its time is up. Python and the spec's schema check start
-	# slowly under TCG, so the changes repeat until well after it must have subscribed.
-	h timeout 60 python3 "$YNL_CLI" --spec "$SPEC" --subscribe monitor --duration 30 >$out 2>&1 &
+	# Python and the spec's schema check start slowly under TCG (over 30 s on a loaded machine),
+	# so the changes repeat until ynl (unbuffered, so what it heard is in the file at once) has
+	# reported them all, within a bound.
+	h timeout 200 python3 -u "$YNL_CLI" --spec "$SPEC" --subscribe monitor --duration 180 \
+		>$out 2>&1 &
 	pid=$!
-	for i in $(seq 10); do
+	for i in $(seq 80); do
 		sleep 2
 		h xpuctl port add 7000 && h xpuctl port del 7000 || fail "port add/del failed"
 		d xpuctl port add 7001 && d xpuctl port del 7001 || fail "port add/del failed"
+		grep -q "'port': 7000" $out && grep -q "'name': 'splitns-change-ntf'" $out && break
 	done
+	pkill -f -- "--subscribe monitor"
 	wait $pid
 	grep -c "'name': '[a-z-]*'" $out | sed 's/^/notifications heard: /'
 	grep -q "'name': 'port-change-ntf'" $out || { cat $out; fail "no port notification"; }
