@@ -149,6 +149,31 @@ static void xpu_get_channels(struct net_device *dev, struct ethtool_channels *ch
 	ch->combined_count = dev->real_num_tx_queues;
 }
 
+/*
+ * Each CPU transmits on one queue, CPU i on queue i mod n, as virtio-net sets it up: no flow
+ * hash per packet (a UDP socket without a cached route hashes every one: in a small-packet
+ * ping-pong, about a quarter of what xpu cost over veth), and one CPU's packets stay in order
+ * on one ring. Set again when the queue count changes; the user can change it in sysfs. Best
+ * effort: without a map the core hashes, as before.
+ */
+static void xpu_set_xps(struct net_device *dev)
+{
+	unsigned int n = dev->real_num_tx_queues, q;
+	cpumask_var_t mask;
+	int cpu;
+
+	if (!n || !zalloc_cpumask_var(&mask, GFP_KERNEL))
+		return;
+	for (q = 0; q < n; q++) {
+		cpumask_clear(mask);
+		for_each_possible_cpu(cpu)
+			if (cpu % n == q)
+				cpumask_set_cpu(cpu, mask);
+		netif_set_xps_queue(dev, mask, q);
+	}
+	free_cpumask_var(mask);
+}
+
 /* The pair's rings are fixed at creation (IFLA_XPU_QUEUES): -L picks how many this end uses. */
 static int xpu_set_channels(struct net_device *dev, struct ethtool_channels *ch)
 {
@@ -157,6 +182,8 @@ static int xpu_set_channels(struct net_device *dev, struct ethtool_channels *ch)
 	if (!ch->combined_count || ch->rx_count || ch->tx_count || ch->other_count)
 		return -EINVAL;
 	err = netif_set_real_num_queues(dev, ch->combined_count, ch->combined_count);
+	if (!err)
+		xpu_set_xps(dev);
 	/* A queue that stopped on a full ring before -L took it away waits for a wake-up that
 	 * went to nobody: let every queue look at its ring again (xmit stops it if still full).
 	 */
@@ -758,6 +785,7 @@ static int xpu_configure(struct net_device *dev, struct net_device *peer, struct
 		err = netif_set_real_num_queues(ends[i], queues, queues);
 		if (err)
 			return err;
+		xpu_set_xps(ends[i]);
 		xpu_rs_set_ring_size(ends[i], ring_size);
 	}
 	return 0;
@@ -1039,8 +1067,10 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int que
 	if (!err) {
 		netif_carrier_off(dev);
 		err = netif_set_real_num_queues(dev, queues, queues);
-		if (!err)
+		if (!err) {
+			xpu_set_xps(dev);
 			err = xpu_rs_pci_attach(dev, link);
+		}
 		if (err)
 			unregister_netdevice(dev);
 	}

@@ -131,13 +131,22 @@ test_mtu_change_under_traffic() {
 	ip netns exec "$A" ping -q -c 2 -i 0.2 $ADDR_B >/dev/null || fail "no ping after MTU changes"
 }
 
+# xps NS DEV Q: the CPUs (as a number, bit i for CPU i) that transmit on DEV's TX queue Q.
+xps() {
+	echo $((16#$(ip netns exec "$1" cat "/sys/class/net/$2/queues/tx-$3/xps_cpus" | tr -d ,)))
+}
+
 test_channels_under_traffic() {
 	setup_pair
 	ip netns exec "$A" ethtool -l xpu0 | grep -A4 'Pre-set' | grep -q 'Combined:.*2' ||
 		fail "ethtool -l does not show 2 combined channels"
+	# Each CPU has its own TX queue (CPU i on queue i mod n), as virtio-net sets it up.
+	[ "$(xps "$A" xpu0 0) $(xps "$A" xpu0 1)" = "1 2" ] ||
+		fail "XPS: tx-0 and tx-1 are not CPU 0's and CPU 1's ($(xps "$A" xpu0 0) $(xps "$A" xpu0 1))"
 	iperf_bg 6
 	ip netns exec "$A" ethtool -L xpu0 combined 1 || fail "ethtool -L combined 1 failed"
 	ip netns exec "$B" ethtool -L xpu1 combined 1 || fail "ethtool -L combined 1 failed"
+	[ "$(xps "$A" xpu0 0)" = 3 ] || fail "XPS: after -L combined 1, tx-0 is not both CPUs'"
 	sleep 1
 	ip netns exec "$A" ethtool -L xpu0 combined 2 || fail "ethtool -L combined 2 failed"
 	ip netns exec "$A" ethtool -L xpu0 combined 3 2>/dev/null && fail "ethtool -L above the maximum accepted"
