@@ -691,7 +691,7 @@ bool xpu_dev_is_xpu(const struct net_device *dev)
 static void xpu_pci_tx_timeout(struct net_device *dev, unsigned int txqueue)
 {
 	xpu_rs_tx_timeout(dev);
-	schedule_work(&xpu_priv(dev)->ctrl_work);
+	xpu_ctrl_schedule(dev);
 }
 
 /* Both modes' ops; PCI mode adds the TX watchdog (xpu_pci_tx_timeout). */
@@ -1107,10 +1107,10 @@ void xpu_pci_irq(struct net_device *dev, unsigned int v)
 
 	if (v == 0) {
 		xpu_rs_ctrl_peek(dev);
-		schedule_work(&priv->ctrl_work);
-	}
-	else if (v - 1 < XPU_SHM_MAX_QUEUES)
+		xpu_ctrl_schedule(dev);
+	} else if (v - 1 < XPU_SHM_MAX_QUEUES) {
 		napi_schedule_irqoff(&priv->rxq[v - 1].napi);
+	}
 }
 
 /* The shared-memory BAR @bar of @dev, mapped cacheable: it is memory, not registers. */

@@ -252,10 +252,7 @@ pub(crate) fn getlink(name: &str, what: &str) -> Result<Ifinfomsg, Error> {
         .map_err(|e| err(format!("{what}: {e}")))?;
     for r in responses {
         let msg = r.map_err(|e| match e {
-            RouterError::Nlmsgerr(e) => err(format!(
-                "{what}: {}",
-                std::io::Error::from_raw_os_error(-*e.error())
-            )),
+            RouterError::Nlmsgerr(e) => refusal(what, &e),
             e => err(format!("{what}: {e}")),
         })?;
         if let NlPayload::Payload(info) = msg.nl_payload() {
@@ -328,7 +325,7 @@ fn show(name: &str, json: bool) -> Result<(), Error> {
 }
 
 /// A kernel's refusal as an error: `what`, its extended-ack message if any, and its errno.
-pub(crate) fn refusal(what: &str, e: &Nlmsgerr<NlmsghdrErr<u16, Buffer>>) -> Error {
+pub(crate) fn refusal<T, P>(what: &str, e: &Nlmsgerr<NlmsghdrErr<T, P>>) -> Error {
     let errno = std::io::Error::from_raw_os_error(-*e.error());
     let text = e
         .ext_ack()
