@@ -7,6 +7,7 @@
 //! All of xpu's `unsafe` lives below this module; the logic modules (`link`, `queue`, `pair`,
 //! `stats`) deny unsafe code and see only the safe types exported here.
 
+pub(crate) mod clock;
 pub(crate) mod device;
 pub(crate) mod ethtool;
 pub(crate) mod napi;

@@ -31,6 +31,7 @@ use kernel::{
 use crate::{
     data::DataArea,
     net::{
+        clock,
         device::Device,
         napi::Napi,
         pci::Doorbell,
@@ -49,6 +50,11 @@ pub(crate) const MAX_PACKET: u32 = 65_536 + 64;
 
 /// The Ethernet header: the least a received packet must hold.
 const ETH_HLEN: u32 = 14;
+
+/// How long a PCI peer may leave our packets unread, against its own event index, before we
+/// ring it anyway ([`Conn::overdue`]): well within the TX watchdog's 5 s, which catches a
+/// peer that stopped reading a full ring.
+const OVERDUE_MS: u32 = 1000;
 
 /// The four index words of one ring, inside the window.
 struct Words<'a> {
@@ -99,6 +105,10 @@ struct TxRing {
     cons: Atomic<u32>,
     /// End of the newest packet in the data area.
     head: Atomic<u32>,
+    /// PCI mode: the consumer index at the last suppressed doorbell, and since when (in
+    /// ticks) the peer has left packets unread without moving it ([`Conn::overdue`]).
+    seen_cons: Atomic<u32>,
+    waiting_since: Atomic<u32>,
 }
 
 /// This end's private state of one of the peer's TX rings (our RX).
@@ -143,6 +153,9 @@ pub(crate) struct Conn {
     /// Where each in-flight packet starts in its queue's data area, by queue and ring slot:
     /// the oldest one is the tail of the byte ring.
     starts: KVVec<Atomic<u32>>,
+    /// How long (in ticks) a PCI peer may leave our packets unread before we ring it although
+    /// its event index said not to ([`Conn::overdue`]).
+    overdue_ticks: u32,
 }
 
 impl Conn {
@@ -171,6 +184,8 @@ impl Conn {
                     published: Atomic::new(0),
                     cons: Atomic::new(0),
                     head: Atomic::new(0),
+                    seen_cons: Atomic::new(0),
+                    waiting_since: Atomic::new(0),
                 },
                 GFP_KERNEL,
             )?;
@@ -200,6 +215,7 @@ impl Conn {
             tx,
             rx,
             starts,
+            overdue_ticks: clock::ms_to_ticks(OVERDUE_MS),
         };
         conn.reset(generation, mtu)?;
         if pair {
@@ -223,6 +239,7 @@ impl Conn {
             t.published.store(0, Relaxed);
             t.cons.store(0, Relaxed);
             t.head.store(0, Relaxed);
+            t.seen_cons.store(0, Relaxed);
         }
         for r in self.rx.iter() {
             r.cons.store(0, Relaxed);
@@ -408,17 +425,45 @@ impl Conn {
             return;
         }
         tx.published.store(new, Relaxed);
-        if ring::publish(w, old, new) {
+        let asked = ring::publish(w, old, new);
+        if asked || self.overdue(tx, old) {
             let rung = match &self.signal {
                 Signal::Pair => dev.peer_napi_schedule(q),
                 Signal::Doorbell(d) => d.ring(q + 1),
             };
             if rung {
                 st.doorbells.inc();
+                if !asked {
+                    st.overdue.inc();
+                }
             }
         } else {
             st.suppressed.inc();
         }
+    }
+
+    /// PCI mode, when the peer's event index says not to ring it: whether it has nonetheless
+    /// left our packets unread for [`OVERDUE_MS`]. The event index is the peer's to write, so a
+    /// wrong one (a confused peer, or one whose half was scribbled on) would otherwise hold our
+    /// packets, and its own receive path, until the ring fills, which a trickle of traffic
+    /// never does. So we ring anyway, at most once per period; a correct peer polls once more.
+    /// Costs a tick read per suppressed doorbell.
+    fn overdue(&self, tx: &TxRing, old: u32) -> bool {
+        let Signal::Doorbell(_) = self.signal else {
+            return false;
+        };
+        let (cons, now) = (tx.cons.load(Relaxed), clock::ticks());
+        if cons != tx.seen_cons.load(Relaxed) || cons == old {
+            // The peer moved, or had read everything before these packets: the wait starts now.
+            tx.seen_cons.store(cons, Relaxed);
+            tx.waiting_since.store(now, Relaxed);
+            return false;
+        }
+        if now.wrapping_sub(tx.waiting_since.load(Relaxed)) < self.overdue_ticks {
+            return false;
+        }
+        tx.waiting_since.store(now, Relaxed);
+        true
     }
 
     /// Stops TX queue `q` until a packet of `need` bytes fits, unless it fits already. The

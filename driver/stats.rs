@@ -40,6 +40,9 @@ pub(crate) struct TxStats {
     pub(crate) doorbells: Counter,
     /// Doorbells suppressed (the peer was already polling).
     pub(crate) suppressed: Counter,
+    /// Doorbells the peer did not ask for, rung because it had left packets unread too long
+    /// (PCI mode; counted in `doorbells` too).
+    pub(crate) overdue: Counter,
     /// Times the queue stopped on a full ring.
     pub(crate) stops: Counter,
     pub(crate) drop_too_big: Counter,
@@ -58,6 +61,7 @@ impl TxStats {
             bytes: Counter::new(),
             doorbells: Counter::new(),
             suppressed: Counter::new(),
+            overdue: Counter::new(),
             stops: Counter::new(),
             drop_too_big: Counter::new(),
             drop_bad_meta: Counter::new(),
@@ -75,11 +79,12 @@ impl TxStats {
     }
 
     /// Names for `ethtool -S`, in the order of [`Self::values`].
-    pub(crate) const NAMES: [&'static str; 10] = [
+    pub(crate) const NAMES: [&'static str; 11] = [
         "packets",
         "bytes",
         "doorbells",
         "doorbells_suppressed",
+        "doorbells_overdue",
         "ring_full_stops",
         "drop_too_big",
         "drop_bad_meta",
@@ -88,12 +93,13 @@ impl TxStats {
         "peer_errors",
     ];
 
-    pub(crate) fn values(&self) -> [u64; 10] {
+    pub(crate) fn values(&self) -> [u64; 11] {
         [
             self.packets.get(),
             self.bytes.get(),
             self.doorbells.get(),
             self.suppressed.get(),
+            self.overdue.get(),
             self.stops.get(),
             self.drop_too_big.get(),
             self.drop_bad_meta.get(),

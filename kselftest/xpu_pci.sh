@@ -264,7 +264,25 @@ test_hostile_peer() {
 	wait
 }
 
-xpu_begin 9
+# The DPU side's event indices (where it asks to be rung) are scribbled to say "never" while
+# the link is idle: its receive path sleeps and nothing would wake it; a trickle of traffic
+# never fills the ring, so the TX watchdog never fires either. The host side rings it anyway
+# once its packets have waited a second unread, and counts that in doorbells_overdue.
+test_event_index_stuck() {
+	local bdf n
+	setup_pci
+	bdf=$(basename "$(ip netns exec "$D" readlink -f "/sys/class/net/$DDEV/device")")
+	sleep 1
+	python3 "$PEER" "$bdf" poke cons-event 0x7fffffff || fail "xpu_peer.py poke failed"
+	slowwait 15 ip netns exec "$H" ping -q -c 1 -W 1 $ADDR_D >/dev/null ||
+		fail "no ping across with the peer's event indices stuck: $(ip netns exec "$H" ethtool -S "$HDEV" | grep -E 'tx[0-9]+_doorbells' | tr -s ' \n' ' ')"
+	n=$(estat "$H" "$HDEV" 'tx[0-9]+_doorbells_overdue')
+	echo "host side rang $n overdue doorbells"
+	[ "$n" -gt 0 ] || fail "the ping crossed, but no overdue doorbell was counted"
+	ip netns exec "$H" ping -q -c 5 -i 0.2 -W 1 $ADDR_D >/dev/null || fail "the link did not stay working"
+}
+
+xpu_begin 10
 TMPDIR_PCI=$(mktemp -d)
 if [ "$(ivshmem_fns | grep -c .)" != 2 ]; then
 	ktap_skip_all "needs two ivshmem-doorbell functions on one fabric (tools/lab/vm.sh --ivshmem 2)"
@@ -280,4 +298,5 @@ xpu_case "module unload under traffic, and reload" test_unload_reload
 xpu_case "version mismatch: carrier stays down, dmesg and status say why" test_version_mismatch
 xpu_case "configuration mismatch: carrier stays down, dmesg and status say why" test_config_mismatch
 xpu_case "hostile peer under traffic: violations counted, link reset, then recovery" test_hostile_peer
+xpu_case "peer's event indices stuck at never: our packets still reach it" test_event_index_stuck
 xpu_end

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 """A stand-in for the other side of a PCI-mode xpu link, from userspace.
 
-It drives an ivshmem-doorbell function that xpu is *not* bound to (unbind it first) through its
-sysfs resource files: BAR2 is the shared window, BAR0 has the IVPosition and Doorbell registers.
-The tests use it to be a peer that xpu.ko must refuse: one that speaks another protocol version
-or has another configuration.
+It drives an ivshmem-doorbell function through its sysfs resource files: BAR2 is the shared
+window, BAR0 has the IVPosition and Doorbell registers. `header` and `down` play the whole side,
+on a function that xpu is *not* bound to (unbind it first): a peer that xpu.ko must refuse, one
+that speaks another protocol version or has another configuration. `hostile` and `poke` write
+behind a bound xpu's back: a peer that misbehaves, or whose half is corrupted.
 
   xpu_peer.py BDF header [--version V] [--queues Q] [--ring R] [--buf B] [--state S] [--gen G]
       writes this function's side header (side = its fabric id), then rings the other side's
@@ -16,6 +17,10 @@ or has another configuration.
       a hostile peer: while xpu keeps driving this function (it may stay bound), writes
       random indices, event indices and descriptors (offsets, lengths, flags, GSO fields) into
       its half's rings, and rings random vectors of the other side, for S seconds
+  xpu_peer.py BDF poke WORD VALUE [--queue Q]
+      one scribble: writes VALUE into index word WORD (prod, prod-event, cons, cons-event) of
+      queue Q's rings in this function's half (every queue's if Q is not given); xpu may stay
+      bound
 """
 import argparse
 import ctypes
@@ -48,14 +53,38 @@ def header(half, version, queues, ring, buf, state, gen):
                        ring, buf, 1500, ring_off, cons_off, data_off, half)
 
 
+WORDS = {"prod": (0, 0), "prod-event": (0, 4), "cons": (1, 0), "cons-event": (1, 4)}
+
+
+def rings(win, base):
+    """Queue count, ring size, and the offsets of the first producer and consumer words in the
+    half at `base`, from its header (which must be a valid one)."""
+    queues, ring = struct.unpack_from("<H2xI", win, base + 32)
+    ring_off, cons_off, _ = struct.unpack_from("<III", win, base + 48)
+    if not (1 <= queues <= 16 and ring in (8 << i for i in range(10))):
+        sys.exit("xpu_peer: this half has no valid xpu header to aim at")
+    return queues, ring, ring_off, cons_off
+
+
+def poke(win, base, word, value, queue):
+    queues, ring, ring_off, cons_off = rings(win, base)
+    consumer, at = WORDS[word]
+    for q in range(queues) if queue is None else [queue]:
+        if not 0 <= q < queues:
+            sys.exit(f"xpu_peer: queue {q}: this half has queues 0..{queues - 1}")
+        if consumer:
+            off = cons_off + q * CACHE_LINE
+        else:
+            off = ring_off + q * align(CACHE_LINE + ring * DESC, CACHE_LINE)
+        struct.pack_into("<I", win, base + off + at, value)
+
+
 def hostile(win, regs, base, me, seconds, seed):
     """Garbage into the ring area of our half (never the header: mismatches are tested apart),
     and doorbells on random vectors of the other side."""
     rnd = random.Random(seed)
-    queues, ring = struct.unpack_from("<H2xI", win, base + 32)
-    ring_off, cons_off, data_off = struct.unpack_from("<III", win, base + 48)
-    if not (1 <= queues <= 16 and ring in (8 << i for i in range(10))):
-        sys.exit("xpu_peer: this half has no valid xpu header to aim at")
+    queues, ring, ring_off, cons_off = rings(win, base)
+    (data_off,) = struct.unpack_from("<I", win, base + 56)
     ring_bytes = align(CACHE_LINE + ring * DESC, CACHE_LINE)
     doorbell = ctypes.c_uint32.from_buffer(regs, DOORBELL)
     end = time.monotonic() + seconds
@@ -104,10 +133,14 @@ def main():
     ho = sub.add_parser("hostile")
     ho.add_argument("--seconds", type=float, default=5)
     ho.add_argument("--seed", type=int, default=None)
+    po = sub.add_parser("poke")
+    po.add_argument("word", choices=WORDS)
+    po.add_argument("value", type=lambda v: int(v, 0) & 0xFFFFFFFF)
+    po.add_argument("--queue", type=int, default=None)
     a = p.parse_args()
 
     bound = os.path.exists(f"/sys/bus/pci/devices/{a.bdf}/driver")
-    if bound and a.cmd != "hostile":
+    if bound and a.cmd not in ("hostile", "poke"):
         sys.exit(f"xpu_peer: {a.bdf} is bound to a driver; unbind it first")
     _, regs = resource(a.bdf, 0)
     _, win = resource(a.bdf, 2)
@@ -118,6 +151,9 @@ def main():
     base = me * half
     if a.cmd == "hostile":
         hostile(win, regs, base, me, a.seconds, a.seed)
+        return
+    if a.cmd == "poke":
+        poke(win, base, a.word, a.value, a.queue)
         return
     if a.cmd == "header":
         hdr = header(half, a.version, a.queues, a.ring, a.buf, STATES[a.state], a.gen)
