@@ -57,25 +57,22 @@ WORDS = {"prod": (0, 0), "prod-event": (0, 4), "cons": (1, 0), "cons-event": (1,
 
 
 def rings(win, base):
-    """Queue count, ring size, and the offsets of the first producer and consumer words in the
-    half at `base`, from its header (which must be a valid one)."""
+    """From the (valid) header of the half at `base`: queue count, ring size, bytes per ring,
+    and the offsets of the rings, the consumer words and the data area."""
     queues, ring = struct.unpack_from("<H2xI", win, base + 32)
-    ring_off, cons_off, _ = struct.unpack_from("<III", win, base + 48)
+    ring_off, cons_off, data_off = struct.unpack_from("<III", win, base + 48)
     if not (1 <= queues <= 16 and ring in (8 << i for i in range(10))):
         sys.exit("xpu_peer: this half has no valid xpu header to aim at")
-    return queues, ring, ring_off, cons_off
+    return queues, ring, align(CACHE_LINE + ring * DESC, CACHE_LINE), ring_off, cons_off, data_off
 
 
 def poke(win, base, word, value, queue):
-    queues, ring, ring_off, cons_off = rings(win, base)
+    queues, _, ring_bytes, ring_off, cons_off, _ = rings(win, base)
     consumer, at = WORDS[word]
     for q in range(queues) if queue is None else [queue]:
         if not 0 <= q < queues:
             sys.exit(f"xpu_peer: queue {q}: this half has queues 0..{queues - 1}")
-        if consumer:
-            off = cons_off + q * CACHE_LINE
-        else:
-            off = ring_off + q * align(CACHE_LINE + ring * DESC, CACHE_LINE)
+        off = cons_off + q * CACHE_LINE if consumer else ring_off + q * ring_bytes
         struct.pack_into("<I", win, base + off + at, value)
 
 
@@ -83,9 +80,7 @@ def hostile(win, regs, base, me, seconds, seed):
     """Garbage into the ring area of our half (never the header: mismatches are tested apart),
     and doorbells on random vectors of the other side."""
     rnd = random.Random(seed)
-    queues, ring, ring_off, cons_off = rings(win, base)
-    (data_off,) = struct.unpack_from("<I", win, base + 56)
-    ring_bytes = align(CACHE_LINE + ring * DESC, CACHE_LINE)
+    queues, ring, ring_bytes, ring_off, cons_off, data_off = rings(win, base)
     doorbell = ctypes.c_uint32.from_buffer(regs, DOORBELL)
     end = time.monotonic() + seconds
     writes = 0
