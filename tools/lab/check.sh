@@ -100,5 +100,14 @@ grep -qE '^(not )?ok [0-9]+ ' "$ktap" || count fail "kselftests did not run (VM 
 # 124: the VM died (a panic) or timed out mid-run; 125: the guest could not be set up.
 case "$vmrc" in 124 | 125) count fail "kselftest VM: exit $vmrc (see ~/.cache/xpu/vm-logs)" ;; esac
 
+# Peer loss by VM death needs two VMs (a QEMU killed outright): tools/lab/peer-loss.sh.
+log "peer loss on two VMs: the DPU VM killed, then a new one"
+"$XPU_ROOT/tools/lab/peer-loss.sh" | tee "$XPU_CACHE/peer-loss.tap"
+if grep -q '^ok 1 ' "$XPU_CACHE/peer-loss.tap"; then
+	count pass ""
+else
+	count fail "peer loss on two VMs: $(grep -m1 '^not ok' "$XPU_CACHE/peer-loss.tap")"
+fi
+
 log "done in $(($(date +%s) - start)) s"
 summary

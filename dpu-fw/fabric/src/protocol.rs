@@ -14,7 +14,8 @@
 //! | peer id  | none     | that peer disconnected                                         |
 //!
 //! A client's own vectors come last, under its own id: QEMU waits for them before it lets the
-//! guest start.
+//! guest start. This server never sends the last kind: QEMU mishandles an id that comes back
+//! after it (`Server::disconnect` says how); a peer's departure is told in the window instead.
 
 use std::{
     io::{self, IoSlice},

@@ -4,6 +4,7 @@
 //! notices that keep every VM's view of its peers current.
 
 use std::{
+    collections::{BTreeMap, BTreeSet},
     ffi::CStr,
     fs::{self, File},
     io,
@@ -38,8 +39,9 @@ const SHM_NAME: &CStr = c"xpu-fabric";
 struct Peer {
     id: u16,
     sock: UnixStream,
-    /// Writing to `vectors[i]` raises MSI-X vector `i` in this peer's guest.
-    vectors: Vec<EventFd>,
+    /// The ids whose eventfds this VM's QEMU holds (its own included): it keeps them until it
+    /// exits, since the fabric never announces a departure ([`Server::disconnect`]).
+    knows: BTreeSet<u16>,
 }
 
 /// A running fabric: the listening socket, the window and the connected peers.
@@ -55,6 +57,10 @@ pub struct Server {
     size: u64,
     vectors: u16,
     peers: Vec<Peer>,
+    /// Each id's eventfds (writing to the `i`-th raises MSI-X vector `i` in the guest that has
+    /// the id): made when the id is first given, and kept for the daemon's life, so that a VM
+    /// that takes a departed VM's id takes its eventfds too ([`Server::disconnect`]).
+    doorbells: BTreeMap<u16, Vec<EventFd>>,
     verbose: bool,
 }
 
@@ -93,6 +99,7 @@ impl Server {
             size,
             vectors,
             peers: Vec::new(),
+            doorbells: BTreeMap::new(),
             verbose,
         })
     }
@@ -175,34 +182,32 @@ impl Server {
             eprintln!("xpu-fabric: 65536 peers connected already; refusing another");
             return;
         };
-        let vectors: io::Result<Vec<EventFd>> = (0..self.vectors)
-            .map(|_| {
-                EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
-                    .map_err(io::Error::from)
-            })
-            .collect();
-        let vectors = match vectors {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("xpu-fabric: no eventfds for a new peer: {e}");
-                return;
-            }
+        if let Err(e) = self.take_doorbells(id) {
+            eprintln!("xpu-fabric: no eventfds for a new peer: {e}");
+            return;
+        }
+        let peer = Peer {
+            id,
+            sock,
+            knows: self.peers.iter().map(|p| p.id).chain([id]).collect(),
         };
-        let peer = Peer { id, sock, vectors };
         if let Err(e) = self.welcome(&peer) {
             eprintln!("xpu-fabric: peer {id} left during its setup: {e}");
             return;
         }
+        // Those that knew the id (they were there when a VM had it before) hold these very
+        // eventfds: announcing them again would be refused ("too many eventfds").
         let mut failed = Vec::new();
-        for other in &self.peers {
-            if peer
-                .vectors
+        let mine = self.doorbells.get(&id).map_or(&[][..], Vec::as_slice);
+        for other in self.peers.iter_mut().filter(|o| !o.knows.contains(&id)) {
+            if mine
                 .iter()
                 .try_for_each(|v| send(other.sock.as_fd(), id.into(), Some(v.as_fd())))
                 .is_err()
             {
                 failed.push(other.id);
             }
+            other.knows.insert(id);
         }
         if self.verbose {
             eprintln!("xpu-fabric: peer {id} connected");
@@ -211,27 +216,51 @@ impl Server {
         self.disconnect(failed);
     }
 
+    /// Makes id `id`'s eventfds, or, if a VM had the id before, clears the doorbells rung at
+    /// them while nobody had it (they would raise stale interrupts in the newcomer).
+    fn take_doorbells(&mut self, id: u16) -> io::Result<()> {
+        if let Some(v) = self.doorbells.get(&id) {
+            for e in v {
+                // Non-blocking: EAGAIN when nothing was rung.
+                let _ = e.read();
+            }
+            return Ok(());
+        }
+        let v = (0..self.vectors)
+            .map(|_| {
+                EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
+                    .map_err(io::Error::from)
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        self.doorbells.insert(id, v);
+        Ok(())
+    }
+
     fn welcome(&self, peer: &Peer) -> io::Result<()> {
         let sock = peer.sock.as_fd();
         send(sock, PROTOCOL_VERSION, None)?;
         send(sock, peer.id.into(), None)?;
         send(sock, SHM_MESSAGE, Some(self.shm.as_fd()))?;
-        for other in &self.peers {
-            for v in &other.vectors {
-                send(sock, other.id.into(), Some(v.as_fd()))?;
+        for id in self.peers.iter().map(|p| p.id).chain([peer.id]) {
+            for v in self.doorbells.get(&id).into_iter().flatten() {
+                send(sock, id.into(), Some(v.as_fd()))?;
             }
-        }
-        for v in &peer.vectors {
-            send(sock, peer.id.into(), Some(v.as_fd()))?;
         }
         Ok(())
     }
 
-    /// Forgets the peers in `ids` and tells the others (the id without an fd). Their eventfds
-    /// close with them; the others' copies stay valid, but nothing listens on them any more. A
-    /// peer that cannot take the notice leaves too.
-    fn disconnect(&mut self, mut ids: Vec<u16>) {
-        while let Some(id) = ids.pop() {
+    /// Forgets the peers in `ids`. Unlike QEMU's ivshmem-server, it does not tell the others
+    /// (the id without an fd): on that notice QEMU's ivshmem device (7.2, and upstream as of
+    /// this writing) frees the peer's eventfd array in `close_peer_eventfds()` but keeps the
+    /// pointer, and writes into the freed array when a VM with the same id connects: a
+    /// use-after-free that aborts the surviving VM's QEMU ("malloc_consolidate(): unaligned
+    /// fastbin chunk"). QEMU's server avoids it by never reusing an id; xpu needs the id back
+    /// (it is the side: 0 the host, 1 the DPU). So the survivors keep the departed id's
+    /// eventfds, the fabric keeps them too, and a VM that takes the id gets them: the
+    /// survivors' doorbells reach it with no notice at all. What a departure means to xpu,
+    /// the fabric says in the window ([`Server::link_down`]).
+    fn disconnect(&mut self, ids: Vec<u16>) {
+        for id in ids {
             let Some(i) = self.peers.iter().position(|p| p.id == id) else {
                 continue;
             };
@@ -240,11 +269,6 @@ impl Server {
                 eprintln!("xpu-fabric: peer {id} disconnected");
             }
             self.link_down(id);
-            for p in &self.peers {
-                if send(p.sock.as_fd(), id.into(), None).is_err() && !ids.contains(&p.id) {
-                    ids.push(p.id);
-                }
-            }
         }
     }
 }
@@ -272,7 +296,7 @@ impl Server {
             return;
         }
         for p in &self.peers {
-            if let Some(ctrl) = p.vectors.first() {
+            if let Some(ctrl) = self.doorbells.get(&p.id).and_then(|v| v.first()) {
                 let _ = ctrl.write(1);
             }
         }
