@@ -149,7 +149,14 @@ impl Server {
     fn accept_all(&mut self) {
         loop {
             match self.listener.accept() {
-                Ok((sock, _)) => self.connect(sock),
+                Ok((sock, _)) => {
+                    // A VM that restarts (its old QEMU gone, a new one connecting) gets its
+                    // old id back even when both arrive while we are busy: its departure is
+                    // already on the old socket.
+                    let gone = self.departed();
+                    self.disconnect(gone);
+                    self.connect(sock);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
@@ -159,6 +166,24 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The peers whose socket says they have left (data, end of file or an error; see `run`),
+    /// without waiting.
+    fn departed(&self) -> Vec<u16> {
+        let mut fds: Vec<PollFd<'_>> = self
+            .peers
+            .iter()
+            .map(|p| PollFd::new(p.sock.as_fd(), PollFlags::POLLIN))
+            .collect();
+        if poll(&mut fds, PollTimeout::ZERO).is_err() {
+            return Vec::new();
+        }
+        fds.iter()
+            .zip(&self.peers)
+            .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, p)| p.id)
+            .collect()
     }
 
     /// The lowest id no connected peer has. QEMU's own server counts up instead; reusing the
