@@ -14,7 +14,7 @@ use std::{
     },
     path::{Path, PathBuf},
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use nix::{
@@ -263,12 +263,12 @@ impl Server {
 
     fn welcome(&self, peer: &Peer) -> io::Result<()> {
         let sock = peer.sock.as_fd();
-        send(sock, PROTOCOL_VERSION, None)?;
-        send(sock, peer.id.into(), None)?;
-        send(sock, SHM_MESSAGE, Some(self.shm.as_fd()))?;
+        send_setup(sock, PROTOCOL_VERSION, None)?;
+        send_setup(sock, peer.id.into(), None)?;
+        send_setup(sock, SHM_MESSAGE, Some(self.shm.as_fd()))?;
         for id in self.peers.iter().map(|p| p.id).chain([peer.id]) {
             for v in self.doorbells.get(&id).into_iter().flatten() {
-                send(sock, id.into(), Some(v.as_fd()))?;
+                send_setup(sock, id.into(), Some(v.as_fd()))?;
             }
         }
         Ok(())
@@ -331,6 +331,34 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// How long a newcomer may leave its setup unread before it is dropped.
+const SETUP_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Sends part of a newcomer's setup. QEMU reads its setup in one go as the VM starts, but a
+/// busy machine can hold it back a moment, and with many peers a welcome is longer than a
+/// socket buffer: so wait for room, for a while, rather than drop the newcomer at once. (An
+/// established peer that stops reading is dropped at once: it is not starting, it is stuck.)
+fn send_setup(sock: BorrowedFd<'_>, value: i64, fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+    let deadline = Instant::now() + SETUP_PATIENCE;
+    loop {
+        match send(sock, value, fd) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(e);
+                }
+                let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+                let mut fds = [PollFd::new(sock, PollFlags::POLLOUT)];
+                match poll(&mut fds, PollTimeout::from(ms)) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            r => return r,
+        }
     }
 }
 
