@@ -20,7 +20,12 @@ hlog=$logdir/peerloss.host.out
 : >"$flog"
 : >"$hlog"
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
+# The VMs (vm.sh stops its QEMU on SIGTERM) and the fabric; waited for, so that no VM outlives
+# the script (the second DPU VM would otherwise sleep on for 15 minutes).
+cleanup() {
+	kill "${pids[@]}" 2>/dev/null || true
+	wait "${pids[@]}" 2>/dev/null || true
+}
 trap cleanup EXIT INT TERM
 
 result() { # result ok|not-ok [message]: the KTAP line, and the exit status
@@ -41,8 +46,8 @@ for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 
 # Each VM gets one CPU: two TCG guests share this machine's two cores. A DPU VM stays up until
 # it is killed.
-vm() { # vm NAME QEMU_OPTS SCRIPT
-	"$XPU_ROOT/tools/lab/vm.sh" --name "xpu-peerloss-$1" --cpus 1 --timeout 900 \
+vm() { # vm NAME QEMU_OPTS SCRIPT (exec: the background job's pid is vm.sh's own)
+	exec "$XPU_ROOT/tools/lab/vm.sh" --name "xpu-peerloss-$1" --cpus 1 --timeout 900 \
 		--fabric "$sock" --ivshmem 1 --qemu-opts "$2" -- "$3"
 }
 side_up='modprobe xpu || exit 1
