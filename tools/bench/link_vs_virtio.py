@@ -10,7 +10,8 @@ other order, so drift in a noisy (TCG) machine hits both alike; only ratios are 
 
   - iperf3 TCP throughput host -> DPU, 1 and 4 streams (median of the rounds);
   - this guest's CPU time per GB moved during those runs (from /proc/stat);
-  - request/response latency: sockperf UDP ping-pong, p50 and p99 (median of the rounds);
+  - request/response latency: sockperf UDP ping-pong, p50 and p99 (median of the rounds), and
+    each guest's CPU time per round trip (the rest of a round trip is spent outside them);
   - an idle link over 10 s: the link's interrupts, and for xpu also its NAPI polls (expected: 0).
 
 Prints a table (with the range of the per-round ratios) and, last, one JSON line.
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -90,12 +92,24 @@ def iperf(addr, streams, seconds):
     return end["bits_per_second"], cpu / (end["bytes"] / 1e9)
 
 
+def dpu_cpu_busy_seconds():
+    """The DPU VM's CPU time, from tools/bench/link_server.sh (asked over the xpu link)."""
+    with socket.create_connection((LINKS["xpu"], 7778), 10) as s:
+        return float(s.makefile().read())
+
+
 def sockperf(addr, seconds):
-    """Returns (p50, p99) latency in microseconds (sockperf reports half the round trip)."""
+    """Returns (p50, p99) latency in microseconds (sockperf reports half the round trip), and
+    the CPU time per round trip, in microseconds, of this guest and of the DPU guest. The CPU
+    times split the round trip: what the two guests (their kernels and sockperf) spend, against
+    the time spent outside them (QEMU and the machine carrying the doorbell or the packet)."""
+    cpu0, dpu0 = cpu_busy_seconds(), dpu_cpu_busy_seconds()
     out = sh("sockperf", "pp", "-i", addr, "-p", "11111", "-t", str(seconds), "-m", "64").stdout
+    cpu, dpu = cpu_busy_seconds() - cpu0, dpu_cpu_busy_seconds() - dpu0
     pct = {m.group(1): float(m.group(2)) for m in
            re.finditer(r"percentile\s+([\d.]+)\s*=\s*([\d.]+)", out)}
-    return pct["50.000"], pct["99.000"]
+    n = max(int(re.search(r"ReceivedMessages=(\d+)", out).group(1)), 1)
+    return pct["50.000"], pct["99.000"], cpu * 1e6 / n, dpu * 1e6 / n
 
 
 def interrupts(pattern):
@@ -137,6 +151,10 @@ def main():
     for i, name in ((0, "p50"), (1, "p99")):
         summarize(results, rows, f"latency_{name}_us", f"UDP ping-pong {name}", "us", lat, i,
                   base="virtio")
+    summarize(results, rows, "latency_cpu_us_per_rt", "  host guest CPU per round trip", "us",
+              lat, 2, base="virtio")
+    summarize(results, rows, "latency_dpu_cpu_us_per_rt", "  DPU guest CPU per round trip", "us",
+              lat, 3, base="virtio")
 
     # Idle: nothing sent for 10 s. Interrupt lines: xpu's are xpu-*, virtio-net's virtioN-*
     # of its PCI function (the 9p share is virtio too: match the NIC's own MSI-X names).
@@ -158,6 +176,13 @@ def main():
     results.update(idle)
 
     print_table(rows, base="virtio")
+    # Where a round trip goes (medians; sockperf's p50 is half a round trip).
+    for k in LINKS:
+        rt = 2 * results[f"latency_p50_us_{k}"]
+        guests = results[f"latency_cpu_us_per_rt_{k}"] + results[f"latency_dpu_cpu_us_per_rt_{k}"]
+        results[f"latency_rt_outside_guests_us_{k}"] = rt - guests
+        print(f"{k} round trip (2 x p50) {rt:.0f} us: the two guests' CPU {guests:.0f} us, "
+              f"outside them {rt - guests:.0f} us")
     print(f"idle link, 10 s: xpu interrupts {d[0]}, NAPI polls {d[1]}, packets {d[2]}; "
           f"virtio-net interrupts {d[3]}, packets {d[4]}")
     print(json.dumps({k: round(v, 4) for k, v in results.items()}))
