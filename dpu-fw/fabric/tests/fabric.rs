@@ -69,31 +69,31 @@ impl Fabric {
     /// connection order) and reads the whole exchange: the welcome, each present peer's
     /// vectors, the newcomer's own, and the notice each present peer gets.
     fn join(&self, present: &[&Joined]) -> Joined {
-        let client = self.connect();
-        let (id, shm) = client.welcome();
-        let sees = present.iter().map(|p| client.vectors(p.id)).collect();
-        let own = client.vectors(id);
-        let seen_by = present.iter().map(|p| p.client.vectors(id)).collect();
-        Joined {
-            client,
-            id,
-            shm,
-            own,
-            sees,
-            seen_by,
-        }
+        let mut joined = self.arrive(present);
+        joined.seen_by = present
+            .iter()
+            .map(|p| p.client.vectors(joined.id))
+            .collect();
+        joined
     }
 
     /// Connects a VM that takes the id of one that left while the `present` ones were there:
     /// they hold that id's eventfds already, so they are told nothing (`seen_by` is empty).
     fn rejoin(&self, present: &[&Joined]) -> Joined {
+        let joined = self.arrive(present);
+        for p in present {
+            p.client.nothing_pending();
+        }
+        joined
+    }
+
+    /// Connects a VM and reads what it is sent: the welcome, each present peer's vectors and
+    /// its own. What the present peers are sent is for the caller to read.
+    fn arrive(&self, present: &[&Joined]) -> Joined {
         let client = self.connect();
         let (id, shm) = client.welcome();
         let sees = present.iter().map(|p| client.vectors(p.id)).collect();
         let own = client.vectors(id);
-        for p in present {
-            p.client.nothing_pending();
-        }
         Joined {
             client,
             id,
