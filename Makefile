@@ -9,7 +9,7 @@ LAB := tools/lab
 all: module
 
 help:
-	@echo "make demo    boot a host VM and a DPU VM on one fabric, link them with xpu, split a pod across them"
+	@echo "make demo    boot a host VM and a DPU VM on one fabric, link them with xpu (next to virtio-net), split a pod across them"
 	@echo "make check   run every test (cargo + kselftests in a VM); ends with 'N passed, N failed'"
 	@echo "make bench   xpu pair against veth in one VM: throughput, CPU/GB, latency ratios"
 	@echo "make bench-link  host VM and DPU VM: xpu against virtio-net, same ratios plus idle cost"
