@@ -1055,7 +1055,7 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int que
 			       XPU_SHM_MAX_QUEUES, XPU_SHM_MAX_QUEUES);
 	if (!dev)
 		return ERR_PTR(-ENOMEM);
-	/* Freed by xpu_pci_netdev_destroy, which cancels its control work first. */
+	/* Freed by xpu_pci_netdev_destroy, which disables its control work first. */
 	dev->needs_free_netdev = false;
 	dev->netdev_ops = &xpu_pci_netdev_ops;
 	dev->watchdog_timeo = 5 * HZ;
@@ -1082,10 +1082,17 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int que
 	return dev;
 }
 
-/* The device's interrupts are freed already: nothing queues its control work any more. */
+/*
+ * The device's interrupts are freed already, but the control work can still be queued: by
+ * the TX watchdog (xpu_pci_tx_timeout) and by a NAPI poll that counts a peer's violation,
+ * which the coalescing timer can start, until unregister_netdev() closes the device. So the
+ * work is disabled, not just cancelled: disable_work_sync() waits for a run in progress and
+ * makes every later queue_work() a no-op, and free_netdev() cannot race with a late one.
+ * The work takes RTNL, so this happens before unregister_netdev(), outside it.
+ */
 void xpu_pci_netdev_destroy(struct net_device *dev)
 {
-	cancel_work_sync(&xpu_priv(dev)->ctrl_work);
+	disable_work_sync(&xpu_priv(dev)->ctrl_work);
 	unregister_netdev(dev);
 	free_netdev(dev);
 }
