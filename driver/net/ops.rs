@@ -271,6 +271,12 @@ unsafe extern "C" fn xpu_rs_poll(
     let napi = unsafe { Napi::from_raw(napi) };
     let (Some(state), Ok(q), Ok(budget)) = (state(dev), u16::try_from(q), u32::try_from(budget))
     else {
+        // Nothing to poll with. A poll that returns less than its budget must have completed
+        // NAPI, or the context stays scheduled for good: no poll again, no doorbell, and
+        // napi_disable() waits forever. A budget of 0 (netpoll) must not complete.
+        if budget > 0 {
+            napi.complete_done(0);
+        }
         return 0;
     };
     let done = Driver::poll(dev, state, napi, q, budget).min(budget);
