@@ -90,9 +90,8 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
         EINVAL
     })?;
     let side = u32::from(id);
-    let old = window
-        .read_header(side * layout.half_size())
-        .map_or(0, |h| h.generation);
+    let old =
+        crate::queue::read_header(&window, side * layout.half_size()).map_or(0, |h| h.generation);
     let transport = Arc::new(
         Transport {
             window: Arc::new(window, GFP_KERNEL)?,

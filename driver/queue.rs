@@ -23,7 +23,7 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{Acquire, Atomic, Relaxed, Release},
-        barrier::{smp_mb, Full},
+        barrier::{smp_mb, Full, Read, Write},
         Arc,
     },
 };
@@ -40,7 +40,7 @@ use crate::{
         window::Window,
     },
     ring::{self, Ring, RingWords},
-    shm::{Desc, Layout, SideHeader, SideState},
+    shm::{self, Desc, HeaderWords, Layout, SideHeader, SideState, HEADER_WORDS},
     stats::{Counter, RxStats, TxStats},
 };
 
@@ -92,6 +92,61 @@ impl RingWords for Words<'_> {
     fn full_barrier(&self) {
         smp_mb(Full);
     }
+}
+
+/// A side header in the window, for `shm::publish_header` and `shm::read_header`: its words
+/// are atomics, as index words are, so the seqlock-style protocol is what orders them, and a
+/// copy can no longer tear between the state and the generation (also read from hard IRQ).
+struct HeaderAt<'a> {
+    window: &'a Window,
+    off: u32,
+}
+
+impl<'a> HeaderAt<'a> {
+    /// The header at `off`, if all of it is inside the window.
+    fn new(window: &'a Window, off: u32) -> Option<Self> {
+        // CAST: a header is 16 words.
+        let last = off.checked_add(4 * (HEADER_WORDS as u32 - 1))?;
+        window.word(off)?;
+        window.word(last)?;
+        Some(Self { window, off })
+    }
+
+    fn word(&self, i: usize) -> Option<&Atomic<u32>> {
+        // CAST: `i < HEADER_WORDS`, and `new` checked that the last word's offset fits.
+        self.window.word(self.off.wrapping_add(4 * i as u32))
+    }
+}
+
+impl HeaderWords for HeaderAt<'_> {
+    fn load(&self, i: usize) -> u32 {
+        self.word(i).map_or(0, |w| w.load(Relaxed))
+    }
+    fn store(&self, i: usize, v: u32) {
+        if let Some(w) = self.word(i) {
+            w.store(v, Relaxed);
+        }
+    }
+    fn load_acquire(&self, i: usize) -> u32 {
+        self.word(i).map_or(0, |w| w.load(Acquire))
+    }
+    fn store_release(&self, i: usize, v: u32) {
+        if let Some(w) = self.word(i) {
+            w.store(v, Release);
+        }
+    }
+    fn write_barrier(&self) {
+        smp_mb(Write);
+    }
+    fn read_barrier(&self) {
+        smp_mb(Read);
+    }
+}
+
+/// A copy of the side header at `off` (the peer's, or ours from an earlier load of the
+/// module: validate it).
+pub(crate) fn read_header(window: &Window, off: u32) -> Option<SideHeader> {
+    shm::read_header(&HeaderAt::new(window, off)?)
 }
 
 /// This end's private state of one of its TX rings: its own copies of the indices, so that
@@ -257,9 +312,11 @@ impl Conn {
             }
         }
         let header = self.layout.header(0, generation, mtu);
-        // Release: the zeroed words are visible before the header that says Ready.
+        // The zeroed words are visible before the header that says Ready.
         smp_mb(Full);
-        self.window.write_header(self.own, &header)
+        let at = HeaderAt::new(&self.window, self.own).ok_or(EINVAL)?;
+        shm::publish_header(&at, &header);
+        Ok(())
     }
 
     /// Publishes this end's state.
@@ -284,7 +341,7 @@ impl Conn {
 
     /// A copy of the peer's header, to validate.
     pub(crate) fn peer_header(&self) -> Option<SideHeader> {
-        self.window.read_header(self.peer)
+        read_header(&self.window, self.peer)
     }
 
     /// This end's layout (the peer must have the same).

@@ -4,8 +4,9 @@
 //!
 //! Both ends of the link read and write the window concurrently, and the other end is not
 //! trusted: it may write anything anywhere in its half at any time. So nothing here hands out
-//! a Rust reference to plain bytes. Index words are accessed as atomics; descriptors and
-//! headers are copied in and out whole with volatile accesses (racing with the peer is
+//! a Rust reference to plain bytes. Index words and side headers are accessed as atomic
+//! words (a header is published seqlock-style, see `shm::publish_header`); descriptors are
+//! copied in and out whole with volatile accesses (racing with the peer is
 //! well-defined under the kernel memory model, the copy is then validated); packet data is
 //! copied with `memcpy`-like helpers. Every offset is checked against the window's size, so
 //! the logic above can pass untrusted values straight in.
@@ -24,7 +25,7 @@ use kernel::{
 };
 
 use super::{skb::SkBuff, sys};
-use crate::shm::{Desc, SideHeader};
+use crate::shm::Desc;
 
 /// What a [`Window`]'s memory is.
 enum Backing {
@@ -156,21 +157,6 @@ impl Window {
         let p = self.at(off, size_of::<Desc>(), 4).ok_or(EINVAL)?;
         // SAFETY: as in `read_desc`, for writes.
         unsafe { p.as_ptr().cast::<Desc>().write_volatile(*d) };
-        Ok(())
-    }
-
-    /// Copies the side header at `off` out of the window (the peer's: validate the copy).
-    pub(crate) fn read_header(&self, off: u32) -> Option<SideHeader> {
-        let p = self.at(off, size_of::<SideHeader>(), 8)?;
-        // SAFETY: as in `read_desc`, for a `SideHeader` (every bit pattern is valid).
-        Some(unsafe { p.as_ptr().cast::<SideHeader>().read_volatile() })
-    }
-
-    /// Writes a side header at `off`.
-    pub(crate) fn write_header(&self, off: u32, h: &SideHeader) -> Result {
-        let p = self.at(off, size_of::<SideHeader>(), 8).ok_or(EINVAL)?;
-        // SAFETY: `p` is valid and aligned for a `SideHeader` (checked above).
-        unsafe { p.as_ptr().cast::<SideHeader>().write_volatile(*h) };
         Ok(())
     }
 

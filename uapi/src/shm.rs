@@ -117,6 +117,129 @@ pub struct SideHeader {
     pub half_size: u32,
 }
 
+/// Words (`u32`, little-endian) in a [`SideHeader`].
+pub const HEADER_WORDS: usize = size_of::<SideHeader>() / 4;
+/// Index of [`SideHeader::state`] among the header's words.
+pub const STATE_WORD: usize = 4;
+/// Index of [`SideHeader::generation`] among the header's words.
+pub const GENERATION_WORD: usize = 5;
+/// Index of [`SideHeader::peer_generation`] among the header's words.
+pub const PEER_GENERATION_WORD: usize = 6;
+/// How many times [`read_header`] looks again at a header that changed while it was copied.
+pub const HEADER_READ_TRIES: usize = 4;
+
+impl SideHeader {
+    /// The header as the words of the window, in order.
+    pub fn to_words(self) -> [u32; HEADER_WORDS] {
+        // CAST: the 64-bit field is two words, low first (little-endian); the two 16-bit
+        // fields share one, `num_queues` in the low half.
+        [
+            self.magic,
+            self.version,
+            self.features as u32,
+            (self.features >> 32) as u32,
+            self.state,
+            self.generation,
+            self.peer_generation,
+            self.reserved1,
+            u32::from(self.num_queues) | u32::from(self.reserved) << 16,
+            self.ring_size,
+            self.buf_size,
+            self.mtu,
+            self.ring_off,
+            self.cons_off,
+            self.data_off,
+            self.half_size,
+        ]
+    }
+
+    /// The header from the words of the window ([`Self::to_words`] reversed).
+    pub fn from_words(w: &[u32; HEADER_WORDS]) -> Self {
+        // CAST: see `to_words`.
+        Self {
+            magic: w[0],
+            version: w[1],
+            features: u64::from(w[2]) | u64::from(w[3]) << 32,
+            state: w[STATE_WORD],
+            generation: w[GENERATION_WORD],
+            peer_generation: w[PEER_GENERATION_WORD],
+            reserved1: w[7],
+            num_queues: w[8] as u16,
+            reserved: (w[8] >> 16) as u16,
+            ring_size: w[9],
+            buf_size: w[10],
+            mtu: w[11],
+            ring_off: w[12],
+            cons_off: w[13],
+            data_off: w[14],
+            half_size: w[15],
+        }
+    }
+}
+
+/// The words of one side header in the window, for [`publish_header`] and [`read_header`].
+/// The kernel implements this over the shared window; the tests over a model that runs the
+/// writer between the reader's accesses.
+pub trait HeaderWords {
+    /// Reads word `i` (relaxed: ordered by the barriers and the state word).
+    fn load(&self, i: usize) -> u32;
+    /// Writes word `i` (relaxed).
+    fn store(&self, i: usize, v: u32);
+    /// Reads word `i` with acquire.
+    fn load_acquire(&self, i: usize) -> u32;
+    /// Writes word `i` with release.
+    fn store_release(&self, i: usize, v: u32);
+    /// Orders the stores before it against the stores after it (`smp_wmb`).
+    fn write_barrier(&self);
+    /// Orders the loads before it against the loads after it (`smp_rmb`).
+    fn read_barrier(&self);
+}
+
+/// Publishes `h` as this side's header, seqlock-style, with the state word as the sequence:
+/// the state goes `Down` first (a reader ignores a `Down` side's other fields), then the other
+/// fields, then the generation and the state with release. A reader that saw any of the new
+/// fields sees the state change when it looks again, so it never takes a new state with an old
+/// generation (an incarnation that is gone) or a mix of two configurations. One writer: the
+/// side that owns the half.
+pub fn publish_header<W: HeaderWords>(w: &W, h: &SideHeader) {
+    let words = h.to_words();
+    w.store_release(STATE_WORD, SideState::Down as u32);
+    w.write_barrier();
+    for (i, &v) in words.iter().enumerate() {
+        if i != STATE_WORD && i != GENERATION_WORD {
+            w.store(i, v);
+        }
+    }
+    w.store_release(GENERATION_WORD, h.generation);
+    w.store_release(STATE_WORD, h.state);
+}
+
+/// Copies the other side's header: the state and the generation with acquire, the rest, then
+/// both again; a copy during which they changed is taken again ([`HEADER_READ_TRIES`] times;
+/// then `None`, as for a side that is not there: its next change rings us anyway). Safe from
+/// hard IRQ: it only loads, a bounded number of times. The copy is still the peer's, to
+/// validate.
+pub fn read_header<W: HeaderWords>(w: &W) -> Option<SideHeader> {
+    for _ in 0..HEADER_READ_TRIES {
+        // The writer stores the generation before the state, both with release: a new state
+        // read here comes with its generation.
+        let state = w.load_acquire(STATE_WORD);
+        let generation = w.load_acquire(GENERATION_WORD);
+        let mut words = [0; HEADER_WORDS];
+        for (i, v) in words.iter_mut().enumerate() {
+            *v = w.load(i);
+        }
+        w.read_barrier();
+        // State first, with acquire: the writer's final state comes after its generation.
+        if w.load_acquire(STATE_WORD) == state && w.load(GENERATION_WORD) == generation {
+            words[STATE_WORD] = state;
+            words[GENERATION_WORD] = generation;
+            return Some(SideHeader::from_words(&words));
+        }
+    }
+    None
+}
+
 /// The producer's cache line of a ring, in the producer's half.
 #[repr(C, align(64))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
