@@ -39,7 +39,7 @@ use crate::{
         sys::XpuModer,
         window::Window,
     },
-    ring::{self, Ring, RingWords},
+    ring::{self, Ring, RingWords, Room},
     shm::{self, Desc, HeaderWords, Layout, SideHeader, SideState, HEADER_WORDS},
     stats::{Counter, RxStats, TxStats},
 };
@@ -525,8 +525,7 @@ impl Conn {
 
     /// Stops TX queue `q` until a packet of `need` bytes fits, unless it fits already. The
     /// consumer wakes the queue when its index passes the event we set (half of what is in
-    /// flight); as room is counted in bytes but the event in descriptors, the consumer may pass
-    /// the event, before it saw it, without freeing enough: then we arm again, further on.
+    /// flight); `ring::producer_stop` re-arms while it passed without freeing enough bytes.
     /// Returns whether there is room now (the queue is running again).
     fn stop_until_room(
         &self,
@@ -540,27 +539,27 @@ impl Conn {
         dev.txq_stop(q);
         st.stops.inc();
         let prod = tx.published.load(Relaxed);
-        // Each round needs the consumer to have moved (past the last event), so the rounds
-        // are bounded by the ring size; the bound only guards against a broken peer.
-        for _ in 0..=self.ring.size() {
-            if ring::producer_arm(w, &self.ring, prod).is_err() || self.reclaim(tx, w).is_err() {
-                self.violation(dev, &st.peer_errors);
-                return false;
-            }
-            if self.place(q, tx, need).is_some() {
+        let room = || {
+            self.reclaim(tx, w)?;
+            Ok(if self.place(q, tx, need).is_some() {
+                Room::Fits
+            } else {
+                Room::Short {
+                    cons: tx.cons.load(Relaxed),
+                }
+            })
+        };
+        match ring::producer_stop(w, &self.ring, prod, room) {
+            Ok(true) => {
                 dev.txq_start(q);
-                return true;
+                true
             }
-            // Still armed if the consumer has not reached the event yet: its release will
-            // see it and wake us.
-            let (event, cons) = (w.prod_event(), tx.cons.load(Relaxed));
-            if self.ring.used(prod, cons) > 0
-                && event.wrapping_sub(cons) < self.ring.used(prod, cons)
-            {
-                return false;
+            Ok(false) => false,
+            Err(ring::BadIndex) => {
+                self.violation(dev, &st.peer_errors);
+                false
             }
         }
-        false
     }
 
     /// `ndo_start_xmit` for TX queue `q`. Gives the packet back if the ring has no room for it

@@ -153,12 +153,68 @@ pub fn release<W: RingWords>(w: &W, old: u32, new: u32) -> bool {
 /// has freed half of what is in flight, then look once more. Returns the consumer index if
 /// there is room after all (do not stop: the notification may never come).
 pub fn producer_arm<W: RingWords>(w: &W, ring: &Ring, prod: u32) -> Result<Option<u32>, BadIndex> {
+    Ok(arm_producer(w, ring, prod)?.1)
+}
+
+/// [`producer_arm`], also returning the event index it set: the producer's own copy of it.
+fn arm_producer<W: RingWords>(
+    w: &W,
+    ring: &Ring,
+    prod: u32,
+) -> Result<(u32, Option<u32>), BadIndex> {
     let cons = w.cons();
     let used = ring.avail(prod, cons)?;
     // Any event in [cons, prod) is eventually passed by a consumer that drains the ring.
-    w.set_prod_event(cons.wrapping_add(used / 2));
+    let event = cons.wrapping_add(used / 2);
+    w.set_prod_event(event);
     w.full_barrier();
     let cons = w.cons();
     ring.avail(prod, cons)?;
-    Ok((ring.free(prod, cons) > 0).then_some(cons))
+    Ok((event, (ring.free(prod, cons) > 0).then_some(cons)))
+}
+
+/// What the producer found when it looked for room for its next packet, for
+/// [`producer_stop`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Room {
+    /// The packet fits now.
+    Fits,
+    /// It does not; the consumer index, validated, is `cons`.
+    Short {
+        /// The consumer index the room was counted from.
+        cons: u32,
+    },
+}
+
+/// Producer, stopped at its published index `prod` because its next packet does not fit:
+/// arms the event index and looks again with `room` (which takes in the consumer index and
+/// counts the room, in descriptors and bytes). Returns `Ok(true)` if the packet fits after
+/// all (restart), `Ok(false)` to stay stopped until the consumer's wake-up.
+///
+/// Room is counted in bytes but the event in descriptors, so the consumer may pass the event,
+/// before it saw it, without freeing enough: then we arm again, further on. Whether it passed
+/// is judged by the event we set, our own copy: the word in the window is in our half, but on
+/// a shared BAR the peer can write there too, and what we read back from it proves nothing.
+/// Each round needs the consumer to have moved past the last event, so the rounds are bounded
+/// by the ring size; the bound only guards against a broken peer.
+pub fn producer_stop<W: RingWords>(
+    w: &W,
+    ring: &Ring,
+    prod: u32,
+    mut room: impl FnMut() -> Result<Room, BadIndex>,
+) -> Result<bool, BadIndex> {
+    for _ in 0..=ring.size() {
+        let (event, _) = arm_producer(w, ring, prod)?;
+        let cons = match room()? {
+            Room::Fits => return Ok(true),
+            Room::Short { cons } => cons,
+        };
+        // Still armed if the consumer has not reached the event yet: its release will see it
+        // and wake us.
+        let used = ring.used(prod, cons);
+        if used > 0 && event.wrapping_sub(cons) < used {
+            return Ok(false);
+        }
+    }
+    Ok(false)
 }
