@@ -347,5 +347,5 @@ xpu_case "a hostile other half: raw frames for unowned ports, malformed snapshot
 xpu_case "10000 malformed messages get errors, no oops" test_fuzz
 xpu_case "peer loss, link deletion and netns deletion tear down cleanly" test_peer_loss_and_teardown
 modprobe -r xpu
-if xpu_kmemleak_clean; then ktap_test_pass "no leaks"; else ktap_test_fail "no leaks"; fi
+xpu_case "no leaks" xpu_kmemleak_clean
 ktap_finished
