@@ -7,7 +7,7 @@ XPU_DIR=$(dirname "$(readlink -f "$0")")
 
 # Test cases run in subshells, so namespaces are found by name prefix at cleanup.
 XPU_NS_PREFIX=xpu-$$-
-DMESG_MARK=0
+DMESG_MARK=
 
 # Bad things the kernel can say about itself. Any of them after a test case fails it.
 DMESG_BAD='WARNING:|BUG:|Oops|Call Trace|general protection|kernel BUG|UBSAN|KASAN|'\
@@ -23,14 +23,25 @@ xpu_require() {
 	modinfo xpu >/dev/null 2>&1 || { ktap_skip_all "xpu module not installed"; exit "$KSFT_SKIP"; }
 }
 
+# dmesg_mark: writes a line no other mark has to the kernel log; dmesg_since prints what came
+# after it. A line count would break once the log buffer wraps (its first lines are dropped,
+# so the count points past messages that are new); a marker is found wherever it has moved.
 dmesg_mark() {
-	DMESG_MARK=$(dmesg | wc -l)
+	DMESG_MARK="xpu-selftest mark $$.$BASHPID.$RANDOM.$EPOCHREALTIME"
+	echo "$DMESG_MARK" >/dev/kmsg
+}
+
+# dmesg_since: the kernel messages after the last mark. If the mark itself has been pushed out
+# of the buffer, everything there is newer than it.
+dmesg_since() {
+	dmesg | awk -v m="$DMESG_MARK" '{ l[NR] = $0 } m != "" && index($0, m) { s = NR }
+		END { for (i = s + 1; i <= NR; i++) print l[i] }'
 }
 
 # Prints kernel messages since the last mark that match DMESG_BAD; true if there are none.
 dmesg_clean() {
 	local bad
-	bad=$(dmesg | tail -n +"$((DMESG_MARK + 1))" | grep -E "$DMESG_BAD")
+	bad=$(dmesg_since | grep -E "$DMESG_BAD")
 	dmesg_mark
 	[ -z "$bad" ] && return 0
 	ktap_print_msg "kernel complained:"

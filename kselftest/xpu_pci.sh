@@ -218,7 +218,7 @@ mismatch() {
 		fail "no mismatch reported: $(ip netns exec "$H" xpuctl link show "$HDEV")"
 	ip netns exec "$H" xpuctl link show "$HDEV" | grep -q "$STATUS" ||
 		fail "status: $(ip netns exec "$H" xpuctl link show "$HDEV")"
-	dmesg | tail -n +"$((DMESG_MARK + 1))" | grep -q "$WANT" || fail "dmesg does not say '$WANT'"
+	dmesg_since | grep -q "$WANT" || fail "dmesg does not say '$WANT'"
 	[ "$(carrier "$H" "$HDEV")" = 0 ] || fail "carrier came up with a mismatched peer"
 	# A peer that gets it right is accepted.
 	python3 "$PEER" "$bdf" header --state ready --gen 7 || fail "xpu_peer.py failed"
