@@ -202,7 +202,7 @@ test_down_up_under_traffic() {
 	sleep 1
 	ip -n "$A" link set xpu0 up
 	# The reopened end still counts what it sends (the counters it reports are the ones its
-	# rings use): three pings out are at least three more packets.
+	# rings use): the four pings below are at least four more packets.
 	before=$(stat "$A" xpu0 tx_packets)
 	slowwait 10 ip netns exec "$A" ping -q -c 1 -W 1 $ADDR_B >/dev/null || fail "no ping after xpu0 down/up"
 	ip netns exec "$A" ping -q -c 3 -i 0.2 $ADDR_B >/dev/null || fail "pings lost after xpu0 down/up"
