@@ -15,6 +15,9 @@ DEB_PKGS=(
 	iproute2 ethtool iperf3 iputils-ping sockperf socat clang libbpf-dev procps python3-yaml python3-jsonschema
 	# unmodified programs across a split namespace (kselftest/xpu_splitns.sh, the demo)
 	curl netcat-openbsd
+	# a node's packet filter as pods and sidecars program it (kselftest/xpu_node.sh): iptables
+	# with the nft backend (bookworm's default alternative) and nft
+	iptables nftables
 )
 
 missing=()
@@ -28,6 +31,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >/dev/null
 fi
+# The lab kernel has no legacy ip_tables (tools/lab/kernel.config): `iptables` must be the
+# nft backend. Bookworm's alternatives default to it; a machine switched to legacy is put back.
+for t in iptables ip6tables; do
+	case $("$t" -V 2>/dev/null) in
+	*nf_tables*) ;;
+	*)
+		[ "$(id -u)" = 0 ] || die "$t is not the nft backend: as root, update-alternatives --set $t /usr/sbin/$t-nft"
+		log "$t: selecting the nft backend ($t-nft)"
+		update-alternatives --quiet --set "$t" "/usr/sbin/$t-nft"
+		;;
+	esac
+done
 
 command -v rustup >/dev/null || die "rustup not found: install Rust with rustup first"
 if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
