@@ -389,6 +389,7 @@ test_nft_redirect() {
 
 # The same interception with the pod's link an xpu pair (xpu0 in the pod, xpu1 outside).
 test_istio_xpu() {
+	need xpuctl
 	LINK=xpu DEV_P=xpu0 DEV_O=xpu1
 	setup_pod
 	istio_iptables 4
