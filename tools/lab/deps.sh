@@ -18,6 +18,8 @@ DEB_PKGS=(
 	# a node's packet filter as pods and sidecars program it (kselftest/xpu_node.sh): iptables
 	# with the nft backend (bookworm's default alternative) and nft
 	iptables nftables
+	# the driver's C share, as the README's layout section measures it
+	cloc
 )
 
 missing=()
