@@ -6,6 +6,12 @@
 //!
 //! All of xpu's `unsafe` lives below this module; the logic modules (`link`, `queue`, `pair`,
 //! `stats`) deny unsafe code and see only the safe types exported here.
+//!
+//! The dependencies point one way: the logic implements traits defined here
+//! ([`ops::NetdevOps`], [`split::SplitOps`]) and registers its types with [`export!`], so this
+//! layer names nothing of the logic's. The one crate module it does use is `crate::shm`, the
+//! window layout (`Desc`): that is the uapi contract with the other end, shared with the C
+//! header linux/xpu_shm.h, not a decision of the driver's.
 
 pub(crate) mod clock;
 pub(crate) mod device;
@@ -18,3 +24,17 @@ pub(crate) mod skb;
 pub(crate) mod split;
 pub(crate) mod sys;
 pub(crate) mod window;
+
+/// Emits the `extern "C"` symbols driver/xpu_shim.h declares (the `xpu_rs_*` functions that
+/// the C shim calls), dispatching the netdev ops to `$netdev` ([`ops::NetdevOps`]) and the
+/// split-namespace questions to `$split` ([`split::SplitOps`] with names of `$name_len` bytes).
+///
+/// Invoked once, by the crate root: the symbols are global, so a second invocation does not
+/// link.
+macro_rules! export {
+    (netdev: $netdev:ty, split: $split:ty, name_len: $name_len:expr $(,)?) => {
+        $crate::net::ops::export_netdev_ops!($netdev);
+        $crate::net::split::export_split_ops!($split, $name_len);
+    };
+}
+pub(crate) use export;

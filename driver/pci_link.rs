@@ -21,6 +21,7 @@ use kernel::{
 
 use crate::{
     handshake::Transport,
+    link::Xpu,
     net::{
         pci::{Doorbell, PciNetdev, Vectors},
         window::Window,
@@ -103,7 +104,7 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
         },
         GFP_KERNEL,
     )?;
-    let netdev = PciNetdev::new(pdev.as_ref(), queues, &transport)?;
+    let netdev = PciNetdev::new::<Xpu>(pdev.as_ref(), queues, &transport)?;
     let mut vectors = vectors;
     vectors.request(&netdev)?;
     // Doorbells that came before the handlers were there are lost: look now.

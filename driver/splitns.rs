@@ -30,6 +30,7 @@ use kernel::{
 
 use crate::{
     genl::{PeerState, NAME_LEN},
+    net::split::{CreateArgs, Info, Refusal, SplitOps},
     port_sync::{self, encode_header, ranges_overlap, seq_after, Half, Snapshot},
 };
 
@@ -37,12 +38,6 @@ use crate::{
 const WORD_BITS: usize = 64;
 /// Words of a port bitmap.
 const WORDS: usize = 65536 / WORD_BITS;
-
-/// A request refused: the errno and the extack message.
-pub(crate) struct Refusal {
-    pub(crate) err: Error,
-    pub(crate) msg: &'static CStr,
-}
 
 fn refuse<T>(err: Error, msg: &'static CStr) -> Result<T, Refusal> {
     Err(Refusal { err, msg })
@@ -158,19 +153,6 @@ impl PortSet {
     }
 }
 
-/// What creating a split namespace was asked for, as the netlink request gave it.
-pub(crate) struct CreateArgs {
-    pub(crate) name: [u8; NAME_LEN],
-    /// `enum xpu_link_role` of the link: the pair, host or DPU end.
-    pub(crate) link_role: u32,
-    pub(crate) half: Option<u32>,
-    pub(crate) addr: [u8; 4],
-    pub(crate) port_min: Option<u16>,
-    pub(crate) port_max: Option<u16>,
-    /// Random, to tell this split's snapshots from an earlier one's.
-    pub(crate) epoch: u32,
-}
-
 /// Where the peer's snapshots are: the epoch and sequence number of the last one taken.
 struct PeerSeq {
     known: bool,
@@ -210,23 +192,9 @@ pub(crate) struct SplitNs {
     delivered: Atomic<u64>,
 }
 
-/// What `splitns-get` shows.
-pub(crate) struct Info {
-    pub(crate) name: [u8; NAME_LEN],
-    pub(crate) half: u32,
-    pub(crate) addr: [u8; 4],
-    pub(crate) range: (u16, u16),
-    pub(crate) peer_state: u32,
-    pub(crate) ports: u32,
-    pub(crate) peer_ports: u32,
-    pub(crate) peer_range: (u16, u16),
-    pub(crate) steered: u64,
-    pub(crate) delivered: u64,
-}
-
 impl SplitNs {
     /// Checks a create request and builds the half it asks for.
-    pub(crate) fn new(a: CreateArgs) -> Result<Arc<Self>, Refusal> {
+    pub(crate) fn new(a: CreateArgs<NAME_LEN>) -> Result<Arc<Self>, Refusal> {
         // `enum xpu_link_role`: pair, host, dpu.
         let role_half = match a.link_role {
             1 => Some(Half::Host),
@@ -390,7 +358,7 @@ impl SplitNs {
         self.own.contains(port) || (self.range.0..=self.range.1).contains(&port)
     }
 
-    pub(crate) fn info(&self) -> Info {
+    pub(crate) fn info(&self) -> Info<NAME_LEN> {
         Info {
             name: self.name,
             half: self.half as u32,
@@ -487,5 +455,52 @@ impl SplitNs {
         let changed =
             self.peer_state.xchg(PeerState::Unknown as u32, Relaxed) != PeerState::Unknown as u32;
         self.peer.clear() || changed
+    }
+}
+
+/// What xpu_split.c asks a half, through `net::split`: the answers above, in the C side's
+/// terms (a half as its `enum xpu_half` value).
+impl SplitOps<NAME_LEN> for SplitNs {
+    const BAD: u32 = todo::BAD;
+    const MSG_LEN: usize = port_sync::LEN;
+
+    fn new(a: CreateArgs<NAME_LEN>) -> Result<Arc<Self>, Refusal> {
+        SplitNs::new(a)
+    }
+    fn range(&self) -> (u16, u16) {
+        SplitNs::range(self)
+    }
+    fn port_add(&self, port: u16) -> Result<(), Refusal> {
+        SplitNs::port_add(self, port)
+    }
+    fn port_del(&self, port: u16) -> Result<(), Refusal> {
+        SplitNs::port_del(self, port)
+    }
+    fn owner(&self, port: u16) -> Option<u32> {
+        SplitNs::owner(self, port).map(|h| h as u32)
+    }
+    fn next_port(&self, from: u32) -> Option<(u16, u32)> {
+        SplitNs::next_port(self, from).map(|(p, h)| (p, h as u32))
+    }
+    fn steer(&self, port: u16) -> bool {
+        SplitNs::steer(self, port)
+    }
+    fn accept(&self, port: u16) -> bool {
+        SplitNs::accept(self, port)
+    }
+    fn count(&self, delivered: bool) {
+        SplitNs::count(self, delivered)
+    }
+    fn info(&self) -> Info<NAME_LEN> {
+        SplitNs::info(self)
+    }
+    fn snapshot(&self, out: &mut [u8], split: bool, reply: bool) -> Result {
+        SplitNs::snapshot(self, out, split, reply)
+    }
+    fn receive(&self, msg: &[u8]) -> u32 {
+        SplitNs::receive(self, msg)
+    }
+    fn peer_lost(&self) -> bool {
+        SplitNs::peer_lost(self)
     }
 }

@@ -37,6 +37,14 @@ mod genl;
 #[path = "../uapi/src/sync.rs"]
 mod port_sync;
 
+// The `xpu_rs_*` symbols the C shim calls: `net` defines them over its traits, and this names
+// the logic's types that implement them (the one place that joins the two layers).
+net::export! {
+    netdev: link::Xpu,
+    split: splitns::SplitNs,
+    name_len: genl::NAME_LEN,
+}
+
 module! {
     type: XpuModule,
     name: "xpu",

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The netdev ops: [`NetdevOps`] is what the driver logic implements; the `xpu_rs_*` functions
-//! are the `extern "C"` trampolines that the C ops table (driver/xpu_shim.c) points at.
+//! The netdev ops: [`NetdevOps`] is what the driver logic implements; the functions here, generic
+//! over it, are what the C ops table (driver/xpu_shim.c) reaches through the `xpu_rs_*`
+//! `extern "C"` symbols that [`export_netdev_ops!`] emits for the one implementation. So this
+//! layer names no driver type: the logic registers itself.
 
 use core::ptr::NonNull;
 
@@ -22,9 +24,6 @@ use super::{
     skb::SkBuff,
     sys::XpuStats,
 };
-
-/// The one implementation the trampolines dispatch to.
-type Driver = crate::link::Xpu;
 
 /// `NETDEV_TX_OK` and `NETDEV_TX_BUSY` of `enum netdev_tx` (include/linux/netdevice.h, not
 /// in the 7.3 bindings).
@@ -98,31 +97,36 @@ pub(crate) trait NetdevOps {
     fn set_ring_size(state: &Self::State, ring_size: u32);
 }
 
-type State = <Driver as NetdevOps>::State;
-/// What the PCI driver hands its netdevs.
-pub(crate) type Transport = <Driver as NetdevOps>::Transport;
+/// A [`NetdevOps`] that the `xpu_rs_*` symbols dispatch to.
+///
+/// # Safety
+///
+/// Only [`export_netdev_ops!`] implements it, with the symbols: it holds for the one type whose
+/// [`dev_init`] put each xpu device's state in place, so the other functions here may read
+/// that state (and [`super::pci::PciNetdev::new`] its transport) as this type's.
+pub(crate) unsafe trait Exported: NetdevOps {}
 
-/// The device's state, which `xpu_rs_dev_init` put in its private area.
-fn state(dev: &Device) -> Option<&State> {
+/// The device's state, which [`dev_init`] put in its private area.
+fn state<D: Exported>(dev: &Device) -> Option<&D::State> {
     let ptr = dev.private();
     if ptr.is_null() {
         return None;
     }
-    // SAFETY: a non-null private pointer was stored by `xpu_rs_dev_init` from
-    // `Pin<KBox<State>>::into_foreign` and is only reclaimed by `xpu_rs_dev_free`, which the core
-    // calls after the last op has returned; so the borrow cannot outlive it.
-    Some(unsafe { <Pin<KBox<State>> as ForeignOwnable>::borrow(ptr) }.get_ref())
+    // SAFETY: a non-null private pointer was stored by `dev_init` from
+    // `Pin<KBox<D::State>>::into_foreign` (`D` being the one `Exported` type) and is only
+    // reclaimed by `dev_free`, which the core calls after the last op has returned; so the
+    // borrow cannot outlive it.
+    Some(unsafe { <Pin<KBox<D::State>> as ForeignOwnable>::borrow(ptr) }.get_ref())
 }
 
 /// # Safety
 ///
 /// Must only be called by the networking core as `ndo_init` of an xpu device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_dev_init(dev: *mut bindings::net_device) -> c_int {
+pub(crate) unsafe fn dev_init<D: Exported>(dev: *mut bindings::net_device) -> c_int {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     from_result(|| {
-        let state = Driver::init(dev)?;
+        let state = D::init(dev)?;
         dev.set_private(state.into_foreign());
         Ok(0)
     })
@@ -131,8 +135,7 @@ unsafe extern "C" fn xpu_rs_dev_init(dev: *mut bindings::net_device) -> c_int {
 /// # Safety
 ///
 /// Must only be called by the networking core as `priv_destructor` of an xpu device, once.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_dev_free(dev: *mut bindings::net_device) {
+pub(crate) unsafe fn dev_free<D: Exported>(dev: *mut bindings::net_device) {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     let ptr = dev.private();
@@ -141,23 +144,22 @@ unsafe extern "C" fn xpu_rs_dev_free(dev: *mut bindings::net_device) {
         return;
     }
     dev.set_private(core::ptr::null_mut());
-    // SAFETY: `ptr` came from `into_foreign` in `xpu_rs_dev_init`; no op runs any more, so no
+    // SAFETY: `ptr` came from `into_foreign` in `dev_init`; no op runs any more, so no
     // borrow from `state()` is alive, and the pointer was cleared above so this runs once.
-    drop(unsafe { <Pin<KBox<State>> as ForeignOwnable>::from_foreign(ptr) });
+    drop(unsafe { <Pin<KBox<D::State>> as ForeignOwnable>::from_foreign(ptr) });
 }
 
 /// # Safety
 ///
 /// Must only be called by the networking core as `ndo_open` of an xpu device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_open(dev: *mut bindings::net_device) -> c_int {
+pub(crate) unsafe fn open<D: Exported>(dev: *mut bindings::net_device) -> c_int {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     from_result(|| {
-        let state = state(dev).ok_or(EINVAL)?;
+        let state = state::<D>(dev).ok_or(EINVAL)?;
         // SAFETY: the core calls ndo_open with RTNL held, until it returns.
         let rtnl = unsafe { Rtnl::assume_held() };
-        Driver::open(dev, state, &rtnl)?;
+        D::open(dev, state, &rtnl)?;
         Ok(0)
     })
 }
@@ -165,15 +167,14 @@ unsafe extern "C" fn xpu_rs_open(dev: *mut bindings::net_device) -> c_int {
 /// # Safety
 ///
 /// Must only be called by the networking core as `ndo_stop` of an xpu device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_stop(dev: *mut bindings::net_device) -> c_int {
+pub(crate) unsafe fn stop<D: Exported>(dev: *mut bindings::net_device) -> c_int {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     from_result(|| {
-        let state = state(dev).ok_or(EINVAL)?;
+        let state = state::<D>(dev).ok_or(EINVAL)?;
         // SAFETY: the core calls ndo_stop with RTNL held, until it returns.
         let rtnl = unsafe { Rtnl::assume_held() };
-        Driver::stop(dev, state, &rtnl)?;
+        D::stop(dev, state, &rtnl)?;
         Ok(0)
     })
 }
@@ -182,8 +183,7 @@ unsafe extern "C" fn xpu_rs_stop(dev: *mut bindings::net_device) -> c_int {
 ///
 /// Must only be called by the networking core as `ndo_start_xmit` of an xpu device, with a
 /// valid `skb` whose reference it hands over.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_start_xmit(
+pub(crate) unsafe fn start_xmit<D: Exported>(
     skb: *mut bindings::sk_buff,
     dev: *mut bindings::net_device,
 ) -> c_int {
@@ -194,11 +194,11 @@ unsafe extern "C" fn xpu_rs_start_xmit(
     };
     // SAFETY: the core hands over its reference to a valid skb (function safety requirement).
     let skb = unsafe { SkBuff::from_raw(skb) };
-    let Some(state) = state(dev) else {
+    let Some(state) = state::<D>(dev) else {
         dev.tx_dropped_inc();
         return NETDEV_TX_OK;
     };
-    match Driver::start_xmit(skb, dev, state) {
+    match D::start_xmit(skb, dev, state) {
         TxResult::Ok => NETDEV_TX_OK,
         TxResult::Busy(skb) => {
             // The core takes its packet back (and requeues it): we must not free it.
@@ -211,32 +211,29 @@ unsafe extern "C" fn xpu_rs_start_xmit(
 /// # Safety
 ///
 /// Must only be called from `xpu_newlink` (driver/xpu_shim.c) on a registered xpu device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_set_ring_size(dev: *mut bindings::net_device, ring_size: u32) {
+pub(crate) unsafe fn set_ring_size<D: Exported>(dev: *mut bindings::net_device, ring_size: u32) {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
-    if let Some(state) = state(dev) {
-        Driver::set_ring_size(state, ring_size);
+    if let Some(state) = state::<D>(dev) {
+        D::set_ring_size(state, ring_size);
     }
 }
 
 /// # Safety
 ///
 /// Must only be called from `xpu_fill_info` (driver/xpu_shim.c) on an xpu device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_ring_size(dev: *const bindings::net_device) -> u32 {
+pub(crate) unsafe fn ring_size<D: Exported>(dev: *const bindings::net_device) -> u32 {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement);
     // `Device` only reads through the pointer here.
     let dev = unsafe { Device::from_raw(dev.cast_mut()) };
-    state(dev).map_or(0, Driver::ring_size)
+    state::<D>(dev).map_or(0, D::ring_size)
 }
 
 /// # Safety
 ///
 /// Must only be called from `xpu_newlink` (driver/xpu_shim.c), with RTNL held, on the two
 /// registered ends of a new pair.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_pair_attach(
+pub(crate) unsafe fn pair_attach<D: Exported>(
     dev: *mut bindings::net_device,
     peer: *mut bindings::net_device,
 ) -> c_int {
@@ -244,12 +241,12 @@ unsafe extern "C" fn xpu_rs_pair_attach(
     // requirement).
     let (dev, peer) = unsafe { (Device::from_raw(dev), Device::from_raw(peer)) };
     from_result(|| {
-        let (Some(state), Some(peer_state)) = (state(dev), state(peer)) else {
+        let (Some(state), Some(peer_state)) = (state::<D>(dev), state::<D>(peer)) else {
             return Err(EINVAL);
         };
         // SAFETY: the caller holds RTNL (function safety requirement), until it returns.
         let rtnl = unsafe { Rtnl::assume_held() };
-        Driver::pair_attach(dev, state, peer, peer_state, &rtnl)?;
+        D::pair_attach(dev, state, peer, peer_state, &rtnl)?;
         Ok(0)
     })
 }
@@ -258,8 +255,7 @@ unsafe extern "C" fn xpu_rs_pair_attach(
 ///
 /// Must only be called by `xpu_poll` (driver/xpu_shim.c), the NAPI poll function of xpu
 /// device `dev`, with its `q`th NAPI context.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_poll(
+pub(crate) unsafe fn poll<D: Exported>(
     dev: *mut bindings::net_device,
     napi: *mut bindings::napi_struct,
     q: u32,
@@ -269,7 +265,8 @@ unsafe extern "C" fn xpu_rs_poll(
     let dev = unsafe { Device::from_raw(dev) };
     // SAFETY: `napi` is being polled (function safety requirement).
     let napi = unsafe { Napi::from_raw(napi) };
-    let (Some(state), Ok(q), Ok(budget)) = (state(dev), u16::try_from(q), u32::try_from(budget))
+    let (Some(state), Ok(q), Ok(budget)) =
+        (state::<D>(dev), u16::try_from(q), u32::try_from(budget))
     else {
         // Nothing to poll with. A poll that returns less than its budget must have completed
         // NAPI, or the context stays scheduled for good: no poll again, no doorbell, and
@@ -279,7 +276,7 @@ unsafe extern "C" fn xpu_rs_poll(
         }
         return 0;
     };
-    let done = Driver::poll(dev, state, napi, q, budget).min(budget);
+    let done = D::poll(dev, state, napi, q, budget).min(budget);
     // CAST: `done <= budget`, which came from a `c_int`.
     done as c_int
 }
@@ -288,39 +285,36 @@ unsafe extern "C" fn xpu_rs_poll(
 ///
 /// Must only be called by `xpu_get_stats64` (driver/xpu_shim.c) on an xpu device, with a
 /// valid `out`.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_get_stats(dev: *mut bindings::net_device, out: *mut XpuStats) {
+pub(crate) unsafe fn get_stats<D: Exported>(dev: *mut bindings::net_device, out: *mut XpuStats) {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     // SAFETY: `out` is valid and not aliased for the call (function safety requirement).
     let Some(out) = (unsafe { out.as_mut() }) else {
         return;
     };
-    if let Some(state) = state(dev) {
-        Driver::stats(state, out);
+    if let Some(state) = state::<D>(dev) {
+        D::stats(state, out);
     }
 }
 
 /// # Safety
 ///
 /// Must only be called by the ethtool ops of driver/xpu_shim.c on an xpu device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_max_queues(dev: *mut bindings::net_device) -> u32 {
+pub(crate) unsafe fn max_queues<D: Exported>(dev: *mut bindings::net_device) -> u32 {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
-    state(dev).map_or(0, Driver::max_queues)
+    state::<D>(dev).map_or(0, D::max_queues)
 }
 
 /// # Safety
 ///
 /// Must only be called by the ethtool ops of driver/xpu_shim.c on an xpu device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_stats_count(dev: *mut bindings::net_device) -> u32 {
+pub(crate) unsafe fn stats_count<D: Exported>(dev: *mut bindings::net_device) -> u32 {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     let mut sink = StatSink::Count(0);
-    if let Some(state) = state(dev) {
-        Driver::ethtool_stats(state, &mut sink);
+    if let Some(state) = state::<D>(dev) {
+        D::ethtool_stats(state, &mut sink);
     }
     match sink {
         StatSink::Count(n) => u32::try_from(n).unwrap_or(0),
@@ -332,8 +326,11 @@ unsafe extern "C" fn xpu_rs_stats_count(dev: *mut bindings::net_device) -> u32 {
 ///
 /// Must only be called by `xpu_get_strings` (driver/xpu_shim.c) on an xpu device, with `buf`
 /// valid for `n * ETH_GSTRING_LEN` bytes.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_stats_strings(dev: *mut bindings::net_device, buf: *mut u8, n: u32) {
+pub(crate) unsafe fn stats_strings<D: Exported>(
+    dev: *mut bindings::net_device,
+    buf: *mut u8,
+    n: u32,
+) {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     if buf.is_null() {
@@ -343,8 +340,8 @@ unsafe extern "C" fn xpu_rs_stats_strings(dev: *mut bindings::net_device, buf: *
     // `[u8; NAME_LEN]` has alignment 1.
     let names =
         unsafe { core::slice::from_raw_parts_mut(buf.cast::<[u8; NAME_LEN]>(), n as usize) };
-    if let Some(state) = state(dev) {
-        Driver::ethtool_stats(state, &mut StatSink::Names(names, 0));
+    if let Some(state) = state::<D>(dev) {
+        D::ethtool_stats(state, &mut StatSink::Names(names, 0));
     }
 }
 
@@ -352,8 +349,11 @@ unsafe extern "C" fn xpu_rs_stats_strings(dev: *mut bindings::net_device, buf: *
 ///
 /// Must only be called by `xpu_get_ethtool_stats` (driver/xpu_shim.c) on an xpu device, with
 /// `data` valid for `n` values.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_stats_fill(dev: *mut bindings::net_device, data: *mut u64, n: u32) {
+pub(crate) unsafe fn stats_fill<D: Exported>(
+    dev: *mut bindings::net_device,
+    data: *mut u64,
+    n: u32,
+) {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     if data.is_null() {
@@ -361,28 +361,26 @@ unsafe extern "C" fn xpu_rs_stats_fill(dev: *mut bindings::net_device, data: *mu
     }
     // SAFETY: `data` holds `n` values (function safety requirement).
     let vals = unsafe { core::slice::from_raw_parts_mut(data, n as usize) };
-    if let Some(state) = state(dev) {
-        Driver::ethtool_stats(state, &mut StatSink::Values(vals, 0));
+    if let Some(state) = state::<D>(dev) {
+        D::ethtool_stats(state, &mut StatSink::Values(vals, 0));
     }
 }
 
 /// # Safety
 ///
 /// Must only be called by the C shim on an xpu device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_role(dev: *const bindings::net_device) -> u32 {
+pub(crate) unsafe fn role<D: Exported>(dev: *const bindings::net_device) -> u32 {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement);
     // `Device` only reads through the pointer here.
     let dev = unsafe { Device::from_raw(dev.cast_mut()) };
-    state(dev).map_or(0, Driver::role)
+    state::<D>(dev).map_or(0, D::role)
 }
 
 /// # Safety
 ///
 /// Must only be called by `xpu_pci_fill_info` (driver/xpu_shim.c) on an xpu device, with
 /// `out` valid for writes and `buf` for `len` bytes.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_link_status(
+pub(crate) unsafe fn link_status<D: Exported>(
     dev: *const bindings::net_device,
     out: *mut u32,
     buf: *mut u8,
@@ -390,7 +388,7 @@ unsafe extern "C" fn xpu_rs_link_status(
 ) {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev.cast_mut()) };
-    let (code, text) = state(dev).map_or((0, ""), Driver::link_status);
+    let (code, text) = state::<D>(dev).map_or((0, ""), D::link_status);
     if out.is_null() || buf.is_null() || len == 0 {
         return;
     }
@@ -408,22 +406,21 @@ unsafe extern "C" fn xpu_rs_link_status(
 ///
 /// Must only be called by `xpu_pci_netdev_create` (driver/xpu_shim.c), with RTNL held, on a
 /// registered xpu device, with the `link` that `PciNetdev::new` passed it.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_pci_attach(
+pub(crate) unsafe fn pci_attach<D: Exported>(
     dev: *mut bindings::net_device,
     link: *const c_void,
 ) -> c_int {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
-    // SAFETY: `link` is the `&Arc<Transport>` that `PciNetdev::new` got, valid for the call.
-    let Some(link) = (unsafe { link.cast::<Arc<Transport>>().as_ref() }) else {
+    // SAFETY: `link` is the `&Arc<D::Transport>` that `PciNetdev::new` got, valid for the call.
+    let Some(link) = (unsafe { link.cast::<Arc<D::Transport>>().as_ref() }) else {
         return EINVAL.to_errno();
     };
     from_result(|| {
-        let state = state(dev).ok_or(EINVAL)?;
+        let state = state::<D>(dev).ok_or(EINVAL)?;
         // SAFETY: the caller holds RTNL (function safety requirement), until it returns.
         let rtnl = unsafe { Rtnl::assume_held() };
-        Driver::pci_attach(dev, state, link, &rtnl)?;
+        D::pci_attach(dev, state, link, &rtnl)?;
         Ok(0)
     })
 }
@@ -432,14 +429,13 @@ unsafe extern "C" fn xpu_rs_pci_attach(
 ///
 /// Must only be called by `xpu_ctrl_work` (driver/xpu_shim.c), with RTNL held, on a
 /// registered xpu device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_ctrl(dev: *mut bindings::net_device) {
+pub(crate) unsafe fn ctrl<D: Exported>(dev: *mut bindings::net_device) {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
-    if let Some(state) = state(dev) {
+    if let Some(state) = state::<D>(dev) {
         // SAFETY: the caller holds RTNL (function safety requirement), until it returns.
         let rtnl = unsafe { Rtnl::assume_held() };
-        Driver::control(dev, state, &rtnl);
+        D::control(dev, state, &rtnl);
     }
 }
 
@@ -447,12 +443,11 @@ unsafe extern "C" fn xpu_rs_ctrl(dev: *mut bindings::net_device) {
 ///
 /// Must only be called by `xpu_pci_irq` (driver/xpu_shim.c, hard IRQ) on a registered xpu
 /// device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_ctrl_peek(dev: *mut bindings::net_device) {
+pub(crate) unsafe fn ctrl_peek<D: Exported>(dev: *mut bindings::net_device) {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
-    if let Some(state) = state(dev) {
-        Driver::control_peek(dev, state);
+    if let Some(state) = state::<D>(dev) {
+        D::control_peek(dev, state);
     }
 }
 
@@ -460,11 +455,251 @@ unsafe extern "C" fn xpu_rs_ctrl_peek(dev: *mut bindings::net_device) {
 ///
 /// Must only be called by `xpu_pci_tx_timeout` (driver/xpu_shim.c, the netdev watchdog) on a
 /// registered xpu device.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_tx_timeout(dev: *mut bindings::net_device) {
+pub(crate) unsafe fn tx_timeout<D: Exported>(dev: *mut bindings::net_device) {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
-    if let Some(state) = state(dev) {
-        Driver::tx_timeout(state);
+    if let Some(state) = state::<D>(dev) {
+        D::tx_timeout(state);
     }
 }
+
+/// Emits the `xpu_rs_*` symbols of driver/xpu_shim.h's netdev part, each a call of the function
+/// here of the same name for the [`NetdevOps`] `$t`, and makes `$t` the [`Exported`] one.
+/// Invoked once, through [`super::export!`]: a second invocation would define the symbols twice.
+macro_rules! export_netdev_ops {
+    ($t:ty) => {
+        const _: () = {
+            use $crate::net::ops as o;
+
+            // SAFETY: the symbols below dispatch every xpu device to `$t`, and there is one set
+            // of them (the linker refuses a second), so `$t` is the only `Exported`.
+            unsafe impl o::Exported for $t {}
+
+            /// # Safety
+            ///
+            /// As for [`dev_init`](o::dev_init), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_dev_init(
+                dev: *mut ::kernel::bindings::net_device,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::dev_init::<$t>(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`dev_free`](o::dev_free), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_dev_free(dev: *mut ::kernel::bindings::net_device) {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::dev_free::<$t>(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`open`](o::open), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_open(
+                dev: *mut ::kernel::bindings::net_device,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::open::<$t>(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`stop`](o::stop), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_stop(
+                dev: *mut ::kernel::bindings::net_device,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::stop::<$t>(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`start_xmit`](o::start_xmit), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_start_xmit(
+                skb: *mut ::kernel::bindings::sk_buff,
+                dev: *mut ::kernel::bindings::net_device,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::start_xmit::<$t>(skb, dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`set_ring_size`](o::set_ring_size), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_set_ring_size(
+                dev: *mut ::kernel::bindings::net_device,
+                ring_size: u32,
+            ) {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::set_ring_size::<$t>(dev, ring_size) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`ring_size`](o::ring_size), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_ring_size(
+                dev: *const ::kernel::bindings::net_device,
+            ) -> u32 {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::ring_size::<$t>(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`pair_attach`](o::pair_attach), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_pair_attach(
+                dev: *mut ::kernel::bindings::net_device,
+                peer: *mut ::kernel::bindings::net_device,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::pair_attach::<$t>(dev, peer) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`poll`](o::poll), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_poll(
+                dev: *mut ::kernel::bindings::net_device,
+                napi: *mut ::kernel::bindings::napi_struct,
+                q: u32,
+                budget: ::kernel::ffi::c_int,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::poll::<$t>(dev, napi, q, budget) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_stats`](o::get_stats), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_stats(
+                dev: *mut ::kernel::bindings::net_device,
+                out: *mut $crate::net::sys::XpuStats,
+            ) {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::get_stats::<$t>(dev, out) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`max_queues`](o::max_queues), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_max_queues(
+                dev: *mut ::kernel::bindings::net_device,
+            ) -> u32 {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::max_queues::<$t>(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`stats_count`](o::stats_count), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_stats_count(
+                dev: *mut ::kernel::bindings::net_device,
+            ) -> u32 {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::stats_count::<$t>(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`stats_strings`](o::stats_strings), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_stats_strings(
+                dev: *mut ::kernel::bindings::net_device,
+                buf: *mut u8,
+                n: u32,
+            ) {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::stats_strings::<$t>(dev, buf, n) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`stats_fill`](o::stats_fill), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_stats_fill(
+                dev: *mut ::kernel::bindings::net_device,
+                data: *mut u64,
+                n: u32,
+            ) {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::stats_fill::<$t>(dev, data, n) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`role`](o::role), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_role(dev: *const ::kernel::bindings::net_device) -> u32 {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::role::<$t>(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`link_status`](o::link_status), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_link_status(
+                dev: *const ::kernel::bindings::net_device,
+                out: *mut u32,
+                buf: *mut u8,
+                len: u32,
+            ) {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::link_status::<$t>(dev, out, buf, len) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`pci_attach`](o::pci_attach), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_pci_attach(
+                dev: *mut ::kernel::bindings::net_device,
+                link: *const ::kernel::ffi::c_void,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::pci_attach::<$t>(dev, link) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`ctrl`](o::ctrl), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_ctrl(dev: *mut ::kernel::bindings::net_device) {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::ctrl::<$t>(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`ctrl_peek`](o::ctrl_peek), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_ctrl_peek(dev: *mut ::kernel::bindings::net_device) {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::ctrl_peek::<$t>(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`tx_timeout`](o::tx_timeout), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_tx_timeout(dev: *mut ::kernel::bindings::net_device) {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::tx_timeout::<$t>(dev) }
+            }
+        };
+    };
+}
+pub(crate) use export_netdev_ops;

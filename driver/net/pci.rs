@@ -19,7 +19,7 @@ use kernel::{
     },
 };
 
-use super::{device::Device, sys};
+use super::{device::Device, ops::Exported, sys};
 
 /// The ivshmem-doorbell registers in BAR0 (QEMU docs/specs/ivshmem-spec.rst).
 pub(crate) mod regs {
@@ -97,14 +97,15 @@ unsafe impl Sync for PciNetdev {}
 
 impl PciNetdev {
     /// Creates and registers the netdev (xpu%d) of `parent` with `queues` queues. Under the
-    /// same RTNL section, the core calls `NetdevOps::pci_attach` with `link`.
-    pub(crate) fn new(
+    /// same RTNL section, the core calls `NetdevOps::pci_attach` of `D` with `link`.
+    pub(crate) fn new<D: Exported>(
         parent: &device::Device<device::Bound>,
         queues: u16,
-        link: &Arc<super::ops::Transport>,
+        link: &Arc<D::Transport>,
     ) -> Result<Self> {
-        // SAFETY: `parent` is a bound device; `link` is valid for the call, and the
-        // trampoline `xpu_rs_pci_attach` reads it as the `&Arc<Transport>` it is.
+        // SAFETY: `parent` is a bound device; `link` is valid for the call, and
+        // `xpu_rs_pci_attach`, `ops::pci_attach` of the one `Exported` type `D`, reads it as the
+        // `&Arc<D::Transport>` it is.
         let dev = unsafe {
             sys::xpu_pci_netdev_create(
                 raw_device(parent),

@@ -2,10 +2,11 @@
 
 //! Split namespaces at the C boundary: [`SplitKind`] registers driver/xpu_split.c's objects
 //! (the `xpu` generic-netlink family, the netfilter hook, the packet handlers of the link's
-//! two ethertypes, the per-namespace state); the `xpu_rs_split_*` trampolines hand its
-//! questions to [`crate::splitns::SplitNs`].
+//! two ethertypes, the per-namespace state); the functions here, generic over [`SplitOps`],
+//! hand its questions to the logic, through the `xpu_rs_split_*` symbols that
+//! [`export_split_ops!`] emits for the one implementation.
 //!
-//! xpu_split.c owns each half as the raw pointer of an `Arc<SplitNs>` (from
+//! xpu_split.c owns each half as the raw pointer of an `Arc` of that implementation (from
 //! `xpu_rs_split_new`, given back to `xpu_rs_split_free` once no CPU can still use it).
 
 use kernel::{
@@ -16,15 +17,83 @@ use kernel::{
 };
 
 use super::sys;
-use crate::{
-    genl::NAME_LEN,
-    port_sync,
-    splitns::{CreateArgs, Refusal, SplitNs},
-};
+
+/// A request refused: the errno and the extack message.
+pub(crate) struct Refusal {
+    pub(crate) err: Error,
+    pub(crate) msg: &'static CStr,
+}
+
+/// What creating a split namespace was asked for, as the netlink request gave it.
+pub(crate) struct CreateArgs<const NAME_LEN: usize> {
+    pub(crate) name: [u8; NAME_LEN],
+    /// `enum xpu_link_role` of the link: the pair, host or DPU end.
+    pub(crate) link_role: u32,
+    pub(crate) half: Option<u32>,
+    pub(crate) addr: [u8; 4],
+    pub(crate) port_min: Option<u16>,
+    pub(crate) port_max: Option<u16>,
+    /// Random, to tell this split's snapshots from an earlier one's.
+    pub(crate) epoch: u32,
+}
+
+/// What `splitns-get` shows.
+pub(crate) struct Info<const NAME_LEN: usize> {
+    pub(crate) name: [u8; NAME_LEN],
+    pub(crate) half: u32,
+    pub(crate) addr: [u8; 4],
+    pub(crate) range: (u16, u16),
+    pub(crate) peer_state: u32,
+    pub(crate) ports: u32,
+    pub(crate) peer_ports: u32,
+    pub(crate) peer_range: (u16, u16),
+    pub(crate) steered: u64,
+    pub(crate) delivered: u64,
+}
+
+/// One half of a split namespace, as xpu_split.c asks about it.
+///
+/// `NAME_LEN` is `XPU_NAME_LEN`, the size of the C structs' names. It is a parameter rather
+/// than an associated constant because it sizes arrays in these signatures, which stable Rust
+/// allows of a const parameter but not of an associated constant.
+pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
+    /// The bit of [`SplitOps::receive`]'s answer that says the message was malformed; this
+    /// layer gives it for a length that does not even fit a `usize`.
+    const BAD: u32;
+    /// Bytes of a snapshot message, for xpu_split.c's allocations.
+    const MSG_LEN: usize;
+
+    /// Checks a create request and builds the half it asks for.
+    fn new(a: CreateArgs<NAME_LEN>) -> Result<Arc<Self>, Refusal>;
+    /// This half's ephemeral range, for `ip_local_port_range`.
+    fn range(&self) -> (u16, u16);
+    /// Registers `port` to this half (under RTNL).
+    fn port_add(&self, port: u16) -> Result<(), Refusal>;
+    /// Unregisters `port` from this half (under RTNL).
+    fn port_del(&self, port: u16) -> Result<(), Refusal>;
+    /// The half (`enum xpu_half`) that owns `port` by registration.
+    fn owner(&self, port: u16) -> Option<u32>;
+    /// The first registered port at or after `from`, of either half, and its owner.
+    fn next_port(&self, from: u32) -> Option<(u16, u32)>;
+    /// Datapath, on the way out: whether a packet for local port `port` goes across.
+    fn steer(&self, port: u16) -> bool;
+    /// Datapath, coming in: whether a packet for local port `port` is this half's to deliver.
+    fn accept(&self, port: u16) -> bool;
+    /// Counts a packet steered across (`delivered` false) or delivered from across (true).
+    fn count(&self, delivered: bool);
+    /// What `splitns-get` shows.
+    fn info(&self) -> Info<NAME_LEN>;
+    /// Writes this half's snapshot into `out` ([`SplitOps::MSG_LEN`] bytes).
+    fn snapshot(&self, out: &mut [u8], split: bool, reply: bool) -> Result;
+    /// Takes the peer's snapshot (softirq); returns bits that say what xpu_split.c should do.
+    fn receive(&self, msg: &[u8]) -> u32;
+    /// The link went down: forget the peer. Returns whether anything changed.
+    fn peer_lost(&self) -> bool;
+}
 
 /// `struct xpu_split_args` of driver/xpu_shim.h.
 #[repr(C)]
-pub(crate) struct XpuSplitArgs {
+pub(crate) struct XpuSplitArgs<const NAME_LEN: usize> {
     name: [u8; NAME_LEN],
     link_role: u32,
     /// `u32::MAX`: not given.
@@ -39,7 +108,7 @@ pub(crate) struct XpuSplitArgs {
 
 /// `struct xpu_split_info` of driver/xpu_shim.h.
 #[repr(C)]
-pub(crate) struct XpuSplitInfo {
+pub(crate) struct XpuSplitInfo<const NAME_LEN: usize> {
     name: [u8; NAME_LEN],
     half: u32,
     addr: [u8; 4],
@@ -75,11 +144,11 @@ impl Drop for SplitKind {
 
 /// # Safety
 ///
-/// `rs` came from [`xpu_rs_split_new`] and was not yet given to [`xpu_rs_split_free`].
-unsafe fn split<'a>(rs: *const c_void) -> &'a SplitNs {
-    // SAFETY: per the function's contract, `rs` is a live `Arc<SplitNs>`'s pointer, and C
-    // frees it only after every user returned.
-    unsafe { &*rs.cast::<SplitNs>() }
+/// `rs` came from [`new`] of the same `S` and was not yet given to [`free`].
+unsafe fn split<'a, S>(rs: *const c_void) -> &'a S {
+    // SAFETY: per the function's contract, `rs` is a live `Arc<S>`'s pointer, and C frees it
+    // only after every user returned.
+    unsafe { &*rs.cast::<S>() }
 }
 
 /// Writes the refusal's message to `msg` and returns its negative errno.
@@ -97,9 +166,8 @@ unsafe fn refusal(r: Refusal, msg: *mut *const c_char) -> c_int {
 /// # Safety
 ///
 /// `a`, `err` and `msg` are valid pointers.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_new(
-    a: *const XpuSplitArgs,
+pub(crate) unsafe fn new<S: SplitOps<N>, const N: usize>(
+    a: *const XpuSplitArgs<N>,
     err: *mut c_int,
     msg: *mut *const c_char,
 ) -> *const c_void {
@@ -115,7 +183,7 @@ unsafe extern "C" fn xpu_rs_split_new(
         port_max: opt16(a.port_max),
         epoch: a.epoch,
     };
-    match SplitNs::new(args) {
+    match S::new(args) {
         Ok(s) => Arc::into_raw(s).cast(),
         Err(r) => {
             // SAFETY: `err` and `msg` are valid per the function's contract.
@@ -127,35 +195,36 @@ unsafe extern "C" fn xpu_rs_split_new(
 
 /// # Safety
 ///
-/// `rs` came from [`xpu_rs_split_new`]; no CPU uses it any more, and it is not used again.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_free(rs: *const c_void) {
+/// `rs` came from [`new`] of the same `S`; no CPU uses it any more, and it is not used again.
+pub(crate) unsafe fn free<S: SplitOps<N>, const N: usize>(rs: *const c_void) {
     // SAFETY: per the function's contract, this gives back the reference `into_raw` took.
-    drop(unsafe { Arc::from_raw(rs.cast::<SplitNs>()) });
+    drop(unsafe { Arc::<S>::from_raw(rs.cast::<S>()) });
 }
 
 /// # Safety
 ///
-/// `rs` is live ([`split`]); `lo` and `hi` are valid.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_range(rs: *const c_void, lo: *mut u16, hi: *mut u16) {
+/// `rs` is live ([`split`]) for `S`; `lo` and `hi` are valid.
+pub(crate) unsafe fn range<S: SplitOps<N>, const N: usize>(
+    rs: *const c_void,
+    lo: *mut u16,
+    hi: *mut u16,
+) {
     // SAFETY: per the function's contract.
-    let (l, h) = unsafe { split(rs) }.range();
+    let (l, h) = unsafe { split::<S>(rs) }.range();
     // SAFETY: per the function's contract.
     unsafe { (*lo, *hi) = (l, h) };
 }
 
 /// # Safety
 ///
-/// `rs` is live ([`split`]); `msg` is valid. Under RTNL.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_port_add(
+/// `rs` is live ([`split`]) for `S`; `msg` is valid. Under RTNL.
+pub(crate) unsafe fn port_add<S: SplitOps<N>, const N: usize>(
     rs: *const c_void,
     port: u16,
     msg: *mut *const c_char,
 ) -> c_int {
     // SAFETY: per the function's contract.
-    match unsafe { split(rs) }.port_add(port) {
+    match unsafe { split::<S>(rs) }.port_add(port) {
         Ok(()) => 0,
         // SAFETY: `msg` is valid per the function's contract.
         Err(r) => unsafe { refusal(r, msg) },
@@ -164,15 +233,14 @@ unsafe extern "C" fn xpu_rs_split_port_add(
 
 /// # Safety
 ///
-/// `rs` is live ([`split`]); `msg` is valid. Under RTNL.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_port_del(
+/// `rs` is live ([`split`]) for `S`; `msg` is valid. Under RTNL.
+pub(crate) unsafe fn port_del<S: SplitOps<N>, const N: usize>(
     rs: *const c_void,
     port: u16,
     msg: *mut *const c_char,
 ) -> c_int {
     // SAFETY: per the function's contract.
-    match unsafe { split(rs) }.port_del(port) {
+    match unsafe { split::<S>(rs) }.port_del(port) {
         Ok(()) => 0,
         // SAFETY: `msg` is valid per the function's contract.
         Err(r) => unsafe { refusal(r, msg) },
@@ -183,28 +251,28 @@ unsafe extern "C" fn xpu_rs_split_port_del(
 ///
 /// # Safety
 ///
-/// `rs` is live ([`split`]).
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_owner(rs: *const c_void, port: u16) -> c_int {
+/// `rs` is live ([`split`]) for `S`.
+pub(crate) unsafe fn owner<S: SplitOps<N>, const N: usize>(rs: *const c_void, port: u16) -> c_int {
     // SAFETY: per the function's contract.
-    unsafe { split(rs) }.owner(port).map_or(-1, |h| h as c_int)
+    unsafe { split::<S>(rs) }
+        .owner(port)
+        .map_or(-1, |h| c_int::try_from(h).unwrap_or(-1))
 }
 
 /// # Safety
 ///
-/// `rs` is live ([`split`]); `port` and `half` are valid.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_next_port(
+/// `rs` is live ([`split`]) for `S`; `port` and `half` are valid.
+pub(crate) unsafe fn next_port<S: SplitOps<N>, const N: usize>(
     rs: *const c_void,
     from: u32,
     port: *mut u16,
     half: *mut u32,
 ) -> bool {
     // SAFETY: per the function's contract.
-    match unsafe { split(rs) }.next_port(from) {
+    match unsafe { split::<S>(rs) }.next_port(from) {
         Some((p, h)) => {
             // SAFETY: per the function's contract.
-            unsafe { (*port, *half) = (p, h as u32) };
+            unsafe { (*port, *half) = (p, h) };
             true
         }
         None => false,
@@ -213,40 +281,39 @@ unsafe extern "C" fn xpu_rs_split_next_port(
 
 /// # Safety
 ///
-/// `rs` is live ([`split`]).
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_steer(rs: *const c_void, port: u16) -> bool {
+/// `rs` is live ([`split`]) for `S`.
+pub(crate) unsafe fn steer<S: SplitOps<N>, const N: usize>(rs: *const c_void, port: u16) -> bool {
     // SAFETY: per the function's contract.
-    unsafe { split(rs) }.steer(port)
+    unsafe { split::<S>(rs) }.steer(port)
 }
 
 /// # Safety
 ///
-/// `rs` is live ([`split`]).
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_accept(rs: *const c_void, port: u16) -> bool {
+/// `rs` is live ([`split`]) for `S`.
+pub(crate) unsafe fn accept<S: SplitOps<N>, const N: usize>(rs: *const c_void, port: u16) -> bool {
     // SAFETY: per the function's contract.
-    unsafe { split(rs) }.accept(port)
+    unsafe { split::<S>(rs) }.accept(port)
 }
 
 /// Counts a packet steered across (`delivered` false) or delivered from across (true).
 ///
 /// # Safety
 ///
-/// `rs` is live ([`split`]).
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_count(rs: *const c_void, delivered: bool) {
+/// `rs` is live ([`split`]) for `S`.
+pub(crate) unsafe fn count<S: SplitOps<N>, const N: usize>(rs: *const c_void, delivered: bool) {
     // SAFETY: per the function's contract.
-    unsafe { split(rs) }.count(delivered)
+    unsafe { split::<S>(rs) }.count(delivered)
 }
 
 /// # Safety
 ///
-/// `rs` is live ([`split`]); `out` is valid for writes.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_info(rs: *const c_void, out: *mut XpuSplitInfo) {
+/// `rs` is live ([`split`]) for `S`; `out` is valid for writes.
+pub(crate) unsafe fn info<S: SplitOps<N>, const N: usize>(
+    rs: *const c_void,
+    out: *mut XpuSplitInfo<N>,
+) {
     // SAFETY: per the function's contract.
-    let i = unsafe { split(rs) }.info();
+    let i = unsafe { split::<S>(rs) }.info();
     let info = XpuSplitInfo {
         name: i.name,
         half: i.half,
@@ -265,13 +332,12 @@ unsafe extern "C" fn xpu_rs_split_info(rs: *const c_void, out: *mut XpuSplitInfo
     unsafe { out.write(info) };
 }
 
-/// Writes this half's snapshot into `buf`, which must be `port_sync::LEN` bytes.
+/// Writes this half's snapshot into `buf`, which must be [`SplitOps::MSG_LEN`] bytes.
 ///
 /// # Safety
 ///
-/// `rs` is live ([`split`]); `buf` is valid for writes of `len` bytes.
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_snapshot(
+/// `rs` is live ([`split`]) for `S`; `buf` is valid for writes of `len` bytes.
+pub(crate) unsafe fn snapshot<S: SplitOps<N>, const N: usize>(
     rs: *const c_void,
     buf: *mut c_void,
     len: u32,
@@ -281,49 +347,255 @@ unsafe extern "C" fn xpu_rs_split_snapshot(
     let Ok(len) = usize::try_from(len) else {
         return EINVAL.to_errno();
     };
-    if len != port_sync::LEN {
+    if len != S::MSG_LEN {
         return EINVAL.to_errno();
     }
     // SAFETY: per the function's contract; xpu_split.c allocated the bytes, nobody else sees
     // them yet.
     let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
     // SAFETY: per the function's contract.
-    match unsafe { split(rs) }.snapshot(out, split_, reply) {
+    match unsafe { split::<S>(rs) }.snapshot(out, split_, reply) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
 }
 
-/// Takes the peer's snapshot in `buf`; returns `splitns::todo` bits.
+/// Takes the peer's snapshot in `buf`; returns the bits of [`SplitOps::receive`].
 ///
 /// # Safety
 ///
-/// `rs` is live ([`split`]); `buf` is valid for reads of `len` bytes, a private copy (a linear
-/// skb of our own, not the shared window).
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_receive(rs: *const c_void, buf: *const c_void, len: u32) -> u32 {
+/// `rs` is live ([`split`]) for `S`; `buf` is valid for reads of `len` bytes, a private copy (a
+/// linear skb of our own, not the shared window).
+pub(crate) unsafe fn receive<S: SplitOps<N>, const N: usize>(
+    rs: *const c_void,
+    buf: *const c_void,
+    len: u32,
+) -> u32 {
     let Ok(len) = usize::try_from(len) else {
-        return crate::splitns::todo::BAD;
+        return S::BAD;
     };
     // SAFETY: per the function's contract.
     let msg = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
     // SAFETY: per the function's contract.
-    unsafe { split(rs) }.receive(msg)
+    unsafe { split::<S>(rs) }.receive(msg)
 }
 
 /// The link went down: forget the peer. Returns whether anything changed.
 ///
 /// # Safety
 ///
-/// `rs` is live ([`split`]).
-#[no_mangle]
-unsafe extern "C" fn xpu_rs_split_peer_lost(rs: *const c_void) -> bool {
+/// `rs` is live ([`split`]) for `S`.
+pub(crate) unsafe fn peer_lost<S: SplitOps<N>, const N: usize>(rs: *const c_void) -> bool {
     // SAFETY: per the function's contract.
-    unsafe { split(rs) }.peer_lost()
+    unsafe { split::<S>(rs) }.peer_lost()
 }
 
 /// Bytes of a snapshot message, for xpu_split.c's allocations.
-#[no_mangle]
-extern "C" fn xpu_rs_split_msg_len() -> u32 {
-    port_sync::LEN as u32
+pub(crate) fn msg_len<S: SplitOps<N>, const N: usize>() -> u32 {
+    u32::try_from(S::MSG_LEN).unwrap_or(0)
 }
+
+/// Emits the `xpu_rs_split_*` symbols of driver/xpu_shim.h, each a call of the function here of
+/// the same name for the [`SplitOps`] `$t`. Invoked once, through [`super::export!`]: a second
+/// invocation would define the symbols twice.
+macro_rules! export_split_ops {
+    ($t:ty, $name_len:expr) => {
+        const _: () = {
+            use $crate::net::split as o;
+
+            const N: usize = $name_len;
+
+            /// # Safety
+            ///
+            /// As for [`new`](o::new), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_new(
+                a: *const o::XpuSplitArgs<N>,
+                err: *mut ::kernel::ffi::c_int,
+                msg: *mut *const ::kernel::ffi::c_char,
+            ) -> *const ::kernel::ffi::c_void {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::new::<$t, N>(a, err, msg) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`free`](o::free), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_free(rs: *const ::kernel::ffi::c_void) {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::free::<$t, N>(rs) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`range`](o::range), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_range(
+                rs: *const ::kernel::ffi::c_void,
+                lo: *mut u16,
+                hi: *mut u16,
+            ) {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::range::<$t, N>(rs, lo, hi) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`port_add`](o::port_add), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_port_add(
+                rs: *const ::kernel::ffi::c_void,
+                port: u16,
+                msg: *mut *const ::kernel::ffi::c_char,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::port_add::<$t, N>(rs, port, msg) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`port_del`](o::port_del), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_port_del(
+                rs: *const ::kernel::ffi::c_void,
+                port: u16,
+                msg: *mut *const ::kernel::ffi::c_char,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::port_del::<$t, N>(rs, port, msg) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`owner`](o::owner), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_owner(
+                rs: *const ::kernel::ffi::c_void,
+                port: u16,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::owner::<$t, N>(rs, port) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`next_port`](o::next_port), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_next_port(
+                rs: *const ::kernel::ffi::c_void,
+                from: u32,
+                port: *mut u16,
+                half: *mut u32,
+            ) -> bool {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::next_port::<$t, N>(rs, from, port, half) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`steer`](o::steer), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_steer(
+                rs: *const ::kernel::ffi::c_void,
+                port: u16,
+            ) -> bool {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::steer::<$t, N>(rs, port) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`accept`](o::accept), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_accept(
+                rs: *const ::kernel::ffi::c_void,
+                port: u16,
+            ) -> bool {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::accept::<$t, N>(rs, port) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`count`](o::count), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_count(
+                rs: *const ::kernel::ffi::c_void,
+                delivered: bool,
+            ) {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::count::<$t, N>(rs, delivered) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`info`](o::info), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_info(
+                rs: *const ::kernel::ffi::c_void,
+                out: *mut o::XpuSplitInfo<N>,
+            ) {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::info::<$t, N>(rs, out) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`snapshot`](o::snapshot), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_snapshot(
+                rs: *const ::kernel::ffi::c_void,
+                buf: *mut ::kernel::ffi::c_void,
+                len: u32,
+                split_: bool,
+                reply: bool,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::snapshot::<$t, N>(rs, buf, len, split_, reply) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`receive`](o::receive), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_receive(
+                rs: *const ::kernel::ffi::c_void,
+                buf: *const ::kernel::ffi::c_void,
+                len: u32,
+            ) -> u32 {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::receive::<$t, N>(rs, buf, len) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`peer_lost`](o::peer_lost), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_peer_lost(rs: *const ::kernel::ffi::c_void) -> bool {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::peer_lost::<$t, N>(rs) }
+            }
+
+            #[no_mangle]
+            extern "C" fn xpu_rs_split_msg_len() -> u32 {
+                o::msg_len::<$t, N>()
+            }
+        };
+    };
+}
+pub(crate) use export_split_ops;
