@@ -274,12 +274,17 @@ test_event_index_stuck() {
 	bdf=$(basename "$(ip netns exec "$D" readlink -f "/sys/class/net/$DDEV/device")")
 	sleep 1
 	python3 "$PEER" "$bdf" poke cons-event 0x7fffffff || fail "xpu_peer.py poke failed"
-	slowwait 15 ip netns exec "$H" ping -q -c 1 -W 1 $ADDR_D >/dev/null ||
+	# Every ping from one CPU, so from one TX queue (XPS): the poke stuck every queue, and each
+	# needs its own overdue doorbell, a second after its first unanswered packet, before its
+	# peer re-arms. Five pings in 0.8 s from a queue not yet rung would all be lost (as a CI run
+	# whose two pings ran on different CPUs found).
+	slowwait 15 ip netns exec "$H" taskset -c 0 ping -q -c 1 -W 1 $ADDR_D >/dev/null ||
 		fail "no ping across with the peer's event indices stuck: $(ip netns exec "$H" ethtool -S "$HDEV" | grep -E 'tx[0-9]+_doorbells' | tr -s ' \n' ' ')"
 	n=$(estat "$H" "$HDEV" 'tx[0-9]+_doorbells_overdue')
 	echo "host side rang $n overdue doorbells"
 	[ "$n" -gt 0 ] || fail "the ping crossed, but no overdue doorbell was counted"
-	ip netns exec "$H" ping -q -c 5 -i 0.2 -W 1 $ADDR_D >/dev/null || fail "the link did not stay working"
+	ip netns exec "$H" taskset -c 0 ping -q -c 5 -i 0.2 -W 1 $ADDR_D >/dev/null ||
+		fail "the link did not stay working (the queue rung overdue was re-armed by its peer)"
 }
 
 xpu_begin 10
