@@ -112,11 +112,10 @@ fn state<D: Exported>(dev: &Device) -> Option<&D::State> {
     if ptr.is_null() {
         return None;
     }
-    // SAFETY: a non-null private pointer was stored by `dev_init` from
-    // `Pin<KBox<D::State>>::into_foreign` (`D` being the one `Exported` type) and is only
-    // reclaimed by `dev_free`, which the core calls after the last op has returned; so the
-    // borrow cannot outlive it.
-    Some(unsafe { <Pin<KBox<D::State>> as ForeignOwnable>::borrow(ptr) }.get_ref())
+    // SAFETY: `dev_init` stored this pointer from the one `Exported` type's `into_foreign`;
+    // only `dev_free` reclaims it, after the last op has returned, so the borrow ends first.
+    let state = unsafe { <Pin<KBox<D::State>> as ForeignOwnable>::borrow(ptr) };
+    Some(state.get_ref())
 }
 
 /// # Safety
