@@ -3,8 +3,11 @@
 //! A split network namespace: one half of a pod's namespace, paired over an xpu link with the
 //! other half on the other side (uapi/xpu.yaml has the user's view).
 //!
-//! This file decides; driver/xpu_split.c carries out. Each half owns the ports registered to
-//! it (`port-add`) and an ephemeral range (applied to the namespace's `ip_local_port_range`).
+//! This file decides; driver/xpu_split.c carries out. Each half owns the ports it claims
+//! (`port-add`): the ports its sockets bind, which its ownership agent claims and frees as a
+//! cgroup BPF program reports binds and releases (tools/xpuctl, `splitns agent`), and those
+//! registered by hand; and it owns an ephemeral range (applied to the namespace's
+//! `ip_local_port_range`).
 //! The halves tell each other what they own with snapshots over the link (uapi/src/sync.rs, `crate::port_sync`).
 //! A TCP or UDP packet for 127.0.0.1 or the pod address is steered across the link when its
 //! destination port belongs to the other half ([`SplitNs::steer`]); one that comes across is
@@ -12,9 +15,11 @@
 //!
 //! Locking: changes to this half (create, port add and delete) run under RTNL; the peer's view
 //! changes under `peer_lock` (snapshots arrive in softirq, link-down comes from process
-//! context). Both port sets are bitmaps of atomic words, so the datapath reads them without a
-//! lock; the own set has two writers (RTNL, and a snapshot that makes the DPU half yield), so
-//! its words change by compare-and-exchange.
+//! context). The port sets are bitmaps of atomic words, so the datapath reads them without a
+//! lock. This half's sets (`own`, and the claims behind it) have two writers, a claim change
+//! under RTNL and a snapshot that makes the DPU half yield; both hold `peer_lock` while they
+//! change them, so that `own` is always the union of the claims, and a snapshot taken meanwhile
+//! sees the port in our set or we see it in its.
 
 #![deny(unsafe_code)]
 
@@ -29,8 +34,8 @@ use kernel::{
 };
 
 use crate::{
-    genl::{PeerState, NAME_LEN},
-    net::split::{CreateArgs, Info, Refusal, SplitOps},
+    genl::{claim, PeerState, NAME_LEN},
+    net::split::{CreateArgs, Info, PortOwner, Refusal, SplitOps},
     port_sync::{self, encode_header, ranges_overlap, seq_after, Half, Snapshot},
 };
 
@@ -181,7 +186,13 @@ pub(crate) struct SplitNs {
     range: (u16, u16),
     epoch: u32,
     seq: Atomic<u32>,
+    /// This half's ports: the union of `registered` and `bound`, what the datapath and the
+    /// snapshots read.
     own: PortSet,
+    /// Claimed by `port-add` (`claim::REGISTERED`).
+    registered: PortSet,
+    /// Claimed for a socket's bind (`claim::SOCKET`).
+    bound: PortSet,
     peer: PortSet,
     peer_state: Atomic<u32>,
     /// The peer's ephemeral range, `min | max << 16`.
@@ -235,7 +246,7 @@ impl SplitNs {
                 msg: c"out of memory",
             })
         };
-        let (own, peer) = (ports()?, ports()?);
+        let (own, registered, bound, peer) = (ports()?, ports()?, ports()?, ports()?);
         Arc::pin_init(
             pin_init!(Self {
                 name: a.name,
@@ -245,6 +256,8 @@ impl SplitNs {
                 epoch: a.epoch,
                 seq: Atomic::new(0),
                 own,
+                registered,
+                bound,
                 peer,
                 peer_state: Atomic::new(PeerState::Unknown as u32),
                 peer_range: Atomic::new(0),
@@ -284,12 +297,32 @@ impl SplitNs {
         self.peer.contains(port) || (lo..=hi).contains(&port)
     }
 
-    /// Registers `port` to this half. Under RTNL.
-    pub(crate) fn port_add(&self, port: u16) -> Result<(), Refusal> {
+    /// The sets of the claims in `claims` (`enum xpu_claim` flags), or a refusal for none or
+    /// an unknown one.
+    fn claim_sets(&self, claims: u32) -> Result<[Option<&PortSet>; 2], Refusal> {
+        if claims == 0 || claims & !claim::ALL != 0 {
+            return refuse(EINVAL, c"claims are registered, socket or both");
+        }
+        let pick = |c, set| (claims & c != 0).then_some(set);
+        Ok([
+            pick(claim::REGISTERED, &self.registered),
+            pick(claim::SOCKET, &self.bound),
+        ])
+    }
+
+    /// The claims (`enum xpu_claim` flags) that hold `port` for this half.
+    fn claims(&self, port: u16) -> u32 {
+        let has = |c, set: &PortSet| if set.contains(port) { c } else { 0 };
+        has(claim::REGISTERED, &self.registered) | has(claim::SOCKET, &self.bound)
+    }
+
+    /// Adds `claims` on `port` for this half. Under RTNL.
+    pub(crate) fn port_add(&self, port: u16, claims: u32) -> Result<(), Refusal> {
+        let sets = self.claim_sets(claims)?;
         // Against a snapshot taken meanwhile: it must see the port in our set, or we its.
         let _peer = self.peer_lock.lock();
-        if self.own.contains(port) {
-            return refuse(EEXIST, c"this half owns the port already");
+        if sets.iter().flatten().all(|set| set.contains(port)) {
+            return refuse(EEXIST, c"this half owns the port by these claims already");
         }
         if self.peer.contains(port) {
             return refuse(EADDRINUSE, c"the other half owns the port");
@@ -300,37 +333,51 @@ impl SplitNs {
                 c"the port is in the other half's ephemeral range",
             );
         }
+        for set in sets.iter().flatten() {
+            set.set(port, true);
+        }
         self.own.set(port, true);
         Ok(())
     }
 
-    /// Unregisters `port` of this half. Under RTNL.
-    pub(crate) fn port_del(&self, port: u16) -> Result<(), Refusal> {
-        if !self.own.set(port, false) {
-            return refuse(ENOENT, c"this half does not own the port");
+    /// Drops `claims` on `port` of this half; the port is free once no claim holds it. Under
+    /// RTNL.
+    pub(crate) fn port_del(&self, port: u16, claims: u32) -> Result<(), Refusal> {
+        let sets = self.claim_sets(claims)?;
+        let _peer = self.peer_lock.lock();
+        let mut dropped = false;
+        for set in sets.iter().flatten() {
+            dropped |= set.set(port, false);
+        }
+        if !dropped {
+            return refuse(ENOENT, c"this half does not own the port by these claims");
+        }
+        if self.claims(port) == 0 {
+            self.own.set(port, false);
         }
         Ok(())
     }
 
-    /// The half that owns `port` by registration.
-    pub(crate) fn owner(&self, port: u16) -> Option<Half> {
+    /// Who owns `port`, if a half claims it.
+    pub(crate) fn owner(&self, port: u16) -> Option<(Half, u32)> {
         if self.own.contains(port) {
-            Some(self.half)
+            Some((self.half, self.claims(port)))
         } else if self.peer.contains(port) {
-            Some(self.half.other())
+            Some((self.half.other(), 0))
         } else {
             None
         }
     }
 
-    /// The first registered port at or after `from`, of either half, and its owner.
-    pub(crate) fn next_port(&self, from: u32) -> Option<(u16, Half)> {
+    /// The first claimed port at or after `from`, of either half, its owner and (for this
+    /// half's) its claims.
+    pub(crate) fn next_port(&self, from: u32) -> Option<(u16, Half, u32)> {
         let own = self.own.next(from);
         let peer = self.peer.next(from);
         match (own, peer) {
-            (Some(o), Some(p)) if p < o => Some((p, self.half.other())),
-            (Some(o), _) => Some((o, self.half)),
-            (None, Some(p)) => Some((p, self.half.other())),
+            (Some(o), Some(p)) if p < o => Some((p, self.half.other(), 0)),
+            (Some(o), _) => Some((o, self.half, self.claims(o))),
+            (None, Some(p)) => Some((p, self.half.other(), 0)),
             (None, None) => None,
         }
     }
@@ -351,7 +398,7 @@ impl SplitNs {
     }
 
     /// Datapath, coming in from the peer: whether a packet for local port `port` is ours to
-    /// deliver: a port registered here, or one of our ephemeral ports (a reply). Nothing else
+    /// deliver: a port claimed here, or one of our ephemeral ports (a reply). Nothing else
     /// is what the peer should have steered (a port of its own would bounce back, an unowned
     /// one is no service of the pod's); a peer that sends it is confused or hostile.
     pub(crate) fn accept(&self, port: u16) -> bool {
@@ -424,12 +471,15 @@ impl SplitNs {
             Relaxed,
         );
         if state == PeerState::Split {
-            // Both halves claimed a port at once: the host half keeps it.
+            // Both halves claimed a port at once: the host half keeps it. A socket here that
+            // bound it keeps its bind, but the port's packets from the host half stay there.
             if self.half == Half::Dpu {
                 let mut p = 0u32;
                 while let Some(port) = self.own.next(p) {
                     if s.owns(port) {
                         self.own.set(port, false);
+                        self.registered.set(port, false);
+                        self.bound.set(port, false);
                         out |= todo::YIELDED;
                     }
                     p = u32::from(port) + 1;
@@ -470,17 +520,28 @@ impl SplitOps<NAME_LEN> for SplitNs {
     fn range(&self) -> (u16, u16) {
         SplitNs::range(self)
     }
-    fn port_add(&self, port: u16) -> Result<(), Refusal> {
-        SplitNs::port_add(self, port)
+    fn port_add(&self, port: u16, claims: u32) -> Result<(), Refusal> {
+        SplitNs::port_add(self, port, claims)
     }
-    fn port_del(&self, port: u16) -> Result<(), Refusal> {
-        SplitNs::port_del(self, port)
+    fn port_del(&self, port: u16, claims: u32) -> Result<(), Refusal> {
+        SplitNs::port_del(self, port, claims)
     }
-    fn owner(&self, port: u16) -> Option<u32> {
-        SplitNs::owner(self, port).map(|h| h as u32)
+    fn owner(&self, port: u16) -> Option<PortOwner> {
+        SplitNs::owner(self, port).map(|(h, claims)| PortOwner {
+            half: h as u32,
+            claims,
+        })
     }
-    fn next_port(&self, from: u32) -> Option<(u16, u32)> {
-        SplitNs::next_port(self, from).map(|(p, h)| (p, h as u32))
+    fn next_port(&self, from: u32) -> Option<(u16, PortOwner)> {
+        SplitNs::next_port(self, from).map(|(p, h, claims)| {
+            (
+                p,
+                PortOwner {
+                    half: h as u32,
+                    claims,
+                },
+            )
+        })
     }
     fn steer(&self, port: u16) -> bool {
         SplitNs::steer(self, port)

@@ -32,13 +32,15 @@ static const struct nla_policy xpu_port_get_nl_policy[XPU_A_PORT_PORT + 1] = {
 };
 
 /* XPU_CMD_PORT_ADD - do */
-static const struct nla_policy xpu_port_add_nl_policy[XPU_A_PORT_PORT + 1] = {
+static const struct nla_policy xpu_port_add_nl_policy[XPU_A_PORT_CLAIM + 1] = {
 	[XPU_A_PORT_PORT] = NLA_POLICY_MIN(NLA_U16, 1),
+	[XPU_A_PORT_CLAIM] = NLA_POLICY_MASK(NLA_U32, 0x3),
 };
 
 /* XPU_CMD_PORT_DEL - do */
-static const struct nla_policy xpu_port_del_nl_policy[XPU_A_PORT_PORT + 1] = {
+static const struct nla_policy xpu_port_del_nl_policy[XPU_A_PORT_CLAIM + 1] = {
 	[XPU_A_PORT_PORT] = NLA_POLICY_MIN(NLA_U16, 1),
+	[XPU_A_PORT_CLAIM] = NLA_POLICY_MASK(NLA_U32, 0x3),
 };
 
 /* Ops table for xpu */
@@ -83,14 +85,14 @@ static const struct genl_split_ops xpu_nl_ops[] = {
 		.cmd		= XPU_CMD_PORT_ADD,
 		.doit		= xpu_nl_port_add_doit,
 		.policy		= xpu_port_add_nl_policy,
-		.maxattr	= XPU_A_PORT_PORT,
+		.maxattr	= XPU_A_PORT_CLAIM,
 		.flags		= GENL_UNS_ADMIN_PERM | GENL_CMD_CAP_DO,
 	},
 	{
 		.cmd		= XPU_CMD_PORT_DEL,
 		.doit		= xpu_nl_port_del_doit,
 		.policy		= xpu_port_del_nl_policy,
-		.maxattr	= XPU_A_PORT_PORT,
+		.maxattr	= XPU_A_PORT_CLAIM,
 		.flags		= GENL_UNS_ADMIN_PERM | GENL_CMD_CAP_DO,
 	},
 };

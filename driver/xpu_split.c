@@ -112,17 +112,22 @@ static int xpu_split_fill(struct sk_buff *msg, const struct xpu_split *s)
 	return 0;
 }
 
-static int xpu_port_fill(struct sk_buff *msg, u16 port, int half)
+static int xpu_port_fill(struct sk_buff *msg, u16 port, int half, u32 claims)
 {
 	if (nla_put_u16(msg, XPU_A_PORT_PORT, port))
 		return -EMSGSIZE;
 	if (half >= 0 && nla_put_u32(msg, XPU_A_PORT_HALF, half))
 		return -EMSGSIZE;
+	if (claims && nla_put_u32(msg, XPU_A_PORT_CLAIM, claims))
+		return -EMSGSIZE;
 	return 0;
 }
 
-/* Multicasts @cmd about @s; @port >= 0 makes it a port notification (@half < 0: deleted). */
-static void xpu_split_notify(struct xpu_split *s, u8 cmd, int port, int half)
+/*
+ * Multicasts @cmd about @s; @port >= 0 makes it a port notification (@half < 0: freed), with
+ * the port's @claims.
+ */
+static void xpu_split_notify(struct xpu_split *s, u8 cmd, int port, int half, u32 claims)
 {
 	struct sk_buff *msg;
 	void *hdr;
@@ -137,7 +142,7 @@ static void xpu_split_notify(struct xpu_split *s, u8 cmd, int port, int half)
 	if (!hdr)
 		goto fail;
 	if (port >= 0)
-		err = xpu_port_fill(msg, port, half);
+		err = xpu_port_fill(msg, port, half, claims);
 	else if (half < 0)	/* deleted: the name is all that is left */
 		err = nla_put_string(msg, XPU_A_SPLITNS_NAME, s->name);
 	else
@@ -188,7 +193,7 @@ static void xpu_split_work(struct work_struct *work)
 	if (test_and_clear_bit(XPU_SPLIT_W_SEND, &s->todo) || ask)
 		xpu_split_send(s, true, ask);
 	if (test_and_clear_bit(XPU_SPLIT_W_NOTIFY, &s->todo))
-		xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, 0);
+		xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, 0, 0);
 }
 
 static void xpu_split_later(struct xpu_split *s, int what)
@@ -360,7 +365,7 @@ static void xpu_split_destroy(struct xpu_split *s, bool bye)
 	cancel_work_sync(&s->work);
 	if (bye)
 		xpu_split_send(s, false, false);
-	xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, -1);
+	xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, -1, 0);
 	netdev_put(s->dev, &s->dev_tracker);
 	xpu_rs_split_free(s->rs);
 	kfree(s);
@@ -434,7 +439,7 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 	WRITE_ONCE(net->ipv4.ip_local_ports.range, (u32)hi << 16 | lo);
 	rcu_assign_pointer(xpu_net(net)->split, s);
 	xpu_split_later(s, XPU_SPLIT_W_ASK);
-	xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, 0);
+	xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, 0, 0);
 	rtnl_unlock();
 	return 0;
 fail:
@@ -535,16 +540,18 @@ static struct xpu_split *xpu_split_lock(struct genl_info *info)
 
 /*
  * port-add and port-del: the same request, the same answers; @add says which. On success the
- * other half gets our new snapshot and the monitor group hears of the port (a deleted port has
- * no owner).
+ * other half gets our new snapshot and the monitor group hears of the port and the claims
+ * that still hold it (a freed port has no owner).
  */
 static int xpu_nl_port_change(struct genl_info *info, bool add)
 {
 	struct nlattr *attr = info->attrs[XPU_A_PORT_PORT];
+	struct nlattr *cattr = info->attrs[XPU_A_PORT_CLAIM];
+	u32 claims = cattr ? nla_get_u32(cattr) : XPU_CLAIM_REGISTERED;
 	const char *msg = NULL;
 	struct xpu_split *s;
+	int err, half;
 	u16 port;
-	int err;
 
 	if (GENL_REQ_ATTR_CHECK(info, XPU_A_PORT_PORT))
 		return -EINVAL;
@@ -552,14 +559,14 @@ static int xpu_nl_port_change(struct genl_info *info, bool add)
 	s = xpu_split_lock(info);
 	if (!s)
 		return -ENOENT;
-	err = add ? xpu_rs_split_port_add(s->rs, port, &msg) :
-		    xpu_rs_split_port_del(s->rs, port, &msg);
+	err = add ? xpu_rs_split_port_add(s->rs, port, claims, &msg) :
+		    xpu_rs_split_port_del(s->rs, port, claims, &msg);
 	if (err) {
-		xpu_extack(info->extack, attr, msg);
+		xpu_extack(info->extack, err == -EINVAL && cattr ? cattr : attr, msg);
 	} else {
 		xpu_split_later(s, XPU_SPLIT_W_SEND);
-		xpu_split_notify(s, XPU_CMD_PORT_CHANGE_NTF, port,
-				 add ? xpu_rs_split_owner(s->rs, port) : -1);
+		half = xpu_rs_split_owner(s->rs, port, &claims);
+		xpu_split_notify(s, XPU_CMD_PORT_CHANGE_NTF, port, half, claims);
 	}
 	rtnl_unlock();
 	return err;
@@ -580,6 +587,7 @@ int xpu_nl_port_get_doit(struct sk_buff *skb, struct genl_info *info)
 	struct xpu_split *s;
 	struct sk_buff *rsp;
 	int half, err;
+	u32 claims;
 	void *hdr;
 	u16 port;
 
@@ -595,15 +603,15 @@ int xpu_nl_port_get_doit(struct sk_buff *skb, struct genl_info *info)
 		err = -ENOENT;
 		goto fail;
 	}
-	half = xpu_rs_split_owner(s->rs, port);
+	half = xpu_rs_split_owner(s->rs, port, &claims);
 	rtnl_unlock();
 	if (half < 0) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[XPU_A_PORT_PORT],
-				    "no half owns the port by registration");
+				    "no half claims the port");
 		err = -ENOENT;
 		goto fail;
 	}
-	err = hdr ? xpu_port_fill(rsp, port, half) : -EMSGSIZE;
+	err = hdr ? xpu_port_fill(rsp, port, half, claims) : -EMSGSIZE;
 	if (err)
 		goto fail;
 	genlmsg_end(rsp, hdr);
@@ -615,7 +623,7 @@ fail:
 
 int xpu_nl_port_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
-	u32 from = cb->args[0], half;
+	u32 from = cb->args[0], half, claims;
 	struct xpu_split *s;
 	int err = 0;
 	u16 port;
@@ -623,10 +631,10 @@ int xpu_nl_port_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 
 	rtnl_lock();
 	s = xpu_split_rtnl(sock_net(skb->sk));
-	while (s && from <= U16_MAX && xpu_rs_split_next_port(s->rs, from, &port, &half)) {
+	while (s && from <= U16_MAX && xpu_rs_split_next_port(s->rs, from, &port, &half, &claims)) {
 		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
 				  &xpu_nl_family, NLM_F_MULTI, XPU_CMD_PORT_GET);
-		if (!hdr || xpu_port_fill(skb, port, half)) {
+		if (!hdr || xpu_port_fill(skb, port, half, claims)) {
 			if (hdr)
 				genlmsg_cancel(skb, hdr);
 			err = -EMSGSIZE;

@@ -67,14 +67,14 @@ pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
     fn new(a: CreateArgs<NAME_LEN>) -> Result<Arc<Self>, Refusal>;
     /// This half's ephemeral range, for `ip_local_port_range`.
     fn range(&self) -> (u16, u16);
-    /// Registers `port` to this half (under RTNL).
-    fn port_add(&self, port: u16) -> Result<(), Refusal>;
-    /// Unregisters `port` from this half (under RTNL).
-    fn port_del(&self, port: u16) -> Result<(), Refusal>;
-    /// The half (`enum xpu_half`) that owns `port` by registration.
-    fn owner(&self, port: u16) -> Option<u32>;
-    /// The first registered port at or after `from`, of either half, and its owner.
-    fn next_port(&self, from: u32) -> Option<(u16, u32)>;
+    /// Adds `claims` (`enum xpu_claim` flags) on `port` for this half (under RTNL).
+    fn port_add(&self, port: u16, claims: u32) -> Result<(), Refusal>;
+    /// Drops `claims` on `port` of this half (under RTNL).
+    fn port_del(&self, port: u16, claims: u32) -> Result<(), Refusal>;
+    /// Who owns `port`, if a half claims it.
+    fn owner(&self, port: u16) -> Option<PortOwner>;
+    /// The first claimed port at or after `from`, of either half, and its owner.
+    fn next_port(&self, from: u32) -> Option<(u16, PortOwner)>;
     /// Datapath, on the way out: whether a packet for local port `port` goes across.
     fn steer(&self, port: u16) -> bool;
     /// Datapath, coming in: whether a packet for local port `port` is this half's to deliver.
@@ -89,6 +89,15 @@ pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
     fn receive(&self, msg: &[u8]) -> u32;
     /// The link went down: forget the peer. Returns whether anything changed.
     fn peer_lost(&self) -> bool;
+}
+
+/// Who owns a claimed port.
+#[derive(Clone, Copy)]
+pub(crate) struct PortOwner {
+    /// `enum xpu_half`.
+    pub(crate) half: u32,
+    /// `enum xpu_claim` flags; 0 for the other half's ports (their snapshots carry none).
+    pub(crate) claims: u32,
 }
 
 /// `struct xpu_split_args` of driver/xpu_shim.h.
@@ -221,10 +230,11 @@ pub(crate) unsafe fn range<S: SplitOps<N>, const N: usize>(
 pub(crate) unsafe fn port_add<S: SplitOps<N>, const N: usize>(
     rs: *const c_void,
     port: u16,
+    claims: u32,
     msg: *mut *const c_char,
 ) -> c_int {
     // SAFETY: per the function's contract.
-    match unsafe { split::<S>(rs) }.port_add(port) {
+    match unsafe { split::<S>(rs) }.port_add(port, claims) {
         Ok(()) => 0,
         // SAFETY: `msg` is valid per the function's contract.
         Err(r) => unsafe { refusal(r, msg) },
@@ -237,42 +247,49 @@ pub(crate) unsafe fn port_add<S: SplitOps<N>, const N: usize>(
 pub(crate) unsafe fn port_del<S: SplitOps<N>, const N: usize>(
     rs: *const c_void,
     port: u16,
+    claims: u32,
     msg: *mut *const c_char,
 ) -> c_int {
     // SAFETY: per the function's contract.
-    match unsafe { split::<S>(rs) }.port_del(port) {
+    match unsafe { split::<S>(rs) }.port_del(port, claims) {
         Ok(()) => 0,
         // SAFETY: `msg` is valid per the function's contract.
         Err(r) => unsafe { refusal(r, msg) },
     }
 }
 
-/// The half that owns `port` by registration (`enum xpu_half`), or -1.
+/// The half that owns `port` (`enum xpu_half`), or -1; `*claims` gets its claims.
 ///
 /// # Safety
 ///
-/// `rs` is live ([`split`]) for `S`.
-pub(crate) unsafe fn owner<S: SplitOps<N>, const N: usize>(rs: *const c_void, port: u16) -> c_int {
+/// `rs` is live ([`split`]) for `S`; `claims` is valid.
+pub(crate) unsafe fn owner<S: SplitOps<N>, const N: usize>(
+    rs: *const c_void,
+    port: u16,
+    claims: *mut u32,
+) -> c_int {
     // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }
-        .owner(port)
-        .map_or(-1, |h| c_int::try_from(h).unwrap_or(-1))
+    let o = unsafe { split::<S>(rs) }.owner(port);
+    // SAFETY: `claims` is valid per the function's contract.
+    unsafe { *claims = o.map_or(0, |o| o.claims) };
+    o.map_or(-1, |o| c_int::try_from(o.half).unwrap_or(-1))
 }
 
 /// # Safety
 ///
-/// `rs` is live ([`split`]) for `S`; `port` and `half` are valid.
+/// `rs` is live ([`split`]) for `S`; `port`, `half` and `claims` are valid.
 pub(crate) unsafe fn next_port<S: SplitOps<N>, const N: usize>(
     rs: *const c_void,
     from: u32,
     port: *mut u16,
     half: *mut u32,
+    claims: *mut u32,
 ) -> bool {
     // SAFETY: per the function's contract.
     match unsafe { split::<S>(rs) }.next_port(from) {
-        Some((p, h)) => {
+        Some((p, o)) => {
             // SAFETY: per the function's contract.
-            unsafe { (*port, *half) = (p, h) };
+            unsafe { (*port, *half, *claims) = (p, o.half, o.claims) };
             true
         }
         None => false,
@@ -450,11 +467,12 @@ macro_rules! export_split_ops {
             unsafe extern "C" fn xpu_rs_split_port_add(
                 rs: *const ::kernel::ffi::c_void,
                 port: u16,
+                claims: u32,
                 msg: *mut *const ::kernel::ffi::c_char,
             ) -> ::kernel::ffi::c_int {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
                 // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::port_add::<$t, N>(rs, port, msg) }
+                unsafe { o::port_add::<$t, N>(rs, port, claims, msg) }
             }
 
             /// # Safety
@@ -464,11 +482,12 @@ macro_rules! export_split_ops {
             unsafe extern "C" fn xpu_rs_split_port_del(
                 rs: *const ::kernel::ffi::c_void,
                 port: u16,
+                claims: u32,
                 msg: *mut *const ::kernel::ffi::c_char,
             ) -> ::kernel::ffi::c_int {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
                 // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::port_del::<$t, N>(rs, port, msg) }
+                unsafe { o::port_del::<$t, N>(rs, port, claims, msg) }
             }
 
             /// # Safety
@@ -478,10 +497,11 @@ macro_rules! export_split_ops {
             unsafe extern "C" fn xpu_rs_split_owner(
                 rs: *const ::kernel::ffi::c_void,
                 port: u16,
+                claims: *mut u32,
             ) -> ::kernel::ffi::c_int {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
                 // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::owner::<$t, N>(rs, port) }
+                unsafe { o::owner::<$t, N>(rs, port, claims) }
             }
 
             /// # Safety
@@ -493,10 +513,11 @@ macro_rules! export_split_ops {
                 from: u32,
                 port: *mut u16,
                 half: *mut u32,
+                claims: *mut u32,
             ) -> bool {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
                 // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::next_port::<$t, N>(rs, from, port, half) }
+                unsafe { o::next_port::<$t, N>(rs, from, port, half, claims) }
             }
 
             /// # Safety

@@ -64,6 +64,20 @@ enum xpu_peer_state {
 	XPU_PEER_STATE_CONFLICT,
 };
 
+/**
+ * enum xpu_claim - How this half holds a port; a port is this half's while any
+ *   claim holds it.
+ * @XPU_CLAIM_REGISTERED: Registered by hand (xpuctl port add), to reserve it
+ *   before its program starts.
+ * @XPU_CLAIM_SOCKET: A socket in this half binds it, as the ownership agent
+ *   saw (a cgroup BPF program reports binds and releases; the agent claims and
+ *   frees the port for them).
+ */
+enum xpu_claim {
+	XPU_CLAIM_REGISTERED = 1,
+	XPU_CLAIM_SOCKET = 2,
+};
+
 #define XPU_NAME_LEN	32
 
 enum {
@@ -100,6 +114,7 @@ enum {
 enum {
 	XPU_A_PORT_PORT = 1,
 	XPU_A_PORT_HALF,
+	XPU_A_PORT_CLAIM,
 
 	__XPU_A_PORT_MAX,
 	XPU_A_PORT_MAX = (__XPU_A_PORT_MAX - 1)

@@ -47,7 +47,18 @@ pub mod splitns {
 pub mod port {
     pub const PORT: u16 = 1;
     pub const HALF: u16 = 2;
-    pub const MAX: u16 = 2;
+    pub const CLAIM: u16 = 3;
+    pub const MAX: u16 = 3;
+}
+
+/// `enum xpu_claim`: flags, how a half holds a port.
+pub mod claim {
+    /// Registered by hand (`port-add`).
+    pub const REGISTERED: u32 = 1;
+    /// Bound by a socket of the half, as its ownership agent saw.
+    pub const SOCKET: u32 = 2;
+    /// Every claim.
+    pub const ALL: u32 = REGISTERED | SOCKET;
 }
 
 /// `enum xpu_peer_state`.

@@ -130,7 +130,7 @@ fn genl_items() -> Vec<(&'static str, &'static str, u64)> {
             ($c, $c, u64::from($v))
         };
     }
-    use genl::{cmd, port, splitns, PeerState};
+    use genl::{claim, cmd, port, splitns, PeerState};
     vec![
         c!("XPU_FAMILY_VERSION", genl::FAMILY_VERSION),
         c!("XPU_NAME_LEN", genl::NAME_LEN as u32),
@@ -163,7 +163,10 @@ fn genl_items() -> Vec<(&'static str, &'static str, u64)> {
         c!("XPU_A_SPLITNS_MAX", splitns::MAX),
         c!("XPU_A_PORT_PORT", port::PORT),
         c!("XPU_A_PORT_HALF", port::HALF),
+        c!("XPU_A_PORT_CLAIM", port::CLAIM),
         c!("XPU_A_PORT_MAX", port::MAX),
+        c!("XPU_CLAIM_REGISTERED", claim::REGISTERED),
+        c!("XPU_CLAIM_SOCKET", claim::SOCKET),
         c!("XPU_HALF_HOST", Half::Host as u32),
         c!("XPU_HALF_DPU", Half::Dpu as u32),
         c!("XPU_PEER_STATE_UNKNOWN", PeerState::Unknown as u32),

@@ -74,17 +74,30 @@ pub(crate) struct AddArgs {
     ring_size: Option<u32>,
 }
 
-/// Why a command failed, in words for the user.
-pub(crate) struct Error(String);
+/// Why a command failed, in words for the user, and the kernel's errno if it refused.
+pub(crate) struct Error {
+    msg: String,
+    errno: Option<i32>,
+}
+
+impl Error {
+    /// The errno of the kernel's refusal, if that is what this is.
+    pub(crate) fn errno(&self) -> Option<i32> {
+        self.errno
+    }
+}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.msg)
     }
 }
 
 pub(crate) fn err(msg: impl Into<String>) -> Error {
-    Error(msg.into())
+    Error {
+        msg: msg.into(),
+        errno: None,
+    }
 }
 
 pub(crate) fn run(cmd: LinkCommand) -> Result<(), Error> {
@@ -332,9 +345,13 @@ pub(crate) fn refusal<T, P>(what: &str, e: &Nlmsgerr<NlmsghdrErr<T, P>>) -> Erro
         .get_attr_handle()
         .get_attr_payload_as_with_len::<String>(NlmsgerrAttr::Msg)
         .ok();
-    match text {
-        Some(t) => err(format!("{what}: {}: {errno}", t.trim_end_matches('\0'))),
-        None => err(format!("{what}: {errno}")),
+    let msg = match text {
+        Some(t) => format!("{what}: {}: {errno}", t.trim_end_matches('\0')),
+        None => format!("{what}: {errno}"),
+    };
+    Error {
+        msg,
+        errno: Some(-*e.error()),
     }
 }
 

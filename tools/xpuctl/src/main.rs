@@ -2,8 +2,10 @@
 
 //! `xpuctl`: control tool for xpu links and split network namespaces.
 
+mod agent;
 mod genl;
 mod link;
+mod sockets;
 mod splitns;
 mod stats;
 

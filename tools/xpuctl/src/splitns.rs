@@ -4,11 +4,11 @@
 //! and register the ports this half serves. Run it in the pod's namespace on each side (for
 //! example under `ip netns exec POD`).
 
-use std::{fs, net::Ipv4Addr};
+use std::{fs, net::Ipv4Addr, path::PathBuf};
 
 use clap::{Subcommand, ValueEnum};
 use xpu_uapi::{
-    genl::{cmd, port, splitns, PeerState, NAME_LEN},
+    genl::{claim, cmd, port, splitns, PeerState, NAME_LEN},
     sync::Half,
 };
 
@@ -48,11 +48,18 @@ pub(crate) enum SplitnsCommand {
         /// Only if the split namespace has this name
         name: Option<String>,
     },
-    /// Show this network namespace's split
+    /// Show this network namespace's split, and each port a half owns and how
     Show {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Own this half's ports automatically: each port a socket here binds is claimed for this
+    /// half, and freed once no socket holds it (runs until the namespace is unsplit)
+    Agent {
+        /// The cgroup (v2) whose processes' sockets to follow; the agent must be below it
+        #[arg(long, default_value = "/sys/fs/cgroup")]
+        cgroup: PathBuf,
     },
 }
 
@@ -62,7 +69,7 @@ pub(crate) enum PortCommand {
     Add { port: u16 },
     /// Unregister a port of this half
     Del { port: u16 },
-    /// List the registered ports of both halves
+    /// List the claimed ports of both halves, and how this half's are held
     List {
         /// Print JSON
         #[arg(long)]
@@ -167,16 +174,49 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                 "cannot show the split namespace",
             )?;
             match r.first() {
-                Some(r) => print_splitns(r, json),
+                Some(r) => {
+                    let ports =
+                        fam.request(cmd::PORT_GET, &Vec::new(), true, "cannot list the ports")?;
+                    print_splitns(r, &owned_ports(&ports), json);
+                }
                 None if json => println!("null"),
                 None => println!("not split"),
             }
         }
+        SplitnsCommand::Agent { cgroup } => crate::agent::run(cgroup)?,
     }
     Ok(())
 }
 
-fn print_splitns(r: &Reply, json: bool) {
+/// A claimed port: its number, its half's name, and how it is held ("" for the other half's,
+/// whose claims this half does not know).
+struct Owned {
+    port: u16,
+    half: &'static str,
+    how: &'static str,
+}
+
+fn owned_ports(replies: &[Reply]) -> Vec<Owned> {
+    replies
+        .iter()
+        .filter_map(|r| {
+            let c = get_u32(r, port::CLAIM).unwrap_or(0);
+            let how = match (c & claim::REGISTERED != 0, c & claim::SOCKET != 0) {
+                (true, true) => "registered,socket",
+                (true, false) => "registered",
+                (false, true) => "socket",
+                (false, false) => "",
+            };
+            Some(Owned {
+                port: get_u16(r, port::PORT)?,
+                half: half_name(get_u32(r, port::HALF)?),
+                how,
+            })
+        })
+        .collect()
+}
+
+fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
     let name = get_string(r, splitns::NAME).unwrap_or_default();
     let ifindex = get_u32(r, splitns::IFINDEX).unwrap_or(0);
     let addr = crate::genl::get(r, splitns::ADDR)
@@ -200,11 +240,29 @@ fn print_splitns(r: &Reply, json: bool) {
         // The name is the user's: escape it.
         let esc = crate::json_escape(&name);
         let pr = peer_range.map_or("null".into(), |(a, b)| format!("[{a},{b}]"));
+        let list: Vec<String> = owned
+            .iter()
+            .map(|o| {
+                let claims: Vec<String> = o
+                    .how
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(|c| format!("\"{c}\""))
+                    .collect();
+                format!(
+                    "{{\"port\":{},\"half\":\"{}\",\"claims\":[{}]}}",
+                    o.port,
+                    o.half,
+                    claims.join(",")
+                )
+            })
+            .collect();
         println!(
             "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"addr\":\"{addr}\",\"half\":\"{half}\",\
-             \"ports\":[{lo},{hi}],\"peer\":\"{peer}\",\"registered\":{ports},\
-             \"peer_registered\":{peer_ports},\"peer_ports\":{pr},\
-             \"steered\":{steered},\"delivered\":{delivered}}}"
+             \"ports\":[{lo},{hi}],\"peer\":\"{peer}\",\"owned\":{ports},\
+             \"peer_owned\":{peer_ports},\"peer_ports\":{pr},\"claimed\":[{}],\
+             \"steered\":{steered},\"delivered\":{delivered}}}",
+            list.join(",")
         );
     } else {
         println!("{name}: {half} half, addr {addr}, link ifindex {ifindex}, ephemeral {lo}-{hi}");
@@ -213,7 +271,14 @@ fn print_splitns(r: &Reply, json: bool) {
             print!(", its ephemeral {a}-{b}");
         }
         println!();
-        println!("  registered ports: {ports} here, {peer_ports} there");
+        println!("  owned ports: {ports} here, {peer_ports} there");
+        for o in owned {
+            if o.how.is_empty() {
+                println!("    {} {}", o.port, o.half);
+            } else {
+                println!("    {} {} ({})", o.port, o.half, o.how);
+            }
+        }
         println!("  packets steered across: {steered}, delivered from across: {delivered}");
     }
 }
@@ -242,19 +307,22 @@ pub(crate) fn run_port(c: PortCommand) -> Result<(), Error> {
         }
         PortCommand::List { json } => {
             let rs = fam.request(cmd::PORT_GET, &Vec::new(), true, "cannot list the ports")?;
-            let items: Vec<(u16, &str)> = rs
-                .iter()
-                .filter_map(|r| Some((get_u16(r, port::PORT)?, half_name(get_u32(r, port::HALF)?))))
-                .collect();
+            let items = owned_ports(&rs);
             if json {
                 let body: Vec<String> = items
                     .iter()
-                    .map(|(p, h)| format!("{{\"port\":{p},\"half\":\"{h}\"}}"))
+                    .map(|o| {
+                        format!(
+                            "{{\"port\":{},\"half\":\"{}\",\"how\":\"{}\"}}",
+                            o.port, o.half, o.how
+                        )
+                    })
                     .collect();
                 println!("[{}]", body.join(","));
             } else {
-                for (p, h) in items {
-                    println!("{p} {h}");
+                // PORT HALF, as before claims existed: scripts read it (`splitns show` says how).
+                for o in items {
+                    println!("{} {}", o.port, o.half);
                 }
             }
         }

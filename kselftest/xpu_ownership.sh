@@ -1,0 +1,303 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Automatic port ownership in a split namespace (pair link: $H the host half, $D the DPU
+# half). Each half runs its ownership agent (xpuctl splitns agent) and nobody registers a
+# port: a socket that binds a port owns it for its half, the other half's bind of it gets
+# EADDRINUSE, and closing the last socket frees it on both halves. Also: a listener's accepted
+# connections keep its port, UDP (a DNS-style query over localhost), a peer that was away, an
+# agent restart, and a bind storm of thousands of ports.
+
+. "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
+
+H= D=
+POD=10.78.0.5
+# How long a claim or a release may take to reach the other half (the agent reacts to the
+# BPF program's event at once; the rest is a snapshot over the link): generous for TCG.
+BOUND=5
+
+h() { ip netns exec "$H" "$@"; }
+d() { ip netns exec "$D" "$@"; }
+# ns SIDE: the namespace of h or d. Background programs run as `ip netns exec "$(ns h)" ...`,
+# not through h(), so that $! is the program's pid (ip netns exec execs it) and kill reaches it.
+ns() { if [ "$1" = h ]; then echo "$H"; else echo "$D"; fi; }
+
+setup_split() {
+	H=$(xpu_netns host) && D=$(xpu_netns dpu) || fail "cannot create namespaces"
+	h xpuctl link add xpu0 --peer xpu1 --peer-netns "$D" || fail "xpuctl link add failed"
+	ip -n "$H" addr add $POD/24 dev xpu0
+	ip -n "$D" addr add $POD/24 dev xpu1
+	ip -n "$H" link set xpu0 up
+	ip -n "$D" link set xpu1 up
+	h xpuctl splitns create web --dev xpu0 --addr $POD --half host || fail "host half: create failed"
+	d xpuctl splitns create web --dev xpu1 --addr $POD --half dpu || fail "DPU half: create failed"
+	slowwait 10 sh -c "ip netns exec $H xpuctl splitns show --json | grep -q '\"peer\":\"split\"' &&
+		ip netns exec $D xpuctl splitns show --json | grep -q '\"peer\":\"split\"'" ||
+		fail "the halves did not pair"
+	start_agent h
+	start_agent d
+}
+
+# start_agent SIDE: the half's ownership agent, in the background, until it says it is ready.
+start_agent() {
+	local log=/tmp/xpu-agent-$$-$1.log
+	ip netns exec "$(ns "$1")" xpuctl splitns agent --cgroup "$CGROUP" >"$log" 2>&1 &
+	eval "AGENT_$1=$!"
+	slowwait 20 grep -q "follow its sockets" "$log" || { cat "$log"; fail "the $1 agent did not start"; }
+}
+
+stop_agent() {
+	local pid
+	eval "pid=\$AGENT_$1"
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# knows NS PORT HALF: NS lists PORT as HALF's within BOUND seconds.
+knows() {
+	slowwait $BOUND sh -c "ip netns exec $1 xpuctl port list | grep -q '^$2 $3\$'"
+}
+
+# unknown NS PORT: NS lists PORT as nobody's within BOUND seconds.
+unknown() {
+	slowwait $BOUND sh -c "! ip netns exec $1 xpuctl port list | grep -q '^$2 '"
+}
+
+# try_bind SIDE PROTO PORT: binds (and for TCP listens) once; prints "ok" or the errno's name.
+try_bind() {
+	"$1" python3 -c '
+import errno, socket, sys
+t = socket.SOCK_STREAM if sys.argv[1] == "tcp" else socket.SOCK_DGRAM
+s = socket.socket(socket.AF_INET, t)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[2])))
+    print("ok")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))
+' "$2" "$3"
+}
+
+# serve SIDE PORT: a TCP server on 127.0.0.1:PORT that answers each connection with its half's
+# name; prints its pid.
+serve() {
+	ip netns exec "$(ns "$1")" python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    c.sendall(sys.argv[2].encode())
+    c.close()
+' "$2" "$1" >/dev/null 2>&1 &
+	echo $!
+}
+
+# wait_listen SIDE PORT
+wait_listen() {
+	slowwait 20 sh -c "ip netns exec $(ns "$1") ss -Htln 'sport = :$2' | grep -q ." ||
+		fail "nothing listens on port $2"
+}
+
+fetch() {
+	"$1" timeout 10 python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+print(c.recv(64).decode())
+' "$2" 2>&1
+}
+
+test_bind_listen_close_rebind() {
+	local pid got out
+	setup_split
+	pid=$(serve h 8080)
+	wait_listen h 8080
+	knows "$D" 8080 host || fail "the DPU half did not learn that the host's socket owns 8080"
+	out=$(h xpuctl splitns show)
+	echo "$out"
+	echo "$out" | grep -q "8080 host (socket)" || fail "splitns show does not say 8080 is held by a socket"
+	got=$(fetch d 8080)
+	[ "$got" = h ] || fail "a DPU client of 127.0.0.1:8080 got '$got', not the host's server"
+	got=$(try_bind d tcp 8080)
+	[ "$got" = EADDRINUSE ] || fail "the DPU half's bind of the host's port gave '$got'"
+	got=$(try_bind d udp 8080)
+	[ "$got" = EADDRINUSE ] || fail "UDP: the DPU half's bind of the host's port gave '$got'"
+	kill $pid
+	wait $pid 2>/dev/null
+	unknown "$D" 8080 || fail "closing the host's server did not free 8080 on the DPU half"
+	unknown "$H" 8080 || fail "closing the host's server did not free 8080 on the host half"
+	# Now the DPU half takes it, and the host half is the one refused.
+	pid=$(serve d 8080)
+	wait_listen d 8080
+	knows "$H" 8080 dpu || fail "the host half did not learn that the DPU owns 8080 now"
+	got=$(try_bind h tcp 8080)
+	[ "$got" = EADDRINUSE ] || fail "the host half's bind of the DPU's port gave '$got'"
+	got=$(fetch h 8080)
+	[ "$got" = d ] || fail "a host client of 127.0.0.1:8080 got '$got', not the DPU's server"
+	kill $pid
+	# A bind in the other half's ephemeral range is refused too: its clients' replies go there.
+	got=$(try_bind h tcp 50000)
+	[ "$got" = EADDRINUSE ] || fail "a host bind in the DPU's ephemeral range gave '$got'"
+}
+
+test_accepted_connection_keeps_port() {
+	local pid out
+	setup_split
+	out=/tmp/xpu-own-$$.out
+	# A server that takes one connection, closes its listener, and talks on the connection.
+	ip netns exec "$H" python3 -c '
+import socket, time
+s = socket.socket()
+s.bind(("127.0.0.1", 8081))
+s.listen(1)
+c, _ = s.accept()
+s.close()
+time.sleep(4)
+c.sendall(b"still here")
+c.close()
+' &
+	pid=$!
+	wait_listen h 8081
+	knows "$D" 8081 host || fail "the DPU half did not learn 8081"
+	ip netns exec "$D" timeout 20 python3 -c '
+import socket
+c = socket.create_connection(("127.0.0.1", 8081), timeout=15)
+print(c.recv(64).decode())
+' >$out 2>&1 &
+	local client=$!
+	sleep 2
+	# The listener is gone, its connection is not: the port is still the host half's.
+	d xpuctl port list | grep -q '^8081 host$' ||
+		fail "the port was freed while a connection still used it"
+	wait $client
+	grep -q "still here" $out || fail "the connection broke: $(cat $out)"
+	wait $pid
+	unknown "$D" 8081 || fail "the port stayed claimed after its last socket closed"
+	rm -f $out
+}
+
+test_udp_resolver_on_dpu() {
+	local pid got
+	setup_split
+	# A DNS-style resolver on the DPU half: one question, one answer, over localhost UDP.
+	ip netns exec "$D" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 5353))
+q, a = s.recvfrom(512)
+s.sendto(b"answer:" + q, a)
+' &
+	pid=$!
+	knows "$H" 5353 dpu || fail "the host half did not learn the resolver's port"
+	got=$(h timeout 10 python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.sendto(b"example.com", ("127.0.0.1", 5353))
+print(s.recv(512).decode())
+' 2>&1)
+	[ "$got" = "answer:example.com" ] || fail "the host's query got '$got'"
+	wait $pid
+	unknown "$H" 5353 || fail "the resolver's port stayed claimed"
+}
+
+test_peer_away() {
+	local pid got
+	setup_split
+	stop_agent d
+	d xpuctl splitns delete || fail "DPU half: delete failed"
+	# A bind while the other half is away is kept, and told when it is back.
+	pid=$(serve h 9090)
+	wait_listen h 9090
+	got=$(h xpuctl splitns show)
+	echo "$got" | grep -q "9090 host (socket)" || fail "the host half did not claim 9090: $got"
+	d xpuctl splitns create web --dev xpu1 --addr $POD --half dpu || fail "DPU half: re-create failed"
+	start_agent d
+	knows "$D" 9090 host || fail "the DPU half did not learn 9090 after coming back"
+	got=$(try_bind d tcp 9090)
+	[ "$got" = EADDRINUSE ] || fail "after the peer came back, its bind of 9090 gave '$got'"
+	got=$(fetch d 9090)
+	[ "$got" = h ] || fail "the DPU client got '$got'"
+	kill $pid
+	unknown "$D" 9090 || fail "9090 not freed"
+}
+
+test_agent_restart() {
+	local pid
+	setup_split
+	pid=$(serve h 7070)
+	wait_listen h 7070
+	knows "$D" 7070 host || fail "the DPU half did not learn 7070"
+	stop_agent h
+	# Its claims stay while it is away; it reconciles with the socket tables when back.
+	kill $pid
+	wait $pid 2>/dev/null
+	d xpuctl port list | grep -q '^7070 host$' || fail "the claim went with the agent"
+	pid=$(serve h 7071)
+	wait_listen h 7071
+	start_agent h
+	unknown "$D" 7070 || fail "the restarted agent did not free the port closed meanwhile"
+	knows "$D" 7071 host || fail "the restarted agent did not claim the port bound meanwhile"
+	kill $pid
+}
+
+# peer_owned NS: how many ports NS's split says the other half owns.
+peer_owned() {
+	ip netns exec "$1" xpuctl splitns show --json | sed -n 's/.*"peer_owned":\([0-9]*\).*/\1/p'
+}
+
+test_bind_storm() {
+	local pid n log=/tmp/xpu-storm-$$.out
+	setup_split
+	# 2000 ports bound in a burst and held until the process is told to go.
+	ip netns exec "$H" python3 -c '
+import resource, signal, socket
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+socks = []
+for p in range(20000, 22000):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", p))
+    socks.append(s)
+print("bound", flush=True)
+signal.pause()
+' >$log 2>&1 &
+	pid=$!
+	slowwait 30 grep -q bound $log || fail "the storm did not bind: $(cat $log)"
+	slowwait 60 sh -c "[ \"\$(ip netns exec $D xpuctl splitns show --json |
+		sed -n 's/.*\"peer_owned\":\([0-9]*\).*/\1/p')\" = 2000 ]" ||
+		fail "the DPU half knows $(peer_owned "$D") of the 2000 ports"
+	[ "$(try_bind d udp 21999)" = EADDRINUSE ] || fail "the last port of the storm is not refused"
+	kill $pid
+	wait $pid 2>/dev/null
+	slowwait 60 sh -c "[ \"\$(ip netns exec $D xpuctl splitns show --json |
+		sed -n 's/.*\"peer_owned\":\([0-9]*\).*/\1/p')\" = 0 ]" ||
+		fail "after the storm closed, the DPU half still knows $(peer_owned "$D") ports"
+	kill -0 "$AGENT_h" 2>/dev/null || fail "the host's agent died in the storm"
+	[ "$(try_bind d udp 20000)" = ok ] || fail "the storm's first port is still refused"
+	rm -f $log
+}
+
+xpu_require
+command -v python3 >/dev/null || { ktap_skip_all "python3 not installed"; exit "$KSFT_SKIP"; }
+# The agents attach to the root of the cgroup v2 hierarchy, mounted here outside /sys: `ip
+# netns exec` mounts a fresh sysfs, without /sys/fs/cgroup's mount, for what it runs.
+CGROUP=$(mktemp -d /tmp/xpu-cgroup.XXXXXX)
+mount -t cgroup2 none "$CGROUP" || { ktap_skip_all "no cgroup v2 hierarchy"; exit "$KSFT_SKIP"; }
+cleanup() {
+	xpu_cleanup
+	umount "$CGROUP" && rmdir "$CGROUP"
+	rm -f /tmp/xpu-agent-$$-*.log
+}
+trap cleanup EXIT
+modprobe xpu || { ktap_skip_all "modprobe xpu failed"; exit "$KSFT_SKIP"; }
+
+ktap_print_header
+ktap_set_plan 6
+xpu_case "bind, listen, close, rebind: ownership follows sockets" test_bind_listen_close_rebind
+xpu_case "a listener's accepted connection keeps its port" test_accepted_connection_keeps_port
+xpu_case "UDP: a resolver on the DPU half answers the host over localhost" test_udp_resolver_on_dpu
+xpu_case "a bind while the peer is away reaches it when it returns" test_peer_away
+xpu_case "a restarted agent reconciles with the sockets" test_agent_restart
+xpu_case "a bind storm of 2000 ports is claimed and freed" test_bind_storm
+ktap_finished
