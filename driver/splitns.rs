@@ -322,7 +322,7 @@ impl SplitNs {
         // Against a snapshot taken meanwhile: it must see the port in our set, or we its.
         let _peer = self.peer_lock.lock();
         if sets.iter().flatten().all(|set| set.contains(port)) {
-            return refuse(EEXIST, c"this half owns the port by these claims already");
+            return refuse(EEXIST, c"this half owns the port already");
         }
         if self.peer.contains(port) {
             return refuse(EADDRINUSE, c"the other half owns the port");
@@ -349,8 +349,11 @@ impl SplitNs {
         for set in sets.iter().flatten() {
             dropped |= set.set(port, false);
         }
+        if !dropped && self.claims(port) == 0 {
+            return refuse(ENOENT, c"this half does not own the port");
+        }
         if !dropped {
-            return refuse(ENOENT, c"this half does not own the port by these claims");
+            return refuse(ENOENT, c"this half holds the port by other claims");
         }
         if self.claims(port) == 0 {
             self.own.set(port, false);

@@ -5,7 +5,7 @@
 # port: a socket that binds a port owns it for its half, the other half's bind of it gets
 # EADDRINUSE, and closing the last socket frees it on both halves. Also: a listener's accepted
 # connections keep its port, UDP (a DNS-style query over localhost), a peer that was away, an
-# agent restart, and a bind storm of thousands of ports.
+# agent restart, a bind storm of thousands of ports, and a forged snapshot claiming every port.
 
 . "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
 
@@ -278,6 +278,35 @@ signal.pause()
 	rm -f $log
 }
 
+# A hostile or broken other half that claims every port: this half refuses binds outside its
+# own ports and ephemeral range (clearly: EADDRINUSE), keeps what it holds, and returns to
+# normal with the other half's next real snapshot.
+test_peer_claims_every_port() {
+	local pid got
+	setup_split
+	pid=$(serve h 8080)
+	wait_listen h 8080
+	knows "$D" 8080 host || fail "the DPU half did not learn 8080"
+	ip -n "$D" link set xpu1 mtu 9000
+	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 claim-all 1 $POD || fail "inject failed"
+	slowwait $BOUND sh -c "[ \"\$(ip netns exec $H xpuctl splitns show --json |
+		sed -n 's/.*\"peer_owned\":\([0-9]*\).*/\1/p')\" -gt 40000 ]" ||
+		fail "the host half did not take the forged snapshot ($(peer_owned "$H") ports)"
+	got=$(try_bind h tcp 9000)
+	[ "$got" = EADDRINUSE ] || fail "a bind against the forged claims gave '$got'"
+	got=$(h xpuctl splitns show)
+	echo "$got" | grep -q "8080 host (socket)" || fail "the host half lost its own port: $got"
+	[ "$(fetch d 8080)" = h ] || fail "the host's server is no longer reachable"
+	kill -0 "$AGENT_h" || fail "the host's agent died"
+	# The real DPU half's next snapshot (a bind there) puts things right.
+	pid=$(serve d 6060)
+	knows "$H" 6060 dpu || fail "the host half did not take the real DPU's snapshot"
+	[ "$(peer_owned "$H")" = 1 ] || fail "the forged claims stayed: $(peer_owned "$H") ports"
+	got=$(try_bind h tcp 9000)
+	[ "$got" = ok ] || fail "after the real snapshot, a bind of a free port gave '$got'"
+	kill $pid
+}
+
 xpu_require
 command -v python3 >/dev/null || { ktap_skip_all "python3 not installed"; exit "$KSFT_SKIP"; }
 # The agents attach to the root of the cgroup v2 hierarchy, mounted here outside /sys: `ip
@@ -293,11 +322,12 @@ trap cleanup EXIT
 modprobe xpu || { ktap_skip_all "modprobe xpu failed"; exit "$KSFT_SKIP"; }
 
 ktap_print_header
-ktap_set_plan 6
+ktap_set_plan 7
 xpu_case "bind, listen, close, rebind: ownership follows sockets" test_bind_listen_close_rebind
 xpu_case "a listener's accepted connection keeps its port" test_accepted_connection_keeps_port
 xpu_case "UDP: a resolver on the DPU half answers the host over localhost" test_udp_resolver_on_dpu
 xpu_case "a bind while the peer is away reaches it when it returns" test_peer_away
 xpu_case "a restarted agent reconciles with the sockets" test_agent_restart
 xpu_case "a bind storm of 2000 ports is claimed and freed" test_bind_storm
+xpu_case "an other half that claims every port is refused, then corrected" test_peer_claims_every_port
 ktap_finished

@@ -6,6 +6,10 @@
                                         as a steered packet (ethertype 0x88b5)
     xpu_split_inject.py DEV garbage N   N malformed port snapshots (ethertype 0x88b6):
                                         random bytes, random lengths, a good magic now and then
+    xpu_split_inject.py DEV claim-all HALF POD_ADDR
+                                        a well-formed snapshot of a new incarnation of half HALF
+                                        (0 host, 1 DPU) that claims every port; the whole
+                                        snapshot is longer than 1500 bytes: raise DEV's MTU
 """
 
 import os
@@ -48,6 +52,19 @@ def garbage(rng):
     return bytes(body)
 
 
+# uapi/src/sync.rs: the snapshot's header, then a bitmap of every port.
+SYNC_MAGIC, SYNC_VERSION, FLAG_SPLIT = 0x53555058, 1, 1
+DEFAULT_RANGE = {0: (32768, 49151), 1: (49152, 60999)}
+
+
+def claim_all(half, addr):
+    lo, hi = DEFAULT_RANGE[half]
+    hdr = struct.pack("<IHHBBHHH4sII", SYNC_MAGIC, SYNC_VERSION, FLAG_SPLIT, half, 0, lo, hi, 0,
+                      socket.inet_aton(addr), random.getrandbits(32), 1)
+    assert len(hdr) == 28
+    return hdr + b"\xff" * (65536 // 8)
+
+
 def main():
     dev, what, arg = sys.argv[1], sys.argv[2], int(sys.argv[3])
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -55,6 +72,8 @@ def main():
     eth = lambda proto: b"\xff" * 6 + b"\0" * 6 + struct.pack("!H", proto)
     if what == "syn":
         s.send(eth(ETH_P_XPU_LOCAL) + syn(arg))
+    elif what == "claim-all":
+        s.send(eth(ETH_P_XPU_SYNC) + claim_all(arg, sys.argv[4]))
     elif what == "garbage":
         rng = random.Random(int.from_bytes(os.urandom(4), "little"))
         for _ in range(arg):

@@ -5,7 +5,8 @@
 # iperf3 cross from host to DPU; ethtool -S shows the rings' counters.
 #
 # Then the mission: one pod whose network namespace is split across the two. Each side moves
-# xpu0 into a "pod" namespace and splits it (xpuctl splitns create); the application
+# xpu0 into a "pod" namespace and splits it (xpuctl splitns create), with the ownership agent
+# in each half (xpuctl splitns agent), so that nobody registers a port; the application
 # (python3 -m http.server) runs on the host half, a sidecar proxy (socat) on the DPU half, and a
 # client in the pod on the host reaches the application through the sidecar, over localhost
 # both ways: curl 127.0.0.1:15001 -> DPU sidecar -> 127.0.0.1:8080 -> host application.
@@ -60,6 +61,15 @@ ip -n pod link set lo up; ip -n pod addr add 10.0.0.5/24 dev xpu0; ip -n pod lin
 pod() { ip netns exec pod "$@"; }
 echo '$ xpuctl splitns create web --dev xpu0 --addr 10.0.0.5   # the half follows the link role'
 pod xpuctl splitns create web --dev xpu0 --addr 10.0.0.5
+# The ownership agent: ports follow sockets, nobody registers one. Its cgroup BPF programs
+# attach to the cgroup v2 root, mounted outside /sys (ip netns exec mounts a fresh sysfs).
+mkdir -p /tmp/cgroup2; mount -t cgroup2 none /tmp/cgroup2
+echo '$ xpuctl splitns agent --cgroup /tmp/cgroup2 &   # a port is owned by the half whose socket binds it'
+pod xpuctl splitns agent --cgroup /tmp/cgroup2 >/tmp/agent.log 2>&1 &
+i=0; until grep -q 'follow its sockets' /tmp/agent.log; do
+	i=$((i + 1)); [ $i -lt 120 ] || { echo "the agent did not start"; cat /tmp/agent.log; exit 1; }
+	sleep 0.5
+done
 GUEST
 )
 
@@ -111,13 +121,11 @@ pod python3 -m http.server 8080 --bind 127.0.0.1 --directory /tmp/www 2>/tmp/app
 i=0; until pod ss -Htln 'sport = :8080' | grep -q .; do
 	i=$((i + 1)); [ $i -lt 120 ] || { echo "the application did not start"; exit 1; }; sleep 0.5
 done
-echo '$ xpuctl port add 8080'; pod xpuctl port add 8080
-echo '(waiting for the sidecar on the DPU half to register port 15001)'
+echo '(waiting for the sidecar on the DPU half to bind port 15001)'
 i=0; until pod xpuctl port list | grep -q '^15001 dpu$'; do
 	i=$((i + 1)); [ $i -lt 600 ] || { echo "no sidecar after 300 s"; pod xpuctl splitns show; exit 1; }
 	sleep 0.5
 done
-echo '$ xpuctl port list'; pod xpuctl port list
 echo '$ curl http://127.0.0.1:15001/   # a client in the pod, through the sidecar on the DPU'
 out=$(pod curl -sS --max-time 30 http://127.0.0.1:15001/index.html) || { echo "curl failed"; exit 1; }
 echo "$out"
@@ -149,7 +157,6 @@ pod socat TCP-LISTEN:15001,bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:8080 &
 i=0; until pod ss -Htln 'sport = :15001' | grep -q .; do
 	i=$((i + 1)); [ $i -lt 120 ] || { echo "the sidecar did not start"; exit 1; }; sleep 0.5
 done
-echo '$ xpuctl port add 15001'; pod xpuctl port add 15001
 # Serve until the host side is done and leaves the fabric (its half becomes "unknown").
 seen=0
 for i in $(seq 600); do

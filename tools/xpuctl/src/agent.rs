@@ -178,13 +178,23 @@ impl Owner<'_> {
     }
 
     /// Reads the kernel's view again and brings the programs' map of the peer's ports to it.
-    /// Returns false once the namespace is no longer split.
-    fn refresh(&mut self) -> Result<bool, Error> {
+    /// Returns `None` once the namespace is no longer split, else whether a port may be ours
+    /// to claim again: the other half let ports go, or took some of ours (both halves claimed
+    /// them at once, and the host half keeps such a port), and a socket here may hold one.
+    fn refresh(&mut self) -> Result<Option<bool>, Error> {
         let Some(view) = View::fetch(&self.fam)? else {
-            return Ok(false);
+            return Ok(None);
         };
+        let yielded = self
+            .view
+            .socket_claims
+            .difference(&view.socket_claims)
+            .next()
+            .is_some();
+        let mut peer_freed = false;
         for (p, (&want, have)) in view.peer.iter().zip(self.map_peer.iter_mut()).enumerate() {
             if want != *have {
+                peer_freed |= !want;
                 let key = u32::try_from(p).unwrap_or(0).to_ne_bytes();
                 self.skel
                     .maps
@@ -195,7 +205,7 @@ impl Owner<'_> {
             }
         }
         self.view = view;
-        Ok(true)
+        Ok(Some(yielded || peer_freed))
     }
 
     fn claim(&mut self, p: u16) -> Result<(), Error> {
@@ -254,11 +264,15 @@ impl Owner<'_> {
     }
 
     /// Claims what the namespace's sockets hold and frees the socket claims nothing holds:
-    /// at start, and after lost events.
+    /// at start, after lost events, and when the other half let ports go or took ours.
     fn reconcile(&mut self) -> Result<(), Error> {
         let in_use = self.in_use()?;
         for &p in in_use.keys() {
-            self.claim(p)?;
+            // The other half's: a socket here that bound it in the same instant keeps it,
+            // without the port (see `claim`); it may be claimed once the other half lets go.
+            if !self.view.peer.get(usize::from(p)).copied().unwrap_or(false) {
+                self.claim(p)?;
+            }
         }
         let stale: Vec<u16> = self
             .view
@@ -497,7 +511,7 @@ pub(crate) fn run(cgroup: PathBuf) -> Result<(), Error> {
 }
 
 fn serve(owner: &mut Owner<'_>, rx: &Receiver<Msg>, half: &str) -> Result<(), Error> {
-    if !owner.refresh()? {
+    if owner.refresh()?.is_none() {
         return Ok(());
     }
     owner.lost_seen = owner.counter(0);
@@ -518,9 +532,15 @@ fn serve(owner: &mut Owner<'_>, rx: &Receiver<Msg>, half: &str) -> Result<(), Er
                 Msg::Fatal(e) => return Err(err(e)),
             }
         }
-        if changed && !owner.refresh()? {
-            println!("xpuctl: agent: the namespace is no longer split");
-            return Ok(());
+        if changed {
+            match owner.refresh()? {
+                None => {
+                    println!("xpuctl: agent: the namespace is no longer split");
+                    return Ok(());
+                }
+                Some(true) => owner.reconcile()?,
+                Some(false) => {}
+            }
         }
         let lost = owner.counter(0);
         if lost != owner.lost_seen {

@@ -63,6 +63,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // As C tools do: a reader that went away (`xpuctl port list | grep -q 80`) ends xpuctl
+    // quietly, instead of a panic in println! (Rust ignores SIGPIPE by default).
+    sigpipe::reset();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Link(cmd) => link::run(cmd),
