@@ -55,7 +55,10 @@ use neli::{
     consts::socket::NlFamily, nl::NlPayload, router::synchronous::NlRouter,
     socket::synchronous::NlSocketHandle, types::Buffer, utils::Groups,
 };
-use rustix::net::{sockopt, AddressFamily, SocketType};
+use rustix::{
+    io::Errno,
+    net::{sockopt, AddressFamily, SocketType},
+};
 use skel::{OwnershipSkel, OwnershipSkelBuilder};
 use xpu_uapi::{
     genl::{claim, cmd, port, splitns, PeerState, FAMILY_NAME, MCGRP_MONITOR},
@@ -75,10 +78,20 @@ const EV_BIND: u8 = 1;
 const EV_RELEASE: u8 = 2;
 /// `struct xpu_own_event`: cookie (u64), port (u16), kind (u8), protocol (u8), pad (u32).
 const EVENT_LEN: usize = 16;
-/// `EEXIST`, `ENOENT`, `EADDRINUSE`.
-const EEXIST: i32 = 17;
-const ENOENT: i32 = 2;
-const EADDRINUSE: i32 = 98;
+const EVENT_PORT: usize = 8;
+const EVENT_KIND: usize = 10;
+// What `parse_event` reads is where the BPF programs write it (their BTF, in the skeleton).
+const _: () = {
+    use skel::types::xpu_own_event as E;
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<E>() == EVENT_LEN);
+    assert!(offset_of!(E, cookie) == 0);
+    assert!(offset_of!(E, port) == EVENT_PORT);
+    assert!(offset_of!(E, kind) == EVENT_KIND);
+};
+const EEXIST: i32 = Errno::EXIST.raw_os_error();
+const ENOENT: i32 = Errno::NOENT.raw_os_error();
+const EADDRINUSE: i32 = Errno::ADDRINUSE.raw_os_error();
 
 /// What the agent's threads tell its loop.
 enum Msg {
@@ -434,9 +447,9 @@ fn monitor(tx: Sender<Msg>) -> Result<(), Error> {
 fn parse_event(data: &[u8]) -> Option<Msg> {
     let data: &[u8; EVENT_LEN] = data.get(..EVENT_LEN)?.try_into().ok()?;
     let cookie = u64::from_ne_bytes(data[..8].try_into().ok()?);
-    let port = u16::from_ne_bytes([data[8], data[9]]);
+    let port = u16::from_ne_bytes([data[EVENT_PORT], data[EVENT_PORT + 1]]);
     Some(Msg::Event {
-        kind: data[10],
+        kind: data[EVENT_KIND],
         port,
         cookie,
     })

@@ -30,7 +30,7 @@
 #define IPPROTO_TCP	6
 #define IPPROTO_UDP	17
 
-/* What the agent reads from events (struct xpu_own_event in agent.rs, checked there). */
+/* What the agent reads from events (agent.rs checks its reading against this, below). */
 enum xpu_own_kind {
 	XPU_OWN_BIND	= 1,
 	XPU_OWN_RELEASE	= 2,
@@ -43,6 +43,12 @@ struct xpu_own_event {
 	__u8 protocol;		/* IPPROTO_TCP or IPPROTO_UDP */
 	__u32 pad;
 };
+
+/*
+ * Never written: it puts the event's layout into the skeleton (skel::types::xpu_own_event),
+ * against which agent.rs checks its parser at build time.
+ */
+struct xpu_own_event xpu_own_event_layout;
 
 /* [0]: the cookie of the agent's probe socket. [1]: the agent's namespace, learnt from it. */
 struct {
