@@ -20,6 +20,7 @@ use kernel::{
 };
 
 use crate::{
+    datapath::stats::{RxStats, TxStats},
     handshake::{Handshake, Status, Transport},
     net::{
         device::Device,
@@ -33,7 +34,6 @@ use crate::{
     pair,
     queue::{Conn, Signal},
     shm::MAX_QUEUES,
-    stats::{RxStats, TxStats},
 };
 
 /// The xpu link kind's netdev operations.
@@ -233,7 +233,7 @@ impl NetdevOps for Xpu {
     }
 
     fn ethtool_stats(state: &LinkState, sink: &mut StatSink<'_>) {
-        let queues = usize::from(state.conn.as_ref().map_or(0, Conn::num_queues));
+        let queues = usize::from(state.conn.as_ref().map_or(0, |c| c.num_queues()));
         for (q, r) in state.rx_stats.iter().enumerate().take(queues) {
             for (name, v) in RxStats::NAMES.iter().zip(r.values()) {
                 sink.stat(format_args!("rx{q}_{name}"), v);

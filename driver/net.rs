@@ -9,11 +9,13 @@
 //!
 //! The dependencies point one way: the logic implements traits defined here
 //! ([`ops::NetdevOps`], [`split::SplitOps`]) and registers its types with [`export!`], so this
-//! layer names nothing of the logic's. The one crate module it does use is `crate::shm`, the
+//! layer names nothing of the logic's. The crate modules it does use are `crate::shm`, the
 //! window layout (`Desc`): that is the uapi contract with the other end, shared with the C
-//! header linux/xpu_shm.h, not a decision of the driver's.
+//! header linux/xpu_shm.h, not a decision of the driver's; and the datapath library's traits
+//! (`crate::datapath::{mem, port}`), which `datapath` implements over the kernel objects.
 
 pub(crate) mod clock;
+pub(crate) mod datapath;
 pub(crate) mod device;
 pub(crate) mod ethtool;
 pub(crate) mod napi;

@@ -7,6 +7,7 @@
 
 use kernel::{driver::Registration, pci, prelude::*, InPlaceModule};
 
+mod datapath;
 mod handshake;
 mod link;
 mod net;
@@ -14,7 +15,6 @@ mod pair;
 mod pci_link;
 mod queue;
 mod splitns;
-mod stats;
 
 // The contract with the other end, shared with userspace (and tested there): the window
 // layout, the ring index arithmetic and notification protocol, the data-area placement.

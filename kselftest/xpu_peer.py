@@ -31,48 +31,77 @@ import struct
 import sys
 import time
 
-MAGIC = 0x31555058  # "XPU1"
-VERSION = 1 << 16
-SIDE_HEADER_SPACE = 4096
-CACHE_LINE = 64
-DESC = 16
-STATES = {"down": 0, "ready": 1, "up": 2, "resetting": 3}
+# The layout comes from one place: xpu_shm.py is generated from uapi/src/shm.rs (and checked
+# by uapi/tests/python_layout.rs), installed next to this script.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import xpu_shm as shm  # noqa: E402
+
+STATES = shm.STATES
 IV_POSITION, DOORBELL = 0x08, 0x0C
+
+
+def fields(layout):
+    return {name: (off, fmt) for name, off, fmt in layout}
+
+
+HDR = fields(shm.SIDE_HEADER)
+PRODUCER = fields(shm.RING_PRODUCER)
+CONSUMER = fields(shm.RING_CONSUMER)
+# A descriptor's fields, packed in order (they tile the struct: checked on load).
+DESC_FMT = "<" + "".join(fmt for _, _, fmt in shm.DESC)
+assert struct.calcsize(DESC_FMT) == shm.DESC_SIZE
 
 
 def align(v, a):
     return (v + a - 1) // a * a
 
 
+def ring_bytes(ring):
+    """Bytes of one ring: the producer line and the descriptors."""
+    return align(shm.RING_PRODUCER_SIZE + ring * shm.DESC_SIZE, shm.CACHE_LINE)
+
+
+def get(win, base, name):
+    off, fmt = HDR[name]
+    return struct.unpack_from("<" + fmt, win, base + off)[0]
+
+
 def header(half, version, queues, ring, buf, state, gen):
     """struct xpu_side_header (uapi/linux/xpu_shm.h) for this configuration."""
-    ring_off = SIDE_HEADER_SPACE
-    cons_off = ring_off + queues * align(CACHE_LINE + ring * DESC, CACHE_LINE)
-    data_off = align(cons_off + queues * CACHE_LINE, CACHE_LINE)
-    return struct.pack("<IIQIIIIHHIIIIIII", MAGIC, version, 0, state, gen, 0, 0, queues, 0,
-                       ring, buf, 1500, ring_off, cons_off, data_off, half)
+    ring_off = shm.SIDE_HEADER_SPACE
+    cons_off = ring_off + queues * ring_bytes(ring)
+    data_off = align(cons_off + queues * shm.CACHE_LINE, shm.CACHE_LINE)
+    values = dict(magic=shm.MAGIC, version=version, state=state, generation=gen,
+                  num_queues=queues, ring_size=ring, buf_size=buf, mtu=1500,
+                  ring_off=ring_off, cons_off=cons_off, data_off=data_off, half_size=half)
+    hdr = bytearray(shm.SIDE_HEADER_SIZE)
+    for name, (off, fmt) in HDR.items():
+        struct.pack_into("<" + fmt, hdr, off, values.get(name, 0))
+    return bytes(hdr)
 
 
-WORDS = {"prod": (0, 0), "prod-event": (0, 4), "cons": (1, 0), "cons-event": (1, 4)}
+WORDS = {"prod": (0, PRODUCER["prod"][0]), "prod-event": (0, PRODUCER["prod_event"][0]),
+         "cons": (1, CONSUMER["cons"][0]), "cons-event": (1, CONSUMER["cons_event"][0])}
 
 
 def rings(win, base):
     """From the (valid) header of the half at `base`: queue count, ring size, bytes per ring,
     and the offsets of the rings, the consumer words and the data area."""
-    queues, ring = struct.unpack_from("<H2xI", win, base + 32)
-    ring_off, cons_off, data_off = struct.unpack_from("<III", win, base + 48)
-    if not (1 <= queues <= 16 and ring in (8 << i for i in range(10))):
+    queues, ring = get(win, base, "num_queues"), get(win, base, "ring_size")
+    ring_off, cons_off, data_off = (get(win, base, f) for f in ("ring_off", "cons_off", "data_off"))
+    ring_ok = shm.MIN_RING_SIZE <= ring <= shm.MAX_RING_SIZE and ring & (ring - 1) == 0
+    if not (1 <= queues <= shm.MAX_QUEUES and ring_ok):
         sys.exit("xpu_peer: this half has no valid xpu header to aim at")
-    return queues, ring, align(CACHE_LINE + ring * DESC, CACHE_LINE), ring_off, cons_off, data_off
+    return queues, ring, ring_bytes(ring), ring_off, cons_off, data_off
 
 
 def poke(win, base, word, value, queue):
-    queues, _, ring_bytes, ring_off, cons_off, _ = rings(win, base)
+    queues, _, rbytes, ring_off, cons_off, _ = rings(win, base)
     consumer, at = WORDS[word]
     for q in range(queues) if queue is None else [queue]:
         if not 0 <= q < queues:
             sys.exit(f"xpu_peer: queue {q}: this half has queues 0..{queues - 1}")
-        off = cons_off + q * CACHE_LINE if consumer else ring_off + q * ring_bytes
+        off = cons_off + q * shm.CACHE_LINE if consumer else ring_off + q * rbytes
         struct.pack_into("<I", win, base + off + at, value)
 
 
@@ -80,7 +109,7 @@ def hostile(win, regs, base, me, seconds, seed):
     """Garbage into the ring area of our half (never the header: mismatches are tested apart),
     and doorbells on random vectors of the other side."""
     rnd = random.Random(seed)
-    queues, ring, ring_bytes, ring_off, cons_off, data_off = rings(win, base)
+    queues, ring, rbytes, ring_off, cons_off, data_off = rings(win, base)
     doorbell = ctypes.c_uint32.from_buffer(regs, DOORBELL)
     end = time.monotonic() + seconds
     writes = 0
@@ -89,14 +118,16 @@ def hostile(win, regs, base, me, seconds, seed):
         what = rnd.randrange(4)
         word = lambda: rnd.choice([0, 1, ring - 1, ring, ring + 1, 0xFFFFFFFF, rnd.getrandbits(32)])
         if what == 0:  # producer index or its event index
-            struct.pack_into("<I", win, base + ring_off + q * ring_bytes + 4 * rnd.randrange(2), word())
+            struct.pack_into("<I", win, base + ring_off + q * rbytes + 4 * rnd.randrange(2), word())
         elif what == 1:  # consumer index or event index for the other side's ring
-            struct.pack_into("<I", win, base + cons_off + q * CACHE_LINE + 4 * rnd.randrange(2), word())
+            struct.pack_into("<I", win, base + cons_off + q * shm.CACHE_LINE + 4 * rnd.randrange(2),
+                             word())
         else:  # a descriptor: offset, length, csum start/offset, gso size/type, flags
-            slot = base + ring_off + q * ring_bytes + CACHE_LINE + rnd.randrange(ring) * DESC
+            slot = (base + ring_off + q * rbytes + shm.RING_PRODUCER_SIZE
+                    + rnd.randrange(ring) * shm.DESC_SIZE)
             off = rnd.choice([data_off + rnd.randrange(1 << 20), rnd.getrandbits(32), 0])
             length = rnd.choice([0, 13, 14, 60, 1514, 65600, 65601, rnd.getrandbits(32)])
-            struct.pack_into("<IIHHHBB", win, slot, off, length, rnd.getrandbits(16),
+            struct.pack_into(DESC_FMT, win, slot, off, length, rnd.getrandbits(16),
                              rnd.getrandbits(16), rnd.getrandbits(16), rnd.getrandbits(8),
                              rnd.getrandbits(8))
         writes += 1
@@ -118,7 +149,7 @@ def main():
     p.add_argument("bdf")
     sub = p.add_subparsers(dest="cmd", required=True)
     h = sub.add_parser("header")
-    h.add_argument("--version", type=lambda v: int(v, 0), default=VERSION)
+    h.add_argument("--version", type=lambda v: int(v, 0), default=shm.VERSION)
     h.add_argument("--queues", type=int, default=4)
     h.add_argument("--ring", type=int, default=256)
     h.add_argument("--buf", type=int, default=2048)
@@ -154,7 +185,7 @@ def main():
         hdr = header(half, a.version, a.queues, a.ring, a.buf, STATES[a.state], a.gen)
         win[base:base + len(hdr)] = hdr
     else:
-        struct.pack_into("<I", win, base + 16, STATES["down"])
+        struct.pack_into("<I", win, base + HDR["state"][0], STATES["down"])
     win.flush()
     # One 32-bit store: the other side's control vector (0).
     ctypes.c_uint32.from_buffer(regs, DOORBELL).value = (1 - me) << 16

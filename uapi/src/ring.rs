@@ -89,8 +89,9 @@ pub const fn need_event(event: u32, new: u32, old: u32) -> bool {
 ///
 /// `prod` and `prod_event` live in the producer's half (see [`crate::shm::RingProducer`]);
 /// `cons` and `cons_event` in the consumer's (see [`crate::shm::RingConsumer`]). Each side
-/// stores only its own two. The kernel implements this over the shared window; the tests
-/// implement it over `loom` atomics to check the protocol under every interleaving.
+/// stores only its own two. The datapath implements this over the shared window
+/// (datapath/src/mem.rs), whose loom test checks the protocol, as the driver runs it, under
+/// every interleaving.
 pub trait RingWords {
     /// Reads the producer index (acquire: the descriptors before it are visible).
     fn prod(&self) -> u32;

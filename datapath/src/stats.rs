@@ -8,54 +8,66 @@
 
 #![deny(unsafe_code)]
 
-use kernel::sync::atomic::{Atomic, Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// A monotonic counter with a single writer.
-pub(crate) struct Counter(Atomic<u64>);
+pub struct Counter(AtomicU64);
 
 impl Counter {
-    pub(crate) const fn new() -> Self {
-        Self(Atomic::new(0))
+    pub const fn new() -> Self {
+        Self(AtomicU64::new(0))
     }
 
     /// Adds `n`. Only the counter's one writer may call this.
-    pub(crate) fn add(&self, n: u64) {
+    pub fn add(&self, n: u64) {
         self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
-    pub(crate) fn inc(&self) {
+    pub fn inc(&self) {
         self.add(1);
     }
 
-    pub(crate) fn get(&self) -> u64 {
+    pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
 }
 
+impl Default for Counter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Counters of one TX queue.
-pub(crate) struct TxStats {
-    pub(crate) packets: Counter,
-    pub(crate) bytes: Counter,
+pub struct TxStats {
+    pub packets: Counter,
+    pub bytes: Counter,
     /// Doorbells rung (the peer asked to be told).
-    pub(crate) doorbells: Counter,
+    pub doorbells: Counter,
     /// Doorbells suppressed (the peer was already polling).
-    pub(crate) suppressed: Counter,
+    pub suppressed: Counter,
     /// Doorbells the peer did not ask for, rung because it had left packets unread too long
     /// (PCI mode; counted in `doorbells` too).
-    pub(crate) overdue: Counter,
+    pub overdue: Counter,
     /// Times the queue stopped on a full ring.
-    pub(crate) stops: Counter,
-    pub(crate) drop_too_big: Counter,
-    pub(crate) drop_bad_meta: Counter,
-    pub(crate) drop_ring_full: Counter,
+    pub stops: Counter,
+    pub drop_too_big: Counter,
+    pub drop_bad_meta: Counter,
+    pub drop_ring_full: Counter,
     /// Dropped because the link was not connected (PCI mode, during a handshake).
-    pub(crate) drop_link_down: Counter,
+    pub drop_link_down: Counter,
     /// Impossible consumer indices read from the peer.
-    pub(crate) peer_errors: Counter,
+    pub peer_errors: Counter,
+}
+
+impl Default for TxStats {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl TxStats {
-    pub(crate) const fn new() -> Self {
+    pub const fn new() -> Self {
         Self {
             packets: Counter::new(),
             bytes: Counter::new(),
@@ -71,7 +83,7 @@ impl TxStats {
         }
     }
 
-    pub(crate) fn dropped(&self) -> u64 {
+    pub fn dropped(&self) -> u64 {
         self.drop_too_big.get()
             + self.drop_bad_meta.get()
             + self.drop_ring_full.get()
@@ -79,7 +91,7 @@ impl TxStats {
     }
 
     /// Names for `ethtool -S`, in the order of [`Self::values`].
-    pub(crate) const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 11] = [
         "packets",
         "bytes",
         "doorbells",
@@ -93,7 +105,7 @@ impl TxStats {
         "peer_errors",
     ];
 
-    pub(crate) fn values(&self) -> [u64; 11] {
+    pub fn values(&self) -> [u64; 11] {
         [
             self.packets.get(),
             self.bytes.get(),
@@ -111,21 +123,27 @@ impl TxStats {
 }
 
 /// Counters of one RX queue.
-pub(crate) struct RxStats {
-    pub(crate) packets: Counter,
-    pub(crate) bytes: Counter,
+pub struct RxStats {
+    pub packets: Counter,
+    pub bytes: Counter,
     /// NAPI polls.
-    pub(crate) polls: Counter,
+    pub polls: Counter,
     /// Wake-ups sent to the peer's stopped TX queue.
-    pub(crate) wakes: Counter,
-    pub(crate) drop_nomem: Counter,
-    pub(crate) drop_bad_meta: Counter,
+    pub wakes: Counter,
+    pub drop_nomem: Counter,
+    pub drop_bad_meta: Counter,
     /// Descriptors or indices from the peer that fail validation.
-    pub(crate) peer_errors: Counter,
+    pub peer_errors: Counter,
+}
+
+impl Default for RxStats {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl RxStats {
-    pub(crate) const fn new() -> Self {
+    pub const fn new() -> Self {
         Self {
             packets: Counter::new(),
             bytes: Counter::new(),
@@ -137,12 +155,12 @@ impl RxStats {
         }
     }
 
-    pub(crate) fn dropped(&self) -> u64 {
+    pub fn dropped(&self) -> u64 {
         self.drop_nomem.get() + self.drop_bad_meta.get()
     }
 
     /// Names for `ethtool -S`, in the order of [`Self::values`].
-    pub(crate) const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 7] = [
         "packets",
         "bytes",
         "napi_polls",
@@ -152,7 +170,7 @@ impl RxStats {
         "peer_errors",
     ];
 
-    pub(crate) fn values(&self) -> [u64; 7] {
+    pub fn values(&self) -> [u64; 7] {
         [
             self.packets.get(),
             self.bytes.get(),

@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! [`Conn`]: the datapath of one end of a link, TX into this end's rings and NAPI RX out of
+//! the peer's.
+//!
+//! Both ends run this same code over one shared window (uapi/src/shm.rs has the layout,
+//! uapi/src/ring.rs the index arithmetic and the notification protocol, uapi/src/data.rs where
+//! packet data goes). Per queue and direction there is one single-producer single-consumer
+//! ring: the producer is `ndo_start_xmit` under the TX queue lock, the consumer the peer's NAPI
+//! poll. A packet is copied twice: by the producer into its own half (the peer cannot reach
+//! the sender's skb), and by the consumer out of that half into a fresh skb.
+//!
+//! Nothing read from the peer's half is trusted: indices go through [`Ring::avail`] and
+//! [`Ring::completed`], descriptors through [`Layout::check_desc`], metadata through the
+//! kernel's virtio-net header validation. A violation is counted and the packet dropped. Our
+//! own words are written, never trusted on read: on ivshmem the peer can write our half too.
+//!
+//! This end's private state of each ring (its own copies of the indices, where its packets
+//! start) is in core atomics, relaxed: each ring has one writer (the TX queue lock, or the
+//! poll that owns NAPI), and `reset` runs only while neither does.
+
+use core::{
+    ops::Deref,
+    sync::atomic::{
+        AtomicBool, AtomicU32,
+        Ordering::{Acquire, Relaxed, Release},
+    },
+};
+
+use super::{
+    data::DataArea,
+    mem::{self, HeaderAt, SharedMem, Words},
+    port::{Clock, DropReason, Mode, Moderation, Poller, Port, TxPacket},
+    ring::{self, Ring, RingWords, Room},
+    shm::{self, Layout, SideHeader, SideState, MAX_QUEUES},
+    stats::{Counter, RxStats, TxStats},
+};
+
+/// The largest packet a descriptor carries: a 64 KiB GSO packet, or a 65535-byte MTU frame
+/// with its Ethernet and VLAN headers (driver/xpu_shim.c caps TSO at 64 KiB).
+pub const MAX_PACKET: u32 = 65_536 + 64;
+
+/// The Ethernet header: the least a received packet must hold.
+pub const ETH_HLEN: u32 = 14;
+
+/// Offset of [`SideHeader::state`] in a header.
+pub const STATE_OFF: u32 = 16;
+const _: () = assert!(core::mem::offset_of!(SideHeader, state) == STATE_OFF as usize);
+/// Offset of [`SideHeader::peer_generation`] in a header.
+const PEER_GENERATION_OFF: u32 = 24;
+const _: () =
+    assert!(core::mem::offset_of!(SideHeader, peer_generation) == PEER_GENERATION_OFF as usize);
+
+/// Why a [`Conn`] could not be set up (the driver maps each to an errno).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The layout does not fit the window, or the side is neither 0 nor 1.
+    Layout,
+    /// The slot storage is smaller than [`start_slots`].
+    Slots,
+}
+
+/// Where a [`Conn`] is and how it signals.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// The window's layout (both ends have the same).
+    pub layout: Layout,
+    /// Which half is ours: 0 (the host, or a pair's first end) or 1.
+    pub side: u32,
+    /// How the ends signal each other.
+    pub mode: Mode,
+    /// [`Mode::Doorbell`]: how long (in [`Clock`] ticks) the peer may leave our packets unread,
+    /// against its own event index, before we ring it anyway.
+    pub overdue_ticks: u32,
+}
+
+/// Slots of packet-start storage a [`Conn`] over `layout` needs: one per descriptor of each
+/// TX ring.
+pub fn start_slots(layout: &Layout) -> usize {
+    usize::from(layout.num_queues()) * layout.ring_size() as usize
+}
+
+/// This end's private state of one of its TX rings: its own copies of the indices, so that
+/// nothing the peer writes can make it reuse a buffer early.
+struct TxRing {
+    /// Descriptors written.
+    prod: AtomicU32,
+    /// Descriptors made visible to the peer (and doorbell decided).
+    published: AtomicU32,
+    /// The peer's consumer index as last validated.
+    cons: AtomicU32,
+    /// End of the newest packet in the data area.
+    head: AtomicU32,
+    /// [`Mode::Doorbell`]: the consumer index at the last suppressed doorbell, and since when
+    /// (in ticks) the peer has left packets unread without moving it ([`Conn::overdue`]).
+    seen_cons: AtomicU32,
+    waiting_since: AtomicU32,
+}
+
+/// This end's private state of one of the peer's TX rings (our RX).
+struct RxRing {
+    /// Descriptors consumed.
+    cons: AtomicU32,
+}
+
+/// Both directions of one queue.
+struct Queue {
+    tx: TxRing,
+    rx: RxRing,
+}
+
+impl Queue {
+    const fn new() -> Self {
+        Self {
+            tx: TxRing {
+                prod: AtomicU32::new(0),
+                published: AtomicU32::new(0),
+                cons: AtomicU32::new(0),
+                head: AtomicU32::new(0),
+                seen_cons: AtomicU32::new(0),
+                waiting_since: AtomicU32::new(0),
+            },
+            rx: RxRing {
+                cons: AtomicU32::new(0),
+            },
+        }
+    }
+}
+
+/// One end of a connected link over the window `M`: where its rings are and their private
+/// state. `S` holds where each in-flight packet starts ([`start_slots`] of them, zeroed).
+pub struct Conn<M, C, S> {
+    mode: Mode,
+    /// Whether the rings are in use: always in pair mode; in PCI mode, while the handshake
+    /// says so (transmit drops, poll ignores the rings, otherwise).
+    live: AtomicBool,
+    mem: M,
+    clock: C,
+    layout: Layout,
+    ring: Ring,
+    area: DataArea,
+    /// Offset of this end's half in the window.
+    own: u32,
+    /// Offset of the peer's half.
+    peer: u32,
+    queues: [Queue; MAX_QUEUES as usize],
+    /// Where each in-flight packet starts in its queue's data area, by queue and ring slot:
+    /// the oldest one is the tail of the byte ring.
+    starts: S,
+    overdue_ticks: u32,
+}
+
+impl<M, C, S> Conn<M, C, S>
+where
+    M: Deref,
+    M::Target: SharedMem,
+    C: Clock,
+    S: Deref<Target = [AtomicU32]>,
+{
+    /// The end `cfg.side` of a link over `mem`; publishes this end's header with
+    /// `generation` and `mtu`, in state `Up` for [`Mode::Pair`] (live at once), `Ready` for
+    /// [`Mode::Doorbell`] (live when the handshake says so).
+    pub fn new(
+        mem: M,
+        clock: C,
+        starts: S,
+        cfg: Config,
+        generation: u32,
+        mtu: u32,
+    ) -> Result<Self, Error> {
+        let layout = cfg.layout;
+        let ring = Ring::new(layout.ring_size()).ok_or(Error::Layout)?;
+        let area = DataArea::new(layout.data_size()).ok_or(Error::Layout)?;
+        let half = layout.half_size();
+        if u64::from(half) * 2 > mem.size() {
+            return Err(Error::Layout);
+        }
+        let (own, peer) = match cfg.side {
+            0 => (0, half),
+            1 => (half, 0),
+            _ => return Err(Error::Layout),
+        };
+        if starts.len() < start_slots(&layout) {
+            return Err(Error::Slots);
+        }
+        let conn = Self {
+            mode: cfg.mode,
+            live: AtomicBool::new(false),
+            mem,
+            clock,
+            layout,
+            ring,
+            area,
+            own,
+            peer,
+            queues: [const { Queue::new() }; MAX_QUEUES as usize],
+            starts,
+            overdue_ticks: cfg.overdue_ticks,
+        };
+        conn.reset(generation, mtu)?;
+        if cfg.mode == Mode::Pair {
+            // Pair mode has no handshake: both ends are live from the start (`reset` left
+            // the rings unused, as PCI mode wants until its handshake connects).
+            conn.set_state(SideState::Up);
+            conn.set_live(true);
+        }
+        Ok(conn)
+    }
+
+    /// Starts over: forgets every packet in flight both ways, zeroes this end's index words
+    /// and publishes its header in state `Ready` with `generation`. Only while nothing else
+    /// runs on the rings (TX queues disabled, NAPI off).
+    pub fn reset(&self, generation: u32, mtu: u32) -> Result<(), Error> {
+        self.live.store(false, Relaxed);
+        // Our header says Down while our words are being zeroed.
+        self.set_state(SideState::Down);
+        for q in self.queues.iter() {
+            let t = &q.tx;
+            for w in [&t.prod, &t.published, &t.cons, &t.head, &t.seen_cons] {
+                w.store(0, Relaxed);
+            }
+            q.rx.cons.store(0, Relaxed);
+        }
+        for q in 0..self.num_queues() {
+            let (Some(p), Some(c)) = (self.layout.producer_off(q), self.layout.consumer_off(q))
+            else {
+                return Err(Error::Layout);
+            };
+            for off in [p, p + 4, c, c + 4] {
+                self.mem.store(self.own + off, 0).ok_or(Error::Layout)?;
+            }
+        }
+        let header = self.layout.header(0, generation, mtu);
+        // The zeroed words are visible before the header that says Ready.
+        self.mem.full_barrier();
+        let at = HeaderAt::new(&*self.mem, self.own).ok_or(Error::Layout)?;
+        shm::publish_header(&at, &header);
+        Ok(())
+    }
+
+    /// Publishes this end's state.
+    pub fn set_state(&self, state: SideState) {
+        let _ = self.mem.store_release(self.own + STATE_OFF, state as u32);
+    }
+
+    /// Publishes that this end is `Up`, connected to the peer's `generation`.
+    pub fn set_up(&self, generation: u32) {
+        let _ = self.mem.store(self.own + PEER_GENERATION_OFF, generation);
+        self.set_state(SideState::Up);
+    }
+
+    /// Starts or stops using the rings (PCI mode's handshake).
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Release);
+    }
+
+    /// A copy of the peer's header, to validate.
+    pub fn peer_header(&self) -> Option<SideHeader> {
+        mem::read_header(&*self.mem, self.peer)
+    }
+
+    /// This end's layout (the peer must have the same).
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Size of the whole window.
+    pub fn window_size(&self) -> u64 {
+        self.mem.size()
+    }
+
+    /// Queues (rings per direction).
+    pub fn num_queues(&self) -> u16 {
+        self.layout.num_queues()
+    }
+
+    /// The window.
+    pub fn mem(&self) -> &M::Target {
+        &self.mem
+    }
+
+    /// Counts a protocol violation by the peer, and tells the port (in PCI mode the
+    /// handshake looks at the count and resets the link if they keep coming).
+    fn violation(&self, port: &impl Port, counter: &Counter) {
+        counter.inc();
+        port.violation();
+    }
+
+    fn words(&self, prod_half: u32, cons_half: u32, q: u16) -> Option<Words<'_, M::Target>> {
+        let p = prod_half.checked_add(self.layout.producer_off(q)?)?;
+        let c = cons_half.checked_add(self.layout.consumer_off(q)?)?;
+        Words::new(&*self.mem, p, c)
+    }
+
+    /// Our TX ring `q`: producer words in our half, consumer words in the peer's.
+    fn tx_words(&self, q: u16) -> Option<Words<'_, M::Target>> {
+        self.words(self.own, self.peer, q)
+    }
+
+    /// The peer's TX ring `q`, which we consume.
+    fn rx_words(&self, q: u16) -> Option<Words<'_, M::Target>> {
+        self.words(self.peer, self.own, q)
+    }
+
+    /// Our private state of queue `q`, if we have such a queue.
+    fn queue(&self, q: u16) -> Option<&Queue> {
+        if q < self.num_queues() {
+            self.queues.get(usize::from(q))
+        } else {
+            None
+        }
+    }
+
+    fn start(&self, q: u16, idx: u32) -> Option<&AtomicU32> {
+        let i = usize::from(q) * self.ring.size() as usize + self.ring.slot(idx) as usize;
+        self.starts.get(i)
+    }
+
+    /// Takes in the peer's consumer index, if it is one a correct peer can produce.
+    fn reclaim(&self, tx: &TxRing, w: &impl RingWords) -> Result<(), ring::BadIndex> {
+        let cons = w.cons();
+        self.ring
+            .completed(cons, tx.cons.load(Relaxed), tx.published.load(Relaxed))?;
+        tx.cons.store(cons, Relaxed);
+        Ok(())
+    }
+
+    /// Where a packet of `len` bytes would go in TX queue `q`'s data area, if there is a
+    /// free descriptor and room.
+    fn place(&self, q: u16, tx: &TxRing, len: u32) -> Option<u32> {
+        let (prod, cons) = (tx.prod.load(Relaxed), tx.cons.load(Relaxed));
+        if self.ring.free(prod, cons) == 0 {
+            return None;
+        }
+        let tail = if prod == cons {
+            None
+        } else {
+            Some(self.start(q, cons)?.load(Relaxed))
+        };
+        self.area.place(tx.head.load(Relaxed), tail, len)
+    }
+
+    /// The largest packet this queue may have to take.
+    fn max_len(&self) -> u32 {
+        MAX_PACKET.min(self.area.size())
+    }
+
+    /// Whether the next packet, whatever its size, is sure to fit.
+    fn has_room(&self, q: u16, tx: &TxRing) -> bool {
+        self.place(q, tx, self.max_len()).is_some()
+    }
+
+    /// Copies `pkt` into TX ring `q`. Returns the reason if it was dropped.
+    fn enqueue<P: TxPacket<M::Target>>(
+        &self,
+        q: u16,
+        tx: &TxRing,
+        st: &TxStats,
+        pkt: P,
+    ) -> Result<(), DropReason> {
+        let len = pkt.size();
+        if len > MAX_PACKET || len > self.area.size() {
+            st.drop_too_big.inc();
+            pkt.drop_for(DropReason::TooBig);
+            return Err(DropReason::TooBig);
+        }
+        let Some(meta) = pkt.meta() else {
+            st.drop_bad_meta.inc();
+            pkt.drop_for(DropReason::BadMeta);
+            return Err(DropReason::BadMeta);
+        };
+        let prod = tx.prod.load(Relaxed);
+        let placed = self.place(q, tx, len).and_then(|off| {
+            let data = self.layout.data_area_off(q)?.checked_add(off)?;
+            let desc = self.layout.desc_off(q, prod)?;
+            Some((off, data, desc))
+        });
+        let Some((off, data, desc)) = placed else {
+            // The queue stops before the ring fills; only a peer that stopped consuming, or
+            // moved its index wrongly, gets us here.
+            st.drop_ring_full.inc();
+            pkt.drop_for(DropReason::RingFull);
+            return Err(DropReason::RingFull);
+        };
+        let d = shm::Desc {
+            off: data,
+            len,
+            ..meta
+        };
+        // Offsets inside our half: the layout keeps every region below `half_size`.
+        let written = pkt
+            .copy_to(&*self.mem, self.own + data)
+            .and_then(|()| self.mem.write_desc(self.own + desc, &d));
+        let start = self.start(q, prod);
+        let (Some(()), Some(start), Some(footprint)) = (written, start, DataArea::footprint(len))
+        else {
+            st.drop_bad_meta.inc();
+            pkt.drop_for(DropReason::BadMeta);
+            return Err(DropReason::BadMeta);
+        };
+        start.store(off, Relaxed);
+        tx.head.store(off + footprint, Relaxed);
+        tx.prod.store(prod.wrapping_add(1), Relaxed);
+        st.packets.inc();
+        st.bytes.add(len.into());
+        pkt.consume();
+        Ok(())
+    }
+
+    /// Publishes what was written to TX ring `q` and rings the peer if it asked for it.
+    fn kick(&self, port: &impl Port, q: u16, tx: &TxRing, w: &impl RingWords, st: &TxStats) {
+        let (old, new) = (tx.published.load(Relaxed), tx.prod.load(Relaxed));
+        if old == new {
+            return;
+        }
+        tx.published.store(new, Relaxed);
+        let asked = ring::publish(w, old, new);
+        if asked || self.overdue(tx, old) {
+            if port.notify_peer(q) {
+                st.doorbells.inc();
+                if !asked {
+                    st.overdue.inc();
+                }
+            }
+        } else {
+            st.suppressed.inc();
+        }
+    }
+
+    /// [`Mode::Doorbell`], when the peer's event index says not to ring it: whether it has
+    /// nonetheless left our packets unread for `overdue_ticks`. The event index is the peer's
+    /// to write, so a wrong one (a confused peer, or one whose half was scribbled on) would
+    /// otherwise hold our packets, and its own receive path, until the ring fills, which a
+    /// trickle of traffic never does. So we ring anyway, at most once per period; a correct
+    /// peer polls once more. Costs a tick read per suppressed doorbell.
+    fn overdue(&self, tx: &TxRing, old: u32) -> bool {
+        if self.mode != Mode::Doorbell {
+            return false;
+        }
+        let (cons, now) = (tx.cons.load(Relaxed), self.clock.ticks());
+        if cons != tx.seen_cons.load(Relaxed) || cons == old {
+            // The peer moved, or had read everything before these packets: the wait starts now.
+            tx.seen_cons.store(cons, Relaxed);
+            tx.waiting_since.store(now, Relaxed);
+            return false;
+        }
+        if now.wrapping_sub(tx.waiting_since.load(Relaxed)) < self.overdue_ticks {
+            return false;
+        }
+        tx.waiting_since.store(now, Relaxed);
+        true
+    }
+
+    /// Stops TX queue `q` until a packet of `need` bytes fits, unless it fits already. The
+    /// consumer wakes the queue when its index passes the event we set (half of what is in
+    /// flight); `ring::producer_stop` re-arms while it passed without freeing enough bytes.
+    /// Returns whether there is room now (the queue is running again).
+    fn stop_until_room(
+        &self,
+        port: &impl Port,
+        q: u16,
+        tx: &TxRing,
+        w: &impl RingWords,
+        st: &TxStats,
+        need: u32,
+    ) -> bool {
+        port.txq_stop(q);
+        st.stops.inc();
+        let prod = tx.published.load(Relaxed);
+        let room = || {
+            self.reclaim(tx, w)?;
+            Ok(if self.place(q, tx, need).is_some() {
+                Room::Fits
+            } else {
+                Room::Short {
+                    cons: tx.cons.load(Relaxed),
+                }
+            })
+        };
+        match ring::producer_stop(w, &self.ring, prod, room) {
+            Ok(true) => {
+                port.txq_start(q);
+                true
+            }
+            Ok(false) => false,
+            Err(ring::BadIndex) => {
+                self.violation(port, &st.peer_errors);
+                false
+            }
+        }
+    }
+
+    /// `ndo_start_xmit` for TX queue `q`. Gives the packet back if the ring has no room for it
+    /// (the queue is then stopped, and the core retries after the wake-up).
+    pub fn transmit<P: TxPacket<M::Target>>(
+        &self,
+        port: &impl Port,
+        q: u16,
+        st: &TxStats,
+        pkt: P,
+    ) -> Result<(), P> {
+        let (Some(queue), Some(w), true) =
+            (self.queue(q), self.tx_words(q), self.live.load(Acquire))
+        else {
+            st.drop_link_down.inc();
+            pkt.drop_for(DropReason::LinkDown);
+            return Ok(());
+        };
+        let tx = &queue.tx;
+        if self.reclaim(tx, &w).is_err() {
+            // Keep the last good index: we only ever reuse what the peer really released.
+            self.violation(port, &st.peer_errors);
+        }
+        let len = pkt.size();
+        if len <= self.max_len() && self.place(q, tx, len).is_none() {
+            // The queue normally stops before this: after a wake-up for too little room, or
+            // an ethtool -L, a packet can still find the ring full. Never send descriptors
+            // the peer cannot see, and keep the packet for later.
+            self.kick(port, q, tx, &w, st);
+            if !self.stop_until_room(port, q, tx, &w, st, len) {
+                return Err(pkt);
+            }
+        }
+        // A drop is counted where it happens; the queue state below applies either way.
+        let _ = self.enqueue(q, tx, st, pkt);
+        let room = self.has_room(q, tx);
+        // Batch the doorbell over a burst, but never stop with descriptors unpublished: the
+        // peer would never see them, and never wake us.
+        if !room || !port.xmit_more() {
+            self.kick(port, q, tx, &w, st);
+        }
+        if !room {
+            self.stop_until_room(port, q, tx, &w, st, self.max_len());
+        }
+        Ok(())
+    }
+
+    /// Receives descriptor `idx` of the peer's ring `q`.
+    fn receive_one<N: Poller<M::Target>>(
+        &self,
+        port: &impl Port,
+        napi: &N,
+        q: u16,
+        idx: u32,
+        st: &RxStats,
+    ) {
+        let d = self
+            .layout
+            .desc_off(q, idx)
+            .and_then(|off| self.mem.read_desc(self.peer.checked_add(off)?));
+        let at = d.as_ref().and_then(|d| {
+            // Nothing shorter than an Ethernet header, or longer than a sender may send.
+            if d.len < ETH_HLEN || d.len > MAX_PACKET {
+                return None;
+            }
+            // Inside the peer's data area of `q`, so inside its half.
+            self.peer.checked_add(self.layout.check_desc(q, d)?)
+        });
+        let (Some(d), Some(at)) = (d, at) else {
+            self.violation(port, &st.peer_errors);
+            return;
+        };
+        match napi.receive(&*self.mem, at, &d) {
+            Ok(()) => {
+                st.packets.inc();
+                st.bytes.add(d.len.into());
+            }
+            Err(DropReason::BadMeta) => st.drop_bad_meta.inc(),
+            Err(_) => st.drop_nomem.inc(),
+        }
+    }
+
+    /// How far past `cons` a poll that did `done` packets asks for its doorbell, under
+    /// moderation `m`: at once without coalescing (or after an empty poll), `rx-frames`
+    /// packets on with it (half a ring for 0), never more than half a ring.
+    fn rearm_ahead(&self, done: u32, m: &Moderation) -> u32 {
+        let half = self.ring.size() / 2;
+        match m.frames {
+            _ if done == 0 || m.usecs == 0 => 0,
+            0 => half,
+            f => (f - 1).min(half),
+        }
+    }
+
+    /// NAPI is off: ask the peer for a doorbell, then look once more (uapi/src/ring.rs,
+    /// checked by loom), so that a descriptor published meanwhile is not left without one.
+    ///
+    /// With coalescing (`ethtool -C rx-usecs N rx-frames M`, or adaptive-rx), a poll that found
+    /// packets asks for the doorbell only `M` packets on, and bounds the wait with one timer
+    /// of `N` µs: under load, a doorbell per `M` packets; after the last packet, one timer;
+    /// on an idle link, nothing at all.
+    ///
+    /// NAPI is released here, so a doorbell may start the next poll on another CPU: nothing
+    /// below writes the queue's counters (they have one writer, the poll that owns NAPI).
+    fn rearm<N: Poller<M::Target>>(
+        &self,
+        napi: &N,
+        w: &impl RingWords,
+        cons: u32,
+        done: u32,
+        m: &Moderation,
+    ) {
+        let ahead = self.rearm_ahead(done, m);
+        let prod = ring::consumer_arm_at(w, cons.wrapping_add(ahead));
+        match self.ring.avail(prod, cons) {
+            Ok(n) if n > ahead => napi.schedule(),
+            Ok(_) if ahead > 0 => napi.timer_start(m.usecs),
+            // A bad index is counted by the next poll, which a doorbell or the timer starts.
+            Ok(_) | Err(_) => {}
+        }
+    }
+
+    /// NAPI poll of RX queue `q`.
+    pub fn poll<N: Poller<M::Target>>(
+        &self,
+        port: &impl Port,
+        napi: &N,
+        q: u16,
+        st: &RxStats,
+        budget: u32,
+    ) -> u32 {
+        st.polls.inc();
+        let (Some(queue), Some(w), true) =
+            (self.queue(q), self.rx_words(q), self.live.load(Acquire))
+        else {
+            napi.complete_done(0);
+            return 0;
+        };
+        let rx = &queue.rx;
+        if self.mode == Mode::Doorbell {
+            // The peer's doorbell for this queue also means room in our TX ring.
+            port.txq_wake(q);
+        }
+        let mut cons = rx.cons.load(Relaxed);
+        let mut done = 0;
+        while done < budget {
+            let avail = match self.ring.avail(w.prod(), cons) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(_) => {
+                    self.violation(port, &st.peer_errors);
+                    break;
+                }
+            };
+            let first = cons;
+            for _ in 0..avail.min(budget - done) {
+                self.receive_one(port, napi, q, cons, st);
+                cons = cons.wrapping_add(1);
+                done += 1;
+            }
+            // Hand the buffers back as soon as they are copied, so a stopped sender restarts
+            // while we are still polling.
+            rx.cons.store(cons, Relaxed);
+            if ring::release(&w, first, cons) {
+                port.wake_peer(q);
+                st.wakes.inc();
+            }
+        }
+        if done < budget {
+            let m = napi.moderation();
+            if m.adaptive {
+                // CAST: DIM compares event counts modulo 2^16.
+                napi.dim_sample(st.polls.get() as u16, st.packets.get(), st.bytes.get());
+            }
+            if napi.complete_done(done) {
+                self.rearm(napi, &w, cons, done, &m);
+            }
+        }
+        done
+    }
+}

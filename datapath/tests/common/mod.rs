@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A simulated link for the datapath's tests: a window of plain memory that checks every
+//! access, two ends' devices (TX queues, NAPI contexts, coalescing timers) and a clock, over
+//! which the tests run the library's real `Conn::transmit` and `Conn::poll`.
+//!
+//! Packets carry a tag (queue, sequence number, length) in their first and last words, so a
+//! receiver can tell a lost, duplicated, reordered or overwritten packet.
+
+#![allow(dead_code)]
+
+pub mod sim;
+
+use std::{
+    cell::{Cell, RefCell},
+    collections::VecDeque,
+    sync::atomic::{AtomicU32, AtomicU64, Ordering::*},
+};
+
+use xpu_datapath::{
+    conn::{start_slots, Config, Conn, MAX_PACKET},
+    mem::SharedMem,
+    port::{Clock, DropReason, Mode, Moderation, Poller, Port, TxPacket},
+    shm::{
+        Desc, Layout, LayoutError, MAX_BUF_SIZE, MAX_QUEUES, MAX_WINDOW_SIZE, MIN_BUF_SIZE,
+        MIN_WINDOW_SIZE,
+    },
+    stats::{RxStats, TxStats},
+};
+
+/// The smallest data area per descriptor: a queue with it stops after every packet once its
+/// area is no bigger than the largest packet (a byte-room stop each time).
+pub const SMALL_BUF: u32 = 2048;
+
+/// Pair mode's data per descriptor (driver/pair.rs): room for four of the largest packets
+/// per queue, so a queue stops only when its ring or its area is nearly full.
+pub fn pair_buf(ring_size: u32) -> u32 {
+    (4 * MAX_PACKET)
+        .div_ceil(ring_size)
+        .next_multiple_of(64)
+        .clamp(MIN_BUF_SIZE, MAX_BUF_SIZE)
+}
+
+/// The smallest window that holds `queues` rings of `ring_size` with `buf` bytes per
+/// descriptor (as pair mode sizes it).
+pub fn layout(queues: u16, ring_size: u32, buf: u32) -> Layout {
+    let mut size = MIN_WINDOW_SIZE;
+    loop {
+        match Layout::new(size, queues, ring_size, buf) {
+            Ok(l) => return l,
+            Err(LayoutError::TooBig) if size < MAX_WINDOW_SIZE => size *= 2,
+            Err(e) => panic!("no layout for {queues} queues of {ring_size}: {e:?}"),
+        }
+    }
+}
+
+/// A window of plain memory. Accesses through [`SharedMem`] are the datapath's: they are
+/// bounds-checked, counted when they would have gone outside, and (when `writer_half` is set)
+/// checked to write only that half. The peer of a fuzz test writes with [`Mem::poke`].
+pub struct Mem {
+    words: Vec<AtomicU32>,
+    /// Accesses the datapath attempted outside the window or misaligned (must stay 0).
+    pub oob: AtomicU64,
+    /// Writes the datapath made outside `writer_half` (must stay 0).
+    pub foreign_writes: AtomicU64,
+    /// The half (its offset) the datapath's writes must stay in, if checked.
+    pub writer_half: Option<(u32, u32)>,
+}
+
+impl Mem {
+    pub fn new(size: u64) -> Self {
+        Self {
+            words: (0..size / 4).map(|_| AtomicU32::new(0)).collect(),
+            oob: AtomicU64::new(0),
+            foreign_writes: AtomicU64::new(0),
+            writer_half: None,
+        }
+    }
+
+    fn word(&self, off: u32) -> Option<&AtomicU32> {
+        let w = if off % 4 == 0 {
+            self.words.get(off as usize / 4)
+        } else {
+            None
+        };
+        if w.is_none() {
+            self.oob.fetch_add(1, Relaxed);
+        }
+        w
+    }
+
+    fn write_word(&self, off: u32) -> Option<&AtomicU32> {
+        if let Some((start, len)) = self.writer_half {
+            if off < start || off - start >= len {
+                self.foreign_writes.fetch_add(1, Relaxed);
+            }
+        }
+        self.word(off)
+    }
+
+    /// The peer's (or the test's) write: not checked, not counted.
+    pub fn poke(&self, off: u32, v: u32) {
+        if let Some(w) = self.words.get(off as usize / 4) {
+            w.store(v, Relaxed);
+        }
+    }
+
+    /// The test's read.
+    pub fn peek(&self, off: u32) -> u32 {
+        self.words
+            .get(off as usize / 4)
+            .map_or(0, |w| w.load(Relaxed))
+    }
+}
+
+impl SharedMem for Mem {
+    fn size(&self) -> u64 {
+        self.words.len() as u64 * 4
+    }
+    fn load(&self, off: u32) -> Option<u32> {
+        Some(self.word(off)?.load(Relaxed))
+    }
+    fn load_acquire(&self, off: u32) -> Option<u32> {
+        Some(self.word(off)?.load(Acquire))
+    }
+    fn store(&self, off: u32, v: u32) -> Option<()> {
+        self.write_word(off)?.store(v, Relaxed);
+        Some(())
+    }
+    fn store_release(&self, off: u32, v: u32) -> Option<()> {
+        self.write_word(off)?.store(v, Release);
+        Some(())
+    }
+    fn full_barrier(&self) {
+        std::sync::atomic::fence(SeqCst);
+    }
+    fn read_barrier(&self) {
+        std::sync::atomic::fence(Acquire);
+    }
+    fn write_barrier(&self) {
+        std::sync::atomic::fence(Release);
+    }
+    fn read_desc(&self, off: u32) -> Option<Desc> {
+        let last = off.checked_add(12)?;
+        let w = [
+            self.load(off)?,
+            self.load(off + 4)?,
+            self.load(off + 8)?,
+            self.load(last)?,
+        ];
+        Some(Desc {
+            off: w[0],
+            len: w[1],
+            csum_start: w[2] as u16,
+            csum_offset: (w[2] >> 16) as u16,
+            gso_size: w[3] as u16,
+            gso_type: (w[3] >> 16) as u8,
+            flags: (w[3] >> 24) as u8,
+        })
+    }
+    fn write_desc(&self, off: u32, d: &Desc) -> Option<()> {
+        let w = [
+            d.off,
+            d.len,
+            u32::from(d.csum_start) | u32::from(d.csum_offset) << 16,
+            u32::from(d.gso_size) | u32::from(d.gso_type) << 16 | u32::from(d.flags) << 24,
+        ];
+        // Check the whole descriptor first: nothing is written unless all of it fits.
+        let last = off.checked_add(12)?;
+        self.word(off)?;
+        self.word(last)?;
+        for (i, v) in w.into_iter().enumerate() {
+            self.store(off + 4 * i as u32, v)?;
+        }
+        Some(())
+    }
+}
+
+/// The tag a packet carries in its first and last words.
+pub fn tag(q: u16, seq: u32) -> u32 {
+    (u32::from(q) << 24 | seq & 0xff_ffff) ^ 0x5a5a_0000
+}
+
+/// Where the last tag word of a packet of `len` bytes at `off` is.
+fn last_word(off: u32, len: u32) -> u32 {
+    off + ((len - 4) & !3)
+}
+
+/// A packet handed to transmit: the `seq`-th of queue `q`, `len` bytes.
+#[derive(Debug)]
+pub struct Pkt<'a> {
+    pub q: u16,
+    pub seq: u32,
+    pub len: u32,
+    pub bad_meta: bool,
+    /// Where its fate is recorded.
+    pub log: &'a RefCell<Vec<Fate>>,
+}
+
+/// What became of a packet handed to transmit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    Sent { q: u16, seq: u32 },
+    Dropped { q: u16, seq: u32, why: DropReason },
+}
+
+impl TxPacket<Mem> for Pkt<'_> {
+    fn size(&self) -> u32 {
+        self.len
+    }
+    fn meta(&self) -> Option<Desc> {
+        (!self.bad_meta).then(Desc::default)
+    }
+    fn copy_to(&self, mem: &Mem, off: u32) -> Option<()> {
+        let t = tag(self.q, self.seq);
+        mem.store(off, t)?;
+        mem.store(off + 4, self.len)?;
+        mem.store(last_word(off, self.len), t)
+    }
+    fn consume(self) {
+        self.log.borrow_mut().push(Fate::Sent {
+            q: self.q,
+            seq: self.seq,
+        });
+    }
+    fn drop_for(self, why: DropReason) {
+        self.log.borrow_mut().push(Fate::Dropped {
+            q: self.q,
+            seq: self.seq,
+            why,
+        });
+    }
+}
+
+/// A clock the test moves.
+#[derive(Default)]
+pub struct TestClock(pub Cell<u32>);
+
+impl Clock for &TestClock {
+    fn ticks(&self) -> u32 {
+        self.0.get()
+    }
+}
+
+/// One end's device: its TX queues and NAPI contexts, as the core and the peer see them.
+#[derive(Default)]
+pub struct Dev {
+    pub stopped: [Cell<bool>; MAX_QUEUES as usize],
+    pub napi_scheduled: [Cell<bool>; MAX_QUEUES as usize],
+    pub timer: [Cell<Option<u32>>; MAX_QUEUES as usize],
+    pub moderation: Cell<Moderation>,
+    pub xmit_more: Cell<bool>,
+    pub violations: Cell<u32>,
+    pub dim_samples: Cell<u32>,
+    pub doorbells_out: Cell<u32>,
+}
+
+/// The port of end `me`, signalling `peer` as `mode` says.
+pub struct TestPort<'a> {
+    pub me: &'a Dev,
+    pub peer: &'a Dev,
+    pub mode: Mode,
+}
+
+impl Port for TestPort<'_> {
+    fn txq_stop(&self, q: u16) {
+        self.me.stopped[usize::from(q)].set(true);
+    }
+    fn txq_start(&self, q: u16) {
+        self.me.stopped[usize::from(q)].set(false);
+    }
+    fn txq_wake(&self, q: u16) {
+        self.me.stopped[usize::from(q)].set(false);
+    }
+    fn xmit_more(&self) -> bool {
+        self.me.xmit_more.get()
+    }
+    fn notify_peer(&self, q: u16) -> bool {
+        self.me.doorbells_out.set(self.me.doorbells_out.get() + 1);
+        self.peer.napi_scheduled[usize::from(q)].set(true);
+        true
+    }
+    fn wake_peer(&self, q: u16) {
+        self.me.doorbells_out.set(self.me.doorbells_out.get() + 1);
+        match self.mode {
+            Mode::Pair => self.peer.stopped[usize::from(q)].set(false),
+            // One vector per queue: the peer's poll runs, and wakes its queue.
+            Mode::Doorbell => self.peer.napi_scheduled[usize::from(q)].set(true),
+        }
+    }
+    fn violation(&self) {
+        self.me.violations.set(self.me.violations.get() + 1);
+    }
+}
+
+/// What a receiver got, in order, per queue: (tag, length).
+pub type Received = RefCell<Vec<VecDeque<(u32, u32)>>>;
+
+/// NAPI context `q` of end `dev`, whose received packets must lie in `[lo, hi)` (the peer's
+/// data area for the queue).
+pub struct TestNapi<'a> {
+    pub dev: &'a Dev,
+    pub q: u16,
+    pub lo: u32,
+    pub hi: u32,
+    pub received: &'a Received,
+    /// Receives outside `[lo, hi)` (must stay 0).
+    pub out_of_area: &'a Cell<u32>,
+}
+
+impl Poller<Mem> for TestNapi<'_> {
+    fn receive(&self, mem: &Mem, off: u32, d: &Desc) -> Result<(), DropReason> {
+        let end = u64::from(off) + u64::from(d.len);
+        if off < self.lo || end > u64::from(self.hi) || d.len < 8 {
+            self.out_of_area.set(self.out_of_area.get() + 1);
+            return Err(DropReason::BadMeta);
+        }
+        // The copy is the kernel's (bytes, any alignment), not the datapath's: the test reads
+        // the tags directly.
+        let (first, len, last) = if off % 4 == 0 {
+            (
+                mem.peek(off),
+                mem.peek(off + 4),
+                mem.peek(last_word(off, d.len)),
+            )
+        } else {
+            (0, 0, u32::MAX)
+        };
+        // A torn packet (overwritten at either end, or not the length sent) records as a
+        // different tag.
+        let t = if first == last && len == d.len {
+            first
+        } else {
+            u32::MAX
+        };
+        if let Some(q) = self.received.borrow_mut().get_mut(usize::from(self.q)) {
+            q.push_back((t, d.len));
+        }
+        Ok(())
+    }
+    fn complete_done(&self, _done: u32) -> bool {
+        self.dev.napi_scheduled[usize::from(self.q)].set(false);
+        true
+    }
+    fn schedule(&self) {
+        self.dev.napi_scheduled[usize::from(self.q)].set(true);
+    }
+    fn moderation(&self) -> Moderation {
+        self.dev.moderation.get()
+    }
+    fn timer_start(&self, usecs: u32) {
+        self.dev.timer[usize::from(self.q)].set(Some(usecs));
+    }
+    fn dim_sample(&self, _events: u16, _packets: u64, _bytes: u64) {
+        self.dev.dim_samples.set(self.dev.dim_samples.get() + 1);
+    }
+}
+
+/// The datapath over a test window.
+pub type TestConn<'a> = Conn<&'a Mem, &'a TestClock, Vec<AtomicU32>>;
+
+/// End `side` of a link over `mem`.
+pub fn conn<'a>(
+    mem: &'a Mem,
+    clock: &'a TestClock,
+    layout: Layout,
+    side: u32,
+    mode: Mode,
+) -> TestConn<'a> {
+    let starts = (0..start_slots(&layout))
+        .map(|_| AtomicU32::new(0))
+        .collect();
+    let cfg = Config {
+        layout,
+        side,
+        mode,
+        overdue_ticks: 100,
+    };
+    let c = Conn::new(mem, clock, starts, cfg, 1, 1500).expect("a valid layout");
+    c.set_live(true);
+    c
+}
+
+/// Per-queue counters of one end.
+pub struct Stats {
+    pub tx: Vec<TxStats>,
+    pub rx: Vec<RxStats>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            tx: (0..MAX_QUEUES).map(|_| TxStats::new()).collect(),
+            rx: (0..MAX_QUEUES).map(|_| RxStats::new()).collect(),
+        }
+    }
+}
+
+/// A small deterministic generator (splitmix64), for the fuzzer's seeded runs.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// A value in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u32) -> u32 {
+        (self.next() % u64::from(n)) as u32
+    }
+    pub fn chance(&mut self, one_in: u32) -> bool {
+        self.below(one_in) == 0
+    }
+}
