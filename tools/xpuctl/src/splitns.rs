@@ -69,7 +69,7 @@ pub(crate) enum PortCommand {
     Add { port: u16 },
     /// Unregister a port of this half
     Del { port: u16 },
-    /// List the claimed ports of both halves, and how this half's are held
+    /// List the claimed ports of both halves (--json also says how this half's are held)
     List {
         /// Print JSON
         #[arg(long)]
