@@ -11,12 +11,22 @@
  * netfilter if any, GSO kept whole by lo), and it only has to change wires. Across the link it
  * travels as an Ethernet frame of type ETH_P_XPU_LOCAL; the far side routes it to a local
  * destination and hands it to its own lo, so the server sees what loopback would show it.
+ *
+ * The DPU half is the pod's edge: traffic from outside the pod enters there. A packet for the
+ * pod address that came in through any other device (the pod's uplink) and that is for a port
+ * the other half owns crosses the link as well, taken after the DPU half's netfilter has had
+ * its say (a LOCAL_IN hook, so a REDIRECT to a sidecar there keeps the packet). A packet from
+ * outside the pod is delivered on the far side as if it had come in on the link, so the
+ * application sees the client's address and answers through the link (its default route),
+ * which the DPU half forwards out of the pod like a router.
  */
 
 #include <linux/etherdevice.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/netdevice.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
 #include <linux/skbuff.h>
 #include <linux/random.h>
 #include <linux/rtnetlink.h>
@@ -47,6 +57,7 @@ struct xpu_split {
 	struct net_device *dev;		/* the xpu link, held */
 	netdevice_tracker dev_tracker;
 	struct net_device *lo;		/* the namespace's loopback, tapped */
+	struct nf_hook_ops edge;	/* LOCAL_IN: packets from outside the pod */
 	__be32 addr;			/* the pod address */
 	u32 saved_range;		/* ip_local_port_range before the split */
 	unsigned long todo;
@@ -203,6 +214,32 @@ static void xpu_split_later(struct xpu_split *s, int what)
 }
 
 /*
+ * Sends @skb, an IPv4 packet for a local address and a port the other half owns, across the
+ * link, and counts it. Consumes @skb, which must not be shared.
+ */
+static void xpu_split_cross(struct xpu_split *s, struct sk_buff *skb)
+{
+	/*
+	 * The receive pulled its Ethernet header; give the packet ours instead. Only the header
+	 * says ETH_P_XPU_LOCAL: skb->protocol stays IPv4, so that GSO and checksum fallbacks still
+	 * work should the link's offloads be off.
+	 */
+	skb_dst_drop(skb);
+	nf_reset_ct(skb);
+	skb_clear_tstamp(skb);
+	skb->dev = s->dev;
+	if (skb_cow_head(skb, LL_RESERVED_SPACE(s->dev)) ||
+	    dev_hard_header(skb, s->dev, ETH_P_XPU_LOCAL, s->dev->broadcast, s->dev->dev_addr,
+			    skb->len) < 0) {
+		kfree_skb(skb);
+		return;
+	}
+	skb_reset_mac_header(skb);
+	if (dev_queue_xmit(skb) == NET_XMIT_SUCCESS)
+		xpu_rs_split_count(s->rs, false);
+}
+
+/*
  * The tap on the namespace's lo: a TCP or UDP packet for a local address whose port the
  * other half owns goes across the link instead. Runs in lo's receive path (softirq, RCU).
  */
@@ -228,33 +265,47 @@ static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
 		return RX_HANDLER_PASS;
 
 	skb = skb_share_check(skb, GFP_ATOMIC);
-	if (!skb)
-		return RX_HANDLER_CONSUMED;
-	/*
-	 * lo's receive pulled its Ethernet header; give the packet ours instead. Only the header
-	 * says ETH_P_XPU_LOCAL: skb->protocol stays IPv4, so that GSO and checksum fallbacks still
-	 * work should the link's offloads be off.
-	 */
-	skb_dst_drop(skb);
-	nf_reset_ct(skb);
-	skb_clear_tstamp(skb);
-	skb->dev = s->dev;
-	if (skb_cow_head(skb, LL_RESERVED_SPACE(s->dev)) ||
-	    dev_hard_header(skb, s->dev, ETH_P_XPU_LOCAL, s->dev->broadcast, s->dev->dev_addr,
-			    skb->len) < 0) {
-		kfree_skb(skb);
-		return RX_HANDLER_CONSUMED;
-	}
-	skb_reset_mac_header(skb);
-	if (dev_queue_xmit(skb) == NET_XMIT_SUCCESS)
-		xpu_rs_split_count(s->rs, false);
+	if (skb)
+		xpu_split_cross(s, skb);
 	return RX_HANDLER_CONSUMED;
 }
 
+#if IS_ENABLED(CONFIG_NETFILTER)
+/*
+ * The edge: a TCP or UDP packet for the pod address, from outside the pod (not lo, not the
+ * link), whose port the other half owns goes across. LOCAL_IN runs after this half's
+ * PREROUTING (a REDIRECT or DNAT to a sidecar here has changed the port already), after
+ * reassembly, and after its INPUT filter. A packet that found a socket of this half (TPROXY,
+ * early demux) stays here.
+ */
+static unsigned int xpu_split_edge_in(void *priv, struct sk_buff *skb,
+				      const struct nf_hook_state *state)
+{
+	struct xpu_split *s = priv;
+	const struct iphdr *iph = ip_hdr(skb);
+	__be16 _ports[2];
+	const __be16 *ports;
+
+	if (state->in == s->dev || (state->in->flags & IFF_LOOPBACK) || skb->sk ||
+	    (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
+	    iph->daddr != s->addr)
+		return NF_ACCEPT;
+	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
+	if (!ports || !xpu_rs_split_steer(s->rs, ntohs(ports[1])))
+		return NF_ACCEPT;
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (skb) {
+		skb_forward_csum(skb);	/* a receive checksum means nothing once sent on */
+		xpu_split_cross(s, skb);
+	}
+	return NF_STOLEN;
+}
+#endif
+
 /*
  * A steered packet from the other half: deliver it through our lo, as loopback would, if it
- * is for a local address and a port that is not the other half's. The peer is not trusted:
- * anything else is dropped.
+ * is for a local address and a port that is not the other half's; one from outside the pod
+ * as if it had come in on the link. The peer is not trusted: anything else is dropped.
  */
 static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct packet_type *pt,
 			 struct net_device *orig_dev)
@@ -286,6 +337,24 @@ static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct pac
 	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
 	if (!ports || !xpu_rs_split_accept(s->rs, ntohs(ports[1])))
 		goto drop;
+	if (!ipv4_is_loopback(iph->saddr) && inet_addr_type(net, iph->saddr) != RTN_LOCAL) {
+		/*
+		 * From outside the pod, through the other half, its edge: received as on any
+		 * NIC, on the link, so the application sees the client and answers through the
+		 * link. Only for the pod address: a loopback destination with a foreign source
+		 * is a martian, and ip_rcv() judges the source as for any packet.
+		 */
+		if (iph->daddr != s->addr)
+			goto drop;
+		skb_scrub_packet(skb, false);
+		skb->dev = dev;
+		skb->protocol = htons(ETH_P_IP);
+		skb->pkt_type = PACKET_HOST;
+		skb_reset_transport_header(skb);
+		if (netif_rx(skb) == NET_RX_SUCCESS)
+			xpu_rs_split_count(s->rs, true);
+		return NET_RX_SUCCESS;
+	}
 	rt = ip_route_output(net, iph->daddr, iph->saddr, 0, 0, RT_SCOPE_UNIVERSE);
 	if (IS_ERR(rt))
 		goto drop;
@@ -359,9 +428,12 @@ static struct packet_type xpu_sync_pt __read_mostly = {
 static void xpu_split_destroy(struct xpu_split *s, bool bye)
 {
 	RCU_INIT_POINTER(xpu_net(s->net)->split, NULL);
+#if IS_ENABLED(CONFIG_NETFILTER)
+	nf_unregister_net_hook(s->net, &s->edge);
+#endif
 	netdev_rx_handler_unregister(s->lo);	/* waits for the tap's users */
 	WRITE_ONCE(s->net->ipv4.ip_local_ports.range, s->saved_range);
-	synchronize_net();			/* and for the receive handlers' */
+	synchronize_net();			/* and for the hook's and receive handlers' */
 	cancel_work_sync(&s->work);
 	if (bye)
 		xpu_split_send(s, false, false);
@@ -433,6 +505,22 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 		xpu_rs_split_free(s->rs);
 		goto fail;
 	}
+#if IS_ENABLED(CONFIG_NETFILTER)
+	s->edge = (struct nf_hook_ops) {
+		.hook		= xpu_split_edge_in,
+		.priv		= s,
+		.pf		= NFPROTO_IPV4,
+		.hooknum	= NF_INET_LOCAL_IN,
+		.priority	= NF_IP_PRI_FILTER + 1,
+	};
+	err = nf_register_net_hook(net, &s->edge);
+	if (err) {
+		NL_SET_ERR_MSG(extack, "cannot hook this namespace's local input");
+		netdev_rx_handler_unregister(s->lo);
+		xpu_rs_split_free(s->rs);
+		goto fail;
+	}
+#endif
 	netdev_hold(dev, &s->dev_tracker, GFP_KERNEL);
 	s->saved_range = READ_ONCE(net->ipv4.ip_local_ports.range);
 	xpu_rs_split_range(s->rs, &lo, &hi);

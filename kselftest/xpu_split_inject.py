@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 """Play a hostile other half: write raw frames onto an xpu link, as the far end could.
 
-    xpu_split_inject.py DEV syn PORT    a TCP SYN for 127.0.0.1:PORT from 127.0.0.1:50000,
-                                        as a steered packet (ethertype 0x88b5)
+    xpu_split_inject.py DEV syn PORT [SRC DST]
+                                        a TCP SYN for DST:PORT from SRC:50000 (both
+                                        127.0.0.1 by default), as a steered packet (ethertype
+                                        0x88b5)
     xpu_split_inject.py DEV garbage N   N malformed port snapshots (ethertype 0x88b6):
                                         random bytes, random lengths, a good magic now and then
     xpu_split_inject.py DEV claim-all HALF POD_ADDR
@@ -30,14 +32,14 @@ def csum(data):
     return ~s & 0xFFFF
 
 
-def syn(port):
-    lo = socket.inet_aton("127.0.0.1")
+def syn(port, src="127.0.0.1", dst="127.0.0.1"):
+    src, dst = socket.inet_aton(src), socket.inet_aton(dst)
     tcp = struct.pack("!HHIIBBHHH", 50000, port, random.getrandbits(32), 0, 5 << 4, 0x02,
                       65535, 0, 0)
-    pseudo = lo + lo + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+    pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
     tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0x4000,
-                     64, socket.IPPROTO_TCP, 0, lo, lo)
+                     64, socket.IPPROTO_TCP, 0, src, dst)
     ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
     return ip + tcp
 
@@ -71,7 +73,7 @@ def main():
     s.bind((dev, 0))
     eth = lambda proto: b"\xff" * 6 + b"\0" * 6 + struct.pack("!H", proto)
     if what == "syn":
-        s.send(eth(ETH_P_XPU_LOCAL) + syn(arg))
+        s.send(eth(ETH_P_XPU_LOCAL) + syn(arg, *sys.argv[4:6]))
     elif what == "claim-all":
         s.send(eth(ETH_P_XPU_SYNC) + claim_all(arg, sys.argv[4]))
     elif what == "garbage":

@@ -361,7 +361,10 @@ pub(crate) fn refusal<T, P>(what: &str, e: &Nlmsgerr<NlmsghdrErr<T, P>>) -> Erro
 /// This uses neli's socket rather than its router: in neli 0.7.5 the router's typed errors
 /// drop the extended ack (`Nlmsgerr::to_typed` does not carry it over), and the message is the
 /// part of the answer users need most.
-fn request(kind: Rtm, flags: NlmF, msg: Ifinfomsg, what: &str) -> Result<(), Error> {
+pub(crate) fn request<P>(kind: Rtm, flags: NlmF, msg: P, what: &str) -> Result<(), Error>
+where
+    P: neli::Size + ToBytes + fmt::Debug,
+{
     let sock = NlSocketHandle::connect(NlFamily::Route, None, Groups::empty())
         .map_err(|e| err(format!("{what}: cannot open an rtnetlink socket: {e}")))?;
     // Best effort: older kernels lack them, and the request works without.

@@ -3,6 +3,7 @@
 //! `xpuctl`: control tool for xpu links and split network namespaces.
 
 mod agent;
+mod edge;
 mod genl;
 mod link;
 mod sockets;

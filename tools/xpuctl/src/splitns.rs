@@ -42,6 +42,10 @@ pub(crate) enum SplitnsCommand {
         /// This half's ephemeral ports, MIN-MAX (default: host 32768-49151, dpu 49152-60999)
         #[arg(long, value_parser = parse_range)]
         ports: Option<(u16, u16)>,
+        /// The DPU half is the pod's edge: the host half's default route goes through the
+        /// link (it must have none), the DPU half forwards for it (give both halves --edge)
+        #[arg(long)]
+        edge: bool,
     },
     /// Join this network namespace back together
     Delete {
@@ -124,6 +128,7 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
             addr,
             half,
             ports,
+            edge,
         } => {
             if name.is_empty() || name.len() >= NAME_LEN || name.contains('\0') {
                 return Err(err(format!(
@@ -131,9 +136,10 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                     NAME_LEN - 1
                 )));
             }
+            let link = ifindex(&dev)?;
             let mut attrs: Attrs = vec![
                 (splitns::NAME, format!("{name}\0").into_bytes()),
-                (splitns::IFINDEX, ifindex(&dev)?.to_ne_bytes().to_vec()),
+                (splitns::IFINDEX, link.to_ne_bytes().to_vec()),
                 (splitns::ADDR, addr.octets().to_vec()),
             ];
             if let Some(h) = half {
@@ -153,18 +159,39 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                 false,
                 &format!("cannot split as '{name}'"),
             )?;
+            if edge {
+                // The kernel chose the half (a PCI link's role): ask it. Half an edge is no
+                // edge, so a failure unsplits again.
+                let done = split_half(&fam).and_then(|h| crate::edge::setup(h, &dev, link));
+                if let Err(e) = done {
+                    let _ = fam.request(cmd::SPLITNS_DELETE, &Vec::new(), false, "");
+                    return Err(e);
+                }
+            }
         }
         SplitnsCommand::Delete { name } => {
             let mut attrs: Attrs = Vec::new();
             if let Some(n) = &name {
                 attrs.push((splitns::NAME, format!("{n}\0").into_bytes()));
             }
+            let before = fam
+                .request(cmd::SPLITNS_GET, &Vec::new(), false, "")
+                .ok()
+                .and_then(|r| {
+                    let r = r.first()?;
+                    let half = Half::from_u32(get_u32(r, splitns::HALF)?)?;
+                    Some((half, get_u32(r, splitns::IFINDEX)?))
+                });
             fam.request(
                 cmd::SPLITNS_DELETE,
                 &attrs,
                 false,
                 "cannot delete the split namespace",
             )?;
+            // What --edge added goes with the split.
+            if let Some((half, ifindex)) = before {
+                crate::edge::teardown(half, ifindex)?;
+            }
         }
         SplitnsCommand::Show { json } => {
             let r = fam.request(
@@ -186,6 +213,20 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
         SplitnsCommand::Agent { cgroup } => crate::agent::run(cgroup)?,
     }
     Ok(())
+}
+
+/// This namespace's half, as the kernel has it.
+fn split_half(fam: &Family) -> Result<Half, Error> {
+    let r = fam.request(
+        cmd::SPLITNS_GET,
+        &Vec::new(),
+        false,
+        "cannot read the split back",
+    )?;
+    r.first()
+        .and_then(|r| get_u32(r, splitns::HALF))
+        .and_then(Half::from_u32)
+        .ok_or_else(|| err("cannot read the split back: the kernel gave no half"))
 }
 
 /// A claimed port: its number, its half's name, and how it is held ("" for the other half's,

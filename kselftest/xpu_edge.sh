@@ -1,0 +1,267 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The DPU half as the pod's edge (pair link: $H the host half, $D the DPU half, $O outside the
+# pod). The DPU half has the pod's uplink (a veth to $O, which routes for it); the host half has
+# only lo and the link, and both were split with --edge. Each half runs its ownership agent;
+# nobody registers a port. An outside client reaches the application on the host at the pod
+# address and the application sees the client's address; the application reaches outside
+# services, which see the pod address; the DPU half's own services stay on the DPU half; no NAT
+# anywhere. A forged packet from the other half for anything but the pod address is dropped.
+
+. "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
+
+H= D= O=
+POD=10.79.0.5
+GW=10.79.0.1	# the outside router, $O's end of the uplink
+SVC=198.51.100.7	# a service beyond the router
+
+h() { ip netns exec "$H" "$@"; }
+d() { ip netns exec "$D" "$@"; }
+o() { ip netns exec "$O" "$@"; }
+
+setup_edge() {
+	H=$(xpu_netns host) && D=$(xpu_netns dpu) && O=$(xpu_netns out) ||
+		fail "cannot create namespaces"
+	h xpuctl link add xpu0 --peer xpu1 --peer-netns "$D" || fail "xpuctl link add failed"
+	# The pod's uplink is the DPU half's: eth0 holds the pod address, the router is outside.
+	ip -n "$D" link add eth0 type veth peer name up0 netns "$O"
+	ip -n "$D" addr add $POD/24 dev eth0
+	ip -n "$O" addr add $GW/24 dev up0
+	ip -n "$O" addr add $SVC/32 dev lo
+	ip -n "$D" link set eth0 up
+	ip -n "$O" link set up0 up
+	ip -n "$D" route add default via $GW
+	# The host half: the pod address on the link, and nothing else.
+	ip -n "$H" addr add $POD/32 dev xpu0
+	ip -n "$H" link set xpu0 up
+	ip -n "$D" link set xpu1 up
+	h xpuctl splitns create web --dev xpu0 --addr $POD --half host --edge ||
+		fail "host half: create --edge failed"
+	d xpuctl splitns create web --dev xpu1 --addr $POD --half dpu --edge ||
+		fail "DPU half: create --edge failed"
+	slowwait 10 sh -c "ip netns exec $H xpuctl splitns show --json | grep -q '\"peer\":\"split\"' &&
+		ip netns exec $D xpuctl splitns show --json | grep -q '\"peer\":\"split\"'" ||
+		fail "the halves did not pair"
+	start_agent h "$H"
+	start_agent d "$D"
+}
+
+# start_agent SIDE NS: the half's ownership agent, in the background, until it says it is ready.
+start_agent() {
+	local log=/tmp/xpu-agent-$$-$1.log
+	ip netns exec "$2" xpuctl splitns agent --cgroup "$CGROUP" >"$log" 2>&1 &
+	slowwait 20 grep -q "follow its sockets" "$log" || { cat "$log"; fail "the $1 agent did not start"; }
+}
+
+# serve NS PROTO ADDR PORT TAG: a server that answers each TCP connection or UDP datagram with
+# "TAG PEER-ADDRESS" (what the server saw of its client); prints its pid.
+serve() {
+	ip netns exec "$1" python3 -c '
+import socket, sys
+proto, addr, port, tag = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+if proto == "tcp":
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(16)
+    while True:
+        c, a = s.accept()
+        c.sendall(f"{tag} {a[0]}".encode())
+        c.close()
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    while True:
+        q, a = s.recvfrom(512)
+        s.sendto(f"{tag} {a[0]}".encode(), a)
+' "$2" "$3" "$4" "$5" >/dev/null 2>&1 &
+	local pid=$! flag=-Htln
+	[ "$2" = udp ] && flag=-Huln
+	# Python starts slowly on an emulated CPU: the port is bound once ss lists it.
+	slowwait 20 sh -c "ip netns exec $1 ss $flag 'sport = :$4' | grep -q ." ||
+		fail "nothing serves $2 port $4"
+	echo $pid
+}
+
+# ask NS PROTO ADDR PORT: one question to ADDR:PORT; prints the answer (or the error).
+ask() {
+	ip netns exec "$1" timeout 10 python3 -c '
+import socket, sys
+proto, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if proto == "tcp":
+    c = socket.create_connection((addr, port), timeout=5)
+    print(c.recv(128).decode())
+else:
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(5)
+    c.sendto(b"question", (addr, port))
+    print(c.recv(128).decode())
+' "$2" "$3" "$4" 2>&1
+}
+
+# owned NS PORT HALF: NS lists PORT as HALF's (the agents' claims reached it).
+owned() {
+	slowwait 5 sh -c "ip netns exec $1 xpuctl port list | grep -q '^$2 $3\$'"
+}
+
+# counter NS NAME: the split's steered or delivered count in NS.
+counter() {
+	ip netns exec "$1" xpuctl splitns show --json | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+}
+
+test_host_has_no_uplink() {
+	local r
+	setup_edge
+	r=$(ip -n "$H" -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | sort | tr '\n' ' ')
+	[ "$r" = "lo xpu0 " ] || fail "the host half has devices '$r', not just lo and the link"
+	r=$(ip -n "$H" route show default)
+	echo "host half: $r"
+	echo "$r" | grep -q "^default via 169.254.1.1 dev xpu0 .*onlink" ||
+		fail "the host half's default route is '$r', not the link"
+	for k in conf/xpu1/forwarding conf/xpu1/accept_local conf/xpu1/proxy_arp; do
+		[ "$(d cat /proc/sys/net/ipv4/$k)" = 1 ] || fail "DPU half: $k is not 1"
+	done
+	# The DPU half forwards for the link only, not as a router for everything.
+	[ "$(d cat /proc/sys/net/ipv4/conf/eth0/forwarding)" = 0 ] ||
+		fail "DPU half: the uplink forwards too"
+}
+
+test_inbound_tcp_sees_client() {
+	local got before
+	setup_edge
+	serve "$H" tcp 0.0.0.0 8080 app >/dev/null
+	owned "$D" 8080 host || fail "the DPU half did not learn that the application owns 8080"
+	before=$(counter "$D" steered)
+	got=$(ask "$O" tcp $POD 8080)
+	echo "outside -> $POD:8080: $got"
+	[ "$got" = "app $GW" ] || fail "the outside client got '$got', not the host's application seeing $GW"
+	[ "$(counter "$D" steered)" -gt "$before" ] || fail "the DPU half counted nothing steered"
+	[ "$(counter "$H" delivered)" -gt 0 ] || fail "the host half counted nothing delivered"
+}
+
+test_outbound_tcp_sees_pod() {
+	local got
+	setup_edge
+	serve "$O" tcp $SVC 9090 svc >/dev/null
+	got=$(ask "$H" tcp $SVC 9090)
+	echo "host -> $SVC:9090: $got"
+	[ "$got" = "svc $POD" ] || fail "the application got '$got', not the service seeing $POD"
+	# The DPU half's own client leaves the same way, from its own ephemeral ports.
+	got=$(ask "$D" tcp $SVC 9090)
+	[ "$got" = "svc $POD" ] || fail "the DPU half's client got '$got'"
+}
+
+test_udp_both_ways() {
+	local got
+	setup_edge
+	# A DNS-style resolver outside, asked by the application; and a UDP service of the
+	# application's, asked from outside.
+	serve "$O" udp $SVC 53 resolver >/dev/null
+	serve "$H" udp 0.0.0.0 5353 app >/dev/null
+	owned "$D" 5353 host || fail "the DPU half did not learn that the application owns UDP 5353"
+	got=$(ask "$H" udp $SVC 53)
+	[ "$got" = "resolver $POD" ] || fail "the application's query got '$got'"
+	got=$(ask "$O" udp $POD 5353)
+	[ "$got" = "app $GW" ] || fail "the outside query of the application got '$got'"
+}
+
+test_dpu_ports_stay_on_dpu() {
+	local got
+	setup_edge
+	# The sidecar's port is the DPU half's, the application's the host's: each answers its own.
+	serve "$D" tcp 0.0.0.0 15001 sidecar >/dev/null
+	serve "$H" tcp 0.0.0.0 8080 app >/dev/null
+	owned "$H" 15001 dpu || fail "the host half did not learn the sidecar's port"
+	owned "$D" 8080 host || fail "the DPU half did not learn the application's port"
+	got=$(ask "$O" tcp $POD 15001)
+	[ "$got" = "sidecar $GW" ] || fail "outside -> 15001 got '$got', not the DPU's sidecar"
+	got=$(ask "$O" tcp $POD 8080)
+	[ "$got" = "app $GW" ] || fail "outside -> 8080 got '$got', not the host's application"
+	# The pod address answers pings (the DPU half, as the edge, holds it on its uplink).
+	o ping -c 2 -W 5 $POD || fail "the pod address does not answer pings"
+	# A port nobody owns is the edge's: refused there, not sent across.
+	got=$(ask "$O" tcp $POD 7777)
+	echo "$got" | grep -q "Connection refused" || fail "an unowned port gave '$got'"
+}
+
+test_bulk_both_ways() {
+	local out
+	command -v iperf3 >/dev/null || skip "iperf3 not installed"
+	setup_edge
+	ip netns exec "$H" iperf3 -s -D -p 5201 >/dev/null || fail "iperf3 -s failed"
+	owned "$D" 5201 host || fail "the DPU half did not learn iperf3's port"
+	for dir in "" -R; do
+		out=$(o iperf3 -c $POD -p 5201 -t 2 $dir -J) || fail "iperf3 $dir failed: $(echo "$out" | tail -5)"
+		echo "$out" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["end"]["sum_received"]
+print("iperf3 %s: %.0f Mbit/s, %d bytes" % (sys.argv[1] or "outside -> host", r["bits_per_second"] / 1e6, r["bytes"]))
+sys.exit(0 if r["bytes"] > 0 else 1)
+' "$dir" || fail "iperf3 $dir moved nothing"
+	done
+}
+
+test_create_refused_with_uplink() {
+	local out
+	H=$(xpu_netns host) && D=$(xpu_netns dpu) || fail "cannot create namespaces"
+	h xpuctl link add xpu0 --peer xpu1 --peer-netns "$D" || fail "xpuctl link add failed"
+	ip -n "$H" addr add $POD/24 dev xpu0
+	ip -n "$H" link set xpu0 up
+	ip -n "$H" route add default via 10.79.0.254 dev xpu0
+	# A host half with a way out of its own is no pod behind an edge: refused, not split.
+	out=$(h xpuctl splitns create web --dev xpu0 --addr $POD --half host --edge 2>&1) &&
+		fail "create --edge succeeded over an existing default route"
+	echo "$out"
+	echo "$out" | grep -q "File exists" || fail "the refusal does not say why: $out"
+	h xpuctl splitns show | grep -q "not split" || fail "the refused create left a split"
+	ip -n "$H" route del default
+	h xpuctl splitns create web --dev xpu0 --addr $POD --half host --edge || fail "create --edge failed"
+	# Delete takes the route it added with it; a second delete says there is nothing.
+	h xpuctl splitns delete || fail "delete failed"
+	[ -z "$(ip -n "$H" route show default)" ] || fail "the default route outlived the split"
+	out=$(h xpuctl splitns delete 2>&1) && fail "a second delete succeeded"
+	echo "$out" | grep -q "not split" || fail "the second delete says '$out'"
+}
+
+test_forged_foreign_packets_dropped() {
+	local before
+	setup_edge
+	serve "$H" tcp 0.0.0.0 8080 app >/dev/null
+	owned "$D" 8080 host || fail "the DPU half did not learn 8080"
+	before=$(counter "$H" delivered)
+	# A peer's frame from outside the pod for the host's loopback, or for an address that is
+	# not the pod's: a martian and a stranger, dropped by the host half.
+	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 203.0.113.9 127.0.0.1 || fail "inject failed"
+	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 203.0.113.9 10.79.0.99 || fail "inject failed"
+	sleep 1
+	[ "$(counter "$H" delivered)" = "$before" ] || fail "the host half delivered a forged packet"
+	# The pod address from outside is what an edge sends: delivered.
+	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 203.0.113.9 $POD || fail "inject failed"
+	slowwait 5 sh -c "[ \"\$(ip netns exec $H xpuctl splitns show --json |
+		sed -n 's/.*\"delivered\":\([0-9]*\).*/\1/p')\" -gt $before ]" ||
+		fail "the host half did not take a packet for the pod address from the edge"
+}
+
+xpu_require
+command -v python3 >/dev/null || { ktap_skip_all "python3 not installed"; exit "$KSFT_SKIP"; }
+CGROUP=$(mktemp -d /tmp/xpu-cgroup.XXXXXX)
+mount -t cgroup2 none "$CGROUP" || { ktap_skip_all "no cgroup v2 hierarchy"; exit "$KSFT_SKIP"; }
+cleanup() {
+	xpu_cleanup
+	umount "$CGROUP" && rmdir "$CGROUP"
+	rm -f /tmp/xpu-agent-$$-*.log
+}
+trap cleanup EXIT
+modprobe xpu || { ktap_skip_all "modprobe xpu failed"; exit "$KSFT_SKIP"; }
+
+ktap_print_header
+ktap_set_plan 8
+xpu_case "the host half has no uplink: its way out is the link" test_host_has_no_uplink
+xpu_case "outside -> the host's application, which sees the client" test_inbound_tcp_sees_client
+xpu_case "the application -> an outside service, which sees the pod" test_outbound_tcp_sees_pod
+xpu_case "UDP both ways through the edge" test_udp_both_ways
+xpu_case "the DPU half's ports stay on it, the host's cross" test_dpu_ports_stay_on_dpu
+xpu_case "bulk TCP both ways through the edge (iperf3)" test_bulk_both_ways
+xpu_case "create --edge over a default route is refused; delete takes the route" test_create_refused_with_uplink
+xpu_case "forged packets from outside the pod for other addresses are dropped" test_forged_foreign_packets_dropped
+ktap_finished
