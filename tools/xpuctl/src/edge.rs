@@ -6,15 +6,18 @@
 //! comes in on the link out of the pod (it holds the pod address too, hence `accept_local`),
 //! and the kernel sends what comes in from outside for the host's ports across the link.
 //! Nothing is translated: the application sees its clients, and servers see the pod address.
+//! The DPU half's link also carries the pod address (/32): a REDIRECT of what comes in on it
+//! (the host half's connections, to the sidecar: `splitns intercept`) goes to the link's
+//! address, and without one it drops the packet.
 
 use std::{fs, net::Ipv4Addr};
 
 use neli::{
     consts::{
         nl::NlmF,
-        rtnl::{RtAddrFamily, RtScope, RtTable, Rta, Rtm, RtmF, Rtn, Rtprot},
+        rtnl::{Ifa, RtAddrFamily, RtScope, RtTable, Rta, Rtm, RtmF, Rtn, Rtprot},
     },
-    rtnl::{Rtattr, RtattrBuilder, RtmsgBuilder},
+    rtnl::{IfaddrmsgBuilder, Rtattr, RtattrBuilder, RtmsgBuilder},
     types::{Buffer, RtBuffer},
 };
 use xpu_uapi::sync::Half;
@@ -56,14 +59,43 @@ fn default_route(kind: Rtm, flags: NlmF, ifindex: u32, what: &str) -> Result<(),
     request(kind, flags, msg, what)
 }
 
+/// RTM_NEWADDR or RTM_DELADDR of `addr/32` on the link `ifindex`.
+fn link_address(kind: Rtm, ifindex: u32, addr: Ipv4Addr, what: &str) -> Result<(), Error> {
+    let mut attrs = RtBuffer::new();
+    for a in [Ifa::Local, Ifa::Address] {
+        attrs.push(
+            RtattrBuilder::default()
+                .rta_type(a)
+                .rta_payload(Buffer::from(addr.octets().to_vec()))
+                .build()
+                .map_err(|e| err(format!("{what}: {e}")))?,
+        );
+    }
+    let msg = IfaddrmsgBuilder::default()
+        .ifa_family(RtAddrFamily::Inet)
+        .ifa_prefixlen(32)
+        .ifa_scope(RtScope::Universe)
+        .ifa_index(ifindex)
+        .rtattrs(attrs)
+        .build()
+        .map_err(|e| err(format!("{what}: {e}")))?;
+    let flags = if kind == Rtm::Newaddr {
+        NlmF::CREATE | NlmF::EXCL
+    } else {
+        NlmF::empty()
+    };
+    request(kind, flags, msg, what)
+}
+
 /// One sysctl of the current network namespace, e.g. `net/ipv4/conf/xpu0/proxy_arp`.
 fn sysctl(key: &str, value: &str) -> Result<(), Error> {
     let path = format!("/proc/sys/{key}");
     fs::write(&path, value).map_err(|e| err(format!("cannot set {path} to {value}: {e}")))
 }
 
-/// Makes this half, split over `dev` (`ifindex`), part of a pod whose edge is the DPU half.
-pub(crate) fn setup(half: Half, dev: &str, ifindex: u32) -> Result<(), Error> {
+/// Makes this half of pod `addr`, split over `dev` (`ifindex`), part of a pod whose edge is the
+/// DPU half.
+pub(crate) fn setup(half: Half, dev: &str, ifindex: u32, addr: Ipv4Addr) -> Result<(), Error> {
     match half {
         // Refused (EEXIST) if the half has a default route already: it would have an uplink
         // of its own, which --edge says it has not.
@@ -84,24 +116,56 @@ pub(crate) fn setup(half: Half, dev: &str, ifindex: u32) -> Result<(), Error> {
             ] {
                 sysctl(&key, value)?;
             }
-            Ok(())
+            match link_address(
+                Rtm::Newaddr,
+                ifindex,
+                addr,
+                &format!("cannot add {addr}/32 to {dev}"),
+            ) {
+                // The user gave the link the pod address already.
+                Err(e) if e.errno() == Some(rustix::io::Errno::EXIST.raw_os_error()) => Ok(()),
+                r => r,
+            }
         }
     }
 }
 
-/// Undoes `setup` on the host half: the default route through the link, if it is there.
-pub(crate) fn teardown(half: Half, ifindex: u32) -> Result<(), Error> {
-    if half != Half::Host {
-        return Ok(());
-    }
-    match default_route(
-        Rtm::Delroute,
-        NlmF::empty(),
-        ifindex,
-        "cannot remove the default route through the link",
-    ) {
-        // No such route: the user removed it, or the half was split without --edge.
-        Err(e) if e.errno() == Some(rustix::io::Errno::SRCH.raw_os_error()) => Ok(()),
+/// Undoes `setup` on the half split over `dev` (`ifindex`): the host half's default route
+/// through the link; the DPU half's pod address on the link and its sysctls, if `proxy_arp` on
+/// the link says `setup` set them (nothing else does). What is not there is no error.
+pub(crate) fn teardown(half: Half, dev: &str, ifindex: u32, addr: Ipv4Addr) -> Result<(), Error> {
+    let (r, gone) = match half {
+        Half::Host => (
+            default_route(
+                Rtm::Delroute,
+                NlmF::empty(),
+                ifindex,
+                "cannot remove the default route through the link",
+            ),
+            rustix::io::Errno::SRCH,
+        ),
+        Half::Dpu => {
+            let marker = format!("/proc/sys/net/ipv4/conf/{dev}/proxy_arp");
+            if !fs::read_to_string(&marker).is_ok_and(|v| v.trim() == "1") {
+                return Ok(());
+            }
+            for key in ["forwarding", "accept_local", "proxy_arp"] {
+                sysctl(&format!("net/ipv4/conf/{dev}/{key}"), "0")?;
+            }
+            (
+                link_address(
+                    Rtm::Deladdr,
+                    ifindex,
+                    addr,
+                    &format!("cannot remove {addr}/32 from {dev}"),
+                ),
+                rustix::io::Errno::ADDRNOTAVAIL,
+            )
+        }
+    };
+    match r {
+        // Not there: the user removed it.
+        Err(e) if e.errno() == Some(gone.raw_os_error()) => Ok(()),
         r => r,
     }
 }

@@ -5,6 +5,7 @@
 mod agent;
 mod edge;
 mod genl;
+mod intercept;
 mod link;
 mod sockets;
 mod splitns;

@@ -58,6 +58,9 @@ pub(crate) enum SplitnsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print Istio's sidecar interception for this half, as input for `iptables-restore
+    /// --noflush` (the rules go on the DPU half, where the sidecar runs: see the README)
+    Intercept(crate::intercept::InterceptArgs),
     /// Own this half's ports automatically: each port a socket here binds is claimed for this
     /// half, and freed once no socket holds it (runs until the namespace is unsplit)
     Agent {
@@ -119,6 +122,14 @@ fn ifindex(dev: &str) -> Result<u32, Error> {
         .map_err(|_| err(format!("cannot read {path}")))
 }
 
+/// The name of this namespace's device `index`.
+fn ifname(index: u32) -> Result<String, Error> {
+    use rustix::net::{netdevice::index_to_name, socket, AddressFamily, SocketType};
+    let fd = socket(AddressFamily::INET, SocketType::DGRAM, None)
+        .map_err(|e| err(format!("cannot open a socket: {e}")))?;
+    index_to_name(&fd, index).map_err(|e| err(format!("no device has ifindex {index}: {e}")))
+}
+
 pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
     let fam = Family::open()?;
     match c {
@@ -162,7 +173,7 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
             if edge {
                 // The kernel chose the half (a PCI link's role): ask it. Half an edge is no
                 // edge, so a failure unsplits again.
-                let done = split_half(&fam).and_then(|h| crate::edge::setup(h, &dev, link));
+                let done = split_half(&fam).and_then(|h| crate::edge::setup(h, &dev, link, addr));
                 if let Err(e) = done {
                     let _ = fam.request(cmd::SPLITNS_DELETE, &Vec::new(), false, "");
                     return Err(e);
@@ -180,7 +191,8 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                 .and_then(|r| {
                     let r = r.first()?;
                     let half = Half::from_u32(get_u32(r, splitns::HALF)?)?;
-                    Some((half, get_u32(r, splitns::IFINDEX)?))
+                    let addr = <[u8; 4]>::try_from(crate::genl::get(r, splitns::ADDR)?).ok()?;
+                    Some((half, get_u32(r, splitns::IFINDEX)?, Ipv4Addr::from(addr)))
                 });
             fam.request(
                 cmd::SPLITNS_DELETE,
@@ -189,8 +201,8 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                 "cannot delete the split namespace",
             )?;
             // What --edge added goes with the split.
-            if let Some((half, ifindex)) = before {
-                crate::edge::teardown(half, ifindex)?;
+            if let Some((half, ifindex, addr)) = before {
+                crate::edge::teardown(half, &ifname(ifindex)?, ifindex, addr)?;
             }
         }
         SplitnsCommand::Show { json } => {
@@ -209,6 +221,26 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                 None if json => println!("null"),
                 None => println!("not split"),
             }
+        }
+        SplitnsCommand::Intercept(a) => {
+            let r = fam.request(
+                cmd::SPLITNS_GET,
+                &Vec::new(),
+                false,
+                "cannot read the split namespace",
+            )?;
+            let r = r
+                .first()
+                .ok_or_else(|| err("cannot read the split namespace: no answer"))?;
+            let half = get_u32(r, splitns::HALF)
+                .and_then(Half::from_u32)
+                .ok_or_else(|| err("the kernel gave no half"))?;
+            let name = get_string(r, splitns::NAME).unwrap_or_default();
+            let dev = ifname(get_u32(r, splitns::IFINDEX).unwrap_or(0))?;
+            print!(
+                "{}",
+                crate::intercept::rules(&a, half, &crate::json_escape(&name), &dev)
+            );
         }
         SplitnsCommand::Agent { cgroup } => crate::agent::run(cgroup)?,
     }
