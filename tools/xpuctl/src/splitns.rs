@@ -172,8 +172,16 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
             )?;
             if edge {
                 // The kernel chose the half (a PCI link's role): ask it. Half an edge is no
-                // edge, so a failure unsplits again.
-                let done = split_half(&fam).and_then(|h| crate::edge::setup(h, &dev, link, addr));
+                // edge, so a failure takes back what was set (the DPU half's settings; the
+                // host half's one route is all or nothing) and unsplits again.
+                let half = split_half(&fam);
+                let done = half.and_then(|h| {
+                    crate::edge::setup(h, &dev, link, addr).inspect_err(|_| {
+                        if h == Half::Dpu {
+                            let _ = crate::edge::teardown(h, &dev, link, addr);
+                        }
+                    })
+                });
                 if let Err(e) = done {
                     let _ = fam.request(cmd::SPLITNS_DELETE, &Vec::new(), false, "");
                     return Err(e);
