@@ -12,13 +12,14 @@
 #include <uapi/linux/xpu.h>
 
 /* XPU_CMD_SPLITNS_CREATE - do */
-static const struct nla_policy xpu_splitns_create_nl_policy[XPU_A_SPLITNS_PORT_MAX + 1] = {
+static const struct nla_policy xpu_splitns_create_nl_policy[XPU_A_SPLITNS_ADDR6 + 1] = {
 	[XPU_A_SPLITNS_NAME] = { .type = NLA_NUL_STRING, .len = 31, },
 	[XPU_A_SPLITNS_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
 	[XPU_A_SPLITNS_ADDR] = { .type = NLA_BE32, },
 	[XPU_A_SPLITNS_HALF] = NLA_POLICY_MAX(NLA_U32, 1),
 	[XPU_A_SPLITNS_PORT_MIN] = NLA_POLICY_MIN(NLA_U16, 1024),
 	[XPU_A_SPLITNS_PORT_MAX] = NLA_POLICY_MIN(NLA_U16, 1024),
+	[XPU_A_SPLITNS_ADDR6] = NLA_POLICY_EXACT_LEN(16),
 };
 
 /* XPU_CMD_SPLITNS_DELETE - do */
@@ -59,7 +60,7 @@ static const struct genl_split_ops xpu_nl_ops[] = {
 		.cmd		= XPU_CMD_SPLITNS_CREATE,
 		.doit		= xpu_nl_splitns_create_doit,
 		.policy		= xpu_splitns_create_nl_policy,
-		.maxattr	= XPU_A_SPLITNS_PORT_MAX,
+		.maxattr	= XPU_A_SPLITNS_ADDR6,
 		.flags		= GENL_UNS_ADMIN_PERM | GENL_CMD_CAP_DO,
 	},
 	{

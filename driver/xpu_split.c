@@ -7,12 +7,12 @@
  * everything: which port is whose, what to steer, what a peer's snapshot means.
  *
  * Steering taps the namespace's loopback device (an rx_handler on lo): a packet for
- * 127.0.0.1 or the pod address has then been through the whole output path (routing,
+ * 127.0.0.1, ::1 or a pod address has then been through the whole output path (routing,
  * netfilter if any, GSO kept whole by lo), and it only has to change wires. Across the link it
  * travels as an Ethernet frame of type ETH_P_XPU_LOCAL; the far side routes it to a local
  * destination and hands it to its own lo, so the server sees what loopback would show it.
  *
- * The DPU half is the pod's edge: traffic from outside the pod enters there. A packet for the
+ * The DPU half is the pod's edge (IPv4 so far): traffic from outside the pod enters there. A packet for the
  * pod address that came in through any other device (the pod's uplink) and that is for a port
  * the other half owns crosses the link as well, taken after the DPU half's netfilter has had
  * its say (a LOCAL_IN hook, so a REDIRECT to a sidecar there keeps the packet). A packet from
@@ -24,6 +24,7 @@
 #include <linux/etherdevice.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/netdevice.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
@@ -31,7 +32,10 @@
 #include <linux/random.h>
 #include <linux/rtnetlink.h>
 #include <net/genetlink.h>
+#include <net/addrconf.h>
 #include <net/ip.h>
+#include <net/ip6_route.h>
+#include <net/ipv6.h>
 #include <net/netfilter/nf_conntrack_core.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
@@ -60,6 +64,7 @@ struct xpu_split {
 	struct net_device *lo;		/* the namespace's loopback, tapped */
 	struct nf_hook_ops edge;	/* LOCAL_IN: packets from outside the pod */
 	__be32 addr;			/* the pod address */
+	struct in6_addr addr6;		/* the pod's IPv6 address, or :: if it has none */
 	u32 saved_range;		/* ip_local_port_range before the split */
 	unsigned long todo;
 	struct work_struct work;
@@ -115,6 +120,8 @@ static int xpu_split_fill(struct sk_buff *msg, const struct xpu_split *s)
 	    nla_put_u32(msg, XPU_A_SPLITNS_PEER_PORTS, i.peer_ports) ||
 	    nla_put_uint(msg, XPU_A_SPLITNS_STEERED, i.steered) ||
 	    nla_put_uint(msg, XPU_A_SPLITNS_DELIVERED, i.delivered))
+		return -EMSGSIZE;
+	if (!ipv6_addr_any(&s->addr6) && nla_put_in6_addr(msg, XPU_A_SPLITNS_ADDR6, &s->addr6))
 		return -EMSGSIZE;
 	if (i.peer_state == XPU_PEER_STATE_SPLIT || i.peer_state == XPU_PEER_STATE_CONFLICT) {
 		if (nla_put_u16(msg, XPU_A_SPLITNS_PEER_PORT_MIN, i.peer_port_min) ||
@@ -215,15 +222,15 @@ static void xpu_split_later(struct xpu_split *s, int what)
 }
 
 /*
- * Sends @skb, an IPv4 packet for a local address and a port the other half owns, across the
- * link, and counts it. Consumes @skb, which must not be shared.
+ * Sends @skb, an IPv4 or IPv6 packet for a local address and a port the other half owns,
+ * across the link, and counts it. Consumes @skb, which must not be shared.
  */
 static void xpu_split_cross(struct xpu_split *s, struct sk_buff *skb)
 {
 	/*
 	 * The receive pulled its Ethernet header; give the packet ours instead. Only the header
-	 * says ETH_P_XPU_LOCAL: skb->protocol stays IPv4, so that GSO and checksum fallbacks still
-	 * work should the link's offloads be off.
+	 * says ETH_P_XPU_LOCAL: skb->protocol stays IPv4 or IPv6, so that GSO and checksum
+	 * fallbacks still work should the link's offloads be off.
 	 */
 	skb_dst_drop(skb);
 	nf_reset_ct(skb);
@@ -240,6 +247,51 @@ static void xpu_split_cross(struct xpu_split *s, struct sk_buff *skb)
 		xpu_rs_split_count(s->rs, false);
 }
 
+/* @a is the pod's IPv6 address (which it may not have). */
+static bool xpu_split_is_addr6(const struct xpu_split *s, const struct in6_addr *a)
+{
+	return !ipv6_addr_any(&s->addr6) && ipv6_addr_equal(a, &s->addr6);
+}
+
+/*
+ * The destination port of an IPv4 TCP or UDP packet for 127.0.0.0/8 or the pod address, or
+ * -1 for anything else. Reads through copies: the skb may be shared with a packet tap.
+ */
+static int xpu_tap_port4(const struct xpu_split *s, const struct sk_buff *skb)
+{
+	const struct iphdr *iph;
+	struct iphdr _iph;
+	__be16 _ports[2];
+	const __be16 *ports;
+
+	iph = skb_header_pointer(skb, 0, sizeof(_iph), &_iph);
+	if (!iph || (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
+	    ip_is_fragment(iph) || iph->ihl < 5 ||
+	    (!ipv4_is_loopback(iph->daddr) && iph->daddr != s->addr))
+		return -1;
+	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
+	return ports ? ntohs(ports[1]) : -1;
+}
+
+/*
+ * The same for IPv6: ::1 or the pod's IPv6 address. Only a TCP or UDP header right after the
+ * fixed one: local sockets add no extension headers, and a fragment's port is not in it.
+ */
+static int xpu_tap_port6(const struct xpu_split *s, const struct sk_buff *skb)
+{
+	const struct ipv6hdr *ip6h;
+	struct ipv6hdr _ip6h;
+	__be16 _ports[2];
+	const __be16 *ports;
+
+	ip6h = skb_header_pointer(skb, 0, sizeof(_ip6h), &_ip6h);
+	if (!ip6h || (ip6h->nexthdr != IPPROTO_TCP && ip6h->nexthdr != IPPROTO_UDP) ||
+	    (!ipv6_addr_loopback(&ip6h->daddr) && !xpu_split_is_addr6(s, &ip6h->daddr)))
+		return -1;
+	ports = skb_header_pointer(skb, sizeof(_ip6h), sizeof(_ports), _ports);
+	return ports ? ntohs(ports[1]) : -1;
+}
+
 /*
  * The tap on the namespace's lo: a TCP or UDP packet for a local address whose port the
  * other half owns goes across the link instead. Runs in lo's receive path (softirq, RCU).
@@ -248,21 +300,19 @@ static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
 {
 	struct sk_buff *skb = *pskb;
 	struct xpu_split *s = rcu_dereference(skb->dev->rx_handler_data);
-	const struct iphdr *iph;
-	struct iphdr _iph;
-	__be16 _ports[2];
-	const __be16 *ports;
+	int port;
 
-	/* Read through copies: the skb may be shared with a packet tap until we own it. */
-	if (skb->protocol != htons(ETH_P_IP))
+	switch (skb->protocol) {
+	case htons(ETH_P_IP):
+		port = xpu_tap_port4(s, skb);
+		break;
+	case htons(ETH_P_IPV6):
+		port = xpu_tap_port6(s, skb);
+		break;
+	default:
 		return RX_HANDLER_PASS;
-	iph = skb_header_pointer(skb, 0, sizeof(_iph), &_iph);
-	if (!iph || (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
-	    ip_is_fragment(iph) || iph->ihl < 5 ||
-	    (!ipv4_is_loopback(iph->daddr) && iph->daddr != s->addr))
-		return RX_HANDLER_PASS;
-	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
-	if (!ports || !xpu_rs_split_steer(s->rs, ntohs(ports[1])))
+	}
+	if (port < 0 || !xpu_rs_split_steer(s->rs, port))
 		return RX_HANDLER_PASS;
 
 	skb = skb_share_check(skb, GFP_ATOMIC);
@@ -314,31 +364,37 @@ static unsigned int xpu_split_edge_in(void *priv, struct sk_buff *skb,
 #endif
 
 /*
- * A steered packet from the other half: deliver it through our lo, as loopback would, if it
- * is for a local address and a port that is not the other half's; one from outside the pod
- * as if it had come in on the link. The peer is not trusted: anything else is dropped.
+ * Hands @skb, a packet from the other half for this one, to the stack as received on @via:
+ * lo, as loopback would deliver it (with @dst, the local route); or the link, as any NIC
+ * would deliver a packet from outside the pod (@dst NULL: routed as it comes in).
  */
-static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct packet_type *pt,
-			 struct net_device *orig_dev)
+static int xpu_local_deliver(struct xpu_split *s, struct sk_buff *skb, struct net_device *via,
+			     __be16 proto, struct dst_entry *dst)
+{
+	skb_scrub_packet(skb, false);
+	if (dst)
+		skb_dst_set(skb, dst);
+	skb->dev = via;
+	skb->protocol = proto;
+	skb->pkt_type = PACKET_HOST;
+	skb_reset_transport_header(skb);
+	if (netif_rx(skb) == NET_RX_SUCCESS)
+		xpu_rs_split_count(s->rs, true);
+	return NET_RX_SUCCESS;
+}
+
+static int xpu_local_rcv4(struct xpu_split *s, struct sk_buff *skb, struct net_device *dev)
 {
 	struct net *net = dev_net(dev);
 	const struct iphdr *iph;
-	struct xpu_split *s;
 	__be16 _ports[2];
 	const __be16 *ports;
 	struct rtable *rt;
 
-	skb = skb_share_check(skb, GFP_ATOMIC);
-	if (!skb)
-		return NET_RX_DROP;
-	if (!xpu_dev_is_xpu(dev))
+	if (!pskb_may_pull(skb, sizeof(*iph)))
 		goto drop;
-	s = xpu_split_of(dev);
-	if (!s || !pskb_may_pull(skb, sizeof(*iph)))
-		goto drop;
-	skb_reset_network_header(skb);
 	iph = ip_hdr(skb);
-	if (iph->version != 4 || iph->ihl < 5 || !pskb_may_pull(skb, iph->ihl * 4))
+	if (iph->ihl < 5 || !pskb_may_pull(skb, iph->ihl * 4))
 		goto drop;
 	iph = ip_hdr(skb);
 	if ((iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
@@ -357,14 +413,7 @@ static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct pac
 		 */
 		if (iph->daddr != s->addr)
 			goto drop;
-		skb_scrub_packet(skb, false);
-		skb->dev = dev;
-		skb->protocol = htons(ETH_P_IP);
-		skb->pkt_type = PACKET_HOST;
-		skb_reset_transport_header(skb);
-		if (netif_rx(skb) == NET_RX_SUCCESS)
-			xpu_rs_split_count(s->rs, true);
-		return NET_RX_SUCCESS;
+		return xpu_local_deliver(s, skb, dev, htons(ETH_P_IP), NULL);
 	}
 	rt = ip_route_output(net, iph->daddr, iph->saddr, 0, 0, RT_SCOPE_UNIVERSE);
 	if (IS_ERR(rt))
@@ -373,15 +422,76 @@ static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct pac
 		ip_rt_put(rt);
 		goto drop;
 	}
-	skb_scrub_packet(skb, false);
-	skb_dst_set(skb, &rt->dst);
-	skb->dev = net->loopback_dev;
-	skb->protocol = htons(ETH_P_IP);
-	skb->pkt_type = PACKET_HOST;
-	skb_reset_transport_header(skb);
-	if (netif_rx(skb) == NET_RX_SUCCESS)
-		xpu_rs_split_count(s->rs, true);
-	return NET_RX_SUCCESS;
+	return xpu_local_deliver(s, skb, net->loopback_dev, htons(ETH_P_IP), &rt->dst);
+drop:
+	kfree_skb(skb);
+	return NET_RX_DROP;
+}
+
+/* The same for IPv6: ::1 and the pod's IPv6 address. */
+static int xpu_local_rcv6(struct xpu_split *s, struct sk_buff *skb, struct net_device *dev)
+{
+	struct net *net = dev_net(dev);
+	const struct ipv6hdr *ip6h;
+	struct flowi6 fl6 = {};
+	struct dst_entry *dst;
+	__be16 _ports[2];
+	const __be16 *ports;
+
+	if (!pskb_may_pull(skb, sizeof(*ip6h)))
+		goto drop;
+	ip6h = ipv6_hdr(skb);
+	if ((ip6h->nexthdr != IPPROTO_TCP && ip6h->nexthdr != IPPROTO_UDP) ||
+	    sizeof(*ip6h) + ntohs(ip6h->payload_len) > skb->len ||
+	    (!ipv6_addr_loopback(&ip6h->daddr) && !xpu_split_is_addr6(s, &ip6h->daddr)))
+		goto drop;
+	ports = skb_header_pointer(skb, sizeof(*ip6h), sizeof(_ports), _ports);
+	if (!ports || !xpu_rs_split_accept(s->rs, ntohs(ports[1])))
+		goto drop;
+	if (!ipv6_addr_loopback(&ip6h->saddr) && !ipv6_chk_addr(net, &ip6h->saddr, NULL, 0)) {
+		/* From outside the pod, as for IPv4; ip6_rcv() drops ::1 on a NIC. */
+		if (!xpu_split_is_addr6(s, &ip6h->daddr))
+			goto drop;
+		return xpu_local_deliver(s, skb, dev, htons(ETH_P_IPV6), NULL);
+	}
+	fl6.daddr = ip6h->daddr;
+	fl6.saddr = ip6h->saddr;
+	dst = ip6_route_output(net, NULL, &fl6);
+	if (dst->error || !(dst_rt6_info(dst)->rt6i_flags & RTF_LOCAL)) {
+		dst_release(dst);
+		goto drop;
+	}
+	return xpu_local_deliver(s, skb, net->loopback_dev, htons(ETH_P_IPV6), dst);
+drop:
+	kfree_skb(skb);
+	return NET_RX_DROP;
+}
+
+/*
+ * A steered packet from the other half: deliver it through our lo, as loopback would, if it
+ * is for a local address and a port that is not the other half's; one from outside the pod
+ * as if it had come in on the link. The peer is not trusted: anything else is dropped.
+ */
+static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct packet_type *pt,
+			 struct net_device *orig_dev)
+{
+	struct xpu_split *s;
+
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (!skb)
+		return NET_RX_DROP;
+	if (!xpu_dev_is_xpu(dev))
+		goto drop;
+	s = xpu_split_of(dev);
+	if (!s || !pskb_may_pull(skb, 1))
+		goto drop;
+	skb_reset_network_header(skb);
+	switch (ip_hdr(skb)->version) {
+	case 4:
+		return xpu_local_rcv4(s, skb, dev);
+	case 6:
+		return xpu_local_rcv6(s, skb, dev);
+	}
 drop:
 	kfree_skb(skb);
 	return NET_RX_DROP;
@@ -460,6 +570,7 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 	struct netlink_ext_ack *extack = info->extack;
 	struct net *net = genl_info_net(info);
 	struct nlattr **tb = info->attrs;
+	struct in6_addr addr6 = {};
 	struct xpu_split *s, *old;
 	struct net_device *dev;
 	const char *msg = NULL;
@@ -478,6 +589,16 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 		a.port_min = nla_get_u16(tb[XPU_A_SPLITNS_PORT_MIN]);
 	if (tb[XPU_A_SPLITNS_PORT_MAX])
 		a.port_max = nla_get_u16(tb[XPU_A_SPLITNS_PORT_MAX]);
+	if (tb[XPU_A_SPLITNS_ADDR6]) {
+		addr6 = nla_get_in6_addr(tb[XPU_A_SPLITNS_ADDR6]);
+		if (ipv6_addr_type(&addr6) & (IPV6_ADDR_LOOPBACK | IPV6_ADDR_MULTICAST |
+					      IPV6_ADDR_LINKLOCAL | IPV6_ADDR_MAPPED) ||
+		    ipv6_addr_any(&addr6)) {
+			NL_SET_ERR_MSG_ATTR(extack, tb[XPU_A_SPLITNS_ADDR6],
+					    "the pod's IPv6 address must be unicast, not ::, ::1, link-local, multicast or v4-mapped");
+			return -EINVAL;
+		}
+	}
 	get_random_bytes(&a.epoch, sizeof(a.epoch));
 
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
@@ -508,6 +629,7 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 	s->dev = dev;
 	s->lo = net->loopback_dev;
 	s->addr = a.addr;
+	s->addr6 = addr6;
 	memcpy(s->name, a.name, sizeof(s->name));
 	INIT_WORK(&s->work, xpu_split_work);
 	err = netdev_rx_handler_register(s->lo, xpu_split_tap, s);

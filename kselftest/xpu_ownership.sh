@@ -5,12 +5,14 @@
 # port: a socket that binds a port owns it for its half, the other half's bind of it gets
 # EADDRINUSE, and closing the last socket frees it on both halves. Also: a listener's accepted
 # connections keep its port, UDP (a DNS-style query over localhost), a peer that was away, an
-# agent restart, a bind storm of thousands of ports, and a forged snapshot claiming every port.
+# agent restart, a bind storm of thousands of ports, a forged snapshot claiming every port, and
+# IPv6 (::1 and the pod's IPv6 address) as IPv4.
 
 . "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
 
 H= D=
 POD=10.78.0.5
+POD6=fd00:78::5
 # How long a claim or a release may take to reach the other half (the agent reacts to the
 # BPF program's event at once; the rest is a snapshot over the link): generous for TCG.
 BOUND=5
@@ -26,10 +28,14 @@ setup_split() {
 	h xpuctl link add xpu0 --peer xpu1 --peer-netns "$D" || fail "xpuctl link add failed"
 	ip -n "$H" addr add $POD/24 dev xpu0
 	ip -n "$D" addr add $POD/24 dev xpu1
+	ip -n "$H" addr add $POD6/64 dev xpu0 nodad
+	ip -n "$D" addr add $POD6/64 dev xpu1 nodad
 	ip -n "$H" link set xpu0 up
 	ip -n "$D" link set xpu1 up
-	h xpuctl splitns create web --dev xpu0 --addr $POD --half host || fail "host half: create failed"
-	d xpuctl splitns create web --dev xpu1 --addr $POD --half dpu || fail "DPU half: create failed"
+	h xpuctl splitns create web --dev xpu0 --addr $POD --addr6 $POD6 --half host ||
+		fail "host half: create failed"
+	d xpuctl splitns create web --dev xpu1 --addr $POD --addr6 $POD6 --half dpu ||
+		fail "DPU half: create failed"
 	slowwait 10 sh -c "ip netns exec $H xpuctl splitns show --json | grep -q '\"peer\":\"split\"' &&
 		ip netns exec $D xpuctl splitns show --json | grep -q '\"peer\":\"split\"'" ||
 		fail "the halves did not pair"
@@ -63,18 +69,19 @@ unknown() {
 	slowwait $BOUND sh -c "! ip netns exec $1 xpuctl port list | grep -q '^$2 '"
 }
 
-# try_bind SIDE PROTO PORT: binds (and for TCP listens) once; prints "ok" or the errno's name.
+# try_bind SIDE PROTO PORT [ADDR]: binds ADDR (127.0.0.1; IPv6 if it is) once; prints "ok" or
+# the errno's name.
 try_bind() {
 	"$1" python3 -c '
 import errno, socket, sys
 t = socket.SOCK_STREAM if sys.argv[1] == "tcp" else socket.SOCK_DGRAM
-s = socket.socket(socket.AF_INET, t)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[3] else socket.AF_INET, t)
 try:
-    s.bind(("127.0.0.1", int(sys.argv[2])))
+    s.bind((sys.argv[3], int(sys.argv[2])))
     print("ok")
 except OSError as e:
     print(errno.errorcode.get(e.errno, e.errno))
-' "$2" "$3"
+' "$2" "$3" "${4:-127.0.0.1}"
 }
 
 # serve SIDE PORT: a TCP server on 127.0.0.1:PORT that answers each connection with its half's
@@ -94,10 +101,57 @@ while True:
 	echo $!
 }
 
-# wait_listen SIDE PORT
+# wait_listen SIDE PORT [udp]
 wait_listen() {
-	slowwait 20 sh -c "ip netns exec $(ns "$1") ss -Htln 'sport = :$2' | grep -q ." ||
+	local flag=-Htln
+	[ "${3:-}" = udp ] && flag=-Huln
+	slowwait 20 sh -c "ip netns exec $(ns "$1") ss $flag 'sport = :$2' | grep -q ." ||
 		fail "nothing listens on port $2"
+}
+
+# serve6 SIDE PROTO PORT: a dual-stack server on [::]:PORT, TCP or UDP, that answers each
+# connection or datagram with its half's name and the client's address as it saw it; prints
+# its pid.
+serve6() {
+	ip netns exec "$(ns "$1")" python3 -c '
+import socket, sys
+proto, port, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", port))
+if proto == "tcp":
+    s.listen(16)
+    while True:
+        c, a = s.accept()
+        c.sendall(f"{tag} {a[0]}".encode())
+        c.close()
+while True:
+    q, a = s.recvfrom(512)
+    s.sendto(f"{tag} {a[0]}".encode(), a)
+' "$2" "$3" "$1" >/dev/null 2>&1 &
+	echo $!
+}
+
+# ask SIDE PROTO ADDR PORT: one question to ADDR:PORT (IPv4 or IPv6); prints the answer or the
+# error.
+ask() {
+	"$1" timeout 10 python3 -c '
+import socket, sys
+proto, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if proto == "tcp":
+    c = socket.create_connection((addr, port), timeout=5)
+else:
+    c = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(5)
+    c.sendto(b"question", (addr, port))
+print(c.recv(128).decode())
+' "$2" "$3" "$4" 2>&1
+}
+
+# split_counter NS NAME: the split's steered or delivered count in NS.
+split_counter() {
+	ip netns exec "$1" xpuctl splitns show --json | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
 }
 
 fetch() {
@@ -212,7 +266,8 @@ test_peer_away() {
 	wait_listen h 9090
 	got=$(h xpuctl splitns show)
 	echo "$got" | grep -q "9090 host (socket)" || fail "the host half did not claim 9090: $got"
-	d xpuctl splitns create web --dev xpu1 --addr $POD --half dpu || fail "DPU half: re-create failed"
+	d xpuctl splitns create web --dev xpu1 --addr $POD --addr6 $POD6 --half dpu ||
+		fail "DPU half: re-create failed"
 	start_agent d
 	knows "$D" 9090 host || fail "the DPU half did not learn 9090 after coming back"
 	got=$(try_bind d tcp 9090)
@@ -307,6 +362,60 @@ test_peer_claims_every_port() {
 	kill $pid
 }
 
+# IPv6 behaves as IPv4: ::1 and the pod's IPv6 address cross to the half that owns the port,
+# an IPv6 bind of the other half's port gets EADDRINUSE, and a forged IPv6 frame from outside
+# the pod for ::1 or a stranger address is dropped.
+test_ipv6_both_ways() {
+	local got out before
+	setup_split
+	out=$(h xpuctl splitns show)
+	echo "$out" | head -n1
+	echo "$out" | grep -q "addr $POD $POD6," || fail "splitns show does not give the IPv6 address"
+	serve6 h tcp 8080 >/dev/null
+	wait_listen h 8080
+	knows "$D" 8080 host || fail "the DPU half did not learn the host's IPv6 socket's port"
+	for a in ::1 $POD6; do
+		got=$(ask d tcp $a 8080)
+		echo "DPU -> [$a]:8080: $got"
+		[ "$got" = "h $a" ] || fail "a DPU client of [$a]:8080 got '$got'"
+	done
+	# The dual-stack server's IPv4 clients still cross, as IPv4.
+	got=$(ask d tcp 127.0.0.1 8080)
+	[ "$got" = "h ::ffff:127.0.0.1" ] || fail "a DPU client of 127.0.0.1:8080 got '$got'"
+	got=$(try_bind d tcp 8080 ::1)
+	[ "$got" = EADDRINUSE ] || fail "the DPU half's IPv6 bind of the host's port gave '$got'"
+	got=$(try_bind d udp 8080 ::)
+	[ "$got" = EADDRINUSE ] || fail "the DPU half's UDP [::] bind of the host's port gave '$got'"
+	# UDP the other way: a DNS-style resolver on the DPU half, asked by the host.
+	serve6 d udp 5353 >/dev/null
+	wait_listen d 5353 udp
+	knows "$H" 5353 dpu || fail "the host half did not learn the resolver's port"
+	for a in ::1 $POD6; do
+		got=$(ask h udp $a 5353)
+		[ "$got" = "d $a" ] || fail "the host's query to [$a]:5353 got '$got'"
+	done
+	# A hostile other half: IPv6 frames from outside the pod for ::1 (a martian) or for an
+	# address that is not the pod's are dropped, as for IPv4.
+	before=$(split_counter "$H" delivered)
+	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 2001:db8::9 ::1 || fail "inject failed"
+	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 2001:db8::9 fd00:78::99 ||
+		fail "inject failed"
+	sleep 1
+	[ "$(split_counter "$H" delivered)" = "$before" ] || fail "the host half delivered a forged frame"
+	# One from the DPU half's own address to ::1, as its lo would send: delivered.
+	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 ::1 ::1 || fail "inject failed"
+	slowwait 5 sh -c "[ \"\$(ip netns exec $H xpuctl splitns show --json |
+		sed -n 's/.*\"delivered\":\([0-9]*\).*/\1/p')\" -gt $before ]" ||
+		fail "the host half dropped a well-formed IPv6 frame"
+	# Bad input: ::1 is no pod address. Refused with a reason, and the split is unchanged.
+	out=$(h xpuctl splitns create web --dev xpu0 --addr $POD --addr6 ::1 --half host 2>&1) &&
+		fail "create with --addr6 ::1 succeeded"
+	echo "$out"
+	echo "$out" | grep -q "must be unicast" || fail "the refusal does not say why: $out"
+	h xpuctl splitns show --json | grep -q "\"addr6\":\"$POD6\"" ||
+		fail "the refused create changed the split"
+}
+
 xpu_require
 command -v python3 >/dev/null || { ktap_skip_all "python3 not installed"; exit "$KSFT_SKIP"; }
 # The agents attach to the root of the cgroup v2 hierarchy, mounted here outside /sys: `ip
@@ -322,7 +431,7 @@ trap cleanup EXIT
 modprobe xpu || { ktap_skip_all "modprobe xpu failed"; exit "$KSFT_SKIP"; }
 
 ktap_print_header
-ktap_set_plan 7
+ktap_set_plan 8
 xpu_case "bind, listen, close, rebind: ownership follows sockets" test_bind_listen_close_rebind
 xpu_case "a listener's accepted connection keeps its port" test_accepted_connection_keeps_port
 xpu_case "UDP: a resolver on the DPU half answers the host over localhost" test_udp_resolver_on_dpu
@@ -330,4 +439,5 @@ xpu_case "a bind while the peer is away reaches it when it returns" test_peer_aw
 xpu_case "a restarted agent reconciles with the sockets" test_agent_restart
 xpu_case "a bind storm of 2000 ports is claimed and freed" test_bind_storm
 xpu_case "an other half that claims every port is refused, then corrected" test_peer_claims_every_port
+xpu_case "IPv6: ::1 and the pod's IPv6 address, both ways" test_ipv6_both_ways
 ktap_finished

@@ -4,8 +4,8 @@
 
     xpu_split_inject.py DEV syn PORT [SRC DST]
                                         a TCP SYN for DST:PORT from SRC:50000 (both
-                                        127.0.0.1 by default), as a steered packet (ethertype
-                                        0x88b5)
+                                        127.0.0.1 by default; IPv6 if they are), as a steered
+                                        packet (ethertype 0x88b5)
     xpu_split_inject.py DEV garbage N   N malformed port snapshots (ethertype 0x88b6):
                                         random bytes, random lengths, a good magic now and then
     xpu_split_inject.py DEV claim-all HALF POD_ADDR
@@ -33,15 +33,30 @@ def csum(data):
 
 
 def syn(port, src="127.0.0.1", dst="127.0.0.1"):
+    if ":" in dst:
+        return syn6(port, socket.inet_pton(socket.AF_INET6, src),
+                    socket.inet_pton(socket.AF_INET6, dst))
     src, dst = socket.inet_aton(src), socket.inet_aton(dst)
-    tcp = struct.pack("!HHIIBBHHH", 50000, port, random.getrandbits(32), 0, 5 << 4, 0x02,
-                      65535, 0, 0)
+    tcp = tcp_syn(port)
     pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
     tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0x4000,
                      64, socket.IPPROTO_TCP, 0, src, dst)
     ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
     return ip + tcp
+
+
+def tcp_syn(port):
+    return struct.pack("!HHIIBBHHH", 50000, port, random.getrandbits(32), 0, 5 << 4, 0x02,
+                       65535, 0, 0)
+
+
+def syn6(port, src, dst):
+    tcp = tcp_syn(port)
+    pseudo = src + dst + struct.pack("!I3xB", len(tcp), socket.IPPROTO_TCP)
+    tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
+    ip6 = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), socket.IPPROTO_TCP, 64, src, dst)
+    return ip6 + tcp
 
 
 def garbage(rng):

@@ -4,12 +4,15 @@
 # shared window, doorbells). `modprobe xpu` on each side; the two netdevs connect; ping and
 # iperf3 cross from host to DPU; ethtool -S shows the rings' counters.
 #
-# Then the mission: one pod whose network namespace is split across the two. Each side moves
-# xpu0 into a "pod" namespace and splits it (xpuctl splitns create), with the ownership agent
-# in each half (xpuctl splitns agent), so that nobody registers a port; the application
-# (python3 -m http.server) runs on the host half, a sidecar proxy (socat) on the DPU half, and a
-# client in the pod on the host reaches the application through the sidecar, over localhost
-# both ways: curl 127.0.0.1:15001 -> DPU sidecar -> 127.0.0.1:8080 -> host application.
+# Then the mission: one pod whose network namespace is split across the two, the DPU half its
+# edge. Each side moves xpu0 into a "pod" namespace and splits it with --edge (xpuctl splitns
+# create), with the ownership agent in each half (xpuctl splitns agent), so that nobody
+# registers a port. The DPU half holds the pod's uplink (a veth to the DPU VM's own namespace,
+# the node's network, with a service "outside the pod" on 198.51.100.7); the host half has only
+# the link. The application (python3 -m http.server) runs on the host half; an Envoy sidecar
+# runs on the DPU half behind Istio's interception rules (xpuctl splitns intercept). A client
+# outside the pod reaches the application through Envoy, and the application reaches the
+# outside service through Envoy, both transparently.
 #
 # The link's figures come with virtio-net's between the same two VMs (QEMU's socket netdev), so
 # a reader can judge them: both VMs run on emulated CPUs (TCG), and only the ratio carries over.
@@ -52,15 +55,19 @@ vm() { # vm NAME NETDEV SCRIPT
 		sed -u "s/^/[$1] /"
 }
 
-# Both sides split a pod namespace alike: xpu0 moves in, carries the pod address, splits.
+# Both sides split a pod namespace alike: xpu0 moves in, splits with the DPU half as the edge,
+# and the ownership agent follows the sockets. Each side's pod_net sets up what differs
+# (addresses, the uplink) before the split.
+POD=10.244.1.5
 pod_up=$(cat <<'GUEST'
-echo '--- one pod, split across host and DPU ---'
+echo '--- one pod, split across host and DPU, the DPU half its edge ---'
 echo '$ ip netns add pod && ip link set xpu0 netns pod'
 ip netns add pod; ip link set xpu0 netns pod
-ip -n pod link set lo up; ip -n pod addr add 10.0.0.5/24 dev xpu0; ip -n pod link set xpu0 up
+ip -n pod link set lo up; ip -n pod link set xpu0 up
 pod() { ip netns exec pod "$@"; }
-echo '$ xpuctl splitns create web --dev xpu0 --addr 10.0.0.5   # the half follows the link role'
-pod xpuctl splitns create web --dev xpu0 --addr 10.0.0.5
+pod_net
+echo "\$ xpuctl splitns create web --dev xpu0 --addr $POD --edge   # the half follows the link role"
+pod xpuctl splitns create web --dev xpu0 --addr $POD --edge
 # The ownership agent: ports follow sockets, nobody registers one. Its cgroup BPF programs
 # attach to the cgroup v2 root, mounted outside /sys (ip netns exec mounts a fresh sysfs).
 mkdir -p /tmp/cgroup2; mount -t cgroup2 none /tmp/cgroup2
@@ -90,7 +97,7 @@ ip addr add "$ADDR/24" dev xpu0; ip link set xpu0 up
 GUEST
 )
 
-vm host "listen=127.0.0.1:$port" "ADDR=10.0.0.1 VADDR=10.1.0.1
+vm host "listen=127.0.0.1:$port" "ADDR=10.0.0.1 VADDR=10.1.0.1 POD=$POD
 $side_up
 $(cat <<'GUEST'
 echo '(waiting for the DPU side to come up)'
@@ -113,35 +120,49 @@ echo '$ ethtool -S xpu0 | grep -v ": 0$"'; ethtool -S xpu0 | grep -v ': 0$'
 echo '$ grep xpu /proc/interrupts'; grep xpu /proc/interrupts
 GUEST
 )
+$(cat <<'GUEST'
+pod_net() {
+	echo "\$ ip addr add $POD/32 dev xpu0   # the host half has only the link"
+	ip -n pod addr add "$POD/32" dev xpu0
+}
+GUEST
+)
 $pod_up
 $(cat <<'GUEST'
+echo '$ ip route   # the way out of the pod is the link, through the DPU half'; pod ip route
 mkdir -p /tmp/www; echo "hello from the application on the host" >/tmp/www/index.html
-echo '$ python3 -m http.server 8080 --bind 127.0.0.1 &   # the application'
-pod python3 -m http.server 8080 --bind 127.0.0.1 --directory /tmp/www 2>/tmp/app.log &
+echo '$ python3 -m http.server 8080 &   # the application, unmodified'
+pod python3 -m http.server 8080 --directory /tmp/www 2>/tmp/app.log &
 i=0; until pod ss -Htln 'sport = :8080' | grep -q .; do
 	i=$((i + 1)); [ $i -lt 120 ] || { echo "the application did not start"; exit 1; }; sleep 0.5
 done
-echo '(waiting for the sidecar on the DPU half to bind port 15001)'
+echo '(waiting for the sidecar on the DPU half: Envoy binds 15001)'
 i=0; until pod xpuctl port list | grep -q '^15001 dpu$'; do
-	i=$((i + 1)); [ $i -lt 600 ] || { echo "no sidecar after 300 s"; pod xpuctl splitns show; exit 1; }
+	i=$((i + 1)); [ $i -lt 900 ] || { echo "no sidecar after 450 s"; pod xpuctl splitns show; exit 1; }
 	sleep 0.5
 done
-echo '$ curl http://127.0.0.1:15001/   # a client in the pod, through the sidecar on the DPU'
-out=$(pod curl -sS --max-time 30 http://127.0.0.1:15001/index.html) || { echo "curl failed"; exit 1; }
+echo '$ curl http://198.51.100.7:9090/   # the application calls a service outside the pod'
+out=$(pod curl -sS --retry 5 --retry-all-errors --max-time 30 http://198.51.100.7:9090/) ||
+	{ echo "curl failed"; exit 1; }
 echo "$out"
-[ "$out" = "hello from the application on the host" ] || { echo "wrong answer"; exit 1; }
-echo '$ cat app.log   # the application saw a localhost client'; cat /tmp/app.log
+[ "$out" = "hello from a service outside the pod" ] || { echo "wrong answer"; exit 1; }
+echo '(waiting for a client outside the pod to call the application)'
+i=0; until grep -q 'GET /' /tmp/app.log; do
+	i=$((i + 1)); [ $i -lt 600 ] || { echo "no client came"; exit 1; }; sleep 0.5
+done
+echo '$ cat app.log   # the client, as the application saw it: Envoy inbound, from 127.0.0.6'
+cat /tmp/app.log
 echo '$ xpuctl splitns show'; pod xpuctl splitns show
 echo '$ dmesg | grep -E "xpu[ :]|WARNING|BUG"'; dmesg | grep -E 'xpu[ :]|WARNING|BUG' || true
 GUEST
-)" &
+))" &
 pids+=($!)
 host=$!
 # The host VM takes fabric id 0: wait for it to join before starting the DPU VM.
 for _ in $(seq 600); do grep -q 'peer 0 connected' "$flog" && break; sleep 0.2; done
 grep -q 'peer 0 connected' "$flog" || die "the host VM did not join the fabric (see $flog)"
 
-vm dpu "connect=127.0.0.1:$port" "ADDR=10.0.0.2 VADDR=10.1.0.2
+vm dpu "connect=127.0.0.1:$port" "ADDR=10.0.0.2 VADDR=10.1.0.2 POD=$POD
 $side_up
 $(cat <<'GUEST'
 echo '$ iperf3 -s -D   # on both links'; iperf3 -s -D
@@ -150,13 +171,46 @@ socat -u TCP-LISTEN:7777,bind=10.1.0.2 OPEN:/dev/null
 echo '$ ethtool -S xpu0 | grep -E "rx[0-9]+_(packets|napi)"'; ethtool -S xpu0 | grep -E 'rx[0-9]+_(packets|napi)'
 GUEST
 )
+$(cat <<'GUEST'
+pod_net() {
+	echo '$ ip link add pod0 type veth peer name eth0 netns pod   # the pod'"'"'s uplink is the DPU half'"'"'s'
+	ip link add pod0 type veth peer name eth0 netns pod
+	ip addr add 10.244.1.1/24 dev pod0; ip link set pod0 up
+	ip -n pod addr add "$POD/24" dev eth0; ip -n pod link set eth0 up
+	ip -n pod route add default via 10.244.1.1
+	# A service outside the pod, beyond the node's router (here, this VM's own namespace).
+	ip addr add 198.51.100.7/32 dev lo
+	mkdir -p /tmp/svc; echo "hello from a service outside the pod" >/tmp/svc/index.html
+	python3 -m http.server 9090 --bind 198.51.100.7 --directory /tmp/svc 2>/dev/null &
+}
+GUEST
+)
 $pod_up
 $(cat <<'GUEST'
-echo '$ socat TCP-LISTEN:15001,bind=127.0.0.1,fork TCP:127.0.0.1:8080 &   # the sidecar proxy'
-pod socat TCP-LISTEN:15001,bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:8080 &
-i=0; until pod ss -Htln 'sport = :15001' | grep -q .; do
-	i=$((i + 1)); [ $i -lt 120 ] || { echo "the sidecar did not start"; exit 1; }; sleep 0.5
+echo '$ xpuctl splitns intercept | iptables-restore --noflush   # Istio'"'"'s rules, for the DPU half'
+pod xpuctl splitns intercept | tee /tmp/rules
+pod iptables-restore --noflush </tmp/rules
+echo '$ envoy -c xpu_envoy.yaml &   # the sidecar, in group 1337 (exempt from capture)'
+pod setpriv --regid 1337 --clear-groups envoy -c "$XPU_ROOT/kselftest/xpu_envoy.yaml" \
+	--concurrency 1 --disable-hot-restart --log-path /tmp/envoy.log >/dev/null 2>&1 &
+i=0; until pod curl -sf http://127.0.0.1:15000/ready 2>/dev/null | grep -q LIVE; do
+	i=$((i + 1)); [ $i -lt 600 ] || { echo "Envoy did not start"; tail -20 /tmp/envoy.log; exit 1; }
+	sleep 0.5
 done
+echo '(waiting for the application on the host half to bind 8080)'
+i=0; until pod xpuctl port list | grep -q '^8080 host$'; do
+	i=$((i + 1)); [ $i -lt 600 ] || { echo "no application after 300 s"; exit 1; }; sleep 0.5
+done
+echo '$ curl http://10.244.1.5:8080/   # a client outside the pod, on the node'
+out=$(curl -sS --retry 5 --retry-all-errors --max-time 30 "http://$POD:8080/index.html") ||
+	{ echo "curl failed"; exit 1; }
+echo "$out"
+[ "$out" = "hello from the application on the host" ] || { echo "wrong answer"; exit 1; }
+echo '$ curl 127.0.0.1:15000/stats | grep passthrough.downstream_cx_total   # Envoy carried both'
+i=0; until pod curl -s http://127.0.0.1:15000/stats | grep -q 'outbound_passthrough.downstream_cx_total: [1-9]'; do
+	i=$((i + 1)); [ $i -lt 600 ] || { echo "Envoy carried no outbound connection"; exit 1; }; sleep 0.5
+done
+pod curl -s http://127.0.0.1:15000/stats | grep 'passthrough.downstream_cx_total'
 # Serve until the host side is done and leaves the fabric (its half becomes "unknown").
 seen=0
 for i in $(seq 600); do
@@ -167,7 +221,7 @@ for i in $(seq 600); do
 done
 echo '$ xpuctl splitns show'; pod xpuctl splitns show
 GUEST
-)" &
+))" &
 pids+=($!)
 dpu=$!
 rc=0

@@ -40,7 +40,8 @@ pub mod splitns {
     pub const PEER_PORT_MAX: u16 = 11;
     pub const STEERED: u16 = 12;
     pub const DELIVERED: u16 = 13;
-    pub const MAX: u16 = 13;
+    pub const ADDR6: u16 = 14;
+    pub const MAX: u16 = 14;
 }
 
 /// `XPU_A_PORT_*`.

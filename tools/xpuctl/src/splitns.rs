@@ -4,7 +4,11 @@
 //! and register the ports this half serves. Run it in the pod's namespace on each side (for
 //! example under `ip netns exec POD`).
 
-use std::{fs, net::Ipv4Addr, path::PathBuf};
+use std::{
+    fs,
+    net::{Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+};
 
 use clap::{Subcommand, ValueEnum};
 use xpu_uapi::{
@@ -36,6 +40,9 @@ pub(crate) enum SplitnsCommand {
         /// The pod's IPv4 address, carried by both halves
         #[arg(long)]
         addr: Ipv4Addr,
+        /// The pod's IPv6 address, if it has one (::1 is split either way)
+        #[arg(long)]
+        addr6: Option<Ipv6Addr>,
         /// Which half this is (default: a PCI link's role; pair links need it)
         #[arg(long, value_enum)]
         half: Option<HalfArg>,
@@ -137,6 +144,7 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
             name,
             dev,
             addr,
+            addr6,
             half,
             ports,
             edge,
@@ -153,6 +161,9 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                 (splitns::IFINDEX, link.to_ne_bytes().to_vec()),
                 (splitns::ADDR, addr.octets().to_vec()),
             ];
+            if let Some(a) = addr6 {
+                attrs.push((splitns::ADDR6, a.octets().to_vec()));
+            }
             if let Some(h) = half {
                 let h = match h {
                     HalfArg::Host => Half::Host,
@@ -304,6 +315,9 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
         .and_then(|v| <[u8; 4]>::try_from(v).ok())
         .map(Ipv4Addr::from)
         .unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let addr6 = crate::genl::get(r, splitns::ADDR6)
+        .and_then(|v| <[u8; 16]>::try_from(v).ok())
+        .map(Ipv6Addr::from);
     let half = half_name(get_u32(r, splitns::HALF).unwrap_or(u32::MAX));
     let (lo, hi) = (
         get_u16(r, splitns::PORT_MIN).unwrap_or(0),
@@ -321,6 +335,7 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
         // The name is the user's: escape it.
         let esc = crate::json_escape(&name);
         let pr = peer_range.map_or("null".into(), |(a, b)| format!("[{a},{b}]"));
+        let a6 = addr6.map_or("null".into(), |a| format!("\"{a}\""));
         let list: Vec<String> = owned
             .iter()
             .map(|o| {
@@ -339,14 +354,17 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
             })
             .collect();
         println!(
-            "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"addr\":\"{addr}\",\"half\":\"{half}\",\
+            "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"addr\":\"{addr}\",\"addr6\":{a6},\"half\":\"{half}\",\
              \"ports\":[{lo},{hi}],\"peer\":\"{peer}\",\"owned\":{ports},\
              \"peer_owned\":{peer_ports},\"peer_ports\":{pr},\"claimed\":[{}],\
              \"steered\":{steered},\"delivered\":{delivered}}}",
             list.join(",")
         );
     } else {
-        println!("{name}: {half} half, addr {addr}, link ifindex {ifindex}, ephemeral {lo}-{hi}");
+        let a6 = addr6.map(|a| format!(" {a}")).unwrap_or_default();
+        println!(
+            "{name}: {half} half, addr {addr}{a6}, link ifindex {ifindex}, ephemeral {lo}-{hi}"
+        );
         print!("  peer {peer}");
         if let Some((a, b)) = peer_range {
             print!(", its ephemeral {a}-{b}");
