@@ -12,7 +12,7 @@
  * travels as an Ethernet frame of type ETH_P_XPU_LOCAL; the far side routes it to a local
  * destination and hands it to its own lo, so the server sees what loopback would show it.
  *
- * The DPU half is the pod's edge (IPv4 so far): traffic from outside the pod enters there. A packet for the
+ * The DPU half is the pod's edge: traffic from outside the pod enters there. A packet for the
  * pod address that came in through any other device (the pod's uplink) and that is for a port
  * the other half owns crosses the link as well, taken after the DPU half's netfilter has had
  * its say (a LOCAL_IN hook, so a REDIRECT to a sidecar there keeps the packet). A packet from
@@ -28,6 +28,7 @@
 #include <linux/netdevice.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6.h>
 #include <linux/skbuff.h>
 #include <linux/random.h>
 #include <linux/rtnetlink.h>
@@ -62,7 +63,7 @@ struct xpu_split {
 	struct net_device *dev;		/* the xpu link, held */
 	netdevice_tracker dev_tracker;
 	struct net_device *lo;		/* the namespace's loopback, tapped */
-	struct nf_hook_ops edge;	/* LOCAL_IN: packets from outside the pod */
+	struct nf_hook_ops edge[2];	/* LOCAL_IN, IPv4 and IPv6: from outside the pod */
 	__be32 addr;			/* the pod address */
 	struct in6_addr addr6;		/* the pod's IPv6 address, or :: if it has none */
 	u32 saved_range;		/* ip_local_port_range before the split */
@@ -327,22 +328,14 @@ static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
  * link), whose port the other half owns goes across. LOCAL_IN runs after this half's
  * PREROUTING (a REDIRECT or DNAT to a sidecar here has changed the port already), after
  * reassembly, and after its INPUT filter. A packet that found a socket of this half (TPROXY,
- * early demux) stays here.
+ * early demux) stays here. @port is the packet's destination port, or -1 if it is none of
+ * the edge's.
  */
-static unsigned int xpu_split_edge_in(void *priv, struct sk_buff *skb,
-				      const struct nf_hook_state *state)
+static unsigned int xpu_split_edge(struct xpu_split *s, struct sk_buff *skb,
+				   const struct nf_hook_state *state, int port)
 {
-	struct xpu_split *s = priv;
-	const struct iphdr *iph = ip_hdr(skb);
-	__be16 _ports[2];
-	const __be16 *ports;
-
-	if (state->in == s->dev || (state->in->flags & IFF_LOOPBACK) || skb->sk ||
-	    (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
-	    iph->daddr != s->addr)
-		return NF_ACCEPT;
-	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
-	if (!ports || !xpu_rs_split_steer(s->rs, ntohs(ports[1])))
+	if (state->in == s->dev || (state->in->flags & IFF_LOOPBACK) || skb->sk || port < 0 ||
+	    !xpu_rs_split_steer(s->rs, port))
 		return NF_ACCEPT;
 #if IS_ENABLED(CONFIG_NF_CONNTRACK)
 	/*
@@ -360,6 +353,35 @@ static unsigned int xpu_split_edge_in(void *priv, struct sk_buff *skb,
 		xpu_split_cross(s, skb);
 	}
 	return NF_STOLEN;
+}
+
+static unsigned int xpu_split_edge_in(void *priv, struct sk_buff *skb,
+				      const struct nf_hook_state *state)
+{
+	struct xpu_split *s = priv;
+	const struct iphdr *iph = ip_hdr(skb);
+	__be16 _ports[2];
+	const __be16 *ports = NULL;
+
+	if ((iph->protocol == IPPROTO_TCP || iph->protocol == IPPROTO_UDP) &&
+	    iph->daddr == s->addr)
+		ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
+	return xpu_split_edge(s, skb, state, ports ? ntohs(ports[1]) : -1);
+}
+
+/* The same for IPv6, the pod's IPv6 address: a TCP or UDP header right after the fixed one. */
+static unsigned int xpu_split_edge_in6(void *priv, struct sk_buff *skb,
+				       const struct nf_hook_state *state)
+{
+	struct xpu_split *s = priv;
+	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+	__be16 _ports[2];
+	const __be16 *ports = NULL;
+
+	if ((ip6h->nexthdr == IPPROTO_TCP || ip6h->nexthdr == IPPROTO_UDP) &&
+	    xpu_split_is_addr6(s, &ip6h->daddr))
+		ports = skb_header_pointer(skb, sizeof(*ip6h), sizeof(_ports), _ports);
+	return xpu_split_edge(s, skb, state, ports ? ntohs(ports[1]) : -1);
 }
 #endif
 
@@ -550,7 +572,7 @@ static void xpu_split_destroy(struct xpu_split *s, bool bye)
 {
 	RCU_INIT_POINTER(xpu_net(s->net)->split, NULL);
 #if IS_ENABLED(CONFIG_NETFILTER)
-	nf_unregister_net_hook(s->net, &s->edge);
+	nf_unregister_net_hooks(s->net, s->edge, ARRAY_SIZE(s->edge));
 #endif
 	netdev_rx_handler_unregister(s->lo);	/* waits for the tap's users */
 	WRITE_ONCE(s->net->ipv4.ip_local_ports.range, s->saved_range);
@@ -639,14 +661,21 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 		goto fail;
 	}
 #if IS_ENABLED(CONFIG_NETFILTER)
-	s->edge = (struct nf_hook_ops) {
+	s->edge[0] = (struct nf_hook_ops) {
 		.hook		= xpu_split_edge_in,
 		.priv		= s,
 		.pf		= NFPROTO_IPV4,
 		.hooknum	= NF_INET_LOCAL_IN,
 		.priority	= NF_IP_PRI_FILTER + 1,
 	};
-	err = nf_register_net_hook(net, &s->edge);
+	s->edge[1] = (struct nf_hook_ops) {
+		.hook		= xpu_split_edge_in6,
+		.priv		= s,
+		.pf		= NFPROTO_IPV6,
+		.hooknum	= NF_INET_LOCAL_IN,
+		.priority	= NF_IP6_PRI_FILTER + 1,
+	};
+	err = nf_register_net_hooks(net, s->edge, ARRAY_SIZE(s->edge));
 	if (err) {
 		NL_SET_ERR_MSG(extack, "cannot hook this namespace's local input");
 		netdev_rx_handler_unregister(s->lo);

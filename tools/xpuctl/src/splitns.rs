@@ -187,9 +187,9 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                 // host half's one route is all or nothing) and unsplits again.
                 let half = split_half(&fam);
                 let done = half.and_then(|h| {
-                    crate::edge::setup(h, &dev, link, addr).inspect_err(|_| {
+                    crate::edge::setup(h, &dev, link, addr, addr6).inspect_err(|_| {
                         if h == Half::Dpu {
-                            let _ = crate::edge::teardown(h, &dev, link, addr);
+                            let _ = crate::edge::teardown(h, &dev, link, addr, addr6);
                         }
                     })
                 });
@@ -211,7 +211,12 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                     let r = r.first()?;
                     let half = Half::from_u32(get_u32(r, splitns::HALF)?)?;
                     let addr = <[u8; 4]>::try_from(crate::genl::get(r, splitns::ADDR)?).ok()?;
-                    Some((half, get_u32(r, splitns::IFINDEX)?, Ipv4Addr::from(addr)))
+                    Some((
+                        half,
+                        get_u32(r, splitns::IFINDEX)?,
+                        Ipv4Addr::from(addr),
+                        addr6_of(r),
+                    ))
                 });
             fam.request(
                 cmd::SPLITNS_DELETE,
@@ -220,8 +225,8 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                 "cannot delete the split namespace",
             )?;
             // What --edge added goes with the split.
-            if let Some((half, ifindex, addr)) = before {
-                crate::edge::teardown(half, &ifname(ifindex)?, ifindex, addr)?;
+            if let Some((half, ifindex, addr, addr6)) = before {
+                crate::edge::teardown(half, &ifname(ifindex)?, ifindex, addr, addr6)?;
             }
         }
         SplitnsCommand::Show { json } => {
@@ -308,6 +313,13 @@ fn owned_ports(replies: &[Reply]) -> Vec<Owned> {
         .collect()
 }
 
+/// The pod's IPv6 address in a splitns reply, if it has one.
+fn addr6_of(r: &Reply) -> Option<Ipv6Addr> {
+    crate::genl::get(r, splitns::ADDR6)
+        .and_then(|v| <[u8; 16]>::try_from(v).ok())
+        .map(Ipv6Addr::from)
+}
+
 fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
     let name = get_string(r, splitns::NAME).unwrap_or_default();
     let ifindex = get_u32(r, splitns::IFINDEX).unwrap_or(0);
@@ -315,9 +327,7 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
         .and_then(|v| <[u8; 4]>::try_from(v).ok())
         .map(Ipv4Addr::from)
         .unwrap_or(Ipv4Addr::UNSPECIFIED);
-    let addr6 = crate::genl::get(r, splitns::ADDR6)
-        .and_then(|v| <[u8; 16]>::try_from(v).ok())
-        .map(Ipv6Addr::from);
+    let addr6 = addr6_of(r);
     let half = half_name(get_u32(r, splitns::HALF).unwrap_or(u32::MAX));
     let (lo, hi) = (
         get_u16(r, splitns::PORT_MIN).unwrap_or(0),
