@@ -14,6 +14,9 @@ H= D= O=
 POD=10.79.0.5
 GW=10.79.0.1	# the outside router, $O's end of the uplink
 SVC=198.51.100.7	# a service beyond the router
+POD6=fd00:79::5
+GW6=fd00:79::1
+SVC6=2001:db8:100::7
 
 h() { ip netns exec "$H" "$@"; }
 d() { ip netns exec "$D" "$@"; }
@@ -31,13 +34,18 @@ setup_edge() {
 	ip -n "$D" link set eth0 up
 	ip -n "$O" link set up0 up
 	ip -n "$D" route add default via $GW
-	# The host half: the pod address on the link, and nothing else.
+	ip -n "$D" addr add $POD6/64 dev eth0 nodad
+	ip -n "$O" addr add $GW6/64 dev up0 nodad
+	ip -n "$O" addr add $SVC6/128 dev lo
+	ip -n "$D" -6 route add default via $GW6
+	# The host half: the pod addresses on the link, and nothing else.
 	ip -n "$H" addr add $POD/32 dev xpu0
+	ip -n "$H" addr add $POD6/128 dev xpu0 nodad
 	ip -n "$H" link set xpu0 up
 	ip -n "$D" link set xpu1 up
-	h xpuctl splitns create web --dev xpu0 --addr $POD --half host --edge ||
+	h xpuctl splitns create web --dev xpu0 --addr $POD --addr6 $POD6 --half host --edge ||
 		fail "host half: create --edge failed"
-	d xpuctl splitns create web --dev xpu1 --addr $POD --half dpu --edge ||
+	d xpuctl splitns create web --dev xpu1 --addr $POD --addr6 $POD6 --half dpu --edge ||
 		fail "DPU half: create --edge failed"
 	slowwait 10 sh -c "ip netns exec $H xpuctl splitns show --json | grep -q '\"peer\":\"split\"' &&
 		ip netns exec $D xpuctl splitns show --json | grep -q '\"peer\":\"split\"'" ||
@@ -53,14 +61,15 @@ start_agent() {
 	slowwait 20 grep -q "follow its sockets" "$log" || { cat "$log"; fail "the $1 agent did not start"; }
 }
 
-# serve NS PROTO ADDR PORT TAG: a server that answers each TCP connection or UDP datagram with
+# serve NS PROTO ADDR PORT TAG: a server (IPv6 if ADDR is) that answers each TCP connection or UDP datagram with
 # "TAG PEER-ADDRESS" (what the server saw of its client); prints its pid.
 serve() {
 	ip netns exec "$1" python3 -c '
 import socket, sys
 proto, addr, port, tag = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
 if proto == "tcp":
-    s = socket.socket()
+    s = socket.socket(fam)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, port))
     s.listen(16)
@@ -69,7 +78,7 @@ if proto == "tcp":
         c.sendall(f"{tag} {a[0]}".encode())
         c.close()
 else:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(fam, socket.SOCK_DGRAM)
     s.bind((addr, port))
     while True:
         q, a = s.recvfrom(512)
@@ -83,7 +92,7 @@ else:
 	echo $pid
 }
 
-# ask NS PROTO ADDR PORT: one question to ADDR:PORT; prints the answer (or the error).
+# ask NS PROTO ADDR PORT: one question to ADDR:PORT (IPv4 or IPv6); prints the answer (or the error).
 ask() {
 	ip netns exec "$1" timeout 10 python3 -c '
 import socket, sys
@@ -92,7 +101,7 @@ if proto == "tcp":
     c = socket.create_connection((addr, port), timeout=5)
     print(c.recv(128).decode())
 else:
-    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
     c.settimeout(5)
     c.sendto(b"question", (addr, port))
     print(c.recv(128).decode())
@@ -318,6 +327,93 @@ test_envoy_outbound() {
 		fail "the host half cannot reach the sidecar's admin on 127.0.0.1:15000"
 }
 
+test_ipv6_through_edge() {
+	local got r
+	setup_edge
+	r=$(ip -n "$H" -6 route show default)
+	echo "host half: $r"
+	echo "$r" | grep -q "^default via fe80::1 dev xpu0" ||
+		fail "the host half's IPv6 default route is '$r', not the link"
+	# In: an outside client reaches the application at the pod's IPv6 address, and the
+	# application sees the client.
+	serve "$H" tcp :: 8080 app >/dev/null
+	owned "$D" 8080 host || fail "the DPU half did not learn that the application owns 8080"
+	got=$(ask "$O" tcp $POD6 8080)
+	echo "outside -> [$POD6]:8080: $got"
+	[ "$got" = "app $GW6" ] || fail "the outside client got '$got', not the application seeing $GW6"
+	# Out: the application reaches outside services, TCP and UDP, which see the pod.
+	serve "$O" tcp $SVC6 9090 svc >/dev/null
+	got=$(ask "$H" tcp $SVC6 9090)
+	echo "host -> [$SVC6]:9090: $got"
+	[ "$got" = "svc $POD6" ] || fail "the application got '$got', not the service seeing $POD6"
+	serve "$O" udp $SVC6 53 resolver >/dev/null
+	got=$(ask "$H" udp $SVC6 53)
+	[ "$got" = "resolver $POD6" ] || fail "the application's IPv6 query got '$got'"
+	# Unsplitting takes the IPv6 settings back too.
+	d xpuctl splitns delete || fail "DPU half: delete failed"
+	[ "$(d cat /proc/sys/net/ipv6/conf/xpu1/force_forwarding)" = 0 ] ||
+		fail "DPU half: force_forwarding stayed"
+	r=$(ip -n "$D" -6 addr show dev xpu1 | grep -E "inet6 ($POD6|fe80::1)/")
+	[ -z "$r" ] || fail "DPU half: the link kept $r"
+	h xpuctl splitns delete || fail "host half: delete failed"
+	[ -z "$(ip -n "$H" -6 route show default)" ] || fail "the IPv6 default route outlived the split"
+}
+
+# prom_value EXPR: the value of EXPR's first series in the DPU half's Prometheus, or nothing.
+prom_value() {
+	d curl -sfG http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$1" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+print(r[0]["value"][1] if r else "")
+' 2>/dev/null
+}
+
+# prom_is EXPR VALUE: EXPR has VALUE in the DPU half's Prometheus.
+prom_is() {
+	[ "$(prom_value "$1")" = "$2" ]
+}
+
+# metrics FILE VALUE: the application's metrics page, in Prometheus's text format.
+metrics() {
+	printf '# TYPE app_requests_total counter\napp_requests_total{code="200"} %s\n' "$2" >"$1"
+}
+
+test_metrics_agent_scrapes_host() {
+	local dir=/tmp/xpu-metrics-$$ log=/tmp/xpu-prometheus-$$.log app pid before
+	command -v prometheus >/dev/null || skip "prometheus not installed (make deps: Debian's prometheus)"
+	setup_edge
+	# The application, on the host half, serves its metrics on its own port.
+	mkdir -p $dir/www
+	metrics $dir/www/metrics 7
+	# Not through h(): $! is then the program's pid (ip netns exec execs it), and kill reaches it.
+	ip netns exec "$H" python3 -m http.server 8080 --directory $dir/www >/dev/null 2>&1 &
+	app=$!
+	# Python starts slowly on an emulated CPU: the port is bound once ss lists it.
+	slowwait 30 sh -c "ip netns exec $H ss -Htln 'sport = :8080' | grep -q ." ||
+		fail "the application did not start"
+	owned "$D" 8080 host || fail "the DPU half did not learn that the application owns 8080"
+	# The monitoring agent, on the DPU half, scrapes 127.0.0.1:8080 every second, as it would
+	# next to the application in one namespace (kselftest/xpu_prometheus.yml).
+	d prometheus --config.file="$XPU_DIR/xpu_prometheus.yml" --storage.tsdb.path=$dir/tsdb \
+		--web.listen-address=127.0.0.1:9090 >$log 2>&1 &
+	pid=$!
+	slowwait 120 sh -c "! kill -0 $pid 2>/dev/null ||
+		ip netns exec $D curl -sf http://127.0.0.1:9090/-/ready >/dev/null"
+	kill -0 $pid 2>/dev/null || fail "prometheus exited: $(tail -5 $log)"
+	before=$(counter "$D" steered)
+	slowwait 60 prom_is 'app_requests_total{job="app",instance="127.0.0.1:8080"}' 7 ||
+		fail "the agent has no app_requests_total 7 from 127.0.0.1:8080 (up = '$(prom_value up)')"
+	echo "the DPU half's Prometheus: app_requests_total $(prom_value app_requests_total), up $(prom_value up)"
+	# The scrapes are live: the application's next value reaches the agent, across the link.
+	metrics $dir/www/metrics 8
+	slowwait 30 prom_is app_requests_total 8 ||
+		fail "the agent did not see the application's new value: $(prom_value app_requests_total)"
+	[ "$(counter "$D" steered)" -gt "$before" ] || fail "the scrapes did not cross the link"
+	# The application gone, its target is down: what the agent scraped was the host's.
+	kill $app
+	slowwait 30 prom_is up 0 || fail "the target is still up after the application stopped"
+}
+
 xpu_require
 command -v python3 >/dev/null || { ktap_skip_all "python3 not installed"; exit "$KSFT_SKIP"; }
 CGROUP=$(mktemp -d /tmp/xpu-cgroup.XXXXXX)
@@ -325,13 +421,13 @@ mount -t cgroup2 none "$CGROUP" || { ktap_skip_all "no cgroup v2 hierarchy"; exi
 cleanup() {
 	xpu_cleanup
 	umount "$CGROUP" && rmdir "$CGROUP"
-	rm -f /tmp/xpu-agent-$$-*.log /tmp/xpu-rules-$$ /tmp/xpu-envoy-$$.log
+	rm -rf /tmp/xpu-agent-$$-*.log /tmp/xpu-rules-$$ /tmp/xpu-envoy-$$.log /tmp/xpu-prometheus-$$.log /tmp/xpu-metrics-$$
 }
 trap cleanup EXIT
 modprobe xpu || { ktap_skip_all "modprobe xpu failed"; exit "$KSFT_SKIP"; }
 
 ktap_print_header
-ktap_set_plan 10
+ktap_set_plan 12
 xpu_case "the host half has no uplink: its way out is the link" test_host_has_no_uplink
 xpu_case "outside -> the host's application, which sees the client" test_inbound_tcp_sees_client
 xpu_case "the application -> an outside service, which sees the pod" test_outbound_tcp_sees_pod
@@ -342,4 +438,6 @@ xpu_case "create --edge over a default route is refused; delete takes the route"
 xpu_case "forged packets from outside the pod for other addresses are dropped" test_forged_foreign_packets_dropped
 xpu_case "Envoy on the DPU half intercepts inbound, as Istio's sidecar" test_envoy_inbound
 xpu_case "Envoy on the DPU half intercepts the host's outbound" test_envoy_outbound
+xpu_case "a monitoring agent on the DPU half scrapes the application on localhost" test_metrics_agent_scrapes_host
+xpu_case "IPv6 through the edge, both ways" test_ipv6_through_edge
 ktap_finished

@@ -18,6 +18,8 @@ DEB_PKGS=(
 	# a node's packet filter as pods and sidecars program it (kselftest/xpu_node.sh): iptables
 	# with the nft backend (bookworm's default alternative) and nft
 	iptables nftables
+	# the pod's monitoring agent on the DPU half (kselftest/xpu_edge.sh)
+	prometheus
 	# xpuctl's ownership agent: its BPF programs (clang, above) and libbpf-rs, which builds
 	# libbpf from source against libelf (above) and zlib
 	zlib1g-dev pkg-config
