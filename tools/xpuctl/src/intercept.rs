@@ -2,7 +2,8 @@
 
 //! `xpuctl splitns intercept`: Istio's sidecar interception (its REDIRECT mode, the rules its
 //! init container writes) for a split pod whose sidecar runs on the DPU half, as input for
-//! `iptables-restore --noflush`.
+//! `iptables-restore --noflush`, or with `--ipv6` for `ip6tables-restore --noflush` (Istio's
+//! IPv6 rules: `::1` and the inbound passthrough source `::6` for `127.0.0.1` and `127.0.0.6`).
 //!
 //! The sidecar learns the original destination with `SO_ORIGINAL_DST`, which reads the
 //! conntrack entry of the proxy's own network namespace: the redirect must happen in the half
@@ -38,12 +39,17 @@ pub(crate) struct InterceptArgs {
     /// Inbound ports not captured (istio-iptables -d)
     #[arg(long, value_delimiter = ',', default_value = "15090,15021,15020")]
     exclude_inbound_ports: Vec<u16>,
+    /// The IPv6 rules, for ip6tables-restore (Istio's init also runs `ip -6 addr add ::6/128
+    /// dev lo`, the inbound passthrough source)
+    #[arg(long)]
+    ipv6: bool,
 }
 
 /// The ruleset for this half of split pod `name`, whose link is `dev`.
 pub(crate) fn rules(a: &InterceptArgs, half: Half, name: &str, dev: &str) -> String {
     let mut out = format!(
-        "# Istio's sidecar interception (REDIRECT mode) for split pod '{name}', {} half\n",
+        "# Istio's sidecar interception (REDIRECT mode{}) for split pod '{name}', {} half\n",
+        if a.ipv6 { ", IPv6" } else { "" },
         if half == Half::Host { "host" } else { "DPU" }
     );
     if half == Half::Host {
@@ -52,6 +58,12 @@ pub(crate) fn rules(a: &InterceptArgs, half: Half, name: &str, dev: &str) -> Str
         return out;
     }
     let (p, z, u) = (a.outbound_port, a.inbound_port, a.proxy_uid);
+    // Localhost, and the source of the proxy's inbound passthrough connections.
+    let (lo, passthrough) = if a.ipv6 {
+        ("::1/128", "::6/128")
+    } else {
+        ("127.0.0.1/32", "127.0.0.6/32")
+    };
     let mut r = vec![
         "*nat".to_string(),
         ":ISTIO_INBOUND - [0:0]".into(),
@@ -72,10 +84,10 @@ pub(crate) fn rules(a: &InterceptArgs, half: Half, name: &str, dev: &str) -> Str
     }
     r.push("-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT".into());
     r.push("-A OUTPUT -j ISTIO_OUTPUT".into());
-    r.push("-A ISTIO_OUTPUT -o lo -s 127.0.0.6/32 -j RETURN".into());
+    r.push(format!("-A ISTIO_OUTPUT -o lo -s {passthrough} -j RETURN"));
     for m in ["uid", "gid"] {
         r.push(format!(
-            "-A ISTIO_OUTPUT -o lo ! -d 127.0.0.1/32 -p tcp ! --dport 15008 \
+            "-A ISTIO_OUTPUT -o lo ! -d {lo} -p tcp ! --dport 15008 \
              -m owner --{m}-owner {u} -j ISTIO_IN_REDIRECT"
         ));
         r.push(format!(
@@ -85,7 +97,7 @@ pub(crate) fn rules(a: &InterceptArgs, half: Half, name: &str, dev: &str) -> Str
             "-A ISTIO_OUTPUT -m owner --{m}-owner {u} -j RETURN"
         ));
     }
-    r.push("-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN".into());
+    r.push(format!("-A ISTIO_OUTPUT -d {lo} -j RETURN"));
     r.push("-A ISTIO_OUTPUT -j ISTIO_REDIRECT".into());
     r.push("COMMIT".into());
     for l in r {
@@ -160,5 +172,30 @@ mod tests {
         assert!(out.contains("--uid-owner 2000 -j RETURN\n"));
         assert!(out.contains("--dport 9000 -j RETURN\n"));
         assert!(!out.contains("--dport 15090"));
+    }
+
+    #[test]
+    fn ipv6_names_ipv6_loopback_and_passthrough() {
+        let (v4, v6) = (dpu(&[]), dpu(&["--ipv6"]));
+        assert!(
+            v6.contains("-A ISTIO_OUTPUT -o lo -s ::6/128 -j RETURN\n"),
+            "{v6}"
+        );
+        assert!(
+            v6.contains("-A ISTIO_OUTPUT -d ::1/128 -j RETURN\n"),
+            "{v6}"
+        );
+        assert!(!v6.contains("127.0.0."), "{v6}");
+        // Nothing else differs.
+        let strip = |s: &str| {
+            s.lines()
+                .skip(1)
+                .map(|l| {
+                    l.replace("::6/128", "127.0.0.6/32")
+                        .replace("::1/128", "127.0.0.1/32")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&v4), strip(&v6));
     }
 }
