@@ -201,6 +201,7 @@ pub(crate) struct SplitNs {
     peer_lock: SpinLockIrq<PeerSeq>,
     steered: Atomic<u64>,
     delivered: Atomic<u64>,
+    refused: Atomic<u64>,
 }
 
 impl SplitNs {
@@ -264,6 +265,7 @@ impl SplitNs {
                 peer_lock <- new_spinlock_irq!(PeerSeq { known: false, epoch: 0, seq: 0 }),
                 steered: Atomic::new(0),
                 delivered: Atomic::new(0),
+                refused: Atomic::new(0),
             }),
             GFP_KERNEL,
         )
@@ -400,6 +402,12 @@ impl SplitNs {
         c.add(1, Relaxed);
     }
 
+    /// Datapath: a frame from the peer was refused (a malformed snapshot, or a packet that is
+    /// not this half's to deliver).
+    pub(crate) fn refused(&self) {
+        self.refused.add(1, Relaxed);
+    }
+
     /// Datapath, coming in from the peer: whether a packet for local port `port` is ours to
     /// deliver: a port claimed here, or one of our ephemeral ports (a reply). Nothing else
     /// is what the peer should have steered (a port of its own would bounce back, an unowned
@@ -420,6 +428,7 @@ impl SplitNs {
             peer_range: self.peer_range(),
             steered: self.steered.load(Relaxed),
             delivered: self.delivered.load(Relaxed),
+            refused: self.refused.load(Relaxed),
         }
     }
 
@@ -443,6 +452,7 @@ impl SplitNs {
     /// Takes a snapshot from the peer (softirq). Returns what to do ([`todo`]).
     pub(crate) fn receive(&self, msg: &[u8]) -> u32 {
         let Ok(s) = Snapshot::decode(msg) else {
+            self.refused();
             return todo::BAD;
         };
         let reply = if s.reply { todo::REPLY } else { 0 };
@@ -554,6 +564,9 @@ impl SplitOps<NAME_LEN> for SplitNs {
     }
     fn count(&self, delivered: bool) {
         SplitNs::count(self, delivered)
+    }
+    fn refused(&self) {
+        SplitNs::refused(self)
     }
     fn info(&self) -> Info<NAME_LEN> {
         SplitNs::info(self)

@@ -69,6 +69,7 @@ struct xpu_split_info {
 	u16 peer_port_max;
 	u64 steered;
 	u64 delivered;
+	u64 refused;
 };
 
 /* What a peer's snapshot calls for (xpu_rs_split_receive; driver/splitns.rs, mod todo). */
@@ -108,6 +109,7 @@ bool xpu_rs_split_next_port(const void *rs, u32 from, u16 *port, u32 *half, u32 
 bool xpu_rs_split_steer(const void *rs, u16 port);
 bool xpu_rs_split_accept(const void *rs, u16 port);
 void xpu_rs_split_count(const void *rs, bool delivered);
+void xpu_rs_split_refused(const void *rs);
 void xpu_rs_split_info(const void *rs, struct xpu_split_info *info);
 int xpu_rs_split_snapshot(const void *rs, void *buf, u32 len, bool split, bool reply);
 u32 xpu_rs_split_receive(const void *rs, const void *buf, u32 len);

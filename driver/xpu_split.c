@@ -120,7 +120,8 @@ static int xpu_split_fill(struct sk_buff *msg, const struct xpu_split *s)
 	    nla_put_u32(msg, XPU_A_SPLITNS_PORTS, i.ports) ||
 	    nla_put_u32(msg, XPU_A_SPLITNS_PEER_PORTS, i.peer_ports) ||
 	    nla_put_uint(msg, XPU_A_SPLITNS_STEERED, i.steered) ||
-	    nla_put_uint(msg, XPU_A_SPLITNS_DELIVERED, i.delivered))
+	    nla_put_uint(msg, XPU_A_SPLITNS_DELIVERED, i.delivered) ||
+	    nla_put_uint(msg, XPU_A_SPLITNS_REFUSED, i.refused))
 		return -EMSGSIZE;
 	if (!ipv6_addr_any(&s->addr6) && nla_put_in6_addr(msg, XPU_A_SPLITNS_ADDR6, &s->addr6))
 		return -EMSGSIZE;
@@ -498,6 +499,7 @@ static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct pac
 			 struct net_device *orig_dev)
 {
 	struct xpu_split *s;
+	int ret = NET_RX_DROP;
 
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)
@@ -505,15 +507,26 @@ static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct pac
 	if (!xpu_dev_is_xpu(dev))
 		goto drop;
 	s = xpu_split_of(dev);
-	if (!s || !pskb_may_pull(skb, 1))
-		goto drop;
-	skb_reset_network_header(skb);
-	switch (ip_hdr(skb)->version) {
-	case 4:
-		return xpu_local_rcv4(s, skb, dev);
-	case 6:
-		return xpu_local_rcv6(s, skb, dev);
+	if (!s)
+		goto drop;	/* not split here: nothing to count it against */
+	if (!pskb_may_pull(skb, 1)) {
+		kfree_skb(skb);
+	} else {
+		skb_reset_network_header(skb);
+		switch (ip_hdr(skb)->version) {
+		case 4:
+			ret = xpu_local_rcv4(s, skb, dev);
+			break;
+		case 6:
+			ret = xpu_local_rcv6(s, skb, dev);
+			break;
+		default:
+			kfree_skb(skb);
+		}
 	}
+	if (ret == NET_RX_DROP)
+		xpu_rs_split_refused(s->rs);
+	return ret;
 drop:
 	kfree_skb(skb);
 	return NET_RX_DROP;

@@ -113,7 +113,7 @@ owned() {
 	slowwait 5 sh -c "ip netns exec $1 xpuctl port list | grep -q '^$2 $3\$'"
 }
 
-# counter NS NAME: the split's steered or delivered count in NS.
+# counter NS NAME: the split's steered, delivered or refused count in NS.
 counter() {
 	ip netns exec "$1" xpuctl splitns show --json | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
 }
@@ -245,12 +245,15 @@ test_forged_foreign_packets_dropped() {
 	serve "$H" tcp 0.0.0.0 8080 app >/dev/null
 	owned "$D" 8080 host || fail "the DPU half did not learn 8080"
 	before=$(counter "$H" delivered)
+	refused=$(counter "$H" refused)
 	# A peer's frame from outside the pod for the host's loopback, or for an address that is
-	# not the pod's: a martian and a stranger, dropped by the host half.
+	# not the pod's: a martian and a stranger, dropped by the host half, and counted.
 	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 203.0.113.9 127.0.0.1 || fail "inject failed"
 	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 203.0.113.9 10.79.0.99 || fail "inject failed"
 	sleep 1
 	[ "$(counter "$H" delivered)" = "$before" ] || fail "the host half delivered a forged packet"
+	[ "$(counter "$H" refused)" = $((refused + 2)) ] ||
+		fail "the host half counted $(($(counter "$H" refused) - refused)) refused, not 2"
 	# The pod address from outside is what an edge sends: delivered.
 	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 203.0.113.9 $POD || fail "inject failed"
 	slowwait 5 sh -c "[ \"\$(ip netns exec $H xpuctl splitns show --json |

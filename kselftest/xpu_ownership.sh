@@ -149,7 +149,7 @@ print(c.recv(128).decode())
 ' "$2" "$3" "$4" 2>&1
 }
 
-# split_counter NS NAME: the split's steered or delivered count in NS.
+# split_counter NS NAME: the split's steered, delivered or refused count in NS.
 split_counter() {
 	ip netns exec "$1" xpuctl splitns show --json | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
 }
@@ -397,11 +397,14 @@ test_ipv6_both_ways() {
 	# A hostile other half: IPv6 frames from outside the pod for ::1 (a martian) or for an
 	# address that is not the pod's are dropped, as for IPv4.
 	before=$(split_counter "$H" delivered)
+	refused=$(split_counter "$H" refused)
 	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 2001:db8::9 ::1 || fail "inject failed"
 	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 2001:db8::9 fd00:78::99 ||
 		fail "inject failed"
 	sleep 1
 	[ "$(split_counter "$H" delivered)" = "$before" ] || fail "the host half delivered a forged frame"
+	[ "$(split_counter "$H" refused)" = $((refused + 2)) ] ||
+		fail "the host half counted $(($(split_counter "$H" refused) - refused)) refused, not 2"
 	# One from the DPU half's own address to ::1, as its lo would send: delivered.
 	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 ::1 ::1 || fail "inject failed"
 	slowwait 5 sh -c "[ \"\$(ip netns exec $H xpuctl splitns show --json |

@@ -259,9 +259,14 @@ test_notifications() {
 	rm -f $out
 }
 
-# delivered COUNT in NS's split (packets from the other half delivered through lo).
+# delivered NS: NS's split's count of packets from the other half delivered through lo.
 delivered() {
 	ip netns exec "$1" xpuctl splitns show --json | sed -n 's/.*"delivered":\([0-9]*\).*/\1/p'
+}
+
+# refused NS: NS's split's count of frames from the other half it refused.
+refused() {
+	ip netns exec "$1" xpuctl splitns show --json | sed -n 's/.*"refused":\([0-9]*\).*/\1/p'
 }
 
 # The other half is not trusted: what it sends raw onto the link is checked like the rest.
@@ -270,18 +275,24 @@ test_hostile_half() {
 	setup_split
 	register h 8080
 	before=$(delivered "$H")
+	rbefore=$(refused "$H")
 	# A "steered" SYN for a port the host half does not own (not registered, not ephemeral).
 	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 9999 || fail "inject failed"
 	sleep 1
 	after=$(delivered "$H")
 	[ "$after" = "$before" ] || fail "a packet for an unowned port was delivered ($before -> $after)"
+	[ "$(refused "$H")" = $((rbefore + 1)) ] ||
+		fail "the refused packet was not counted ($rbefore -> $(refused "$H"))"
 	# The same for a registered port is delivered (the check above is not vacuous).
 	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 syn 8080 || fail "inject failed"
 	for _ in $(seq 10); do [ "$(delivered "$H")" -gt "$after" ] && break; sleep 0.5; done
 	[ "$(delivered "$H")" -gt "$after" ] || fail "a SYN for the registered port was not delivered"
-	# Malformed port snapshots change nothing.
+	# Malformed port snapshots change nothing, and each is counted.
+	rbefore=$(refused "$H")
 	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 garbage 300 || fail "inject failed"
-	sleep 1
+	slowwait 5 sh -c "[ \$(ip netns exec $H xpuctl splitns show --json |
+		sed -n 's/.*\"refused\":\([0-9]*\).*/\1/p') -ge $((rbefore + 300)) ]" ||
+		fail "300 malformed snapshots, $(($(refused "$H") - rbefore)) counted refused"
 	[ "$(peer_state "$H")" = split ] || fail "garbage snapshots changed the peer state: $(peer_state "$H")"
 	h xpuctl port list | grep -q '^8080 host$' || fail "garbage snapshots changed the ports"
 	dmesg | grep -q "malformed port snapshot" || fail "no word in dmesg about malformed snapshots"

@@ -49,6 +49,7 @@ pub(crate) struct Info<const NAME_LEN: usize> {
     pub(crate) peer_range: (u16, u16),
     pub(crate) steered: u64,
     pub(crate) delivered: u64,
+    pub(crate) refused: u64,
 }
 
 /// One half of a split namespace, as xpu_split.c asks about it.
@@ -81,6 +82,8 @@ pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
     fn accept(&self, port: u16) -> bool;
     /// Counts a packet steered across (`delivered` false) or delivered from across (true).
     fn count(&self, delivered: bool);
+    /// Counts a frame from the peer refused (a malformed snapshot, a packet not to deliver).
+    fn refused(&self);
     /// What `splitns-get` shows.
     fn info(&self) -> Info<NAME_LEN>;
     /// Writes this half's snapshot into `out` ([`SplitOps::MSG_LEN`] bytes).
@@ -130,6 +133,7 @@ pub(crate) struct XpuSplitInfo<const NAME_LEN: usize> {
     peer_port_max: u16,
     steered: u64,
     delivered: u64,
+    refused: u64,
 }
 
 /// The registered split-namespace machinery. Dropping it unsplits every namespace.
@@ -322,6 +326,16 @@ pub(crate) unsafe fn count<S: SplitOps<N>, const N: usize>(rs: *const c_void, de
     unsafe { split::<S>(rs) }.count(delivered)
 }
 
+/// Counts a frame from the peer refused.
+///
+/// # Safety
+///
+/// `rs` is live ([`split`]) for `S`.
+pub(crate) unsafe fn refused<S: SplitOps<N>, const N: usize>(rs: *const c_void) {
+    // SAFETY: per the function's contract.
+    unsafe { split::<S>(rs) }.refused()
+}
+
 /// # Safety
 ///
 /// `rs` is live ([`split`]) for `S`; `out` is valid for writes.
@@ -344,6 +358,7 @@ pub(crate) unsafe fn info<S: SplitOps<N>, const N: usize>(
         peer_port_max: i.peer_range.1,
         steered: i.steered,
         delivered: i.delivered,
+        refused: i.refused,
     };
     // SAFETY: per the function's contract.
     unsafe { out.write(info) };
@@ -557,6 +572,16 @@ macro_rules! export_split_ops {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
                 // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
                 unsafe { o::count::<$t, N>(rs, delivered) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`refused`](o::refused), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_refused(rs: *const ::kernel::ffi::c_void) {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::refused::<$t, N>(rs) }
             }
 
             /// # Safety

@@ -41,7 +41,8 @@ pub mod splitns {
     pub const STEERED: u16 = 12;
     pub const DELIVERED: u16 = 13;
     pub const ADDR6: u16 = 14;
-    pub const MAX: u16 = 14;
+    pub const REFUSED: u16 = 15;
+    pub const MAX: u16 = 15;
 }
 
 /// `XPU_A_PORT_*`.

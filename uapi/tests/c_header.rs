@@ -161,6 +161,7 @@ fn genl_items() -> Vec<(&'static str, &'static str, u64)> {
         c!("XPU_A_SPLITNS_STEERED", splitns::STEERED),
         c!("XPU_A_SPLITNS_DELIVERED", splitns::DELIVERED),
         c!("XPU_A_SPLITNS_ADDR6", splitns::ADDR6),
+        c!("XPU_A_SPLITNS_REFUSED", splitns::REFUSED),
         c!("XPU_A_SPLITNS_MAX", splitns::MAX),
         c!("XPU_A_PORT_PORT", port::PORT),
         c!("XPU_A_PORT_HALF", port::HALF),

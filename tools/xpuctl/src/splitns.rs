@@ -341,6 +341,7 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
     let peer_range = get_u16(r, splitns::PEER_PORT_MIN).zip(get_u16(r, splitns::PEER_PORT_MAX));
     let steered = get_uint(r, splitns::STEERED).unwrap_or(0);
     let delivered = get_uint(r, splitns::DELIVERED).unwrap_or(0);
+    let refused = get_uint(r, splitns::REFUSED).unwrap_or(0);
     if json {
         // The name is the user's: escape it.
         let esc = crate::json_escape(&name);
@@ -367,7 +368,7 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
             "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"addr\":\"{addr}\",\"addr6\":{a6},\"half\":\"{half}\",\
              \"ports\":[{lo},{hi}],\"peer\":\"{peer}\",\"owned\":{ports},\
              \"peer_owned\":{peer_ports},\"peer_ports\":{pr},\"claimed\":[{}],\
-             \"steered\":{steered},\"delivered\":{delivered}}}",
+             \"steered\":{steered},\"delivered\":{delivered},\"refused\":{refused}}}",
             list.join(",")
         );
     } else {
@@ -388,7 +389,10 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
                 println!("    {} {} ({})", o.port, o.half, o.how);
             }
         }
-        println!("  packets steered across: {steered}, delivered from across: {delivered}");
+        println!(
+            "  packets steered across: {steered}, delivered from across: {delivered}, \
+             refused from across: {refused}"
+        );
     }
 }
 

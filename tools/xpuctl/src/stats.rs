@@ -59,6 +59,7 @@ pub(crate) fn run(name: &str, json: bool) -> Result<(), Error> {
             (
                 get_uint(&r, splitns::STEERED).unwrap_or(0),
                 get_uint(&r, splitns::DELIVERED).unwrap_or(0),
+                get_uint(&r, splitns::REFUSED).unwrap_or(0),
             )
         })
     });
@@ -68,8 +69,10 @@ pub(crate) fn run(name: &str, json: bool) -> Result<(), Error> {
             .zip(&values)
             .map(|(k, v)| format!("\"{k}\":{v}"))
             .collect();
-        if let Some((s, d)) = split {
-            out.push(format!("\"split_steered\":{s},\"split_delivered\":{d}"));
+        if let Some((s, d, r)) = split {
+            out.push(format!(
+                "\"split_steered\":{s},\"split_delivered\":{d},\"split_refused\":{r}"
+            ));
         }
         println!("{{\"ifname\":\"{name}\",{}}}", out.join(","));
     } else {
@@ -77,9 +80,10 @@ pub(crate) fn run(name: &str, json: bool) -> Result<(), Error> {
         for (k, v) in FIELDS.iter().zip(&values) {
             println!("  {k}: {v}");
         }
-        if let Some((s, d)) = split {
+        if let Some((s, d, r)) = split {
             println!("  split_steered: {s}");
             println!("  split_delivered: {d}");
+            println!("  split_refused: {r}");
         }
     }
     Ok(())
