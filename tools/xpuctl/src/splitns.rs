@@ -184,7 +184,7 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
             if edge {
                 // The kernel chose the half (a PCI link's role): ask it. Half an edge is no
                 // edge, so a failure takes back what was set (the DPU half's settings; the
-                // host half's one route is all or nothing) and unsplits again.
+                // host half's routes are both or neither, in edge::setup) and unsplits again.
                 let half = split_half(&fam);
                 let done = half.and_then(|h| {
                     crate::edge::setup(h, &dev, link, addr, addr6).inspect_err(|_| {
@@ -365,7 +365,8 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
             })
             .collect();
         println!(
-            "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"addr\":\"{addr}\",\"addr6\":{a6},\"half\":\"{half}\",\
+            "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"addr\":\"{addr}\",\"addr6\":{a6},\
+             \"half\":\"{half}\",\
              \"ports\":[{lo},{hi}],\"peer\":\"{peer}\",\"owned\":{ports},\
              \"peer_owned\":{peer_ports},\"peer_ports\":{pr},\"claimed\":[{}],\
              \"steered\":{steered},\"delivered\":{delivered},\"refused\":{refused}}}",
