@@ -9,9 +9,10 @@
 //! registered by hand; and it owns an ephemeral range (applied to the namespace's
 //! `ip_local_port_range`).
 //! The halves tell each other what they own with snapshots over the link (uapi/src/sync.rs, `crate::port_sync`).
-//! A TCP or UDP packet for 127.0.0.1 or the pod address is steered across the link when its
+//! A TCP or UDP packet for loopback or a pod address is steered across the link when its
 //! destination port belongs to the other half ([`SplitNs::steer`]); one that comes across is
-//! delivered here as if over loopback if its port is this half's ([`SplitNs::accept`]).
+//! delivered here if its port is this half's ([`SplitNs::accept`]). Which addresses, and how a
+//! packet from across is delivered, are the rules of uapi/src/steer.rs, tested in userspace.
 //!
 //! Locking: changes to this half (create, port add and delete) run under RTNL; the peer's view
 //! changes under `peer_lock` (snapshots arrive in softirq, link-down comes from process
@@ -22,6 +23,8 @@
 //! sees the port in our set or we see it in its.
 
 #![deny(unsafe_code)]
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use kernel::{
     alloc::KVVec,
@@ -35,8 +38,9 @@ use kernel::{
 
 use crate::{
     genl::{claim, PeerState, NAME_LEN},
-    net::split::{CreateArgs, Info, PortOwner, Refusal, SplitOps},
+    net::split::{Arrival, CreateArgs, Info, PortOwner, Refusal, SplitOps},
     port_sync::{self, encode_header, ranges_overlap, seq_after, Half, Snapshot},
+    steer::{self, Flow, Pod},
 };
 
 /// Ports per bitmap word.
@@ -183,6 +187,9 @@ pub(crate) struct SplitNs {
     name: [u8; NAME_LEN],
     half: Half,
     addr: [u8; 4],
+    /// The pod's IPv6 address, if it has one. Not in the snapshots: the halves compare only
+    /// their IPv4 addresses.
+    addr6: Option<Ipv6Addr>,
     range: (u16, u16),
     epoch: u32,
     seq: Atomic<u32>,
@@ -232,10 +239,17 @@ impl SplitNs {
         if range.0 < port_sync::MIN_EPHEMERAL || range.0 > range.1 {
             return refuse(EINVAL, c"the ephemeral range is empty or starts below 1024");
         }
-        if a.addr == [0; 4] || a.addr[0] == 127 || a.addr[0] >= 224 {
+        if !steer::valid_v4(Ipv4Addr::from(a.addr)) {
             return refuse(
                 EINVAL,
                 c"the pod address must be a unicast address, not loopback",
+            );
+        }
+        let addr6 = a.addr6.map(Ipv6Addr::from);
+        if addr6.is_some_and(|a| !steer::valid_v6(a)) {
+            return refuse(
+                EINVAL,
+                c"the pod's IPv6 address must be unicast, not ::, ::1, link-local, multicast or v4-mapped",
             );
         }
         if a.name[0] == 0 {
@@ -253,6 +267,7 @@ impl SplitNs {
                 name: a.name,
                 half,
                 addr: a.addr,
+                addr6,
                 range,
                 epoch: a.epoch,
                 seq: Atomic::new(0),
@@ -387,6 +402,14 @@ impl SplitNs {
         }
     }
 
+    /// The pod's addresses, for the steering rules (uapi/src/steer.rs).
+    fn pod(&self) -> Pod {
+        Pod {
+            v4: Ipv4Addr::from(self.addr),
+            v6: self.addr6,
+        }
+    }
+
     /// Datapath, on this half's way out: whether a packet for local port `port` goes across.
     pub(crate) fn steer(&self, port: u16) -> bool {
         !self.own.contains(port) && self.peer_owns(port)
@@ -429,6 +452,7 @@ impl SplitNs {
             steered: self.steered.load(Relaxed),
             delivered: self.delivered.load(Relaxed),
             refused: self.refused.load(Relaxed),
+            addr6: self.addr6.map(|a| a.octets()),
         }
     }
 
@@ -556,11 +580,19 @@ impl SplitOps<NAME_LEN> for SplitNs {
             )
         })
     }
-    fn steer(&self, port: u16) -> bool {
-        SplitNs::steer(self, port)
+    fn tap(&self, dst: IpAddr, dport: u16) -> bool {
+        self.pod().tap(dst, dport, |p| self.steer(p))
     }
-    fn accept(&self, port: u16) -> bool {
-        SplitNs::accept(self, port)
+    fn edge(&self, dst: IpAddr, dport: u16) -> bool {
+        self.pod().edge(dst, dport, |p| self.steer(p))
+    }
+    fn arrival(&self, src: IpAddr, dst: IpAddr, dport: u16, src_local: bool) -> Arrival {
+        let f = Flow { src, dst, dport };
+        match self.pod().arrival(&f, src_local, |p| self.accept(p)) {
+            steer::Arrival::Drop => Arrival::Drop,
+            steer::Arrival::Loopback => Arrival::Loopback,
+            steer::Arrival::Link => Arrival::Link,
+        }
     }
     fn count(&self, delivered: bool) {
         SplitNs::count(self, delivered)

@@ -28,14 +28,17 @@ mod ring;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../uapi/src/shm.rs"]
 mod shm;
-// The split-namespace contracts: the generic-netlink family's values, and the port-ownership
-// snapshot the halves exchange over the link.
+// The split-namespace contracts: the generic-netlink family's values, the port-ownership
+// snapshot the halves exchange over the link, and which packets cross between them.
 #[allow(dead_code, unreachable_pub)]
 #[path = "../uapi/src/genl.rs"]
 mod genl;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../uapi/src/sync.rs"]
 mod port_sync;
+#[allow(unreachable_pub)]
+#[path = "../uapi/src/steer.rs"]
+mod steer;
 
 // The `xpu_rs_*` symbols the C shim calls: `net` defines them over its traits, and this names
 // the logic's types that implement them (the one place that joins the two layers).

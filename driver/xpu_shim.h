@@ -51,6 +51,7 @@ struct xpu_split_args {
 	u32 link_role;		/* enum xpu_link_role */
 	u32 half;		/* enum xpu_half, or U32_MAX: not given */
 	__be32 addr;
+	u8 addr6[16];		/* network order; all zero: not given */
 	u32 port_min;		/* 0: not given */
 	u32 port_max;		/* 0: not given */
 	u32 epoch;
@@ -70,6 +71,23 @@ struct xpu_split_info {
 	u64 steered;
 	u64 delivered;
 	u64 refused;
+	u8 addr6[16];		/* all zero: the pod has none */
+};
+
+/* What a TCP or UDP packet's headers say, for driver/splitns.rs to decide on. */
+struct xpu_flow {
+	u8 family;		/* 4 or 6 */
+	u8 pad;
+	u16 dport;
+	u8 src[16];		/* network order; IPv4 in the first 4 bytes */
+	u8 dst[16];
+};
+
+/* What a half does with a packet from across (xpu_rs_split_arrival). */
+enum xpu_arrival {
+	XPU_ARRIVAL_DROP,
+	XPU_ARRIVAL_LOOPBACK,	/* through lo, as loopback would */
+	XPU_ARRIVAL_LINK,	/* from outside the pod: as received on the link */
 };
 
 /* What a peer's snapshot calls for (xpu_rs_split_receive; driver/splitns.rs, mod todo). */
@@ -106,8 +124,9 @@ int xpu_rs_split_port_add(const void *rs, u16 port, u32 claims, const char **msg
 int xpu_rs_split_port_del(const void *rs, u16 port, u32 claims, const char **msg);
 int xpu_rs_split_owner(const void *rs, u16 port, u32 *claims);
 bool xpu_rs_split_next_port(const void *rs, u32 from, u16 *port, u32 *half, u32 *claims);
-bool xpu_rs_split_steer(const void *rs, u16 port);
-bool xpu_rs_split_accept(const void *rs, u16 port);
+bool xpu_rs_split_tap(const void *rs, const struct xpu_flow *f);
+bool xpu_rs_split_edge(const void *rs, const struct xpu_flow *f);
+u32 xpu_rs_split_arrival(const void *rs, const struct xpu_flow *f, bool src_local);
 void xpu_rs_split_count(const void *rs, bool delivered);
 void xpu_rs_split_refused(const void *rs);
 void xpu_rs_split_info(const void *rs, struct xpu_split_info *info);

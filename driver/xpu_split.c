@@ -4,7 +4,10 @@
  * handlers (its policies and ops table are generated from uapi/xpu.yaml into xpu_nl.c), the
  * per-namespace state, the loopback tap that steers packets across the link, the receive
  * handlers of the link's two ethertypes, and the netdev events. driver/splitns.rs decides
- * everything: which port is whose, what to steer, what a peer's snapshot means.
+ * everything: which port is whose, which packet to steer and what to do with one from across
+ * (with the rules of uapi/src/steer.rs), what a peer's snapshot means. This file reads
+ * headers, asks the kernel what only it knows (is an address local, the local route), and
+ * moves packets.
  *
  * Steering taps the namespace's loopback device (an rx_handler on lo): a packet for
  * 127.0.0.1, ::1 or a pod address has then been through the whole output path (routing,
@@ -49,6 +52,11 @@
 #define ETH_P_XPU_LOCAL	0x88b5
 #define ETH_P_XPU_SYNC	0x88b6
 
+/* struct xpu_flow and enum xpu_arrival cross to Rust: driver/net/split.rs checks the same. */
+static_assert(sizeof(struct xpu_flow) == 36 && offsetof(struct xpu_flow, dport) == 2 &&
+	      offsetof(struct xpu_flow, src) == 4 && offsetof(struct xpu_flow, dst) == 20);
+static_assert(XPU_ARRIVAL_DROP == 0 && XPU_ARRIVAL_LOOPBACK == 1 && XPU_ARRIVAL_LINK == 2);
+
 /* What xpu_split_work() has to do. */
 enum {
 	XPU_SPLIT_W_SEND,	/* send our snapshot */
@@ -64,8 +72,6 @@ struct xpu_split {
 	netdevice_tracker dev_tracker;
 	struct net_device *lo;		/* the namespace's loopback, tapped */
 	struct nf_hook_ops edge[2];	/* LOCAL_IN, IPv4 and IPv6: from outside the pod */
-	__be32 addr;			/* the pod address */
-	struct in6_addr addr6;		/* the pod's IPv6 address, or :: if it has none */
 	u32 saved_range;		/* ip_local_port_range before the split */
 	unsigned long todo;
 	struct work_struct work;
@@ -112,7 +118,7 @@ static int xpu_split_fill(struct sk_buff *msg, const struct xpu_split *s)
 	xpu_rs_split_info(s->rs, &i);
 	if (nla_put_string(msg, XPU_A_SPLITNS_NAME, s->name) ||
 	    nla_put_u32(msg, XPU_A_SPLITNS_IFINDEX, s->dev->ifindex) ||
-	    nla_put_in_addr(msg, XPU_A_SPLITNS_ADDR, s->addr) ||
+	    nla_put_in_addr(msg, XPU_A_SPLITNS_ADDR, i.addr) ||
 	    nla_put_u32(msg, XPU_A_SPLITNS_HALF, i.half) ||
 	    nla_put_u16(msg, XPU_A_SPLITNS_PORT_MIN, i.port_min) ||
 	    nla_put_u16(msg, XPU_A_SPLITNS_PORT_MAX, i.port_max) ||
@@ -123,7 +129,8 @@ static int xpu_split_fill(struct sk_buff *msg, const struct xpu_split *s)
 	    nla_put_uint(msg, XPU_A_SPLITNS_DELIVERED, i.delivered) ||
 	    nla_put_uint(msg, XPU_A_SPLITNS_REFUSED, i.refused))
 		return -EMSGSIZE;
-	if (!ipv6_addr_any(&s->addr6) && nla_put_in6_addr(msg, XPU_A_SPLITNS_ADDR6, &s->addr6))
+	if (memchr_inv(i.addr6, 0, sizeof(i.addr6)) &&
+	    nla_put(msg, XPU_A_SPLITNS_ADDR6, sizeof(i.addr6), i.addr6))
 		return -EMSGSIZE;
 	if (i.peer_state == XPU_PEER_STATE_SPLIT || i.peer_state == XPU_PEER_STATE_CONFLICT) {
 		if (nla_put_u16(msg, XPU_A_SPLITNS_PEER_PORT_MIN, i.peer_port_min) ||
@@ -249,72 +256,67 @@ static void xpu_split_cross(struct xpu_split *s, struct sk_buff *skb)
 		xpu_rs_split_count(s->rs, false);
 }
 
-/* @a is the pod's IPv6 address (which it may not have). */
-static bool xpu_split_is_addr6(const struct xpu_split *s, const struct in6_addr *a)
-{
-	return !ipv6_addr_any(&s->addr6) && ipv6_addr_equal(a, &s->addr6);
-}
-
 /*
- * The destination port of an IPv4 TCP or UDP packet for 127.0.0.0/8 or the pod address, or
- * -1 for anything else. Reads through copies: the skb may be shared with a packet tap.
+ * Reads what a TCP or UDP packet's headers say into @f: false for anything else (other
+ * protocols, IPv4 fragments, IPv6 with extension headers: local sockets send none, and a
+ * fragment's port is not in it). Reads through copies: the skb may be shared with a packet
+ * tap, or not yet pulled (a frame from the peer).
  */
-static int xpu_tap_port4(const struct xpu_split *s, const struct sk_buff *skb)
+static bool xpu_flow_read(struct xpu_flow *f, const struct sk_buff *skb)
 {
-	const struct iphdr *iph;
-	struct iphdr _iph;
-	__be16 _ports[2];
-	const __be16 *ports;
-
-	iph = skb_header_pointer(skb, 0, sizeof(_iph), &_iph);
-	if (!iph || (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
-	    ip_is_fragment(iph) || iph->ihl < 5 ||
-	    (!ipv4_is_loopback(iph->daddr) && iph->daddr != s->addr))
-		return -1;
-	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
-	return ports ? ntohs(ports[1]) : -1;
-}
-
-/*
- * The same for IPv6: ::1 or the pod's IPv6 address. Only a TCP or UDP header right after the
- * fixed one: local sockets add no extension headers, and a fragment's port is not in it.
- */
-static int xpu_tap_port6(const struct xpu_split *s, const struct sk_buff *skb)
-{
+	union {
+		struct iphdr v4;
+		struct ipv6hdr v6;
+	} _h;
 	const struct ipv6hdr *ip6h;
-	struct ipv6hdr _ip6h;
+	const struct iphdr *iph;
 	__be16 _ports[2];
 	const __be16 *ports;
+	unsigned int thoff;
 
-	ip6h = skb_header_pointer(skb, 0, sizeof(_ip6h), &_ip6h);
-	if (!ip6h || (ip6h->nexthdr != IPPROTO_TCP && ip6h->nexthdr != IPPROTO_UDP) ||
-	    (!ipv6_addr_loopback(&ip6h->daddr) && !xpu_split_is_addr6(s, &ip6h->daddr)))
-		return -1;
-	ports = skb_header_pointer(skb, sizeof(_ip6h), sizeof(_ports), _ports);
-	return ports ? ntohs(ports[1]) : -1;
+	memset(f, 0, sizeof(*f));
+	iph = skb_header_pointer(skb, 0, sizeof(_h.v4), &_h.v4);
+	if (!iph)
+		return false;
+	if (iph->version == 4) {
+		if ((iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
+		    iph->ihl < 5 || ip_is_fragment(iph))
+			return false;
+		f->family = 4;
+		memcpy(f->src, &iph->saddr, sizeof(iph->saddr));
+		memcpy(f->dst, &iph->daddr, sizeof(iph->daddr));
+		thoff = iph->ihl * 4;
+	} else if (iph->version == 6) {
+		ip6h = skb_header_pointer(skb, 0, sizeof(_h.v6), &_h.v6);
+		if (!ip6h || (ip6h->nexthdr != IPPROTO_TCP && ip6h->nexthdr != IPPROTO_UDP))
+			return false;
+		f->family = 6;
+		memcpy(f->src, &ip6h->saddr, sizeof(ip6h->saddr));
+		memcpy(f->dst, &ip6h->daddr, sizeof(ip6h->daddr));
+		thoff = sizeof(*ip6h);
+	} else {
+		return false;
+	}
+	ports = skb_header_pointer(skb, thoff, sizeof(_ports), _ports);
+	if (!ports)
+		return false;
+	f->dport = ntohs(ports[1]);
+	return true;
 }
 
 /*
- * The tap on the namespace's lo: a TCP or UDP packet for a local address whose port the
- * other half owns goes across the link instead. Runs in lo's receive path (softirq, RCU).
+ * The tap on the namespace's lo: a TCP or UDP packet that driver/splitns.rs says goes across
+ * (for a shared address, a port the other half owns) goes across the link instead. Runs in
+ * lo's receive path (softirq, RCU).
  */
 static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
 {
 	struct sk_buff *skb = *pskb;
 	struct xpu_split *s = rcu_dereference(skb->dev->rx_handler_data);
-	int port;
+	struct xpu_flow f;
 
-	switch (skb->protocol) {
-	case htons(ETH_P_IP):
-		port = xpu_tap_port4(s, skb);
-		break;
-	case htons(ETH_P_IPV6):
-		port = xpu_tap_port6(s, skb);
-		break;
-	default:
-		return RX_HANDLER_PASS;
-	}
-	if (port < 0 || !xpu_rs_split_steer(s->rs, port))
+	if ((skb->protocol != htons(ETH_P_IP) && skb->protocol != htons(ETH_P_IPV6)) ||
+	    !xpu_flow_read(&f, skb) || !xpu_rs_split_tap(s->rs, &f))
 		return RX_HANDLER_PASS;
 
 	skb = skb_share_check(skb, GFP_ATOMIC);
@@ -325,18 +327,20 @@ static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
 
 #if IS_ENABLED(CONFIG_NETFILTER)
 /*
- * The edge: a TCP or UDP packet for the pod address, from outside the pod (not lo, not the
- * link), whose port the other half owns goes across. LOCAL_IN runs after this half's
- * PREROUTING (a REDIRECT or DNAT to a sidecar here has changed the port already), after
- * reassembly, and after its INPUT filter. A packet that found a socket of this half (TPROXY,
- * early demux) stays here. @port is the packet's destination port, or -1 if it is none of
- * the edge's.
+ * The edge, at LOCAL_IN for IPv4 and IPv6: a TCP or UDP packet from outside the pod (not lo,
+ * not the link) that driver/splitns.rs says goes across (for the pod address, a port the other
+ * half owns) goes across. LOCAL_IN runs after this half's PREROUTING (a REDIRECT or DNAT to a
+ * sidecar here has changed the port already), after reassembly, and after its INPUT filter.
+ * A packet that found a socket of this half (TPROXY, early demux) stays here.
  */
-static unsigned int xpu_split_edge(struct xpu_split *s, struct sk_buff *skb,
-				   const struct nf_hook_state *state, int port)
+static unsigned int xpu_split_edge_in(void *priv, struct sk_buff *skb,
+				      const struct nf_hook_state *state)
 {
-	if (state->in == s->dev || (state->in->flags & IFF_LOOPBACK) || skb->sk || port < 0 ||
-	    !xpu_rs_split_steer(s->rs, port))
+	struct xpu_split *s = priv;
+	struct xpu_flow f;
+
+	if (state->in == s->dev || (state->in->flags & IFF_LOOPBACK) || skb->sk ||
+	    !xpu_flow_read(&f, skb) || !xpu_rs_split_edge(s->rs, &f))
 		return NF_ACCEPT;
 #if IS_ENABLED(CONFIG_NF_CONNTRACK)
 	/*
@@ -354,35 +358,6 @@ static unsigned int xpu_split_edge(struct xpu_split *s, struct sk_buff *skb,
 		xpu_split_cross(s, skb);
 	}
 	return NF_STOLEN;
-}
-
-static unsigned int xpu_split_edge_in(void *priv, struct sk_buff *skb,
-				      const struct nf_hook_state *state)
-{
-	struct xpu_split *s = priv;
-	const struct iphdr *iph = ip_hdr(skb);
-	__be16 _ports[2];
-	const __be16 *ports = NULL;
-
-	if ((iph->protocol == IPPROTO_TCP || iph->protocol == IPPROTO_UDP) &&
-	    iph->daddr == s->addr)
-		ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
-	return xpu_split_edge(s, skb, state, ports ? ntohs(ports[1]) : -1);
-}
-
-/* The same for IPv6, the pod's IPv6 address: a TCP or UDP header right after the fixed one. */
-static unsigned int xpu_split_edge_in6(void *priv, struct sk_buff *skb,
-				       const struct nf_hook_state *state)
-{
-	struct xpu_split *s = priv;
-	const struct ipv6hdr *ip6h = ipv6_hdr(skb);
-	__be16 _ports[2];
-	const __be16 *ports = NULL;
-
-	if ((ip6h->nexthdr == IPPROTO_TCP || ip6h->nexthdr == IPPROTO_UDP) &&
-	    xpu_split_is_addr6(s, &ip6h->daddr))
-		ports = skb_header_pointer(skb, sizeof(*ip6h), sizeof(_ports), _ports);
-	return xpu_split_edge(s, skb, state, ports ? ntohs(ports[1]) : -1);
 }
 #endif
 
@@ -406,100 +381,64 @@ static int xpu_local_deliver(struct xpu_split *s, struct sk_buff *skb, struct ne
 	return NET_RX_SUCCESS;
 }
 
-static int xpu_local_rcv4(struct xpu_split *s, struct sk_buff *skb, struct net_device *dev)
+/* The local route to @f's destination, for delivery through lo; NULL if it has none. */
+static struct dst_entry *xpu_local_route(struct net *net, const struct xpu_flow *f)
 {
-	struct net *net = dev_net(dev);
-	const struct iphdr *iph;
-	__be16 _ports[2];
-	const __be16 *ports;
-	struct rtable *rt;
-
-	if (!pskb_may_pull(skb, sizeof(*iph)))
-		goto drop;
-	iph = ip_hdr(skb);
-	if (iph->ihl < 5 || !pskb_may_pull(skb, iph->ihl * 4))
-		goto drop;
-	iph = ip_hdr(skb);
-	if ((iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
-	    ip_is_fragment(iph) || ntohs(iph->tot_len) > skb->len ||
-	    (!ipv4_is_loopback(iph->daddr) && iph->daddr != s->addr))
-		goto drop;
-	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
-	if (!ports || !xpu_rs_split_accept(s->rs, ntohs(ports[1])))
-		goto drop;
-	if (!ipv4_is_loopback(iph->saddr) && inet_addr_type(net, iph->saddr) != RTN_LOCAL) {
-		/*
-		 * From outside the pod, through the other half, its edge: received as on any
-		 * NIC, on the link, so the application sees the client and answers through the
-		 * link. Only for the pod address: a loopback destination with a foreign source
-		 * is a martian, and ip_rcv() judges the source as for any packet.
-		 */
-		if (iph->daddr != s->addr)
-			goto drop;
-		return xpu_local_deliver(s, skb, dev, htons(ETH_P_IP), NULL);
-	}
-	rt = ip_route_output(net, iph->daddr, iph->saddr, 0, 0, RT_SCOPE_UNIVERSE);
-	if (IS_ERR(rt))
-		goto drop;
-	if (rt->rt_type != RTN_LOCAL) {
-		ip_rt_put(rt);
-		goto drop;
-	}
-	return xpu_local_deliver(s, skb, net->loopback_dev, htons(ETH_P_IP), &rt->dst);
-drop:
-	kfree_skb(skb);
-	return NET_RX_DROP;
-}
-
-/* The same for IPv6: ::1 and the pod's IPv6 address. */
-static int xpu_local_rcv6(struct xpu_split *s, struct sk_buff *skb, struct net_device *dev)
-{
-	struct net *net = dev_net(dev);
-	const struct ipv6hdr *ip6h;
 	struct flowi6 fl6 = {};
 	struct dst_entry *dst;
-	__be16 _ports[2];
-	const __be16 *ports;
+	__be32 saddr, daddr;
+	struct rtable *rt;
 
-	if (!pskb_may_pull(skb, sizeof(*ip6h)))
-		goto drop;
-	ip6h = ipv6_hdr(skb);
-	if ((ip6h->nexthdr != IPPROTO_TCP && ip6h->nexthdr != IPPROTO_UDP) ||
-	    sizeof(*ip6h) + ntohs(ip6h->payload_len) > skb->len ||
-	    (!ipv6_addr_loopback(&ip6h->daddr) && !xpu_split_is_addr6(s, &ip6h->daddr)))
-		goto drop;
-	ports = skb_header_pointer(skb, sizeof(*ip6h), sizeof(_ports), _ports);
-	if (!ports || !xpu_rs_split_accept(s->rs, ntohs(ports[1])))
-		goto drop;
-	if (!ipv6_addr_loopback(&ip6h->saddr) && !ipv6_chk_addr(net, &ip6h->saddr, NULL, 0)) {
-		/* From outside the pod, as for IPv4; ip6_rcv() drops ::1 on a NIC. */
-		if (!xpu_split_is_addr6(s, &ip6h->daddr))
-			goto drop;
-		return xpu_local_deliver(s, skb, dev, htons(ETH_P_IPV6), NULL);
+	if (f->family == 4) {
+		memcpy(&saddr, f->src, sizeof(saddr));
+		memcpy(&daddr, f->dst, sizeof(daddr));
+		rt = ip_route_output(net, daddr, saddr, 0, 0, RT_SCOPE_UNIVERSE);
+		if (IS_ERR(rt))
+			return NULL;
+		if (rt->rt_type != RTN_LOCAL) {
+			ip_rt_put(rt);
+			return NULL;
+		}
+		return &rt->dst;
 	}
-	fl6.daddr = ip6h->daddr;
-	fl6.saddr = ip6h->saddr;
+	memcpy(&fl6.saddr, f->src, sizeof(fl6.saddr));
+	memcpy(&fl6.daddr, f->dst, sizeof(fl6.daddr));
 	dst = ip6_route_output(net, NULL, &fl6);
 	if (dst->error || !(dst_rt6_info(dst)->rt6i_flags & RTF_LOCAL)) {
 		dst_release(dst);
-		goto drop;
+		return NULL;
 	}
-	return xpu_local_deliver(s, skb, net->loopback_dev, htons(ETH_P_IPV6), dst);
-drop:
-	kfree_skb(skb);
-	return NET_RX_DROP;
+	return dst;
+}
+
+/* Whether @f's source is loopback or one of this namespace's addresses: inside the pod. */
+static bool xpu_local_src(struct net *net, const struct xpu_flow *f)
+{
+	struct in6_addr a6;
+	__be32 a4;
+
+	if (f->family == 4) {
+		memcpy(&a4, f->src, sizeof(a4));
+		return ipv4_is_loopback(a4) || inet_addr_type(net, a4) == RTN_LOCAL;
+	}
+	memcpy(&a6, f->src, sizeof(a6));
+	return ipv6_addr_loopback(&a6) || ipv6_chk_addr(net, &a6, NULL, 0);
 }
 
 /*
- * A steered packet from the other half: deliver it through our lo, as loopback would, if it
- * is for a local address and a port that is not the other half's; one from outside the pod
- * as if it had come in on the link. The peer is not trusted: anything else is dropped.
+ * A steered packet from the other half. The peer is not trusted: driver/splitns.rs says
+ * whether it is this half's to take, and how (through lo as loopback would, or, from outside
+ * the pod, as if it had come in on the link); anything else is dropped and counted.
  */
 static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct packet_type *pt,
 			 struct net_device *orig_dev)
 {
+	struct net *net = dev_net(dev);
+	struct dst_entry *dst;
 	struct xpu_split *s;
-	int ret = NET_RX_DROP;
+	struct xpu_flow f;
+	unsigned int len;
+	__be16 proto;
 
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb)
@@ -509,24 +448,37 @@ static int xpu_local_rcv(struct sk_buff *skb, struct net_device *dev, struct pac
 	s = xpu_split_of(dev);
 	if (!s)
 		goto drop;	/* not split here: nothing to count it against */
-	if (!pskb_may_pull(skb, 1)) {
-		kfree_skb(skb);
+	skb_reset_network_header(skb);
+	if (!xpu_flow_read(&f, skb))
+		goto refuse;
+	/* The IP header whole and linear for the stack, and no longer than the frame. */
+	if (f.family == 4) {
+		proto = htons(ETH_P_IP);
+		if (!pskb_may_pull(skb, sizeof(struct iphdr)) ||
+		    !pskb_may_pull(skb, ip_hdrlen(skb)))
+			goto refuse;
+		len = ntohs(ip_hdr(skb)->tot_len);
 	} else {
-		skb_reset_network_header(skb);
-		switch (ip_hdr(skb)->version) {
-		case 4:
-			ret = xpu_local_rcv4(s, skb, dev);
-			break;
-		case 6:
-			ret = xpu_local_rcv6(s, skb, dev);
-			break;
-		default:
-			kfree_skb(skb);
-		}
+		proto = htons(ETH_P_IPV6);
+		if (!pskb_may_pull(skb, sizeof(struct ipv6hdr)))
+			goto refuse;
+		len = sizeof(struct ipv6hdr) + ntohs(ipv6_hdr(skb)->payload_len);
 	}
-	if (ret == NET_RX_DROP)
-		xpu_rs_split_refused(s->rs);
-	return ret;
+	if (len > skb->len)
+		goto refuse;
+	switch (xpu_rs_split_arrival(s->rs, &f, xpu_local_src(net, &f))) {
+	case XPU_ARRIVAL_LOOPBACK:
+		dst = xpu_local_route(net, &f);
+		if (!dst)
+			goto refuse;
+		return xpu_local_deliver(s, skb, net->loopback_dev, proto, dst);
+	case XPU_ARRIVAL_LINK:
+		return xpu_local_deliver(s, skb, dev, proto, NULL);
+	default:
+		goto refuse;
+	}
+refuse:
+	xpu_rs_split_refused(s->rs);
 drop:
 	kfree_skb(skb);
 	return NET_RX_DROP;
@@ -605,7 +557,6 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 	struct netlink_ext_ack *extack = info->extack;
 	struct net *net = genl_info_net(info);
 	struct nlattr **tb = info->attrs;
-	struct in6_addr addr6 = {};
 	struct xpu_split *s, *old;
 	struct net_device *dev;
 	const char *msg = NULL;
@@ -624,16 +575,8 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 		a.port_min = nla_get_u16(tb[XPU_A_SPLITNS_PORT_MIN]);
 	if (tb[XPU_A_SPLITNS_PORT_MAX])
 		a.port_max = nla_get_u16(tb[XPU_A_SPLITNS_PORT_MAX]);
-	if (tb[XPU_A_SPLITNS_ADDR6]) {
-		addr6 = nla_get_in6_addr(tb[XPU_A_SPLITNS_ADDR6]);
-		if (ipv6_addr_type(&addr6) & (IPV6_ADDR_LOOPBACK | IPV6_ADDR_MULTICAST |
-					      IPV6_ADDR_LINKLOCAL | IPV6_ADDR_MAPPED) ||
-		    ipv6_addr_any(&addr6)) {
-			NL_SET_ERR_MSG_ATTR(extack, tb[XPU_A_SPLITNS_ADDR6],
-					    "the pod's IPv6 address must be unicast, not ::, ::1, link-local, multicast or v4-mapped");
-			return -EINVAL;
-		}
-	}
+	if (tb[XPU_A_SPLITNS_ADDR6])	/* exactly 16 bytes: the policy */
+		nla_memcpy(a.addr6, tb[XPU_A_SPLITNS_ADDR6], sizeof(a.addr6));
 	get_random_bytes(&a.epoch, sizeof(a.epoch));
 
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
@@ -663,8 +606,6 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 	s->net = net;
 	s->dev = dev;
 	s->lo = net->loopback_dev;
-	s->addr = a.addr;
-	s->addr6 = addr6;
 	memcpy(s->name, a.name, sizeof(s->name));
 	INIT_WORK(&s->work, xpu_split_work);
 	err = netdev_rx_handler_register(s->lo, xpu_split_tap, s);
@@ -682,7 +623,7 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 		.priority	= NF_IP_PRI_FILTER + 1,
 	};
 	s->edge[1] = (struct nf_hook_ops) {
-		.hook		= xpu_split_edge_in6,
+		.hook		= xpu_split_edge_in,
 		.priv		= s,
 		.pf		= NFPROTO_IPV6,
 		.hooknum	= NF_INET_LOCAL_IN,

@@ -9,6 +9,8 @@
 //! xpu_split.c owns each half as the raw pointer of an `Arc` of that implementation (from
 //! `xpu_rs_split_new`, given back to `xpu_rs_split_free` once no CPU can still use it).
 
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use kernel::{
     error::to_result,
     ffi::{c_char, c_int, c_void},
@@ -31,6 +33,7 @@ pub(crate) struct CreateArgs<const NAME_LEN: usize> {
     pub(crate) link_role: u32,
     pub(crate) half: Option<u32>,
     pub(crate) addr: [u8; 4],
+    pub(crate) addr6: Option<[u8; 16]>,
     pub(crate) port_min: Option<u16>,
     pub(crate) port_max: Option<u16>,
     /// Random, to tell this split's snapshots from an earlier one's.
@@ -50,6 +53,7 @@ pub(crate) struct Info<const NAME_LEN: usize> {
     pub(crate) steered: u64,
     pub(crate) delivered: u64,
     pub(crate) refused: u64,
+    pub(crate) addr6: Option<[u8; 16]>,
 }
 
 /// One half of a split namespace, as xpu_split.c asks about it.
@@ -76,10 +80,15 @@ pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
     fn owner(&self, port: u16) -> Option<PortOwner>;
     /// The first claimed port at or after `from`, of either half, and its owner.
     fn next_port(&self, from: u32) -> Option<(u16, PortOwner)>;
-    /// Datapath, on the way out: whether a packet for local port `port` goes across.
-    fn steer(&self, port: u16) -> bool;
-    /// Datapath, coming in: whether a packet for local port `port` is this half's to deliver.
-    fn accept(&self, port: u16) -> bool;
+    /// Datapath, the loopback tap: whether a packet lo is about to deliver to `dst`:`dport`
+    /// goes across instead.
+    fn tap(&self, dst: IpAddr, dport: u16) -> bool;
+    /// Datapath, the edge: whether a packet from outside the pod for `dst`:`dport` that no
+    /// socket here took goes across.
+    fn edge(&self, dst: IpAddr, dport: u16) -> bool;
+    /// Datapath, coming in from across: what to do with a packet `src` -> `dst`:`dport`;
+    /// `src_local` says its source is loopback or one of this namespace's addresses.
+    fn arrival(&self, src: IpAddr, dst: IpAddr, dport: u16, src_local: bool) -> Arrival;
     /// Counts a packet steered across (`delivered` false) or delivered from across (true).
     fn count(&self, delivered: bool);
     /// Counts a frame from the peer refused (a malformed snapshot, a packet not to deliver).
@@ -92,6 +101,52 @@ pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
     fn receive(&self, msg: &[u8]) -> u32;
     /// The link went down: forget the peer. Returns whether anything changed.
     fn peer_lost(&self) -> bool;
+}
+
+/// `enum xpu_arrival` of driver/xpu_shim.h: what xpu_split.c does with a packet from across.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub(crate) enum Arrival {
+    Drop = 0,
+    /// Through lo, as loopback would deliver it.
+    Loopback = 1,
+    /// From outside the pod: as if it had come in on the link.
+    Link = 2,
+}
+
+/// `struct xpu_flow` of driver/xpu_shim.h: what a TCP or UDP packet's headers say.
+#[repr(C)]
+pub(crate) struct XpuFlow {
+    /// 4 or 6.
+    family: u8,
+    pad: u8,
+    dport: u16,
+    /// Network order; IPv4 in the first 4 bytes.
+    src: [u8; 16],
+    dst: [u8; 16],
+}
+
+// The C side asserts the same layout (driver/xpu_split.c).
+const _: () = assert!(
+    core::mem::size_of::<XpuFlow>() == 36
+        && core::mem::offset_of!(XpuFlow, dport) == 2
+        && core::mem::offset_of!(XpuFlow, src) == 4
+        && core::mem::offset_of!(XpuFlow, dst) == 20
+);
+
+impl XpuFlow {
+    fn addr(&self, a: &[u8; 16]) -> Option<IpAddr> {
+        match self.family {
+            4 => Some(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
+            6 => Some(IpAddr::V6(Ipv6Addr::from(*a))),
+            _ => None,
+        }
+    }
+
+    /// Source, destination and destination port; `None` for a family that is neither.
+    fn parts(&self) -> Option<(IpAddr, IpAddr, u16)> {
+        Some((self.addr(&self.src)?, self.addr(&self.dst)?, self.dport))
+    }
 }
 
 /// Who owns a claimed port.
@@ -112,6 +167,8 @@ pub(crate) struct XpuSplitArgs<const NAME_LEN: usize> {
     half: u32,
     /// Network order.
     addr: [u8; 4],
+    /// Network order; all zero: not given.
+    addr6: [u8; 16],
     /// 0: not given.
     port_min: u32,
     port_max: u32,
@@ -134,6 +191,8 @@ pub(crate) struct XpuSplitInfo<const NAME_LEN: usize> {
     steered: u64,
     delivered: u64,
     refused: u64,
+    /// All zero: the pod has none.
+    addr6: [u8; 16],
 }
 
 /// The registered split-namespace machinery. Dropping it unsplits every namespace.
@@ -192,6 +251,7 @@ pub(crate) unsafe fn new<S: SplitOps<N>, const N: usize>(
         link_role: a.link_role,
         half: (a.half != u32::MAX).then_some(a.half),
         addr: a.addr,
+        addr6: (a.addr6 != [0; 16]).then_some(a.addr6),
         port_min: opt16(a.port_min),
         port_max: opt16(a.port_max),
         epoch: a.epoch,
@@ -302,18 +362,44 @@ pub(crate) unsafe fn next_port<S: SplitOps<N>, const N: usize>(
 
 /// # Safety
 ///
-/// `rs` is live ([`split`]) for `S`.
-pub(crate) unsafe fn steer<S: SplitOps<N>, const N: usize>(rs: *const c_void, port: u16) -> bool {
+/// `rs` is live ([`split`]) for `S`; `f` is valid.
+pub(crate) unsafe fn tap<S: SplitOps<N>, const N: usize>(rs: *const c_void, f: *const XpuFlow) -> bool {
+    // SAFETY: valid per the function's contract.
+    let Some((_, dst, dport)) = unsafe { &*f }.parts() else {
+        return false;
+    };
     // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.steer(port)
+    unsafe { split::<S>(rs) }.tap(dst, dport)
 }
 
 /// # Safety
 ///
-/// `rs` is live ([`split`]) for `S`.
-pub(crate) unsafe fn accept<S: SplitOps<N>, const N: usize>(rs: *const c_void, port: u16) -> bool {
+/// `rs` is live ([`split`]) for `S`; `f` is valid.
+pub(crate) unsafe fn edge<S: SplitOps<N>, const N: usize>(rs: *const c_void, f: *const XpuFlow) -> bool {
+    // SAFETY: valid per the function's contract.
+    let Some((_, dst, dport)) = unsafe { &*f }.parts() else {
+        return false;
+    };
     // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.accept(port)
+    unsafe { split::<S>(rs) }.edge(dst, dport)
+}
+
+/// `enum xpu_arrival`.
+///
+/// # Safety
+///
+/// `rs` is live ([`split`]) for `S`; `f` is valid.
+pub(crate) unsafe fn arrival<S: SplitOps<N>, const N: usize>(
+    rs: *const c_void,
+    f: *const XpuFlow,
+    src_local: bool,
+) -> u32 {
+    // SAFETY: valid per the function's contract.
+    let Some((src, dst, dport)) = unsafe { &*f }.parts() else {
+        return Arrival::Drop as u32;
+    };
+    // SAFETY: per the function's contract.
+    unsafe { split::<S>(rs) }.arrival(src, dst, dport, src_local) as u32
 }
 
 /// Counts a packet steered across (`delivered` false) or delivered from across (true).
@@ -359,6 +445,7 @@ pub(crate) unsafe fn info<S: SplitOps<N>, const N: usize>(
         steered: i.steered,
         delivered: i.delivered,
         refused: i.refused,
+        addr6: i.addr6.unwrap_or([0; 16]),
     };
     // SAFETY: per the function's contract.
     unsafe { out.write(info) };
@@ -537,28 +624,42 @@ macro_rules! export_split_ops {
 
             /// # Safety
             ///
-            /// As for [`steer`](o::steer), which it is for `$t`.
+            /// As for [`tap`](o::tap), which it is for `$t`.
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_steer(
+            unsafe extern "C" fn xpu_rs_split_tap(
                 rs: *const ::kernel::ffi::c_void,
-                port: u16,
+                f: *const o::XpuFlow,
             ) -> bool {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
                 // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::steer::<$t, N>(rs, port) }
+                unsafe { o::tap::<$t, N>(rs, f) }
             }
 
             /// # Safety
             ///
-            /// As for [`accept`](o::accept), which it is for `$t`.
+            /// As for [`edge`](o::edge), which it is for `$t`.
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_accept(
+            unsafe extern "C" fn xpu_rs_split_edge(
                 rs: *const ::kernel::ffi::c_void,
-                port: u16,
+                f: *const o::XpuFlow,
             ) -> bool {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
                 // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::accept::<$t, N>(rs, port) }
+                unsafe { o::edge::<$t, N>(rs, f) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`arrival`](o::arrival), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_arrival(
+                rs: *const ::kernel::ffi::c_void,
+                f: *const o::XpuFlow,
+                src_local: bool,
+            ) -> u32 {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                unsafe { o::arrival::<$t, N>(rs, f, src_local) }
             }
 
             /// # Safety

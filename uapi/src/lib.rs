@@ -12,4 +12,5 @@ pub mod data;
 pub mod genl;
 pub mod ring;
 pub mod shm;
+pub mod steer;
 pub mod sync;
