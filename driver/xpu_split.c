@@ -102,10 +102,16 @@ static struct xpu_split *xpu_split_of(const struct net_device *dev)
 	return s && s->dev == dev ? s : NULL;
 }
 
-/* Rust's refusals carry their message as a string, not the literal NL_SET_ERR_MSG wants. */
+/*
+ * Rust's refusals carry their message as a pointer, not the literal NL_SET_ERR_MSG wants. It is
+ * a &'static CStr in the module's rodata, which outlives the request, so it is set as that macro
+ * sets its literal: not copied into _msg_buf, whose 80 bytes would cut a longer message short.
+ */
 static void xpu_extack(struct netlink_ext_ack *extack, const struct nlattr *attr, const char *msg)
 {
-	NL_SET_ERR_MSG_FMT(extack, "%s", msg);
+	do_trace_netlink_extack(msg);
+	if (extack)
+		extack->_msg = msg;
 	NL_SET_BAD_ATTR(extack, attr);
 }
 

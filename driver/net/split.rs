@@ -363,7 +363,10 @@ pub(crate) unsafe fn next_port<S: SplitOps<N>, const N: usize>(
 /// # Safety
 ///
 /// `rs` is live ([`split`]) for `S`; `f` is valid.
-pub(crate) unsafe fn tap<S: SplitOps<N>, const N: usize>(rs: *const c_void, f: *const XpuFlow) -> bool {
+pub(crate) unsafe fn tap<S: SplitOps<N>, const N: usize>(
+    rs: *const c_void,
+    f: *const XpuFlow,
+) -> bool {
     // SAFETY: valid per the function's contract.
     let Some((_, dst, dport)) = unsafe { &*f }.parts() else {
         return false;
@@ -375,7 +378,10 @@ pub(crate) unsafe fn tap<S: SplitOps<N>, const N: usize>(rs: *const c_void, f: *
 /// # Safety
 ///
 /// `rs` is live ([`split`]) for `S`; `f` is valid.
-pub(crate) unsafe fn edge<S: SplitOps<N>, const N: usize>(rs: *const c_void, f: *const XpuFlow) -> bool {
+pub(crate) unsafe fn edge<S: SplitOps<N>, const N: usize>(
+    rs: *const c_void,
+    f: *const XpuFlow,
+) -> bool {
     // SAFETY: valid per the function's contract.
     let Some((_, dst, dport)) = unsafe { &*f }.parts() else {
         return false;

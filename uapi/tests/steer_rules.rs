@@ -76,7 +76,10 @@ fn the_edge_takes_the_pod_address_only(#[case] dst: &str, #[case] taken: bool) {
 fn arrivals(#[case] src: &str, #[case] dst: &str, #[case] local: bool, #[case] want: Arrival) {
     assert_eq!(POD.arrival(&flow(src, dst, 8080), local, |_| true), want);
     // A port that is not this half's is refused, whatever else holds.
-    assert_eq!(POD.arrival(&flow(src, dst, 8080), local, |_| false), Arrival::Drop);
+    assert_eq!(
+        POD.arrival(&flow(src, dst, 8080), local, |_| false),
+        Arrival::Drop
+    );
 }
 
 #[rstest]
