@@ -5,7 +5,7 @@
 
 LAB := tools/lab
 
-.PHONY: all deps kernel module vm check demo bench bench-link clean help
+.PHONY: all deps kernel module vm check demo bench bench-link bench-sidecar clean help
 all: module
 
 help:
@@ -13,6 +13,7 @@ help:
 	@echo "make check   run every test (cargo + kselftests in a VM); ends with 'N passed, N failed'"
 	@echo "make bench   xpu pair against veth in one VM: throughput, CPU/GB, latency ratios"
 	@echo "make bench-link  host VM and DPU VM: xpu against virtio-net, same ratios plus idle cost"
+	@echo "make bench-sidecar  a pod's Envoy on the host half, the DPU half (xpu), the DPU VM (virtio-net)"
 	@echo "make deps | kernel | module | clean"
 	@echo "make vm CMD='...'   run a command in a VM with xpu installed"
 
@@ -38,7 +39,10 @@ bench:
 	@$(LAB)/bench.sh $(BENCH_ARGS)
 
 bench-link:
-	@$(LAB)/bench-link.sh $(BENCH_ARGS)
+	@$(LAB)/bench-vms.sh link $(BENCH_ARGS)
+
+bench-sidecar:
+	@$(LAB)/bench-vms.sh sidecar $(BENCH_ARGS)
 
 clean:
 	@kdir=$$($(LAB)/kernel.sh 2>/dev/null) && $(MAKE) -s -C $$kdir M=$(CURDIR) clean || true

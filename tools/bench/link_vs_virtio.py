@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """xpu's cross-PU link against virtio-net, between the same two VMs, in the same run.
 
-Runs in the host VM as root (tools/lab/bench-link.sh boots it and the DPU VM). The two VMs are
+Runs in the host VM as root (tools/lab/bench-vms.sh boots it and the DPU VM). The two VMs are
 joined twice: by xpu (an ivshmem-doorbell window on the xpu fabric, 10.0.0.0/24) and by
 virtio-net over QEMU's socket netdev (10.1.0.0/24); the DPU VM runs the servers
 (tools/bench/link_server.sh). Measurements alternate between the two links, each round in the

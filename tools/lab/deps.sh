@@ -20,6 +20,9 @@ DEB_PKGS=(
 	iptables nftables
 	# the pod's monitoring agent on the DPU half (kselftest/xpu_edge.sh)
 	prometheus
+	# the sidecar benchmark (make bench-sidecar): the pod's application, and the load at
+	# saturation (wrk) and at a fixed rate with percentiles (hey)
+	nginx wrk hey
 	# xpuctl's ownership agent: its BPF programs (clang, above) and libbpf-rs, which builds
 	# libbpf from source against libelf (above) and zlib
 	zlib1g-dev pkg-config

@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `xpuctl splitns intercept`: Istio's sidecar interception (its REDIRECT mode, the rules its
-//! init container writes) for a split pod whose sidecar runs on the DPU half, as input for
+//! init container writes) for a split pod whose sidecar runs on the DPU half (or, with
+//! `--sidecar host`, on the host half, as an ordinary pod's does), as input for
 //! `iptables-restore --noflush`, or with `--ipv6` for `ip6tables-restore --noflush` (Istio's
 //! IPv6 rules: `::1` and the inbound passthrough source `::6` for `127.0.0.1` and `127.0.0.6`).
 //!
 //! The sidecar learns the original destination with `SO_ORIGINAL_DST`, which reads the
 //! conntrack entry of the proxy's own network namespace: the redirect must happen in the half
-//! the proxy runs in. So every rule is the DPU half's, and the host half gets none. What differs
-//! from Istio's rules, and why:
+//! the proxy runs in. So every rule is the sidecar's half's, and the other half gets none. What
+//! differs from Istio's rules, and why:
 //! - The host half's outgoing connections reach the DPU half through the link (its default
 //!   route, `splitns create --edge`), not through an OUTPUT chain of the proxy's kernel: TCP
 //!   that comes in on the link goes to `ISTIO_REDIRECT` (REDIRECT takes the link's address,
 //!   the pod address `--edge` put there). The proxy's exemption by UID needs no counterpart:
-//!   the proxy is never on the host half.
+//!   the proxy is never on the host half. With the sidecar on the host half, this rule goes:
+//!   there, what comes in on the link is the pod's inbound traffic, which Istio's own rules
+//!   capture, and the host half's outgoing connections pass its OUTPUT chain, as in any pod.
 //! - The other half's loopback traffic (a host container calling `127.0.0.1:15000`, the
 //!   application answering the proxy's inbound connections) is delivered through `lo` without
 //!   the conntrack entry its own half made, so PREROUTING would take it for new inbound
@@ -39,10 +42,21 @@ pub(crate) struct InterceptArgs {
     /// Inbound ports not captured (istio-iptables -d)
     #[arg(long, value_delimiter = ',', default_value = "15090,15021,15020")]
     exclude_inbound_ports: Vec<u16>,
+    /// The half the sidecar runs in, which gets every rule
+    #[arg(long, value_enum, default_value_t = SidecarHalf::Dpu)]
+    sidecar: SidecarHalf,
     /// The IPv6 rules, for ip6tables-restore (Istio's init also runs `ip -6 addr add ::6/128
     /// dev lo`, the inbound passthrough source)
     #[arg(long)]
     ipv6: bool,
+}
+
+/// Where the sidecar runs: on the DPU half (the offload), or on the host half (as in a pod
+/// without a DPU; the DPU half only forwards).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SidecarHalf {
+    Host,
+    Dpu,
 }
 
 /// The ruleset for this half of split pod `name`, whose link is `dev`.
@@ -52,9 +66,18 @@ pub(crate) fn rules(a: &InterceptArgs, half: Half, name: &str, dev: &str) -> Str
         if a.ipv6 { ", IPv6" } else { "" },
         if half == Half::Host { "host" } else { "DPU" }
     );
-    if half == Half::Host {
-        out += "# Nothing here: the sidecar runs on the DPU half, and the host half's traffic\n\
-                # is intercepted there (its way out is the link, the DPU half is its edge).\n";
+    let sidecar = match a.sidecar {
+        SidecarHalf::Host => Half::Host,
+        SidecarHalf::Dpu => Half::Dpu,
+    };
+    if half != sidecar {
+        out += if half == Half::Host {
+            "# Nothing here: the sidecar runs on the DPU half, and the host half's traffic\n\
+             # is intercepted there (its way out is the link, the DPU half is its edge).\n"
+        } else {
+            "# Nothing here: the sidecar runs on the host half, which intercepts its own\n\
+             # traffic; the DPU half only forwards it.\n"
+        };
         return out;
     }
     let (p, z, u) = (a.outbound_port, a.inbound_port, a.proxy_uid);
@@ -73,12 +96,14 @@ pub(crate) fn rules(a: &InterceptArgs, half: Half, name: &str, dev: &str) -> Str
         "-A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN".into(),
         format!("-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports {p}"),
         format!("-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports {z}"),
-        // xpu: the host half's outgoing connections, which Istio catches in OUTPUT there.
-        format!("-A PREROUTING -i {dev} -p tcp -j ISTIO_REDIRECT"),
-        // xpu: the other half's loopback traffic is not inbound traffic.
-        "-A PREROUTING -i lo -p tcp -j RETURN".into(),
-        "-A PREROUTING -p tcp -j ISTIO_INBOUND".into(),
     ];
+    if half == Half::Dpu {
+        // xpu: the host half's outgoing connections, which Istio catches in OUTPUT there.
+        r.push(format!("-A PREROUTING -i {dev} -p tcp -j ISTIO_REDIRECT"));
+    }
+    // xpu: the other half's loopback traffic is not inbound traffic.
+    r.push("-A PREROUTING -i lo -p tcp -j RETURN".into());
+    r.push("-A PREROUTING -p tcp -j ISTIO_INBOUND".into());
     for port in &a.exclude_inbound_ports {
         r.push(format!("-A ISTIO_INBOUND -p tcp --dport {port} -j RETURN"));
     }
@@ -128,6 +153,30 @@ mod tests {
         let cli = Cli::parse_from(["x"]);
         let out = rules(&cli.a, Half::Host, "web", "xpu0");
         assert!(out.lines().all(|l| l.starts_with('#')), "{out}");
+    }
+
+    #[test]
+    fn a_host_sidecar_leaves_the_dpu_half_none() {
+        let cli = Cli::parse_from(["x", "--sidecar", "host"]);
+        let out = rules(&cli.a, Half::Dpu, "web", "xpu1");
+        assert!(out.lines().all(|l| l.starts_with('#')), "{out}");
+    }
+
+    #[test]
+    fn a_host_sidecar_is_istio_without_the_link() {
+        let cli = Cli::parse_from(["x", "--sidecar", "host"]);
+        let host = rules(&cli.a, Half::Host, "web", "xpu0");
+        assert!(!host.contains("-i xpu0"), "{host}");
+        // Everything else is the DPU half's ruleset with the sidecar there.
+        let rest = |s: &str| {
+            s.lines()
+                .skip(1)
+                .filter(|l| !l.contains("-i xpu"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rest(&host), rest(&dpu(&[])));
+        assert!(host.contains("-A PREROUTING -i lo -p tcp -j RETURN\n"));
     }
 
     #[test]

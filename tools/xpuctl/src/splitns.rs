@@ -66,7 +66,8 @@ pub(crate) enum SplitnsCommand {
         json: bool,
     },
     /// Print Istio's sidecar interception for this half, as input for `iptables-restore
-    /// --noflush` (the rules go on the DPU half, where the sidecar runs: see the README)
+    /// --noflush` (the rules go on the half the sidecar runs in, the DPU half by default: see
+    /// the README)
     Intercept(crate::intercept::InterceptArgs),
     /// Own this half's ports automatically: each port a socket here binds is claimed for this
     /// half, and freed once no socket holds it (runs until the namespace is unsplit)
