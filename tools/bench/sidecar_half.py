@@ -192,8 +192,12 @@ def setup(half):
     else:
         sh("ip", "addr", "add", "10.99.0.2/24", "dev", uplink)
         sh("ip", "link", "set", uplink, "up")
-        sh("sysctl", "-qw", "net.ipv4.ip_forward=1")
     split(half, xdev)
+    if half == "dpu":
+        # This VM's namespace routes for the pod; not before the split, or the pod's
+        # namespace would copy it, and its DPU half forward on its uplink too (--edge has it
+        # forward on the link only).
+        sh("sysctl", "-qw", "net.ipv4.ip_forward=1")
     if half == "host":
         os.makedirs("/tmp/www", exist_ok=True)
         with open("/tmp/www/index.html", "w") as f:
@@ -246,7 +250,11 @@ class Sidecar:
         if not self.proc:
             return
         self.proc.terminate()
-        self.proc.wait(60)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         self.proc = None
         pod("iptables", "-t", "nat", "-F")
         pod("iptables", "-t", "nat", "-X")

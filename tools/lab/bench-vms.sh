@@ -27,7 +27,7 @@ sidecar)
 	host_cmd="python3 $XPU_ROOT/tools/bench/sidecar_half.py host"
 	dpu_cmd="python3 $XPU_ROOT/tools/bench/sidecar_half.py dpu"
 	;;
-*) die "usage: $0 link|sidecar [--rounds N] [--seconds S]" ;;
+*) die "usage: $0 link [--rounds N] [--seconds S] | sidecar [--rounds N] [--seconds S] [--rate R]" ;;
 esac
 export XPU_KERNEL_FLAVOR=${XPU_KERNEL_FLAVOR:-perf}
 "$XPU_ROOT/tools/lab/deps.sh"
@@ -88,9 +88,10 @@ pids+=($!)
 dpu=$!
 rc=0
 if [ "$which" = sidecar ]; then
-	(cd "$XPU_ROOT/tools/bench" && python3 sidecar_placements.py "$@") || rc=$?
+	(cd "$XPU_ROOT/tools/bench" && XPU_BENCH_VM_PIDS="$host $dpu" python3 sidecar_placements.py "$@") ||
+		rc=$?
 	# On failure the VMs are stopped by cleanup; on success they stop once told "done".
-	[ "$rc" = 0 ] || exit "$rc"
+	[ "$rc" = 0 ] || { log "bench-$which failed (exit $rc); logs in $logdir"; exit "$rc"; }
 fi
 wait "$host" || rc=$?
 wait "$dpu" || rc=$?

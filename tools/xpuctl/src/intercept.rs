@@ -13,8 +13,8 @@
 //! - The host half's outgoing connections reach the DPU half through the link (its default
 //!   route, `splitns create --edge`), not through an OUTPUT chain of the proxy's kernel: TCP
 //!   that comes in on the link goes to `ISTIO_REDIRECT` (REDIRECT takes the link's address,
-//!   the pod address `--edge` put there). The proxy's exemption by UID needs no counterpart:
-//!   the proxy is never on the host half. With the sidecar on the host half, this rule goes:
+//!   the pod address `--edge` put there). The proxy's exemption by UID needs no counterpart
+//!   there: the proxy is on the DPU half. With the sidecar on the host half, this rule goes:
 //!   there, what comes in on the link is the pod's inbound traffic, which Istio's own rules
 //!   capture, and the host half's outgoing connections pass its OUTPUT chain, as in any pod.
 //! - The other half's loopback traffic (a host container calling `127.0.0.1:15000`, the
