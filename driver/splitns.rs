@@ -10,9 +10,11 @@
 //! `ip_local_port_range`).
 //! The halves tell each other what they own with snapshots over the link (uapi/src/sync.rs, `crate::port_sync`).
 //! A TCP or UDP packet for loopback or a pod address is steered across the link when its
-//! destination port belongs to the other half ([`SplitNs::steer`]); one that comes across is
-//! delivered here if its port is this half's ([`SplitNs::accept`]). Which addresses, and how a
-//! packet from across is delivered, are the rules of uapi/src/steer.rs, tested in userspace.
+//! destination port belongs to the other half ([`SplitNs::steer`]), and so is an ICMP error
+//! about one that left from a port of the other half; one that comes across is delivered here
+//! if its port is this half's ([`SplitNs::accept`]). What a packet's headers say, which
+//! addresses, and how a packet from across is delivered, are the rules of uapi/src/steer.rs,
+//! tested in userspace.
 //!
 //! Locking: changes to this half (create, port add and delete) run under RTNL; the peer's view
 //! changes under `peer_lock` (snapshots arrive in softirq, link-down comes from process
@@ -550,6 +552,7 @@ impl SplitNs {
 impl SplitOps<NAME_LEN> for SplitNs {
     const BAD: u32 = todo::BAD;
     const MSG_LEN: usize = port_sync::LEN;
+    const HEADERS_MAX: usize = steer::HEADERS_MAX;
 
     fn new(a: CreateArgs<NAME_LEN>) -> Result<Arc<Self>, Refusal> {
         SplitNs::new(a)
@@ -580,14 +583,17 @@ impl SplitOps<NAME_LEN> for SplitNs {
             )
         })
     }
-    fn tap(&self, dst: IpAddr, dport: u16) -> bool {
-        self.pod().tap(dst, dport, |p| self.steer(p))
+    fn read_flow(pkt: &[u8]) -> Option<(IpAddr, IpAddr, u16)> {
+        steer::read_flow(pkt).map(|f| (f.src, f.dst, f.port))
     }
-    fn edge(&self, dst: IpAddr, dport: u16) -> bool {
-        self.pod().edge(dst, dport, |p| self.steer(p))
+    fn tap(&self, dst: IpAddr, port: u16) -> bool {
+        self.pod().tap(dst, port, |p| self.steer(p))
     }
-    fn arrival(&self, src: IpAddr, dst: IpAddr, dport: u16, src_local: bool) -> Arrival {
-        let f = Flow { src, dst, dport };
+    fn edge(&self, dst: IpAddr, port: u16) -> bool {
+        self.pod().edge(dst, port, |p| self.steer(p))
+    }
+    fn arrival(&self, src: IpAddr, dst: IpAddr, port: u16, src_local: bool) -> Arrival {
+        let f = Flow { src, dst, port };
         match self.pod().arrival(&f, src_local, |p| self.accept(p)) {
             steer::Arrival::Drop => Arrival::Drop,
             steer::Arrival::Loopback => Arrival::Loopback,

@@ -74,11 +74,15 @@ struct xpu_split_info {
 	u8 addr6[16];		/* all zero: the pod has none */
 };
 
-/* What a TCP or UDP packet's headers say, for driver/splitns.rs to decide on. */
+/*
+ * What a steered packet's headers say (a TCP or UDP packet, or an ICMP error about one), as
+ * driver/splitns.rs reads them from the first XPU_FLOW_HEADERS bytes (xpu_rs_flow_read()).
+ */
+#define XPU_FLOW_HEADERS	130
 struct xpu_flow {
 	u8 family;		/* 4 or 6 */
 	u8 pad;
-	u16 dport;
+	u16 port;		/* at dst's end: the one whose owner the packet is for */
 	u8 src[16];		/* network order; IPv4 in the first 4 bytes */
 	u8 dst[16];
 };
@@ -124,6 +128,7 @@ int xpu_rs_split_port_add(const void *rs, u16 port, u32 claims, const char **msg
 int xpu_rs_split_port_del(const void *rs, u16 port, u32 claims, const char **msg);
 int xpu_rs_split_owner(const void *rs, u16 port, u32 *claims);
 bool xpu_rs_split_next_port(const void *rs, u32 from, u16 *port, u32 *half, u32 *claims);
+bool xpu_rs_flow_read(const void *pkt, u32 len, struct xpu_flow *f);
 bool xpu_rs_split_tap(const void *rs, const struct xpu_flow *f);
 bool xpu_rs_split_edge(const void *rs, const struct xpu_flow *f);
 u32 xpu_rs_split_arrival(const void *rs, const struct xpu_flow *f, bool src_local);

@@ -4,10 +4,10 @@
  * handlers (its policies and ops table are generated from uapi/xpu.yaml into xpu_nl.c), the
  * per-namespace state, the loopback tap that steers packets across the link, the receive
  * handlers of the link's two ethertypes, and the netdev events. driver/splitns.rs decides
- * everything: which port is whose, which packet to steer and what to do with one from across
- * (with the rules of uapi/src/steer.rs), what a peer's snapshot means. This file reads
- * headers, asks the kernel what only it knows (is an address local, the local route), and
- * moves packets.
+ * everything: what a packet's headers say, which port is whose, which packet to steer and what
+ * to do with one from across (with the rules of uapi/src/steer.rs), what a peer's snapshot
+ * means. This file hands it the headers, asks the kernel what only it knows (is an address
+ * local, the local route), and moves packets.
  *
  * Steering taps the namespace's loopback device (an rx_handler on lo): a packet for
  * 127.0.0.1, ::1 or a pod address has then been through the whole output path (routing,
@@ -53,7 +53,8 @@
 #define ETH_P_XPU_SYNC	0x88b6
 
 /* struct xpu_flow and enum xpu_arrival cross to Rust: driver/net/split.rs checks the same. */
-static_assert(sizeof(struct xpu_flow) == 36 && offsetof(struct xpu_flow, dport) == 2 &&
+static_assert(XPU_FLOW_HEADERS == 130);
+static_assert(sizeof(struct xpu_flow) == 36 && offsetof(struct xpu_flow, port) == 2 &&
 	      offsetof(struct xpu_flow, src) == 4 && offsetof(struct xpu_flow, dst) == 20);
 static_assert(XPU_ARRIVAL_DROP == 0 && XPU_ARRIVAL_LOOPBACK == 1 && XPU_ARRIVAL_LINK == 2);
 
@@ -263,57 +264,24 @@ static void xpu_split_cross(struct xpu_split *s, struct sk_buff *skb)
 }
 
 /*
- * Reads what a TCP or UDP packet's headers say into @f: false for anything else (other
- * protocols, IPv4 fragments, IPv6 with extension headers: local sockets send none, and a
- * fragment's port is not in it). Reads through copies: the skb may be shared with a packet
+ * What @skb's headers say, into @f: false for a packet no split steers (driver/splitns.rs
+ * reads them). Through a copy where they are not linear: the skb may be shared with a packet
  * tap, or not yet pulled (a frame from the peer).
  */
 static bool xpu_flow_read(struct xpu_flow *f, const struct sk_buff *skb)
 {
-	union {
-		struct iphdr v4;
-		struct ipv6hdr v6;
-	} _h;
-	const struct ipv6hdr *ip6h;
-	const struct iphdr *iph;
-	__be16 _ports[2];
-	const __be16 *ports;
-	unsigned int thoff;
+	u32 len = min_t(u32, skb->len, XPU_FLOW_HEADERS);
+	u8 buf[XPU_FLOW_HEADERS];
+	const void *h;
 
-	memset(f, 0, sizeof(*f));
-	iph = skb_header_pointer(skb, 0, sizeof(_h.v4), &_h.v4);
-	if (!iph)
-		return false;
-	if (iph->version == 4) {
-		if ((iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP) ||
-		    iph->ihl < 5 || ip_is_fragment(iph))
-			return false;
-		f->family = 4;
-		memcpy(f->src, &iph->saddr, sizeof(iph->saddr));
-		memcpy(f->dst, &iph->daddr, sizeof(iph->daddr));
-		thoff = iph->ihl * 4;
-	} else if (iph->version == 6) {
-		ip6h = skb_header_pointer(skb, 0, sizeof(_h.v6), &_h.v6);
-		if (!ip6h || (ip6h->nexthdr != IPPROTO_TCP && ip6h->nexthdr != IPPROTO_UDP))
-			return false;
-		f->family = 6;
-		memcpy(f->src, &ip6h->saddr, sizeof(ip6h->saddr));
-		memcpy(f->dst, &ip6h->daddr, sizeof(ip6h->daddr));
-		thoff = sizeof(*ip6h);
-	} else {
-		return false;
-	}
-	ports = skb_header_pointer(skb, thoff, sizeof(_ports), _ports);
-	if (!ports)
-		return false;
-	f->dport = ntohs(ports[1]);
-	return true;
+	h = skb_header_pointer(skb, 0, len, buf);
+	return h && xpu_rs_flow_read(h, len, f);
 }
 
 /*
- * The tap on the namespace's lo: a TCP or UDP packet that driver/splitns.rs says goes across
- * (for a shared address, a port the other half owns) goes across the link instead. Runs in
- * lo's receive path (softirq, RCU).
+ * The tap on the namespace's lo: a TCP or UDP packet, or an ICMP error about one, that
+ * driver/splitns.rs says goes across (for a shared address, a port the other half owns) goes
+ * across the link instead. Runs in lo's receive path (softirq, RCU).
  */
 static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
 {
@@ -334,8 +302,9 @@ static rx_handler_result_t xpu_split_tap(struct sk_buff **pskb)
 #if IS_ENABLED(CONFIG_NETFILTER)
 /*
  * The edge, at LOCAL_IN for IPv4 and IPv6: a TCP or UDP packet from outside the pod (not lo,
- * not the link) that driver/splitns.rs says goes across (for the pod address, a port the other
- * half owns) goes across. LOCAL_IN runs after this half's PREROUTING (a REDIRECT or DNAT to a
+ * not the link), or an ICMP error about one of the pod's (a router's "fragmentation needed"),
+ * that driver/splitns.rs says goes across (for the pod address, a port the other half owns)
+ * goes across. LOCAL_IN runs after this half's PREROUTING (a REDIRECT or DNAT to a
  * sidecar here has changed the port already), after reassembly, and after its INPUT filter.
  * A packet that found a socket of this half (TPROXY, early demux) stays here.
  */

@@ -58,7 +58,7 @@ setup_edge() {
 start_agent() {
 	local log=/tmp/xpu-agent-$$-$1.log
 	ip netns exec "$2" xpuctl splitns agent --cgroup "$CGROUP" >"$log" 2>&1 &
-	slowwait 20 grep -q "follow its sockets" "$log" || { cat "$log"; fail "the $1 agent did not start"; }
+	slowwait 60 grep -q "follow its sockets" "$log" || { cat "$log"; fail "the $1 agent did not start"; }
 }
 
 # serve NS PROTO ADDR PORT TAG: a server (IPv6 if ADDR is) that answers each TCP connection or UDP datagram with
@@ -87,7 +87,7 @@ else:
 	local pid=$! flag=-Htln
 	[ "$2" = udp ] && flag=-Huln
 	# Python starts slowly on an emulated CPU: the port is bound once ss lists it.
-	slowwait 20 sh -c "ip netns exec $1 ss $flag 'sport = :$4' | grep -q ." ||
+	slowwait 60 sh -c "ip netns exec $1 ss $flag 'sport = :$4' | grep -q ." ||
 		fail "nothing serves $2 port $4"
 	echo $pid
 }
@@ -366,6 +366,7 @@ test_envoy_on_host_half() {
 	setup_edge
 	serve "$H" tcp 0.0.0.0 8080 app >/dev/null
 	serve "$O" tcp $SVC 9090 svc >/dev/null
+	owned "$D" 8080 host || fail "the DPU half did not learn that the application owns 8080"
 	start_sidecar host
 	# Inbound: 8080 is the host's, so the edge hands the connection across as it came, and the
 	# host half's PREROUTING redirects it to its Envoy's 15006, which reaches the application
@@ -417,6 +418,70 @@ test_ipv6_through_edge() {
 	[ -z "$r" ] || fail "DPU half: the link kept $r"
 	h xpuctl splitns delete || fail "host half: delete failed"
 	[ -z "$(ip -n "$H" -6 route show default)" ] || fail "the IPv6 default route outlived the split"
+}
+
+# path_mtu NS ADDR PORT SIZE: UDP datagrams of SIZE bytes to ADDR:PORT with DF (path MTU
+# discovery "do"), until the socket learns a smaller path MTU from an ICMP error (for ten
+# seconds: errors are rate-limited); prints the route's MTU before, and the one learned.
+path_mtu() {
+	ip netns exec "$1" timeout 20 python3 -c '
+import socket, sys, time
+addr, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if ":" in addr:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    level, discover, mtu_opt = socket.IPPROTO_IPV6, 23, 24  # IPV6_MTU_DISCOVER, IPV6_MTU
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    level, discover, mtu_opt = socket.IPPROTO_IP, 10, 14  # IP_MTU_DISCOVER, IP_MTU
+s.setsockopt(level, discover, 2)  # IP(V6)_PMTUDISC_DO
+s.connect((addr, port))
+before = mtu = s.getsockopt(level, mtu_opt)
+for _ in range(100):
+    try:
+        s.send(b"x" * size)
+    except OSError:
+        pass  # EMSGSIZE, once the socket has learned
+    mtu = s.getsockopt(level, mtu_opt)
+    if mtu < before:
+        break
+    time.sleep(0.1)
+print(before, mtu)
+' "$2" "$3" "$4" 2>&1
+}
+
+# The DPU half's uplink is narrower than the link: what the host half sends out of the pod is
+# too big for it, and the ICMP error the DPU half answers with is for the host's socket. So
+# is the error of a router beyond the edge.
+test_icmp_errors_reach_the_host() {
+	local got before far
+	setup_edge
+	before=$(counter "$D" steered)
+	# The DPU half's own "fragmentation needed" and "packet too big", to the pod address: the
+	# tap takes them to the host half, whose sockets learn the path MTU.
+	ip -n "$D" link set eth0 mtu 1300
+	ip -n "$O" link set up0 mtu 1300
+	got=$(path_mtu "$H" $SVC 9999 1400)
+	echo "host -> $SVC, 1400 bytes with DF over a 1300-byte uplink: path MTU $got"
+	[ "${got#* }" = 1300 ] || fail "the host's socket did not learn the uplink's MTU: $got"
+	got=$(path_mtu "$H" $SVC6 9999 1400)
+	echo "host -> [$SVC6], 1400 bytes: path MTU $got"
+	[ "${got#* }" = 1300 ] || fail "IPv6: the host's socket did not learn the uplink's MTU: $got"
+	[ "$(counter "$D" steered)" -gt "$before" ] || fail "the DPU half steered no ICMP error"
+	# A router beyond the edge: $O forwards to a far network over a 1200-byte hop.
+	far=$(xpu_netns far) || fail "cannot create a namespace"
+	ip -n "$O" link add fwd0 mtu 1200 type veth peer name fwd1 mtu 1200 netns "$far"
+	ip -n "$O" addr add 192.0.2.1/24 dev fwd0
+	ip -n "$far" addr add 192.0.2.2/24 dev fwd1
+	ip -n "$far" addr add 203.0.113.9/32 dev lo
+	ip -n "$O" link set fwd0 up
+	ip -n "$far" link set fwd1 up
+	ip -n "$far" route add default via 192.0.2.1
+	ip -n "$O" route add 203.0.113.9/32 via 192.0.2.2
+	ip netns exec "$O" sysctl -qw net.ipv4.ip_forward=1
+	# 1250 bytes fit the uplink, not the far hop.
+	got=$(path_mtu "$H" 203.0.113.9 9999 1250)
+	echo "host -> 203.0.113.9, 1250 bytes, a 1200-byte hop beyond the edge: path MTU $got"
+	[ "${got#* }" = 1200 ] || fail "the router's ICMP error did not reach the host's socket: $got"
 }
 
 # prom_value EXPR: the value of EXPR's first series in the DPU half's Prometheus, or nothing.
@@ -487,7 +552,7 @@ trap cleanup EXIT
 modprobe xpu || { ktap_skip_all "modprobe xpu failed"; exit "$KSFT_SKIP"; }
 
 ktap_print_header
-ktap_set_plan 13
+ktap_set_plan 14
 xpu_case "the host half has no uplink: its way out is the link" test_host_has_no_uplink
 xpu_case "outside -> the host's application, which sees the client" test_inbound_tcp_sees_client
 xpu_case "the application -> an outside service, which sees the pod" test_outbound_tcp_sees_pod
@@ -501,4 +566,5 @@ xpu_case "Envoy on the DPU half intercepts the host's outbound (IPv4, IPv6)" tes
 xpu_case "a monitoring agent on the DPU half scrapes the application on localhost" test_metrics_agent_scrapes_host
 xpu_case "IPv6 through the edge, both ways" test_ipv6_through_edge
 xpu_case "Envoy on the host half (intercept --sidecar host), through the edge" test_envoy_on_host_half
+xpu_case "ICMP errors for the host's flows reach it: the DPU's own, and a router's beyond" test_icmp_errors_reach_the_host
 ktap_finished

@@ -67,6 +67,9 @@ pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
     const BAD: u32;
     /// Bytes of a snapshot message, for xpu_split.c's allocations.
     const MSG_LEN: usize;
+    /// The most bytes of a packet's start [`SplitOps::read_flow`] looks at:
+    /// `XPU_FLOW_HEADERS` of driver/xpu_shim.h, checked against it by [`flow_read`].
+    const HEADERS_MAX: usize;
 
     /// Checks a create request and builds the half it asks for.
     fn new(a: CreateArgs<NAME_LEN>) -> Result<Arc<Self>, Refusal>;
@@ -80,15 +83,19 @@ pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
     fn owner(&self, port: u16) -> Option<PortOwner>;
     /// The first claimed port at or after `from`, of either half, and its owner.
     fn next_port(&self, from: u32) -> Option<(u16, PortOwner)>;
-    /// Datapath, the loopback tap: whether a packet lo is about to deliver to `dst`:`dport`
+    /// Datapath: what the headers at the start of `pkt` (up to [`SplitOps::HEADERS_MAX`]
+    /// bytes) say, if it is a packet a split steers: its source, its destination, and the
+    /// port at the destination's end whose owner it is for.
+    fn read_flow(pkt: &[u8]) -> Option<(IpAddr, IpAddr, u16)>;
+    /// Datapath, the loopback tap: whether a packet lo is about to deliver to `dst`:`port`
     /// goes across instead.
-    fn tap(&self, dst: IpAddr, dport: u16) -> bool;
-    /// Datapath, the edge: whether a packet from outside the pod for `dst`:`dport` that no
+    fn tap(&self, dst: IpAddr, port: u16) -> bool;
+    /// Datapath, the edge: whether a packet from outside the pod for `dst`:`port` that no
     /// socket here took goes across.
-    fn edge(&self, dst: IpAddr, dport: u16) -> bool;
-    /// Datapath, coming in from across: what to do with a packet `src` -> `dst`:`dport`;
+    fn edge(&self, dst: IpAddr, port: u16) -> bool;
+    /// Datapath, coming in from across: what to do with a packet `src` -> `dst`:`port`;
     /// `src_local` says its source is loopback or one of this namespace's addresses.
-    fn arrival(&self, src: IpAddr, dst: IpAddr, dport: u16, src_local: bool) -> Arrival;
+    fn arrival(&self, src: IpAddr, dst: IpAddr, port: u16, src_local: bool) -> Arrival;
     /// Counts a packet steered across (`delivered` false) or delivered from across (true).
     fn count(&self, delivered: bool);
     /// Counts a frame from the peer refused (a malformed snapshot, a packet not to deliver).
@@ -114,13 +121,15 @@ pub(crate) enum Arrival {
     Link = 2,
 }
 
-/// `struct xpu_flow` of driver/xpu_shim.h: what a TCP or UDP packet's headers say.
+/// `struct xpu_flow` of driver/xpu_shim.h: what a steered packet's headers say
+/// ([`SplitOps::read_flow`]).
 #[repr(C)]
 pub(crate) struct XpuFlow {
     /// 4 or 6.
     family: u8,
     pad: u8,
-    dport: u16,
+    /// The port at `dst`'s end whose owner the packet is for.
+    port: u16,
     /// Network order; IPv4 in the first 4 bytes.
     src: [u8; 16],
     dst: [u8; 16],
@@ -129,7 +138,7 @@ pub(crate) struct XpuFlow {
 // The C side asserts the same layout (driver/xpu_split.c).
 const _: () = assert!(
     core::mem::size_of::<XpuFlow>() == 36
-        && core::mem::offset_of!(XpuFlow, dport) == 2
+        && core::mem::offset_of!(XpuFlow, port) == 2
         && core::mem::offset_of!(XpuFlow, src) == 4
         && core::mem::offset_of!(XpuFlow, dst) == 20
 );
@@ -143,11 +152,33 @@ impl XpuFlow {
         }
     }
 
-    /// Source, destination and destination port; `None` for a family that is neither.
+    /// Source, destination and port; `None` for a family that is neither.
     fn parts(&self) -> Option<(IpAddr, IpAddr, u16)> {
-        Some((self.addr(&self.src)?, self.addr(&self.dst)?, self.dport))
+        Some((self.addr(&self.src)?, self.addr(&self.dst)?, self.port))
+    }
+
+    fn new(src: IpAddr, dst: IpAddr, port: u16) -> Self {
+        let bytes = |a: IpAddr| match a {
+            IpAddr::V4(a) => {
+                let mut o = [0; 16];
+                o[..4].copy_from_slice(&a.octets());
+                o
+            }
+            IpAddr::V6(a) => a.octets(),
+        };
+        Self {
+            family: if src.is_ipv4() { 4 } else { 6 },
+            pad: 0,
+            port,
+            src: bytes(src),
+            dst: bytes(dst),
+        }
     }
 }
+
+/// `XPU_FLOW_HEADERS` of driver/xpu_shim.h: the bytes of a packet's start xpu_split.c hands
+/// to [`flow_read`].
+const FLOW_HEADERS: usize = 130;
 
 /// Who owns a claimed port.
 #[derive(Clone, Copy)]
@@ -360,6 +391,33 @@ pub(crate) unsafe fn next_port<S: SplitOps<N>, const N: usize>(
     }
 }
 
+/// Reads the headers of the `len` bytes at `pkt` into `*f`; false for a packet no split
+/// steers (`*f` is then untouched).
+///
+/// # Safety
+///
+/// `pkt` is valid for reads of `len` bytes; `f` is valid for writes.
+pub(crate) unsafe fn flow_read<S: SplitOps<N>, const N: usize>(
+    pkt: *const u8,
+    len: u32,
+    f: *mut XpuFlow,
+) -> bool {
+    const { assert!(S::HEADERS_MAX == FLOW_HEADERS) };
+    let Ok(len) = usize::try_from(len) else {
+        return false;
+    };
+    // SAFETY: valid for `len` bytes per the function's contract.
+    let pkt = unsafe { core::slice::from_raw_parts(pkt, len) };
+    match S::read_flow(pkt) {
+        Some((src, dst, port)) => {
+            // SAFETY: valid for writes per the function's contract.
+            unsafe { f.write(XpuFlow::new(src, dst, port)) };
+            true
+        }
+        None => false,
+    }
+}
+
 /// # Safety
 ///
 /// `rs` is live ([`split`]) for `S`; `f` is valid.
@@ -368,11 +426,11 @@ pub(crate) unsafe fn tap<S: SplitOps<N>, const N: usize>(
     f: *const XpuFlow,
 ) -> bool {
     // SAFETY: valid per the function's contract.
-    let Some((_, dst, dport)) = unsafe { &*f }.parts() else {
+    let Some((_, dst, port)) = unsafe { &*f }.parts() else {
         return false;
     };
     // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.tap(dst, dport)
+    unsafe { split::<S>(rs) }.tap(dst, port)
 }
 
 /// # Safety
@@ -383,11 +441,11 @@ pub(crate) unsafe fn edge<S: SplitOps<N>, const N: usize>(
     f: *const XpuFlow,
 ) -> bool {
     // SAFETY: valid per the function's contract.
-    let Some((_, dst, dport)) = unsafe { &*f }.parts() else {
+    let Some((_, dst, port)) = unsafe { &*f }.parts() else {
         return false;
     };
     // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.edge(dst, dport)
+    unsafe { split::<S>(rs) }.edge(dst, port)
 }
 
 /// `enum xpu_arrival`.
@@ -401,11 +459,11 @@ pub(crate) unsafe fn arrival<S: SplitOps<N>, const N: usize>(
     src_local: bool,
 ) -> u32 {
     // SAFETY: valid per the function's contract.
-    let Some((src, dst, dport)) = unsafe { &*f }.parts() else {
+    let Some((src, dst, port)) = unsafe { &*f }.parts() else {
         return Arrival::Drop as u32;
     };
     // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.arrival(src, dst, dport, src_local) as u32
+    unsafe { split::<S>(rs) }.arrival(src, dst, port, src_local) as u32
 }
 
 /// Counts a packet steered across (`delivered` false) or delivered from across (true).
@@ -626,6 +684,19 @@ macro_rules! export_split_ops {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
                 // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
                 unsafe { o::next_port::<$t, N>(rs, from, port, half, claims) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`flow_read`](o::flow_read), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_flow_read(
+                pkt: *const ::kernel::ffi::c_void,
+                len: u32,
+                f: *mut o::XpuFlow,
+            ) -> bool {
+                // SAFETY: xpu_split.c calls it as the function requires.
+                unsafe { o::flow_read::<$t, N>(pkt.cast(), len, f) }
             }
 
             /// # Safety
