@@ -89,7 +89,7 @@ setup_pod() {
 
 # wait_listen NS PORT 4|6 [LOG]: until something listens on TCP PORT in NS, that family.
 wait_listen() {
-	slowwait 20 sh -c "ip netns exec $1 ss -Htln$3 'sport = :$2' | grep -q ." && return 0
+	slowwait 60 sh -c "ip netns exec $1 ss -Htln$3 'sport = :$2' | grep -q ." && return 0
 	[ -n "${4:-}" ] && cat "$4"
 	fail "nothing listens on IPv$3 port $2 in $1"
 }

@@ -58,7 +58,7 @@ register() {
 
 # wait_listen NS PORT [LOG]: until something listens on TCP PORT in NS (LOG: its output).
 wait_listen() {
-	slowwait 20 sh -c "ip netns exec $1 ss -Htln 'sport = :$2' | grep -q ." && return 0
+	slowwait 60 sh -c "ip netns exec $1 ss -Htln 'sport = :$2' | grep -q ." && return 0
 	[ -n "${3:-}" ] && cat "$3"
 	fail "nothing listens on port $2 in $1"
 }
@@ -142,7 +142,7 @@ test_nc_host_to_dpu() {
 	# UDP: a datagram to the DPU half's port.
 	d sh -c "timeout 30 nc -u -l -W 1 127.0.0.1 15001 >$out 2>/dev/null" &
 	pid=$!
-	slowwait 20 sh -c "ip netns exec $D ss -Huln 'sport = :15001' | grep -q ." ||
+	slowwait 60 sh -c "ip netns exec $D ss -Huln 'sport = :15001' | grep -q ." ||
 		fail "the UDP listener did not start"
 	echo "udp datagram" | h nc -u -w 1 127.0.0.1 15001
 	wait $pid
