@@ -30,7 +30,7 @@ sidecar)
 *) die "usage: $0 link [--rounds N] [--seconds S] | sidecar [--rounds N] [--seconds S] [--rate R]" ;;
 esac
 export XPU_KERNEL_FLAVOR=${XPU_KERNEL_FLAVOR:-perf}
-"$XPU_ROOT/tools/lab/deps.sh"
+if [ "$which" = sidecar ]; then "$XPU_ROOT/tools/lab/deps.sh" bench-sidecar; else "$XPU_ROOT/tools/lab/deps.sh"; fi
 "$XPU_ROOT/tools/lab/module.sh" >/dev/null
 (cd "$XPU_ROOT" && cargo build -q -p xpuctl -p xpu-fabric)
 

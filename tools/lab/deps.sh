@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Install everything the lab needs on a fresh Debian bookworm machine. Idempotent; prints
 # nothing when there is nothing to do. Needs root for apt (the CI and lab machines are root).
+#   tools/lab/deps.sh [bench-sidecar]   (with what that benchmark alone needs)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -20,15 +21,17 @@ DEB_PKGS=(
 	iptables nftables
 	# the pod's monitoring agent on the DPU half (kselftest/xpu_edge.sh)
 	prometheus
-	# the sidecar benchmark (make bench-sidecar): the pod's application, and the load at
-	# saturation (wrk) and at a fixed rate with percentiles (hey)
-	nginx wrk hey
 	# xpuctl's ownership agent: its BPF programs (clang, above) and libbpf-rs, which builds
 	# libbpf from source against libelf (above) and zlib
 	zlib1g-dev pkg-config
 	# the driver's C share, as the README's layout section measures it
 	cloc
 )
+
+# make bench-sidecar alone: the pod's application (nginx), and the load at saturation (wrk) and
+# at a fixed rate with percentiles (hey). Not for make check or make demo: Debian's nginx
+# package starts a web server of its own on the machine.
+[ "${1:-}" = bench-sidecar ] && DEB_PKGS+=(nginx wrk hey)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do
