@@ -7,6 +7,26 @@ their ratio and the range of the per-round ratios, to show the noise.
 """
 
 import statistics
+import subprocess
+import sys
+import time
+
+
+def sh(*args, check=True, **kw):
+    """Runs a command, its output captured; exits with its error if it fails and `check`."""
+    r = subprocess.run(args, text=True, capture_output=True, **kw)
+    if check and r.returncode != 0:
+        sys.exit(f"bench: {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()[-500:]}")
+    return r
+
+
+def wait(what, cond, tries=600, step=0.5):
+    """Polls `cond` until it holds; exits saying `what` it waited for if it never does."""
+    for _ in range(tries):
+        if cond():
+            return
+        time.sleep(step)
+    sys.exit(f"bench: timed out waiting for {what}")
 
 
 def alternating(items, rounds, measure):

@@ -29,7 +29,8 @@ import re
 import socket
 import subprocess
 import sys
-import time
+
+from compare import sh, wait
 
 POD = "10.244.1.5"
 UPLINK_MAC = "52:54:00:99:00:02"  # the DPU VM's NIC on the machine's tap (bench-vms.sh)
@@ -85,23 +86,8 @@ def say(what):
     print(f"sidecar_half: {what}", flush=True)
 
 
-def sh(*args, check=True, **kw):
-    r = subprocess.run(args, text=True, capture_output=True, **kw)
-    if check and r.returncode != 0:
-        sys.exit(f"sidecar_half: {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
-    return r
-
-
 def pod(*args, **kw):
     return sh("ip", "netns", "exec", "pod", *args, **kw)
-
-
-def wait(what, cond, tries=600, step=0.5):
-    for _ in range(tries):
-        if cond():
-            return
-        time.sleep(step)
-    sys.exit(f"sidecar_half: timed out waiting for {what}")
 
 
 def netdevs(driver):

@@ -32,32 +32,16 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 
-from compare import alternating, print_table, summarize
+from compare import alternating, print_table, sh, summarize, wait
 
 POD = "10.244.1.5"
 CONNECTIONS = 8  # the load's connections, at saturation and at the fixed rate
 URLS = {"host": f"http://{POD}:8080/", "xpu": f"http://{POD}:8080/",
         "virtio": "http://10.99.0.2:15080/"}
 VMS = {"host": "10.1.0.1", "dpu": "10.99.0.2"}  # tools/bench/sidecar_half.py on each
-
-
-def sh(*args, check=True, **kw):
-    r = subprocess.run(args, text=True, capture_output=True, **kw)
-    if check and r.returncode != 0:
-        sys.exit(f"bench: {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()[-500:]}")
-    return r
-
-
-def wait(what, cond, tries=600, step=0.5):
-    for _ in range(tries):
-        if cond():
-            return
-        time.sleep(step)
-    sys.exit(f"bench: timed out waiting for {what}")
 
 
 def vms_alive():
