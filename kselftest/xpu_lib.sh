@@ -50,15 +50,17 @@ dmesg_clean() {
 }
 
 # Run a test case: `xpu_case NAME FUNCTION`. It passes when FUNCTION succeeds and the kernel
-# logged nothing bad meanwhile.
+# logged nothing bad meanwhile. Its time is printed too: the suites share CI's budget, and
+# where that time goes is what decides how they are split across VMs.
 xpu_case() {
-	local name=$1 fn=$2 out rc
+	local name=$1 fn=$2 out rc start=$SECONDS
 	dmesg_mark
 	out=$("$fn" 2>&1)
 	rc=$?
 	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
 	xpu_del_all
 	xpu_del_netns
+	ktap_print_msg "took $((SECONDS - start)) s"
 	if ! dmesg_clean; then
 		ktap_test_fail "$name (kernel log)"
 	elif [ $rc -eq "$KSFT_SKIP" ]; then
