@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! xpu's own netdev layer: thin, typed wrappers over the C objects that Linux 7.3 has no Rust
-//! abstractions for (`net_device`, `sk_buff`, NAPI, `rtnl_link_ops`), and over the shared
-//! window (`window::Window`, bounds-checked access to memory the peer also writes).
+//! abstractions for (`net_device`, `sk_buff`, NAPI, `rtnl_link_ops`, generic netlink requests),
+//! and over the shared window (`window::Window`, bounds-checked access to memory the peer also
+//! writes).
 //!
 //! All of xpu's `unsafe` lives below this module; the logic modules (`link`, `queue`, `pair`,
 //! `stats`) deny unsafe code and see only the safe types exported here.
@@ -18,12 +19,14 @@ pub(crate) mod clock;
 pub(crate) mod datapath;
 pub(crate) mod device;
 pub(crate) mod ethtool;
+pub(crate) mod genl;
 pub(crate) mod napi;
 pub(crate) mod ops;
 pub(crate) mod pci;
 pub(crate) mod rtnl;
 pub(crate) mod skb;
 pub(crate) mod split;
+pub(crate) mod split_nl;
 pub(crate) mod sys;
 pub(crate) mod window;
 
@@ -37,6 +40,7 @@ macro_rules! export {
     (netdev: $netdev:ty, split: $split:ty, name_len: $name_len:expr $(,)?) => {
         $crate::net::ops::export_netdev_ops!($netdev);
         $crate::net::split::export_split_ops!($split, $name_len);
+        $crate::net::split_nl::export_split_nl!($split, $name_len);
     };
 }
 pub(crate) use export;

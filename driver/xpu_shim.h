@@ -12,6 +12,7 @@
 #define XPU_SHIM_H
 
 #include <linux/netdevice.h>
+#include <net/genetlink.h>
 #include <linux/xpu.h>
 #include <linux/xpu_shm.h>
 
@@ -46,33 +47,6 @@ struct xpu_stats {
 };
 
 /* Split namespaces (xpu_split.c carries out what driver/splitns.rs decides). */
-struct xpu_split_args {
-	char name[XPU_NAME_LEN];
-	u32 link_role;		/* enum xpu_link_role */
-	u32 half;		/* enum xpu_half, or U32_MAX: not given */
-	__be32 addr;
-	u8 addr6[16];		/* network order; all zero: not given */
-	u32 port_min;		/* 0: not given */
-	u32 port_max;		/* 0: not given */
-	u32 epoch;
-};
-
-struct xpu_split_info {
-	char name[XPU_NAME_LEN];
-	u32 half;
-	__be32 addr;
-	u16 port_min;
-	u16 port_max;
-	u32 peer_state;		/* enum xpu_peer_state */
-	u32 ports;
-	u32 peer_ports;
-	u16 peer_port_min;
-	u16 peer_port_max;
-	u64 steered;
-	u64 delivered;
-	u64 refused;
-	u8 addr6[16];		/* all zero: the pod has none */
-};
 
 /*
  * What a steered packet's headers say (a TCP or UDP packet, or an ICMP error about one), as
@@ -121,28 +95,37 @@ void xpu_rs_ctrl_peek(struct net_device *dev);
 void xpu_rs_tx_timeout(struct net_device *dev);
 void xpu_rs_stats_strings(struct net_device *dev, u8 *buf, u32 n);
 void xpu_rs_stats_fill(struct net_device *dev, u64 *data, u32 n);
-const void *xpu_rs_split_new(const struct xpu_split_args *a, int *err, const char **msg);
 void xpu_rs_split_free(const void *rs);
-void xpu_rs_split_range(const void *rs, u16 *lo, u16 *hi);
-int xpu_rs_split_port_add(const void *rs, u16 port, u32 claims, const char **msg);
-int xpu_rs_split_port_del(const void *rs, u16 port, u32 claims, const char **msg);
-int xpu_rs_split_owner(const void *rs, u16 port, u32 *claims);
-bool xpu_rs_split_next_port(const void *rs, u32 from, u16 *port, u32 *half, u32 *claims);
 bool xpu_rs_flow_read(const void *pkt, u32 len, struct xpu_flow *f);
 bool xpu_rs_split_tap(const void *rs, const struct xpu_flow *f);
 bool xpu_rs_split_edge(const void *rs, const struct xpu_flow *f);
 u32 xpu_rs_split_arrival(const void *rs, const struct xpu_flow *f, bool src_local);
 void xpu_rs_split_count(const void *rs, bool delivered);
 void xpu_rs_split_refused(const void *rs);
-void xpu_rs_split_info(const void *rs, struct xpu_split_info *info);
 int xpu_rs_split_snapshot(const void *rs, void *buf, u32 len, bool split, bool reply);
 u32 xpu_rs_split_receive(const void *rs, const void *buf, u32 len);
 bool xpu_rs_split_peer_lost(const void *rs);
 u32 xpu_rs_split_msg_len(void);
+void xpu_rs_split_notify(const void *rs, struct net *net, int ifindex, bool deleted);
 
 /* --- implemented in C, called from Rust */
 int xpu_split_register(void);
 void xpu_split_unregister(void);
+struct net_device *xpu_split_link(struct net *net, u32 ifindex, u32 *role);
+const void *xpu_split_rs(const struct net *net, int *ifindex);
+int xpu_split_attach(struct net *net, struct net_device *dev, const void *rs, u16 lo, u16 hi,
+		     const char **msg);
+bool xpu_split_detach(struct net *net);
+void xpu_split_changed(struct net *net);
+void xpu_extack(struct netlink_ext_ack *extack, const struct nlattr *attr, const char *msg);
+struct net *xpu_genl_info_net(const struct genl_info *info);
+void *xpu_genl_iput(struct sk_buff *skb, const struct genl_info *info);
+int xpu_genl_reply(struct sk_buff *skb, struct genl_info *info);
+struct net *xpu_genl_dump_net(const struct sk_buff *skb);
+void *xpu_genl_dump_put(struct sk_buff *skb, const struct netlink_callback *cb, u8 cmd);
+void *xpu_genl_ntf_put(struct sk_buff *skb, u8 cmd);
+bool xpu_genl_ntf_wanted(struct net *net);
+void xpu_genl_ntf_send(struct net *net, struct sk_buff *skb);
 bool xpu_dev_is_xpu(const struct net_device *dev);
 struct net_device *xpu_dev_peer_rtnl(const struct net_device *dev);
 bool xpu_dev_is_up(const struct net_device *dev);

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Split network namespaces, the part only C can reach: the "xpu" generic-netlink family's
- * handlers (its policies and ops table are generated from uapi/xpu.yaml into xpu_nl.c), the
- * per-namespace state, the loopback tap that steers packets across the link, the receive
- * handlers of the link's two ethertypes, and the netdev events. driver/splitns.rs decides
- * everything: what a packet's headers say, which port is whose, which packet to steer and what
- * to do with one from across (with the rules of uapi/src/steer.rs), what a peer's snapshot
- * means. This file hands it the headers, asks the kernel what only it knows (is an address
- * local, the local route), and moves packets.
+ * Split network namespaces, the part only C can reach: the per-namespace state, the loopback
+ * tap that steers packets across the link, the receive handlers of the link's two ethertypes,
+ * the netdev events, and the static inline genetlink helpers that the "xpu" family's handlers
+ * need (the handlers are Rust, driver/net/split_nl.rs; the policies and ops table are
+ * generated from uapi/xpu.yaml into xpu_nl.c). driver/splitns.rs decides everything: what a
+ * packet's headers say, which port is whose, which packet to steer and what to do with one from
+ * across (with the rules of uapi/src/steer.rs), what a peer's snapshot means. This file hands
+ * it the headers, asks the kernel what only it knows (is an address local, the local route),
+ * and moves packets.
  *
  * Steering taps the namespace's loopback device (an rx_handler on lo): a packet for
  * 127.0.0.1, ::1 or a pod address has then been through the whole output path (routing,
@@ -33,7 +34,6 @@
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6.h>
 #include <linux/skbuff.h>
-#include <linux/random.h>
 #include <linux/rtnetlink.h>
 #include <net/genetlink.h>
 #include <net/addrconf.h>
@@ -76,7 +76,6 @@ struct xpu_split {
 	u32 saved_range;		/* ip_local_port_range before the split */
 	unsigned long todo;
 	struct work_struct work;
-	char name[XPU_NAME_LEN];
 };
 
 struct xpu_net {
@@ -108,7 +107,7 @@ static struct xpu_split *xpu_split_of(const struct net_device *dev)
  * a &'static CStr in the module's rodata, which outlives the request, so it is set as that macro
  * sets its literal: not copied into _msg_buf, whose 80 bytes would cut a longer message short.
  */
-static void xpu_extack(struct netlink_ext_ack *extack, const struct nlattr *attr, const char *msg)
+void xpu_extack(struct netlink_ext_ack *extack, const struct nlattr *attr, const char *msg)
 {
 	do_trace_netlink_extack(msg);
 	if (extack)
@@ -116,79 +115,52 @@ static void xpu_extack(struct netlink_ext_ack *extack, const struct nlattr *attr
 	NL_SET_BAD_ATTR(extack, attr);
 }
 
-/* --- notifications */
+/* --- genetlink's static inline helpers, for the family's handlers (driver/net/genl.rs) */
 
-static int xpu_split_fill(struct sk_buff *msg, const struct xpu_split *s)
+struct net *xpu_genl_info_net(const struct genl_info *info)
 {
-	struct xpu_split_info i;
-
-	xpu_rs_split_info(s->rs, &i);
-	if (nla_put_string(msg, XPU_A_SPLITNS_NAME, s->name) ||
-	    nla_put_u32(msg, XPU_A_SPLITNS_IFINDEX, s->dev->ifindex) ||
-	    nla_put_in_addr(msg, XPU_A_SPLITNS_ADDR, i.addr) ||
-	    nla_put_u32(msg, XPU_A_SPLITNS_HALF, i.half) ||
-	    nla_put_u16(msg, XPU_A_SPLITNS_PORT_MIN, i.port_min) ||
-	    nla_put_u16(msg, XPU_A_SPLITNS_PORT_MAX, i.port_max) ||
-	    nla_put_u32(msg, XPU_A_SPLITNS_PEER_STATE, i.peer_state) ||
-	    nla_put_u32(msg, XPU_A_SPLITNS_PORTS, i.ports) ||
-	    nla_put_u32(msg, XPU_A_SPLITNS_PEER_PORTS, i.peer_ports) ||
-	    nla_put_uint(msg, XPU_A_SPLITNS_STEERED, i.steered) ||
-	    nla_put_uint(msg, XPU_A_SPLITNS_DELIVERED, i.delivered) ||
-	    nla_put_uint(msg, XPU_A_SPLITNS_REFUSED, i.refused))
-		return -EMSGSIZE;
-	if (memchr_inv(i.addr6, 0, sizeof(i.addr6)) &&
-	    nla_put(msg, XPU_A_SPLITNS_ADDR6, sizeof(i.addr6), i.addr6))
-		return -EMSGSIZE;
-	if (i.peer_state == XPU_PEER_STATE_SPLIT || i.peer_state == XPU_PEER_STATE_CONFLICT) {
-		if (nla_put_u16(msg, XPU_A_SPLITNS_PEER_PORT_MIN, i.peer_port_min) ||
-		    nla_put_u16(msg, XPU_A_SPLITNS_PEER_PORT_MAX, i.peer_port_max))
-			return -EMSGSIZE;
-	}
-	return 0;
+	return genl_info_net(info);
 }
 
-static int xpu_port_fill(struct sk_buff *msg, u16 port, int half, u32 claims)
+void *xpu_genl_iput(struct sk_buff *skb, const struct genl_info *info)
 {
-	if (nla_put_u16(msg, XPU_A_PORT_PORT, port))
-		return -EMSGSIZE;
-	if (half >= 0 && nla_put_u32(msg, XPU_A_PORT_HALF, half))
-		return -EMSGSIZE;
-	if (claims && nla_put_u32(msg, XPU_A_PORT_CLAIM, claims))
-		return -EMSGSIZE;
-	return 0;
+	return genlmsg_iput(skb, info);
 }
 
-/*
- * Multicasts @cmd about @s; @port >= 0 makes it a port notification (@half < 0: freed), with
- * the port's @claims.
- */
-static void xpu_split_notify(struct xpu_split *s, u8 cmd, int port, int half, u32 claims)
+int xpu_genl_reply(struct sk_buff *skb, struct genl_info *info)
 {
-	struct sk_buff *msg;
-	void *hdr;
-	int err;
+	return genlmsg_reply(skb, info);
+}
 
-	if (!genl_has_listeners(&xpu_nl_family, s->net, XPU_NLGRP_MONITOR))
-		return;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		return;
-	hdr = genlmsg_put(msg, 0, 0, &xpu_nl_family, 0, cmd);
-	if (!hdr)
-		goto fail;
-	if (port >= 0)
-		err = xpu_port_fill(msg, port, half, claims);
-	else if (half < 0)	/* deleted: the name is all that is left */
-		err = nla_put_string(msg, XPU_A_SPLITNS_NAME, s->name);
-	else
-		err = xpu_split_fill(msg, s);
-	if (err)
-		goto fail;
-	genlmsg_end(msg, hdr);
-	genlmsg_multicast_netns(&xpu_nl_family, s->net, msg, 0, XPU_NLGRP_MONITOR, GFP_KERNEL);
-	return;
-fail:
-	nlmsg_free(msg);
+struct net *xpu_genl_dump_net(const struct sk_buff *skb)
+{
+	return sock_net(skb->sk);
+}
+
+void *xpu_genl_dump_put(struct sk_buff *skb, const struct netlink_callback *cb, u8 cmd)
+{
+	return genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq, &xpu_nl_family,
+			   NLM_F_MULTI, cmd);
+}
+
+void *xpu_genl_ntf_put(struct sk_buff *skb, u8 cmd)
+{
+	return genlmsg_put(skb, 0, 0, &xpu_nl_family, 0, cmd);
+}
+
+bool xpu_genl_ntf_wanted(struct net *net)
+{
+	return genl_has_listeners(&xpu_nl_family, net, XPU_NLGRP_MONITOR);
+}
+
+void xpu_genl_ntf_send(struct net *net, struct sk_buff *skb)
+{
+	genlmsg_multicast_netns(&xpu_nl_family, net, skb, 0, XPU_NLGRP_MONITOR, GFP_KERNEL);
+}
+
+static void xpu_split_notify(struct xpu_split *s, bool deleted)
+{
+	xpu_rs_split_notify(s->rs, s->net, s->dev->ifindex, deleted);
 }
 
 /* --- the link: snapshots and steered packets */
@@ -228,7 +200,7 @@ static void xpu_split_work(struct work_struct *work)
 	if (test_and_clear_bit(XPU_SPLIT_W_SEND, &s->todo) || ask)
 		xpu_split_send(s, true, ask);
 	if (test_and_clear_bit(XPU_SPLIT_W_NOTIFY, &s->todo))
-		xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, 0, 0);
+		xpu_split_notify(s, false);
 }
 
 static void xpu_split_later(struct xpu_split *s, int what)
@@ -520,74 +492,65 @@ static void xpu_split_destroy(struct xpu_split *s, bool bye)
 	cancel_work_sync(&s->work);
 	if (bye)
 		xpu_split_send(s, false, false);
-	xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, -1, 0);
+	xpu_split_notify(s, true);
 	netdev_put(s->dev, &s->dev_tracker);
 	xpu_rs_split_free(s->rs);
 	kfree(s);
 }
 
-int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
+/*
+ * The xpu link @ifindex of @net, and its role (enum xpu_link_role): NULL if it has no xpu link
+ * of that index.
+ */
+struct net_device *xpu_split_link(struct net *net, u32 ifindex, u32 *role)
 {
-	struct xpu_split_args a = { .half = U32_MAX };
-	struct netlink_ext_ack *extack = info->extack;
-	struct net *net = genl_info_net(info);
-	struct nlattr **tb = info->attrs;
-	struct xpu_split *s, *old;
-	struct net_device *dev;
-	const char *msg = NULL;
-	u16 lo, hi;
-	int err = 0;
+	struct net_device *dev = __dev_get_by_index(net, ifindex);
 
-	if (GENL_REQ_ATTR_CHECK(info, XPU_A_SPLITNS_NAME) ||
-	    GENL_REQ_ATTR_CHECK(info, XPU_A_SPLITNS_IFINDEX) ||
-	    GENL_REQ_ATTR_CHECK(info, XPU_A_SPLITNS_ADDR))
-		return -EINVAL;
-	nla_strscpy(a.name, tb[XPU_A_SPLITNS_NAME], sizeof(a.name));
-	a.addr = nla_get_in_addr(tb[XPU_A_SPLITNS_ADDR]);
-	if (tb[XPU_A_SPLITNS_HALF])
-		a.half = nla_get_u32(tb[XPU_A_SPLITNS_HALF]);
-	if (tb[XPU_A_SPLITNS_PORT_MIN])
-		a.port_min = nla_get_u16(tb[XPU_A_SPLITNS_PORT_MIN]);
-	if (tb[XPU_A_SPLITNS_PORT_MAX])
-		a.port_max = nla_get_u16(tb[XPU_A_SPLITNS_PORT_MAX]);
-	if (tb[XPU_A_SPLITNS_ADDR6])	/* exactly 16 bytes: the policy */
-		nla_memcpy(a.addr6, tb[XPU_A_SPLITNS_ADDR6], sizeof(a.addr6));
-	get_random_bytes(&a.epoch, sizeof(a.epoch));
+	ASSERT_RTNL();
+	if (!dev || !xpu_dev_is_xpu(dev))
+		return NULL;
+	*role = xpu_rs_role(dev);
+	return dev;
+}
 
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
+/* The half @net is split into (its Arc<SplitNs>), and its link's @ifindex; NULL if none. */
+const void *xpu_split_rs(const struct net *net, int *ifindex)
+{
+	struct xpu_split *s = xpu_split_rtnl(net);
+
 	if (!s)
+		return NULL;
+	*ifindex = s->dev->ifindex;
+	return s->rs;
+}
+
+/*
+ * Splits @net with @rs, over its xpu link @dev: taps lo, hooks the edge, applies the half's
+ * ephemeral range @lo..@hi, and asks the peer for its snapshot. On success the split owns @rs
+ * (xpu_split_destroy() gives it back to xpu_rs_split_free()); on failure the caller still does,
+ * and @msg says why. @net has no split (the caller checked, under the same RTNL).
+ */
+int xpu_split_attach(struct net *net, struct net_device *dev, const void *rs, u16 lo, u16 hi,
+		     const char **msg)
+{
+	struct xpu_split *s;
+	int err;
+
+	ASSERT_RTNL();
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s) {
+		*msg = "out of memory";
 		return -ENOMEM;
-	rtnl_lock();
-	old = xpu_split_rtnl(net);
-	if (old) {
-		NL_SET_ERR_MSG_FMT(extack, "this network namespace is split already (%s)",
-				   old->name);
-		err = -EEXIST;
-		goto fail;
 	}
-	dev = __dev_get_by_index(net, nla_get_u32(tb[XPU_A_SPLITNS_IFINDEX]));
-	if (!dev || !xpu_dev_is_xpu(dev)) {
-		NL_SET_ERR_MSG_ATTR(extack, tb[XPU_A_SPLITNS_IFINDEX],
-				    "no xpu link has this ifindex in this network namespace");
-		err = -ENODEV;
-		goto fail;
-	}
-	a.link_role = xpu_rs_role(dev);
-	s->rs = xpu_rs_split_new(&a, &err, &msg);
-	if (!s->rs) {
-		xpu_extack(extack, NULL, msg);
-		goto fail;
-	}
+	s->rs = rs;
 	s->net = net;
 	s->dev = dev;
 	s->lo = net->loopback_dev;
-	memcpy(s->name, a.name, sizeof(s->name));
 	INIT_WORK(&s->work, xpu_split_work);
 	err = netdev_rx_handler_register(s->lo, xpu_split_tap, s);
 	if (err) {
-		NL_SET_ERR_MSG(extack, "another module taps this namespace's loopback device");
-		xpu_rs_split_free(s->rs);
-		goto fail;
+		*msg = "another module taps this namespace's loopback device";
+		goto err_free;
 	}
 #if IS_ENABLED(CONFIG_NETFILTER)
 	s->edge[0] = (struct nf_hook_ops) {
@@ -606,228 +569,44 @@ int xpu_nl_splitns_create_doit(struct sk_buff *skb, struct genl_info *info)
 	};
 	err = nf_register_net_hooks(net, s->edge, ARRAY_SIZE(s->edge));
 	if (err) {
-		NL_SET_ERR_MSG(extack, "cannot hook this namespace's local input");
-		netdev_rx_handler_unregister(s->lo);
-		xpu_rs_split_free(s->rs);
-		goto fail;
+		*msg = "cannot hook this namespace's local input";
+		goto err_tap;
 	}
 #endif
 	netdev_hold(dev, &s->dev_tracker, GFP_KERNEL);
 	s->saved_range = READ_ONCE(net->ipv4.ip_local_ports.range);
-	xpu_rs_split_range(s->rs, &lo, &hi);
 	WRITE_ONCE(net->ipv4.ip_local_ports.range, (u32)hi << 16 | lo);
 	rcu_assign_pointer(xpu_net(net)->split, s);
 	xpu_split_later(s, XPU_SPLIT_W_ASK);
-	xpu_split_notify(s, XPU_CMD_SPLITNS_CHANGE_NTF, -1, 0, 0);
-	rtnl_unlock();
 	return 0;
-fail:
-	rtnl_unlock();
+
+#if IS_ENABLED(CONFIG_NETFILTER)
+err_tap:
+	netdev_rx_handler_unregister(s->lo);
+#endif
+err_free:
 	kfree(s);
 	return err;
 }
 
-int xpu_nl_splitns_delete_doit(struct sk_buff *skb, struct genl_info *info)
+/* Unsplits @net, saying goodbye to the peer; false if it was not split. */
+bool xpu_split_detach(struct net *net)
 {
-	struct nlattr *name = info->attrs[XPU_A_SPLITNS_NAME];
-	struct xpu_split *s;
-	int err = 0;
+	struct xpu_split *s = xpu_split_rtnl(net);
 
-	rtnl_lock();
-	s = xpu_split_rtnl(genl_info_net(info));
-	if (!s) {
-		NL_SET_ERR_MSG(info->extack, "this network namespace is not split");
-		err = -ENOENT;
-	} else if (name && nla_strcmp(name, s->name)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, name, "the split namespace has another name");
-		err = -ENOENT;
-	} else {
-		xpu_split_destroy(s, true);
-	}
-	rtnl_unlock();
-	return err;
-}
-
-int xpu_nl_splitns_get_doit(struct sk_buff *skb, struct genl_info *info)
-{
-	struct xpu_split *s;
-	struct sk_buff *rsp;
-	void *hdr;
-	int err;
-
-	rsp = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!rsp)
-		return -ENOMEM;
-	hdr = genlmsg_iput(rsp, info);
-	if (!hdr) {
-		err = -EMSGSIZE;
-		goto fail;
-	}
-	rtnl_lock();
-	s = xpu_split_rtnl(genl_info_net(info));
-	if (!s) {
-		NL_SET_ERR_MSG(info->extack, "this network namespace is not split");
-		err = -ENOENT;
-	} else {
-		err = xpu_split_fill(rsp, s);
-	}
-	rtnl_unlock();
-	if (err)
-		goto fail;
-	genlmsg_end(rsp, hdr);
-	return genlmsg_reply(rsp, info);
-fail:
-	nlmsg_free(rsp);
-	return err;
-}
-
-int xpu_nl_splitns_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
-{
-	struct xpu_split *s;
-	void *hdr;
-	int err = 0;
-
-	if (cb->args[0])
-		return 0;
-	rtnl_lock();
-	s = xpu_split_rtnl(sock_net(skb->sk));
-	if (s) {
-		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
-				  &xpu_nl_family, NLM_F_MULTI, XPU_CMD_SPLITNS_GET);
-		err = hdr ? xpu_split_fill(skb, s) : -EMSGSIZE;
-		if (!err)
-			genlmsg_end(skb, hdr);
-	}
-	rtnl_unlock();
-	cb->args[0] = 1;
-	return err ?: skb->len;
-}
-
-/* The split namespace of the request's netns, with RTNL held, or an error in @info. */
-static struct xpu_split *xpu_split_lock(struct genl_info *info)
-{
-	struct xpu_split *s;
-
-	rtnl_lock();
-	s = xpu_split_rtnl(genl_info_net(info));
-	if (!s) {
-		rtnl_unlock();
-		NL_SET_ERR_MSG(info->extack, "this network namespace is not split");
-	}
-	return s;
-}
-
-/*
- * port-add and port-del: the same request, the same answers; @add says which. On success the
- * other half gets our new snapshot and the monitor group hears of the port and the claims
- * that still hold it (a freed port has no owner).
- */
-static int xpu_nl_port_change(struct genl_info *info, bool add)
-{
-	struct nlattr *attr = info->attrs[XPU_A_PORT_PORT];
-	struct nlattr *cattr = info->attrs[XPU_A_PORT_CLAIM];
-	u32 claims = cattr ? nla_get_u32(cattr) : XPU_CLAIM_REGISTERED;
-	const char *msg = NULL;
-	struct xpu_split *s;
-	int err, half;
-	u16 port;
-
-	if (GENL_REQ_ATTR_CHECK(info, XPU_A_PORT_PORT))
-		return -EINVAL;
-	port = nla_get_u16(attr);
-	s = xpu_split_lock(info);
 	if (!s)
-		return -ENOENT;
-	err = add ? xpu_rs_split_port_add(s->rs, port, claims, &msg) :
-		    xpu_rs_split_port_del(s->rs, port, claims, &msg);
-	if (err) {
-		xpu_extack(info->extack, err == -EINVAL && cattr ? cattr : attr, msg);
-	} else {
+		return false;
+	xpu_split_destroy(s, true);
+	return true;
+}
+
+/* Our ports changed: the peer gets our new snapshot. */
+void xpu_split_changed(struct net *net)
+{
+	struct xpu_split *s = xpu_split_rtnl(net);
+
+	if (s)
 		xpu_split_later(s, XPU_SPLIT_W_SEND);
-		half = xpu_rs_split_owner(s->rs, port, &claims);
-		xpu_split_notify(s, XPU_CMD_PORT_CHANGE_NTF, port, half, claims);
-	}
-	rtnl_unlock();
-	return err;
-}
-
-int xpu_nl_port_add_doit(struct sk_buff *skb, struct genl_info *info)
-{
-	return xpu_nl_port_change(info, true);
-}
-
-int xpu_nl_port_del_doit(struct sk_buff *skb, struct genl_info *info)
-{
-	return xpu_nl_port_change(info, false);
-}
-
-int xpu_nl_port_get_doit(struct sk_buff *skb, struct genl_info *info)
-{
-	struct xpu_split *s;
-	struct sk_buff *rsp;
-	int half, err;
-	u32 claims;
-	void *hdr;
-	u16 port;
-
-	if (GENL_REQ_ATTR_CHECK(info, XPU_A_PORT_PORT))
-		return -EINVAL;
-	port = nla_get_u16(info->attrs[XPU_A_PORT_PORT]);
-	rsp = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!rsp)
-		return -ENOMEM;
-	hdr = genlmsg_iput(rsp, info);
-	s = xpu_split_lock(info);
-	if (!s) {
-		err = -ENOENT;
-		goto fail;
-	}
-	half = xpu_rs_split_owner(s->rs, port, &claims);
-	rtnl_unlock();
-	if (half < 0) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[XPU_A_PORT_PORT],
-				    "no half claims the port");
-		err = -ENOENT;
-		goto fail;
-	}
-	err = hdr ? xpu_port_fill(rsp, port, half, claims) : -EMSGSIZE;
-	if (err)
-		goto fail;
-	genlmsg_end(rsp, hdr);
-	return genlmsg_reply(rsp, info);
-fail:
-	nlmsg_free(rsp);
-	return err;
-}
-
-int xpu_nl_port_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
-{
-	u32 from = cb->args[0], half, claims;
-	struct xpu_split *s;
-	int err = 0;
-	u16 port;
-	void *hdr;
-
-	rtnl_lock();
-	s = xpu_split_rtnl(sock_net(skb->sk));
-	while (s && from <= U16_MAX && xpu_rs_split_next_port(s->rs, from, &port, &half, &claims)) {
-		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
-				  &xpu_nl_family, NLM_F_MULTI, XPU_CMD_PORT_GET);
-		if (!hdr || xpu_port_fill(skb, port, half, claims)) {
-			if (hdr)
-				genlmsg_cancel(skb, hdr);
-			err = -EMSGSIZE;
-			break;
-		}
-		genlmsg_end(skb, hdr);
-		from = port + 1;
-	}
-	rtnl_unlock();
-	cb->args[0] = from;
-	/* A full skb ends this round; the next one starts at cb->args[0]. */
-	if (err && skb->len)
-		return skb->len;
-	return err;
 }
 
 /* --- events */

@@ -19,6 +19,31 @@ impl Rtnl {
     }
 }
 
+/// RTNL, held from [`RtnlGuard::lock`] until the guard is dropped: for the family's requests
+/// (driver/net/split_nl.rs), whose handlers the genetlink core calls without it.
+pub(crate) struct RtnlGuard(Rtnl);
+
+impl RtnlGuard {
+    pub(crate) fn lock() -> Self {
+        // SAFETY: process context (a netlink request); RTNL is not held by this task.
+        unsafe { sys::rtnl_lock() };
+        // SAFETY: taken just above, released only in `drop`, after the token is gone.
+        Self(unsafe { Rtnl::assume_held() })
+    }
+
+    /// The proof that RTNL is held, for as long as the guard lives.
+    pub(crate) fn held(&self) -> &Rtnl {
+        &self.0
+    }
+}
+
+impl Drop for RtnlGuard {
+    fn drop(&mut self) {
+        // SAFETY: taken in `lock`.
+        unsafe { sys::rtnl_unlock() }
+    }
+}
+
 /// The registered `xpu` link kind.
 ///
 /// Dropping it deletes every xpu link in every network namespace and unregisters the kind, so

@@ -3,17 +3,18 @@
 //! Split namespaces at the C boundary: [`SplitKind`] registers driver/xpu_split.c's objects
 //! (the `xpu` generic-netlink family, the netfilter hook, the packet handlers of the link's
 //! two ethertypes, the per-namespace state); the functions here, generic over [`SplitOps`],
-//! hand its questions to the logic, through the `xpu_rs_split_*` symbols that
-//! [`export_split_ops!`] emits for the one implementation.
+//! hand its datapath's and snapshots' questions to the logic, through the `xpu_rs_split_*`
+//! symbols that [`export_split_ops!`] emits for the one implementation. The family's requests
+//! are split_nl.rs's.
 //!
-//! xpu_split.c owns each half as the raw pointer of an `Arc` of that implementation (from
-//! `xpu_rs_split_new`, given back to `xpu_rs_split_free` once no CPU can still use it).
+//! xpu_split.c owns each half as the raw pointer of an `Arc` of that implementation (made by
+//! split_nl.rs's `create`, given back to `xpu_rs_split_free` once no CPU can still use it).
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use kernel::{
     error::to_result,
-    ffi::{c_char, c_int, c_void},
+    ffi::{c_int, c_void},
     prelude::*,
     sync::Arc,
 };
@@ -189,43 +190,6 @@ pub(crate) struct PortOwner {
     pub(crate) claims: u32,
 }
 
-/// `struct xpu_split_args` of driver/xpu_shim.h.
-#[repr(C)]
-pub(crate) struct XpuSplitArgs<const NAME_LEN: usize> {
-    name: [u8; NAME_LEN],
-    link_role: u32,
-    /// `u32::MAX`: not given.
-    half: u32,
-    /// Network order.
-    addr: [u8; 4],
-    /// Network order; all zero: not given.
-    addr6: [u8; 16],
-    /// 0: not given.
-    port_min: u32,
-    port_max: u32,
-    epoch: u32,
-}
-
-/// `struct xpu_split_info` of driver/xpu_shim.h.
-#[repr(C)]
-pub(crate) struct XpuSplitInfo<const NAME_LEN: usize> {
-    name: [u8; NAME_LEN],
-    half: u32,
-    addr: [u8; 4],
-    port_min: u16,
-    port_max: u16,
-    peer_state: u32,
-    ports: u32,
-    peer_ports: u32,
-    peer_port_min: u16,
-    peer_port_max: u16,
-    steered: u64,
-    delivered: u64,
-    refused: u64,
-    /// All zero: the pod has none.
-    addr6: [u8; 16],
-}
-
 /// The registered split-namespace machinery. Dropping it unsplits every namespace.
 pub(crate) struct SplitKind(());
 
@@ -247,148 +211,20 @@ impl Drop for SplitKind {
 
 /// # Safety
 ///
-/// `rs` came from [`new`] of the same `S` and was not yet given to [`free`].
-unsafe fn split<'a, S>(rs: *const c_void) -> &'a S {
+/// `rs` came from `create` (driver/net/split_nl.rs) of the same `S` and was not yet given to
+/// [`free`].
+pub(super) unsafe fn split<'a, S>(rs: *const c_void) -> &'a S {
     // SAFETY: per the function's contract, `rs` is a live `Arc<S>`'s pointer, and C frees it
     // only after every user returned.
     unsafe { &*rs.cast::<S>() }
 }
 
-/// Writes the refusal's message to `msg` and returns its negative errno.
-///
 /// # Safety
 ///
-/// `msg` is valid for writes.
-unsafe fn refusal(r: Refusal, msg: *mut *const c_char) -> c_int {
-    // SAFETY: per the function's contract. The message is a static string, as the extack
-    // C keeps it in wants.
-    unsafe { *msg = r.msg.as_char_ptr() };
-    r.err.to_errno()
-}
-
-/// # Safety
-///
-/// `a`, `err` and `msg` are valid pointers.
-pub(crate) unsafe fn new<S: SplitOps<N>, const N: usize>(
-    a: *const XpuSplitArgs<N>,
-    err: *mut c_int,
-    msg: *mut *const c_char,
-) -> *const c_void {
-    // SAFETY: valid per the function's contract.
-    let a = unsafe { &*a };
-    let opt16 = |v: u32| u16::try_from(v).ok().filter(|&v| v != 0);
-    let args = CreateArgs {
-        name: a.name,
-        link_role: a.link_role,
-        half: (a.half != u32::MAX).then_some(a.half),
-        addr: a.addr,
-        addr6: (a.addr6 != [0; 16]).then_some(a.addr6),
-        port_min: opt16(a.port_min),
-        port_max: opt16(a.port_max),
-        epoch: a.epoch,
-    };
-    match S::new(args) {
-        Ok(s) => Arc::into_raw(s).cast(),
-        Err(r) => {
-            // SAFETY: `err` and `msg` are valid per the function's contract.
-            unsafe { *err = refusal(r, msg) };
-            core::ptr::null()
-        }
-    }
-}
-
-/// # Safety
-///
-/// `rs` came from [`new`] of the same `S`; no CPU uses it any more, and it is not used again.
+/// `rs` came from `create` of the same `S`; no CPU uses it any more, and it is not used again.
 pub(crate) unsafe fn free<S: SplitOps<N>, const N: usize>(rs: *const c_void) {
     // SAFETY: per the function's contract, this gives back the reference `into_raw` took.
     drop(unsafe { Arc::<S>::from_raw(rs.cast::<S>()) });
-}
-
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `lo` and `hi` are valid.
-pub(crate) unsafe fn range<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    lo: *mut u16,
-    hi: *mut u16,
-) {
-    // SAFETY: per the function's contract.
-    let (l, h) = unsafe { split::<S>(rs) }.range();
-    // SAFETY: per the function's contract.
-    unsafe { (*lo, *hi) = (l, h) };
-}
-
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `msg` is valid. Under RTNL.
-pub(crate) unsafe fn port_add<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    port: u16,
-    claims: u32,
-    msg: *mut *const c_char,
-) -> c_int {
-    // SAFETY: per the function's contract.
-    match unsafe { split::<S>(rs) }.port_add(port, claims) {
-        Ok(()) => 0,
-        // SAFETY: `msg` is valid per the function's contract.
-        Err(r) => unsafe { refusal(r, msg) },
-    }
-}
-
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `msg` is valid. Under RTNL.
-pub(crate) unsafe fn port_del<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    port: u16,
-    claims: u32,
-    msg: *mut *const c_char,
-) -> c_int {
-    // SAFETY: per the function's contract.
-    match unsafe { split::<S>(rs) }.port_del(port, claims) {
-        Ok(()) => 0,
-        // SAFETY: `msg` is valid per the function's contract.
-        Err(r) => unsafe { refusal(r, msg) },
-    }
-}
-
-/// The half that owns `port` (`enum xpu_half`), or -1; `*claims` gets its claims.
-///
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `claims` is valid.
-pub(crate) unsafe fn owner<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    port: u16,
-    claims: *mut u32,
-) -> c_int {
-    // SAFETY: per the function's contract.
-    let o = unsafe { split::<S>(rs) }.owner(port);
-    // SAFETY: `claims` is valid per the function's contract.
-    unsafe { *claims = o.map_or(0, |o| o.claims) };
-    o.map_or(-1, |o| c_int::try_from(o.half).unwrap_or(-1))
-}
-
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `port`, `half` and `claims` are valid.
-pub(crate) unsafe fn next_port<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    from: u32,
-    port: *mut u16,
-    half: *mut u32,
-    claims: *mut u32,
-) -> bool {
-    // SAFETY: per the function's contract.
-    match unsafe { split::<S>(rs) }.next_port(from) {
-        Some((p, o)) => {
-            // SAFETY: per the function's contract.
-            unsafe { (*port, *half, *claims) = (p, o.half, o.claims) };
-            true
-        }
-        None => false,
-    }
 }
 
 /// Reads the headers of the `len` bytes at `pkt` into `*f`; false for a packet no split
@@ -486,35 +322,6 @@ pub(crate) unsafe fn refused<S: SplitOps<N>, const N: usize>(rs: *const c_void) 
     unsafe { split::<S>(rs) }.refused()
 }
 
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `out` is valid for writes.
-pub(crate) unsafe fn info<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    out: *mut XpuSplitInfo<N>,
-) {
-    // SAFETY: per the function's contract.
-    let i = unsafe { split::<S>(rs) }.info();
-    let info = XpuSplitInfo {
-        name: i.name,
-        half: i.half,
-        addr: i.addr,
-        port_min: i.range.0,
-        port_max: i.range.1,
-        peer_state: i.peer_state,
-        ports: i.ports,
-        peer_ports: i.peer_ports,
-        peer_port_min: i.peer_range.0,
-        peer_port_max: i.peer_range.1,
-        steered: i.steered,
-        delivered: i.delivered,
-        refused: i.refused,
-        addr6: i.addr6.unwrap_or([0; 16]),
-    };
-    // SAFETY: per the function's contract.
-    unsafe { out.write(info) };
-}
-
 /// Writes this half's snapshot into `buf`, which must be [`SplitOps::MSG_LEN`] bytes.
 ///
 /// # Safety
@@ -590,100 +397,12 @@ macro_rules! export_split_ops {
 
             /// # Safety
             ///
-            /// As for [`new`](o::new), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_new(
-                a: *const o::XpuSplitArgs<N>,
-                err: *mut ::kernel::ffi::c_int,
-                msg: *mut *const ::kernel::ffi::c_char,
-            ) -> *const ::kernel::ffi::c_void {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::new::<$t, N>(a, err, msg) }
-            }
-
-            /// # Safety
-            ///
             /// As for [`free`](o::free), which it is for `$t`.
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_split_free(rs: *const ::kernel::ffi::c_void) {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
                 unsafe { o::free::<$t, N>(rs) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`range`](o::range), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_range(
-                rs: *const ::kernel::ffi::c_void,
-                lo: *mut u16,
-                hi: *mut u16,
-            ) {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::range::<$t, N>(rs, lo, hi) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`port_add`](o::port_add), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_port_add(
-                rs: *const ::kernel::ffi::c_void,
-                port: u16,
-                claims: u32,
-                msg: *mut *const ::kernel::ffi::c_char,
-            ) -> ::kernel::ffi::c_int {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::port_add::<$t, N>(rs, port, claims, msg) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`port_del`](o::port_del), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_port_del(
-                rs: *const ::kernel::ffi::c_void,
-                port: u16,
-                claims: u32,
-                msg: *mut *const ::kernel::ffi::c_char,
-            ) -> ::kernel::ffi::c_int {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::port_del::<$t, N>(rs, port, claims, msg) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`owner`](o::owner), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_owner(
-                rs: *const ::kernel::ffi::c_void,
-                port: u16,
-                claims: *mut u32,
-            ) -> ::kernel::ffi::c_int {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::owner::<$t, N>(rs, port, claims) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`next_port`](o::next_port), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_next_port(
-                rs: *const ::kernel::ffi::c_void,
-                from: u32,
-                port: *mut u16,
-                half: *mut u32,
-                claims: *mut u32,
-            ) -> bool {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::next_port::<$t, N>(rs, from, port, half, claims) }
             }
 
             /// # Safety
@@ -708,7 +427,7 @@ macro_rules! export_split_ops {
                 f: *const o::XpuFlow,
             ) -> bool {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
                 unsafe { o::tap::<$t, N>(rs, f) }
             }
 
@@ -721,7 +440,7 @@ macro_rules! export_split_ops {
                 f: *const o::XpuFlow,
             ) -> bool {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
                 unsafe { o::edge::<$t, N>(rs, f) }
             }
 
@@ -735,7 +454,7 @@ macro_rules! export_split_ops {
                 src_local: bool,
             ) -> u32 {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
                 unsafe { o::arrival::<$t, N>(rs, f, src_local) }
             }
 
@@ -748,7 +467,7 @@ macro_rules! export_split_ops {
                 delivered: bool,
             ) {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
                 unsafe { o::count::<$t, N>(rs, delivered) }
             }
 
@@ -758,21 +477,8 @@ macro_rules! export_split_ops {
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_split_refused(rs: *const ::kernel::ffi::c_void) {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
                 unsafe { o::refused::<$t, N>(rs) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`info`](o::info), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_info(
-                rs: *const ::kernel::ffi::c_void,
-                out: *mut o::XpuSplitInfo<N>,
-            ) {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
-                unsafe { o::info::<$t, N>(rs, out) }
             }
 
             /// # Safety
@@ -787,7 +493,7 @@ macro_rules! export_split_ops {
                 reply: bool,
             ) -> ::kernel::ffi::c_int {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
                 unsafe { o::snapshot::<$t, N>(rs, buf, len, split_, reply) }
             }
 
@@ -801,7 +507,7 @@ macro_rules! export_split_ops {
                 len: u32,
             ) -> u32 {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
                 unsafe { o::receive::<$t, N>(rs, buf, len) }
             }
 
@@ -811,7 +517,7 @@ macro_rules! export_split_ops {
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_split_peer_lost(rs: *const ::kernel::ffi::c_void) -> bool {
                 // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `xpu_rs_split_new`, which is `new` of the same `$t`.
+                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
                 unsafe { o::peer_lost::<$t, N>(rs) }
             }
 

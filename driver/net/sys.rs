@@ -6,7 +6,7 @@
 
 use kernel::{
     bindings,
-    ffi::{c_int, c_void},
+    ffi::{c_char, c_int, c_void},
 };
 
 use crate::shm::Desc;
@@ -98,4 +98,57 @@ extern "C" {
     pub(super) fn xpu_pci_irq(dev: *mut bindings::net_device, v: u32);
     pub(super) fn xpu_pci_map_window(dev: *mut c_void, bar: c_int, len: *mut u64) -> *mut c_void;
     pub(super) fn xpu_pci_unmap_window(dev: *mut c_void, bar: c_int, p: *mut c_void);
+}
+
+// Split namespaces' state and the family's genetlink helpers (driver/xpu_split.c). The lint is
+// about `struct net`, which has a member of no fields (`struct its_array` on this config): only
+// its address crosses here, never the struct.
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(super) fn xpu_split_link(
+        net: *mut bindings::net,
+        ifindex: u32,
+        role: *mut u32,
+    ) -> *mut bindings::net_device;
+    pub(super) fn xpu_split_rs(net: *const bindings::net, ifindex: *mut c_int) -> *const c_void;
+    pub(super) fn xpu_split_attach(
+        net: *mut bindings::net,
+        dev: *mut bindings::net_device,
+        rs: *const c_void,
+        lo: u16,
+        hi: u16,
+        msg: *mut *const c_char,
+    ) -> c_int;
+    pub(super) fn xpu_split_detach(net: *mut bindings::net) -> bool;
+    pub(super) fn xpu_split_changed(net: *mut bindings::net);
+    pub(super) fn xpu_extack(
+        extack: *mut bindings::netlink_ext_ack,
+        attr: *const bindings::nlattr,
+        msg: *const c_char,
+    );
+    pub(super) fn xpu_genl_info_net(info: *const bindings::genl_info) -> *mut bindings::net;
+    pub(super) fn xpu_genl_iput(
+        skb: *mut bindings::sk_buff,
+        info: *const bindings::genl_info,
+    ) -> *mut c_void;
+    pub(super) fn xpu_genl_reply(
+        skb: *mut bindings::sk_buff,
+        info: *mut bindings::genl_info,
+    ) -> c_int;
+    pub(super) fn xpu_genl_dump_net(skb: *const bindings::sk_buff) -> *mut bindings::net;
+    pub(super) fn xpu_genl_dump_put(
+        skb: *mut bindings::sk_buff,
+        cb: *const bindings::netlink_callback,
+        cmd: u8,
+    ) -> *mut c_void;
+    pub(super) fn xpu_genl_ntf_put(skb: *mut bindings::sk_buff, cmd: u8) -> *mut c_void;
+    pub(super) fn xpu_genl_ntf_wanted(net: *mut bindings::net) -> bool;
+    pub(super) fn xpu_genl_ntf_send(net: *mut bindings::net, skb: *mut bindings::sk_buff);
+}
+
+// Exported kernel functions that the kernel crate's bindings (7.3) do not include
+// (include/linux/rtnetlink.h is not in rust/bindings/bindings_helper.h).
+extern "C" {
+    pub(super) fn rtnl_lock();
+    pub(super) fn rtnl_unlock();
 }

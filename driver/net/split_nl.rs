@@ -1,0 +1,633 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `xpu` generic-netlink family's requests (uapi/xpu.yaml): create, delete and show a split
+//! namespace, add, delete and show its ports, and the monitor group's notifications. The
+//! handlers read the request, ask the half ([`SplitOps`]) and answer; the half decides
+//! (validation, ownership). driver/xpu_split.c keeps the per-namespace state (the loopback tap,
+//! the edge hooks, the snapshot work), which it reaches through [`half`], `xpu_split_attach`
+//! and `xpu_split_detach`.
+//!
+//! The attribute numbers are the family's, `crate::genl` (the uapi crate's, checked against the
+//! generated C header in userspace): the contract with userspace, not a decision of the driver's.
+
+use kernel::{
+    ffi::{c_char, c_int},
+    prelude::*,
+    sync::Arc,
+};
+
+use super::{
+    genl::{notification_wanted, Attr, Dump, Msg, Net, Put, Request},
+    rtnl::{Rtnl, RtnlGuard},
+    split::{split, CreateArgs, PortOwner, SplitOps},
+    sys,
+};
+use crate::genl::{claim, cmd, port, splitns, PeerState};
+
+/// The highest attribute each handler reads: no more than the `.maxattr` of its op in xpu_nl.c,
+/// which sizes the request's parsed attributes.
+pub(crate) mod maxattr {
+    use crate::genl::{port, splitns};
+
+    pub(crate) const SPLITNS_GET: u16 = 0;
+    pub(crate) const SPLITNS_CREATE: u16 = splitns::ADDR6;
+    pub(crate) const SPLITNS_DELETE: u16 = splitns::NAME;
+    pub(crate) const PORT_GET: u16 = port::PORT;
+    pub(crate) const PORT_CHANGE: u16 = port::CLAIM;
+}
+
+/// The half `net` is split into, and its link's ifindex, for as long as RTNL is held (xpu_split.c
+/// frees a half under RTNL).
+fn half<S: SplitOps<N>, const N: usize>(net: Net, _rtnl: &Rtnl) -> Option<(&S, u32)> {
+    let mut ifindex: c_int = 0;
+    // SAFETY: `net` is live, RTNL is held (the token), `ifindex` is valid for writes.
+    let rs = unsafe { sys::xpu_split_rs(net.as_ptr(), &mut ifindex) };
+    if rs.is_null() {
+        return None;
+    }
+    // SAFETY: xpu_split.c's `rs` is an `Arc<S>`'s pointer from `create`, live until a destroy
+    // under RTNL, which the token's lifetime excludes.
+    let s = unsafe { split::<S>(rs) };
+    Some((s, u32::try_from(ifindex).unwrap_or(0)))
+}
+
+/// The bytes of a NUL-padded name before its NUL.
+fn name_bytes(name: &[u8]) -> &[u8] {
+    &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())]
+}
+
+fn not_split(req: &Request<'_>) -> Error {
+    req.refuse(None, c"this network namespace is not split");
+    ENOENT
+}
+
+/// A malformed attribute the policy should have refused: never expected, refused all the same.
+fn malformed(req: &Request<'_>, a: &Attr<'_>) -> Error {
+    req.refuse(Some(a), c"malformed attribute");
+    EINVAL
+}
+
+fn fill_split<S: SplitOps<N>, const N: usize>(m: &mut impl Put, s: &S, ifindex: u32) -> Result {
+    let i = s.info();
+    m.put_string(splitns::NAME, &i.name)?;
+    m.put_u32(splitns::IFINDEX, ifindex)?;
+    m.put(splitns::ADDR, &i.addr)?;
+    m.put_u32(splitns::HALF, i.half)?;
+    m.put_u16(splitns::PORT_MIN, i.range.0)?;
+    m.put_u16(splitns::PORT_MAX, i.range.1)?;
+    m.put_u32(splitns::PEER_STATE, i.peer_state)?;
+    m.put_u32(splitns::PORTS, i.ports)?;
+    m.put_u32(splitns::PEER_PORTS, i.peer_ports)?;
+    m.put_uint(splitns::STEERED, i.steered)?;
+    m.put_uint(splitns::DELIVERED, i.delivered)?;
+    m.put_uint(splitns::REFUSED, i.refused)?;
+    if let Some(a6) = i.addr6 {
+        m.put(splitns::ADDR6, &a6)?;
+    }
+    // The peer's range means something only once the peer has said it is split.
+    if i.peer_state == PeerState::Split as u32 || i.peer_state == PeerState::Conflict as u32 {
+        m.put_u16(splitns::PEER_PORT_MIN, i.peer_range.0)?;
+        m.put_u16(splitns::PEER_PORT_MAX, i.peer_range.1)?;
+    }
+    Ok(())
+}
+
+/// A port, and its owner's half and claims if a half holds it (none: freed).
+fn fill_port(m: &mut impl Put, port: u16, owner: Option<PortOwner>) -> Result {
+    m.put_u16(port::PORT, port)?;
+    if let Some(o) = owner {
+        m.put_u32(port::HALF, o.half)?;
+        if o.claims != 0 {
+            m.put_u32(port::CLAIM, o.claims)?;
+        }
+    }
+    Ok(())
+}
+
+/// Tells the monitor group of `net` that its split namespace changed, or (`deleted`) is gone:
+/// then its name is all there is to say.
+fn notify_split<S: SplitOps<N>, const N: usize>(net: Net, s: &S, ifindex: u32, deleted: bool) {
+    if !notification_wanted(net) {
+        return;
+    }
+    let Ok(mut m) = Msg::notification(cmd::SPLITNS_CHANGE_NTF) else {
+        return;
+    };
+    let filled = if deleted {
+        m.put_string(splitns::NAME, &s.info().name)
+    } else {
+        fill_split(&mut m, s, ifindex)
+    };
+    if filled.is_ok() {
+        m.multicast(net);
+    }
+}
+
+fn notify_port(net: Net, port: u16, owner: Option<PortOwner>) {
+    if !notification_wanted(net) {
+        return;
+    }
+    let Ok(mut m) = Msg::notification(cmd::PORT_CHANGE_NTF) else {
+        return;
+    };
+    if fill_port(&mut m, port, owner).is_ok() {
+        m.multicast(net);
+    }
+}
+
+fn random_u32() -> u32 {
+    let mut v = 0u32;
+    // SAFETY: `v` is valid for writes of its size.
+    unsafe { kernel::bindings::get_random_bytes((&raw mut v).cast(), core::mem::size_of::<u32>()) };
+    v
+}
+
+fn splitns_create<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
+    let name = req.require(splitns::NAME)?;
+    let ifindex = req.require(splitns::IFINDEX)?;
+    let addr = req.require(splitns::ADDR)?;
+    let mut args = CreateArgs {
+        name: [0; N],
+        link_role: 0,
+        half: None,
+        addr: addr.array().ok_or_else(|| malformed(req, &addr))?,
+        addr6: None,
+        port_min: None,
+        port_max: None,
+        // Random, to tell this split's snapshots from an earlier one's.
+        epoch: random_u32(),
+    };
+    // `nla_strscpy`: the name and a NUL; the policy allows no more than fits.
+    let n = name.string();
+    args.name
+        .get_mut(..n.len())
+        .filter(|_| n.len() < N)
+        .ok_or_else(|| malformed(req, &name))?
+        .copy_from_slice(n);
+    if let Some(a) = req.attr(splitns::HALF) {
+        args.half = Some(a.u32().ok_or_else(|| malformed(req, &a))?);
+    }
+    if let Some(a) = req.attr(splitns::PORT_MIN) {
+        args.port_min = Some(a.u16().ok_or_else(|| malformed(req, &a))?);
+    }
+    if let Some(a) = req.attr(splitns::PORT_MAX) {
+        args.port_max = Some(a.u16().ok_or_else(|| malformed(req, &a))?);
+    }
+    if let Some(a) = req.attr(splitns::ADDR6) {
+        args.addr6 = Some(a.array().ok_or_else(|| malformed(req, &a))?);
+    }
+    let index = ifindex.u32().ok_or_else(|| malformed(req, &ifindex))?;
+    let net = req.net()?;
+
+    let rtnl = RtnlGuard::lock();
+    if let Some((old, _)) = half::<S, N>(net, rtnl.held()) {
+        let old = old.info().name;
+        let old = core::str::from_utf8(name_bytes(&old)).unwrap_or("?");
+        req.refuse_fmt(format_args!(
+            "this network namespace is split already ({old})"
+        ));
+        return Err(EEXIST);
+    }
+    let mut role = 0;
+    // SAFETY: `net` is live, RTNL is held, `role` is valid for writes.
+    let dev = unsafe { sys::xpu_split_link(net.as_ptr(), index, &mut role) };
+    if dev.is_null() {
+        req.refuse(
+            Some(&ifindex),
+            c"no xpu link has this ifindex in this network namespace",
+        );
+        return Err(ENODEV);
+    }
+    args.link_role = role;
+    let s = S::new(args).map_err(|r| {
+        req.refuse(None, r.msg);
+        r.err
+    })?;
+    let (lo, hi) = s.range();
+    let rs = Arc::into_raw(s);
+    let mut msg: *const c_char = core::ptr::null();
+    // SAFETY: `net` is live and not split (checked above, under the same RTNL); `dev` is its
+    // xpu link; `rs` is an `Arc<S>`'s pointer, which the split owns once this succeeds.
+    let err = unsafe { sys::xpu_split_attach(net.as_ptr(), dev, rs.cast(), lo, hi, &mut msg) };
+    if err != 0 {
+        // SAFETY: the attach failed, so the reference `into_raw` took is still ours.
+        drop(unsafe { Arc::from_raw(rs) });
+        if !msg.is_null() {
+            // SAFETY: xpu_split_attach's messages are string literals.
+            req.refuse(None, unsafe { CStr::from_char_ptr(msg) });
+        }
+        return Err(Error::from_errno(err));
+    }
+    if let Some((s, ifindex)) = half::<S, N>(net, rtnl.held()) {
+        notify_split(net, s, ifindex, false);
+    }
+    Ok(())
+}
+
+fn splitns_delete<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
+    let net = req.net()?;
+    let rtnl = RtnlGuard::lock();
+    let (s, _) = half::<S, N>(net, rtnl.held()).ok_or_else(|| not_split(req))?;
+    if let Some(name) = req.attr(splitns::NAME) {
+        if name.string() != name_bytes(&s.info().name) {
+            req.refuse(Some(&name), c"the split namespace has another name");
+            return Err(ENOENT);
+        }
+    }
+    // SAFETY: `net` is live and RTNL is held. `s` is not used after: this frees it.
+    unsafe { sys::xpu_split_detach(net.as_ptr()) };
+    Ok(())
+}
+
+fn splitns_get<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
+    let net = req.net()?;
+    let mut m = Msg::reply(req)?;
+    {
+        let rtnl = RtnlGuard::lock();
+        let (s, ifindex) = half::<S, N>(net, rtnl.held()).ok_or_else(|| not_split(req))?;
+        fill_split(&mut m, s, ifindex)?;
+    }
+    m.send(req)
+}
+
+/// The namespace's split, if any: one entry, in one round.
+fn splitns_dump<S: SplitOps<N>, const N: usize>(d: &mut Dump<'_>) -> Result<u32> {
+    if d.cursor() != 0 {
+        return Ok(0);
+    }
+    let net = d.net()?;
+    {
+        let rtnl = RtnlGuard::lock();
+        if let Some((s, ifindex)) = half::<S, N>(net, rtnl.held()) {
+            let mut e = d.entry(cmd::SPLITNS_GET)?;
+            fill_split(&mut e, s, ifindex)?;
+            e.end();
+        }
+    }
+    d.set_cursor(1);
+    Ok(d.len())
+}
+
+/// `port-add` and `port-del`: the same request, the same answers; `add` says which. On
+/// success the other half gets our new snapshot and the monitor group hears of the port and the
+/// claims that still hold it (a freed port has no owner).
+fn port_change<S: SplitOps<N>, const N: usize>(req: &Request<'_>, add: bool) -> Result {
+    let pa = req.require(port::PORT)?;
+    let p = pa.u16().ok_or_else(|| malformed(req, &pa))?;
+    let ca = req.attr(port::CLAIM);
+    let claims = match &ca {
+        Some(a) => a.u32().ok_or_else(|| malformed(req, a))?,
+        None => claim::REGISTERED,
+    };
+    let net = req.net()?;
+    let rtnl = RtnlGuard::lock();
+    let (s, _) = half::<S, N>(net, rtnl.held()).ok_or_else(|| not_split(req))?;
+    let done = if add {
+        s.port_add(p, claims)
+    } else {
+        s.port_del(p, claims)
+    };
+    if let Err(r) = done {
+        // A bad claim is the claim attribute's fault; anything else is the port's.
+        let at = match &ca {
+            Some(a) if r.err == EINVAL => a,
+            _ => &pa,
+        };
+        req.refuse(Some(at), r.msg);
+        return Err(r.err);
+    }
+    // SAFETY: `net` is live and RTNL is held.
+    unsafe { sys::xpu_split_changed(net.as_ptr()) };
+    notify_port(net, p, s.owner(p));
+    Ok(())
+}
+
+fn port_get<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
+    let pa = req.require(port::PORT)?;
+    let p = pa.u16().ok_or_else(|| malformed(req, &pa))?;
+    let net = req.net()?;
+    let mut m = Msg::reply(req)?;
+    let owner = {
+        let rtnl = RtnlGuard::lock();
+        let (s, _) = half::<S, N>(net, rtnl.held()).ok_or_else(|| not_split(req))?;
+        s.owner(p)
+    };
+    let Some(o) = owner else {
+        req.refuse(Some(&pa), c"no half claims the port");
+        return Err(ENOENT);
+    };
+    fill_port(&mut m, p, Some(o))?;
+    m.send(req)
+}
+
+/// Every claimed port of either half, in order; a full round ends where the next one starts.
+fn port_dump<S: SplitOps<N>, const N: usize>(d: &mut Dump<'_>) -> Result<u32> {
+    let mut from = d.cursor();
+    let net = d.net()?;
+    let mut full = false;
+    {
+        let rtnl = RtnlGuard::lock();
+        if let Some((s, _)) = half::<S, N>(net, rtnl.held()) {
+            while let Some((p, o)) = u32::try_from(from).ok().and_then(|f| s.next_port(f)) {
+                let put = d.entry(cmd::PORT_GET).and_then(|mut e| {
+                    fill_port(&mut e, p, Some(o))?;
+                    e.end();
+                    Ok(())
+                });
+                if put.is_err() {
+                    full = true;
+                    break;
+                }
+                from = u64::from(p) + 1;
+            }
+        }
+    }
+    d.set_cursor(from);
+    match (full, d.len()) {
+        // Not even one entry fits: the reader's buffer is too small.
+        (true, 0) => Err(EMSGSIZE),
+        (true, len) => Ok(len),
+        // Done: what this round holds is sent with the dump's end.
+        (false, _) => Ok(0),
+    }
+}
+
+fn errno(r: Result) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Handles a `doit` request with `f`.
+///
+/// # Safety
+///
+/// `info` is the request's, as the genetlink core passes it to the op's `doit`; `maxattr` is no
+/// more than the op's `.maxattr`.
+unsafe fn doit(
+    info: *mut kernel::bindings::genl_info,
+    maxattr: u16,
+    f: impl FnOnce(&Request<'_>) -> Result,
+) -> c_int {
+    // SAFETY: per the function's contract.
+    match unsafe { Request::from_raw(info, maxattr) } {
+        Some(req) => errno(f(&req)),
+        None => EINVAL.to_errno(),
+    }
+}
+
+/// Runs a round of a dump with `f`: the bytes put in it (more to come), 0 (done) or an errno.
+///
+/// # Safety
+///
+/// `skb` and `cb` are the round's, as the genetlink core passes them to the op's `dumpit`.
+unsafe fn dumpit(
+    skb: *mut kernel::bindings::sk_buff,
+    cb: *mut kernel::bindings::netlink_callback,
+    f: impl FnOnce(&mut Dump<'_>) -> Result<u32>,
+) -> c_int {
+    // SAFETY: per the function's contract.
+    let Some(mut d) = (unsafe { Dump::from_raw(skb, cb) }) else {
+        return EINVAL.to_errno();
+    };
+    match f(&mut d) {
+        Ok(len) => c_int::try_from(len).unwrap_or(c_int::MAX),
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `xpu_nl_splitns_get_doit` for `S`.
+///
+/// # Safety
+///
+/// As for a `doit` of the family: `info` is the request's.
+pub(crate) unsafe fn splitns_get_doit<S: SplitOps<N>, const N: usize>(
+    info: *mut kernel::bindings::genl_info,
+) -> c_int {
+    // SAFETY: per the function's contract; the op has no policy.
+    unsafe { doit(info, maxattr::SPLITNS_GET, splitns_get::<S, N>) }
+}
+
+/// `xpu_nl_splitns_create_doit` for `S`.
+///
+/// # Safety
+///
+/// As for a `doit` of the family: `info` is the request's.
+pub(crate) unsafe fn splitns_create_doit<S: SplitOps<N>, const N: usize>(
+    info: *mut kernel::bindings::genl_info,
+) -> c_int {
+    // SAFETY: per the function's contract, with the op's `.maxattr`.
+    unsafe { doit(info, maxattr::SPLITNS_CREATE, splitns_create::<S, N>) }
+}
+
+/// `xpu_nl_splitns_delete_doit` for `S`.
+///
+/// # Safety
+///
+/// As for a `doit` of the family: `info` is the request's.
+pub(crate) unsafe fn splitns_delete_doit<S: SplitOps<N>, const N: usize>(
+    info: *mut kernel::bindings::genl_info,
+) -> c_int {
+    // SAFETY: per the function's contract, with the op's `.maxattr`.
+    unsafe { doit(info, maxattr::SPLITNS_DELETE, splitns_delete::<S, N>) }
+}
+
+/// `xpu_nl_port_get_doit` for `S`.
+///
+/// # Safety
+///
+/// As for a `doit` of the family: `info` is the request's.
+pub(crate) unsafe fn port_get_doit<S: SplitOps<N>, const N: usize>(
+    info: *mut kernel::bindings::genl_info,
+) -> c_int {
+    // SAFETY: per the function's contract, with the op's `.maxattr`.
+    unsafe { doit(info, maxattr::PORT_GET, port_get::<S, N>) }
+}
+
+/// `xpu_nl_port_add_doit` (`add`) or `xpu_nl_port_del_doit` for `S`.
+///
+/// # Safety
+///
+/// As for a `doit` of the family: `info` is the request's.
+pub(crate) unsafe fn port_change_doit<S: SplitOps<N>, const N: usize>(
+    info: *mut kernel::bindings::genl_info,
+    add: bool,
+) -> c_int {
+    // SAFETY: per the function's contract, with the ops' `.maxattr` (the same for both).
+    unsafe { doit(info, maxattr::PORT_CHANGE, |r| port_change::<S, N>(r, add)) }
+}
+
+/// `xpu_nl_splitns_get_dumpit` for `S`.
+///
+/// # Safety
+///
+/// As for a `dumpit` of the family.
+pub(crate) unsafe fn splitns_get_dumpit<S: SplitOps<N>, const N: usize>(
+    skb: *mut kernel::bindings::sk_buff,
+    cb: *mut kernel::bindings::netlink_callback,
+) -> c_int {
+    // SAFETY: per the function's contract.
+    unsafe { dumpit(skb, cb, splitns_dump::<S, N>) }
+}
+
+/// `xpu_nl_port_get_dumpit` for `S`.
+///
+/// # Safety
+///
+/// As for a `dumpit` of the family.
+pub(crate) unsafe fn port_get_dumpit<S: SplitOps<N>, const N: usize>(
+    skb: *mut kernel::bindings::sk_buff,
+    cb: *mut kernel::bindings::netlink_callback,
+) -> c_int {
+    // SAFETY: per the function's contract.
+    unsafe { dumpit(skb, cb, port_dump::<S, N>) }
+}
+
+/// Tells the monitor group of `net` that its split namespace changed or (`deleted`) is gone;
+/// xpu_split.c calls it from its work (a snapshot from the peer, the link's carrier) and when
+/// it unsplits.
+///
+/// # Safety
+///
+/// `rs` is live ([`split`]) for `S`; `net` is the namespace it splits, live.
+pub(crate) unsafe fn notify<S: SplitOps<N>, const N: usize>(
+    rs: *const kernel::ffi::c_void,
+    net: *mut kernel::bindings::net,
+    ifindex: c_int,
+    deleted: bool,
+) {
+    // SAFETY: per the function's contract.
+    let Some(net) = (unsafe { Net::from_raw(net) }) else {
+        return;
+    };
+    // SAFETY: per the function's contract.
+    let s = unsafe { split::<S>(rs) };
+    notify_split(net, s, u32::try_from(ifindex).unwrap_or(0), deleted);
+}
+
+/// Emits the family's `doit` and `dumpit` symbols that xpu_nl.c's ops table names
+/// (`xpu_nl_*`, declared in xpu_nl.h) and `xpu_rs_split_notify`, each a call of the function
+/// here for the [`SplitOps`] `$t`. Invoked once, through [`super::export!`].
+macro_rules! export_split_nl {
+    ($t:ty, $name_len:expr) => {
+        const _: () = {
+            use ::kernel::{bindings, ffi::c_int};
+            use $crate::net::split_nl as o;
+
+            const N: usize = $name_len;
+
+            /// # Safety
+            ///
+            /// Called by the genetlink core as the op's `doit`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_nl_splitns_get_doit(
+                _skb: *mut bindings::sk_buff,
+                info: *mut bindings::genl_info,
+            ) -> c_int {
+                // SAFETY: the core passes the request's info.
+                unsafe { o::splitns_get_doit::<$t, N>(info) }
+            }
+
+            /// # Safety
+            ///
+            /// Called by the genetlink core as the op's `doit`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_nl_splitns_create_doit(
+                _skb: *mut bindings::sk_buff,
+                info: *mut bindings::genl_info,
+            ) -> c_int {
+                // SAFETY: the core passes the request's info.
+                unsafe { o::splitns_create_doit::<$t, N>(info) }
+            }
+
+            /// # Safety
+            ///
+            /// Called by the genetlink core as the op's `doit`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_nl_splitns_delete_doit(
+                _skb: *mut bindings::sk_buff,
+                info: *mut bindings::genl_info,
+            ) -> c_int {
+                // SAFETY: the core passes the request's info.
+                unsafe { o::splitns_delete_doit::<$t, N>(info) }
+            }
+
+            /// # Safety
+            ///
+            /// Called by the genetlink core as the op's `doit`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_nl_port_get_doit(
+                _skb: *mut bindings::sk_buff,
+                info: *mut bindings::genl_info,
+            ) -> c_int {
+                // SAFETY: the core passes the request's info.
+                unsafe { o::port_get_doit::<$t, N>(info) }
+            }
+
+            /// # Safety
+            ///
+            /// Called by the genetlink core as the op's `doit`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_nl_port_add_doit(
+                _skb: *mut bindings::sk_buff,
+                info: *mut bindings::genl_info,
+            ) -> c_int {
+                // SAFETY: the core passes the request's info.
+                unsafe { o::port_change_doit::<$t, N>(info, true) }
+            }
+
+            /// # Safety
+            ///
+            /// Called by the genetlink core as the op's `doit`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_nl_port_del_doit(
+                _skb: *mut bindings::sk_buff,
+                info: *mut bindings::genl_info,
+            ) -> c_int {
+                // SAFETY: the core passes the request's info.
+                unsafe { o::port_change_doit::<$t, N>(info, false) }
+            }
+
+            /// # Safety
+            ///
+            /// Called by the genetlink core as the op's `dumpit`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_nl_splitns_get_dumpit(
+                skb: *mut bindings::sk_buff,
+                cb: *mut bindings::netlink_callback,
+            ) -> c_int {
+                // SAFETY: the core passes the round's skb and callback.
+                unsafe { o::splitns_get_dumpit::<$t, N>(skb, cb) }
+            }
+
+            /// # Safety
+            ///
+            /// Called by the genetlink core as the op's `dumpit`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_nl_port_get_dumpit(
+                skb: *mut bindings::sk_buff,
+                cb: *mut bindings::netlink_callback,
+            ) -> c_int {
+                // SAFETY: the core passes the round's skb and callback.
+                unsafe { o::port_get_dumpit::<$t, N>(skb, cb) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`notify`](o::notify), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_split_notify(
+                rs: *const ::kernel::ffi::c_void,
+                net: *mut bindings::net,
+                ifindex: c_int,
+                deleted: bool,
+            ) {
+                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
+                // passes came from `create`, an `Arc` of the same `$t`.
+                unsafe { o::notify::<$t, N>(rs, net, ifindex, deleted) }
+            }
+        };
+    };
+}
+pub(crate) use export_split_nl;
