@@ -282,8 +282,9 @@ test_peer_away() {
 	# A bind while the other half is away is kept, and told when it is back.
 	pid=$(serve h 9090)
 	wait_listen h 9090
-	got=$(h xpuctl splitns show)
-	echo "$got" | grep -q "9090 host (socket)" || fail "the host half did not claim 9090: $got"
+	# The agent claims the port once it hears of the bind: within the bound, not at once.
+	slowwait $BOUND sh -c "ip netns exec $H xpuctl splitns show | grep -q '9090 host (socket)'" ||
+		fail "the host half did not claim 9090: $(h xpuctl splitns show)"
 	d xpuctl splitns create web --dev xpu1 --addr $POD --addr6 $POD6 --half dpu ||
 		fail "DPU half: re-create failed"
 	start_agent d
