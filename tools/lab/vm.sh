@@ -67,7 +67,7 @@ fi
 # The root is mounted as virtme-ng does, with cache=loose added (the last rootflags= wins): the
 # guest keeps what it read from the host in its page cache, so a program run a hundred times
 # (xpuctl, ip, python3 and their libraries) is read over 9p once, not at every exec. Under TCG
-# that made the suites a third faster. No guest relies on seeing a host file change while it
+# the suites took 30 to 60% less time with it (xpuctl's exec: 2.8 s without, 0.4 s with). No guest relies on seeing a host file change while it
 # runs (the root is read-only to it, and the VMs talk to the machine over sockets and their
 # console).
 vng_args=(--run "$bzimage" --disable-kvm --force-9p --user root --name "$name"
