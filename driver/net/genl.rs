@@ -222,15 +222,20 @@ impl fmt::Write for BufWriter<'_> {
 }
 
 /// Puts attributes into a message being built.
-pub(crate) trait Put {
+///
+/// # Safety
+///
+/// [`Put::skb`] returns the skb of a message being built, live and not otherwise used for as
+/// long as the implementor lives.
+pub(crate) unsafe trait Put {
     /// The message's skb.
     fn skb(&mut self) -> *mut bindings::sk_buff;
 
     /// `nla_put`: EMSGSIZE when the message has no room.
     fn put(&mut self, t: u16, v: &[u8]) -> Result {
         let len = c_int::try_from(v.len()).map_err(|_| EMSGSIZE)?;
-        // SAFETY: the skb is the message's, owned by it (`Msg`, `DumpEntry` invariants); `v`
-        // is readable for `len` bytes.
+        // SAFETY: the skb is a message's being built, live (the trait's contract); `v` is
+        // readable for `len` bytes.
         let r = unsafe { bindings::nla_put(self.skb(), c_int::from(t), len, v.as_ptr().cast()) };
         if r == 0 {
             Ok(())
@@ -327,7 +332,9 @@ impl Msg {
     }
 }
 
-impl Put for Msg {
+// SAFETY: the skb is owned by the message (the type invariant) until it is sent, which
+// consumes the message.
+unsafe impl Put for Msg {
     fn skb(&mut self) -> *mut bindings::sk_buff {
         self.skb.as_ptr()
     }
@@ -435,7 +442,9 @@ impl DumpEntry<'_> {
     }
 }
 
-impl Put for DumpEntry<'_> {
+// SAFETY: the skb is the dump round's, live for `'d` (the type invariant); the entry borrows
+// the round mutably, so nothing else puts into it meanwhile.
+unsafe impl Put for DumpEntry<'_> {
     fn skb(&mut self) -> *mut bindings::sk_buff {
         self.skb.as_ptr()
     }

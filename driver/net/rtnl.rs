@@ -35,6 +35,11 @@ impl RtnlGuard {
     pub(crate) fn held(&self) -> &Rtnl {
         &self.0
     }
+
+    /// The same proof, exclusive: for what frees objects that others borrow under RTNL.
+    pub(crate) fn held_mut(&mut self) -> &mut Rtnl {
+        &mut self.0
+    }
 }
 
 impl Drop for RtnlGuard {

@@ -45,8 +45,10 @@ fn half<S: SplitOps<N>, const N: usize>(net: Net, _rtnl: &Rtnl) -> Option<(&S, u
     if rs.is_null() {
         return None;
     }
-    // SAFETY: xpu_split.c's `rs` is an `Arc<S>`'s pointer from `create`, live until a destroy
-    // under RTNL, which the token's lifetime excludes.
+    // SAFETY: xpu_split.c's `rs` is an `Arc<S>`'s pointer from `create`, live until a destroy,
+    // which runs under RTNL: one of C's (netdev events, netns exit) cannot run while this task
+    // holds RTNL, and this layer's ([`detach`]) takes the token mutably, so not while the
+    // borrow lives.
     let s = unsafe { split::<S>(rs) };
     Some((s, u32::try_from(ifindex).unwrap_or(0)))
 }
@@ -224,9 +226,16 @@ fn splitns_create<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
     Ok(())
 }
 
+/// Unsplits `net`, freeing its half: with the RTNL token taken mutably, so that no half
+/// borrowed through [`half`] is still in use.
+fn detach(net: Net, _rtnl: &mut Rtnl) {
+    // SAFETY: `net` is live and RTNL is held (the token).
+    unsafe { sys::xpu_split_detach(net.as_ptr()) };
+}
+
 fn splitns_delete<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
     let net = req.net()?;
-    let rtnl = RtnlGuard::lock();
+    let mut rtnl = RtnlGuard::lock();
     let (s, _) = half::<S, N>(net, rtnl.held()).ok_or_else(|| not_split(req))?;
     if let Some(name) = req.attr(splitns::NAME) {
         if name.string() != name_bytes(&s.info().name) {
@@ -234,8 +243,7 @@ fn splitns_delete<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
             return Err(ENOENT);
         }
     }
-    // SAFETY: `net` is live and RTNL is held. `s` is not used after: this frees it.
-    unsafe { sys::xpu_split_detach(net.as_ptr()) };
+    detach(net, rtnl.held_mut());
     Ok(())
 }
 
