@@ -45,10 +45,9 @@ fn half<S: SplitOps<N>, const N: usize>(net: Net, _rtnl: &Rtnl) -> Option<(&S, u
     if rs.is_null() {
         return None;
     }
-    // SAFETY: xpu_split.c's `rs` is an `Arc<S>`'s pointer from `create`, live until a destroy,
-    // which runs under RTNL: one of C's (netdev events, netns exit) cannot run while this task
-    // holds RTNL, and this layer's ([`detach`]) takes the token mutably, so not while the
-    // borrow lives.
+    // C's destroys (netdev events, netns exit) run under RTNL, which this task holds; this
+    // layer's ([`detach`]) takes the token mutably, so none runs while the borrow lives.
+    // SAFETY: so `rs`, an `Arc<S>`'s pointer from `create`, stays live for the borrow.
     let s = unsafe { split::<S>(rs) };
     Some((s, u32::try_from(ifindex).unwrap_or(0)))
 }
@@ -144,7 +143,7 @@ fn random_u32() -> u32 {
     v
 }
 
-fn splitns_create<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
+pub(crate) fn splitns_create<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
     let name = req.require(splitns::NAME)?;
     let ifindex = req.require(splitns::IFINDEX)?;
     let addr = req.require(splitns::ADDR)?;
@@ -233,7 +232,7 @@ fn detach(net: Net, _rtnl: &mut Rtnl) {
     unsafe { sys::xpu_split_detach(net.as_ptr()) };
 }
 
-fn splitns_delete<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
+pub(crate) fn splitns_delete<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
     let net = req.net()?;
     let mut rtnl = RtnlGuard::lock();
     let (s, _) = half::<S, N>(net, rtnl.held()).ok_or_else(|| not_split(req))?;
@@ -247,7 +246,7 @@ fn splitns_delete<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
     Ok(())
 }
 
-fn splitns_get<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
+pub(crate) fn splitns_get<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
     let net = req.net()?;
     let mut m = Msg::reply(req)?;
     {
@@ -259,7 +258,7 @@ fn splitns_get<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
 }
 
 /// The namespace's split, if any: one entry, in one round.
-fn splitns_dump<S: SplitOps<N>, const N: usize>(d: &mut Dump<'_>) -> Result<u32> {
+pub(crate) fn splitns_dump<S: SplitOps<N>, const N: usize>(d: &mut Dump<'_>) -> Result<u32> {
     if d.cursor() != 0 {
         return Ok(0);
     }
@@ -279,7 +278,7 @@ fn splitns_dump<S: SplitOps<N>, const N: usize>(d: &mut Dump<'_>) -> Result<u32>
 /// `port-add` and `port-del`: the same request, the same answers; `add` says which. On
 /// success the other half gets our new snapshot and the monitor group hears of the port and the
 /// claims that still hold it (a freed port has no owner).
-fn port_change<S: SplitOps<N>, const N: usize>(req: &Request<'_>, add: bool) -> Result {
+pub(crate) fn port_change<S: SplitOps<N>, const N: usize>(req: &Request<'_>, add: bool) -> Result {
     let pa = req.require(port::PORT)?;
     let p = pa.u16().ok_or_else(|| malformed(req, &pa))?;
     let ca = req.attr(port::CLAIM);
@@ -310,7 +309,7 @@ fn port_change<S: SplitOps<N>, const N: usize>(req: &Request<'_>, add: bool) -> 
     Ok(())
 }
 
-fn port_get<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
+pub(crate) fn port_get<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
     let pa = req.require(port::PORT)?;
     let p = pa.u16().ok_or_else(|| malformed(req, &pa))?;
     let net = req.net()?;
@@ -329,7 +328,7 @@ fn port_get<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
 }
 
 /// Every claimed port of either half, in order; a full round ends where the next one starts.
-fn port_dump<S: SplitOps<N>, const N: usize>(d: &mut Dump<'_>) -> Result<u32> {
+pub(crate) fn port_dump<S: SplitOps<N>, const N: usize>(d: &mut Dump<'_>) -> Result<u32> {
     let mut from = d.cursor();
     let net = d.net()?;
     let mut full = false;
@@ -373,7 +372,7 @@ fn errno(r: Result) -> c_int {
 ///
 /// `info` is the request's, as the genetlink core passes it to the op's `doit`; `maxattr` is no
 /// more than the op's `.maxattr`.
-unsafe fn doit(
+pub(crate) unsafe fn doit(
     info: *mut kernel::bindings::genl_info,
     maxattr: u16,
     f: impl FnOnce(&Request<'_>) -> Result,
@@ -390,7 +389,7 @@ unsafe fn doit(
 /// # Safety
 ///
 /// `skb` and `cb` are the round's, as the genetlink core passes them to the op's `dumpit`.
-unsafe fn dumpit(
+pub(crate) unsafe fn dumpit(
     skb: *mut kernel::bindings::sk_buff,
     cb: *mut kernel::bindings::netlink_callback,
     f: impl FnOnce(&mut Dump<'_>) -> Result<u32>,
@@ -403,93 +402,6 @@ unsafe fn dumpit(
         Ok(len) => c_int::try_from(len).unwrap_or(c_int::MAX),
         Err(e) => e.to_errno(),
     }
-}
-
-/// `xpu_nl_splitns_get_doit` for `S`.
-///
-/// # Safety
-///
-/// As for a `doit` of the family: `info` is the request's.
-pub(crate) unsafe fn splitns_get_doit<S: SplitOps<N>, const N: usize>(
-    info: *mut kernel::bindings::genl_info,
-) -> c_int {
-    // SAFETY: per the function's contract; the op has no policy.
-    unsafe { doit(info, maxattr::SPLITNS_GET, splitns_get::<S, N>) }
-}
-
-/// `xpu_nl_splitns_create_doit` for `S`.
-///
-/// # Safety
-///
-/// As for a `doit` of the family: `info` is the request's.
-pub(crate) unsafe fn splitns_create_doit<S: SplitOps<N>, const N: usize>(
-    info: *mut kernel::bindings::genl_info,
-) -> c_int {
-    // SAFETY: per the function's contract, with the op's `.maxattr`.
-    unsafe { doit(info, maxattr::SPLITNS_CREATE, splitns_create::<S, N>) }
-}
-
-/// `xpu_nl_splitns_delete_doit` for `S`.
-///
-/// # Safety
-///
-/// As for a `doit` of the family: `info` is the request's.
-pub(crate) unsafe fn splitns_delete_doit<S: SplitOps<N>, const N: usize>(
-    info: *mut kernel::bindings::genl_info,
-) -> c_int {
-    // SAFETY: per the function's contract, with the op's `.maxattr`.
-    unsafe { doit(info, maxattr::SPLITNS_DELETE, splitns_delete::<S, N>) }
-}
-
-/// `xpu_nl_port_get_doit` for `S`.
-///
-/// # Safety
-///
-/// As for a `doit` of the family: `info` is the request's.
-pub(crate) unsafe fn port_get_doit<S: SplitOps<N>, const N: usize>(
-    info: *mut kernel::bindings::genl_info,
-) -> c_int {
-    // SAFETY: per the function's contract, with the op's `.maxattr`.
-    unsafe { doit(info, maxattr::PORT_GET, port_get::<S, N>) }
-}
-
-/// `xpu_nl_port_add_doit` (`add`) or `xpu_nl_port_del_doit` for `S`.
-///
-/// # Safety
-///
-/// As for a `doit` of the family: `info` is the request's.
-pub(crate) unsafe fn port_change_doit<S: SplitOps<N>, const N: usize>(
-    info: *mut kernel::bindings::genl_info,
-    add: bool,
-) -> c_int {
-    // SAFETY: per the function's contract, with the ops' `.maxattr` (the same for both).
-    unsafe { doit(info, maxattr::PORT_CHANGE, |r| port_change::<S, N>(r, add)) }
-}
-
-/// `xpu_nl_splitns_get_dumpit` for `S`.
-///
-/// # Safety
-///
-/// As for a `dumpit` of the family.
-pub(crate) unsafe fn splitns_get_dumpit<S: SplitOps<N>, const N: usize>(
-    skb: *mut kernel::bindings::sk_buff,
-    cb: *mut kernel::bindings::netlink_callback,
-) -> c_int {
-    // SAFETY: per the function's contract.
-    unsafe { dumpit(skb, cb, splitns_dump::<S, N>) }
-}
-
-/// `xpu_nl_port_get_dumpit` for `S`.
-///
-/// # Safety
-///
-/// As for a `dumpit` of the family.
-pub(crate) unsafe fn port_get_dumpit<S: SplitOps<N>, const N: usize>(
-    skb: *mut kernel::bindings::sk_buff,
-    cb: *mut kernel::bindings::netlink_callback,
-) -> c_int {
-    // SAFETY: per the function's contract.
-    unsafe { dumpit(skb, cb, port_dump::<S, N>) }
 }
 
 /// Tells the monitor group of `net` that its split namespace changed or (`deleted`) is gone;
@@ -533,8 +445,8 @@ macro_rules! export_split_nl {
                 _skb: *mut bindings::sk_buff,
                 info: *mut bindings::genl_info,
             ) -> c_int {
-                // SAFETY: the core passes the request's info.
-                unsafe { o::splitns_get_doit::<$t, N>(info) }
+                // SAFETY: the core passes the request's info; the bound is the op's `.maxattr`.
+                unsafe { o::doit(info, o::maxattr::SPLITNS_GET, o::splitns_get::<$t, N>) }
             }
 
             /// # Safety
@@ -545,8 +457,8 @@ macro_rules! export_split_nl {
                 _skb: *mut bindings::sk_buff,
                 info: *mut bindings::genl_info,
             ) -> c_int {
-                // SAFETY: the core passes the request's info.
-                unsafe { o::splitns_create_doit::<$t, N>(info) }
+                // SAFETY: the core passes the request's info; the bound is the op's `.maxattr`.
+                unsafe { o::doit(info, o::maxattr::SPLITNS_CREATE, o::splitns_create::<$t, N>) }
             }
 
             /// # Safety
@@ -557,8 +469,8 @@ macro_rules! export_split_nl {
                 _skb: *mut bindings::sk_buff,
                 info: *mut bindings::genl_info,
             ) -> c_int {
-                // SAFETY: the core passes the request's info.
-                unsafe { o::splitns_delete_doit::<$t, N>(info) }
+                // SAFETY: the core passes the request's info; the bound is the op's `.maxattr`.
+                unsafe { o::doit(info, o::maxattr::SPLITNS_DELETE, o::splitns_delete::<$t, N>) }
             }
 
             /// # Safety
@@ -569,8 +481,8 @@ macro_rules! export_split_nl {
                 _skb: *mut bindings::sk_buff,
                 info: *mut bindings::genl_info,
             ) -> c_int {
-                // SAFETY: the core passes the request's info.
-                unsafe { o::port_get_doit::<$t, N>(info) }
+                // SAFETY: the core passes the request's info; the bound is the op's `.maxattr`.
+                unsafe { o::doit(info, o::maxattr::PORT_GET, o::port_get::<$t, N>) }
             }
 
             /// # Safety
@@ -581,8 +493,12 @@ macro_rules! export_split_nl {
                 _skb: *mut bindings::sk_buff,
                 info: *mut bindings::genl_info,
             ) -> c_int {
-                // SAFETY: the core passes the request's info.
-                unsafe { o::port_change_doit::<$t, N>(info, true) }
+                // SAFETY: the core passes the request's info; the bound is the op's `.maxattr`.
+                unsafe {
+                    o::doit(info, o::maxattr::PORT_CHANGE, |r| {
+                        o::port_change::<$t, N>(r, true)
+                    })
+                }
             }
 
             /// # Safety
@@ -593,8 +509,12 @@ macro_rules! export_split_nl {
                 _skb: *mut bindings::sk_buff,
                 info: *mut bindings::genl_info,
             ) -> c_int {
-                // SAFETY: the core passes the request's info.
-                unsafe { o::port_change_doit::<$t, N>(info, false) }
+                // SAFETY: the core passes the request's info; the bound is the op's `.maxattr`.
+                unsafe {
+                    o::doit(info, o::maxattr::PORT_CHANGE, |r| {
+                        o::port_change::<$t, N>(r, false)
+                    })
+                }
             }
 
             /// # Safety
@@ -606,7 +526,7 @@ macro_rules! export_split_nl {
                 cb: *mut bindings::netlink_callback,
             ) -> c_int {
                 // SAFETY: the core passes the round's skb and callback.
-                unsafe { o::splitns_get_dumpit::<$t, N>(skb, cb) }
+                unsafe { o::dumpit(skb, cb, o::splitns_dump::<$t, N>) }
             }
 
             /// # Safety
@@ -618,7 +538,7 @@ macro_rules! export_split_nl {
                 cb: *mut bindings::netlink_callback,
             ) -> c_int {
                 // SAFETY: the core passes the round's skb and callback.
-                unsafe { o::port_get_dumpit::<$t, N>(skb, cb) }
+                unsafe { o::dumpit(skb, cb, o::port_dump::<$t, N>) }
             }
 
             /// # Safety
