@@ -14,6 +14,8 @@
 pub(crate) mod conn;
 #[path = "../datapath/src/mem.rs"]
 pub(crate) mod mem;
+#[path = "../datapath/src/meta.rs"]
+pub(crate) mod meta;
 #[path = "../datapath/src/port.rs"]
 pub(crate) mod port;
 #[path = "../datapath/src/stats.rs"]

@@ -11,6 +11,8 @@
 
 #![deny(unsafe_code)]
 
+use core::fmt;
+
 use kernel::{
     prelude::*,
     sync::{
@@ -22,18 +24,20 @@ use kernel::{
 use crate::{
     datapath::stats::{RxStats, TxStats},
     handshake::{Handshake, Status, Transport},
+    link_uapi::{attr, role, DEFAULT_QUEUES, DEFAULT_RING_SIZE},
     net::{
-        device::Device,
+        device::{online_cpus, Device},
         ethtool::StatSink,
+        extack::Refusal,
         napi::Napi,
         ops::{NetdevOps, TxResult},
-        rtnl::Rtnl,
+        rtnl::{LinkData, Rtnl},
         skb::{DropReason, SkBuff},
-        sys::XpuStats,
+        sys::{XpuModer, XpuStats},
     },
     pair,
     queue::{Conn, Signal},
-    shm::MAX_QUEUES,
+    shm::{MAX_QUEUES, MAX_RING_SIZE, MIN_RING_SIZE, VERSION},
 };
 
 /// The xpu link kind's netdev operations.
@@ -41,10 +45,34 @@ pub(crate) struct Xpu;
 
 const QUEUES: usize = MAX_QUEUES as usize;
 
+/// No coalescing by default: a doorbell for every packet that finds the peer idle.
+const COALESCE_DEFAULT: XpuModer = XpuModer {
+    usecs: 0,
+    frames: 1,
+    adaptive: false,
+};
+
+/// Most `rx-usecs` that `ethtool -C` accepts: coalescing is for batching, not for parking
+/// packets.
+const COALESCE_MAX_USECS: u32 = 10_000;
+
+// The refusals' messages below name the limits.
+const _: () = assert!(
+    COALESCE_MAX_USECS == 10_000 && MAX_QUEUES == 16 && MIN_RING_SIZE == 8 && MAX_RING_SIZE == 4096
+);
+
+/// A setting refused: EINVAL, and why.
+fn refusal(msg: &'static CStr) -> Refusal {
+    Refusal { err: EINVAL, msg }
+}
+
 /// Per-device state of an xpu link.
 pub(crate) struct LinkState {
     /// Descriptors per ring; set at creation.
     ring_size: Atomic<u32>,
+    /// `ethtool -C` for every RX queue (DIM may change a queue's own values when adaptive):
+    /// usecs, frames and adaptive (0 or 1). Written under RTNL only.
+    coalesce: [Atomic<u32>; 3],
     /// The datapath, once the pair is connected or the PCI transport attached (at creation,
     /// under RTNL, before the device can be opened).
     conn: SetOnce<Conn>,
@@ -111,8 +139,11 @@ impl NetdevOps for Xpu {
     }
 
     fn role(state: &LinkState) -> u32 {
-        // `enum xpu_link_role`: pair, host, dpu.
-        state.pci.as_ref().map_or(0, |t| 1 + t.side)
+        match state.pci.as_ref() {
+            None => role::PAIR,
+            Some(t) if t.side == 0 => role::HOST,
+            Some(_) => role::DPU,
+        }
     }
 
     fn link_status(state: &LinkState) -> (u32, &'static str) {
@@ -120,10 +151,17 @@ impl NetdevOps for Xpu {
         (s.link_state(), s.describe())
     }
 
-    fn init(_dev: &Device) -> Result<Pin<KBox<LinkState>>> {
+    fn init(dev: &Device) -> Result<Pin<KBox<LinkState>>> {
+        let m = COALESCE_DEFAULT;
+        dev.set_rx_moderation(&m);
         Ok(KBox::pin(
             LinkState {
                 ring_size: Atomic::new(0),
+                coalesce: [
+                    Atomic::new(m.usecs),
+                    Atomic::new(m.frames),
+                    Atomic::new(m.adaptive.into()),
+                ],
                 conn: SetOnce::new(),
                 pci: SetOnce::new(),
                 handshake: Handshake::new(),
@@ -134,17 +172,57 @@ impl NetdevOps for Xpu {
         )?)
     }
 
+    fn validate(data: &LinkData<'_>) -> Result<(), (u16, Refusal)> {
+        if let Some(q) = data.u32(attr::QUEUES) {
+            if q < 1 || q > MAX_QUEUES.into() {
+                return Err((attr::QUEUES, refusal(c"queue count must be 1 to 16")));
+            }
+        }
+        if let Some(r) = data.u32(attr::RING_SIZE) {
+            if !r.is_power_of_two() || !(MIN_RING_SIZE..=MAX_RING_SIZE).contains(&r) {
+                let msg = c"ring size must be a power of two from 8 to 4096";
+                return Err((attr::RING_SIZE, refusal(msg)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Both ends use the same queue count and ring size.
     fn pair_attach(
         dev: &Device,
         state: &LinkState,
-        _peer: &Device,
+        peer: &Device,
         peer_state: &LinkState,
-        _rtnl: &Rtnl,
-    ) -> Result {
-        let queues = u16::try_from(dev.real_num_queues())?;
-        let (a, b) = pair::connect(queues, state.ring_size.load(Relaxed), dev.mtu())?;
+        data: &LinkData<'_>,
+        rtnl: &Rtnl,
+    ) -> Result<(), Refusal> {
+        let ends = [(dev, state), (peer, peer_state)];
+        // The default fits what numtxqueues/numrxqueues allocated, if given.
+        let queues = data.u32(attr::QUEUES).unwrap_or_else(|| {
+            let q = online_cpus().min(DEFAULT_QUEUES);
+            ends.iter().fold(q, |q, (d, _)| q.min(d.alloc_queues()))
+        });
+        let ring_size = data.u32(attr::RING_SIZE).unwrap_or(DEFAULT_RING_SIZE);
+        for (d, st) in ends {
+            if queues > d.alloc_queues() {
+                return Err(refusal(
+                    c"more queues than numtxqueues/numrxqueues allocate",
+                ));
+            }
+            d.set_queues(queues, rtnl).map_err(|err| Refusal {
+                err,
+                msg: c"cannot set the queue count",
+            })?;
+            st.ring_size.store(ring_size, Relaxed);
+        }
+        let no_memory = |err| Refusal {
+            err,
+            msg: c"cannot allocate the pair's shared memory",
+        };
+        let queues = u16::try_from(queues).map_err(|_| no_memory(EINVAL))?;
+        let (a, b) = pair::connect(queues, ring_size, dev.mtu()).map_err(no_memory)?;
         if !state.conn.populate(a) || !peer_state.conn.populate(b) {
-            return Err(EBUSY);
+            return Err(no_memory(EBUSY));
         }
         Ok(())
     }
@@ -256,11 +334,73 @@ impl NetdevOps for Xpu {
         state.conn.as_ref().map_or(0, |c| c.num_queues().into())
     }
 
-    fn ring_size(state: &LinkState) -> u32 {
-        state.ring_size.load(Relaxed)
+    fn set_queues(dev: &Device, _state: &LinkState, n: u32, rtnl: &Rtnl) -> Result {
+        dev.set_queues(n, rtnl)?;
+        // A queue that stopped on a full ring before -L took it away waits for a wake-up
+        // that went to nobody: let every queue look at its ring again (xmit stops it if
+        // still full).
+        if dev.is_running() {
+            dev.txq_wake_all();
+        }
+        Ok(())
     }
 
-    fn set_ring_size(state: &LinkState, ring_size: u32) {
-        state.ring_size.store(ring_size, Relaxed);
+    fn coalesce(state: &LinkState) -> XpuModer {
+        let [usecs, frames, adaptive] = &state.coalesce;
+        XpuModer {
+            usecs: usecs.load(Relaxed),
+            frames: frames.load(Relaxed),
+            adaptive: adaptive.load(Relaxed) != 0,
+        }
+    }
+
+    /// rx-usecs and rx-frames shape when the peer rings our doorbell (driver/queue.rs): after
+    /// traffic, ask for it only every rx-frames packets, and poll once after rx-usecs anyway.
+    fn set_coalesce(
+        dev: &Device,
+        state: &LinkState,
+        m: XpuModer,
+        _rtnl: &Rtnl,
+    ) -> Result<(), Refusal> {
+        if m.usecs > COALESCE_MAX_USECS {
+            return Err(refusal(c"rx-usecs must be at most 10000"));
+        }
+        if m.frames > MAX_RING_SIZE {
+            return Err(refusal(c"rx-frames must be at most 4096"));
+        }
+        let [usecs, frames, adaptive] = &state.coalesce;
+        usecs.store(m.usecs, Relaxed);
+        frames.store(m.frames, Relaxed);
+        adaptive.store(m.adaptive.into(), Relaxed);
+        dev.set_rx_moderation(&m);
+        Ok(())
+    }
+
+    const NAME: &'static str = "xpu";
+
+    /// PCI mode: the window protocol stands in for firmware.
+    fn firmware(state: &LinkState, out: &mut dyn fmt::Write) -> fmt::Result {
+        match Self::port_name(state) {
+            Some(role) => write!(
+                out,
+                "shm {}.{} role {role}",
+                VERSION >> 16,
+                VERSION & 0xffff
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// PCI mode: `ip -d link` shows the device's side as its port name.
+    fn port_name(state: &LinkState) -> Option<&'static str> {
+        match Self::role(state) {
+            role::HOST => Some("host"),
+            role::DPU => Some("dpu"),
+            _ => None,
+        }
+    }
+
+    fn ring_size(state: &LinkState) -> u32 {
+        state.ring_size.load(Relaxed)
     }
 }

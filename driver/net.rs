@@ -19,6 +19,7 @@ pub(crate) mod clock;
 pub(crate) mod datapath;
 pub(crate) mod device;
 pub(crate) mod ethtool;
+pub(crate) mod extack;
 pub(crate) mod genl;
 pub(crate) mod napi;
 pub(crate) mod ops;

@@ -28,6 +28,10 @@ mod ring;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../uapi/src/shm.rs"]
 mod shm;
+// The link kind's attributes and defaults (`ip link add NAME type xpu ...`).
+#[allow(dead_code, unreachable_pub)]
+#[path = "../uapi/src/link.rs"]
+mod link_uapi;
 // The split-namespace contracts: the generic-netlink family's values, the port-ownership
 // snapshot the halves exchange over the link, and which packets cross between them.
 #[allow(dead_code, unreachable_pub)]

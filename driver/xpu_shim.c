@@ -19,8 +19,15 @@
 
 #include "xpu_shim.h"
 
-static_assert(XPU_SHM_MAX_QUEUES == 16 && XPU_SHM_MIN_RING_SIZE == 8 &&
-	      XPU_SHM_MAX_RING_SIZE == 4096, "update the extack messages in xpu_validate");
+/* The structs that cross to Rust: driver/net/sys.rs asserts the same. */
+static_assert(sizeof(struct xpu_moder) == 12 && offsetof(struct xpu_moder, frames) == 4 &&
+	      offsetof(struct xpu_moder, adaptive) == 8);
+static_assert(sizeof(struct xpu_stats) == 56 && offsetof(struct xpu_stats, rx_bytes) == 8 &&
+	      offsetof(struct xpu_stats, rx_dropped) == 16 &&
+	      offsetof(struct xpu_stats, rx_errors) == 24 &&
+	      offsetof(struct xpu_stats, tx_packets) == 32 &&
+	      offsetof(struct xpu_stats, tx_bytes) == 40 &&
+	      offsetof(struct xpu_stats, tx_dropped) == 48);
 
 #define DRV_NAME	"xpu"
 
@@ -30,9 +37,6 @@ static_assert(XPU_SHM_MAX_QUEUES == 16 && XPU_SHM_MIN_RING_SIZE == 8 &&
 			 NETIF_F_GSO_UDP_L4)
 /* A packet and its Ethernet header fit in one descriptor's data (driver/link.rs). */
 #define XPU_TSO_MAX_SIZE	GSO_LEGACY_MAX_SIZE
-
-/* Most rx-usecs ethtool -C accepts: coalescing is for batching, not for parking packets. */
-#define XPU_COAL_MAX_USECS	10000
 
 /* One RX queue: its NAPI context and what moderates its doorbells. */
 struct xpu_rxq {
@@ -44,6 +48,7 @@ struct xpu_rxq {
 	/* Current moderation: ethtool -C's, or DIM's choice. */
 	u32 usecs;
 	u32 frames;
+	bool adaptive;
 };
 
 /* Private area of every xpu netdev. */
@@ -53,10 +58,6 @@ struct xpu_priv {
 	/* Pair mode: the other end. Set in newlink, cleared in dellink (RTNL). */
 	struct net_device __rcu *peer;
 	netdevice_tracker peer_tracker;
-	/* ethtool -C, for every queue. */
-	u32 coal_usecs;
-	u32 coal_frames;
-	bool adaptive;
 	/* PCI mode: the handshake with the other side (driver/handshake.rs), run in process
 	 * context under RTNL when the control doorbell rings.
 	 */
@@ -110,44 +111,7 @@ void xpu_dev_carrier_off(struct net_device *dev)
 	netif_carrier_off(dev);
 }
 
-/* ethtool interface */
-
-static const char *const xpu_roles[] = {
-	[XPU_LINK_ROLE_PAIR] = "pair", [XPU_LINK_ROLE_HOST] = "host", [XPU_LINK_ROLE_DPU] = "dpu",
-};
-
-static void xpu_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
-{
-	u32 role = min_t(u32, xpu_rs_role(dev), XPU_LINK_ROLE_DPU);
-
-	strscpy(info->driver, DRV_NAME, sizeof(info->driver));
-	/* PCI mode: the window protocol stands in for firmware; the core fills bus-info. */
-	if (role != XPU_LINK_ROLE_PAIR)
-		snprintf(info->fw_version, sizeof(info->fw_version), "shm %u.%u role %s",
-			 XPU_SHM_VERSION >> 16, XPU_SHM_VERSION & 0xffff, xpu_roles[role]);
-}
-
-static int xpu_get_sset_count(struct net_device *dev, int sset)
-{
-	return sset == ETH_SS_STATS ? xpu_rs_stats_count(dev) : -EOPNOTSUPP;
-}
-
-static void xpu_get_strings(struct net_device *dev, u32 sset, u8 *buf)
-{
-	if (sset == ETH_SS_STATS)
-		xpu_rs_stats_strings(dev, buf, xpu_rs_stats_count(dev));
-}
-
-static void xpu_get_ethtool_stats(struct net_device *dev, struct ethtool_stats *stats, u64 *data)
-{
-	xpu_rs_stats_fill(dev, data, stats->n_stats);
-}
-
-static void xpu_get_channels(struct net_device *dev, struct ethtool_channels *ch)
-{
-	ch->max_combined = xpu_rs_max_queues(dev);
-	ch->combined_count = dev->real_num_tx_queues;
-}
+/* ethtool interface: the ops are Rust's (driver/net/ethtool.rs), the table C's */
 
 /*
  * Each CPU transmits on one queue, CPU i on queue i mod n, as virtio-net sets it up: no flow
@@ -174,81 +138,63 @@ static void xpu_set_xps(struct net_device *dev)
 	free_cpumask_var(mask);
 }
 
-/* The pair's rings are fixed at creation (IFLA_XPU_QUEUES): -L picks how many this end uses. */
-static int xpu_set_channels(struct net_device *dev, struct ethtool_channels *ch)
+/* Uses @n of the device's queues, TX and RX alike, with their XPS map. Under RTNL. */
+int xpu_dev_set_queues(struct net_device *dev, unsigned int n)
 {
-	int err;
+	int err = netif_set_real_num_queues(dev, n, n);
 
-	if (!ch->combined_count || ch->rx_count || ch->tx_count || ch->other_count)
-		return -EINVAL;
-	err = netif_set_real_num_queues(dev, ch->combined_count, ch->combined_count);
 	if (!err)
 		xpu_set_xps(dev);
-	/* A queue that stopped on a full ring before -L took it away waits for a wake-up that
-	 * went to nobody: let every queue look at its ring again (xmit stops it if still full).
-	 */
-	if (!err && netif_running(dev))
-		netif_tx_wake_all_queues(dev);
 	return err;
 }
 
-static int xpu_get_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
-			    struct kernel_ethtool_coalesce *kec, struct netlink_ext_ack *extack)
+/* The most queues the device can use: what alloc_netdev_mqs() gave it, each direction. */
+unsigned int xpu_dev_alloc_queues(const struct net_device *dev)
 {
-	struct xpu_priv *priv = xpu_priv(dev);
-
-	ec->rx_coalesce_usecs = priv->coal_usecs;
-	ec->rx_max_coalesced_frames = priv->coal_frames;
-	ec->use_adaptive_rx_coalesce = priv->adaptive;
-	return 0;
+	return min(dev->num_tx_queues, dev->num_rx_queues);
 }
 
-/*
- * rx-usecs and rx-frames shape when the peer rings our doorbell (driver/queue.rs): after
- * traffic, ask for it only every rx-frames packets, and poll once after rx-usecs anyway.
- */
-static int xpu_set_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
-			    struct kernel_ethtool_coalesce *kec, struct netlink_ext_ack *extack)
+unsigned int xpu_num_online_cpus(void)
+{
+	return num_online_cpus();
+}
+
+bool xpu_dev_running(const struct net_device *dev)
+{
+	return netif_running(dev);
+}
+
+/* Sets every RX queue's doorbell moderation to @m (ethtool -C, decided by driver/link.rs). */
+void xpu_rx_moderation_set(struct net_device *dev, const struct xpu_moder *m)
 {
 	struct xpu_priv *priv = xpu_priv(dev);
 	int i;
 
-	if (ec->rx_coalesce_usecs > XPU_COAL_MAX_USECS) {
-		NL_SET_ERR_MSG(extack, "rx-usecs must be at most 10000");
-		return -EINVAL;
-	}
-	if (ec->rx_max_coalesced_frames > XPU_SHM_MAX_RING_SIZE) {
-		NL_SET_ERR_MSG(extack, "rx-frames must be at most 4096");
-		return -EINVAL;
-	}
-	WRITE_ONCE(priv->adaptive, ec->use_adaptive_rx_coalesce);
-	priv->coal_usecs = ec->rx_coalesce_usecs;
-	priv->coal_frames = ec->rx_max_coalesced_frames;
 	for (i = 0; i < XPU_SHM_MAX_QUEUES; i++) {
 		struct xpu_rxq *rxq = &priv->rxq[i];
 
+		WRITE_ONCE(rxq->adaptive, m->adaptive);
 		/* A DIM update in flight must not overwrite the new values. */
-		if (!priv->adaptive)
+		if (!m->adaptive)
 			cancel_work_sync(&rxq->dim.work);
-		WRITE_ONCE(rxq->usecs, priv->coal_usecs);
-		WRITE_ONCE(rxq->frames, priv->coal_frames);
+		WRITE_ONCE(rxq->usecs, m->usecs);
+		WRITE_ONCE(rxq->frames, m->frames);
 	}
-	return 0;
 }
 
 static const struct ethtool_ops xpu_ethtool_ops = {
 	.supported_coalesce_params = ETHTOOL_COALESCE_RX_USECS | ETHTOOL_COALESCE_RX_MAX_FRAMES |
 				     ETHTOOL_COALESCE_USE_ADAPTIVE_RX,
-	.get_drvinfo		= xpu_get_drvinfo,
+	.get_drvinfo		= xpu_rs_get_drvinfo,
 	.get_link		= ethtool_op_get_link,
-	.get_strings		= xpu_get_strings,
-	.get_sset_count		= xpu_get_sset_count,
-	.get_ethtool_stats	= xpu_get_ethtool_stats,
+	.get_strings		= xpu_rs_get_strings,
+	.get_sset_count		= xpu_rs_get_sset_count,
+	.get_ethtool_stats	= xpu_rs_get_ethtool_stats,
 	.get_ts_info		= ethtool_op_get_ts_info,
-	.get_channels		= xpu_get_channels,
-	.set_channels		= xpu_set_channels,
-	.get_coalesce		= xpu_get_coalesce,
-	.set_coalesce		= xpu_set_coalesce,
+	.get_channels		= xpu_rs_get_channels,
+	.set_channels		= xpu_rs_set_channels,
+	.get_coalesce		= xpu_rs_get_coalesce,
+	.set_coalesce		= xpu_rs_set_coalesce,
 };
 
 /* datapath helpers, called from Rust (driver/net/) */
@@ -307,84 +253,25 @@ int xpu_skb_copy_to(const struct sk_buff *skb, void *dst, unsigned int len)
 }
 
 /*
- * Checksum and GSO metadata travel as in virtio-net's header (the kernel's own translation,
- * which also validates what arrives), recoded into struct xpu_desc's fields.
+ * Checksum and GSO metadata travel as in virtio-net's header: the kernel's own translation
+ * from an skb, and to one (which also validates what arrives). datapath/src/meta.rs recodes the
+ * header into struct xpu_desc's fields and back, and refuses what no sender writes.
  */
-int xpu_skb_tx_meta(const struct sk_buff *skb, struct xpu_desc *d)
+static_assert(sizeof(struct virtio_net_hdr) == 10 &&
+	      offsetof(struct virtio_net_hdr, gso_type) == 1 &&
+	      offsetof(struct virtio_net_hdr, hdr_len) == 2 &&
+	      offsetof(struct virtio_net_hdr, gso_size) == 4 &&
+	      offsetof(struct virtio_net_hdr, csum_start) == 6 &&
+	      offsetof(struct virtio_net_hdr, csum_offset) == 8);
+static_assert(VIRTIO_NET_HDR_F_NEEDS_CSUM == 1 && VIRTIO_NET_HDR_F_DATA_VALID == 2 &&
+	      VIRTIO_NET_HDR_GSO_NONE == 0 && VIRTIO_NET_HDR_GSO_TCPV4 == 1 &&
+	      VIRTIO_NET_HDR_GSO_UDP == 3 && VIRTIO_NET_HDR_GSO_TCPV6 == 4 &&
+	      VIRTIO_NET_HDR_GSO_UDP_L4 == 5 && VIRTIO_NET_HDR_GSO_ECN == 0x80,
+	      "the values of datapath/src/meta.rs");
+
+int xpu_skb_vnet_hdr(const struct sk_buff *skb, struct virtio_net_hdr *h)
 {
-	struct virtio_net_hdr hdr;
-	int err;
-
-	err = virtio_net_hdr_from_skb(skb, &hdr, true, true, 0);
-	if (err)
-		return err;
-	switch (hdr.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
-	case VIRTIO_NET_HDR_GSO_NONE:
-		d->gso_type = XPU_GSO_NONE;
-		break;
-	case VIRTIO_NET_HDR_GSO_TCPV4:
-		d->gso_type = XPU_GSO_TCPV4;
-		break;
-	case VIRTIO_NET_HDR_GSO_TCPV6:
-		d->gso_type = XPU_GSO_TCPV6;
-		break;
-	case VIRTIO_NET_HDR_GSO_UDP_L4:
-		d->gso_type = XPU_GSO_UDP_L4;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (hdr.gso_type & VIRTIO_NET_HDR_GSO_ECN)
-		d->gso_type |= XPU_GSO_F_ECN;
-	d->gso_size = cpu_to_le16(__le16_to_cpu(hdr.gso_size));
-	d->csum_start = cpu_to_le16(__le16_to_cpu(hdr.csum_start));
-	d->csum_offset = cpu_to_le16(__le16_to_cpu(hdr.csum_offset));
-	d->flags = 0;
-	if (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
-		d->flags |= XPU_DESC_F_CSUM_PARTIAL;
-	if (hdr.flags & VIRTIO_NET_HDR_F_DATA_VALID)
-		d->flags |= XPU_DESC_F_DATA_VALID;
-	return 0;
-}
-
-static int xpu_skb_rx_meta(struct sk_buff *skb, const struct xpu_desc *d)
-{
-	struct virtio_net_hdr hdr = {
-		.gso_size	= cpu_to_le16(le16_to_cpu(d->gso_size)),
-		.csum_start	= cpu_to_le16(le16_to_cpu(d->csum_start)),
-		.csum_offset	= cpu_to_le16(le16_to_cpu(d->csum_offset)),
-	};
-
-	switch (d->gso_type & ~XPU_GSO_F_ECN) {
-	case XPU_GSO_NONE:
-		if (d->gso_type & XPU_GSO_F_ECN)
-			return -EINVAL;
-		hdr.gso_type = VIRTIO_NET_HDR_GSO_NONE;
-		break;
-	case XPU_GSO_TCPV4:
-		hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-		break;
-	case XPU_GSO_TCPV6:
-		hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
-		break;
-	case XPU_GSO_UDP_L4:
-		hdr.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (d->gso_type & XPU_GSO_F_ECN)
-		hdr.gso_type |= VIRTIO_NET_HDR_GSO_ECN;
-	if (d->flags & ~(XPU_DESC_F_CSUM_PARTIAL | XPU_DESC_F_DATA_VALID))
-		return -EINVAL;
-	if (d->flags & XPU_DESC_F_CSUM_PARTIAL)
-		hdr.flags |= VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	/* As virtio-net: the conversion below leaves a verified checksum to the driver. */
-	if (d->flags & XPU_DESC_F_DATA_VALID) {
-		hdr.flags |= VIRTIO_NET_HDR_F_DATA_VALID;
-		skb->ip_summed = CHECKSUM_UNNECESSARY;
-	}
-	return virtio_net_hdr_to_skb(skb, &hdr, true);
+	return virtio_net_hdr_from_skb(skb, h, true, true, 0);
 }
 
 /* Headers go to the linear area (GRO reads them there); the rest to page fragments. */
@@ -396,7 +283,7 @@ static int xpu_skb_rx_meta(struct sk_buff *skb, const struct xpu_desc *d)
  * validate only the copy.
  */
 struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned int len,
-			   const struct xpu_desc *d, enum xpu_drop *why)
+			   const struct virtio_net_hdr *h, enum xpu_drop *why)
 {
 	struct net_device *dev = napi->dev;
 	struct sk_buff *skb;
@@ -424,7 +311,10 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 		}
 	}
 
-	if (xpu_skb_rx_meta(skb, d)) {
+	/* As virtio-net: the conversion below leaves a verified checksum to the driver. */
+	if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID)
+		skb->ip_summed = CHECKSUM_UNNECESSARY;
+	if (virtio_net_hdr_to_skb(skb, h, true)) {
 		kfree_skb(skb);
 		*why = XPU_DROP_BAD_META;
 		return NULL;
@@ -461,7 +351,7 @@ void xpu_rx_moderation(struct napi_struct *napi, struct xpu_moder *m)
 
 	m->usecs = READ_ONCE(rxq->usecs);
 	m->frames = READ_ONCE(rxq->frames);
-	m->adaptive = READ_ONCE(xpu_priv(napi->dev)->adaptive);
+	m->adaptive = READ_ONCE(rxq->adaptive);
 }
 
 void xpu_rx_timer_start(struct napi_struct *napi, u32 usecs)
@@ -490,7 +380,7 @@ static void xpu_rx_dim_work(struct work_struct *work)
 	struct xpu_rxq *rxq = container_of(dim, struct xpu_rxq, dim);
 	struct dim_cq_moder m = net_dim_get_rx_moderation(dim->mode, dim->profile_ix);
 
-	if (READ_ONCE(xpu_priv(rxq->napi.dev)->adaptive)) {
+	if (READ_ONCE(rxq->adaptive)) {
 		WRITE_ONCE(rxq->usecs, m.usec);
 		WRITE_ONCE(rxq->frames, m.pkts);
 	}
@@ -612,16 +502,6 @@ static int xpu_get_iflink(const struct net_device *dev)
 	return iflink;
 }
 
-/* `ip -d link` shows the role of a PCI-mode device as its port name. */
-static int xpu_get_phys_port_name(struct net_device *dev, char *name, size_t len)
-{
-	u32 role = min_t(u32, xpu_rs_role(dev), XPU_LINK_ROLE_DPU);
-
-	if (role == XPU_LINK_ROLE_PAIR)
-		return -EOPNOTSUPP;
-	return snprintf(name, len, "%s", xpu_roles[role]) >= len ? -EINVAL : 0;
-}
-
 static int xpu_poll(struct napi_struct *napi, int budget)
 {
 	struct net_device *dev = napi->dev;
@@ -646,8 +526,6 @@ static int xpu_dev_init(struct net_device *dev)
 
 	priv->dev = dev;
 	INIT_WORK(&priv->ctrl_work, xpu_ctrl_work);
-	/* No coalescing by default: a doorbell for every packet that finds the peer idle. */
-	priv->coal_frames = 1;
 	for (i = 0; i < XPU_SHM_MAX_QUEUES; i++) {
 		struct xpu_rxq *rxq = &priv->rxq[i];
 
@@ -656,8 +534,8 @@ static int xpu_dev_init(struct net_device *dev)
 		hrtimer_setup(&rxq->timer, xpu_rx_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
 		INIT_WORK(&rxq->dim.work, xpu_rx_dim_work);
 		rxq->dim.mode = DIM_CQ_PERIOD_MODE_START_FROM_EQE;
-		rxq->frames = priv->coal_frames;
 	}
+	/* Sets the moderation (xpu_rx_moderation_set) once the queues above exist. */
 	return xpu_rs_dev_init(dev);
 }
 
@@ -704,7 +582,7 @@ static void xpu_pci_tx_timeout(struct net_device *dev, unsigned int txqueue)
 	.ndo_set_mac_address	= eth_mac_addr,			\
 	.ndo_validate_addr	= eth_validate_addr,		\
 	.ndo_get_iflink		= xpu_get_iflink,		\
-	.ndo_get_phys_port_name	= xpu_get_phys_port_name
+	.ndo_get_phys_port_name	= xpu_rs_get_phys_port_name
 
 static const struct net_device_ops xpu_netdev_ops = {
 	XPU_NETDEV_OPS,
@@ -756,39 +634,6 @@ static int xpu_peer_default_name(struct net *peer_net, const struct net_device *
 			return 0;
 	}
 	return -ENFILE;
-}
-
-/* Both ends use the same queue count and ring size (validated by xpu_validate). */
-static int xpu_configure(struct net_device *dev, struct net_device *peer, struct nlattr **data,
-			 struct netlink_ext_ack *extack)
-{
-	u32 queues = min_t(u32, num_online_cpus(), XPU_DEFAULT_QUEUES);
-	u32 ring_size = XPU_DEFAULT_RING_SIZE;
-	struct net_device *ends[] = { dev, peer };
-	int i, err;
-
-	if (data && data[IFLA_XPU_QUEUES]) {
-		queues = nla_get_u32(data[IFLA_XPU_QUEUES]);
-	} else {
-		/* The default fits what numtxqueues/numrxqueues allocated, if given. */
-		for (i = 0; i < ARRAY_SIZE(ends); i++)
-			queues = min3(queues, ends[i]->num_tx_queues, ends[i]->num_rx_queues);
-	}
-	if (data && data[IFLA_XPU_RING_SIZE])
-		ring_size = nla_get_u32(data[IFLA_XPU_RING_SIZE]);
-
-	for (i = 0; i < ARRAY_SIZE(ends); i++) {
-		if (queues > ends[i]->num_tx_queues || queues > ends[i]->num_rx_queues) {
-			NL_SET_ERR_MSG(extack, "more queues than numtxqueues/numrxqueues allocate");
-			return -EINVAL;
-		}
-		err = netif_set_real_num_queues(ends[i], queues, queues);
-		if (err)
-			return err;
-		xpu_set_xps(ends[i]);
-		xpu_rs_set_ring_size(ends[i], ring_size);
-	}
-	return 0;
 }
 
 /*
@@ -859,15 +704,10 @@ static int xpu_newlink(struct net_device *dev, struct rtnl_newlink_params *param
 		goto err_unregister_peer;
 	netif_carrier_off(dev);
 
-	err = xpu_configure(dev, peer, data, extack);
+	/* Queues, ring size, the shared window: driver/link.rs, with its extack messages. */
+	err = xpu_rs_pair_attach(dev, peer, data, extack);
 	if (err)
 		goto err_unregister_dev;
-
-	err = xpu_rs_pair_attach(dev, peer);
-	if (err) {
-		NL_SET_ERR_MSG(extack, "cannot allocate the pair's shared memory");
-		goto err_unregister_dev;
-	}
 
 	rcu_assign_pointer(xpu_priv(dev)->peer, peer);
 	netdev_hold(peer, &xpu_priv(dev)->peer_tracker, GFP_KERNEL);
@@ -916,14 +756,14 @@ static const struct nla_policy xpu_policy[IFLA_XPU_MAX + 1] = {
 	[IFLA_XPU_RING_SIZE]	= { .type = NLA_U32 },
 };
 
-/* Ranges are checked here rather than by NLA_POLICY_RANGE, which answers ERANGE: a bad
- * configuration value is EINVAL, as for every other link kind's settings.
+/*
+ * The values' ranges are checked by driver/link.rs rather than by NLA_POLICY_RANGE, which
+ * answers ERANGE: a bad configuration value is EINVAL, as for every other link kind's settings.
  */
 static int xpu_validate(struct nlattr *tb[], struct nlattr *data[],
 			struct netlink_ext_ack *extack)
 {
 	struct nlattr *info_data;
-	u32 v;
 	int err;
 
 	/*
@@ -937,25 +777,7 @@ static int xpu_validate(struct nlattr *tb[], struct nlattr *data[],
 		if (err)
 			return err;
 	}
-	if (!data)
-		return 0;
-	if (data[IFLA_XPU_QUEUES]) {
-		v = nla_get_u32(data[IFLA_XPU_QUEUES]);
-		if (v < 1 || v > XPU_SHM_MAX_QUEUES) {
-			NL_SET_ERR_MSG_ATTR(extack, data[IFLA_XPU_QUEUES],
-					    "queue count must be 1 to 16");
-			return -EINVAL;
-		}
-	}
-	if (data[IFLA_XPU_RING_SIZE]) {
-		v = nla_get_u32(data[IFLA_XPU_RING_SIZE]);
-		if (!is_power_of_2(v) || v < XPU_SHM_MIN_RING_SIZE || v > XPU_SHM_MAX_RING_SIZE) {
-			NL_SET_ERR_MSG_ATTR(extack, data[IFLA_XPU_RING_SIZE],
-					    "ring size must be a power of two from 8 to 4096");
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return xpu_rs_validate(data, extack);
 }
 
 static size_t xpu_get_size(const struct net_device *dev)
@@ -1066,11 +888,9 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int que
 	err = register_netdevice(dev);
 	if (!err) {
 		netif_carrier_off(dev);
-		err = netif_set_real_num_queues(dev, queues, queues);
-		if (!err) {
-			xpu_set_xps(dev);
+		err = xpu_dev_set_queues(dev, queues);
+		if (!err)
 			err = xpu_rs_pci_attach(dev, link);
-		}
 		if (err)
 			unregister_netdevice(dev);
 	}

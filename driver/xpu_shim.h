@@ -11,7 +11,9 @@
 #ifndef XPU_SHIM_H
 #define XPU_SHIM_H
 
+#include <linux/ethtool.h>
 #include <linux/netdevice.h>
+#include <linux/virtio_net.h>
 #include <net/genetlink.h>
 #include <linux/xpu.h>
 #include <linux/xpu_shm.h>
@@ -76,25 +78,33 @@ enum xpu_arrival {
 
 /* --- implemented in Rust, called from the C ops tables */
 int xpu_rs_dev_init(struct net_device *dev);
-void xpu_rs_set_ring_size(struct net_device *dev, u32 ring_size);
 u32 xpu_rs_ring_size(const struct net_device *dev);
 void xpu_rs_dev_free(struct net_device *dev);
 int xpu_rs_open(struct net_device *dev);
 int xpu_rs_stop(struct net_device *dev);
 netdev_tx_t xpu_rs_start_xmit(struct sk_buff *skb, struct net_device *dev);
-int xpu_rs_pair_attach(struct net_device *dev, struct net_device *peer);
+int xpu_rs_validate(struct nlattr **data, struct netlink_ext_ack *extack);
+int xpu_rs_pair_attach(struct net_device *dev, struct net_device *peer, struct nlattr **data,
+		       struct netlink_ext_ack *extack);
 int xpu_rs_poll(struct net_device *dev, struct napi_struct *napi, unsigned int q, int budget);
 void xpu_rs_get_stats(struct net_device *dev, struct xpu_stats *s);
-u32 xpu_rs_max_queues(struct net_device *dev);
-u32 xpu_rs_stats_count(struct net_device *dev);
 u32 xpu_rs_role(const struct net_device *dev);
 void xpu_rs_link_status(const struct net_device *dev, u32 *state, char *buf, u32 len);
 int xpu_rs_pci_attach(struct net_device *dev, const void *link);
 void xpu_rs_ctrl(struct net_device *dev);
 void xpu_rs_ctrl_peek(struct net_device *dev);
 void xpu_rs_tx_timeout(struct net_device *dev);
-void xpu_rs_stats_strings(struct net_device *dev, u8 *buf, u32 n);
-void xpu_rs_stats_fill(struct net_device *dev, u64 *data, u32 n);
+int xpu_rs_get_phys_port_name(struct net_device *dev, char *name, size_t len);
+void xpu_rs_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info);
+int xpu_rs_get_sset_count(struct net_device *dev, int sset);
+void xpu_rs_get_strings(struct net_device *dev, u32 sset, u8 *buf);
+void xpu_rs_get_ethtool_stats(struct net_device *dev, struct ethtool_stats *stats, u64 *data);
+void xpu_rs_get_channels(struct net_device *dev, struct ethtool_channels *ch);
+int xpu_rs_set_channels(struct net_device *dev, struct ethtool_channels *ch);
+int xpu_rs_get_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
+			struct kernel_ethtool_coalesce *kec, struct netlink_ext_ack *extack);
+int xpu_rs_set_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
+			struct kernel_ethtool_coalesce *kec, struct netlink_ext_ack *extack);
 void xpu_rs_split_free(const void *rs);
 bool xpu_rs_flow_read(const void *pkt, u32 len, struct xpu_flow *f);
 bool xpu_rs_split_tap(const void *rs, const struct xpu_flow *f);
@@ -138,14 +148,19 @@ void xpu_dev_carrier_off(struct net_device *dev);
 void xpu_dev_drop_inc(struct net_device *dev, bool tx);
 unsigned int xpu_dev_mtu(const struct net_device *dev);
 unsigned int xpu_dev_real_num_queues(const struct net_device *dev);
+int xpu_dev_set_queues(struct net_device *dev, unsigned int n);
+unsigned int xpu_dev_alloc_queues(const struct net_device *dev);
+unsigned int xpu_num_online_cpus(void);
+bool xpu_dev_running(const struct net_device *dev);
+void xpu_rx_moderation_set(struct net_device *dev, const struct xpu_moder *m);
 void xpu_skb_drop(struct sk_buff *skb, enum xpu_drop why);
 void xpu_skb_consume(struct sk_buff *skb);
 unsigned int xpu_skb_len(const struct sk_buff *skb);
 unsigned int xpu_skb_queue(const struct sk_buff *skb);
 int xpu_skb_copy_to(const struct sk_buff *skb, void *dst, unsigned int len);
-int xpu_skb_tx_meta(const struct sk_buff *skb, struct xpu_desc *d);
+int xpu_skb_vnet_hdr(const struct sk_buff *skb, struct virtio_net_hdr *h);
 struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned int len,
-			   const struct xpu_desc *d, enum xpu_drop *why);
+			   const struct virtio_net_hdr *h, enum xpu_drop *why);
 void xpu_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 bool xpu_napi_complete_done(struct napi_struct *napi, int done);
 void xpu_napi_schedule(struct napi_struct *napi);

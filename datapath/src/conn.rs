@@ -30,6 +30,7 @@ use core::{
 use super::{
     data::DataArea,
     mem::{self, HeaderAt, SharedMem, Words},
+    meta,
     port::{Clock, DropReason, Mode, Moderation, Poller, Port, TxPacket},
     ring::{self, Ring, RingWords, Room},
     shm::{self, Layout, SideHeader, SideState, MAX_QUEUES},
@@ -364,7 +365,7 @@ where
             pkt.drop_for(DropReason::TooBig);
             return Err(DropReason::TooBig);
         }
-        let Some(meta) = pkt.meta() else {
+        let Some(meta) = pkt.vnet_hdr().as_ref().and_then(meta::desc_meta) else {
             st.drop_bad_meta.inc();
             pkt.drop_for(DropReason::BadMeta);
             return Err(DropReason::BadMeta);
@@ -560,7 +561,12 @@ where
             self.violation(port, &st.peer_errors);
             return;
         };
-        match napi.receive(&*self.mem, at, &d) {
+        // Metadata no sender of ours writes is refused before the packet is even copied.
+        let Some(h) = meta::vnet_hdr(&d) else {
+            st.drop_bad_meta.inc();
+            return;
+        };
+        match napi.receive(&*self.mem, at, d.len, &h) {
             Ok(()) => {
                 st.packets.inc();
                 st.bytes.add(d.len.into());

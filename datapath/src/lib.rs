@@ -18,6 +18,7 @@
 
 pub mod conn;
 pub mod mem;
+pub mod meta;
 pub mod port;
 pub mod stats;
 

@@ -5,7 +5,7 @@
 //! it sends ([`TxPacket`]) and a clock ([`Clock`]). The kernel implements these over
 //! `net_device`, NAPI, `sk_buff` and jiffies; the tests over a simulated device and peer.
 
-use super::shm::Desc;
+use super::meta::VnetHdr;
 
 /// How the two ends signal each other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,9 +69,10 @@ pub struct Moderation {
 /// start on another CPU, so only [`Poller::schedule`], [`Poller::timer_start`] and
 /// [`Poller::moderation`] may follow.
 pub trait Poller<M: ?Sized> {
-    /// Copies the packet of `d` (validated: `d.len` bytes at `off`, inside the peer's data
-    /// area) out of `mem` and hands it up the stack.
-    fn receive(&self, mem: &M, off: u32, d: &Desc) -> Result<(), DropReason>;
+    /// Copies the packet (validated: `len` bytes at `off`, inside the peer's data area) out of
+    /// `mem`, applies its checksum and GSO metadata `h` (validated as far as the descriptor
+    /// goes; the kernel checks the rest) and hands it up the stack.
+    fn receive(&self, mem: &M, off: u32, len: u32, h: &VnetHdr) -> Result<(), DropReason>;
     /// `napi_complete_done`: the poll did `done` (< budget) packets. Returns whether NAPI is
     /// now off (so the notifications must be re-armed).
     fn complete_done(&self, done: u32) -> bool;
@@ -89,9 +90,9 @@ pub trait Poller<M: ?Sized> {
 pub trait TxPacket<M: ?Sized>: Sized {
     /// Bytes in the packet.
     fn size(&self) -> u32;
-    /// Its checksum and GSO metadata as a descriptor (`off` and `len` left zero), or `None`
-    /// if they cannot be expressed.
-    fn meta(&self) -> Option<Desc>;
+    /// Its checksum and GSO metadata in the kernel's form, or `None` if the kernel cannot
+    /// express them (the datapath recodes them for the descriptor, [`super::meta`]).
+    fn vnet_hdr(&self) -> Option<VnetHdr>;
     /// Copies its `size()` bytes to `off` in `mem` (bounds-checked there).
     fn copy_to(&self, mem: &M, off: u32) -> Option<()>;
     /// Frees a packet that was sent.

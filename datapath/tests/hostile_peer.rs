@@ -23,7 +23,7 @@ use xpu_datapath::{
     conn::MAX_PACKET,
     port::Mode,
     ring::Ring,
-    shm::{Layout, MAX_QUEUES},
+    shm::{Layout, GSO_F_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, MAX_QUEUES},
 };
 
 use common::{Dev, Fate, Mem, Pkt, Received, Rng, Stats, TestClock, TestNapi, TestPort};
@@ -45,6 +45,8 @@ struct Tally {
     polls: u64,
     received: u64,
     refused_descs: u64,
+    /// Descriptors taken whose checksum or GSO metadata no sender writes: dropped, counted.
+    bad_meta: u64,
     refused_indices: u64,
     transmits: u64,
 }
@@ -121,7 +123,16 @@ fn sequence(seed: u64, tally: &mut Tally) {
                     let d = peer_desc(q, idx);
                     mem.poke(d, off);
                     mem.poke(d + 4, len);
-                    mem.poke(d + 12, rng.next() as u32);
+                    // gso_size, gso_type and flags: half of them what a sender of ours writes.
+                    let meta = if rng.chance(2) {
+                        let gso = [GSO_NONE, GSO_TCPV4, GSO_TCPV6 | GSO_F_ECN, GSO_UDP_L4];
+                        let gso = gso[rng.below(4) as usize];
+                        let flags = rng.below(4);
+                        rng.below(1 << 16) | u32::from(gso) << 16 | flags << 24
+                    } else {
+                        rng.next() as u32
+                    };
+                    mem.poke(d + 12, meta);
                 }
                 let prod = match rng.below(4) {
                     0 => rng.next() as u32,
@@ -156,6 +167,7 @@ fn sequence(seed: u64, tally: &mut Tally) {
             let budget = 1 + rng.below(64);
             let prod = mem.peek(peer_prod(q));
             let (errors, got) = (stats.rx[qi].peer_errors.get(), received.borrow()[qi].len());
+            let bad_before = stats.rx[qi].drop_bad_meta.get();
             dev.napi_scheduled[qi].set(true);
             let napi = TestNapi {
                 dev: &dev,
@@ -167,6 +179,7 @@ fn sequence(seed: u64, tally: &mut Tally) {
             };
             let done = conn.poll(&port, &napi, q, &stats.rx[qi], budget);
             let refused = stats.rx[qi].peer_errors.get() - errors;
+            let bad = stats.rx[qi].drop_bad_meta.get() - bad_before;
             let got = (received.borrow()[qi].len() - got) as u64;
             match ring.avail(prod, cons[qi]) {
                 Ok(n) => {
@@ -176,11 +189,12 @@ fn sequence(seed: u64, tally: &mut Tally) {
                         "seed {seed}: consumed what was offered"
                     );
                     assert_eq!(
-                        got + refused,
+                        got + refused + bad,
                         u64::from(done),
-                        "seed {seed}: each descriptor received or refused"
+                        "seed {seed}: each descriptor received, refused or dropped for its metadata"
                     );
                     tally.refused_descs += refused;
+                    tally.bad_meta += bad;
                 }
                 Err(_) => {
                     assert_eq!(
@@ -246,4 +260,8 @@ fn hostile_peer_never_gets_past_the_checks() {
     eprintln!("hostile peer: seed {seed:#x}, {} sequences, {tally:?}", s);
     // The schedule must actually reach the interesting paths.
     assert!(tally.received > 0 && tally.refused_descs > 0 && tally.refused_indices > 0);
+    assert!(
+        tally.bad_meta > 0,
+        "the peer's metadata was never refused: {tally:?}"
+    );
 }

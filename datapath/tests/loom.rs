@@ -27,6 +27,7 @@ use loom::sync::{
 use xpu_datapath::{
     conn::{start_slots, Config, Conn},
     mem::SharedMem,
+    meta::VnetHdr,
     port::{Clock, DropReason, Mode, Moderation, Poller, Port, TxPacket},
     shm::{Desc, Layout},
     stats::{RxStats, TxStats},
@@ -201,13 +202,13 @@ struct Napi<'a> {
 }
 
 impl Poller<LoomMem> for Napi<'_> {
-    fn receive(&self, mem: &LoomMem, off: u32, d: &Desc) -> Result<(), DropReason> {
+    fn receive(&self, mem: &LoomMem, off: u32, len: u32, _h: &VnetHdr) -> Result<(), DropReason> {
         let n = self.received.load(StdOrdering::Relaxed);
         let tag = mem.load(off).expect("inside");
-        let len = mem.load(off + 4).expect("inside");
-        let last = mem.load(off + d.len - 4).expect("inside");
+        let stored = mem.load(off + 4).expect("inside");
+        let last = mem.load(off + len - 4).expect("inside");
         assert_eq!(
-            (tag, len, last, d.len),
+            (tag, stored, last, len),
             (n, self.lens[n as usize], n, self.lens[n as usize]),
             "packet {n} read before it was written, or torn"
         );
@@ -239,8 +240,8 @@ impl TxPacket<LoomMem> for Pkt {
     fn size(&self) -> u32 {
         self.len
     }
-    fn meta(&self) -> Option<Desc> {
-        Some(Desc::default())
+    fn vnet_hdr(&self) -> Option<VnetHdr> {
+        Some(VnetHdr::default())
     }
     fn copy_to(&self, mem: &LoomMem, off: u32) -> Option<()> {
         mem.store(off, self.seq)?;

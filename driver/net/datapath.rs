@@ -20,6 +20,7 @@ use super::{
 use crate::{
     datapath::{
         mem::SharedMem,
+        meta::VnetHdr,
         port::{Clock, DropReason, Moderation, Poller, Port, TxPacket},
     },
     shm::Desc,
@@ -76,8 +77,8 @@ impl TxPacket<Window> for SkBuff {
     fn size(&self) -> u32 {
         self.len()
     }
-    fn meta(&self) -> Option<Desc> {
-        self.tx_meta().ok()
+    fn vnet_hdr(&self) -> Option<VnetHdr> {
+        SkBuff::vnet_hdr(self).ok()
     }
     fn copy_to(&self, mem: &Window, off: u32) -> Option<()> {
         mem.copy_from_skb(off, self, self.len()).ok()
@@ -91,9 +92,9 @@ impl TxPacket<Window> for SkBuff {
 }
 
 impl Poller<Window> for Napi {
-    fn receive(&self, mem: &Window, off: u32, d: &Desc) -> Result<(), DropReason> {
-        let region = mem.region(off, d.len).ok_or(DropReason::BadMeta)?;
-        Napi::receive(self, region, d).map_err(|why| match why {
+    fn receive(&self, mem: &Window, off: u32, len: u32, h: &VnetHdr) -> Result<(), DropReason> {
+        let region = mem.region(off, len).ok_or(DropReason::BadMeta)?;
+        Napi::receive(self, region, h).map_err(|why| match why {
             skb::DropReason::BadMeta => DropReason::BadMeta,
             _ => DropReason::NoMem,
         })

@@ -2,9 +2,15 @@
 
 //! [`Device`]: a `struct net_device` of the xpu link kind.
 
-use kernel::{bindings, ffi::c_void, types::Opaque};
+use kernel::{bindings, error::to_result, ffi::c_void, prelude::*, types::Opaque};
 
-use super::{rtnl::Rtnl, sys};
+use super::{rtnl::Rtnl, sys, sys::XpuModer};
+
+/// CPUs online now.
+pub(crate) fn online_cpus() -> u32 {
+    // SAFETY: no preconditions; a read of the kernel's count.
+    unsafe { sys::xpu_num_online_cpus() }
+}
 
 /// A network device created by xpu's `rtnl_link_ops` (pair mode) or by its PCI driver.
 ///
@@ -92,6 +98,35 @@ impl Device {
     pub(crate) fn real_num_queues(&self) -> u32 {
         // SAFETY: the device is alive (type invariant); a plain load.
         unsafe { sys::xpu_dev_real_num_queues(self.as_raw()) }
+    }
+
+    /// Uses `n` of the device's queues, TX and RX alike (`ethtool -L`, or a new pair's count),
+    /// each CPU sending on queue `cpu % n` (its XPS map).
+    pub(crate) fn set_queues(&self, n: u32, _rtnl: &Rtnl) -> Result {
+        // SAFETY: the device is alive (type invariant); RTNL is held (the token proves it), as
+        // `netif_set_real_num_queues` requires; the core checks `n` against the allocation.
+        to_result(unsafe { sys::xpu_dev_set_queues(self.as_raw(), n) })
+    }
+
+    /// The most queues the device can use (what it was allocated, TX and RX alike).
+    pub(crate) fn alloc_queues(&self) -> u32 {
+        // SAFETY: the device is alive (type invariant); plain loads of fields fixed at
+        // allocation.
+        unsafe { sys::xpu_dev_alloc_queues(self.as_raw()) }
+    }
+
+    /// Whether the device is open (`netif_running`).
+    pub(crate) fn is_running(&self) -> bool {
+        // SAFETY: the device is alive (type invariant); a bit test.
+        unsafe { sys::xpu_dev_running(self.as_raw()) }
+    }
+
+    /// Sets every RX queue's doorbell moderation (process context: with adaptive-rx off, it
+    /// waits for a DIM update in flight, which must not overwrite `m`).
+    pub(crate) fn set_rx_moderation(&self, m: &XpuModer) {
+        // SAFETY: the device is alive (type invariant), its queues were set up before ndo_init
+        // handed it to the driver; `m` is valid for the call.
+        unsafe { sys::xpu_rx_moderation_set(self.as_raw(), m) }
     }
 
     /// Enables NAPI on the first `n` RX queues, and polls each once (for what came while

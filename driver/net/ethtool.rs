@@ -1,14 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `ethtool -S`: the driver lists its counters once, through a [`StatSink`], and the same
-//! walk yields the count, the names and the values, so the three can never disagree.
+//! The ethtool ops (`xpu_ethtool_ops` in driver/xpu_shim.c points at them), generic over
+//! [`NetdevOps`](super::ops::NetdevOps): `-i`, `-S`, `-l`/`-L`, `-c`/`-C`.
+//!
+//! `ethtool -S`: the driver lists its counters once, through a [`StatSink`], and the same walk
+//! yields the count, the names and the values, so the three can never disagree.
 
 use core::fmt::{self, Write};
 
-use kernel::bindings;
+use kernel::{bindings, error::from_result, ffi::c_int, prelude::*};
+
+use super::{
+    device::Device,
+    ops::{state, Exported},
+    rtnl::Rtnl,
+    sys::XpuModer,
+};
 
 /// Bytes of one counter name (`ETH_GSTRING_LEN`).
 pub(crate) const NAME_LEN: usize = bindings::ETH_GSTRING_LEN as usize;
+
+/// `ETH_SS_STATS`: the string set of `ethtool -S`.
+const SS_STATS: c_int = bindings::ethtool_stringset_ETH_SS_STATS as c_int;
 
 /// Where [`StatSink::stat`] puts each counter.
 pub(crate) enum StatSink<'a> {
@@ -20,16 +33,31 @@ pub(crate) enum StatSink<'a> {
     Values(&'a mut [u64], usize),
 }
 
-/// Writes into a fixed name buffer, truncating (and keeping a final NUL).
-struct NameWriter<'a> {
-    buf: &'a mut [u8; NAME_LEN],
+/// Writes into a fixed C string buffer, truncating and keeping a final NUL.
+pub(super) struct CStrWriter<'a> {
+    buf: &'a mut [u8],
     len: usize,
+    /// Whether everything written fitted.
+    pub(super) whole: bool,
 }
 
-impl Write for NameWriter<'_> {
+impl<'a> CStrWriter<'a> {
+    /// A writer of an empty string into `buf`, which is zeroed.
+    pub(super) fn new(buf: &'a mut [u8]) -> Self {
+        buf.fill(0);
+        Self {
+            buf,
+            len: 0,
+            whole: true,
+        }
+    }
+}
+
+impl Write for CStrWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for &b in s.as_bytes() {
-            if self.len + 1 >= NAME_LEN {
+            if self.len + 1 >= self.buf.len() {
+                self.whole = false;
                 break;
             }
             self.buf[self.len] = b;
@@ -46,8 +74,7 @@ impl StatSink<'_> {
             Self::Count(n) => *n += 1,
             Self::Names(bufs, i) => {
                 if let Some(buf) = bufs.get_mut(*i) {
-                    *buf = [0; NAME_LEN];
-                    let _ = NameWriter { buf, len: 0 }.write_fmt(name);
+                    let _ = CStrWriter::new(buf).write_fmt(name);
                 }
                 *i += 1;
             }
@@ -58,5 +85,194 @@ impl StatSink<'_> {
                 *i += 1;
             }
         }
+    }
+}
+
+/// The counters `ethtool -S` shows, walked into `sink`; none without state.
+fn walk<D: Exported>(dev: &Device, sink: &mut StatSink<'_>) {
+    if let Some(st) = state::<D>(dev) {
+        D::ethtool_stats(st, sink);
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `get_drvinfo` of an xpu device.
+pub(crate) unsafe fn get_drvinfo<D: Exported>(
+    dev: *mut bindings::net_device,
+    info: *mut bindings::ethtool_drvinfo,
+) {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: the core passes its own `info`, valid and not otherwise accessed for the call.
+    let Some(info) = (unsafe { info.as_mut() }) else {
+        return;
+    };
+    let _ = CStrWriter::new(&mut info.driver).write_str(D::NAME);
+    if let Some(st) = state::<D>(dev) {
+        // The core fills bus-info from the parent device (PCI mode).
+        let _ = D::firmware(st, &mut CStrWriter::new(&mut info.fw_version));
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `get_sset_count` of an xpu device.
+pub(crate) unsafe fn get_sset_count<D: Exported>(
+    dev: *mut bindings::net_device,
+    sset: c_int,
+) -> c_int {
+    if sset != SS_STATS {
+        return EOPNOTSUPP.to_errno();
+    }
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    let mut sink = StatSink::Count(0);
+    walk::<D>(dev, &mut sink);
+    match sink {
+        StatSink::Count(n) => c_int::try_from(n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `get_strings` of an xpu device, with `buf`
+/// valid for as many names as `get_sset_count` gave.
+pub(crate) unsafe fn get_strings<D: Exported>(
+    dev: *mut bindings::net_device,
+    sset: u32,
+    buf: *mut u8,
+) {
+    if c_int::try_from(sset) != Ok(SS_STATS) || buf.is_null() {
+        return;
+    }
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    let mut count = StatSink::Count(0);
+    walk::<D>(dev, &mut count);
+    let StatSink::Count(n) = count else {
+        return;
+    };
+    // SAFETY: the core sized `buf` for `n` names of `NAME_LEN` bytes, `n` from the same walk
+    // (function safety requirement: the counters do not change while a device exists); a
+    // `[u8; NAME_LEN]` has alignment 1.
+    let names = unsafe { core::slice::from_raw_parts_mut(buf.cast::<[u8; NAME_LEN]>(), n) };
+    walk::<D>(dev, &mut StatSink::Names(names, 0));
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `get_ethtool_stats` of an xpu device, with
+/// `data` valid for `stats.n_stats` values.
+pub(crate) unsafe fn get_ethtool_stats<D: Exported>(
+    dev: *mut bindings::net_device,
+    stats: *mut bindings::ethtool_stats,
+    data: *mut u64,
+) {
+    // SAFETY: the core passes its own `stats`, valid for the call.
+    let Some(stats) = (unsafe { stats.as_ref() }) else {
+        return;
+    };
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: `data` holds `n_stats` values (function safety requirement).
+    let vals = unsafe { core::slice::from_raw_parts_mut(data, stats.n_stats as usize) };
+    walk::<D>(dev, &mut StatSink::Values(vals, 0));
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `get_channels` of an xpu device.
+pub(crate) unsafe fn get_channels<D: Exported>(
+    dev: *mut bindings::net_device,
+    ch: *mut bindings::ethtool_channels,
+) {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: the core passes its own `ch`, valid and not otherwise accessed for the call.
+    let Some(ch) = (unsafe { ch.as_mut() }) else {
+        return;
+    };
+    ch.max_combined = state::<D>(dev).map_or(0, D::max_queues);
+    ch.combined_count = dev.real_num_queues();
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `set_channels` of an xpu device (with RTNL
+/// held, and the counts checked against `get_channels`' maxima).
+pub(crate) unsafe fn set_channels<D: Exported>(
+    dev: *mut bindings::net_device,
+    ch: *mut bindings::ethtool_channels,
+) -> c_int {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: the core passes its own `ch`, valid for the call.
+    let Some(ch) = (unsafe { ch.as_ref() }) else {
+        return EINVAL.to_errno();
+    };
+    from_result(|| {
+        // Each queue is a TX and RX pair: combined only.
+        if ch.combined_count == 0 || ch.rx_count != 0 || ch.tx_count != 0 || ch.other_count != 0 {
+            return Err(EINVAL);
+        }
+        let st = state::<D>(dev).ok_or(ENODEV)?;
+        // SAFETY: the core holds RTNL for set_channels (function safety requirement).
+        let rtnl = unsafe { Rtnl::assume_held() };
+        D::set_queues(dev, st, ch.combined_count, &rtnl)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `get_coalesce` of an xpu device.
+pub(crate) unsafe fn get_coalesce<D: Exported>(
+    dev: *mut bindings::net_device,
+    ec: *mut bindings::ethtool_coalesce,
+) -> c_int {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: the core passes its own `ec`, valid and not otherwise accessed for the call.
+    let (Some(ec), Some(st)) = (unsafe { ec.as_mut() }, state::<D>(dev)) else {
+        return EINVAL.to_errno();
+    };
+    let m = D::coalesce(st);
+    ec.rx_coalesce_usecs = m.usecs;
+    ec.rx_max_coalesced_frames = m.frames;
+    ec.use_adaptive_rx_coalesce = m.adaptive.into();
+    0
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `set_coalesce` of an xpu device (with RTNL
+/// held, and only the parameters of `supported_coalesce_params` set), with its extack.
+pub(crate) unsafe fn set_coalesce<D: Exported>(
+    dev: *mut bindings::net_device,
+    ec: *mut bindings::ethtool_coalesce,
+    extack: *mut bindings::netlink_ext_ack,
+) -> c_int {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: the core passes its own `ec`, valid for the call.
+    let (Some(ec), Some(st)) = (unsafe { ec.as_ref() }, state::<D>(dev)) else {
+        return EINVAL.to_errno();
+    };
+    let m = XpuModer {
+        usecs: ec.rx_coalesce_usecs,
+        frames: ec.rx_max_coalesced_frames,
+        adaptive: ec.use_adaptive_rx_coalesce != 0,
+    };
+    // SAFETY: the core holds RTNL for set_coalesce (function safety requirement).
+    let rtnl = unsafe { Rtnl::assume_held() };
+    match D::set_coalesce(dev, st, m, &rtnl) {
+        Ok(()) => 0,
+        // SAFETY: the request's own extack (function safety requirement).
+        Err(r) => unsafe { r.report(extack) },
     }
 }

@@ -60,6 +60,24 @@ pub(crate) struct Attr<'a> {
 }
 
 impl<'a> Attr<'a> {
+    /// The attribute at `nla`, if there is one.
+    ///
+    /// # Safety
+    ///
+    /// `nla` is null or an attribute that netlink parsed (its length checked against its
+    /// message), valid for `'a`.
+    pub(super) unsafe fn from_raw(nla: *mut bindings::nlattr) -> Option<Self> {
+        // INVARIANT: per the function's contract.
+        Some(Self {
+            nla: NonNull::new(nla)?,
+            _request: PhantomData,
+        })
+    }
+
+    pub(super) fn as_ptr(&self) -> *const bindings::nlattr {
+        self.nla.as_ptr()
+    }
+
     /// The attribute's payload.
     pub(crate) fn bytes(&self) -> &'a [u8] {
         // SAFETY: the header is valid per the type invariant.
@@ -145,11 +163,8 @@ impl Request<'_> {
         }
         // SAFETY: `attrs` has `maxattr + 1` entries per the type invariant, and `t <= maxattr`.
         let nla = unsafe { *attrs.add(usize::from(t)) };
-        // INVARIANT: the core parsed it from the message, which outlives the request.
-        Some(Attr {
-            nla: NonNull::new(nla)?,
-            _request: PhantomData,
-        })
+        // SAFETY: the core parsed it from the message, which outlives the request.
+        unsafe { Attr::from_raw(nla) }
     }
 
     /// Attribute `t`, which the request must have: without it, EINVAL and the extack's missing
@@ -171,7 +186,7 @@ impl Request<'_> {
 
     /// Says why the request is refused, pointing at `attr` if it is the culprit.
     pub(crate) fn refuse(&self, attr: Option<&Attr<'_>>, msg: &'static CStr) {
-        let attr = attr.map_or(core::ptr::null(), |a| a.nla.as_ptr().cast_const());
+        let attr = attr.map_or(core::ptr::null(), Attr::as_ptr);
         // SAFETY: the extack (which may be null) and the attribute are the request's; the
         // message is static, as the extack keeps a pointer to it.
         unsafe { sys::xpu_extack(self.info().extack, attr, msg.as_char_ptr()) };

@@ -9,7 +9,7 @@ use super::{
     sys::{self, XpuModer},
     window::Region,
 };
-use crate::shm::Desc;
+use crate::datapath::meta::VnetHdr;
 
 /// One of an xpu device's NAPI contexts (`xpu_priv::napi[q]` in driver/xpu_shim.c).
 ///
@@ -38,14 +38,14 @@ impl Napi {
         self.0.get()
     }
 
-    /// Copies the packet in `data` into a new skb, applies the metadata of `d` (validated by
-    /// the kernel's virtio-net header code) and hands it to GRO.
-    pub(crate) fn receive(&self, data: Region<'_>, d: &Desc) -> Result<(), DropReason> {
+    /// Copies the packet in `data` into a new skb, applies the metadata `h` (validated by the
+    /// kernel's virtio-net header code) and hands it to GRO.
+    pub(crate) fn receive(&self, data: Region<'_>, h: &VnetHdr) -> Result<(), DropReason> {
         let mut why = 0u32;
         // SAFETY: the context is being polled (type invariant); `data` is inside a live window
-        // (type invariant of `Region`); `d` and `why` are valid for the call.
+        // (type invariant of `Region`); `h` and `why` are valid for the call.
         let skb = unsafe {
-            sys::xpu_rx_skb(self.as_raw(), data.as_ptr().cast(), data.len(), d, &mut why)
+            sys::xpu_rx_skb(self.as_raw(), data.as_ptr().cast(), data.len(), h, &mut why)
         };
         if skb.is_null() {
             return Err(if why == DropReason::BadMeta as u32 {

@@ -5,7 +5,7 @@
 //! `extern "C"` symbols that [`export_netdev_ops!`] emits for the one implementation. So this
 //! layer names no driver type: the logic registers itself.
 
-use core::ptr::NonNull;
+use core::{fmt, ptr::NonNull};
 
 use kernel::{
     bindings,
@@ -18,11 +18,12 @@ use kernel::{
 
 use super::{
     device::Device,
-    ethtool::{StatSink, NAME_LEN},
+    ethtool::{CStrWriter, StatSink},
+    extack::Refusal,
     napi::Napi,
-    rtnl::Rtnl,
+    rtnl::{LinkData, Rtnl},
     skb::SkBuff,
-    sys::XpuStats,
+    sys::{XpuModer, XpuStats},
 };
 
 /// `NETDEV_TX_OK` and `NETDEV_TX_BUSY` of `enum netdev_tx` (include/linux/netdevice.h, not
@@ -74,14 +75,19 @@ pub(crate) trait NetdevOps {
     /// PCI mode: `enum xpu_link_state` and a description of where the handshake is.
     fn link_status(state: &Self::State) -> (u32, &'static str);
 
-    /// Pair mode: `dev` and `peer` were just created together; connect their datapaths.
+    /// `rtnl_link_ops.validate`: whether a new link's configuration can be had; a refusal
+    /// names the attribute (`IFLA_XPU_*`) at fault.
+    fn validate(data: &LinkData<'_>) -> Result<(), (u16, Refusal)>;
+    /// Pair mode: `dev` and `peer` were just registered together, for the configuration
+    /// `data` (validated): set them up and connect their datapaths.
     fn pair_attach(
         dev: &Device,
         state: &Self::State,
         peer: &Device,
         peer_state: &Self::State,
+        data: &LinkData<'_>,
         rtnl: &Rtnl,
-    ) -> Result;
+    ) -> Result<(), Refusal>;
     /// NAPI poll of RX queue `q`: receive up to `budget` packets, return how many.
     fn poll(dev: &Device, state: &Self::State, napi: &Napi, q: u16, budget: u32) -> u32;
     /// The device's counters.
@@ -90,11 +96,28 @@ pub(crate) trait NetdevOps {
     fn ethtool_stats(state: &Self::State, sink: &mut StatSink<'_>);
     /// `ethtool -l`: the most queues the device can use.
     fn max_queues(state: &Self::State) -> u32;
+    /// `ethtool -L combined n`: use `n` queues (the core checked `n` against
+    /// [`NetdevOps::max_queues`]).
+    fn set_queues(dev: &Device, state: &Self::State, n: u32, rtnl: &Rtnl) -> Result;
+    /// `ethtool -c`: the RX doorbell moderation the administrator set.
+    fn coalesce(state: &Self::State) -> XpuModer;
+    /// `ethtool -C`: sets it (only `rx-usecs`, `rx-frames` and `adaptive-rx` reach here).
+    fn set_coalesce(
+        dev: &Device,
+        state: &Self::State,
+        m: XpuModer,
+        rtnl: &Rtnl,
+    ) -> Result<(), Refusal>;
 
-    /// Descriptors per ring (validated by `xpu_validate` in the C shim before it gets here).
+    /// The driver's name (`ethtool -i`).
+    const NAME: &'static str;
+    /// `ethtool -i`: what stands for the firmware's version (nothing for none).
+    fn firmware(state: &Self::State, out: &mut dyn fmt::Write) -> fmt::Result;
+    /// `ndo_get_phys_port_name`: the device's port name, if it has one.
+    fn port_name(state: &Self::State) -> Option<&'static str>;
+
+    /// Descriptors per ring.
     fn ring_size(state: &Self::State) -> u32;
-    /// Sets the descriptors per ring.
-    fn set_ring_size(state: &Self::State, ring_size: u32);
 }
 
 /// A [`NetdevOps`] that the `xpu_rs_*` symbols dispatch to.
@@ -107,7 +130,7 @@ pub(crate) trait NetdevOps {
 pub(crate) unsafe trait Exported: NetdevOps {}
 
 /// The device's state, which [`dev_init`] put in its private area.
-fn state<D: Exported>(dev: &Device) -> Option<&D::State> {
+pub(super) fn state<D: Exported>(dev: &Device) -> Option<&D::State> {
     let ptr = dev.private();
     if ptr.is_null() {
         return None;
@@ -209,17 +232,6 @@ pub(crate) unsafe fn start_xmit<D: Exported>(
 
 /// # Safety
 ///
-/// Must only be called from `xpu_newlink` (driver/xpu_shim.c) on a registered xpu device.
-pub(crate) unsafe fn set_ring_size<D: Exported>(dev: *mut bindings::net_device, ring_size: u32) {
-    // SAFETY: the caller passes a live device of our link kind (function safety requirement).
-    let dev = unsafe { Device::from_raw(dev) };
-    if let Some(state) = state::<D>(dev) {
-        D::set_ring_size(state, ring_size);
-    }
-}
-
-/// # Safety
-///
 /// Must only be called from `xpu_fill_info` (driver/xpu_shim.c) on an xpu device.
 pub(crate) unsafe fn ring_size<D: Exported>(dev: *const bindings::net_device) -> u32 {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement);
@@ -230,24 +242,47 @@ pub(crate) unsafe fn ring_size<D: Exported>(dev: *const bindings::net_device) ->
 
 /// # Safety
 ///
+/// Must only be called by rtnetlink as `validate` of the xpu link kind, with its `data` and
+/// `extack`.
+pub(crate) unsafe fn validate<D: Exported>(
+    data: *const *mut bindings::nlattr,
+    extack: *mut bindings::netlink_ext_ack,
+) -> c_int {
+    // SAFETY: the kind's `data`, valid for the call (function safety requirement).
+    let data = unsafe { LinkData::from_raw(data) };
+    match D::validate(&data) {
+        Ok(()) => 0,
+        // SAFETY: the request's extack, and one of its attributes (function safety
+        // requirement).
+        Err((at, r)) => unsafe { r.report_at(extack, data.attr(at).as_ref()) },
+    }
+}
+
+/// # Safety
+///
 /// Must only be called from `xpu_newlink` (driver/xpu_shim.c), with RTNL held, on the two
-/// registered ends of a new pair.
+/// registered ends of a new pair, with the request's `data` (validated) and `extack`.
 pub(crate) unsafe fn pair_attach<D: Exported>(
     dev: *mut bindings::net_device,
     peer: *mut bindings::net_device,
+    data: *const *mut bindings::nlattr,
+    extack: *mut bindings::netlink_ext_ack,
 ) -> c_int {
     // SAFETY: the caller passes two live devices of our link kind (function safety
     // requirement).
     let (dev, peer) = unsafe { (Device::from_raw(dev), Device::from_raw(peer)) };
-    from_result(|| {
-        let (Some(state), Some(peer_state)) = (state::<D>(dev), state::<D>(peer)) else {
-            return Err(EINVAL);
-        };
-        // SAFETY: the caller holds RTNL (function safety requirement), until it returns.
-        let rtnl = unsafe { Rtnl::assume_held() };
-        D::pair_attach(dev, state, peer, peer_state, &rtnl)?;
-        Ok(0)
-    })
+    // SAFETY: the kind's `data`, valid for the call (function safety requirement).
+    let data = unsafe { LinkData::from_raw(data) };
+    let (Some(state), Some(peer_state)) = (state::<D>(dev), state::<D>(peer)) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: the caller holds RTNL (function safety requirement), until it returns.
+    let rtnl = unsafe { Rtnl::assume_held() };
+    match D::pair_attach(dev, state, peer, peer_state, &data, &rtnl) {
+        Ok(()) => 0,
+        // SAFETY: the request's extack (function safety requirement).
+        Err(r) => unsafe { r.report(extack) },
+    }
 }
 
 /// # Safety
@@ -298,70 +333,29 @@ pub(crate) unsafe fn get_stats<D: Exported>(dev: *mut bindings::net_device, out:
 
 /// # Safety
 ///
-/// Must only be called by the ethtool ops of driver/xpu_shim.c on an xpu device.
-pub(crate) unsafe fn max_queues<D: Exported>(dev: *mut bindings::net_device) -> u32 {
-    // SAFETY: the core passes a live device of our link kind (function safety requirement).
-    let dev = unsafe { Device::from_raw(dev) };
-    state::<D>(dev).map_or(0, D::max_queues)
-}
-
-/// # Safety
-///
-/// Must only be called by the ethtool ops of driver/xpu_shim.c on an xpu device.
-pub(crate) unsafe fn stats_count<D: Exported>(dev: *mut bindings::net_device) -> u32 {
-    // SAFETY: the core passes a live device of our link kind (function safety requirement).
-    let dev = unsafe { Device::from_raw(dev) };
-    let mut sink = StatSink::Count(0);
-    if let Some(state) = state::<D>(dev) {
-        D::ethtool_stats(state, &mut sink);
-    }
-    match sink {
-        StatSink::Count(n) => u32::try_from(n).unwrap_or(0),
-        _ => 0,
-    }
-}
-
-/// # Safety
-///
-/// Must only be called by `xpu_get_strings` (driver/xpu_shim.c) on an xpu device, with `buf`
-/// valid for `n * ETH_GSTRING_LEN` bytes.
-pub(crate) unsafe fn stats_strings<D: Exported>(
+/// Must only be called by the networking core as `ndo_get_phys_port_name` of an xpu device,
+/// with `name` valid for `len` bytes.
+pub(crate) unsafe fn get_phys_port_name<D: Exported>(
     dev: *mut bindings::net_device,
-    buf: *mut u8,
-    n: u32,
-) {
+    name: *mut u8,
+    len: usize,
+) -> c_int {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
-    if buf.is_null() {
-        return;
+    let Some(port) = state::<D>(dev).and_then(D::port_name) else {
+        return EOPNOTSUPP.to_errno();
+    };
+    if name.is_null() || len == 0 {
+        return EINVAL.to_errno();
     }
-    // SAFETY: `buf` holds `n` names of `NAME_LEN` bytes (function safety requirement); a
-    // `[u8; NAME_LEN]` has alignment 1.
-    let names =
-        unsafe { core::slice::from_raw_parts_mut(buf.cast::<[u8; NAME_LEN]>(), n as usize) };
-    if let Some(state) = state::<D>(dev) {
-        D::ethtool_stats(state, &mut StatSink::Names(names, 0));
-    }
-}
-
-/// # Safety
-///
-/// Must only be called by `xpu_get_ethtool_stats` (driver/xpu_shim.c) on an xpu device, with
-/// `data` valid for `n` values.
-pub(crate) unsafe fn stats_fill<D: Exported>(
-    dev: *mut bindings::net_device,
-    data: *mut u64,
-    n: u32,
-) {
-    // SAFETY: the core passes a live device of our link kind (function safety requirement).
-    let dev = unsafe { Device::from_raw(dev) };
-    if data.is_null() {
-        return;
-    }
-    // SAFETY: `data` holds `n` values (function safety requirement).
-    let vals = unsafe { core::slice::from_raw_parts_mut(data, n as usize) };
-    if let Some(state) = state::<D>(dev) {
-        D::ethtool_stats(state, &mut StatSink::Values(vals, 0));
+    // SAFETY: `name` is valid for `len` bytes (function safety requirement).
+    let buf = unsafe { core::slice::from_raw_parts_mut(name, len) };
+    let mut w = CStrWriter::new(buf);
+    let _ = fmt::Write::write_str(&mut w, port);
+    if w.whole {
+        0
+    } else {
+        EINVAL.to_errno()
     }
 }
 
@@ -468,7 +462,7 @@ pub(crate) unsafe fn tx_timeout<D: Exported>(dev: *mut bindings::net_device) {
 macro_rules! export_netdev_ops {
     ($t:ty) => {
         const _: () = {
-            use $crate::net::ops as o;
+            use $crate::net::{ethtool as e, ops as o};
 
             // SAFETY: the symbols below dispatch every xpu device to `$t`, and there is one set
             // of them (the linker refuses a second), so `$t` is the only `Exported`.
@@ -530,18 +524,6 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
-            /// As for [`set_ring_size`](o::set_ring_size), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_set_ring_size(
-                dev: *mut ::kernel::bindings::net_device,
-                ring_size: u32,
-            ) {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::set_ring_size::<$t>(dev, ring_size) }
-            }
-
-            /// # Safety
-            ///
             /// As for [`ring_size`](o::ring_size), which it is for `$t`.
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_ring_size(
@@ -553,14 +535,28 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
+            /// As for [`validate`](o::validate), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_validate(
+                data: *const *mut ::kernel::bindings::nlattr,
+                extack: *mut ::kernel::bindings::netlink_ext_ack,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::validate::<$t>(data, extack) }
+            }
+
+            /// # Safety
+            ///
             /// As for [`pair_attach`](o::pair_attach), which it is for `$t`.
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_pair_attach(
                 dev: *mut ::kernel::bindings::net_device,
                 peer: *mut ::kernel::bindings::net_device,
+                data: *const *mut ::kernel::bindings::nlattr,
+                extack: *mut ::kernel::bindings::netlink_ext_ack,
             ) -> ::kernel::ffi::c_int {
                 // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::pair_attach::<$t>(dev, peer) }
+                unsafe { o::pair_attach::<$t>(dev, peer, data, extack) }
             }
 
             /// # Safety
@@ -591,50 +587,117 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
-            /// As for [`max_queues`](o::max_queues), which it is for `$t`.
+            /// As for [`get_phys_port_name`](o::get_phys_port_name), which it is for `$t`.
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_max_queues(
+            unsafe extern "C" fn xpu_rs_get_phys_port_name(
                 dev: *mut ::kernel::bindings::net_device,
-            ) -> u32 {
+                name: *mut u8,
+                len: usize,
+            ) -> ::kernel::ffi::c_int {
                 // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::max_queues::<$t>(dev) }
+                unsafe { o::get_phys_port_name::<$t>(dev, name, len) }
             }
 
             /// # Safety
             ///
-            /// As for [`stats_count`](o::stats_count), which it is for `$t`.
+            /// As for [`get_drvinfo`](e::get_drvinfo), which it is for `$t`.
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_stats_count(
+            unsafe extern "C" fn xpu_rs_get_drvinfo(
                 dev: *mut ::kernel::bindings::net_device,
-            ) -> u32 {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::stats_count::<$t>(dev) }
+                info: *mut ::kernel::bindings::ethtool_drvinfo,
+            ) {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::get_drvinfo::<$t>(dev, info) }
             }
 
             /// # Safety
             ///
-            /// As for [`stats_strings`](o::stats_strings), which it is for `$t`.
+            /// As for [`get_sset_count`](e::get_sset_count), which it is for `$t`.
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_stats_strings(
+            unsafe extern "C" fn xpu_rs_get_sset_count(
                 dev: *mut ::kernel::bindings::net_device,
+                sset: ::kernel::ffi::c_int,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::get_sset_count::<$t>(dev, sset) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_strings`](e::get_strings), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_strings(
+                dev: *mut ::kernel::bindings::net_device,
+                sset: u32,
                 buf: *mut u8,
-                n: u32,
             ) {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::stats_strings::<$t>(dev, buf, n) }
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::get_strings::<$t>(dev, sset, buf) }
             }
 
             /// # Safety
             ///
-            /// As for [`stats_fill`](o::stats_fill), which it is for `$t`.
+            /// As for [`get_ethtool_stats`](e::get_ethtool_stats), which it is for `$t`.
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_stats_fill(
+            unsafe extern "C" fn xpu_rs_get_ethtool_stats(
                 dev: *mut ::kernel::bindings::net_device,
+                stats: *mut ::kernel::bindings::ethtool_stats,
                 data: *mut u64,
-                n: u32,
             ) {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::stats_fill::<$t>(dev, data, n) }
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::get_ethtool_stats::<$t>(dev, stats, data) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_channels`](e::get_channels), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_channels(
+                dev: *mut ::kernel::bindings::net_device,
+                ch: *mut ::kernel::bindings::ethtool_channels,
+            ) {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::get_channels::<$t>(dev, ch) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`set_channels`](e::set_channels), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_set_channels(
+                dev: *mut ::kernel::bindings::net_device,
+                ch: *mut ::kernel::bindings::ethtool_channels,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::set_channels::<$t>(dev, ch) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_coalesce`](e::get_coalesce), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_coalesce(
+                dev: *mut ::kernel::bindings::net_device,
+                ec: *mut ::kernel::bindings::ethtool_coalesce,
+                _kec: *mut ::kernel::bindings::kernel_ethtool_coalesce,
+                _extack: *mut ::kernel::bindings::netlink_ext_ack,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::get_coalesce::<$t>(dev, ec) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`set_coalesce`](e::set_coalesce), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_set_coalesce(
+                dev: *mut ::kernel::bindings::net_device,
+                ec: *mut ::kernel::bindings::ethtool_coalesce,
+                _kec: *mut ::kernel::bindings::kernel_ethtool_coalesce,
+                extack: *mut ::kernel::bindings::netlink_ext_ack,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::set_coalesce::<$t>(dev, ec, extack) }
             }
 
             /// # Safety

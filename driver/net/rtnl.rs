@@ -1,10 +1,56 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! [`LinkKind`]: the `xpu` rtnetlink link kind (`ip link add NAME type xpu`).
+//! [`LinkKind`]: the `xpu` rtnetlink link kind (`ip link add NAME type xpu`), the
+//! configuration a new link comes with ([`LinkData`]), and the RTNL lock.
 
-use kernel::{error::to_result, prelude::*};
+use core::marker::PhantomData;
 
-use super::sys;
+use kernel::{bindings, error::to_result, prelude::*};
+
+use super::{genl::Attr, sys};
+use crate::link_uapi::attr;
+
+/// A new link's `IFLA_INFO_DATA`, parsed by rtnetlink with the kind's policy: what `ip link
+/// add NAME type xpu ...` asked for.
+///
+/// # Invariants
+///
+/// `data` is null (no `IFLA_INFO_DATA`) or has `attr::MAX + 1` entries, each null or an
+/// attribute of the request, valid for `'a`.
+pub(crate) struct LinkData<'a> {
+    data: *const *mut bindings::nlattr,
+    _request: PhantomData<&'a ()>,
+}
+
+impl<'a> LinkData<'a> {
+    /// # Safety
+    ///
+    /// `data` is the `data` argument of a `rtnl_link_ops` op of the xpu kind (whose `maxtype`
+    /// is `attr::MAX`), valid for `'a`.
+    pub(super) unsafe fn from_raw(data: *const *mut bindings::nlattr) -> Self {
+        // INVARIANT: per the function's contract.
+        Self {
+            data,
+            _request: PhantomData,
+        }
+    }
+
+    /// Attribute `t` (an `IFLA_XPU_*`), if given.
+    pub(crate) fn attr(&self, t: u16) -> Option<Attr<'a>> {
+        if self.data.is_null() || t > attr::MAX {
+            return None;
+        }
+        // SAFETY: `data` has `attr::MAX + 1` entries (type invariant) and `t <= attr::MAX`.
+        let nla = unsafe { *self.data.add(usize::from(t)) };
+        // SAFETY: null or an attribute of the request, valid for `'a` (type invariant).
+        unsafe { Attr::from_raw(nla) }
+    }
+
+    /// The value of `t`, a `u32` attribute (the policy checked its length), if given.
+    pub(crate) fn u32(&self, t: u16) -> Option<u32> {
+        self.attr(t)?.u32()
+    }
+}
 
 /// Proof that the caller holds RTNL, the lock under which the core runs `ndo_open`,
 /// `ndo_stop` and link changes; only the trampolines of such ops create one.

@@ -7,7 +7,7 @@ use core::{mem::ManuallyDrop, ptr::NonNull};
 use kernel::{bindings, error::to_result, prelude::*};
 
 use super::sys;
-use crate::shm::Desc;
+use crate::datapath::meta::VnetHdr;
 
 /// Why the datapath dropped a packet (`enum xpu_drop` in driver/xpu_shim.h); each maps to an
 /// `skb_drop_reason` for the drop monitor.
@@ -59,13 +59,14 @@ impl SkBuff {
         unsafe { sys::xpu_skb_queue(self.0.as_ptr()) }
     }
 
-    /// The packet's checksum and GSO metadata as a descriptor (`off` and `len` left zero).
-    pub(crate) fn tx_meta(&self) -> Result<Desc> {
-        let mut d = Desc::default();
-        // SAFETY: the skb is valid (type invariant); `d` is a `struct xpu_desc` (same layout,
-        // checked by uapi/tests/c_header.rs) that the helper writes.
-        to_result(unsafe { sys::xpu_skb_tx_meta(self.0.as_ptr(), &mut d) })?;
-        Ok(d)
+    /// The packet's checksum and GSO metadata, as the kernel writes them in a virtio-net
+    /// header.
+    pub(crate) fn vnet_hdr(&self) -> Result<VnetHdr> {
+        let mut h = VnetHdr::default();
+        // SAFETY: the skb is valid (type invariant); `h` is a `struct virtio_net_hdr` (same
+        // layout, asserted on both sides) that the helper writes.
+        to_result(unsafe { sys::xpu_skb_vnet_hdr(self.0.as_ptr(), &mut h) })?;
+        Ok(h)
     }
 
     /// Copies the first `len` bytes of the packet to `dst`.

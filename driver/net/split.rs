@@ -21,11 +21,7 @@ use kernel::{
 
 use super::sys;
 
-/// A request refused: the errno and the extack message.
-pub(crate) struct Refusal {
-    pub(crate) err: Error,
-    pub(crate) msg: &'static CStr,
-}
+pub(crate) use super::extack::Refusal;
 
 /// What creating a split namespace was asked for, as the netlink request gave it.
 pub(crate) struct CreateArgs<const NAME_LEN: usize> {

@@ -9,7 +9,7 @@ use kernel::{
     ffi::{c_char, c_int, c_void},
 };
 
-use crate::shm::Desc;
+use crate::datapath::meta::VnetHdr;
 
 /// `struct xpu_stats` of driver/xpu_shim.h.
 #[repr(C)]
@@ -24,14 +24,28 @@ pub(crate) struct XpuStats {
     pub(crate) tx_dropped: u64,
 }
 
-/// `struct xpu_moder` of driver/xpu_shim.h.
+/// `struct xpu_moder` of driver/xpu_shim.h: an RX queue's doorbell moderation.
 #[repr(C)]
-#[derive(Default)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct XpuModer {
+    /// `rx-usecs`: one poll this long after a coalesced re-arm.
     pub(crate) usecs: u32,
+    /// `rx-frames`: ask for a doorbell only every this many packets.
     pub(crate) frames: u32,
+    /// `adaptive-rx`: the kernel's DIM picks the two above.
     pub(crate) adaptive: bool,
 }
+
+// driver/xpu_shim.c asserts the same layouts.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<XpuModer>() == 12);
+    assert!(offset_of!(XpuModer, frames) == 4 && offset_of!(XpuModer, adaptive) == 8);
+    assert!(size_of::<XpuStats>() == 56);
+    assert!(offset_of!(XpuStats, rx_bytes) == 8 && offset_of!(XpuStats, rx_dropped) == 16);
+    assert!(offset_of!(XpuStats, rx_errors) == 24 && offset_of!(XpuStats, tx_packets) == 32);
+    assert!(offset_of!(XpuStats, tx_bytes) == 40 && offset_of!(XpuStats, tx_dropped) == 48);
+};
 
 extern "C" {
     pub(super) fn xpu_split_register() -> c_int;
@@ -47,6 +61,11 @@ extern "C" {
     pub(super) fn xpu_dev_drop_inc(dev: *mut bindings::net_device, tx: bool);
     pub(super) fn xpu_dev_mtu(dev: *const bindings::net_device) -> u32;
     pub(super) fn xpu_dev_real_num_queues(dev: *const bindings::net_device) -> u32;
+    pub(super) fn xpu_dev_set_queues(dev: *mut bindings::net_device, n: u32) -> c_int;
+    pub(super) fn xpu_dev_alloc_queues(dev: *const bindings::net_device) -> u32;
+    pub(super) fn xpu_num_online_cpus() -> u32;
+    pub(super) fn xpu_dev_running(dev: *const bindings::net_device) -> bool;
+    pub(super) fn xpu_rx_moderation_set(dev: *mut bindings::net_device, m: *const XpuModer);
     pub(super) fn xpu_skb_drop(skb: *mut bindings::sk_buff, why: u32);
     pub(super) fn xpu_skb_consume(skb: *mut bindings::sk_buff);
     pub(super) fn xpu_skb_len(skb: *const bindings::sk_buff) -> u32;
@@ -56,12 +75,12 @@ extern "C" {
         dst: *mut c_void,
         len: u32,
     ) -> c_int;
-    pub(super) fn xpu_skb_tx_meta(skb: *const bindings::sk_buff, d: *mut Desc) -> c_int;
+    pub(super) fn xpu_skb_vnet_hdr(skb: *const bindings::sk_buff, h: *mut VnetHdr) -> c_int;
     pub(super) fn xpu_rx_skb(
         napi: *mut bindings::napi_struct,
         data: *const c_void,
         len: u32,
-        d: *const Desc,
+        h: *const VnetHdr,
         why: *mut u32,
     ) -> *mut bindings::sk_buff;
     pub(super) fn xpu_napi_gro_receive(

@@ -10,6 +10,7 @@
 
 pub mod data;
 pub mod genl;
+pub mod link;
 pub mod ring;
 pub mod shm;
 pub mod steer;

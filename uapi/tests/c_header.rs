@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, mem::offset_of, path::PathBuf, process::Command};
 
-use xpu_uapi::{genl, shm::*, sync::Half};
+use xpu_uapi::{genl, link, shm::*, sync::Half};
 
 /// Every item checked: (name printed by the C program, C expression, Rust value).
 fn items() -> Vec<(&'static str, &'static str, u64)> {
@@ -120,7 +120,32 @@ fn items() -> Vec<(&'static str, &'static str, u64)> {
     ]
     .into_iter()
     .chain(genl_items())
+    .chain(link_items())
     .collect()
+}
+
+/// The link kind: linux/xpu.h (generated from uapi/xpu.yaml) against link.rs.
+fn link_items() -> Vec<(&'static str, &'static str, u64)> {
+    macro_rules! c {
+        ($c:literal, $v:expr) => {
+            ($c, $c, u64::from($v))
+        };
+    }
+    use link::{attr, role};
+    vec![
+        c!("IFLA_XPU_PEER_INFO", attr::PEER_INFO),
+        c!("IFLA_XPU_QUEUES", attr::QUEUES),
+        c!("IFLA_XPU_RING_SIZE", attr::RING_SIZE),
+        c!("IFLA_XPU_ROLE", attr::ROLE),
+        c!("IFLA_XPU_LINK_STATE", attr::LINK_STATE),
+        c!("IFLA_XPU_STATUS", attr::STATUS),
+        c!("IFLA_XPU_MAX", attr::MAX),
+        c!("XPU_DEFAULT_QUEUES", link::DEFAULT_QUEUES),
+        c!("XPU_DEFAULT_RING_SIZE", link::DEFAULT_RING_SIZE),
+        c!("XPU_LINK_ROLE_PAIR", role::PAIR),
+        c!("XPU_LINK_ROLE_HOST", role::HOST),
+        c!("XPU_LINK_ROLE_DPU", role::DPU),
+    ]
 }
 
 /// The generic-netlink family: linux/xpu.h (generated from uapi/xpu.yaml) against genl.rs.

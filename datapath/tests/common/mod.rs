@@ -19,6 +19,7 @@ use std::{
 use xpu_datapath::{
     conn::{start_slots, Config, Conn, MAX_PACKET},
     mem::SharedMem,
+    meta::{VnetHdr, VNET_GSO_UDP},
     port::{Clock, DropReason, Mode, Moderation, Poller, Port, TxPacket},
     shm::{
         Desc, Layout, LayoutError, MAX_BUF_SIZE, MAX_QUEUES, MAX_WINDOW_SIZE, MIN_BUF_SIZE,
@@ -207,8 +208,12 @@ impl TxPacket<Mem> for Pkt<'_> {
     fn size(&self) -> u32 {
         self.len
     }
-    fn meta(&self) -> Option<Desc> {
-        (!self.bad_meta).then(Desc::default)
+    /// A bad packet's metadata is UFO's, which the kernel can express and the link cannot.
+    fn vnet_hdr(&self) -> Option<VnetHdr> {
+        Some(VnetHdr {
+            gso_type: if self.bad_meta { VNET_GSO_UDP } else { 0 },
+            ..VnetHdr::default()
+        })
     }
     fn copy_to(&self, mem: &Mem, off: u32) -> Option<()> {
         let t = tag(self.q, self.seq);
@@ -308,32 +313,32 @@ pub struct TestNapi<'a> {
 }
 
 impl Poller<Mem> for TestNapi<'_> {
-    fn receive(&self, mem: &Mem, off: u32, d: &Desc) -> Result<(), DropReason> {
-        let end = u64::from(off) + u64::from(d.len);
-        if off < self.lo || end > u64::from(self.hi) || d.len < 8 {
+    fn receive(&self, mem: &Mem, off: u32, len: u32, _h: &VnetHdr) -> Result<(), DropReason> {
+        let end = u64::from(off) + u64::from(len);
+        if off < self.lo || end > u64::from(self.hi) || len < 8 {
             self.out_of_area.set(self.out_of_area.get() + 1);
             return Err(DropReason::BadMeta);
         }
         // The copy is the kernel's (bytes, any alignment), not the datapath's: the test reads
         // the tags directly.
-        let (first, len, last) = if off % 4 == 0 {
+        let (first, stored, last) = if off % 4 == 0 {
             (
                 mem.peek(off),
                 mem.peek(off + 4),
-                mem.peek(last_word(off, d.len)),
+                mem.peek(last_word(off, len)),
             )
         } else {
             (0, 0, u32::MAX)
         };
         // A torn packet (overwritten at either end, or not the length sent) records as a
         // different tag.
-        let t = if first == last && len == d.len {
+        let t = if first == last && stored == len {
             first
         } else {
             u32::MAX
         };
         if let Some(q) = self.received.borrow_mut().get_mut(usize::from(self.q)) {
-            q.push_back((t, d.len));
+            q.push_back((t, len));
         }
         Ok(())
     }
