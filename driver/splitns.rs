@@ -462,8 +462,9 @@ impl SplitNs {
     /// goodbye; `reply` asks the peer for its own.
     pub(crate) fn snapshot(&self, out: &mut [u8], split: bool, reply: bool) -> Result {
         let seq = self.seq.fetch_add(1, Relaxed).wrapping_add(1);
+        let addr6 = self.addr6.map(|a| a.octets());
         encode_header(
-            out, split, reply, self.half, self.range, self.addr, self.epoch, seq,
+            out, split, reply, self.half, self.range, self.addr, addr6, self.epoch, seq,
         )
         .ok_or(EINVAL)?;
         let bitmap = out.get_mut(port_sync::HEADER_LEN..).ok_or(EINVAL)?;
@@ -498,6 +499,7 @@ impl SplitNs {
             PeerState::Unsplit
         } else if s.half == self.half
             || s.addr != self.addr
+            || s.addr6 != self.addr6.map(|a| a.octets())
             || ranges_overlap(peer_range, self.range)
         {
             PeerState::Conflict

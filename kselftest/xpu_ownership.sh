@@ -366,7 +366,7 @@ test_peer_claims_every_port() {
 	wait_listen h 8080
 	knows "$D" 8080 host || fail "the DPU half did not learn 8080"
 	ip -n "$D" link set xpu1 mtu 9000
-	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 claim-all 1 $POD || fail "inject failed"
+	d python3 "$XPU_DIR/xpu_split_inject.py" xpu1 claim-all 1 $POD $POD6 || fail "inject failed"
 	slowwait $BOUND sh -c "[ \"\$(ip netns exec $H xpuctl splitns show --json |
 		sed -n 's/.*\"peer_owned\":\([0-9]*\).*/\1/p')\" -gt 40000 ]" ||
 		fail "the host half did not take the forged snapshot ($(peer_owned "$H") ports)"

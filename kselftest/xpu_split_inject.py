@@ -8,7 +8,7 @@
                                         packet (ethertype 0x88b5)
     xpu_split_inject.py DEV garbage N   N malformed port snapshots (ethertype 0x88b6):
                                         random bytes, random lengths, a good magic now and then
-    xpu_split_inject.py DEV claim-all HALF POD_ADDR
+    xpu_split_inject.py DEV claim-all HALF POD_ADDR [POD_ADDR6]
                                         a well-formed snapshot of a new incarnation of half HALF
                                         (0 host, 1 DPU) that claims every port; the whole
                                         snapshot is longer than 1500 bytes: raise DEV's MTU
@@ -70,15 +70,16 @@ def garbage(rng):
 
 
 # uapi/src/sync.rs: the snapshot's header, then a bitmap of every port.
-SYNC_MAGIC, SYNC_VERSION, FLAG_SPLIT = 0x53555058, 1, 1
+SYNC_MAGIC, SYNC_VERSION, FLAG_SPLIT = 0x53555058, 2, 1
 DEFAULT_RANGE = {0: (32768, 49151), 1: (49152, 60999)}
 
 
-def claim_all(half, addr):
+def claim_all(half, addr, addr6=None):
     lo, hi = DEFAULT_RANGE[half]
-    hdr = struct.pack("<IHHBBHHH4sII", SYNC_MAGIC, SYNC_VERSION, FLAG_SPLIT, half, 0, lo, hi, 0,
-                      socket.inet_aton(addr), random.getrandbits(32), 1)
-    assert len(hdr) == 28
+    a6 = socket.inet_pton(socket.AF_INET6, addr6) if addr6 else bytes(16)
+    hdr = struct.pack("<IHHBBHHH4sII16s", SYNC_MAGIC, SYNC_VERSION, FLAG_SPLIT, half, 0, lo, hi,
+                      0, socket.inet_aton(addr), random.getrandbits(32), 1, a6)
+    assert len(hdr) == 44
     return hdr + b"\xff" * (65536 // 8)
 
 
@@ -90,7 +91,7 @@ def main():
     if what == "syn":
         s.send(eth(ETH_P_XPU_LOCAL) + syn(arg, *sys.argv[4:6]))
     elif what == "claim-all":
-        s.send(eth(ETH_P_XPU_SYNC) + claim_all(arg, sys.argv[4]))
+        s.send(eth(ETH_P_XPU_SYNC) + claim_all(arg, *sys.argv[4:6]))
     elif what == "garbage":
         rng = random.Random(int.from_bytes(os.urandom(4), "little"))
         for _ in range(arg):

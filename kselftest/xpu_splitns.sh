@@ -337,6 +337,36 @@ test_peer_loss_and_teardown() {
 		fail "the host half survived the DPU namespace"
 }
 
+# both_see STATE WHY: within 10 s, each half sees the other as STATE ("split", "conflict").
+both_see() {
+	slowwait 10 sh -c "ip netns exec $H xpuctl splitns show --json | grep -q '\"peer\":\"$1\"' &&
+		ip netns exec $D xpuctl splitns show --json | grep -q '\"peer\":\"$1\"'" ||
+		fail "$2: the host half sees '$(peer_state "$H")', the DPU half '$(peer_state "$D")', not $1"
+}
+
+# Halves that announce different pod addresses are not one pod: each sees the other in
+# conflict, for IPv4, for IPv6, and for an IPv6 address on one half only; agreeing pairs them.
+test_address_mismatch() {
+	local a6=fd00:77::5
+	setup_link
+	h xpuctl splitns create web --dev xpu0 --addr $POD --addr6 $a6 --half host ||
+		fail "host half: create failed"
+	d xpuctl splitns create web --dev xpu1 --addr $POD --addr6 fd00:77::6 --half dpu ||
+		fail "DPU half: create failed"
+	both_see conflict "different IPv6 addresses"
+	d xpuctl splitns delete web || fail "delete failed"
+	d xpuctl splitns create web --dev xpu1 --addr $POD --half dpu || fail "re-create failed"
+	both_see conflict "an IPv6 address on the host half only"
+	d xpuctl splitns delete web || fail "delete failed"
+	d xpuctl splitns create web --dev xpu1 --addr 10.77.0.6 --addr6 $a6 --half dpu ||
+		fail "re-create failed"
+	both_see conflict "different IPv4 addresses"
+	d xpuctl splitns delete web || fail "delete failed"
+	d xpuctl splitns create web --dev xpu1 --addr $POD --addr6 $a6 --half dpu ||
+		fail "re-create failed"
+	both_see split "the same addresses"
+}
+
 xpu_require
 for c in xpuctl python3 curl nc ss; do
 	command -v $c >/dev/null || { ktap_skip_all "$c not installed"; exit "$KSFT_SKIP"; }
@@ -345,7 +375,7 @@ trap xpu_cleanup EXIT
 modprobe xpu || { ktap_skip_all "cannot load xpu"; exit "$KSFT_SKIP"; }
 xpu_kmemleak_clear
 ktap_print_header
-ktap_set_plan 12
+ktap_set_plan 13
 xpu_case "create, show, delete and re-create a split namespace" test_create_show_delete
 xpu_case "http.server on the host half, curl on the DPU half, over 127.0.0.1" test_http_dpu_to_host
 xpu_case "nc between the halves over 127.0.0.1, TCP both ways and UDP" test_nc_host_to_dpu
@@ -357,6 +387,7 @@ xpu_case "the monitor group hears port and peer changes" test_notifications
 xpu_case "a hostile other half: raw frames for unowned ports, malformed snapshots" test_hostile_half
 xpu_case "10000 malformed messages get errors, no oops" test_fuzz
 xpu_case "peer loss, link deletion and netns deletion tear down cleanly" test_peer_loss_and_teardown
+xpu_case "halves that disagree on the pod address (IPv4 or IPv6) are in conflict" test_address_mismatch
 modprobe -r xpu
 xpu_case "no leaks" xpu_kmemleak_clean
 ktap_finished

@@ -4,7 +4,7 @@
 //!
 //! It travels over the link itself, as an Ethernet frame of type [`ETH_P_XPU_SYNC`] (a local
 //! experimental ethertype: it never leaves the link). Each message is a whole snapshot of the
-//! sender's half: its role, pod address, ephemeral range and the bitmap of the ports registered
+//! sender's half: its role, pod addresses, ephemeral range and the bitmap of the ports registered
 //! to it, so a lost or reordered message is repaired by the next one and the receiver needs no
 //! history. A sender sends one after every change, and when the link comes up or a peer asks
 //! ([`FLAG_REPLY`]); a half that stops being split sends one without [`FLAG_SPLIT`].
@@ -27,7 +27,11 @@
 //! | 16     | 4    | pod IPv4 address, network order           |
 //! | 20     | 4    | epoch: random, drawn when the half splits |
 //! | 24     | 4    | sequence number, one more per message     |
-//! | 28     | 8192 | bitmap: port p is bit p % 8 of byte p / 8 |
+//! | 28     | 16   | pod IPv6 address, network order; 0: none  |
+//! | 44     | 8192 | bitmap: port p is bit p % 8 of byte p / 8 |
+//!
+//! Halves that announce different pod addresses (IPv4, or IPv6, or one IPv6 and the other none)
+//! are not one pod: each sees the other in conflict. Version 1 had no IPv6 address.
 //!
 //! Messages may cross the link on different queues and so arrive out of order: within one epoch
 //! the receiver takes only a sequence number newer than the last it took ([`seq_after`]); a new
@@ -42,7 +46,7 @@ pub const ETH_P_XPU_LOCAL: u16 = 0x88b5;
 /// "XPUS", little-endian.
 pub const MAGIC: u32 = 0x5355_5058;
 /// The version this code speaks; a message of another version is refused.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// The sender's namespace is split; without it, the message says "not split (any more)".
 pub const FLAG_SPLIT: u16 = 1 << 0;
 /// The sender wants a snapshot back (it has just split, or its link just came up).
@@ -50,7 +54,7 @@ pub const FLAG_REPLY: u16 = 1 << 1;
 /// Bytes of the port bitmap: one bit per port number.
 pub const BITMAP_LEN: usize = 65536 / 8;
 /// Bytes before the bitmap.
-pub const HEADER_LEN: usize = 28;
+pub const HEADER_LEN: usize = 44;
 /// Bytes of a message.
 pub const LEN: usize = HEADER_LEN + BITMAP_LEN;
 /// The lowest ephemeral port a half may announce (below are the well-known and registered
@@ -113,6 +117,8 @@ pub struct Snapshot<'a> {
     pub port_min: u16,
     pub port_max: u16,
     pub addr: [u8; 4],
+    /// The pod's IPv6 address, if the sender has one.
+    pub addr6: Option<[u8; 16]>,
     pub epoch: u32,
     pub seq: u32,
     pub bitmap: &'a [u8],
@@ -152,6 +158,8 @@ impl<'a> Snapshot<'a> {
             return Err(SyncError::Range);
         }
         let split = flags & FLAG_SPLIT != 0;
+        let mut addr6 = [0; 16];
+        addr6.copy_from_slice(&b[28..44]);
         let bitmap = &b[HEADER_LEN..];
         if !split && bitmap.iter().any(|&x| x != 0) {
             return Err(SyncError::Reserved);
@@ -163,6 +171,7 @@ impl<'a> Snapshot<'a> {
             port_min,
             port_max,
             addr: [b[16], b[17], b[18], b[19]],
+            addr6: (addr6 != [0; 16]).then_some(addr6),
             epoch: le32(b, 20),
             seq: le32(b, 24),
             bitmap,
@@ -188,6 +197,7 @@ pub fn encode_header(
     half: Half,
     range: (u16, u16),
     addr: [u8; 4],
+    addr6: Option<[u8; 16]>,
     epoch: u32,
     seq: u32,
 ) -> Option<()> {
@@ -206,6 +216,7 @@ pub fn encode_header(
     out[16..20].copy_from_slice(&addr);
     out[20..24].copy_from_slice(&epoch.to_le_bytes());
     out[24..28].copy_from_slice(&seq.to_le_bytes());
+    out[28..44].copy_from_slice(&addr6.unwrap_or_default());
     Some(())
 }
 

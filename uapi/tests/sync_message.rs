@@ -6,9 +6,22 @@ use proptest::prelude::*;
 use rstest::rstest;
 use xpu_uapi::sync::*;
 
+const ADDR6: [u8; 16] = [0xfd, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5];
+
 fn message(split: bool, reply: bool, half: Half, range: (u16, u16), ports: &[u16]) -> Vec<u8> {
     let mut m = vec![0u8; LEN];
-    encode_header(&mut m, split, reply, half, range, [10, 0, 0, 7], 7, 41).expect("LEN bytes");
+    encode_header(
+        &mut m,
+        split,
+        reply,
+        half,
+        range,
+        [10, 0, 0, 7],
+        Some(ADDR6),
+        7,
+        41,
+    )
+    .expect("LEN bytes");
     for &p in ports {
         m[HEADER_LEN + usize::from(p) / 8] |= 1 << (p % 8);
     }
@@ -24,7 +37,7 @@ fn round_trip() {
         (s.half, s.port_min, s.port_max, s.seq),
         (Half::Dpu, 49152, 60999, 41)
     );
-    assert_eq!((s.addr, s.epoch), ([10, 0, 0, 7], 7));
+    assert_eq!((s.addr, s.addr6, s.epoch), ([10, 0, 0, 7], Some(ADDR6), 7));
     for p in [1, 80, 8080, 65535] {
         assert!(s.owns(p), "port {p}");
     }
@@ -35,7 +48,8 @@ fn round_trip() {
 #[case::short(LEN - 1, None, SyncError::Length)]
 #[case::long(LEN + 1, None, SyncError::Length)]
 #[case::magic(LEN, Some((0, 0x00)), SyncError::Magic)]
-#[case::version(LEN, Some((4, 2)), SyncError::Version)]
+#[case::version_1(LEN, Some((4, 1)), SyncError::Version)]
+#[case::version_3(LEN, Some((4, 3)), SyncError::Version)]
 #[case::flags(LEN, Some((6, 0x05)), SyncError::Flags)]
 #[case::half(LEN, Some((8, 2)), SyncError::Half)]
 #[case::reserved(LEN, Some((9, 1)), SyncError::Reserved)]
@@ -52,6 +66,25 @@ fn bad_messages_are_refused(
         m[at] = v;
     }
     assert_eq!(Snapshot::decode(&m), Err(want));
+}
+
+#[test]
+fn no_ipv6_address_is_all_zero() {
+    let mut m = vec![0u8; LEN];
+    encode_header(
+        &mut m,
+        true,
+        false,
+        Half::Host,
+        (32768, 49151),
+        [10, 0, 0, 7],
+        None,
+        1,
+        1,
+    )
+    .expect("LEN bytes");
+    assert_eq!(&m[28..44], &[0; 16]);
+    assert_eq!(Snapshot::decode(&m).map(|s| s.addr6), Ok(None));
 }
 
 #[test]
