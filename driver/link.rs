@@ -151,9 +151,9 @@ impl NetdevOps for Xpu {
         (s.link_state(), s.describe())
     }
 
-    fn init(dev: &Device) -> Result<Pin<KBox<LinkState>>> {
+    fn init(dev: &Device, rtnl: &Rtnl) -> Result<Pin<KBox<LinkState>>> {
         let m = COALESCE_DEFAULT;
-        dev.set_rx_moderation(&m);
+        dev.set_rx_moderation(&m, rtnl);
         Ok(KBox::pin(
             LinkState {
                 ring_size: Atomic::new(0),
@@ -360,7 +360,7 @@ impl NetdevOps for Xpu {
         dev: &Device,
         state: &LinkState,
         m: XpuModer,
-        _rtnl: &Rtnl,
+        rtnl: &Rtnl,
     ) -> Result<(), Refusal> {
         if m.usecs > COALESCE_MAX_USECS {
             return Err(refusal(c"rx-usecs must be at most 10000"));
@@ -372,7 +372,7 @@ impl NetdevOps for Xpu {
         usecs.store(m.usecs, Relaxed);
         frames.store(m.frames, Relaxed);
         adaptive.store(m.adaptive.into(), Relaxed);
-        dev.set_rx_moderation(&m);
+        dev.set_rx_moderation(&m, rtnl);
         Ok(())
     }
 

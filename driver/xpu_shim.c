@@ -174,9 +174,14 @@ void xpu_rx_moderation_set(struct net_device *dev, const struct xpu_moder *m)
 		struct xpu_rxq *rxq = &priv->rxq[i];
 
 		WRITE_ONCE(rxq->adaptive, m->adaptive);
-		/* A DIM update in flight must not overwrite the new values. */
-		if (!m->adaptive)
+		/*
+		 * A DIM update in flight must not overwrite the new values; once cancelled, DIM
+		 * starts measuring afresh (as in xpu_napi_disable) for when adaptive-rx is back.
+		 */
+		if (!m->adaptive) {
 			cancel_work_sync(&rxq->dim.work);
+			WRITE_ONCE(rxq->dim.state, DIM_START_MEASURE);
+		}
 		WRITE_ONCE(rxq->usecs, m->usecs);
 		WRITE_ONCE(rxq->frames, m->frames);
 	}
@@ -410,11 +415,16 @@ void xpu_napi_disable(struct net_device *dev)
 	struct xpu_priv *priv = xpu_priv(dev);
 	unsigned int i;
 
-	/* Polls stop first: only a poll starts the timer or DIM's work. */
+	/*
+	 * Polls stop first: only a poll starts the timer or DIM's work. A DIM work cancelled
+	 * before it ran leaves DIM waiting for it (DIM_APPLY_NEW_PROFILE), and net_dim() would
+	 * ignore the queue from then on: it starts measuring afresh instead.
+	 */
 	for (i = 0; i < priv->napi_on; i++) {
 		napi_disable(&priv->rxq[i].napi);
 		hrtimer_cancel(&priv->rxq[i].timer);
 		cancel_work_sync(&priv->rxq[i].dim.work);
+		priv->rxq[i].dim.state = DIM_START_MEASURE;
 	}
 	priv->napi_on = 0;
 }

@@ -81,13 +81,14 @@ pub fn desc_meta(h: &VnetHdr) -> Option<Desc> {
 }
 
 /// Receive: the header for the kernel to apply to a packet the peer described in `d`.
-/// `None` for a descriptor no sender of ours writes: an unknown GSO type or flag, or ECN
-/// without GSO. What passes still goes through the kernel's own checks.
+/// `None` for a descriptor no sender of ours writes: an unknown GSO type or flag, or ECN on
+/// anything but TCP's GSO. What passes still goes through the kernel's own checks.
 pub fn vnet_hdr(d: &Desc) -> Option<VnetHdr> {
     let base = d.gso_type & !GSO_F_ECN;
     let (_, vnet) = GSO.iter().find(|(g, _)| *g == base)?;
     let ecn = d.gso_type & GSO_F_ECN != 0;
-    if (ecn && base == GSO_NONE) || d.flags & !(DESC_F_CSUM_PARTIAL | DESC_F_DATA_VALID) != 0 {
+    let tcp = base == GSO_TCPV4 || base == GSO_TCPV6;
+    if (ecn && !tcp) || d.flags & !(DESC_F_CSUM_PARTIAL | DESC_F_DATA_VALID) != 0 {
         return None;
     }
     let mut h = VnetHdr {

@@ -77,6 +77,7 @@ fn desc(gso_type: u8, flags: u8) -> Desc {
 #[case::unknown_gso(desc(4, 0))]
 #[case::unknown_gso_high(desc(0x7f, 0))]
 #[case::ecn_without_gso(desc(GSO_NONE | GSO_F_ECN, 0))]
+#[case::ecn_on_udp(desc(GSO_UDP_L4 | GSO_F_ECN, 0))]
 #[case::unknown_gso_ecn(desc(9 | GSO_F_ECN, 0))]
 #[case::unknown_flag(desc(GSO_NONE, 1 << 2))]
 #[case::every_flag(desc(GSO_TCPV4, 0xff))]
@@ -90,7 +91,7 @@ fn valid(d: &Desc) -> bool {
     let base = d.gso_type & !GSO_F_ECN;
     let ecn = d.gso_type & GSO_F_ECN != 0;
     [GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4].contains(&base)
-        && !(ecn && base == GSO_NONE)
+        && !(ecn && base != GSO_TCPV4 && base != GSO_TCPV6)
         && d.flags & !(DESC_F_CSUM_PARTIAL | DESC_F_DATA_VALID) == 0
 }
 

@@ -104,7 +104,7 @@ impl Device {
     /// each CPU sending on queue `cpu % n` (its XPS map).
     pub(crate) fn set_queues(&self, n: u32, _rtnl: &Rtnl) -> Result {
         // SAFETY: the device is alive (type invariant); RTNL is held (the token proves it), as
-        // `netif_set_real_num_queues` requires; the core checks `n` against the allocation.
+        // `netif_set_real_num_queues` requires, which refuses an `n` above the allocation.
         to_result(unsafe { sys::xpu_dev_set_queues(self.as_raw(), n) })
     }
 
@@ -121,11 +121,12 @@ impl Device {
         unsafe { sys::xpu_dev_running(self.as_raw()) }
     }
 
-    /// Sets every RX queue's doorbell moderation (process context: with adaptive-rx off, it
-    /// waits for a DIM update in flight, which must not overwrite `m`).
-    pub(crate) fn set_rx_moderation(&self, m: &XpuModer) {
+    /// Sets every RX queue's doorbell moderation (with adaptive-rx off, it waits for a DIM
+    /// update in flight, which must not overwrite `m`).
+    pub(crate) fn set_rx_moderation(&self, m: &XpuModer, _rtnl: &Rtnl) {
         // SAFETY: the device is alive (type invariant), its queues were set up before ndo_init
-        // handed it to the driver; `m` is valid for the call.
+        // handed it to the driver; RTNL (the token) serialises the writers, in process
+        // context, where the helper may wait; `m` is valid for the call.
         unsafe { sys::xpu_rx_moderation_set(self.as_raw(), m) }
     }
 

@@ -55,12 +55,16 @@ impl<'a> CStrWriter<'a> {
 
 impl Write for CStrWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // The last byte stays the NUL.
+        let room = self.buf.len().saturating_sub(1);
         for &b in s.as_bytes() {
-            if self.len + 1 >= self.buf.len() {
-                self.whole = false;
-                break;
+            match self.buf.get_mut(self.len) {
+                Some(c) if self.len < room => *c = b,
+                _ => {
+                    self.whole = false;
+                    break;
+                }
             }
-            self.buf[self.len] = b;
             self.len += 1;
         }
         Ok(())
@@ -138,7 +142,7 @@ pub(crate) unsafe fn get_sset_count<D: Exported>(
 /// # Safety
 ///
 /// Must only be called by the ethtool core as `get_strings` of an xpu device, with `buf`
-/// valid for as many names as `get_sset_count` gave.
+/// valid for as many names as `get_sset_count` gave, RTNL held since.
 pub(crate) unsafe fn get_strings<D: Exported>(
     dev: *mut bindings::net_device,
     sset: u32,
@@ -154,8 +158,9 @@ pub(crate) unsafe fn get_strings<D: Exported>(
     let StatSink::Count(n) = count else {
         return;
     };
-    // SAFETY: the core sized `buf` for `n` names of `NAME_LEN` bytes, `n` from the same walk
-    // (function safety requirement: the counters do not change while a device exists); a
+    // SAFETY: the core sized `buf` for the names `get_sset_count` counted, and the walk counts
+    // as many now: the counters change only when the datapath attaches, under RTNL, which the
+    // core holds from `get_sset_count` to here (function safety requirement); a
     // `[u8; NAME_LEN]` has alignment 1.
     let names = unsafe { core::slice::from_raw_parts_mut(buf.cast::<[u8; NAME_LEN]>(), n) };
     walk::<D>(dev, &mut StatSink::Names(names, 0));

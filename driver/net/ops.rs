@@ -45,7 +45,7 @@ pub(crate) trait NetdevOps {
     type State: Send + Sync;
 
     /// `ndo_init`: the device is being registered.
-    fn init(dev: &Device) -> Result<Pin<KBox<Self::State>>>;
+    fn init(dev: &Device, rtnl: &Rtnl) -> Result<Pin<KBox<Self::State>>>;
     /// `ndo_open`: the administrator brought the device up.
     fn open(dev: &Device, state: &Self::State, rtnl: &Rtnl) -> Result;
     /// `ndo_stop`: the device goes down.
@@ -147,8 +147,10 @@ pub(super) fn state<D: Exported>(dev: &Device) -> Option<&D::State> {
 pub(crate) unsafe fn dev_init<D: Exported>(dev: *mut bindings::net_device) -> c_int {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: the core calls ndo_init from register_netdevice, with RTNL held, until it returns.
+    let rtnl = unsafe { Rtnl::assume_held() };
     from_result(|| {
-        let state = D::init(dev)?;
+        let state = D::init(dev, &rtnl)?;
         dev.set_private(state.into_foreign());
         Ok(0)
     })

@@ -6,6 +6,7 @@
 #   KDIR=/path tools/lab/kernel.sh use a kernel you built yourself (checked, not rebuilt)
 #   XPU_KSRC=/path                 use this kernel source tree instead of Debian's linux-source
 #   XPU_KERNEL_FLAVOR=perf         the same kernel without debugging options (the benchmark's)
+#   XPU_KERNEL_FLAVOR=kasan        the test kernel with KASAN, built by clang ($XPU_LLVM)
 #
 # The build lives in $XPU_CACHE/kernel/<key>, the key hashing the source version, the config
 # fragments and the rustc/bindgen/gcc versions, so a warm run is a no-op.
@@ -88,17 +89,26 @@ kver=$(make -s -C "$src" kernelversion)
 # --- configuration and cache key
 frags=("$XPU_ROOT/tools/lab/kernel.config" "$XPU_ROOT/kselftest/config")
 # XPU_KERNEL_FLAVOR=perf: the same kernel without the debugging options, for the benchmark.
+# XPU_KERNEL_FLAVOR=kasan: the test kernel with KASAN, which a Rust kernel allows only when
+# clang builds it: the LLVM toolchain of $XPU_LLVM (clang-19 and its lld), for kernel and module.
+toolchain=()
 case ${XPU_KERNEL_FLAVOR:-debug} in
 debug) ;;
 perf) frags+=("$XPU_ROOT/tools/lab/kernel-perf.config") ;;
-*) die "XPU_KERNEL_FLAVOR=$XPU_KERNEL_FLAVOR: the flavours are 'debug' (default) and 'perf'" ;;
+kasan)
+	frags+=("$XPU_ROOT/tools/lab/kernel-kasan.config")
+	toolchain=(LLVM="$XPU_LLVM")
+	command -v "clang$XPU_LLVM" >/dev/null && command -v "ld.lld$XPU_LLVM" >/dev/null ||
+		die "clang$XPU_LLVM or ld.lld$XPU_LLVM not found: run XPU_KERNEL_FLAVOR=kasan make deps"
+	;;
+*) die "XPU_KERNEL_FLAVOR=$XPU_KERNEL_FLAVOR: the flavours are 'debug' (default), 'perf' and 'kasan'" ;;
 esac
 key=$({
 	echo "$src $kver"
 	cat "${frags[@]}"
 	rustc -vV
 	bindgen --version
-	gcc --version | head -n1
+	if [ ${#toolchain[@]} -gt 0 ]; then "clang$XPU_LLVM" --version | head -n1; else gcc --version | head -n1; fi
 } | sha256sum | cut -c1-16)
 out=$XPU_CACHE/kernel/$kver-$key
 if [ -f "$out/.xpu-built" ]; then
@@ -108,7 +118,10 @@ fi
 
 log "building kernel $kver into $out (cold build: about 15 min on 2 cores)"
 mkdir -p "$out"
-kmake() { make -C "$src" O="$out" -j"$(nproc)" "$@"; }
+kmake() { make -C "$src" O="$out" -j"$(nproc)" "${toolchain[@]}" "$@"; }
+# What every later make against this build must pass too (the module's, tools/lab/module.sh).
+: >"$out/xpu.make-args"
+[ ${#toolchain[@]} -eq 0 ] || printf '%s\n' "${toolchain[@]}" >"$out/xpu.make-args"
 
 # Say plainly what is missing for Rust before anything long starts.
 if ! kmake -s rustavailable >"$out/rustavailable.log" 2>&1; then

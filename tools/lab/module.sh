@@ -11,6 +11,8 @@ kdir=$("$XPU_ROOT/tools/lab/kernel.sh")
 out=$(module_dir "$kdir")
 mkdir -p "$out"
 mo=(MO="$out")
+# The toolchain the kernel was built with (the kasan flavour's clang), as kernel.sh recorded it.
+[ -s "$kdir/xpu.make-args" ] && mapfile -t -O 1 mo <"$kdir/xpu.make-args"
 ko=$out/driver/xpu.ko
 # W=1 would flag the kernel's own headers; the Rust lints of the kernel build apply as they are.
 if ! make -s -C "$kdir" M="$XPU_ROOT" "${mo[@]}" "$@" modules >"$XPU_CACHE/module-build.log" 2>&1; then
