@@ -16,6 +16,7 @@
 //! (`crate::datapath::{mem, port}`), which `datapath` implements over the kernel objects.
 
 pub(crate) mod clock;
+pub(crate) mod cstr;
 pub(crate) mod datapath;
 pub(crate) mod device;
 pub(crate) mod ethtool;

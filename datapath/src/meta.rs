@@ -49,6 +49,25 @@ pub const VNET_GSO_TCPV6: u8 = 4;
 pub const VNET_GSO_UDP_L4: u8 = 5;
 pub const VNET_GSO_ECN: u8 = 0x80;
 
+/// Checksum flags: the descriptor's and the kernel's, pair by pair.
+const FLAGS: [(u8, u8); 2] = [
+    (DESC_F_CSUM_PARTIAL, VNET_F_NEEDS_CSUM),
+    (DESC_F_DATA_VALID, VNET_F_DATA_VALID),
+];
+
+/// `bits` recoded through `FLAGS`, from the descriptor's to the kernel's (`to_vnet`) or back;
+/// bits of neither are left out.
+fn recode_flags(bits: u8, to_vnet: bool) -> u8 {
+    FLAGS.iter().fold(0, |out, &(desc, vnet)| {
+        let (from, to) = if to_vnet { (desc, vnet) } else { (vnet, desc) };
+        if bits & from != 0 {
+            out | to
+        } else {
+            out
+        }
+    })
+}
+
 /// GSO types that cross the link: the descriptor's and the kernel's, pair by pair.
 const GSO: [(u8, u8); 4] = [
     (GSO_NONE, VNET_GSO_NONE),
@@ -61,23 +80,19 @@ const GSO: [(u8, u8); 4] = [
 /// and `len` left zero). `None` for what the link does not carry (UFO's `VNET_GSO_UDP`).
 pub fn desc_meta(h: &VnetHdr) -> Option<Desc> {
     let (gso, _) = GSO.iter().find(|(_, v)| *v == h.gso_type & !VNET_GSO_ECN)?;
-    let mut d = Desc {
-        gso_type: *gso,
+    let ecn = if h.gso_type & VNET_GSO_ECN != 0 {
+        GSO_F_ECN
+    } else {
+        0
+    };
+    Some(Desc {
+        gso_type: *gso | ecn,
         gso_size: h.gso_size,
         csum_start: h.csum_start,
         csum_offset: h.csum_offset,
+        flags: recode_flags(h.flags, false),
         ..Desc::default()
-    };
-    if h.gso_type & VNET_GSO_ECN != 0 {
-        d.gso_type |= GSO_F_ECN;
-    }
-    if h.flags & VNET_F_NEEDS_CSUM != 0 {
-        d.flags |= DESC_F_CSUM_PARTIAL;
-    }
-    if h.flags & VNET_F_DATA_VALID != 0 {
-        d.flags |= DESC_F_DATA_VALID;
-    }
-    Some(d)
+    })
 }
 
 /// Receive: the header for the kernel to apply to a packet the peer described in `d`.
@@ -88,24 +103,16 @@ pub fn vnet_hdr(d: &Desc) -> Option<VnetHdr> {
     let (_, vnet) = GSO.iter().find(|(g, _)| *g == base)?;
     let ecn = d.gso_type & GSO_F_ECN != 0;
     let tcp = base == GSO_TCPV4 || base == GSO_TCPV6;
-    if (ecn && !tcp) || d.flags & !(DESC_F_CSUM_PARTIAL | DESC_F_DATA_VALID) != 0 {
+    let flags = recode_flags(d.flags, true);
+    if (ecn && !tcp) || recode_flags(flags, false) != d.flags {
         return None;
     }
-    let mut h = VnetHdr {
-        gso_type: *vnet,
+    Some(VnetHdr {
+        gso_type: *vnet | if ecn { VNET_GSO_ECN } else { 0 },
         gso_size: d.gso_size,
         csum_start: d.csum_start,
         csum_offset: d.csum_offset,
+        flags,
         ..VnetHdr::default()
-    };
-    if ecn {
-        h.gso_type |= VNET_GSO_ECN;
-    }
-    if d.flags & DESC_F_CSUM_PARTIAL != 0 {
-        h.flags |= VNET_F_NEEDS_CSUM;
-    }
-    if d.flags & DESC_F_DATA_VALID != 0 {
-        h.flags |= VNET_F_DATA_VALID;
-    }
-    Some(h)
+    })
 }

@@ -11,6 +11,7 @@ use core::fmt::{self, Write};
 use kernel::{bindings, error::from_result, ffi::c_int, prelude::*};
 
 use super::{
+    cstr::CStrWriter,
     device::Device,
     ops::{state, Exported},
     rtnl::Rtnl,
@@ -31,44 +32,6 @@ pub(crate) enum StatSink<'a> {
     Names(&'a mut [[u8; NAME_LEN]], usize),
     /// Write the values.
     Values(&'a mut [u64], usize),
-}
-
-/// Writes into a fixed C string buffer, truncating and keeping a final NUL.
-pub(super) struct CStrWriter<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-    /// Whether everything written fitted.
-    pub(super) whole: bool,
-}
-
-impl<'a> CStrWriter<'a> {
-    /// A writer of an empty string into `buf`, which is zeroed.
-    pub(super) fn new(buf: &'a mut [u8]) -> Self {
-        buf.fill(0);
-        Self {
-            buf,
-            len: 0,
-            whole: true,
-        }
-    }
-}
-
-impl Write for CStrWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        // The last byte stays the NUL.
-        let room = self.buf.len().saturating_sub(1);
-        for &b in s.as_bytes() {
-            match self.buf.get_mut(self.len) {
-                Some(c) if self.len < room => *c = b,
-                _ => {
-                    self.whole = false;
-                    break;
-                }
-            }
-            self.len += 1;
-        }
-        Ok(())
-    }
 }
 
 impl StatSink<'_> {
@@ -96,6 +59,16 @@ impl StatSink<'_> {
 fn walk<D: Exported>(dev: &Device, sink: &mut StatSink<'_>) {
     if let Some(st) = state::<D>(dev) {
         D::ethtool_stats(st, sink);
+    }
+}
+
+/// How many counters `ethtool -S` shows.
+fn count<D: Exported>(dev: &Device) -> usize {
+    let mut sink = StatSink::Count(0);
+    walk::<D>(dev, &mut sink);
+    match sink {
+        StatSink::Count(n) => n,
+        _ => 0,
     }
 }
 
@@ -131,12 +104,7 @@ pub(crate) unsafe fn get_sset_count<D: Exported>(
     }
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
-    let mut sink = StatSink::Count(0);
-    walk::<D>(dev, &mut sink);
-    match sink {
-        StatSink::Count(n) => c_int::try_from(n).unwrap_or(0),
-        _ => 0,
-    }
+    c_int::try_from(count::<D>(dev)).unwrap_or(0)
 }
 
 /// # Safety
@@ -153,15 +121,11 @@ pub(crate) unsafe fn get_strings<D: Exported>(
     }
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
-    let mut count = StatSink::Count(0);
-    walk::<D>(dev, &mut count);
-    let StatSink::Count(n) = count else {
-        return;
-    };
-    // SAFETY: the core sized `buf` for the names `get_sset_count` counted, and the walk counts
-    // as many now: the counters change only when the datapath attaches, under RTNL, which the
-    // core holds from `get_sset_count` to here (function safety requirement); a
-    // `[u8; NAME_LEN]` has alignment 1.
+    // The counters change only when the datapath attaches, under RTNL, which the core holds
+    // from `get_sset_count` to here: `n` is what it counted, and sized `buf` for.
+    let n = count::<D>(dev);
+    // SAFETY: `buf` holds `n` names of `NAME_LEN` bytes (function safety requirement, and the
+    // above); a `[u8; NAME_LEN]` has alignment 1.
     let names = unsafe { core::slice::from_raw_parts_mut(buf.cast::<[u8; NAME_LEN]>(), n) };
     walk::<D>(dev, &mut StatSink::Names(names, 0));
 }

@@ -20,7 +20,7 @@ use kernel::{
     prelude::*,
 };
 
-use super::sys;
+use super::{cstr::CStrWriter, sys};
 
 /// `NLA_HDRLEN`: an attribute's header, aligned.
 const NLA_HDRLEN: usize = 4;
@@ -202,37 +202,11 @@ impl Request<'_> {
         // SAFETY: the request's extack, valid per the type invariant and not otherwise
         // borrowed while the handler runs.
         let ext = unsafe { &mut *ext };
-        let mut w = BufWriter {
-            buf: &mut ext._msg_buf,
-            len: 0,
-        };
         // A message longer than the buffer is cut, as snprintf() would; not an error.
-        let _ = fmt::write(&mut w, args);
-        let end = w.len.min(ext._msg_buf.len() - 1);
-        ext._msg_buf[end] = 0;
+        let _ = fmt::write(&mut CStrWriter::new(&mut ext._msg_buf), args);
         ext._msg = ext._msg_buf.as_ptr();
         // SAFETY: a NUL-terminated string, as the tracepoint wants.
         unsafe { bindings::do_trace_netlink_extack(ext._msg) };
-    }
-}
-
-/// Writes into a C buffer, leaving room for the NUL; the rest is cut.
-struct BufWriter<'b> {
-    buf: &'b mut [kernel::ffi::c_char],
-    len: usize,
-}
-
-impl fmt::Write for BufWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for &b in s.as_bytes() {
-            if self.len + 1 >= self.buf.len() {
-                break;
-            }
-            // The kernel's `char` is unsigned: `c_char` is `u8`.
-            self.buf[self.len] = b;
-            self.len += 1;
-        }
-        Ok(())
     }
 }
 

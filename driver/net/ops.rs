@@ -17,8 +17,9 @@ use kernel::{
 };
 
 use super::{
+    cstr::CStrWriter,
     device::Device,
-    ethtool::{CStrWriter, StatSink},
+    ethtool::StatSink,
     extack::Refusal,
     napi::Napi,
     rtnl::{LinkData, Rtnl},
