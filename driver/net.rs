@@ -28,7 +28,9 @@ pub(crate) mod pci;
 pub(crate) mod rtnl;
 pub(crate) mod skb;
 pub(crate) mod split;
+pub(crate) mod split_half;
 pub(crate) mod split_nl;
+pub(crate) mod split_rx;
 pub(crate) mod sys;
 pub(crate) mod window;
 
@@ -41,7 +43,6 @@ pub(crate) mod window;
 macro_rules! export {
     (netdev: $netdev:ty, split: $split:ty, name_len: $name_len:expr $(,)?) => {
         $crate::net::ops::export_netdev_ops!($netdev);
-        $crate::net::split::export_split_ops!($split, $name_len);
         $crate::net::split_nl::export_split_nl!($split, $name_len);
     };
 }

@@ -3,7 +3,7 @@
 //! A split network namespace: one half of a pod's namespace, paired over an xpu link with the
 //! other half on the other side (uapi/xpu.yaml has the user's view).
 //!
-//! This file decides; driver/xpu_split.c carries out. Each half owns the ports it claims
+//! This file decides; driver/net/split_rx.rs and split_half.rs carry out. Each half owns the ports it claims
 //! (`port-add`): the ports its sockets bind, which its ownership agent claims and frees as a
 //! cgroup BPF program reports binds and releases (tools/xpuctl, `splitns agent`), and those
 //! registered by hand; and it owns an ephemeral range (applied to the namespace's
@@ -40,7 +40,7 @@ use kernel::{
 
 use crate::{
     genl::{claim, PeerState, NAME_LEN},
-    net::split::{Arrival, CreateArgs, Info, PortOwner, Refusal, SplitOps},
+    net::split::{Arrival, CreateArgs, Info, PortOwner, Received, Refusal, SplitOps},
     port_sync::{self, encode_header, ranges_overlap, seq_after, Half, Snapshot},
     steer::{self, Flow, Pod},
 };
@@ -171,7 +171,7 @@ struct PeerSeq {
     seq: u32,
 }
 
-/// What a received snapshot calls for (a bit set: `xpu_split.c` acts on it).
+/// What a received snapshot calls for (a bit set, which `net::split::Received` spells out).
 pub(crate) mod todo {
     /// Send our snapshot back.
     pub(crate) const REPLY: u32 = 1 << 0;
@@ -549,10 +549,9 @@ impl SplitNs {
     }
 }
 
-/// What xpu_split.c asks a half, through `net::split`: the answers above, in the C side's
+/// What the kernel's side asks a half, through `net::split`: the answers above, in the uapi's
 /// terms (a half as its `enum xpu_half` value).
 impl SplitOps<NAME_LEN> for SplitNs {
-    const BAD: u32 = todo::BAD;
     const MSG_LEN: usize = port_sync::LEN;
     const HEADERS_MAX: usize = steer::HEADERS_MAX;
 
@@ -588,6 +587,9 @@ impl SplitOps<NAME_LEN> for SplitNs {
     fn read_flow(pkt: &[u8]) -> Option<(IpAddr, IpAddr, u16)> {
         steer::read_flow(pkt).map(|f| (f.src, f.dst, f.port))
     }
+    fn ip_lengths(pkt: &[u8]) -> Option<(usize, usize)> {
+        steer::ip_lengths(pkt)
+    }
     fn tap(&self, dst: IpAddr, port: u16) -> bool {
         self.pod().tap(dst, port, |p| self.steer(p))
     }
@@ -614,8 +616,14 @@ impl SplitOps<NAME_LEN> for SplitNs {
     fn snapshot(&self, out: &mut [u8], split: bool, reply: bool) -> Result {
         SplitNs::snapshot(self, out, split, reply)
     }
-    fn receive(&self, msg: &[u8]) -> u32 {
-        SplitNs::receive(self, msg)
+    fn receive(&self, msg: &[u8]) -> Received {
+        let todo = SplitNs::receive(self, msg);
+        Received {
+            bad: todo & todo::BAD != 0,
+            reply: todo & todo::REPLY != 0,
+            notify: todo & todo::NOTIFY != 0,
+            yielded: todo & todo::YIELDED != 0,
+        }
     }
     fn peer_lost(&self) -> bool {
         SplitNs::peer_lost(self)

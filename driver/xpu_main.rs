@@ -77,7 +77,7 @@ struct XpuModule {
 impl InPlaceModule for XpuModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            _split: net::split::SplitKind::register()?,
+            _split: net::split::SplitKind::register::<splitns::SplitNs, { genl::NAME_LEN }>()?,
             _link_kind: net::rtnl::LinkKind::register()?,
             _pci <- Registration::new(c"xpu", module),
         })

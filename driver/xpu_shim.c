@@ -63,7 +63,7 @@ struct xpu_priv {
 	 */
 	struct work_struct ctrl_work;
 	struct net_device *dev;
-	/* All RX queues are set up in ndo_init; the first napi_on are enabled. */
+	/* All RX queues are set up in ndo_init; the first napi_on are listed and enabled. */
 	unsigned int napi_on;
 	struct xpu_rxq rxq[XPU_SHM_MAX_QUEUES];
 };
@@ -164,6 +164,24 @@ bool xpu_dev_running(const struct net_device *dev)
 	return netif_running(dev);
 }
 
+/*
+ * The polling baseline (ethtool's busy-poll flag, driver/net/ethtool.rs): every NAPI of @dev
+ * polls in a kernel thread without pause, or (off) back to softirq. Off also ends plain
+ * threaded NAPI only if busy polling was on: another mode the user chose stays.
+ */
+bool xpu_dev_busy_poll(const struct net_device *dev)
+{
+	return READ_ONCE(dev->threaded) == NETDEV_NAPI_THREADED_BUSY_POLL;
+}
+
+int xpu_dev_set_busy_poll(struct net_device *dev, bool on)
+{
+	if (on == xpu_dev_busy_poll(dev))
+		return 0;
+	return dev_set_threaded(dev, on ? NETDEV_NAPI_THREADED_BUSY_POLL :
+				      NETDEV_NAPI_THREADED_DISABLED);
+}
+
 /* Sets every RX queue's doorbell moderation to @m (ethtool -C, decided by driver/link.rs). */
 void xpu_rx_moderation_set(struct net_device *dev, const struct xpu_moder *m)
 {
@@ -200,6 +218,8 @@ static const struct ethtool_ops xpu_ethtool_ops = {
 	.set_channels		= xpu_rs_set_channels,
 	.get_coalesce		= xpu_rs_get_coalesce,
 	.set_coalesce		= xpu_rs_set_coalesce,
+	.get_priv_flags		= xpu_rs_get_priv_flags,
+	.set_priv_flags		= xpu_rs_set_priv_flags,
 };
 
 /* datapath helpers, called from Rust (driver/net/) */
@@ -222,12 +242,16 @@ unsigned int xpu_dev_real_num_queues(const struct net_device *dev)
 	return dev->real_num_tx_queues;
 }
 
+/* The values of DropReason in driver/net/skb.rs. */
+static_assert(XPU_DROP_LINK_DOWN == 0 && XPU_DROP_NOMEM == 4 && XPU_DROP_NOT_OURS == 5);
+
 static const enum skb_drop_reason xpu_drop_reasons[] = {
 	[XPU_DROP_LINK_DOWN]	= SKB_DROP_REASON_DEV_READY,
 	[XPU_DROP_RING_FULL]	= SKB_DROP_REASON_FULL_RING,
 	[XPU_DROP_TOO_BIG]	= SKB_DROP_REASON_PKT_TOO_BIG,
 	[XPU_DROP_BAD_META]	= SKB_DROP_REASON_DEV_HDR,
 	[XPU_DROP_NOMEM]	= SKB_DROP_REASON_NOMEM,
+	[XPU_DROP_NOT_OURS]	= SKB_DROP_REASON_NOT_SPECIFIED,
 };
 
 void xpu_skb_drop(struct sk_buff *skb, enum xpu_drop why)
@@ -392,6 +416,8 @@ static void xpu_rx_dim_work(struct work_struct *work)
 	dim->state = DIM_START_MEASURE;
 }
 
+static int xpu_poll(struct napi_struct *napi, int budget);
+
 /*
  * ndo_open: receive on all @n rings of the pair (ethtool -L only changes which TX queues
  * this end uses; the peer may use more), and look once at what arrived while down.
@@ -403,6 +429,7 @@ void xpu_napi_enable(struct net_device *dev, unsigned int n)
 
 	priv->napi_on = min_t(unsigned int, n, XPU_SHM_MAX_QUEUES);
 	for (i = 0; i < priv->napi_on; i++) {
+		netif_napi_add(dev, &priv->rxq[i].napi, xpu_poll);
 		napi_enable(&priv->rxq[i].napi);
 		local_bh_disable();
 		napi_schedule(&priv->rxq[i].napi);
@@ -420,13 +447,18 @@ void xpu_napi_disable(struct net_device *dev)
 	 * before it ran leaves DIM waiting for it (DIM_APPLY_NEW_PROFILE), and net_dim() would
 	 * ignore the queue from then on: it starts measuring afresh instead.
 	 */
+	if (!priv->napi_on)
+		return;
 	for (i = 0; i < priv->napi_on; i++) {
 		napi_disable(&priv->rxq[i].napi);
+		netif_napi_del(&priv->rxq[i].napi);
 		hrtimer_cancel(&priv->rxq[i].timer);
 		cancel_work_sync(&priv->rxq[i].dim.work);
 		priv->rxq[i].dim.state = DIM_START_MEASURE;
 	}
 	priv->napi_on = 0;
+	/* Busy pollers that found a NAPI by its id are done with it before it is added again. */
+	synchronize_net();
 }
 
 /*
@@ -539,8 +571,14 @@ static int xpu_dev_init(struct net_device *dev)
 	for (i = 0; i < XPU_SHM_MAX_QUEUES; i++) {
 		struct xpu_rxq *rxq = &priv->rxq[i];
 
-		/* free_netdev() deletes the NAPI contexts, also when registration fails. */
+		/*
+		 * A queue's NAPI is listed only while it is enabled (xpu_napi_enable), as veth's
+		 * are: the core cannot take threaded NAPI back off a NAPI that is listed but
+		 * disabled (napi_stop_kthread() waits for it forever). Added and deleted once here,
+		 * so that a doorbell for a queue nobody polls finds its NAPI disabled.
+		 */
 		netif_napi_add(dev, &rxq->napi, xpu_poll);
+		netif_napi_del(&rxq->napi);
 		hrtimer_setup(&rxq->timer, xpu_rx_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
 		INIT_WORK(&rxq->dim.work, xpu_rx_dim_work);
 		rxq->dim.mode = DIM_CQ_PERIOD_MODE_START_FROM_EQE;

@@ -13,7 +13,9 @@
 
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
+#include <linux/netfilter.h>
 #include <linux/virtio_net.h>
+#include <linux/workqueue.h>
 #include <net/genetlink.h>
 #include <linux/xpu.h>
 #include <linux/xpu_shm.h>
@@ -25,6 +27,7 @@ enum xpu_drop {
 	XPU_DROP_TOO_BIG,
 	XPU_DROP_BAD_META,
 	XPU_DROP_NOMEM,
+	XPU_DROP_NOT_OURS,	/* from the other half, not this half's to take */
 };
 
 /* An RX queue's doorbell moderation (ethtool -C, or DIM's choice). */
@@ -47,34 +50,6 @@ struct xpu_stats {
 	u64 tx_bytes;
 	u64 tx_dropped;
 };
-
-/* Split namespaces (xpu_split.c carries out what driver/splitns.rs decides). */
-
-/*
- * What a steered packet's headers say (a TCP or UDP packet, or an ICMP error about one), as
- * driver/splitns.rs reads them from the first XPU_FLOW_HEADERS bytes (xpu_rs_flow_read()).
- */
-#define XPU_FLOW_HEADERS	130
-struct xpu_flow {
-	u8 family;		/* 4 or 6 */
-	u8 pad;
-	u16 port;		/* at dst's end: the one whose owner the packet is for */
-	u8 src[16];		/* network order; IPv4 in the first 4 bytes */
-	u8 dst[16];
-};
-
-/* What a half does with a packet from across (xpu_rs_split_arrival). */
-enum xpu_arrival {
-	XPU_ARRIVAL_DROP,
-	XPU_ARRIVAL_LOOPBACK,	/* through lo, as loopback would */
-	XPU_ARRIVAL_LINK,	/* from outside the pod: as received on the link */
-};
-
-/* What a peer's snapshot calls for (xpu_rs_split_receive; driver/splitns.rs, mod todo). */
-#define XPU_SPLIT_TODO_REPLY	(1 << 0)
-#define XPU_SPLIT_TODO_NOTIFY	(1 << 1)
-#define XPU_SPLIT_TODO_YIELDED	(1 << 2)
-#define XPU_SPLIT_TODO_BAD	(1 << 3)
 
 /* --- implemented in Rust, called from the C ops tables */
 int xpu_rs_dev_init(struct net_device *dev);
@@ -105,28 +80,53 @@ int xpu_rs_get_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
 			struct kernel_ethtool_coalesce *kec, struct netlink_ext_ack *extack);
 int xpu_rs_set_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
 			struct kernel_ethtool_coalesce *kec, struct netlink_ext_ack *extack);
-void xpu_rs_split_free(const void *rs);
-bool xpu_rs_flow_read(const void *pkt, u32 len, struct xpu_flow *f);
-bool xpu_rs_split_tap(const void *rs, const struct xpu_flow *f);
-bool xpu_rs_split_edge(const void *rs, const struct xpu_flow *f);
-u32 xpu_rs_split_arrival(const void *rs, const struct xpu_flow *f, bool src_local);
-void xpu_rs_split_count(const void *rs, bool delivered);
-void xpu_rs_split_refused(const void *rs);
-int xpu_rs_split_snapshot(const void *rs, void *buf, u32 len, bool split, bool reply);
-u32 xpu_rs_split_receive(const void *rs, const void *buf, u32 len);
-bool xpu_rs_split_peer_lost(const void *rs);
-u32 xpu_rs_split_msg_len(void);
-void xpu_rs_split_notify(const void *rs, struct net *net, int ifindex, bool deleted);
+u32 xpu_rs_get_priv_flags(struct net_device *dev);
+int xpu_rs_set_priv_flags(struct net_device *dev, u32 flags);
 
 /* --- implemented in C, called from Rust */
-int xpu_split_register(void);
+int xpu_split_register(void (*net_exit)(struct net *net),
+		       void (*dev_event)(struct net_device *dev, bool gone),
+		       u16 local_type,
+		       int (*local_rcv)(struct sk_buff *, struct net_device *,
+					struct packet_type *, struct net_device *),
+		       u16 sync_type,
+		       int (*sync_rcv)(struct sk_buff *, struct net_device *,
+				       struct packet_type *, struct net_device *));
 void xpu_split_unregister(void);
+void *xpu_split_half(const struct net *net);
+void xpu_split_set_half(struct net *net, void *half);
 struct net_device *xpu_split_link(struct net *net, u32 ifindex, u32 *role);
-const void *xpu_split_rs(const struct net *net, int *ifindex);
-int xpu_split_attach(struct net *net, struct net_device *dev, const void *rs, u16 lo, u16 hi,
-		     const char **msg);
-bool xpu_split_detach(struct net *net);
-void xpu_split_changed(struct net *net);
+u16 xpu_skb_protocol(const struct sk_buff *skb);
+const void *xpu_skb_header(const struct sk_buff *skb, u32 len, void *buf);
+struct sk_buff *xpu_skb_unshare(struct sk_buff *skb);
+bool xpu_skb_has_sock(const struct sk_buff *skb);
+void xpu_skb_reset_network_header(struct sk_buff *skb);
+bool xpu_skb_may_pull(struct sk_buff *skb, u32 len);
+const void *xpu_skb_linear(struct sk_buff *skb);
+struct sk_buff *xpu_skb_alloc(struct net_device *dev, u32 len, void **data);
+bool xpu_skb_send(struct sk_buff *skb, struct net_device *dev, u16 type);
+bool xpu_skb_deliver(struct sk_buff *skb, struct net_device *via, u16 proto,
+		     struct dst_entry *dst);
+void xpu_skb_forward_csum(struct sk_buff *skb);
+bool xpu_skb_ct_confirm(struct sk_buff *skb);
+void *xpu_skb_rx_handler_data(const struct sk_buff *skb);
+struct dst_entry *xpu_local_route(struct net *net, bool v6, const u8 *src, const u8 *dst);
+bool xpu_local_addr(struct net *net, bool v6, const u8 *a);
+struct net *xpu_dev_net(const struct net_device *dev);
+int xpu_dev_ifindex(const struct net_device *dev);
+bool xpu_dev_is_loopback(const struct net_device *dev);
+bool xpu_dev_link_ok(const struct net_device *dev);
+void xpu_dev_hold(struct net_device *dev);
+void xpu_dev_put(struct net_device *dev);
+void xpu_dev_warn(const struct net_device *dev, const char *msg);
+struct net_device *xpu_net_loopback(const struct net *net);
+u32 xpu_net_port_range(const struct net *net);
+void xpu_net_set_port_range(struct net *net, u32 range);
+void xpu_work_init(struct work_struct *work, work_func_t func);
+bool xpu_work_schedule(struct work_struct *work);
+const struct net_device *xpu_nf_in(const struct nf_hook_state *state);
+struct nf_hook_ops *xpu_nf_hook(struct net *net, nf_hookfn *fn, void *priv);
+void xpu_nf_unhook(struct net *net, struct nf_hook_ops *ops);
 void xpu_extack(struct netlink_ext_ack *extack, const struct nlattr *attr, const char *msg);
 struct net *xpu_genl_info_net(const struct genl_info *info);
 void *xpu_genl_iput(struct sk_buff *skb, const struct genl_info *info);
@@ -152,6 +152,8 @@ int xpu_dev_set_queues(struct net_device *dev, unsigned int n);
 unsigned int xpu_dev_alloc_queues(const struct net_device *dev);
 unsigned int xpu_num_online_cpus(void);
 bool xpu_dev_running(const struct net_device *dev);
+bool xpu_dev_busy_poll(const struct net_device *dev);
+int xpu_dev_set_busy_poll(struct net_device *dev, bool on);
 void xpu_rx_moderation_set(struct net_device *dev, const struct xpu_moder *m);
 void xpu_skb_drop(struct sk_buff *skb, enum xpu_drop why);
 void xpu_skb_consume(struct sk_buff *skb);

@@ -330,6 +330,51 @@ test_coalesce() {
 	[ "$(coal "$B" xpu1 rx-usecs)" = 0 ] || fail "a refused change changed rx-usecs"
 }
 
+# priv_flag NS DEV FLAG: on or off, as ethtool --show-priv-flags says
+priv_flag() {
+	ip netns exec "$1" ethtool --show-priv-flags "$2" | awk -F': *' -v f="$3" '$1 == f { print $2 }'
+}
+
+# napi_threads DEV: how many kernel threads poll DEV's NAPIs (napi/DEV-ID)
+napi_threads() {
+	cat /proc/[0-9]*/comm 2>/dev/null | grep -c "^napi/$1-"
+}
+
+# sent_and_rung: "packets doorbells" that xpu0 sent and rang over one 3 s iperf3 run
+sent_and_rung() {
+	local d0 p0
+	d0=$(estat "$A" xpu0 'tx[0-9]+_doorbells') p0=$(stat "$A" xpu0 tx_packets)
+	iperf_start "$B"
+	iperf_bytes "$A" $ADDR_B 3 >/dev/null || exit 1
+	echo "$(($(stat "$A" xpu0 tx_packets) - p0)) $(($(estat "$A" xpu0 'tx[0-9]+_doorbells') - d0))"
+}
+
+# The polling baseline, ethtool's busy-poll flag: the receiver's NAPIs poll in kernel threads
+# without pause, never re-arm, and the sender rings no doorbell while traffic flows. Off
+# again, the link signals as before; an unknown flag is refused.
+test_busy_poll_flag() {
+	local on off
+	setup_pair
+	quiet_pair
+	[ "$(priv_flag "$B" xpu1 busy-poll)" = off ] || fail "busy-poll is not off by default"
+	[ "$(napi_threads xpu1)" = 0 ] || fail "NAPI threads before busy-poll"
+	ip netns exec "$B" ethtool --set-priv-flags xpu1 busy-poll on || fail "busy-poll on failed"
+	[ "$(priv_flag "$B" xpu1 busy-poll)" = on ] || fail "busy-poll does not read back on"
+	[ "$(napi_threads xpu1)" -ge 2 ] || fail "no NAPI thread for each of xpu1's two queues"
+	on=$(sent_and_rung) || exit 1
+	ip netns exec "$B" ethtool --set-priv-flags xpu1 busy-poll off || fail "busy-poll off failed"
+	[ "$(priv_flag "$B" xpu1 busy-poll)" = off ] || fail "busy-poll does not read back off"
+	off=$(sent_and_rung) || exit 1
+	echo "packets and doorbells xpu0 sent and rang: $on with busy-poll, $off without"
+	[ "${on% *}" -ge 1000 ] || fail "too little traffic with busy-poll to tell"
+	# The first packet may find the receiver armed from before the flag: one doorbell per queue.
+	[ "${on#* }" -le 2 ] || fail "the sender rang doorbells to a busy-polling receiver"
+	[ "${off#* }" -ge 10 ] || fail "no doorbells once busy-poll is off"
+	ip netns exec "$B" ethtool --set-priv-flags xpu1 no-such-flag on 2>/dev/null &&
+		fail "an unknown private flag was accepted"
+	[ "$(priv_flag "$B" xpu1 busy-poll)" = off ] || fail "a refused change changed busy-poll"
+}
+
 # counters_disagree: prints the first of xpu0's counters whose per-queue sum (ethtool -S) is
 # not the netdev's (ip -s), and succeeds; fails if they all agree.
 counters_disagree() {
@@ -368,7 +413,7 @@ test_ethtool_stats() {
 	ip netns exec "$A" ethtool -i xpu0 | grep -q '^driver: xpu' || fail "ethtool -i: driver is not xpu"
 }
 
-xpu_begin 13
+xpu_begin 14
 command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v ping >/dev/null ||
 	{ ktap_skip_all "iperf3, ethtool and ping are needed"; exit "$KSFT_SKIP"; }
 xpu_case "ping both ways, IPv4, IPv6, fragmented" test_ping_both_ways
@@ -383,4 +428,5 @@ xpu_case "module unload under traffic" test_unload_under_traffic
 xpu_case "idle link: no NAPI polls, no doorbells" test_idle_link_is_quiet
 xpu_case "ethtool -C: coalescing cuts doorbells, adaptive-rx, changes under traffic" test_coalesce
 xpu_case "ethtool -S per queue, ethtool -i" test_ethtool_stats
+xpu_case "busy-poll flag: NAPI threads poll, no doorbells; off again" test_busy_poll_flag
 xpu_end

@@ -54,6 +54,19 @@ impl Device {
         unsafe { sys::xpu_priv_set_rs(self.as_raw(), ptr) }
     }
 
+    /// Whether every NAPI of the device busy-polls in a thread of its own (ethtool's
+    /// `busy-poll` flag).
+    pub(crate) fn busy_poll(&self) -> bool {
+        // SAFETY: the device is alive (type invariant).
+        unsafe { sys::xpu_dev_busy_poll(self.as_raw()) }
+    }
+
+    /// Turns threaded busy polling of every NAPI of the device on or off.
+    pub(crate) fn set_busy_poll(&self, on: bool) -> Result {
+        // SAFETY: the device is alive (type invariant); the helper takes the device's lock.
+        to_result(unsafe { sys::xpu_dev_set_busy_poll(self.as_raw(), on) })
+    }
+
     /// The other end of the pair, unless the pair is being deleted.
     pub(crate) fn peer<'a>(&'a self, _rtnl: &'a Rtnl) -> Option<&'a Device> {
         // SAFETY: the device is alive (type invariant); RTNL is held (the token proves it),

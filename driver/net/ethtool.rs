@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The ethtool ops (`xpu_ethtool_ops` in driver/xpu_shim.c points at them), generic over
-//! [`NetdevOps`](super::ops::NetdevOps): `-i`, `-S`, `-l`/`-L`, `-c`/`-C`.
+//! [`NetdevOps`](super::ops::NetdevOps): `-i`, `-S`, `-l`/`-L`, `-c`/`-C`, and the private
+//! flags (`--show-priv-flags`, `--set-priv-flags`).
 //!
 //! `ethtool -S`: the driver lists its counters once, through a [`StatSink`], and the same walk
 //! yields the count, the names and the values, so the three can never disagree.
@@ -23,6 +24,20 @@ pub(crate) const NAME_LEN: usize = bindings::ETH_GSTRING_LEN as usize;
 
 /// `ETH_SS_STATS`: the string set of `ethtool -S`.
 const SS_STATS: c_int = bindings::ethtool_stringset_ETH_SS_STATS as c_int;
+
+/// `ETH_SS_PRIV_FLAGS`: the string set of `ethtool --show-priv-flags`.
+const SS_PRIV_FLAGS: c_int = bindings::ethtool_stringset_ETH_SS_PRIV_FLAGS as c_int;
+
+/// The private flags, in bit order.
+///
+/// `busy-poll`, the polling baseline, off by default: every RX queue's NAPI runs in a kernel
+/// thread of its own that polls its ring without pause (the kernel's threaded busy polling,
+/// `threaded: busy-poll` of the netdev family's napi-set, for all of the device's NAPIs). A
+/// poll that finds the ring empty then never completes, so the consumer never re-arms its
+/// doorbell and the sender never rings it: a DPDK poll-mode driver's way, over the same rings
+/// and the same datapath. The threads are `napi/DEV-ID`; pin one to a CPU with `taskset`.
+const PRIV_FLAGS: [&CStr; 1] = [c"busy-poll"];
+const PRIV_BUSY_POLL: u32 = 1 << 0;
 
 /// Where [`StatSink::stat`] puts each counter.
 pub(crate) enum StatSink<'a> {
@@ -99,6 +114,9 @@ pub(crate) unsafe fn get_sset_count<D: Exported>(
     dev: *mut bindings::net_device,
     sset: c_int,
 ) -> c_int {
+    if sset == SS_PRIV_FLAGS {
+        return PRIV_FLAGS.len() as c_int;
+    }
     if sset != SS_STATS {
         return EOPNOTSUPP.to_errno();
     }
@@ -116,7 +134,20 @@ pub(crate) unsafe fn get_strings<D: Exported>(
     sset: u32,
     buf: *mut u8,
 ) {
-    if c_int::try_from(sset) != Ok(SS_STATS) || buf.is_null() {
+    if buf.is_null() {
+        return;
+    }
+    if c_int::try_from(sset) == Ok(SS_PRIV_FLAGS) {
+        // SAFETY: `buf` holds as many names as `get_sset_count` gave for the set.
+        let names = unsafe {
+            core::slice::from_raw_parts_mut(buf.cast::<[u8; NAME_LEN]>(), PRIV_FLAGS.len())
+        };
+        for (name, flag) in names.iter_mut().zip(PRIV_FLAGS) {
+            let _ = CStrWriter::new(name).write_str(flag.to_str().unwrap_or("?"));
+        }
+        return;
+    }
+    if c_int::try_from(sset) != Ok(SS_STATS) {
         return;
     }
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
@@ -243,5 +274,34 @@ pub(crate) unsafe fn set_coalesce<D: Exported>(
         Ok(()) => 0,
         // SAFETY: the request's own extack (function safety requirement).
         Err(r) => unsafe { r.report(extack) },
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `get_priv_flags` of an xpu device.
+pub(crate) unsafe fn get_priv_flags(dev: *mut bindings::net_device) -> u32 {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    if dev.busy_poll() {
+        PRIV_BUSY_POLL
+    } else {
+        0
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `set_priv_flags` of an xpu device (with RTNL
+/// held; flags past `get_sset_count`'s are refused by the core).
+pub(crate) unsafe fn set_priv_flags(dev: *mut bindings::net_device, flags: u32) -> c_int {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    if flags & !PRIV_BUSY_POLL != 0 {
+        return EINVAL.to_errno();
+    }
+    match dev.set_busy_poll(flags & PRIV_BUSY_POLL != 0) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
     }
 }

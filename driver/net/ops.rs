@@ -677,6 +677,29 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
+            /// As for [`get_priv_flags`](e::get_priv_flags).
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_priv_flags(
+                dev: *mut ::kernel::bindings::net_device,
+            ) -> u32 {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::get_priv_flags(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`set_priv_flags`](e::set_priv_flags).
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_set_priv_flags(
+                dev: *mut ::kernel::bindings::net_device,
+                flags: u32,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::set_priv_flags(dev, flags) }
+            }
+
+            /// # Safety
+            ///
             /// As for [`get_coalesce`](e::get_coalesce), which it is for `$t`.
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_get_coalesce(

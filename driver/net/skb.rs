@@ -24,6 +24,8 @@ pub(crate) enum DropReason {
     BadMeta = 3,
     /// No memory for the received packet.
     NoMem = 4,
+    /// From the other half of a split namespace, but not this half's to take.
+    NotOurs = 5,
 }
 
 /// A socket buffer the core handed to the driver (in `ndo_start_xmit`).
@@ -79,6 +81,138 @@ impl SkBuff {
         to_result(unsafe { sys::xpu_skb_copy_to(self.0.as_ptr(), dst.cast(), len) })
     }
 
+    /// A new frame of `len` bytes to send on `dev`, its bytes written by `fill`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a live `net_device`.
+    pub(super) unsafe fn alloc(
+        dev: *mut bindings::net_device,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result,
+    ) -> Result<Self> {
+        let mut data = core::ptr::null_mut();
+        // SAFETY: `dev` is live (the function's contract); `data` is valid for writes.
+        let skb = unsafe { sys::xpu_skb_alloc(dev, u32::try_from(len)?, &mut data) };
+        // INVARIANT: a new skb, whose one reference is ours.
+        let skb = Self(NonNull::new(skb).ok_or(ENOMEM)?);
+        // SAFETY: `xpu_skb_alloc` put `len` bytes at `data`, ours alone until the frame is sent.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
+        fill(bytes)?;
+        Ok(skb)
+    }
+
+    /// `skb->protocol`, in host order.
+    pub(crate) fn protocol(&self) -> u16 {
+        // SAFETY: the skb is valid (type invariant).
+        unsafe { sys::xpu_skb_protocol(self.0.as_ptr()) }
+    }
+
+    /// The packet's first bytes, up to `buf.len()` of them: in place where they are linear,
+    /// else copied to `buf`. `None` only if the helper fails, which it does not for a length
+    /// within the packet.
+    pub(crate) fn header<'a>(&'a self, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+        let len = buf
+            .len()
+            .min(usize::try_from(self.len()).unwrap_or(usize::MAX));
+        let len32 = u32::try_from(len).ok()?;
+        // SAFETY: the skb is valid (type invariant); `buf` has room for `len` bytes.
+        let p = unsafe { sys::xpu_skb_header(self.0.as_ptr(), len32, buf.as_mut_ptr().cast()) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` is `len` bytes of the packet's data or of `buf`; the packet is not changed
+        // while `&self` is borrowed (changes take `&mut self` or `self`), nor is `buf`.
+        Some(unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len) })
+    }
+
+    /// A packet of our own to change: this one, or a copy if others hold it too (`None`: no
+    /// memory for the copy; the packet is gone).
+    pub(crate) fn unshare(self) -> Option<Self> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: we own the reference (type invariant) and hand it over.
+        let skb = unsafe { sys::xpu_skb_unshare(this.0.as_ptr()) };
+        // INVARIANT: `skb_share_check` returns an skb whose one reference is ours, or NULL.
+        NonNull::new(skb).map(Self)
+    }
+
+    /// Whether a socket of this host already took the packet (`skb->sk`: early demux, TPROXY).
+    pub(crate) fn has_socket(&self) -> bool {
+        // SAFETY: the skb is valid (type invariant).
+        unsafe { sys::xpu_skb_has_sock(self.0.as_ptr()) }
+    }
+
+    /// The packet starts at its network header (a received frame whose link header is pulled).
+    pub(crate) fn reset_network_header(&mut self) {
+        // SAFETY: the skb is valid and ours to change (type invariant, `&mut`).
+        unsafe { sys::xpu_skb_reset_network_header(self.0.as_ptr()) }
+    }
+
+    /// Makes the first `len` bytes linear; false if the packet is shorter, or no memory.
+    pub(crate) fn may_pull(&mut self, len: usize) -> bool {
+        let Ok(len) = u32::try_from(len) else {
+            return false;
+        };
+        // SAFETY: the skb is valid and ours to change (type invariant, `&mut`).
+        unsafe { sys::xpu_skb_may_pull(self.0.as_ptr(), len) }
+    }
+
+    /// The whole packet as one slice (made linear first); `None` if it cannot be.
+    pub(crate) fn linear(&mut self) -> Option<&[u8]> {
+        let len = usize::try_from(self.len()).ok()?;
+        // SAFETY: the skb is valid and ours to change (type invariant, `&mut`).
+        let p = unsafe { sys::xpu_skb_linear(self.0.as_ptr()) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: a linear skb has its `len` bytes at `data`, unchanged while borrowed.
+        Some(unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len) })
+    }
+
+    /// Clears a receive checksum, which means nothing once the packet is sent on.
+    pub(crate) fn forward_csum(&mut self) {
+        // SAFETY: the skb is valid and ours to change (type invariant, `&mut`).
+        unsafe { sys::xpu_skb_forward_csum(self.0.as_ptr()) }
+    }
+
+    /// Confirms the packet's conntrack entry, as the last LOCAL_IN hook would; false: the
+    /// packet is to be dropped.
+    pub(crate) fn ct_confirm(&mut self) -> bool {
+        // SAFETY: the skb is valid (type invariant), in a netfilter hook (the caller's).
+        unsafe { sys::xpu_skb_ct_confirm(self.0.as_ptr()) }
+    }
+
+    /// Sends the packet, which starts at its network header, on `dev` as an Ethernet frame of
+    /// `ethertype`; true if the device took it.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a live `net_device`.
+    pub(super) unsafe fn send(self, dev: *mut bindings::net_device, ethertype: u16) -> bool {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: we hand over our reference (type invariant); `dev` is live (contract).
+        unsafe { sys::xpu_skb_send(this.0.as_ptr(), dev, ethertype) }
+    }
+
+    /// Hands the packet, of ethertype `proto`, to the stack as received on `via`, with
+    /// `route` (its destination, for delivery through lo) or routed as it comes in; true if
+    /// the backlog took it.
+    ///
+    /// # Safety
+    ///
+    /// `via` is a live `net_device`.
+    pub(super) unsafe fn deliver(
+        self,
+        via: *mut bindings::net_device,
+        proto: u16,
+        route: Option<Route>,
+    ) -> bool {
+        let this = ManuallyDrop::new(self);
+        let dst = route.map_or(core::ptr::null_mut(), Route::into_raw);
+        // SAFETY: we hand over our reference (type invariant) and the route's; `via` is live.
+        unsafe { sys::xpu_skb_deliver(this.0.as_ptr(), via, proto, dst) }
+    }
+
     /// Gives the reference back to the caller of `ndo_start_xmit` (for `NETDEV_TX_BUSY`).
     pub(super) fn into_raw(self) -> *mut bindings::sk_buff {
         ManuallyDrop::new(self).0.as_ptr()
@@ -104,6 +238,36 @@ impl core::ops::Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: we own the reference (type invariant) and give it up here.
         unsafe { sys::xpu_skb_drop(self.0.as_ptr(), DropReason::LinkDown as u32) }
+    }
+}
+
+/// A route (`struct dst_entry`) whose reference we hold.
+///
+/// # Invariants
+///
+/// `self.0` is a `dst_entry` whose reference this object owns.
+pub(crate) struct Route(NonNull<bindings::dst_entry>);
+
+impl Route {
+    /// Takes the reference of `dst`, if not null.
+    ///
+    /// # Safety
+    ///
+    /// `dst` is null or a `dst_entry` whose reference the caller transfers.
+    pub(super) unsafe fn from_raw(dst: *mut bindings::dst_entry) -> Option<Self> {
+        // INVARIANT: per the function's contract.
+        NonNull::new(dst).map(Self)
+    }
+
+    fn into_raw(self) -> *mut bindings::dst_entry {
+        ManuallyDrop::new(self).0.as_ptr()
+    }
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        // SAFETY: we own the reference (type invariant) and give it up here.
+        unsafe { sys::dst_release(self.0.as_ptr()) }
     }
 }
 

@@ -1,25 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Split namespaces at the C boundary: [`SplitKind`] registers driver/xpu_split.c's objects
-//! (the `xpu` generic-netlink family, the netfilter hook, the packet handlers of the link's
-//! two ethertypes, the per-namespace state); the functions here, generic over [`SplitOps`],
-//! hand its datapath's and snapshots' questions to the logic, through the `xpu_rs_split_*`
-//! symbols that [`export_split_ops!`] emits for the one implementation. The family's requests
-//! are split_nl.rs's.
-//!
-//! xpu_split.c owns each half as the raw pointer of an `Arc` of that implementation (made by
-//! split_nl.rs's `create`, given back to `xpu_rs_split_free` once no CPU can still use it).
+//! Split namespaces at the kernel boundary: [`SplitOps`], what a half of the logic answers (its
+//! ports, what a packet's headers say, which packets cross, what a peer's snapshot means);
+//! [`SplitKind`] registers the machinery (the per-namespace slot, the netdev events, the
+//! receive handlers of the link's two ethertypes, the `xpu` generic-netlink family), for one
+//! implementation. Each namespace's half is split_half.rs's, its packets split_rx.rs's, the
+//! family's requests split_nl.rs's.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::IpAddr;
 
-use kernel::{
-    error::to_result,
-    ffi::{c_int, c_void},
-    prelude::*,
-    sync::Arc,
-};
+use kernel::{error::to_result, prelude::*, sync::Arc};
 
-use super::sys;
+use super::{split_half, split_rx, sys};
+use crate::port_sync::{ETH_P_XPU_LOCAL, ETH_P_XPU_SYNC};
 
 pub(crate) use super::extack::Refusal;
 
@@ -53,19 +46,16 @@ pub(crate) struct Info<const NAME_LEN: usize> {
     pub(crate) addr6: Option<[u8; 16]>,
 }
 
-/// One half of a split namespace, as xpu_split.c asks about it.
+/// One half of a split namespace, as the kernel's side asks about it.
 ///
 /// `NAME_LEN` is `XPU_NAME_LEN`, the size of the C structs' names. It is a parameter rather
 /// than an associated constant because it sizes arrays in these signatures, which stable Rust
 /// allows of a const parameter but not of an associated constant.
 pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
-    /// The bit of [`SplitOps::receive`]'s answer that says the message was malformed; this
-    /// layer gives it for a length that does not even fit a `usize`.
-    const BAD: u32;
-    /// Bytes of a snapshot message, for xpu_split.c's allocations.
+    /// Bytes of a snapshot message.
     const MSG_LEN: usize;
-    /// The most bytes of a packet's start [`SplitOps::read_flow`] looks at:
-    /// `XPU_FLOW_HEADERS` of driver/xpu_shim.h, checked against it by [`flow_read`].
+    /// The most bytes of a packet's start [`SplitOps::read_flow`] looks at: no more than
+    /// [`HEADERS`] (checked where the packets are read).
     const HEADERS_MAX: usize;
 
     /// Checks a create request and builds the half it asks for.
@@ -84,6 +74,9 @@ pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
     /// bytes) say, if it is a packet a split steers: its source, its destination, and the
     /// port at the destination's end whose owner it is for.
     fn read_flow(pkt: &[u8]) -> Option<(IpAddr, IpAddr, u16)>;
+    /// Datapath: the lengths the IP header at the start of `pkt` states, its own and the
+    /// packet's, checked against the packet before a half's stack sees one from across.
+    fn ip_lengths(pkt: &[u8]) -> Option<(usize, usize)>;
     /// Datapath, the loopback tap: whether a packet lo is about to deliver to `dst`:`port`
     /// goes across instead.
     fn tap(&self, dst: IpAddr, port: u16) -> bool;
@@ -101,81 +94,40 @@ pub(crate) trait SplitOps<const NAME_LEN: usize>: Sized + Send + Sync {
     fn info(&self) -> Info<NAME_LEN>;
     /// Writes this half's snapshot into `out` ([`SplitOps::MSG_LEN`] bytes).
     fn snapshot(&self, out: &mut [u8], split: bool, reply: bool) -> Result;
-    /// Takes the peer's snapshot (softirq); returns bits that say what xpu_split.c should do.
-    fn receive(&self, msg: &[u8]) -> u32;
+    /// Takes the peer's snapshot (softirq); says what it calls for.
+    fn receive(&self, msg: &[u8]) -> Received;
     /// The link went down: forget the peer. Returns whether anything changed.
     fn peer_lost(&self) -> bool;
 }
 
-/// `enum xpu_arrival` of driver/xpu_shim.h: what xpu_split.c does with a packet from across.
+/// What a half does with a packet from across.
 #[derive(Clone, Copy)]
-#[repr(u32)]
 pub(crate) enum Arrival {
-    Drop = 0,
+    /// Not this half's to take: dropped and counted.
+    Drop,
     /// Through lo, as loopback would deliver it.
-    Loopback = 1,
+    Loopback,
     /// From outside the pod: as if it had come in on the link.
-    Link = 2,
+    Link,
 }
 
-/// `struct xpu_flow` of driver/xpu_shim.h: what a steered packet's headers say
-/// ([`SplitOps::read_flow`]).
-#[repr(C)]
-pub(crate) struct XpuFlow {
-    /// 4 or 6.
-    family: u8,
-    pad: u8,
-    /// The port at `dst`'s end whose owner the packet is for.
-    port: u16,
-    /// Network order; IPv4 in the first 4 bytes.
-    src: [u8; 16],
-    dst: [u8; 16],
+/// What a peer's snapshot calls for.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Received {
+    /// Malformed: ignored (and counted); nothing else is set.
+    pub(crate) bad: bool,
+    /// Send our snapshot back.
+    pub(crate) reply: bool,
+    /// The peer's view changed: tell the monitor group.
+    pub(crate) notify: bool,
+    /// This half gave up ports the host half claimed at the same time: send a snapshot, and
+    /// say so in the log.
+    pub(crate) yielded: bool,
 }
 
-// The C side asserts the same layout (driver/xpu_split.c).
-const _: () = assert!(
-    core::mem::size_of::<XpuFlow>() == 36
-        && core::mem::offset_of!(XpuFlow, port) == 2
-        && core::mem::offset_of!(XpuFlow, src) == 4
-        && core::mem::offset_of!(XpuFlow, dst) == 20
-);
-
-impl XpuFlow {
-    fn addr(&self, a: &[u8; 16]) -> Option<IpAddr> {
-        match self.family {
-            4 => Some(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
-            6 => Some(IpAddr::V6(Ipv6Addr::from(*a))),
-            _ => None,
-        }
-    }
-
-    /// Source, destination and port; `None` for a family that is neither.
-    fn parts(&self) -> Option<(IpAddr, IpAddr, u16)> {
-        Some((self.addr(&self.src)?, self.addr(&self.dst)?, self.port))
-    }
-
-    fn new(src: IpAddr, dst: IpAddr, port: u16) -> Self {
-        let bytes = |a: IpAddr| match a {
-            IpAddr::V4(a) => {
-                let mut o = [0; 16];
-                o[..4].copy_from_slice(&a.octets());
-                o
-            }
-            IpAddr::V6(a) => a.octets(),
-        };
-        Self {
-            family: if src.is_ipv4() { 4 } else { 6 },
-            pad: 0,
-            port,
-            src: bytes(src),
-            dst: bytes(dst),
-        }
-    }
-}
-
-/// `XPU_FLOW_HEADERS` of driver/xpu_shim.h: the bytes of a packet's start xpu_split.c hands
-/// to [`flow_read`].
-const FLOW_HEADERS: usize = 130;
+/// The most bytes of a packet's start any [`SplitOps::HEADERS_MAX`] may ask for: the size of
+/// the buffer they are read through when not linear.
+pub(super) const HEADERS: usize = 130;
 
 /// Who owns a claimed port.
 #[derive(Clone, Copy)]
@@ -190,10 +142,20 @@ pub(crate) struct PortOwner {
 pub(crate) struct SplitKind(());
 
 impl SplitKind {
-    pub(crate) fn register() -> Result<Self> {
-        // SAFETY: no preconditions; what it registers points at statics of this module and is
-        // unregistered in `drop`.
-        to_result(unsafe { sys::xpu_split_register() })?;
+    /// Registers it for the halves `S`.
+    pub(crate) fn register<S: SplitOps<N>, const N: usize>() -> Result<Self> {
+        // SAFETY: the functions are this module's and stay valid until `drop` unregisters
+        // them (the module's own lifetime bounds both).
+        to_result(unsafe {
+            sys::xpu_split_register(
+                Some(split_half::net_exit::<S, N>),
+                Some(split_half::dev_event::<S, N>),
+                ETH_P_XPU_LOCAL,
+                Some(split_rx::local_rcv::<S, N>),
+                ETH_P_XPU_SYNC,
+                Some(split_rx::sync_rcv::<S, N>),
+            )
+        })?;
         Ok(Self(()))
     }
 }
@@ -204,324 +166,3 @@ impl Drop for SplitKind {
         unsafe { sys::xpu_split_unregister() }
     }
 }
-
-/// # Safety
-///
-/// `rs` came from `create` (driver/net/split_nl.rs) of the same `S` and was not yet given to
-/// [`free`].
-pub(super) unsafe fn split<'a, S>(rs: *const c_void) -> &'a S {
-    // SAFETY: per the function's contract, `rs` is a live `Arc<S>`'s pointer, and C frees it
-    // only after every user returned.
-    unsafe { &*rs.cast::<S>() }
-}
-
-/// # Safety
-///
-/// `rs` came from `create` of the same `S`; no CPU uses it any more, and it is not used again.
-pub(crate) unsafe fn free<S: SplitOps<N>, const N: usize>(rs: *const c_void) {
-    // SAFETY: per the function's contract, this gives back the reference `into_raw` took.
-    drop(unsafe { Arc::<S>::from_raw(rs.cast::<S>()) });
-}
-
-/// Reads the headers of the `len` bytes at `pkt` into `*f`; false for a packet no split
-/// steers (`*f` is then untouched).
-///
-/// # Safety
-///
-/// `pkt` is valid for reads of `len` bytes; `f` is valid for writes.
-pub(crate) unsafe fn flow_read<S: SplitOps<N>, const N: usize>(
-    pkt: *const u8,
-    len: u32,
-    f: *mut XpuFlow,
-) -> bool {
-    const { assert!(S::HEADERS_MAX == FLOW_HEADERS) };
-    let Ok(len) = usize::try_from(len) else {
-        return false;
-    };
-    // SAFETY: valid for `len` bytes per the function's contract.
-    let pkt = unsafe { core::slice::from_raw_parts(pkt, len) };
-    match S::read_flow(pkt) {
-        Some((src, dst, port)) => {
-            // SAFETY: valid for writes per the function's contract.
-            unsafe { f.write(XpuFlow::new(src, dst, port)) };
-            true
-        }
-        None => false,
-    }
-}
-
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `f` is valid.
-pub(crate) unsafe fn tap<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    f: *const XpuFlow,
-) -> bool {
-    // SAFETY: valid per the function's contract.
-    let Some((_, dst, port)) = unsafe { &*f }.parts() else {
-        return false;
-    };
-    // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.tap(dst, port)
-}
-
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `f` is valid.
-pub(crate) unsafe fn edge<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    f: *const XpuFlow,
-) -> bool {
-    // SAFETY: valid per the function's contract.
-    let Some((_, dst, port)) = unsafe { &*f }.parts() else {
-        return false;
-    };
-    // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.edge(dst, port)
-}
-
-/// `enum xpu_arrival`.
-///
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `f` is valid.
-pub(crate) unsafe fn arrival<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    f: *const XpuFlow,
-    src_local: bool,
-) -> u32 {
-    // SAFETY: valid per the function's contract.
-    let Some((src, dst, port)) = unsafe { &*f }.parts() else {
-        return Arrival::Drop as u32;
-    };
-    // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.arrival(src, dst, port, src_local) as u32
-}
-
-/// Counts a packet steered across (`delivered` false) or delivered from across (true).
-///
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`.
-pub(crate) unsafe fn count<S: SplitOps<N>, const N: usize>(rs: *const c_void, delivered: bool) {
-    // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.count(delivered)
-}
-
-/// Counts a frame from the peer refused.
-///
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`.
-pub(crate) unsafe fn refused<S: SplitOps<N>, const N: usize>(rs: *const c_void) {
-    // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.refused()
-}
-
-/// Writes this half's snapshot into `buf`, which must be [`SplitOps::MSG_LEN`] bytes.
-///
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `buf` is valid for writes of `len` bytes.
-pub(crate) unsafe fn snapshot<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    buf: *mut c_void,
-    len: u32,
-    split_: bool,
-    reply: bool,
-) -> c_int {
-    let Ok(len) = usize::try_from(len) else {
-        return EINVAL.to_errno();
-    };
-    if len != S::MSG_LEN {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: per the function's contract; xpu_split.c allocated the bytes, nobody else sees
-    // them yet.
-    let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-    // SAFETY: per the function's contract.
-    match unsafe { split::<S>(rs) }.snapshot(out, split_, reply) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
-}
-
-/// Takes the peer's snapshot in `buf`; returns the bits of [`SplitOps::receive`].
-///
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `buf` is valid for reads of `len` bytes, a private copy (a
-/// linear skb of our own, not the shared window).
-pub(crate) unsafe fn receive<S: SplitOps<N>, const N: usize>(
-    rs: *const c_void,
-    buf: *const c_void,
-    len: u32,
-) -> u32 {
-    let Ok(len) = usize::try_from(len) else {
-        return S::BAD;
-    };
-    // SAFETY: per the function's contract.
-    let msg = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
-    // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.receive(msg)
-}
-
-/// The link went down: forget the peer. Returns whether anything changed.
-///
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`.
-pub(crate) unsafe fn peer_lost<S: SplitOps<N>, const N: usize>(rs: *const c_void) -> bool {
-    // SAFETY: per the function's contract.
-    unsafe { split::<S>(rs) }.peer_lost()
-}
-
-/// Bytes of a snapshot message, for xpu_split.c's allocations.
-pub(crate) fn msg_len<S: SplitOps<N>, const N: usize>() -> u32 {
-    u32::try_from(S::MSG_LEN).unwrap_or(0)
-}
-
-/// Emits the `xpu_rs_split_*` symbols of driver/xpu_shim.h, each a call of the function here of
-/// the same name for the [`SplitOps`] `$t`. Invoked once, through [`super::export!`]: a second
-/// invocation would define the symbols twice.
-macro_rules! export_split_ops {
-    ($t:ty, $name_len:expr) => {
-        const _: () = {
-            use $crate::net::split as o;
-
-            const N: usize = $name_len;
-
-            /// # Safety
-            ///
-            /// As for [`free`](o::free), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_free(rs: *const ::kernel::ffi::c_void) {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
-                unsafe { o::free::<$t, N>(rs) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`flow_read`](o::flow_read), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_flow_read(
-                pkt: *const ::kernel::ffi::c_void,
-                len: u32,
-                f: *mut o::XpuFlow,
-            ) -> bool {
-                // SAFETY: xpu_split.c calls it as the function requires.
-                unsafe { o::flow_read::<$t, N>(pkt.cast(), len, f) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`tap`](o::tap), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_tap(
-                rs: *const ::kernel::ffi::c_void,
-                f: *const o::XpuFlow,
-            ) -> bool {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
-                unsafe { o::tap::<$t, N>(rs, f) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`edge`](o::edge), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_edge(
-                rs: *const ::kernel::ffi::c_void,
-                f: *const o::XpuFlow,
-            ) -> bool {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
-                unsafe { o::edge::<$t, N>(rs, f) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`arrival`](o::arrival), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_arrival(
-                rs: *const ::kernel::ffi::c_void,
-                f: *const o::XpuFlow,
-                src_local: bool,
-            ) -> u32 {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
-                unsafe { o::arrival::<$t, N>(rs, f, src_local) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`count`](o::count), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_count(
-                rs: *const ::kernel::ffi::c_void,
-                delivered: bool,
-            ) {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
-                unsafe { o::count::<$t, N>(rs, delivered) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`refused`](o::refused), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_refused(rs: *const ::kernel::ffi::c_void) {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
-                unsafe { o::refused::<$t, N>(rs) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`snapshot`](o::snapshot), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_snapshot(
-                rs: *const ::kernel::ffi::c_void,
-                buf: *mut ::kernel::ffi::c_void,
-                len: u32,
-                split_: bool,
-                reply: bool,
-            ) -> ::kernel::ffi::c_int {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
-                unsafe { o::snapshot::<$t, N>(rs, buf, len, split_, reply) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`receive`](o::receive), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_receive(
-                rs: *const ::kernel::ffi::c_void,
-                buf: *const ::kernel::ffi::c_void,
-                len: u32,
-            ) -> u32 {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
-                unsafe { o::receive::<$t, N>(rs, buf, len) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`peer_lost`](o::peer_lost), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_peer_lost(rs: *const ::kernel::ffi::c_void) -> bool {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `create` (split_nl.rs), an `Arc` of the same `$t`.
-                unsafe { o::peer_lost::<$t, N>(rs) }
-            }
-
-            #[no_mangle]
-            extern "C" fn xpu_rs_split_msg_len() -> u32 {
-                o::msg_len::<$t, N>()
-            }
-        };
-    };
-}
-pub(crate) use export_split_ops;

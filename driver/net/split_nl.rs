@@ -3,23 +3,19 @@
 //! The `xpu` generic-netlink family's requests (uapi/xpu.yaml): create, delete and show a split
 //! namespace, add, delete and show its ports, and the monitor group's notifications. The
 //! handlers read the request, ask the half ([`SplitOps`]) and answer; the half decides
-//! (validation, ownership). driver/xpu_split.c keeps the per-namespace state (the loopback tap,
-//! the edge hooks, the snapshot work), which it reaches through [`half`], `xpu_split_attach`
-//! and `xpu_split_detach`.
+//! (validation, ownership). The namespace's half (split_half.rs) joins the logic to the
+//! kernel's objects.
 //!
 //! The attribute numbers are the family's, `crate::genl` (the uapi crate's, checked against the
 //! generated C header in userspace): the contract with userspace, not a decision of the driver's.
 
-use kernel::{
-    ffi::{c_char, c_int},
-    prelude::*,
-    sync::Arc,
-};
+use kernel::{ffi::c_int, prelude::*};
 
 use super::{
     genl::{notification_wanted, Attr, Dump, Msg, Net, Put, Request},
     rtnl::{Rtnl, RtnlGuard},
-    split::{split, CreateArgs, PortOwner, SplitOps},
+    split::{CreateArgs, PortOwner, SplitOps},
+    split_half::{Half, Later},
     sys,
 };
 use crate::genl::{claim, cmd, port, splitns, PeerState};
@@ -36,20 +32,11 @@ pub(crate) mod maxattr {
     pub(crate) const PORT_CHANGE: u16 = port::CLAIM;
 }
 
-/// The half `net` is split into, and its link's ifindex, for as long as RTNL is held (xpu_split.c
-/// frees a half under RTNL).
-fn half<S: SplitOps<N>, const N: usize>(net: Net, _rtnl: &Rtnl) -> Option<(&S, u32)> {
-    let mut ifindex: c_int = 0;
-    // SAFETY: `net` is live, RTNL is held (the token), `ifindex` is valid for writes.
-    let rs = unsafe { sys::xpu_split_rs(net.as_ptr(), &mut ifindex) };
-    if rs.is_null() {
-        return None;
-    }
-    // C's destroys (netdev events, netns exit) run under RTNL, which this task holds; this
-    // layer's ([`detach`]) takes the token mutably, so none runs while the borrow lives.
-    // SAFETY: so `rs`, an `Arc<S>`'s pointer from `create`, stays live for the borrow.
-    let s = unsafe { split::<S>(rs) };
-    Some((s, u32::try_from(ifindex).unwrap_or(0)))
+/// The half `net` is split into, and its link's ifindex, for as long as RTNL is held (halves
+/// are freed under RTNL, by [`detach`], which takes the token mutably, and by events and
+/// namespace exits, which do not run while this task holds RTNL).
+fn half<S: SplitOps<N>, const N: usize>(net: Net, rtnl: &Rtnl) -> Option<(&S, u32)> {
+    Half::<S, N>::of_net(net, rtnl).map(|h| (&*h.logic, h.ifindex()))
 }
 
 /// The bytes of a NUL-padded name before its NUL.
@@ -107,7 +94,12 @@ fn fill_port(m: &mut impl Put, port: u16, owner: Option<PortOwner>) -> Result {
 
 /// Tells the monitor group of `net` that its split namespace changed, or (`deleted`) is gone:
 /// then its name is all there is to say.
-fn notify_split<S: SplitOps<N>, const N: usize>(net: Net, s: &S, ifindex: u32, deleted: bool) {
+pub(super) fn notify_split<S: SplitOps<N>, const N: usize>(
+    net: Net,
+    s: &S,
+    ifindex: u32,
+    deleted: bool,
+) {
     if !notification_wanted(net) {
         return;
     }
@@ -180,7 +172,7 @@ pub(crate) fn splitns_create<S: SplitOps<N>, const N: usize>(req: &Request<'_>) 
     let index = ifindex.u32().ok_or_else(|| malformed(req, &ifindex))?;
     let net = req.net()?;
 
-    let rtnl = RtnlGuard::lock();
+    let mut rtnl = RtnlGuard::lock();
     if let Some((old, _)) = half::<S, N>(net, rtnl.held()) {
         let old = old.info().name;
         let old = core::str::from_utf8(name_bytes(&old)).unwrap_or("?");
@@ -204,20 +196,10 @@ pub(crate) fn splitns_create<S: SplitOps<N>, const N: usize>(req: &Request<'_>) 
         req.refuse(None, r.msg);
         r.err
     })?;
-    let (lo, hi) = s.range();
-    let rs = Arc::into_raw(s);
-    let mut msg: *const c_char = core::ptr::null();
-    // SAFETY: `net` is live and not split (checked above, under the same RTNL); `dev` is its
-    // xpu link; `rs` is an `Arc<S>`'s pointer, which the split owns once this succeeds.
-    let err = unsafe { sys::xpu_split_attach(net.as_ptr(), dev, rs.cast(), lo, hi, &mut msg) };
-    if err != 0 {
-        // SAFETY: the attach failed, so the reference `into_raw` took is still ours.
-        drop(unsafe { Arc::from_raw(rs) });
-        if !msg.is_null() {
-            // SAFETY: xpu_split_attach's messages are string literals.
-            req.refuse(None, unsafe { CStr::from_char_ptr(msg) });
-        }
-        return Err(Error::from_errno(err));
+    // SAFETY: `dev` is `net`'s xpu link, live under the RTNL held since the lookup.
+    if let Err(r) = unsafe { Half::<S, N>::attach(net, dev, s, rtnl.held_mut()) } {
+        req.refuse(None, r.msg);
+        return Err(r.err);
     }
     if let Some((s, ifindex)) = half::<S, N>(net, rtnl.held()) {
         notify_split(net, s, ifindex, false);
@@ -227,9 +209,8 @@ pub(crate) fn splitns_create<S: SplitOps<N>, const N: usize>(req: &Request<'_>) 
 
 /// Unsplits `net`, freeing its half: with the RTNL token taken mutably, so that no half
 /// borrowed through [`half`] is still in use.
-fn detach(net: Net, _rtnl: &mut Rtnl) {
-    // SAFETY: `net` is live and RTNL is held (the token).
-    unsafe { sys::xpu_split_detach(net.as_ptr()) };
+fn detach<S: SplitOps<N>, const N: usize>(net: Net, rtnl: &mut Rtnl) {
+    Half::<S, N>::detach(net, rtnl);
 }
 
 pub(crate) fn splitns_delete<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
@@ -242,7 +223,7 @@ pub(crate) fn splitns_delete<S: SplitOps<N>, const N: usize>(req: &Request<'_>) 
             return Err(ENOENT);
         }
     }
-    detach(net, rtnl.held_mut());
+    detach::<S, N>(net, rtnl.held_mut());
     Ok(())
 }
 
@@ -303,8 +284,9 @@ pub(crate) fn port_change<S: SplitOps<N>, const N: usize>(req: &Request<'_>, add
         req.refuse(Some(at), r.msg);
         return Err(r.err);
     }
-    // SAFETY: `net` is live and RTNL is held.
-    unsafe { sys::xpu_split_changed(net.as_ptr()) };
+    if let Some(h) = Half::<S, N>::of_net(net, rtnl.held()) {
+        h.later(Later::Send);
+    }
     notify_port(net, p, s.owner(p));
     Ok(())
 }
@@ -404,30 +386,8 @@ pub(crate) unsafe fn dumpit(
     }
 }
 
-/// Tells the monitor group of `net` that its split namespace changed or (`deleted`) is gone;
-/// xpu_split.c calls it from its work (a snapshot from the peer, the link's carrier) and when
-/// it unsplits.
-///
-/// # Safety
-///
-/// `rs` is live ([`split`]) for `S`; `net` is the namespace it splits, live.
-pub(crate) unsafe fn notify<S: SplitOps<N>, const N: usize>(
-    rs: *const kernel::ffi::c_void,
-    net: *mut kernel::bindings::net,
-    ifindex: c_int,
-    deleted: bool,
-) {
-    // SAFETY: per the function's contract.
-    let Some(net) = (unsafe { Net::from_raw(net) }) else {
-        return;
-    };
-    // SAFETY: per the function's contract.
-    let s = unsafe { split::<S>(rs) };
-    notify_split(net, s, u32::try_from(ifindex).unwrap_or(0), deleted);
-}
-
 /// Emits the family's `doit` and `dumpit` symbols that xpu_nl.c's ops table names
-/// (`xpu_nl_*`, declared in xpu_nl.h) and `xpu_rs_split_notify`, each a call of the function
+/// (`xpu_nl_*`, declared in xpu_nl.h), each a call of the function
 /// here for the [`SplitOps`] `$t`. Invoked once, through [`super::export!`].
 macro_rules! export_split_nl {
     ($t:ty, $name_len:expr) => {
@@ -539,21 +499,6 @@ macro_rules! export_split_nl {
             ) -> c_int {
                 // SAFETY: the core passes the round's skb and callback.
                 unsafe { o::dumpit(skb, cb, o::port_dump::<$t, N>) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`notify`](o::notify), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_split_notify(
-                rs: *const ::kernel::ffi::c_void,
-                net: *mut bindings::net,
-                ifindex: c_int,
-                deleted: bool,
-            ) {
-                // SAFETY: xpu_split.c calls it as the function requires, and every `rs` it
-                // passes came from `create`, an `Arc` of the same `$t`.
-                unsafe { o::notify::<$t, N>(rs, net, ifindex, deleted) }
             }
         };
     };

@@ -6,7 +6,7 @@
 
 use kernel::{
     bindings,
-    ffi::{c_char, c_int, c_void},
+    ffi::{c_char, c_int, c_uint, c_void},
 };
 
 use crate::datapath::meta::VnetHdr;
@@ -48,8 +48,6 @@ const _: () = {
 };
 
 extern "C" {
-    pub(super) fn xpu_split_register() -> c_int;
-    pub(super) fn xpu_split_unregister();
     pub(super) fn xpu_link_register() -> c_int;
     pub(super) fn xpu_link_unregister();
     pub(super) fn xpu_priv_rs(dev: *const bindings::net_device) -> *mut c_void;
@@ -65,6 +63,8 @@ extern "C" {
     pub(super) fn xpu_dev_alloc_queues(dev: *const bindings::net_device) -> u32;
     pub(super) fn xpu_num_online_cpus() -> u32;
     pub(super) fn xpu_dev_running(dev: *const bindings::net_device) -> bool;
+    pub(super) fn xpu_dev_busy_poll(dev: *const bindings::net_device) -> bool;
+    pub(super) fn xpu_dev_set_busy_poll(dev: *mut bindings::net_device, on: bool) -> c_int;
     pub(super) fn xpu_rx_moderation_set(dev: *mut bindings::net_device, m: *const XpuModer);
     pub(super) fn xpu_skb_drop(skb: *mut bindings::sk_buff, why: u32);
     pub(super) fn xpu_skb_consume(skb: *mut bindings::sk_buff);
@@ -119,27 +119,70 @@ extern "C" {
     pub(super) fn xpu_pci_unmap_window(dev: *mut c_void, bar: c_int, p: *mut c_void);
 }
 
-// Split namespaces' state and the family's genetlink helpers (driver/xpu_split.c). The lint is
-// about `struct net`, which has a member of no fields (`struct its_array` on this config): only
-// its address crosses here, never the struct.
+/// A `struct packet_type` (C's; only its address crosses).
+#[repr(C)]
+pub(crate) struct PacketType([u8; 0]);
+/// A `struct nf_hook_ops` array of two, from `xpu_nf_hook` (C's; only its address crosses).
+#[repr(C)]
+pub(crate) struct NfHookOps([u8; 0]);
+/// A `struct nf_hook_state` (C's; only its address crosses).
+#[repr(C)]
+pub(crate) struct NfHookState([u8; 0]);
+
+/// `packet_type.func`.
+pub(crate) type PacketRcv = unsafe extern "C" fn(
+    skb: *mut bindings::sk_buff,
+    dev: *mut bindings::net_device,
+    pt: *mut PacketType,
+    orig_dev: *mut bindings::net_device,
+) -> c_int;
+/// `rx_handler_func_t`.
+pub(crate) type RxHandler = unsafe extern "C" fn(pskb: *mut *mut bindings::sk_buff) -> c_uint;
+/// `nf_hookfn`.
+pub(crate) type NfHookFn = unsafe extern "C" fn(
+    priv_: *mut c_void,
+    skb: *mut bindings::sk_buff,
+    state: *const NfHookState,
+) -> c_uint;
+
+// Split namespaces' kernel objects and the family's genetlink helpers (driver/xpu_split.c). The
+// lint is about `struct net`, which has a member of no fields (`struct its_array` on this
+// config): only its address crosses here, never the struct.
 #[allow(improper_ctypes)]
 extern "C" {
+    pub(super) fn xpu_split_register(
+        net_exit: Option<unsafe extern "C" fn(net: *mut bindings::net)>,
+        dev_event: Option<unsafe extern "C" fn(dev: *mut bindings::net_device, gone: bool)>,
+        local_type: u16,
+        local_rcv: Option<PacketRcv>,
+        sync_type: u16,
+        sync_rcv: Option<PacketRcv>,
+    ) -> c_int;
+    pub(super) fn xpu_split_unregister();
+    pub(super) fn xpu_split_half(net: *const bindings::net) -> *mut c_void;
+    pub(super) fn xpu_split_set_half(net: *mut bindings::net, half: *mut c_void);
     pub(super) fn xpu_split_link(
         net: *mut bindings::net,
         ifindex: u32,
         role: *mut u32,
     ) -> *mut bindings::net_device;
-    pub(super) fn xpu_split_rs(net: *const bindings::net, ifindex: *mut c_int) -> *const c_void;
-    pub(super) fn xpu_split_attach(
+    pub(super) fn xpu_local_route(
         net: *mut bindings::net,
-        dev: *mut bindings::net_device,
-        rs: *const c_void,
-        lo: u16,
-        hi: u16,
-        msg: *mut *const c_char,
-    ) -> c_int;
-    pub(super) fn xpu_split_detach(net: *mut bindings::net) -> bool;
-    pub(super) fn xpu_split_changed(net: *mut bindings::net);
+        v6: bool,
+        src: *const u8,
+        dst: *const u8,
+    ) -> *mut bindings::dst_entry;
+    pub(super) fn xpu_local_addr(net: *mut bindings::net, v6: bool, a: *const u8) -> bool;
+    pub(super) fn xpu_dev_net(dev: *const bindings::net_device) -> *mut bindings::net;
+    pub(super) fn xpu_net_loopback(net: *const bindings::net) -> *mut bindings::net_device;
+    pub(super) fn xpu_net_port_range(net: *const bindings::net) -> u32;
+    pub(super) fn xpu_net_set_port_range(net: *mut bindings::net, range: u32);
+    pub(super) fn xpu_nf_hook(
+        net: *mut bindings::net,
+        hook: Option<NfHookFn>,
+        priv_: *mut c_void,
+    ) -> *mut NfHookOps;
+    pub(super) fn xpu_nf_unhook(net: *mut bindings::net, ops: *mut NfHookOps);
     pub(super) fn xpu_extack(
         extack: *mut bindings::netlink_ext_ack,
         attr: *const bindings::nlattr,
@@ -165,9 +208,63 @@ extern "C" {
     pub(super) fn xpu_genl_ntf_send(net: *mut bindings::net, skb: *mut bindings::sk_buff);
 }
 
+// Packets, devices and work of split namespaces (driver/xpu_split.c).
+extern "C" {
+    pub(super) fn xpu_skb_protocol(skb: *const bindings::sk_buff) -> u16;
+    pub(super) fn xpu_skb_header(
+        skb: *const bindings::sk_buff,
+        len: u32,
+        buf: *mut c_void,
+    ) -> *const c_void;
+    pub(super) fn xpu_skb_unshare(skb: *mut bindings::sk_buff) -> *mut bindings::sk_buff;
+    pub(super) fn xpu_skb_has_sock(skb: *const bindings::sk_buff) -> bool;
+    pub(super) fn xpu_skb_reset_network_header(skb: *mut bindings::sk_buff);
+    pub(super) fn xpu_skb_may_pull(skb: *mut bindings::sk_buff, len: u32) -> bool;
+    pub(super) fn xpu_skb_linear(skb: *mut bindings::sk_buff) -> *const c_void;
+    pub(super) fn xpu_skb_alloc(
+        dev: *mut bindings::net_device,
+        len: u32,
+        data: *mut *mut c_void,
+    ) -> *mut bindings::sk_buff;
+    pub(super) fn xpu_skb_send(
+        skb: *mut bindings::sk_buff,
+        dev: *mut bindings::net_device,
+        ethertype: u16,
+    ) -> bool;
+    pub(super) fn xpu_skb_deliver(
+        skb: *mut bindings::sk_buff,
+        via: *mut bindings::net_device,
+        proto: u16,
+        dst: *mut bindings::dst_entry,
+    ) -> bool;
+    pub(super) fn xpu_skb_forward_csum(skb: *mut bindings::sk_buff);
+    pub(super) fn xpu_skb_ct_confirm(skb: *mut bindings::sk_buff) -> bool;
+    pub(super) fn xpu_skb_rx_handler_data(skb: *const bindings::sk_buff) -> *mut c_void;
+    pub(super) fn xpu_dev_ifindex(dev: *const bindings::net_device) -> c_int;
+    pub(super) fn xpu_dev_is_loopback(dev: *const bindings::net_device) -> bool;
+    pub(super) fn xpu_dev_link_ok(dev: *const bindings::net_device) -> bool;
+    pub(super) fn xpu_dev_hold(dev: *mut bindings::net_device);
+    pub(super) fn xpu_dev_put(dev: *mut bindings::net_device);
+    pub(super) fn xpu_dev_warn(dev: *const bindings::net_device, msg: *const c_char);
+    pub(super) fn xpu_work_init(
+        work: *mut bindings::work_struct,
+        func: Option<unsafe extern "C" fn(work: *mut bindings::work_struct)>,
+    );
+    pub(super) fn xpu_work_schedule(work: *mut bindings::work_struct) -> bool;
+    pub(super) fn xpu_nf_in(state: *const NfHookState) -> *const bindings::net_device;
+}
+
 // Exported kernel functions that the kernel crate's bindings (7.3) do not include
-// (include/linux/rtnetlink.h is not in rust/bindings/bindings_helper.h).
+// (include/linux/rtnetlink.h and linux/netdevice.h are not in rust/bindings/bindings_helper.h).
 extern "C" {
     pub(super) fn rtnl_lock();
     pub(super) fn rtnl_unlock();
+    pub(super) fn synchronize_net();
+    pub(super) fn dst_release(dst: *mut bindings::dst_entry);
+    pub(super) fn netdev_rx_handler_register(
+        dev: *mut bindings::net_device,
+        handler: Option<RxHandler>,
+        data: *mut c_void,
+    ) -> c_int;
+    pub(super) fn netdev_rx_handler_unregister(dev: *mut bindings::net_device);
 }

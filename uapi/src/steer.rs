@@ -110,6 +110,24 @@ fn ip_header(p: &[u8], first_fragment: bool) -> Option<(IpAddr, IpAddr, u8, &[u8
     }
 }
 
+/// The lengths the IPv4 or IPv6 header at the start of `pkt` states: its own (IPv4's IHL,
+/// IPv6's fixed 40 bytes) and the whole packet's (IPv4's total length, IPv6's 40 and its
+/// payload length). `None` for neither family, a truncated header, or an IPv4 header that
+/// states less than 20 bytes or a packet shorter than itself. A half checks a packet from the
+/// other half against them (the header whole, the packet no longer than the frame) before its
+/// stack sees it.
+pub fn ip_lengths(pkt: &[u8]) -> Option<(usize, usize)> {
+    match pkt.first()? >> 4 {
+        4 => {
+            let hdr = usize::from(pkt[0] & 0xf) * 4;
+            let total = usize::from(be16(pkt, 2)?);
+            (hdr >= 20 && total >= hdr).then_some((hdr, total))
+        }
+        6 => Some((40, 40 + usize::from(be16(pkt, 4)?))),
+        _ => None,
+    }
+}
+
 fn be16(p: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*p.get(at)?, *p.get(at + 1)?]))
 }

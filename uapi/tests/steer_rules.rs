@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 use rstest::rstest;
-use xpu_uapi::steer::{read_flow, valid_v4, valid_v6, Arrival, Flow, Pod, HEADERS_MAX};
+use xpu_uapi::steer::{ip_lengths, read_flow, valid_v4, valid_v6, Arrival, Flow, Pod, HEADERS_MAX};
 
 const POD: Pod = Pod {
     v4: Ipv4Addr::new(10, 78, 0, 5),
@@ -294,6 +294,22 @@ fn headers_max_covers_the_longest_error() {
         Some(flow("10.79.0.1", "10.78.0.5", 40000))
     );
     assert_eq!(read_flow(&pkt[..HEADERS_MAX - 1]), None);
+}
+
+/// What a half checks a packet from the other half against: the header whole, the packet no
+/// longer than its frame.
+#[rstest]
+#[case::tcp4(ipv4(TCP, "10.9.0.1", "10.78.0.5", 0, 0, &ports(1, 2)), Some((20, 40)))]
+#[case::options4(ipv4(UDP, "127.0.0.1", "127.0.0.1", 10, 0, &ports(1, 2)), Some((60, 80)))]
+#[case::tcp6(ipv6(TCP, "::1", "::1", &ports(1, 2)), Some((40, 60)))]
+#[case::ihl_below_20({ let mut p = ipv4(TCP, "10.9.0.1", "10.78.0.5", 0, 0, &ports(1, 2)); p[0] = 0x44; p }, None)]
+#[case::total_below_ihl({ let mut p = ipv4(TCP, "10.9.0.1", "10.78.0.5", 2, 0, &[]); p[2..4].copy_from_slice(&20u16.to_be_bytes()); p }, None)]
+#[case::states_more_than_sent({ let mut p = ipv4(TCP, "10.9.0.1", "10.78.0.5", 0, 0, &ports(1, 2)); p[2..4].copy_from_slice(&9000u16.to_be_bytes()); p }, Some((20, 9000)))]
+#[case::truncated6(ipv6(TCP, "::1", "::1", &[])[..5].to_vec(), None)]
+#[case::not_ip(vec![0x20; 64], None)]
+#[case::empty(vec![], None)]
+fn stated_lengths(#[case] pkt: Vec<u8>, #[case] want: Option<(usize, usize)>) {
+    assert_eq!(ip_lengths(&pkt), want);
 }
 
 proptest! {
