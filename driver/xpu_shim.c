@@ -419,6 +419,16 @@ static void xpu_rx_dim_work(struct work_struct *work)
 static int xpu_poll(struct napi_struct *napi, int budget);
 
 /*
+ * Queue @i's NAPI (or none) for the netdev family's queue-get and busy polling: RX queue @i's
+ * packets, and TX queue @i's room, which the same doorbell announces. Under RTNL.
+ */
+static void xpu_queue_set_napi(struct net_device *dev, unsigned int i, struct napi_struct *napi)
+{
+	netif_queue_set_napi(dev, i, NETDEV_QUEUE_TYPE_RX, napi);
+	netif_queue_set_napi(dev, i, NETDEV_QUEUE_TYPE_TX, napi);
+}
+
+/*
  * ndo_open: receive on all @n rings of the pair (ethtool -L only changes which TX queues
  * this end uses; the peer may use more), and look once at what arrived while down.
  */
@@ -431,6 +441,7 @@ void xpu_napi_enable(struct net_device *dev, unsigned int n)
 	for (i = 0; i < priv->napi_on; i++) {
 		netif_napi_add(dev, &priv->rxq[i].napi, xpu_poll);
 		napi_enable(&priv->rxq[i].napi);
+		xpu_queue_set_napi(dev, i, &priv->rxq[i].napi);
 		local_bh_disable();
 		napi_schedule(&priv->rxq[i].napi);
 		local_bh_enable();
@@ -450,6 +461,7 @@ void xpu_napi_disable(struct net_device *dev)
 	if (!priv->napi_on)
 		return;
 	for (i = 0; i < priv->napi_on; i++) {
+		xpu_queue_set_napi(dev, i, NULL);
 		napi_disable(&priv->rxq[i].napi);
 		netif_napi_del(&priv->rxq[i].napi);
 		hrtimer_cancel(&priv->rxq[i].timer);

@@ -8,6 +8,9 @@
 
 A= B=
 ADDR_A=10.99.0.1 ADDR_B=10.99.0.2
+PYTREE=$XPU_DIR/../../../pytree
+YNL_CLI=$PYTREE/tools/net/ynl/pyynl/cli.py
+NETDEV_SPEC=$PYTREE/Documentation/netlink/specs/netdev.yaml
 
 # setup_pair [xpuctl args]: xpu0 in namespace $A, xpu1 in $B, addressed and up.
 setup_pair() {
@@ -361,6 +364,11 @@ test_busy_poll_flag() {
 	ip netns exec "$B" ethtool --set-priv-flags xpu1 busy-poll on || fail "busy-poll on failed"
 	[ "$(priv_flag "$B" xpu1 busy-poll)" = on ] || fail "busy-poll does not read back on"
 	[ "$(napi_threads xpu1)" -ge 2 ] || fail "no NAPI thread for each of xpu1's two queues"
+	if [ -f "$YNL_CLI" ]; then
+		netdev "$B" --dump napi-get --json "{\"ifindex\": $(ifindex "$B" xpu1)}" |
+			grep -c "'threaded': 'busy-poll'" | grep -qx 2 ||
+			fail "napi-get does not show xpu1's two NAPIs busy-polling"
+	fi
 	on=$(sent_and_rung) || exit 1
 	ip netns exec "$B" ethtool --set-priv-flags xpu1 busy-poll off || fail "busy-poll off failed"
 	[ "$(priv_flag "$B" xpu1 busy-poll)" = off ] || fail "busy-poll does not read back off"
@@ -373,6 +381,56 @@ test_busy_poll_flag() {
 	ip netns exec "$B" ethtool --set-priv-flags xpu1 no-such-flag on 2>/dev/null &&
 		fail "an unknown private flag was accepted"
 	[ "$(priv_flag "$B" xpu1 busy-poll)" = off ] || fail "a refused change changed busy-poll"
+}
+
+# netdev NS ARGS...: the kernel's ynl CLI on the netdev family, in NS
+netdev() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" python3 "$YNL_CLI" --spec "$NETDEV_SPEC" "$@"
+}
+
+# ifindex NS DEV
+ifindex() {
+	ip -n "$1" -j link show "$2" | sed -n 's/.*"ifindex":\([0-9]*\).*/\1/p'
+}
+
+# napis_linked NS DEV N: DEV has N NAPIs, and each of its RX and TX queues is linked to one
+# of them (what ynl's queue-get and napi-get dumps say).
+napis_linked() {
+	local idx queues napis
+	idx=$(ifindex "$1" "$2")
+	queues=$(netdev "$1" --dump queue-get --json "{\"ifindex\": $idx}") || fail "queue-get failed"
+	napis=$(netdev "$1" --dump napi-get --json "{\"ifindex\": $idx}") || fail "napi-get failed"
+	python3 - "$queues" "$napis" "$3" <<'PY'
+import ast, sys
+queues, napis, n = ast.literal_eval(sys.argv[1]), ast.literal_eval(sys.argv[2]), int(sys.argv[3])
+ids = sorted(x["id"] for x in napis)
+links = sorted((x["type"], x["id"], x.get("napi-id")) for x in queues)
+print(f"NAPIs {ids}; queues (type, index, NAPI) {links}")
+if len(ids) != n:
+    sys.exit(f"{len(ids)} NAPIs, not {n}")
+if any(napi not in ids for _, _, napi in links):
+    sys.exit("a queue is not linked to a NAPI of the device")
+PY
+}
+
+# Each queue is linked to its NAPI, as the netdev family (and busy polling) sees it: two
+# NAPIs for two queues; none while the device is down; new ones, linked again, once it is up.
+test_queue_napi_links() {
+	local before after
+	[ -f "$YNL_CLI" ] && [ -f "$NETDEV_SPEC" ] || skip "ynl and the netdev spec are not installed"
+	python3 -c 'import yaml, jsonschema' 2>/dev/null || skip "python3 yaml or jsonschema missing"
+	setup_pair
+	before=$(napis_linked "$A" xpu0 2) || fail "xpu0: $before"
+	echo "up: $before"
+	ip -n "$A" link set xpu0 down
+	after=$(napis_linked "$A" xpu0 0) || fail "xpu0 down: $after"
+	ip -n "$A" link set xpu0 up
+	after=$(napis_linked "$A" xpu0 2) || fail "xpu0 up again: $after"
+	echo "up again: $after"
+	[ "${before%%;*}" != "${after%%;*}" ] || fail "the NAPIs of before the down survived it"
+	slowwait 10 ip netns exec "$A" ping -q -c 1 -W 1 $ADDR_B >/dev/null || fail "no traffic after down/up"
 }
 
 # counters_disagree: prints the first of xpu0's counters whose per-queue sum (ethtool -S) is
@@ -413,7 +471,7 @@ test_ethtool_stats() {
 	ip netns exec "$A" ethtool -i xpu0 | grep -q '^driver: xpu' || fail "ethtool -i: driver is not xpu"
 }
 
-xpu_begin 14
+xpu_begin 15
 command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v ping >/dev/null ||
 	{ ktap_skip_all "iperf3, ethtool and ping are needed"; exit "$KSFT_SKIP"; }
 xpu_case "ping both ways, IPv4, IPv6, fragmented" test_ping_both_ways
@@ -429,4 +487,5 @@ xpu_case "idle link: no NAPI polls, no doorbells" test_idle_link_is_quiet
 xpu_case "ethtool -C: coalescing cuts doorbells, adaptive-rx, changes under traffic" test_coalesce
 xpu_case "ethtool -S per queue, ethtool -i" test_ethtool_stats
 xpu_case "busy-poll flag: NAPI threads poll, no doorbells; off again" test_busy_poll_flag
+xpu_case "each queue linked to its NAPI (netdev family), again after down/up" test_queue_napi_links
 xpu_end
