@@ -438,10 +438,15 @@ void xpu_napi_enable(struct net_device *dev, unsigned int n)
 	unsigned int i;
 
 	priv->napi_on = min_t(unsigned int, n, XPU_SHM_MAX_QUEUES);
+	/* Listed and enabled under one hold of the device's lock: see xpu_dev_init(). */
+	netdev_lock(dev);
 	for (i = 0; i < priv->napi_on; i++) {
-		netif_napi_add(dev, &priv->rxq[i].napi, xpu_poll);
-		napi_enable(&priv->rxq[i].napi);
+		netif_napi_add_config_locked(dev, &priv->rxq[i].napi, xpu_poll, i);
+		napi_enable_locked(&priv->rxq[i].napi);
 		xpu_queue_set_napi(dev, i, &priv->rxq[i].napi);
+	}
+	netdev_unlock(dev);
+	for (i = 0; i < priv->napi_on; i++) {
 		local_bh_disable();
 		napi_schedule(&priv->rxq[i].napi);
 		local_bh_enable();
@@ -460,16 +465,20 @@ void xpu_napi_disable(struct net_device *dev)
 	 */
 	if (!priv->napi_on)
 		return;
+	netdev_lock(dev);
 	for (i = 0; i < priv->napi_on; i++) {
 		xpu_queue_set_napi(dev, i, NULL);
-		napi_disable(&priv->rxq[i].napi);
-		netif_napi_del(&priv->rxq[i].napi);
+		napi_disable_locked(&priv->rxq[i].napi);
+		__netif_napi_del_locked(&priv->rxq[i].napi);
+	}
+	netdev_unlock(dev);
+	for (i = 0; i < priv->napi_on; i++) {
 		hrtimer_cancel(&priv->rxq[i].timer);
 		cancel_work_sync(&priv->rxq[i].dim.work);
 		priv->rxq[i].dim.state = DIM_START_MEASURE;
 	}
 	priv->napi_on = 0;
-	/* Busy pollers that found a NAPI by its id are done with it before it is added again. */
+	/* One grace period for the deletions: readers of the NAPI list and busy pollers. */
 	synchronize_net();
 }
 
@@ -587,10 +596,12 @@ static int xpu_dev_init(struct net_device *dev)
 		 * A queue's NAPI is listed only while it is enabled (xpu_napi_enable), as veth's
 		 * are: the core cannot take threaded NAPI back off a NAPI that is listed but
 		 * disabled (napi_stop_kthread() waits for it forever). Added and deleted once here,
-		 * so that a doorbell for a queue nobody polls finds its NAPI disabled.
+		 * so that a doorbell for a queue nobody polls finds its NAPI disabled. Its
+		 * per-queue config keeps its id and its threaded mode (busy-poll) from one up to
+		 * the next.
 		 */
-		netif_napi_add(dev, &rxq->napi, xpu_poll);
-		netif_napi_del(&rxq->napi);
+		netif_napi_add_config(dev, &rxq->napi, xpu_poll, i);
+		__netif_napi_del(&rxq->napi);	/* nothing refers to it yet: no grace period */
 		hrtimer_setup(&rxq->timer, xpu_rx_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
 		INIT_WORK(&rxq->dim.work, xpu_rx_dim_work);
 		rxq->dim.mode = DIM_CQ_PERIOD_MODE_START_FROM_EQE;

@@ -127,6 +127,7 @@ bool xpu_work_schedule(struct work_struct *work);
 const struct net_device *xpu_nf_in(const struct nf_hook_state *state);
 struct nf_hook_ops *xpu_nf_hook(struct net *net, nf_hookfn *fn, void *priv);
 void xpu_nf_unhook(struct net *net, struct nf_hook_ops *ops);
+void xpu_nf_free(struct nf_hook_ops *ops);
 void xpu_extack(struct netlink_ext_ack *extack, const struct nlattr *attr, const char *msg);
 struct net *xpu_genl_info_net(const struct genl_info *info);
 void *xpu_genl_iput(struct sk_buff *skb, const struct genl_info *info);

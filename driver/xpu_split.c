@@ -391,6 +391,7 @@ struct nf_hook_ops *xpu_nf_hook(struct net *net, nf_hookfn *fn, void *priv)
 	ops[1].priority = NF_IP6_PRI_FILTER + 1;
 	err = nf_register_net_hooks(net, ops, 2);
 	if (err) {
+		synchronize_net();	/* a hook dump may have seen the one registered first */
 		kfree(ops);
 		return ERR_PTR(err);
 	}
@@ -400,15 +401,22 @@ struct nf_hook_ops *xpu_nf_hook(struct net *net, nf_hookfn *fn, void *priv)
 #endif
 }
 
-/* Unhooks what xpu_nf_hook() hooked (NULL: nothing); its users are done when it returns. */
+/*
+ * Unhooks what xpu_nf_hook() hooked (NULL: nothing). Hooks still running, and readers of the
+ * hook lists, may use @ops and their data until a grace period has passed: free @ops with
+ * xpu_nf_free() after it.
+ */
 void xpu_nf_unhook(struct net *net, struct nf_hook_ops *ops)
 {
 #if IS_ENABLED(CONFIG_NETFILTER)
-	if (ops) {
+	if (ops)
 		nf_unregister_net_hooks(net, ops, 2);
-		kfree(ops);
-	}
 #endif
+}
+
+void xpu_nf_free(struct nf_hook_ops *ops)
+{
+	kfree(ops);
 }
 
 /* --- registration: the tables point at the functions split_half.rs hands over */

@@ -343,6 +343,14 @@ napi_threads() {
 	cat /proc/[0-9]*/comm 2>/dev/null | grep -c "^napi/$1-"
 }
 
+# busy_napis N: if the kernel's ynl CLI is here, napi-get shows N of xpu1's NAPIs busy-polling
+busy_napis() {
+	[ -f "$YNL_CLI" ] && python3 -c 'import yaml, jsonschema' 2>/dev/null || return 0
+	netdev "$B" --dump napi-get --json "{\"ifindex\": $(ifindex "$B" xpu1)}" |
+		grep -c "'threaded': 'busy-poll'" | grep -qx "$1" ||
+		fail "napi-get does not show $1 of xpu1's NAPIs busy-polling"
+}
+
 # sent_and_rung: "packets doorbells" that xpu0 sent and rang over one 3 s iperf3 run
 sent_and_rung() {
 	local d0 p0
@@ -356,7 +364,7 @@ sent_and_rung() {
 # without pause, never re-arm, and the sender rings no doorbell while traffic flows. Off
 # again, the link signals as before; an unknown flag is refused.
 test_busy_poll_flag() {
-	local on off
+	local on again off
 	setup_pair
 	quiet_pair
 	[ "$(priv_flag "$B" xpu1 busy-poll)" = off ] || fail "busy-poll is not off by default"
@@ -364,19 +372,22 @@ test_busy_poll_flag() {
 	ip netns exec "$B" ethtool --set-priv-flags xpu1 busy-poll on || fail "busy-poll on failed"
 	[ "$(priv_flag "$B" xpu1 busy-poll)" = on ] || fail "busy-poll does not read back on"
 	[ "$(napi_threads xpu1)" -ge 2 ] || fail "no NAPI thread for each of xpu1's two queues"
-	if [ -f "$YNL_CLI" ]; then
-		netdev "$B" --dump napi-get --json "{\"ifindex\": $(ifindex "$B" xpu1)}" |
-			grep -c "'threaded': 'busy-poll'" | grep -qx 2 ||
-			fail "napi-get does not show xpu1's two NAPIs busy-polling"
-	fi
+	busy_napis 2
 	on=$(sent_and_rung) || exit 1
+	# The mode outlives a down/up: each NAPI's config keeps it.
+	ip -n "$B" link set xpu1 down
+	ip -n "$B" link set xpu1 up
+	slowwait 10 ip netns exec "$A" ping -q -c 1 -W 1 $ADDR_B >/dev/null || fail "no traffic after down/up"
+	busy_napis 2
+	again=$(sent_and_rung) || exit 1
 	ip netns exec "$B" ethtool --set-priv-flags xpu1 busy-poll off || fail "busy-poll off failed"
 	[ "$(priv_flag "$B" xpu1 busy-poll)" = off ] || fail "busy-poll does not read back off"
 	off=$(sent_and_rung) || exit 1
-	echo "packets and doorbells xpu0 sent and rang: $on with busy-poll, $off without"
+	echo "packets and doorbells xpu0 sent and rang: $on with busy-poll, $again after a down/up, $off without"
 	[ "${on% *}" -ge 1000 ] || fail "too little traffic with busy-poll to tell"
 	# The first packet may find the receiver armed from before the flag: one doorbell per queue.
 	[ "${on#* }" -le 2 ] || fail "the sender rang doorbells to a busy-polling receiver"
+	[ "${again#* }" -le 2 ] || fail "doorbells to a busy-polling receiver after its down/up"
 	[ "${off#* }" -ge 10 ] || fail "no doorbells once busy-poll is off"
 	ip netns exec "$B" ethtool --set-priv-flags xpu1 no-such-flag on 2>/dev/null &&
 		fail "an unknown private flag was accepted"
@@ -416,7 +427,8 @@ PY
 }
 
 # Each queue is linked to its NAPI, as the netdev family (and busy polling) sees it: two
-# NAPIs for two queues; none while the device is down; new ones, linked again, once it is up.
+# NAPIs for two queues; none while the device is down; the same ones, linked again, once it is
+# up.
 test_queue_napi_links() {
 	local before after
 	[ -f "$YNL_CLI" ] && [ -f "$NETDEV_SPEC" ] || skip "ynl and the netdev spec are not installed"
@@ -429,7 +441,8 @@ test_queue_napi_links() {
 	ip -n "$A" link set xpu0 up
 	after=$(napis_linked "$A" xpu0 2) || fail "xpu0 up again: $after"
 	echo "up again: $after"
-	[ "${before%%;*}" != "${after%%;*}" ] || fail "the NAPIs of before the down survived it"
+	# Each queue's NAPI keeps its id: its config is per queue, as the netdev family expects.
+	[ "${before%%;*}" = "${after%%;*}" ] || fail "the NAPIs changed ids across down/up"
 	slowwait 10 ip netns exec "$A" ping -q -c 1 -W 1 $ADDR_B >/dev/null || fail "no traffic after down/up"
 }
 

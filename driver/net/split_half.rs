@@ -212,16 +212,19 @@ impl<S: SplitOps<N>, const N: usize> Half<S, N> {
     unsafe fn destroy(this: *mut Self, bye: bool) {
         // SAFETY: valid per the function's contract.
         let h = unsafe { &*this };
+        let hooks = h.hooks.load(Ordering::Relaxed);
         // SAFETY: the type invariants; RTNL is held. The order: readers stop finding the half,
-        // the hooks and the tap go (each waits for its running users), the range comes back,
-        // a grace period covers the receive handlers that read the slot, then the work, which
-        // nothing can queue any more, is cancelled.
+        // the hooks and the tap go, the range comes back, a grace period covers whatever still
+        // runs them or the receive handlers that read the slot (and readers of the hook lists,
+        // before the hooks' ops are freed), then the work, which nothing can queue any more,
+        // is cancelled.
         unsafe {
             sys::xpu_split_set_half(h.net, ptr::null_mut());
-            sys::xpu_nf_unhook(h.net, h.hooks.load(Ordering::Relaxed));
+            sys::xpu_nf_unhook(h.net, hooks);
             sys::netdev_rx_handler_unregister(h.lo);
             sys::xpu_net_set_port_range(h.net, h.saved_range);
             sys::synchronize_net();
+            sys::xpu_nf_free(hooks);
             bindings::cancel_work_sync(h.work.get());
         }
         if bye {

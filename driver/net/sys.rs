@@ -183,6 +183,7 @@ extern "C" {
         priv_: *mut c_void,
     ) -> *mut NfHookOps;
     pub(super) fn xpu_nf_unhook(net: *mut bindings::net, ops: *mut NfHookOps);
+    pub(super) fn xpu_nf_free(ops: *mut NfHookOps);
     pub(super) fn xpu_extack(
         extack: *mut bindings::netlink_ext_ack,
         attr: *const bindings::nlattr,
