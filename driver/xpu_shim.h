@@ -84,14 +84,12 @@ u32 xpu_rs_get_priv_flags(struct net_device *dev);
 int xpu_rs_set_priv_flags(struct net_device *dev, u32 flags);
 
 /* --- implemented in C, called from Rust */
+typedef int xpu_packet_rcv_t(struct sk_buff *skb, struct net_device *dev,
+			     struct packet_type *pt, struct net_device *orig_dev);
 int xpu_split_register(void (*net_exit)(struct net *net),
 		       void (*dev_event)(struct net_device *dev, bool gone),
-		       u16 local_type,
-		       int (*local_rcv)(struct sk_buff *, struct net_device *,
-					struct packet_type *, struct net_device *),
-		       u16 sync_type,
-		       int (*sync_rcv)(struct sk_buff *, struct net_device *,
-				       struct packet_type *, struct net_device *));
+		       u16 local_type, xpu_packet_rcv_t *local_rcv,
+		       u16 sync_type, xpu_packet_rcv_t *sync_rcv);
 void xpu_split_unregister(void);
 void *xpu_split_half(const struct net *net);
 void xpu_split_set_half(struct net *net, void *half);

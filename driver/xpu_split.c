@@ -460,12 +460,8 @@ static struct pernet_operations xpu_split_net_ops = {
  */
 int xpu_split_register(void (*net_exit)(struct net *net),
 		       void (*dev_event)(struct net_device *dev, bool gone),
-		       u16 local_type,
-		       int (*local_rcv)(struct sk_buff *, struct net_device *,
-					struct packet_type *, struct net_device *),
-		       u16 sync_type,
-		       int (*sync_rcv)(struct sk_buff *, struct net_device *,
-				       struct packet_type *, struct net_device *))
+		       u16 local_type, xpu_packet_rcv_t *local_rcv,
+		       u16 sync_type, xpu_packet_rcv_t *sync_rcv)
 {
 	int err;
 

@@ -213,11 +213,11 @@ impl<S: SplitOps<N>, const N: usize> Half<S, N> {
         // SAFETY: valid per the function's contract.
         let h = unsafe { &*this };
         let hooks = h.hooks.load(Ordering::Relaxed);
-        // SAFETY: the type invariants; RTNL is held. The order: readers stop finding the half,
-        // the hooks and the tap go, the range comes back, a grace period covers whatever still
-        // runs them or the receive handlers that read the slot (and readers of the hook lists,
-        // before the hooks' ops are freed), then the work, which nothing can queue any more,
-        // is cancelled.
+        // The order: readers stop finding the half, the hooks and the tap go, the range comes
+        // back, a grace period covers whatever still runs them or the receive handlers that
+        // read the slot (and readers of the hook lists, before the hooks' ops are freed), then
+        // the work, which nothing can queue any more, is cancelled.
+        // SAFETY: the type invariants; RTNL is held.
         unsafe {
             sys::xpu_split_set_half(h.net, ptr::null_mut());
             sys::xpu_nf_unhook(h.net, hooks);

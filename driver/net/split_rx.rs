@@ -52,12 +52,44 @@ const NET_RX_DROP: c_int = 1;
 const ETH_P_IP: u16 = bindings::ETH_P_IP as u16;
 const ETH_P_IPV6: u16 = bindings::ETH_P_IPV6 as u16;
 
+/// What `read` makes of the first [`SplitOps::HEADERS_MAX`] bytes of `skb`.
+fn headers<S: SplitOps<N>, const N: usize, T>(
+    skb: &SkBuff,
+    read: impl FnOnce(&[u8]) -> Option<T>,
+) -> Option<T> {
+    const { assert!(S::HEADERS_MAX <= HEADERS) };
+    let mut buf = [0u8; HEADERS];
+    read(skb.header(&mut buf[..S::HEADERS_MAX])?)
+}
+
 /// What the headers of `skb` say, if it is a packet a split steers: source, destination, and
 /// the port whose owner it is for.
 fn flow<S: SplitOps<N>, const N: usize>(skb: &SkBuff) -> Option<(IpAddr, IpAddr, u16)> {
-    const { assert!(S::HEADERS_MAX <= HEADERS) };
-    let mut buf = [0u8; HEADERS];
-    S::read_flow(skb.header(&mut buf[..S::HEADERS_MAX])?)
+    headers::<S, N, _>(skb, S::read_flow)
+}
+
+/// The packet a `packet_type` handler was given, as a copy of our own, and the half whose link
+/// `dev` is. `None` once the packet is dropped: no memory for the copy, or `dev` is not split
+/// here (no half to count it against).
+///
+/// # Safety
+///
+/// `skb` is the core's reference to a valid skb, handed over; `dev` is live; the caller runs
+/// under RCU (a receive path).
+unsafe fn arrived<'a, S: SplitOps<N>, const N: usize>(
+    skb: *mut bindings::sk_buff,
+    dev: *mut bindings::net_device,
+) -> Option<(&'a Half<S, N>, SkBuff)> {
+    // SAFETY: per the function's contract.
+    let skb = ManuallyDrop::into_inner(unsafe { given(skb) }?).unshare()?;
+    // SAFETY: per the function's contract.
+    match unsafe { Half::<S, N>::of_link(dev) } {
+        Some(h) => Some((h, skb)),
+        None => {
+            skb.drop_for(DropReason::NotOurs);
+            None
+        }
+    }
 }
 
 /// Borrows the skb a handler was given, without taking its reference: dropping the result
@@ -165,28 +197,17 @@ pub(super) unsafe extern "C" fn local_rcv<S: SplitOps<N>, const N: usize>(
     _pt: *mut sys::PacketType,
     _orig_dev: *mut bindings::net_device,
 ) -> c_int {
-    // SAFETY: the core hands over a reference to a valid skb.
-    let Some(skb) = (unsafe { given(skb) }).and_then(|s| ManuallyDrop::into_inner(s).unshare())
-    else {
-        return NET_RX_DROP;
-    };
-    // SAFETY: `dev` is live; a receive path runs under RCU.
-    let Some(h) = (unsafe { Half::<S, N>::of_link(dev) }) else {
-        // Not split here: nothing to count it against.
-        skb.drop_for(DropReason::NotOurs);
-        return NET_RX_DROP;
-    };
-    take(h, skb)
+    // SAFETY: the core hands over its reference to a valid skb, received on the live `dev`,
+    // in a receive path (RCU).
+    match unsafe { arrived::<S, N>(skb, dev) } {
+        Some((h, skb)) => take(h, skb),
+        None => NET_RX_DROP,
+    }
 }
 
 fn take<S: SplitOps<N>, const N: usize>(h: &Half<S, N>, mut skb: SkBuff) -> c_int {
     skb.reset_network_header();
-    let read = {
-        const { assert!(S::HEADERS_MAX <= HEADERS) };
-        let mut buf = [0u8; HEADERS];
-        skb.header(&mut buf[..S::HEADERS_MAX])
-            .and_then(|p| Some((S::read_flow(p)?, S::ip_lengths(p)?)))
-    };
+    let read = headers::<S, N, _>(&skb, |p| Some((S::read_flow(p)?, S::ip_lengths(p)?)));
     // The IP header whole and linear for the stack, the packet no longer than its frame.
     let Some(((src, dst, port), (hdr, total))) = read else {
         return refuse(h, skb);
@@ -260,16 +281,11 @@ pub(super) unsafe extern "C" fn sync_rcv<S: SplitOps<N>, const N: usize>(
     _pt: *mut sys::PacketType,
     _orig_dev: *mut bindings::net_device,
 ) -> c_int {
-    // Our own copy: making it linear changes it.
-    // SAFETY: the core hands over a reference to a valid skb.
-    let Some(mut skb) = (unsafe { given(skb) }).and_then(|s| ManuallyDrop::into_inner(s).unshare())
-    else {
-        return NET_RX_DROP;
-    };
-    // SAFETY: `dev` is live; a receive path runs under RCU.
-    let Some(h) = (unsafe { Half::<S, N>::of_link(dev) }) else {
-        // Not split here: the peer's view of us stays "unknown".
-        skb.drop_for(DropReason::NotOurs);
+    // Our own copy (making it linear changes it). Not split here: the peer's view of us stays
+    // "unknown".
+    // SAFETY: the core hands over its reference to a valid skb, received on the live `dev`,
+    // in a receive path (RCU).
+    let Some((h, mut skb)) = (unsafe { arrived::<S, N>(skb, dev) }) else {
         return NET_RX_DROP;
     };
     let Some(msg) = skb.linear() else {
