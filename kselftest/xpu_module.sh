@@ -28,8 +28,23 @@ test_reload_loop() {
 	done
 }
 
-xpu_begin 4
+# The lab's test kernel has KASAN, and only modules check their accesses (tools/lab/kernel.sh):
+# a use-after-free or an out-of-bounds access by xpu.ko then oopses, and DMESG_BAD fails the
+# case that made it. That holds only if xpu.ko was built with KASAN's checks in it (this looks
+# at the whole module; tools/lab/module.sh checks its Rust and its C objects apart).
+test_kasan() {
+	local ko
+	grep -qw kasan_report /proc/kallsyms ||
+		{ echo "SKIP: this kernel has no KASAN (CONFIG_KASAN)"; return "$KSFT_SKIP"; }
+	ko=$(modinfo -n xpu) || fail "modinfo found no xpu.ko"
+	grep -qa '__asan_report_load' "$ko" ||
+		fail "$ko has no KASAN checks, though the kernel has KASAN: built against another kernel?"
+	grep -qa '__asan_report_store' "$ko" || fail "$ko checks loads but not stores"
+}
+
+xpu_begin 5
 xpu_case "module load" test_load
 xpu_case "module unload" test_unload
 xpu_case "module load/unload x10" test_reload_loop
+xpu_case "xpu.ko checked by KASAN" test_kasan
 xpu_end

@@ -14,8 +14,8 @@ XPU_KSRC_PKG=${XPU_KSRC_PKG:-linux-source-7.3}
 # Pinned userspace build tools.
 XPU_BINDGEN_VERSION=0.72.1
 XPU_LIBCLANG_VERSION=18.1.1
-# The LLVM toolchain of the kasan kernel flavour (tools/lab/kernel.sh): clang-19, lld-19 and
-# llvm-19 from Debian (the kernel wants LLVM 17 or later; bookworm's default clang is 14).
+# The LLVM toolchain of the test kernel (tools/lab/kernel.sh: every flavour but perf): clang-19,
+# lld-19 and llvm-19 from Debian (the kernel wants LLVM 17 or later; bookworm's default clang is 14).
 XPU_LLVM=${XPU_LLVM:--19}
 XPU_VIRTME_VERSION=1.42
 XPU_ENVOY_VERSION=1.40.0

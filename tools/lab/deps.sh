@@ -32,9 +32,9 @@ DEB_PKGS=(
 # at a fixed rate with percentiles (hey). Not for make check or make demo: Debian's nginx
 # package starts a web server of its own on the machine.
 [ "${1:-}" = bench-sidecar ] && DEB_PKGS+=(nginx wrk hey)
-# The kasan kernel flavour's compiler (tools/lab/kernel.sh): a Rust kernel takes KASAN only
-# from clang, and 7.3 wants LLVM 17 or later (bookworm's clang is 14).
-[ "${XPU_KERNEL_FLAVOR:-}" = kasan ] && DEB_PKGS+=("clang$XPU_LLVM" "lld$XPU_LLVM" "llvm$XPU_LLVM")
+# The test kernel's compiler (tools/lab/kernel.sh): a Rust kernel takes KASAN only from clang,
+# and 7.3 wants LLVM 17 or later (bookworm's clang is 14). The benchmark's kernel is gcc's.
+[ "${XPU_KERNEL_FLAVOR:-debug}" != perf ] && DEB_PKGS+=("clang$XPU_LLVM" "lld$XPU_LLVM" "llvm$XPU_LLVM")
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do
