@@ -23,6 +23,7 @@ pub(crate) mod ethtool;
 pub(crate) mod extack;
 pub(crate) mod genl;
 pub(crate) mod napi;
+pub(crate) mod netfilter;
 pub(crate) mod ops;
 pub(crate) mod pci;
 pub(crate) mod rtnl;

@@ -19,16 +19,6 @@
 
 #include "xpu_shim.h"
 
-/* The structs that cross to Rust: driver/net/sys.rs asserts the same. */
-static_assert(sizeof(struct xpu_moder) == 12 && offsetof(struct xpu_moder, frames) == 4 &&
-	      offsetof(struct xpu_moder, adaptive) == 8);
-static_assert(sizeof(struct xpu_stats) == 56 && offsetof(struct xpu_stats, rx_bytes) == 8 &&
-	      offsetof(struct xpu_stats, rx_dropped) == 16 &&
-	      offsetof(struct xpu_stats, rx_errors) == 24 &&
-	      offsetof(struct xpu_stats, tx_packets) == 32 &&
-	      offsetof(struct xpu_stats, tx_bytes) == 40 &&
-	      offsetof(struct xpu_stats, tx_dropped) == 48);
-
 #define DRV_NAME	"xpu"
 
 /* What crosses the link as metadata (see xpu_skb_tx_meta): one descriptor per GSO packet. */
@@ -45,6 +35,8 @@ struct xpu_rxq {
 	struct hrtimer timer;
 	/* adaptive-rx: the kernel's DIM picks usecs/frames from the traffic. */
 	struct dim dim;
+	/* PCI mode: the IRQ of its doorbells (MSI-X vector 1 + q), or -1. */
+	int irq;
 	/* Current moderation: ethtool -C's, or DIM's choice. */
 	u32 usecs;
 	u32 frames;
@@ -242,9 +234,6 @@ unsigned int xpu_dev_real_num_queues(const struct net_device *dev)
 	return dev->real_num_tx_queues;
 }
 
-/* The values of DropReason in driver/net/skb.rs. */
-static_assert(XPU_DROP_LINK_DOWN == 0 && XPU_DROP_NOMEM == 4 && XPU_DROP_NOT_OURS == 5);
-
 static const enum skb_drop_reason xpu_drop_reasons[] = {
 	[XPU_DROP_LINK_DOWN]	= SKB_DROP_REASON_DEV_READY,
 	[XPU_DROP_RING_FULL]	= SKB_DROP_REASON_FULL_RING,
@@ -284,19 +273,9 @@ int xpu_skb_copy_to(const struct sk_buff *skb, void *dst, unsigned int len)
 /*
  * Checksum and GSO metadata travel as in virtio-net's header: the kernel's own translation
  * from an skb, and to one (which also validates what arrives). datapath/src/meta.rs recodes the
- * header into struct xpu_desc's fields and back, and refuses what no sender writes.
+ * header into struct xpu_desc's fields and back, and refuses what no sender writes; its layout
+ * and values are checked against this header's by driver/net/sys.rs.
  */
-static_assert(sizeof(struct virtio_net_hdr) == 10 &&
-	      offsetof(struct virtio_net_hdr, gso_type) == 1 &&
-	      offsetof(struct virtio_net_hdr, hdr_len) == 2 &&
-	      offsetof(struct virtio_net_hdr, gso_size) == 4 &&
-	      offsetof(struct virtio_net_hdr, csum_start) == 6 &&
-	      offsetof(struct virtio_net_hdr, csum_offset) == 8);
-static_assert(VIRTIO_NET_HDR_F_NEEDS_CSUM == 1 && VIRTIO_NET_HDR_F_DATA_VALID == 2 &&
-	      VIRTIO_NET_HDR_GSO_NONE == 0 && VIRTIO_NET_HDR_GSO_TCPV4 == 1 &&
-	      VIRTIO_NET_HDR_GSO_UDP == 3 && VIRTIO_NET_HDR_GSO_TCPV6 == 4 &&
-	      VIRTIO_NET_HDR_GSO_UDP_L4 == 5 && VIRTIO_NET_HDR_GSO_ECN == 0x80,
-	      "the values of datapath/src/meta.rs");
 
 int xpu_skb_vnet_hdr(const struct sk_buff *skb, struct virtio_net_hdr *h)
 {
@@ -437,11 +416,12 @@ void xpu_napi_enable(struct net_device *dev, unsigned int n)
 	struct xpu_priv *priv = xpu_priv(dev);
 	unsigned int i;
 
-	priv->napi_on = min_t(unsigned int, n, XPU_SHM_MAX_QUEUES);
 	/* Listed and enabled under one hold of the device's lock: see xpu_dev_init(). */
 	netdev_lock(dev);
+	priv->napi_on = min_t(unsigned int, n, XPU_SHM_MAX_QUEUES);
 	for (i = 0; i < priv->napi_on; i++) {
 		netif_napi_add_config_locked(dev, &priv->rxq[i].napi, xpu_poll, i);
+		netif_napi_set_irq_locked(&priv->rxq[i].napi, priv->rxq[i].irq);
 		napi_enable_locked(&priv->rxq[i].napi);
 		xpu_queue_set_napi(dev, i, &priv->rxq[i].napi);
 	}
@@ -456,28 +436,29 @@ void xpu_napi_enable(struct net_device *dev, unsigned int n)
 void xpu_napi_disable(struct net_device *dev)
 {
 	struct xpu_priv *priv = xpu_priv(dev);
-	unsigned int i;
+	unsigned int i, n = priv->napi_on;	/* only ndo_open and ndo_stop change it: RTNL */
 
 	/*
 	 * Polls stop first: only a poll starts the timer or DIM's work. A DIM work cancelled
 	 * before it ran leaves DIM waiting for it (DIM_APPLY_NEW_PROFILE), and net_dim() would
 	 * ignore the queue from then on: it starts measuring afresh instead.
 	 */
-	if (!priv->napi_on)
+	if (!n)
 		return;
 	netdev_lock(dev);
-	for (i = 0; i < priv->napi_on; i++) {
+	for (i = 0; i < n; i++) {
 		xpu_queue_set_napi(dev, i, NULL);
 		napi_disable_locked(&priv->rxq[i].napi);
 		__netif_napi_del_locked(&priv->rxq[i].napi);
 	}
+	/* Under the lock, as xpu_pci_set_irq() reads it. */
+	priv->napi_on = 0;
 	netdev_unlock(dev);
-	for (i = 0; i < priv->napi_on; i++) {
+	for (i = 0; i < n; i++) {
 		hrtimer_cancel(&priv->rxq[i].timer);
 		cancel_work_sync(&priv->rxq[i].dim.work);
 		priv->rxq[i].dim.state = DIM_START_MEASURE;
 	}
-	priv->napi_on = 0;
 	/* One grace period for the deletions: readers of the NAPI list and busy pollers. */
 	synchronize_net();
 }
@@ -604,24 +585,11 @@ static int xpu_dev_init(struct net_device *dev)
 		__netif_napi_del(&rxq->napi);	/* nothing refers to it yet: no grace period */
 		hrtimer_setup(&rxq->timer, xpu_rx_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
 		INIT_WORK(&rxq->dim.work, xpu_rx_dim_work);
+		rxq->irq = -1;
 		rxq->dim.mode = DIM_CQ_PERIOD_MODE_START_FROM_EQE;
 	}
 	/* Sets the moderation (xpu_rx_moderation_set) once the queues above exist. */
 	return xpu_rs_dev_init(dev);
-}
-
-static void xpu_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *stats)
-{
-	struct xpu_stats s = {};
-
-	xpu_rs_get_stats(dev, &s);
-	stats->rx_packets = s.rx_packets;
-	stats->rx_bytes = s.rx_bytes;
-	stats->rx_dropped = s.rx_dropped;
-	stats->rx_errors = s.rx_errors;
-	stats->tx_packets = s.tx_packets;
-	stats->tx_bytes = s.tx_bytes;
-	stats->tx_dropped = s.tx_dropped;
 }
 
 static const struct net_device_ops xpu_netdev_ops, xpu_pci_netdev_ops;
@@ -649,7 +617,7 @@ static void xpu_pci_tx_timeout(struct net_device *dev, unsigned int txqueue)
 	.ndo_open		= xpu_rs_open,			\
 	.ndo_stop		= xpu_rs_stop,			\
 	.ndo_start_xmit		= xpu_rs_start_xmit,		\
-	.ndo_get_stats64	= xpu_get_stats64,		\
+	.ndo_get_stats64	= xpu_rs_get_stats64,		\
 	.ndo_set_mac_address	= eth_mac_addr,			\
 	.ndo_validate_addr	= eth_validate_addr,		\
 	.ndo_get_iflink		= xpu_get_iflink,		\
@@ -986,6 +954,23 @@ void xpu_pci_netdev_destroy(struct net_device *dev)
 	disable_work_sync(&xpu_priv(dev)->ctrl_work);
 	unregister_netdev(dev);
 	free_netdev(dev);
+}
+
+/*
+ * PCI mode: queue @q's doorbells arrive on IRQ @irq. Its NAPI reports it (the netdev family's
+ * napi-get; busy polling's IRQ deferral) from now on if it is polled, else from the next open.
+ */
+void xpu_pci_set_irq(struct net_device *dev, unsigned int q, int irq)
+{
+	struct xpu_priv *priv = xpu_priv(dev);
+
+	if (q >= XPU_SHM_MAX_QUEUES)
+		return;
+	netdev_lock(dev);
+	priv->rxq[q].irq = irq;
+	if (q < priv->napi_on)
+		netif_napi_set_irq_locked(&priv->rxq[q].napi, irq);
+	netdev_unlock(dev);
 }
 
 /* Schedules the handshake (from the control doorbell, or after probe). */

@@ -5,8 +5,9 @@
  * Linux 7.3 has no Rust abstractions for net_device, sk_buff, NAPI or rtnl_link_ops, and the
  * kernel's Rust bindings see struct net_device as opaque. So the ops tables, whose layouts
  * only C knows, live in xpu_shim.c and point at the xpu_rs_* functions below (implemented in
- * Rust, driver/net/ops.rs); and the xpu_* helpers wrap what is static inline in C. Keep this
- * file the only contract: every prototype here has one Rust declaration in driver/net/sys.rs.
+ * Rust, driver/net/ops.rs); and the xpu_* helpers wrap what is static inline in C. This file
+ * is the only contract: tools/lab/shim-bindings.sh generates its Rust declarations (included by
+ * driver/net/sys.rs) from it at build time, with the kernel functions Rust calls directly.
  */
 #ifndef XPU_SHIM_H
 #define XPU_SHIM_H
@@ -14,11 +15,18 @@
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6.h>
+#include <linux/rtnetlink.h>
 #include <linux/virtio_net.h>
 #include <linux/workqueue.h>
+#include <net/dst.h>
 #include <net/genetlink.h>
 #include <linux/xpu.h>
 #include <linux/xpu_shm.h>
+
+/* The generated family's handlers, which Rust implements (driver/net/split_nl.rs). */
+#include "xpu_nl.h"
 
 /* Why the datapath dropped a packet; xpu_skb_drop() maps it to an skb_drop_reason. */
 enum xpu_drop {
@@ -40,17 +48,6 @@ struct xpu_moder {
 /* Room for IFLA_XPU_STATUS, the handshake's last word ("connected", or why not). */
 #define XPU_STATUS_LEN	96
 
-/* The device's counters, summed over its queues by Rust for ndo_get_stats64. */
-struct xpu_stats {
-	u64 rx_packets;
-	u64 rx_bytes;
-	u64 rx_dropped;
-	u64 rx_errors;
-	u64 tx_packets;
-	u64 tx_bytes;
-	u64 tx_dropped;
-};
-
 /* --- implemented in Rust, called from the C ops tables */
 int xpu_rs_dev_init(struct net_device *dev);
 u32 xpu_rs_ring_size(const struct net_device *dev);
@@ -58,11 +55,11 @@ void xpu_rs_dev_free(struct net_device *dev);
 int xpu_rs_open(struct net_device *dev);
 int xpu_rs_stop(struct net_device *dev);
 netdev_tx_t xpu_rs_start_xmit(struct sk_buff *skb, struct net_device *dev);
-int xpu_rs_validate(struct nlattr **data, struct netlink_ext_ack *extack);
-int xpu_rs_pair_attach(struct net_device *dev, struct net_device *peer, struct nlattr **data,
+int xpu_rs_validate(struct nlattr *const *data, struct netlink_ext_ack *extack);
+int xpu_rs_pair_attach(struct net_device *dev, struct net_device *peer, struct nlattr *const *data,
 		       struct netlink_ext_ack *extack);
 int xpu_rs_poll(struct net_device *dev, struct napi_struct *napi, unsigned int q, int budget);
-void xpu_rs_get_stats(struct net_device *dev, struct xpu_stats *s);
+void xpu_rs_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *stats);
 u32 xpu_rs_role(const struct net_device *dev);
 void xpu_rs_link_status(const struct net_device *dev, u32 *state, char *buf, u32 len);
 int xpu_rs_pci_attach(struct net_device *dev, const void *link);
@@ -122,10 +119,6 @@ u32 xpu_net_port_range(const struct net *net);
 void xpu_net_set_port_range(struct net *net, u32 range);
 void xpu_work_init(struct work_struct *work, work_func_t func);
 bool xpu_work_schedule(struct work_struct *work);
-const struct net_device *xpu_nf_in(const struct nf_hook_state *state);
-struct nf_hook_ops *xpu_nf_hook(struct net *net, nf_hookfn *fn, void *priv);
-void xpu_nf_unhook(struct net *net, struct nf_hook_ops *ops);
-void xpu_nf_free(struct nf_hook_ops *ops);
 void xpu_extack(struct netlink_ext_ack *extack, const struct nlattr *attr, const char *msg);
 struct net *xpu_genl_info_net(const struct genl_info *info);
 void *xpu_genl_iput(struct sk_buff *skb, const struct genl_info *info);
@@ -181,6 +174,7 @@ void xpu_txq_disable_all(struct net_device *dev);
 struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int queues,
 					 const void *link);
 void xpu_pci_netdev_destroy(struct net_device *dev);
+void xpu_pci_set_irq(struct net_device *dev, unsigned int q, int irq);
 void xpu_ctrl_schedule(struct net_device *dev);
 void xpu_pci_irq(struct net_device *dev, unsigned int v);
 void *xpu_pci_map_window(struct device *dev, int bar, u64 *len);

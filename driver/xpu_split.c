@@ -4,7 +4,7 @@
  * (driver/net/split_half.rs holds each namespace's half, driver/net/split_rx.rs moves its
  * packets, driver/splitns.rs decides); this file has what Rust cannot name in 7.3: the
  * per-namespace slot (net_generic), the packet_type, notifier and pernet tables whose
- * functions Rust hands over at registration, the netfilter hooks' ops, and the static inline
+ * functions Rust hands over at registration, and the static inline
  * helpers of sk_buff, net_device, routing and genetlink, one line of kernel each.
  */
 
@@ -12,8 +12,6 @@
 #include <linux/if_ether.h>
 #include <linux/netdevice.h>
 #include <linux/netfilter.h>
-#include <linux/netfilter_ipv4.h>
-#include <linux/netfilter_ipv6.h>
 #include <linux/skbuff.h>
 #include <linux/rtnetlink.h>
 #include <linux/workqueue.h>
@@ -361,62 +359,6 @@ void xpu_work_init(struct work_struct *work, work_func_t func)
 bool xpu_work_schedule(struct work_struct *work)
 {
 	return schedule_work(work);
-}
-
-/* --- the edge's netfilter hooks: LOCAL_IN, IPv4 and IPv6, just after the filter table */
-
-const struct net_device *xpu_nf_in(const struct nf_hook_state *state)
-{
-	return state->in;
-}
-
-/* Hooks @fn with @priv into @net: NULL without netfilter, an ERR_PTR on failure. */
-struct nf_hook_ops *xpu_nf_hook(struct net *net, nf_hookfn *fn, void *priv)
-{
-#if IS_ENABLED(CONFIG_NETFILTER)
-	struct nf_hook_ops *ops = kcalloc(2, sizeof(*ops), GFP_KERNEL);
-	int err;
-
-	if (!ops)
-		return ERR_PTR(-ENOMEM);
-	ops[0] = (struct nf_hook_ops) {
-		.hook		= fn,
-		.priv		= priv,
-		.pf		= NFPROTO_IPV4,
-		.hooknum	= NF_INET_LOCAL_IN,
-		.priority	= NF_IP_PRI_FILTER + 1,
-	};
-	ops[1] = ops[0];
-	ops[1].pf = NFPROTO_IPV6;
-	ops[1].priority = NF_IP6_PRI_FILTER + 1;
-	err = nf_register_net_hooks(net, ops, 2);
-	if (err) {
-		synchronize_net();	/* a hook dump may have seen the one registered first */
-		kfree(ops);
-		return ERR_PTR(err);
-	}
-	return ops;
-#else
-	return NULL;
-#endif
-}
-
-/*
- * Unhooks what xpu_nf_hook() hooked (NULL: nothing). Hooks still running, and readers of the
- * hook lists, may use @ops and their data until a grace period has passed: free @ops with
- * xpu_nf_free() after it.
- */
-void xpu_nf_unhook(struct net *net, struct nf_hook_ops *ops)
-{
-#if IS_ENABLED(CONFIG_NETFILTER)
-	if (ops)
-		nf_unregister_net_hooks(net, ops, 2);
-#endif
-}
-
-void xpu_nf_free(struct nf_hook_ops *ops)
-{
-	kfree(ops);
 }
 
 /* --- registration: the tables point at the functions split_half.rs hands over */

@@ -29,7 +29,7 @@ pub struct VnetHdr {
     pub csum_offset: u16,
 }
 
-// The driver's C asserts the same of `struct virtio_net_hdr`.
+// driver/net/sys.rs checks the same against the kernel's `struct virtio_net_hdr` when it builds.
 const _: () = {
     use core::mem::{offset_of, size_of};
     assert!(size_of::<VnetHdr>() == 10 && offset_of!(VnetHdr, gso_type) == 1);

@@ -45,7 +45,13 @@ impl Napi {
         // SAFETY: the context is being polled (type invariant); `data` is inside a live window
         // (type invariant of `Region`); `h` and `why` are valid for the call.
         let skb = unsafe {
-            sys::xpu_rx_skb(self.as_raw(), data.as_ptr().cast(), data.len(), h, &mut why)
+            sys::xpu_rx_skb(
+                self.as_raw(),
+                data.as_ptr().cast(),
+                data.len(),
+                sys::vnet_hdr_ptr(h),
+                &mut why,
+            )
         };
         if skb.is_null() {
             return Err(if why == DropReason::BadMeta as u32 {

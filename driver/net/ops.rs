@@ -24,13 +24,23 @@ use super::{
     napi::Napi,
     rtnl::{LinkData, Rtnl},
     skb::SkBuff,
-    sys::{XpuModer, XpuStats},
+    sys::{self, XpuModer},
 };
 
-/// `NETDEV_TX_OK` and `NETDEV_TX_BUSY` of `enum netdev_tx` (include/linux/netdevice.h, not
-/// in the 7.3 bindings).
-const NETDEV_TX_OK: c_int = 0;
-const NETDEV_TX_BUSY: c_int = 0x10;
+const NETDEV_TX_OK: c_int = sys::netdev_tx_NETDEV_TX_OK;
+const NETDEV_TX_BUSY: c_int = sys::netdev_tx_NETDEV_TX_BUSY;
+
+/// The device's counters for `ndo_get_stats64`, summed over its queues by [`NetdevOps::stats`].
+#[derive(Default)]
+pub(crate) struct XpuStats {
+    pub(crate) rx_packets: u64,
+    pub(crate) rx_bytes: u64,
+    pub(crate) rx_dropped: u64,
+    pub(crate) rx_errors: u64,
+    pub(crate) tx_packets: u64,
+    pub(crate) tx_bytes: u64,
+    pub(crate) tx_dropped: u64,
+}
 
 /// What `ndo_start_xmit` tells the core.
 pub(crate) enum TxResult {
@@ -320,18 +330,30 @@ pub(crate) unsafe fn poll<D: Exported>(
 
 /// # Safety
 ///
-/// Must only be called by `xpu_get_stats64` (driver/xpu_shim.c) on an xpu device, with a
-/// valid `out`.
-pub(crate) unsafe fn get_stats<D: Exported>(dev: *mut bindings::net_device, out: *mut XpuStats) {
+/// Must only be called by the networking core as `ndo_get_stats64` of an xpu device, with a
+/// valid `out` (which the core zeroed).
+pub(crate) unsafe fn get_stats64<D: Exported>(
+    dev: *mut bindings::net_device,
+    out: *mut sys::rtnl_link_stats64,
+) {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     // SAFETY: `out` is valid and not aliased for the call (function safety requirement).
     let Some(out) = (unsafe { out.as_mut() }) else {
         return;
     };
-    if let Some(state) = state::<D>(dev) {
-        D::stats(state, out);
-    }
+    let Some(state) = state::<D>(dev) else {
+        return;
+    };
+    let mut s = XpuStats::default();
+    D::stats(state, &mut s);
+    out.rx_packets = s.rx_packets;
+    out.rx_bytes = s.rx_bytes;
+    out.rx_dropped = s.rx_dropped;
+    out.rx_errors = s.rx_errors;
+    out.tx_packets = s.tx_packets;
+    out.tx_bytes = s.tx_bytes;
+    out.tx_dropped = s.tx_dropped;
 }
 
 /// # Safety
@@ -578,14 +600,14 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
-            /// As for [`get_stats`](o::get_stats), which it is for `$t`.
+            /// As for [`get_stats64`](o::get_stats64), which it is for `$t`.
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_get_stats(
+            unsafe extern "C" fn xpu_rs_get_stats64(
                 dev: *mut ::kernel::bindings::net_device,
-                out: *mut $crate::net::sys::XpuStats,
+                out: *mut $crate::net::sys::rtnl_link_stats64,
             ) {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::get_stats::<$t>(dev, out) }
+                // SAFETY: the core calls it as the function requires.
+                unsafe { o::get_stats64::<$t>(dev, out) }
             }
 
             /// # Safety
@@ -787,6 +809,36 @@ macro_rules! export_netdev_ops {
                 // SAFETY: the C shim calls it as the function requires.
                 unsafe { o::tx_timeout::<$t>(dev) }
             }
+
+            $crate::net::sys::same_signature!(
+                xpu_rs_dev_init,
+                xpu_rs_dev_free,
+                xpu_rs_open,
+                xpu_rs_stop,
+                xpu_rs_start_xmit,
+                xpu_rs_ring_size,
+                xpu_rs_validate,
+                xpu_rs_pair_attach,
+                xpu_rs_poll,
+                xpu_rs_get_stats64,
+                xpu_rs_get_phys_port_name,
+                xpu_rs_get_drvinfo,
+                xpu_rs_get_sset_count,
+                xpu_rs_get_strings,
+                xpu_rs_get_ethtool_stats,
+                xpu_rs_get_channels,
+                xpu_rs_set_channels,
+                xpu_rs_get_priv_flags,
+                xpu_rs_set_priv_flags,
+                xpu_rs_get_coalesce,
+                xpu_rs_set_coalesce,
+                xpu_rs_role,
+                xpu_rs_link_status,
+                xpu_rs_pci_attach,
+                xpu_rs_ctrl,
+                xpu_rs_ctrl_peek,
+                xpu_rs_tx_timeout,
+            );
         };
     };
 }

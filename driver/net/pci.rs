@@ -31,13 +31,16 @@ pub(crate) mod regs {
     pub(crate) const DOORBELL: usize = 0x0c;
 }
 
-/// The raw `struct device` behind `dev` (as `void *`: bindgen's `struct device` is not
-/// FFI-safe in `extern` blocks).
-pub(super) fn raw_device<Ctx: device::DeviceContext>(dev: &device::Device<Ctx>) -> *mut c_void {
+/// The raw `struct device` behind `dev`.
+pub(super) fn raw_device<Ctx: device::DeviceContext>(
+    dev: &device::Device<Ctx>,
+) -> *mut bindings::device {
     // `device::Device` is `repr(transparent)` over `Opaque<bindings::device>` (plus a
     // zero-sized marker), so a reference to it is a pointer to the C object; the kernel
     // crate's own `as_raw` is not public.
-    core::ptr::from_ref(dev).cast::<c_void>().cast_mut()
+    core::ptr::from_ref(dev)
+        .cast::<bindings::device>()
+        .cast_mut()
 }
 
 /// The doorbell register of an ivshmem-doorbell device: rings the other side's vectors.
@@ -206,10 +209,12 @@ impl<'bound> Vectors<'bound> {
                 vector: u16::try_from(v)?,
             };
             let name = if v == 0 { c"xpu-ctrl" } else { c"xpu-queue" };
+            let request: irq::IrqRequest<'_> = alloc.index(v)?.into();
+            let irq = i32::try_from(request.irq())?;
             // SAFETY: the registration is kept in `irqs` and dropped normally, never forgotten.
             let reg = unsafe {
                 irq::Registration::new(
-                    alloc.index(v)?.into(),
+                    request,
                     irq::Flags::TRIGGER_NONE,
                     name,
                     Ok::<_, Error>(handler),
@@ -217,6 +222,10 @@ impl<'bound> Vectors<'bound> {
             };
             self.irqs
                 .push(KBox::pin_init(reg, GFP_KERNEL)?, GFP_KERNEL)?;
+            if let Some(q) = v.checked_sub(1) {
+                // SAFETY: `dev` is registered and alive (type invariant of `PciNetdev`).
+                unsafe { sys::xpu_pci_set_irq(dev.ptr.as_ptr(), u32::try_from(q)?, irq) };
+            }
         }
         Ok(())
     }

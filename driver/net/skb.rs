@@ -9,23 +9,23 @@ use kernel::{bindings, error::to_result, prelude::*};
 use super::sys;
 use crate::datapath::meta::VnetHdr;
 
-/// Why the datapath dropped a packet (`enum xpu_drop` in driver/xpu_shim.h); each maps to an
-/// `skb_drop_reason` for the drop monitor.
+/// Why the datapath dropped a packet (`enum xpu_drop` in driver/xpu_shim.h, whose values these
+/// are); each maps to an `skb_drop_reason` for the drop monitor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum DropReason {
     /// The link is not up, or the pair is being deleted.
-    LinkDown = 0,
+    LinkDown = sys::xpu_drop_XPU_DROP_LINK_DOWN,
     /// No room in the ring (the queue should have been stopped: a bug or a hostile peer).
-    RingFull = 1,
+    RingFull = sys::xpu_drop_XPU_DROP_RING_FULL,
     /// Larger than a descriptor can carry.
-    TooBig = 2,
+    TooBig = sys::xpu_drop_XPU_DROP_TOO_BIG,
     /// Checksum or GSO metadata that cannot be expressed, or that fails validation.
-    BadMeta = 3,
+    BadMeta = sys::xpu_drop_XPU_DROP_BAD_META,
     /// No memory for the received packet.
-    NoMem = 4,
+    NoMem = sys::xpu_drop_XPU_DROP_NOMEM,
     /// From the other half of a split namespace, but not this half's to take.
-    NotOurs = 5,
+    NotOurs = sys::xpu_drop_XPU_DROP_NOT_OURS,
 }
 
 /// A socket buffer the core handed to the driver (in `ndo_start_xmit`).
@@ -65,9 +65,10 @@ impl SkBuff {
     /// header.
     pub(crate) fn vnet_hdr(&self) -> Result<VnetHdr> {
         let mut h = VnetHdr::default();
-        // SAFETY: the skb is valid (type invariant); `h` is a `struct virtio_net_hdr` (same
-        // layout, asserted on both sides) that the helper writes.
-        to_result(unsafe { sys::xpu_skb_vnet_hdr(self.0.as_ptr(), &mut h) })?;
+        let hp = core::ptr::from_mut(&mut h).cast::<sys::virtio_net_hdr>();
+        // SAFETY: the skb is valid (type invariant); `hp` points to `h`, a `struct
+        // virtio_net_hdr` (same layout, asserted in sys.rs) that the helper writes.
+        to_result(unsafe { sys::xpu_skb_vnet_hdr(self.0.as_ptr(), hp) })?;
         Ok(h)
     }
 

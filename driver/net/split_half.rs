@@ -17,7 +17,6 @@ use core::{
 
 use kernel::{
     bindings,
-    error::from_err_ptr,
     ffi::c_void,
     prelude::*,
     sync::{
@@ -29,6 +28,7 @@ use kernel::{
 
 use super::{
     genl::Net,
+    netfilter::Hooks,
     rtnl::{Rtnl, RtnlGuard},
     skb::SkBuff,
     split::{Refusal, SplitOps},
@@ -43,7 +43,7 @@ use crate::port_sync::{ETH_P_XPU_LOCAL, ETH_P_XPU_SYNC};
 /// Once [`Half::attach`] published it (until [`Half::destroy`]): `net` is the live namespace
 /// whose slot points at it; `dev` is `net`'s xpu link, held (`dev_hold`); `lo` is `net`'s
 /// loopback device, whose rx_handler is [`split_rx::tap`] with this half as its data; `hooks`
-/// is what `xpu_nf_hook` returned for this half (null without netfilter); `work` was initialised
+/// is what [`Hooks::into_raw`] gave of this half's hooks, registered in `net`; `work` was initialised
 /// with [`work_fn`] for the same `S` and `N`. The half does not move (it is pinned).
 #[pin_data]
 pub(super) struct Half<S, const N: usize> {
@@ -52,7 +52,7 @@ pub(super) struct Half<S, const N: usize> {
     pub(super) dev: *mut bindings::net_device,
     pub(super) lo: *mut bindings::net_device,
     /// Set once hooked, while the tap may already run (which reads nothing of it).
-    hooks: AtomicPtr<sys::NfHookOps>,
+    hooks: AtomicPtr<[sys::nf_hook_ops; 2]>,
     saved_range: u32,
     /// What the work is to do: send our snapshot; send it and ask for the peer's; tell the
     /// monitor group that the split namespace changed.
@@ -162,9 +162,9 @@ impl<S: SplitOps<N>, const N: usize> Half<S, N> {
             });
         }
         // SAFETY: `net` is live; `h` stays valid until `destroy` unhooks.
-        let hooks = unsafe { sys::xpu_nf_hook(net, Some(split_rx::edge_in::<S, N>), h.cast()) };
-        let hooks = match from_err_ptr(hooks) {
-            Ok(hooks) => hooks,
+        let hooks = unsafe { Hooks::register(net, Some(split_rx::edge_in::<S, N>), h.cast()) };
+        let hooks = match hooks {
+            Ok(hooks) => hooks.into_raw(),
             Err(err) => {
                 // SAFETY: registered above; `h` is not published, so freeing it is ours.
                 unsafe {
@@ -212,7 +212,8 @@ impl<S: SplitOps<N>, const N: usize> Half<S, N> {
     unsafe fn destroy(this: *mut Self, bye: bool) {
         // SAFETY: valid per the function's contract.
         let h = unsafe { &*this };
-        let hooks = h.hooks.load(Ordering::Relaxed);
+        // SAFETY: stored once by `attach`, from `Hooks::into_raw`; taken back only here.
+        let hooks = unsafe { Hooks::from_raw(h.hooks.load(Ordering::Relaxed)) };
         // The order: readers stop finding the half, the hooks and the tap go, the range comes
         // back, a grace period covers whatever still runs them or the receive handlers that
         // read the slot (and readers of the hook lists, before the hooks' ops are freed), then
@@ -220,11 +221,11 @@ impl<S: SplitOps<N>, const N: usize> Half<S, N> {
         // SAFETY: the type invariants; RTNL is held.
         unsafe {
             sys::xpu_split_set_half(h.net, ptr::null_mut());
-            sys::xpu_nf_unhook(h.net, hooks);
+            hooks.unregister(h.net);
             sys::netdev_rx_handler_unregister(h.lo);
             sys::xpu_net_set_port_range(h.net, h.saved_range);
             sys::synchronize_net();
-            sys::xpu_nf_free(hooks);
+            hooks.free();
             bindings::cancel_work_sync(h.work.get());
         }
         if bye {

@@ -500,6 +500,17 @@ macro_rules! export_split_nl {
                 // SAFETY: the core passes the round's skb and callback.
                 unsafe { o::dumpit(skb, cb, o::port_dump::<$t, N>) }
             }
+
+            $crate::net::sys::same_signature!(
+                xpu_nl_splitns_get_doit,
+                xpu_nl_splitns_create_doit,
+                xpu_nl_splitns_delete_doit,
+                xpu_nl_port_get_doit,
+                xpu_nl_port_add_doit,
+                xpu_nl_port_del_doit,
+                xpu_nl_splitns_get_dumpit,
+                xpu_nl_port_get_dumpit,
+            );
         };
     };
 }

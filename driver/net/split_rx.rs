@@ -33,6 +33,7 @@ use kernel::{
 };
 
 use super::{
+    netfilter::Hooks,
     skb::{DropReason, Route, SkBuff},
     split::{Arrival, SplitOps, HEADERS},
     split_half::{from_handler, Half, Later},
@@ -146,11 +147,11 @@ pub(super) unsafe extern "C" fn tap<S: SplitOps<N>, const N: usize>(
 ///
 /// # Safety
 ///
-/// Called by netfilter as the hook `xpu_nf_hook` registered for the half `priv_`.
+/// Called by netfilter as the hook [`Hooks::register`] registered for the half `priv_`.
 pub(super) unsafe extern "C" fn edge_in<S: SplitOps<N>, const N: usize>(
     priv_: *mut c_void,
     skb: *mut bindings::sk_buff,
-    state: *const sys::NfHookState,
+    state: *const sys::nf_hook_state,
 ) -> c_uint {
     // SAFETY: the hook's data is the half, alive while the hook is registered.
     let Some(h) = (unsafe { from_handler::<S, N>(priv_) }) else {
@@ -160,8 +161,8 @@ pub(super) unsafe extern "C" fn edge_in<S: SplitOps<N>, const N: usize>(
     let Some(mut skb) = (unsafe { given(skb) }) else {
         return NF_ACCEPT;
     };
-    // SAFETY: netfilter passes a valid state; LOCAL_IN's `in` is the receiving device.
-    let from = unsafe { sys::xpu_nf_in(state) };
+    // SAFETY: netfilter passes the state of this run; LOCAL_IN's `in` is the receiving device.
+    let from = unsafe { Hooks::in_dev(state) };
     // SAFETY: `from` is live for the hook's run.
     if ptr::eq(from, h.dev) || unsafe { sys::xpu_dev_is_loopback(from) } || skb.has_socket() {
         return NF_ACCEPT;
@@ -194,7 +195,7 @@ pub(super) unsafe extern "C" fn edge_in<S: SplitOps<N>, const N: usize>(
 pub(super) unsafe extern "C" fn local_rcv<S: SplitOps<N>, const N: usize>(
     skb: *mut bindings::sk_buff,
     dev: *mut bindings::net_device,
-    _pt: *mut sys::PacketType,
+    _pt: *mut sys::packet_type,
     _orig_dev: *mut bindings::net_device,
 ) -> c_int {
     // SAFETY: the core hands over its reference to a valid skb, received on the live `dev`,
@@ -278,7 +279,7 @@ fn local_addr(net: *mut bindings::net, a: IpAddr) -> bool {
 pub(super) unsafe extern "C" fn sync_rcv<S: SplitOps<N>, const N: usize>(
     skb: *mut bindings::sk_buff,
     dev: *mut bindings::net_device,
-    _pt: *mut sys::PacketType,
+    _pt: *mut sys::packet_type,
     _orig_dev: *mut bindings::net_device,
 ) -> c_int {
     // Our own copy (making it linear changes it). Not split here: the peer's view of us stays

@@ -11,9 +11,12 @@ kdir=$("$XPU_ROOT/tools/lab/kernel.sh")
 out=$(module_dir "$kdir")
 mkdir -p "$out"
 mo=(MO="$out")
-# The toolchain the kernel was built with (the kasan flavour's clang), as kernel.sh recorded it.
+# The toolchain the kernel was built with (the test kernel's clang), as kernel.sh recorded it.
 [ -s "$kdir/xpu.make-args" ] && mapfile -t -O 1 mo <"$kdir/xpu.make-args"
 ko=$out/driver/xpu.ko
+# The Rust side of driver/xpu_shim.h, generated for this kernel (driver/net/sys.rs includes it).
+export XPU_SHIM_BINDINGS=$out/xpu_shim_bindings.rs
+"$XPU_ROOT/tools/lab/shim-bindings.sh" "$kdir" "$XPU_SHIM_BINDINGS"
 # W=1 would flag the kernel's own headers; the Rust lints of the kernel build apply as they are.
 if ! make -s -C "$kdir" M="$XPU_ROOT" "${mo[@]}" "$@" modules >"$XPU_CACHE/module-build.log" 2>&1; then
 	cat "$XPU_CACHE/module-build.log" >&2
@@ -25,4 +28,12 @@ if grep -qE 'warning|error' "$XPU_CACHE/module-build.log"; then
 	die "building xpu.ko printed warnings (above)"
 fi
 [ -f "$ko" ] || die "the build left no $ko"
+# A KASAN kernel checks the module's accesses only if the module carries the checks, its Rust
+# as well as its C (the kselftests can only look at the whole .ko).
+if grep -q '^CONFIG_KASAN=y' "$kdir/.config"; then
+	for o in xpu_main.o xpu_shim.o; do
+		nm "$out/driver/$o" | grep -q '__asan_report_load' ||
+			die "$o has no KASAN checks, though the kernel has KASAN"
+	done
+fi
 echo "$ko"
