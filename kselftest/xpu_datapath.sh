@@ -8,9 +8,6 @@
 
 A= B=
 ADDR_A=10.99.0.1 ADDR_B=10.99.0.2
-PYTREE=$XPU_DIR/../../../pytree
-YNL_CLI=$PYTREE/tools/net/ynl/pyynl/cli.py
-NETDEV_SPEC=$PYTREE/Documentation/netlink/specs/netdev.yaml
 
 # setup_pair [xpuctl args]: xpu0 in namespace $A, xpu1 in $B, addressed and up.
 setup_pair() {
@@ -394,16 +391,61 @@ test_busy_poll_flag() {
 	[ "$(priv_flag "$B" xpu1 busy-poll)" = off ] || fail "a refused change changed busy-poll"
 }
 
-# netdev NS ARGS...: the kernel's ynl CLI on the netdev family, in NS
-netdev() {
-	local ns=$1
-	shift
-	ip netns exec "$ns" python3 "$YNL_CLI" --spec "$NETDEV_SPEC" "$@"
+# busy_poll_rx NS: packets busy polling took from a NAPI in NS (TcpExt BusyPollRxPackets)
+busy_poll_rx() {
+	ip netns exec "$1" awk '/^TcpExt:/ { if (!n) { for (i = 2; i <= NF; i++) k[i] = $i; n = 1 }
+		else for (i = 2; i <= NF; i++) if (k[i] == "BusyPollRxPackets") print $i }' /proc/net/netstat
 }
 
-# ifindex NS DEV
-ifindex() {
-	ip -n "$1" -j link show "$2" | sed -n 's/.*"ifindex":\([0-9]*\).*/\1/p'
+# ping_pong MODE: 200 UDP round trips from $A to $B, both sides waiting as MODE says
+# (xpu_busy_poll.py); prints the NAPI id the server's socket saw and what busy polling took in
+# each namespace.
+ping_pong() {
+	local a0 b0 out log server
+	log=$(mktemp)
+	a0=$(busy_poll_rx "$A") b0=$(busy_poll_rx "$B")
+	ip netns exec "$B" python3 "$XPU_DIR/xpu_busy_poll.py" server $ADDR_B 7000 200 "$1" >"$log" 2>&1 &
+	server=$!
+	slowwait 5 grep -q ready "$log" || fail "$1: the server did not start: $(cat "$log")"
+	out=$(ip netns exec "$A" python3 "$XPU_DIR/xpu_busy_poll.py" client $ADDR_B 7000 200 "$1") ||
+		fail "$1: $out"
+	wait $server || fail "$1 server: $(cat "$log")"
+	echo "$(sed -n 's/^napi-id //p' "$log") $(($(busy_poll_rx "$A") - a0)) $(($(busy_poll_rx "$B") - b0))"
+	rm -f "$log"
+}
+
+# The kernel's NAPI busy polling works on xpu: a socket learns the id of the NAPI that received
+# its packets, and with SO_BUSY_POLL (or epoll's busy-poll parameters) its waits poll that NAPI.
+# Each end defers its doorbells as busy-polling setups do (napi_defer_hard_irqs with
+# gro_flush_timeout: after a poll the NAPI does not re-arm, and a timer polls 20 ms later unless
+# a busy poller does first), so on a one-CPU VM the packets wait in the ring for the poller
+# rather than being delivered from the sender's doorbell. Without busy polling, nothing is.
+test_busy_poll_sockets() {
+	local ids got d mode
+	setup_pair
+	quiet_pair
+	for d in "$A xpu0" "$B xpu1"; do
+		set -- $d
+		echo 100 | ip netns exec "$1" tee /sys/class/net/$2/napi_defer_hard_irqs >/dev/null
+		echo 20000000 | ip netns exec "$1" tee /sys/class/net/$2/gro_flush_timeout >/dev/null
+	done
+	# xpu1's NAPI ids, if the kernel's ynl CLI is here to ask.
+	ids=$(need_ynl >/dev/null &&
+		netdev "$B" --dump napi-get --json "{\"ifindex\": $(ifindex "$B" xpu1)}" |
+		grep -o "'id': [0-9]*" | grep -o '[0-9]*')
+	for mode in block sock epoll; do
+		got=$(ping_pong $mode) || exit 1
+		echo "$mode: the server's socket saw NAPI ${got%% *} (xpu1's: $(echo $ids)); busy polling took ${got#* } packets (client, server)"
+		set -- $got
+		[ "$1" -gt 0 ] || fail "$mode: no NAPI id reached the server's socket"
+		[ -z "$ids" ] || echo "$ids" | grep -qx "$1" || fail "$mode: the socket's NAPI id $1 is not xpu1's"
+		if [ $mode = block ]; then
+			[ "$2" = 0 ] && [ "$3" = 0 ] || fail "busy polling took packets with nobody polling"
+		else
+			[ "$3" -ge 100 ] || fail "$mode: busy polling took only $3 of the server's 200 packets"
+			[ "$2" -ge 100 ] || fail "$mode: busy polling took only $2 of the client's 200 packets"
+		fi
+	done
 }
 
 # napis_linked NS DEV N: DEV has N NAPIs, and each of its RX and TX queues is linked to one
@@ -431,8 +473,7 @@ PY
 # up.
 test_queue_napi_links() {
 	local before after
-	[ -f "$YNL_CLI" ] && [ -f "$NETDEV_SPEC" ] || skip "ynl and the netdev spec are not installed"
-	python3 -c 'import yaml, jsonschema' 2>/dev/null || skip "python3 yaml or jsonschema missing"
+	need_ynl
 	setup_pair
 	before=$(napis_linked "$A" xpu0 2) || fail "xpu0: $before"
 	echo "up: $before"
@@ -484,7 +525,7 @@ test_ethtool_stats() {
 	ip netns exec "$A" ethtool -i xpu0 | grep -q '^driver: xpu' || fail "ethtool -i: driver is not xpu"
 }
 
-xpu_begin 15
+xpu_begin 16
 command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v ping >/dev/null ||
 	{ ktap_skip_all "iperf3, ethtool and ping are needed"; exit "$KSFT_SKIP"; }
 xpu_case "ping both ways, IPv4, IPv6, fragmented" test_ping_both_ways
@@ -500,5 +541,6 @@ xpu_case "idle link: no NAPI polls, no doorbells" test_idle_link_is_quiet
 xpu_case "ethtool -C: coalescing cuts doorbells, adaptive-rx, changes under traffic" test_coalesce
 xpu_case "ethtool -S per queue, ethtool -i" test_ethtool_stats
 xpu_case "busy-poll flag: NAPI threads poll, no doorbells; off again" test_busy_poll_flag
+xpu_case "busy-polling sockets poll xpu's NAPI (SO_BUSY_POLL, epoll), NAPI ids reach them" test_busy_poll_sockets
 xpu_case "each queue linked to its NAPI (netdev family), again after down/up" test_queue_napi_links
 xpu_end

@@ -136,6 +136,30 @@ xpu_kmemleak_clear() {
 	return 0
 }
 
+# The kernel's ynl CLI and netdev family spec, as the kselftest install lays them out.
+XPU_PYTREE=$XPU_DIR/../../../pytree
+YNL_CLI=$XPU_PYTREE/tools/net/ynl/pyynl/cli.py
+NETDEV_SPEC=$XPU_PYTREE/Documentation/netlink/specs/netdev.yaml
+
+# need_ynl: skip the case unless the ynl CLI, the netdev spec and the Python modules it needs
+# are here.
+need_ynl() {
+	[ -f "$YNL_CLI" ] && [ -f "$NETDEV_SPEC" ] || skip "ynl and the netdev spec are not installed"
+	python3 -c 'import yaml, jsonschema' 2>/dev/null || skip "python3 yaml or jsonschema missing"
+}
+
+# netdev NS ARGS...: the kernel's ynl CLI on the netdev family, in NS
+netdev() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" python3 "$YNL_CLI" --spec "$NETDEV_SPEC" "$@"
+}
+
+# ifindex NS DEV
+ifindex() {
+	ip -n "$1" -j link show "$2" | sed -n 's/.*"ifindex":\([0-9]*\).*/\1/p'
+}
+
 # stat NS DEV NAME: a counter of /sys/class/net/DEV/statistics
 stat() {
 	ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"

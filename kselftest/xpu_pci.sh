@@ -124,6 +124,44 @@ test_ping_iperf() {
 	ip netns exec "$H" ethtool -S "$HDEV" | grep -qE 'tx[0-9]+_doorbells: [1-9]' || fail "no doorbells counted"
 }
 
+# napi_irqs NS DEV: each of DEV's NAPIs reports an IRQ, one of its own function's queue
+# vectors (its MSI-X IRQs that /proc/interrupts names xpu-queue), no two the same (what ynl's
+# napi-get dump says).
+napi_irqs() {
+	local napis msi
+	napis=$(netdev "$1" --dump napi-get --json "{\"ifindex\": $(ifindex "$1" "$2")}") || return 1
+	msi=$(ip netns exec "$1" ls "/sys/class/net/$2/device/msi_irqs") || return 1
+	python3 - "$napis" "$msi" <<'PY'
+import ast, sys
+napis, msi = ast.literal_eval(sys.argv[1]), {int(i) for i in sys.argv[2].split()}
+named = {int(line.split(":")[0]) for line in open("/proc/interrupts")
+         if line.rstrip().endswith(" xpu-queue")}
+irqs = [n.get("irq") for n in napis]
+print(f"NAPIs {[n['id'] for n in napis]}: IRQs {irqs}; the function's queue IRQs {sorted(msi & named)}")
+if not napis:
+    sys.exit("no NAPIs")
+if any(i not in msi & named for i in irqs):
+    sys.exit("a NAPI reports no IRQ, or one that is not a queue vector of its function")
+if len(set(irqs)) != len(irqs):
+    sys.exit("two NAPIs report the same IRQ")
+PY
+}
+
+# Each NAPI is linked to the MSI-X vector of its queue's doorbells (netif_napi_set_irq), so the
+# netdev family shows it and busy polling can defer it; and again after a down/up (whose
+# reconnect lists the NAPIs anew: the check waits for it).
+test_napi_irqs() {
+	local got
+	need_ynl
+	setup_pci
+	got=$(napi_irqs "$H" "$HDEV") || fail "$HDEV: $got"
+	echo "$got"
+	ip -n "$H" link set "$HDEV" down
+	ip -n "$H" link set "$HDEV" up
+	slowwait 10 napi_irqs "$H" "$HDEV" >/dev/null || fail "$HDEV after down/up: $(napi_irqs "$H" "$HDEV")"
+	slowwait 10 napi_irqs "$D" "$DDEV" >/dev/null || fail "$DDEV: $(napi_irqs "$D" "$DDEV")"
+}
+
 # The DPU side's function leaves (as its driver unloading does): the host side's carrier goes
 # down within a second, with traffic in flight; the function comes back: so does the link.
 test_peer_leaves_and_returns() {
@@ -287,7 +325,7 @@ test_event_index_stuck() {
 		fail "the link did not stay working (the queue rung overdue was re-armed by its peer)"
 }
 
-xpu_begin 10
+xpu_begin 11
 TMPDIR_PCI=$(mktemp -d)
 if [ "$(ivshmem_fns | grep -c .)" != 2 ]; then
 	ktap_skip_all "needs two ivshmem-doorbell functions on one fabric (tools/lab/vm.sh --ivshmem 2)"
@@ -297,6 +335,7 @@ command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v pyth
 	{ ktap_skip_all "iperf3, ethtool and python3 are needed"; exit "$KSFT_SKIP"; }
 xpu_case "probe: a host-side and a DPU-side netdev, roles in ethtool -i and ip -d link" test_probe
 xpu_case "ping and iperf3 TCP both ways across the window, bytes counted" test_ping_iperf
+xpu_case "each NAPI linked to its queue's MSI-X vector (napi-get)" test_napi_irqs
 xpu_case "peer leaves: carrier down (time reported), back by itself when it returns" test_peer_leaves_and_returns
 xpu_case "down/up of one side: the link comes back" test_down_up
 xpu_case "module unload under traffic, and reload" test_unload_reload

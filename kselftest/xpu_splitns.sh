@@ -11,9 +11,7 @@
 
 H= D=
 POD=10.77.0.5
-PYTREE=$XPU_DIR/../../../pytree
-YNL_CLI=$PYTREE/tools/net/ynl/pyynl/cli.py
-SPEC=$PYTREE/Documentation/netlink/specs/xpu.yaml
+SPEC=$XPU_PYTREE/Documentation/netlink/specs/xpu.yaml
 
 h() { ip netns exec "$H" "$@"; }
 d() { ip netns exec "$D" "$@"; }
