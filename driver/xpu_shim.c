@@ -819,20 +819,6 @@ static int xpu_validate(struct nlattr *tb[], struct nlattr *data[],
 	return xpu_rs_validate(data, extack);
 }
 
-static size_t xpu_get_size(const struct net_device *dev)
-{
-	return nla_total_size(sizeof(u32)) +	/* IFLA_XPU_QUEUES */
-	       nla_total_size(sizeof(u32));	/* IFLA_XPU_RING_SIZE */
-}
-
-static int xpu_fill_info(struct sk_buff *skb, const struct net_device *dev)
-{
-	if (nla_put_u32(skb, IFLA_XPU_QUEUES, dev->real_num_tx_queues) ||
-	    nla_put_u32(skb, IFLA_XPU_RING_SIZE, xpu_rs_ring_size(dev)))
-		return -EMSGSIZE;
-	return 0;
-}
-
 /* Every xpu device can hold the most queues; IFLA_XPU_QUEUES (or ethtool -L) picks how many run. */
 static unsigned int xpu_get_num_queues(void)
 {
@@ -846,8 +832,8 @@ static struct rtnl_link_ops xpu_link_ops = {
 	.validate	= xpu_validate,
 	.newlink	= xpu_newlink,
 	.dellink	= xpu_dellink,
-	.get_size	= xpu_get_size,
-	.fill_info	= xpu_fill_info,
+	.get_size	= xpu_rs_get_size,
+	.fill_info	= xpu_rs_fill_info,
 	.get_num_tx_queues = xpu_get_num_queues,
 	.get_num_rx_queues = xpu_get_num_queues,
 	.policy		= xpu_policy,
@@ -874,31 +860,10 @@ void xpu_link_unregister(void)
  * at probe. It has the xpu kind for `ip -d link` (fill_info), but no dellink: like a NIC it
  * goes away with its PCI function, and a deleted netns hands it back to init_net.
  */
-static size_t xpu_pci_get_size(const struct net_device *dev)
-{
-	return xpu_get_size(dev) + nla_total_size(sizeof(u32)) +	/* IFLA_XPU_ROLE */
-	       nla_total_size(sizeof(u32)) +				/* IFLA_XPU_LINK_STATE */
-	       nla_total_size(XPU_STATUS_LEN);				/* IFLA_XPU_STATUS */
-}
-
-static int xpu_pci_fill_info(struct sk_buff *skb, const struct net_device *dev)
-{
-	char status[XPU_STATUS_LEN];
-	u32 state;
-
-	xpu_rs_link_status(dev, &state, status, sizeof(status));
-	if (xpu_fill_info(skb, dev) ||
-	    nla_put_u32(skb, IFLA_XPU_ROLE, xpu_rs_role(dev)) ||
-	    nla_put_u32(skb, IFLA_XPU_LINK_STATE, state) ||
-	    nla_put_string(skb, IFLA_XPU_STATUS, status))
-		return -EMSGSIZE;
-	return 0;
-}
-
 static struct rtnl_link_ops xpu_pci_link_ops = {
 	.kind		= DRV_NAME,
-	.get_size	= xpu_pci_get_size,
-	.fill_info	= xpu_pci_fill_info,
+	.get_size	= xpu_rs_pci_get_size,
+	.fill_info	= xpu_rs_pci_fill_info,
 	.netns_refund	= true,
 };
 

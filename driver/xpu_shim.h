@@ -45,12 +45,12 @@ struct xpu_moder {
 	bool adaptive;
 };
 
-/* Room for IFLA_XPU_STATUS, the handshake's last word ("connected", or why not). */
-#define XPU_STATUS_LEN	96
-
 /* --- implemented in Rust, called from the C ops tables */
 int xpu_rs_dev_init(struct net_device *dev);
-u32 xpu_rs_ring_size(const struct net_device *dev);
+size_t xpu_rs_get_size(const struct net_device *dev);
+int xpu_rs_fill_info(struct sk_buff *skb, const struct net_device *dev);
+size_t xpu_rs_pci_get_size(const struct net_device *dev);
+int xpu_rs_pci_fill_info(struct sk_buff *skb, const struct net_device *dev);
 void xpu_rs_dev_free(struct net_device *dev);
 int xpu_rs_open(struct net_device *dev);
 int xpu_rs_stop(struct net_device *dev);
@@ -61,7 +61,6 @@ int xpu_rs_pair_attach(struct net_device *dev, struct net_device *peer, struct n
 int xpu_rs_poll(struct net_device *dev, struct napi_struct *napi, unsigned int q, int budget);
 void xpu_rs_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *stats);
 u32 xpu_rs_role(const struct net_device *dev);
-void xpu_rs_link_status(const struct net_device *dev, u32 *state, char *buf, u32 len);
 int xpu_rs_pci_attach(struct net_device *dev, const void *link);
 void xpu_rs_ctrl(struct net_device *dev);
 void xpu_rs_ctrl_peek(struct net_device *dev);

@@ -21,11 +21,13 @@ use super::{
     device::Device,
     ethtool::StatSink,
     extack::Refusal,
+    genl::Put,
     napi::Napi,
     rtnl::{LinkData, Rtnl},
     skb::SkBuff,
     sys::{self, XpuModer},
 };
+use crate::link_uapi::attr;
 
 const NETDEV_TX_OK: c_int = sys::netdev_tx_NETDEV_TX_OK;
 const NETDEV_TX_BUSY: c_int = sys::netdev_tx_NETDEV_TX_BUSY;
@@ -243,14 +245,72 @@ pub(crate) unsafe fn start_xmit<D: Exported>(
     }
 }
 
+/// Room for `IFLA_XPU_STATUS`, the handshake's last word ("connected", or why not), its NUL
+/// included.
+const STATUS_LEN: usize = 96;
+
+/// `nla_total_size`: the room an attribute of `payload` bytes takes, header and padding included.
+const fn nla_total_size(payload: usize) -> usize {
+    const NLA_ALIGNTO: usize = 4;
+    (core::mem::size_of::<bindings::nlattr>() + payload + NLA_ALIGNTO - 1) & !(NLA_ALIGNTO - 1)
+}
+
+/// What [`fill_info`] puts at most: the room rtnetlink reserves for it (`get_size`). PCI mode's
+/// devices add their role and the handshake's state.
+pub(crate) const fn info_size(pci: bool) -> usize {
+    let u32_attr = nla_total_size(core::mem::size_of::<u32>());
+    if pci {
+        4 * u32_attr + nla_total_size(STATUS_LEN)
+    } else {
+        2 * u32_attr
+    }
+}
+
+/// The skb of a message that rtnetlink is filling with a link's `IFLA_INFO_DATA`.
+struct InfoMsg(NonNull<bindings::sk_buff>);
+
+// SAFETY: rtnetlink hands the message's skb to `fill_info` for the call, which is as long as an
+// `InfoMsg` lives.
+unsafe impl Put for InfoMsg {
+    fn skb(&mut self) -> *mut bindings::sk_buff {
+        self.0.as_ptr()
+    }
+}
+
 /// # Safety
 ///
-/// Must only be called from `xpu_fill_info` (driver/xpu_shim.c) on an xpu device.
-pub(crate) unsafe fn ring_size<D: Exported>(dev: *const bindings::net_device) -> u32 {
+/// Must only be called by rtnetlink as `fill_info` of the xpu kind (`pci`: of PCI mode's), with
+/// the message's `skb` and a live xpu device.
+pub(crate) unsafe fn fill_info<D: Exported>(
+    skb: *mut bindings::sk_buff,
+    dev: *const bindings::net_device,
+    pci: bool,
+) -> c_int {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement);
     // `Device` only reads through the pointer here.
     let dev = unsafe { Device::from_raw(dev.cast_mut()) };
-    state::<D>(dev).map_or(0, D::ring_size)
+    let Some(skb) = NonNull::new(skb) else {
+        return EMSGSIZE.to_errno();
+    };
+    let mut msg = InfoMsg(skb);
+    let state = state::<D>(dev);
+    let mut put = || -> Result {
+        msg.put_u32(attr::QUEUES, dev.real_num_queues())?;
+        msg.put_u32(attr::RING_SIZE, state.map_or(0, D::ring_size))?;
+        if pci {
+            let (code, text) = state.map_or((0, ""), D::link_status);
+            msg.put_u32(attr::ROLE, state.map_or(0, D::role))?;
+            msg.put_u32(attr::LINK_STATE, code)?;
+            let text = text.as_bytes();
+            // Cut to the room `info_size` reserved.
+            msg.put_string(attr::STATUS, &text[..text.len().min(STATUS_LEN - 1)])?;
+        }
+        Ok(())
+    };
+    match put() {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
 }
 
 /// # Safety
@@ -396,32 +456,6 @@ pub(crate) unsafe fn role<D: Exported>(dev: *const bindings::net_device) -> u32 
 
 /// # Safety
 ///
-/// Must only be called by `xpu_pci_fill_info` (driver/xpu_shim.c) on an xpu device, with
-/// `out` valid for writes and `buf` for `len` bytes.
-pub(crate) unsafe fn link_status<D: Exported>(
-    dev: *const bindings::net_device,
-    out: *mut u32,
-    buf: *mut u8,
-    len: u32,
-) {
-    // SAFETY: the caller passes a live device of our link kind (function safety requirement).
-    let dev = unsafe { Device::from_raw(dev.cast_mut()) };
-    let (code, text) = state::<D>(dev).map_or((0, ""), D::link_status);
-    if out.is_null() || buf.is_null() || len == 0 {
-        return;
-    }
-    // SAFETY: `out` is valid for writes (function safety requirement).
-    unsafe { out.write(code) };
-    // SAFETY: `buf` is valid for `len` bytes (function safety requirement).
-    let buf = unsafe { core::slice::from_raw_parts_mut(buf, len as usize) };
-    // Truncated to fit, and NUL-terminated.
-    let n = text.len().min(buf.len() - 1);
-    buf[..n].copy_from_slice(&text.as_bytes()[..n]);
-    buf[n] = 0;
-}
-
-/// # Safety
-///
 /// Must only be called by `xpu_pci_netdev_create` (driver/xpu_shim.c), with RTNL held, on a
 /// registered xpu device, with the `link` that `PciNetdev::new` passed it.
 pub(crate) unsafe fn pci_attach<D: Exported>(
@@ -549,13 +583,46 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
-            /// As for [`ring_size`](o::ring_size), which it is for `$t`.
+            /// None: `unsafe` as the header's declaration (rtnetlink's `get_size`).
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_ring_size(
+            unsafe extern "C" fn xpu_rs_get_size(
+                _dev: *const ::kernel::bindings::net_device,
+            ) -> usize {
+                o::info_size(false)
+            }
+
+            /// # Safety
+            ///
+            /// As for [`fill_info`](o::fill_info), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_fill_info(
+                skb: *mut ::kernel::bindings::sk_buff,
                 dev: *const ::kernel::bindings::net_device,
-            ) -> u32 {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::ring_size::<$t>(dev) }
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: rtnetlink calls it as the function requires.
+                unsafe { o::fill_info::<$t>(skb, dev, false) }
+            }
+
+            /// # Safety
+            ///
+            /// None: `unsafe` as the header's declaration (rtnetlink's `get_size`).
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_pci_get_size(
+                _dev: *const ::kernel::bindings::net_device,
+            ) -> usize {
+                o::info_size(true)
+            }
+
+            /// # Safety
+            ///
+            /// As for [`fill_info`](o::fill_info), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_pci_fill_info(
+                skb: *mut ::kernel::bindings::sk_buff,
+                dev: *const ::kernel::bindings::net_device,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: rtnetlink calls it as the function requires.
+                unsafe { o::fill_info::<$t>(skb, dev, true) }
             }
 
             /// # Safety
@@ -759,20 +826,6 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
-            /// As for [`link_status`](o::link_status), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_link_status(
-                dev: *const ::kernel::bindings::net_device,
-                out: *mut u32,
-                buf: *mut u8,
-                len: u32,
-            ) {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::link_status::<$t>(dev, out, buf, len) }
-            }
-
-            /// # Safety
-            ///
             /// As for [`pci_attach`](o::pci_attach), which it is for `$t`.
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_pci_attach(
@@ -816,7 +869,10 @@ macro_rules! export_netdev_ops {
                 xpu_rs_open,
                 xpu_rs_stop,
                 xpu_rs_start_xmit,
-                xpu_rs_ring_size,
+                xpu_rs_get_size,
+                xpu_rs_fill_info,
+                xpu_rs_pci_get_size,
+                xpu_rs_pci_fill_info,
                 xpu_rs_validate,
                 xpu_rs_pair_attach,
                 xpu_rs_poll,
@@ -833,7 +889,6 @@ macro_rules! export_netdev_ops {
                 xpu_rs_get_coalesce,
                 xpu_rs_set_coalesce,
                 xpu_rs_role,
-                xpu_rs_link_status,
                 xpu_rs_pci_attach,
                 xpu_rs_ctrl,
                 xpu_rs_ctrl_peek,

@@ -43,8 +43,8 @@ use crate::port_sync::{ETH_P_XPU_LOCAL, ETH_P_XPU_SYNC};
 /// Once [`Half::attach`] published it (until [`Half::destroy`]): `net` is the live namespace
 /// whose slot points at it; `dev` is `net`'s xpu link, held (`dev_hold`); `lo` is `net`'s
 /// loopback device, whose rx_handler is [`split_rx::tap`] with this half as its data; `hooks`
-/// is what [`Hooks::into_raw`] gave of this half's hooks, registered in `net`; `work` was initialised
-/// with [`work_fn`] for the same `S` and `N`. The half does not move (it is pinned).
+/// is what [`Hooks::into_raw`] gave of this half's hooks, registered in `net`; `work` was
+/// initialised with [`work_fn`] for the same `S` and `N`. The half does not move (it is pinned).
 #[pin_data]
 pub(super) struct Half<S, const N: usize> {
     pub(super) logic: Arc<S>,
