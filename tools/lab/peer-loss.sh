@@ -101,7 +101,11 @@ done
 kill "$pinger" 2>/dev/null
 # TX is not stuck: a few megabytes cross (the sent count is what TX put in the rings).
 t0=$(cat /sys/class/net/xpu0/statistics/tx_bytes)
-ping -q -c 200 -i 0.005 -s 8000 10.0.0.2 >/dev/null || { echo "peerloss: FAIL: pings lost after the return"; exit 1; }
+out=$(ping -q -c 200 -i 0.005 -s 8000 10.0.0.2) || {
+	echo "peerloss: FAIL: pings lost after the return: $(echo "$out" | grep transmitted);" \
+		"counters: $(ethtool -S xpu0 | grep -E 'drop|full|error' | grep -v ': 0$' | tr -s ' \n' ' ')"
+	exit 1
+}
 echo "peerloss: after the return, $(( $(cat /sys/class/net/xpu0/statistics/tx_bytes) - t0 )) bytes sent, 200 pings answered"
 dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' && { echo "peerloss: FAIL: the kernel complained"; exit 1; }
 echo "peerloss: done"
