@@ -19,9 +19,9 @@ kdir=$1 out=$2
 cmdfile=$kdir/rust/bindings/.bindings_generated.rs.cmd
 [ -f "$cmdfile" ] || die "$cmdfile not found: the kernel in $kdir was built without Rust bindings"
 cmd=$(sed -n 's/^savedcmd_[^ ]* := //p' "$cmdfile")
-# The kernel's target Rust edition for bindgen, and its C flags (after "--", before the sed that
-# follows), less the dependency file and the object names of the kernel's own build: ours are
-# given below.
+# The Rust version the kernel's bindgen targets, and its C flags (after "--", before the sed
+# that follows), less the dependency file and the object names of the kernel's own build: ours
+# are given below. Split on spaces: the kernel quotes only the KBUILD_ names dropped here.
 rust_target=$(grep -o -- '--rust-target [^ ]*' <<<"$cmd" | head -n1 | cut -d' ' -f2)
 cflags=${cmd#* -- }
 cflags=${cflags%%;*}
