@@ -32,8 +32,8 @@ use crate::{
         napi::Napi,
         ops::{NetdevOps, TxResult, XpuStats},
         rtnl::{LinkData, Rtnl},
+        rxq::Moderation,
         skb::{DropReason, SkBuff},
-        sys::XpuModer,
     },
     pair,
     queue::{Conn, Signal},
@@ -46,7 +46,7 @@ pub(crate) struct Xpu;
 const QUEUES: usize = MAX_QUEUES as usize;
 
 /// No coalescing by default: a doorbell for every packet that finds the peer idle.
-const COALESCE_DEFAULT: XpuModer = XpuModer {
+const COALESCE_DEFAULT: Moderation = Moderation {
     usecs: 0,
     frames: 1,
     adaptive: false,
@@ -101,8 +101,9 @@ impl NetdevOps for Xpu {
         dev: &Device,
         state: &LinkState,
         transport: &Arc<Transport>,
-        _rtnl: &Rtnl,
+        rtnl: &Rtnl,
     ) -> Result {
+        dev.set_queues(transport.layout.num_queues().into(), rtnl)?;
         let t = transport.clone();
         let conn = Conn::new(
             t.window.clone(),
@@ -151,9 +152,8 @@ impl NetdevOps for Xpu {
         (s.link_state(), s.describe())
     }
 
-    fn init(dev: &Device, rtnl: &Rtnl) -> Result<Pin<KBox<LinkState>>> {
+    fn init(_dev: &Device, _rtnl: &Rtnl) -> Result<Pin<KBox<LinkState>>> {
         let m = COALESCE_DEFAULT;
-        dev.set_rx_moderation(&m, rtnl);
         Ok(KBox::pin(
             LinkState {
                 ring_size: Atomic::new(0),
@@ -286,7 +286,7 @@ impl NetdevOps for Xpu {
         TxResult::Ok
     }
 
-    fn poll(dev: &Device, state: &LinkState, napi: &Napi, q: u16, budget: u32) -> u32 {
+    fn poll(dev: &Device, state: &LinkState, napi: &Napi<'_>, q: u16, budget: u32) -> u32 {
         match (state.conn.as_ref(), state.rx_stats.get(usize::from(q))) {
             (Some(conn), Some(st)) => conn.poll(dev, napi, q, st, budget),
             _ => {
@@ -345,9 +345,9 @@ impl NetdevOps for Xpu {
         Ok(())
     }
 
-    fn coalesce(state: &LinkState) -> XpuModer {
+    fn coalesce(state: &LinkState) -> Moderation {
         let [usecs, frames, adaptive] = &state.coalesce;
-        XpuModer {
+        Moderation {
             usecs: usecs.load(Relaxed),
             frames: frames.load(Relaxed),
             adaptive: adaptive.load(Relaxed) != 0,
@@ -359,7 +359,7 @@ impl NetdevOps for Xpu {
     fn set_coalesce(
         dev: &Device,
         state: &LinkState,
-        m: XpuModer,
+        m: Moderation,
         rtnl: &Rtnl,
     ) -> Result<(), Refusal> {
         if m.usecs > COALESCE_MAX_USECS {

@@ -18,6 +18,7 @@
 pub(crate) mod clock;
 pub(crate) mod cstr;
 pub(crate) mod datapath;
+pub(crate) mod dev_priv;
 pub(crate) mod device;
 pub(crate) mod ethtool;
 pub(crate) mod extack;
@@ -27,6 +28,7 @@ pub(crate) mod netfilter;
 pub(crate) mod ops;
 pub(crate) mod pci;
 pub(crate) mod rtnl;
+pub(crate) mod rxq;
 pub(crate) mod skb;
 pub(crate) mod split;
 pub(crate) mod split_half;

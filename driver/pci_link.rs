@@ -31,7 +31,7 @@ use crate::{
 };
 
 /// The memory BAR of an ivshmem device.
-const WINDOW_BAR: i32 = 2;
+const WINDOW_BAR: u32 = 2;
 /// Queues when the vectors allow more (as pair mode's default, min(CPUs, 4), but fixed: both
 /// sides must agree, and may have different CPU counts).
 const DEFAULT_QUEUES: u16 = 4;
@@ -78,7 +78,7 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
         return Err(EINVAL);
     }
     doorbell.set_peer(1 - id);
-    let window = Window::map_bar(pdev.as_ref(), WINDOW_BAR)?;
+    let window = Window::map_bar(pdev, WINDOW_BAR)?;
     let size = window.size() as u64;
 
     let vectors = Vectors::alloc(pdev, u32::from(MAX_QUEUES) + 1)?;
@@ -104,7 +104,7 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
         },
         GFP_KERNEL,
     )?;
-    let netdev = PciNetdev::new::<Xpu>(pdev.as_ref(), queues, &transport)?;
+    let netdev = PciNetdev::new::<Xpu>(pdev.as_ref(), &transport)?;
     let mut vectors = vectors;
     vectors.request(&netdev)?;
     // Doorbells that came before the handlers were there are lost: look now.

@@ -105,7 +105,14 @@ impl Conn {
     }
 
     /// NAPI poll of RX queue `q`.
-    pub(crate) fn poll(&self, dev: &Device, napi: &Napi, q: u16, st: &RxStats, budget: u32) -> u32 {
+    pub(crate) fn poll(
+        &self,
+        dev: &Device,
+        napi: &Napi<'_>,
+        q: u16,
+        st: &RxStats,
+        budget: u32,
+    ) -> u32 {
         match &self.signal {
             Signal::Pair => self.dp.poll(&PairPort(dev), napi, q, st, budget),
             Signal::Doorbell(doorbell) => {

@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * xpu C shim: what Rust cannot reach in 7.3 (struct net_device is opaque to its bindings):
- * the ops tables, the static inline helpers, and the rtnl pair plumbing, which follows
- * veth.c line for line. Device logic lives in Rust (driver/link.rs); xpu_shim.h is the
+ * the ops tables, the NAPI contexts in the private area, the static inline helpers, and the
+ * fields a pair's creation sets (the creation itself is Rust's, driver/net/rtnl.rs). Device
+ * logic and state live in Rust (driver/link.rs, driver/net/dev_priv.rs); xpu_shim.h is the
  * contract. Section order follows drivers/net/veth.c and netkit.c.
  */
-#include <linux/dim.h>
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
-#include <linux/io.h>
 #include <linux/netdevice.h>
-#include <linux/pci.h>
 #include <linux/virtio_net.h>
 #include <net/rtnetlink.h>
 
@@ -28,33 +26,23 @@
 /* A packet and its Ethernet header fit in one descriptor's data (driver/link.rs). */
 #define XPU_TSO_MAX_SIZE	GSO_LEGACY_MAX_SIZE
 
-/* One RX queue: its NAPI context and what moderates its doorbells. */
+/*
+ * One RX queue: its NAPI context (opaque to Rust in 7.3). What moderates its doorbells (the
+ * rx-usecs timer, DIM, the values in force) is Rust's (driver/net/rxq.rs).
+ */
 struct xpu_rxq {
 	struct napi_struct napi;
-	/* rx-usecs: one poll after a coalesced re-arm (driver/queue.rs). */
-	struct hrtimer timer;
-	/* adaptive-rx: the kernel's DIM picks usecs/frames from the traffic. */
-	struct dim dim;
 	/* PCI mode: the IRQ of its doorbells (MSI-X vector 1 + q), or -1. */
 	int irq;
-	/* Current moderation: ethtool -C's, or DIM's choice. */
-	u32 usecs;
-	u32 frames;
-	bool adaptive;
 };
 
 /* Private area of every xpu netdev. */
 struct xpu_priv {
-	/* Rust per-device state, owned by Rust (driver/net/ops.rs). */
+	/* Rust per-device state, owned by Rust (driver/net/ops.rs): all of it but what follows. */
 	void *rs;
 	/* Pair mode: the other end. Set in newlink, cleared in dellink (RTNL). */
 	struct net_device __rcu *peer;
 	netdevice_tracker peer_tracker;
-	/* PCI mode: the handshake with the other side (driver/handshake.rs), run in process
-	 * context under RTNL when the control doorbell rings.
-	 */
-	struct work_struct ctrl_work;
-	struct net_device *dev;
 	/* All RX queues are set up in ndo_init; the first napi_on are listed and enabled. */
 	unsigned int napi_on;
 	struct xpu_rxq rxq[XPU_SHM_MAX_QUEUES];
@@ -88,57 +76,7 @@ struct net_device *xpu_dev_peer_rtnl(const struct net_device *dev)
 	return rtnl_dereference(xpu_priv(dev)->peer);
 }
 
-bool xpu_dev_is_up(const struct net_device *dev)
-{
-	return dev->flags & IFF_UP;
-}
-
-void xpu_dev_carrier_on(struct net_device *dev)
-{
-	netif_carrier_on(dev);
-}
-
-void xpu_dev_carrier_off(struct net_device *dev)
-{
-	netif_carrier_off(dev);
-}
-
 /* ethtool interface: the ops are Rust's (driver/net/ethtool.rs), the table C's */
-
-/*
- * Each CPU transmits on one queue, CPU i on queue i mod n, as virtio-net sets it up: no flow
- * hash per packet (a UDP socket without a cached route hashes every one: in a small-packet
- * ping-pong, about a quarter of what xpu cost over veth), and one CPU's packets stay in order
- * on one ring. Set again when the queue count changes; the user can change it in sysfs. Best
- * effort: without a map the core hashes, as before.
- */
-static void xpu_set_xps(struct net_device *dev)
-{
-	unsigned int n = dev->real_num_tx_queues, q;
-	cpumask_var_t mask;
-	int cpu;
-
-	if (!n || !zalloc_cpumask_var(&mask, GFP_KERNEL))
-		return;
-	for (q = 0; q < n; q++) {
-		cpumask_clear(mask);
-		for_each_possible_cpu(cpu)
-			if (cpu % n == q)
-				cpumask_set_cpu(cpu, mask);
-		netif_set_xps_queue(dev, mask, q);
-	}
-	free_cpumask_var(mask);
-}
-
-/* Uses @n of the device's queues, TX and RX alike, with their XPS map. Under RTNL. */
-int xpu_dev_set_queues(struct net_device *dev, unsigned int n)
-{
-	int err = netif_set_real_num_queues(dev, n, n);
-
-	if (!err)
-		xpu_set_xps(dev);
-	return err;
-}
 
 /* The most queues the device can use: what alloc_netdev_mqs() gave it, each direction. */
 unsigned int xpu_dev_alloc_queues(const struct net_device *dev)
@@ -172,29 +110,6 @@ int xpu_dev_set_busy_poll(struct net_device *dev, bool on)
 		return 0;
 	return dev_set_threaded(dev, on ? NETDEV_NAPI_THREADED_BUSY_POLL :
 				      NETDEV_NAPI_THREADED_DISABLED);
-}
-
-/* Sets every RX queue's doorbell moderation to @m (ethtool -C, decided by driver/link.rs). */
-void xpu_rx_moderation_set(struct net_device *dev, const struct xpu_moder *m)
-{
-	struct xpu_priv *priv = xpu_priv(dev);
-	int i;
-
-	for (i = 0; i < XPU_SHM_MAX_QUEUES; i++) {
-		struct xpu_rxq *rxq = &priv->rxq[i];
-
-		WRITE_ONCE(rxq->adaptive, m->adaptive);
-		/*
-		 * A DIM update in flight must not overwrite the new values; once cancelled, DIM
-		 * starts measuring afresh (as in xpu_napi_disable) for when adaptive-rx is back.
-		 */
-		if (!m->adaptive) {
-			cancel_work_sync(&rxq->dim.work);
-			WRITE_ONCE(rxq->dim.state, DIM_START_MEASURE);
-		}
-		WRITE_ONCE(rxq->usecs, m->usecs);
-		WRITE_ONCE(rxq->frames, m->frames);
-	}
 }
 
 static const struct ethtool_ops xpu_ethtool_ops = {
@@ -234,27 +149,6 @@ unsigned int xpu_dev_real_num_queues(const struct net_device *dev)
 	return dev->real_num_tx_queues;
 }
 
-static const enum skb_drop_reason xpu_drop_reasons[] = {
-	[XPU_DROP_LINK_DOWN]	= SKB_DROP_REASON_DEV_READY,
-	[XPU_DROP_RING_FULL]	= SKB_DROP_REASON_FULL_RING,
-	[XPU_DROP_TOO_BIG]	= SKB_DROP_REASON_PKT_TOO_BIG,
-	[XPU_DROP_BAD_META]	= SKB_DROP_REASON_DEV_HDR,
-	[XPU_DROP_NOMEM]	= SKB_DROP_REASON_NOMEM,
-	[XPU_DROP_NOT_OURS]	= SKB_DROP_REASON_NOT_SPECIFIED,
-};
-
-void xpu_skb_drop(struct sk_buff *skb, enum xpu_drop why)
-{
-	kfree_skb_reason(skb, why < ARRAY_SIZE(xpu_drop_reasons) ?
-			      xpu_drop_reasons[why] : SKB_DROP_REASON_NOT_SPECIFIED);
-}
-
-/* Sent: not a drop (the drop monitor stays quiet). */
-void xpu_skb_consume(struct sk_buff *skb)
-{
-	dev_consume_skb_any(skb);
-}
-
 unsigned int xpu_skb_len(const struct sk_buff *skb)
 {
 	return skb->len;
@@ -263,11 +157,6 @@ unsigned int xpu_skb_len(const struct sk_buff *skb)
 unsigned int xpu_skb_queue(const struct sk_buff *skb)
 {
 	return skb_get_queue_mapping(skb);
-}
-
-int xpu_skb_copy_to(const struct sk_buff *skb, void *dst, unsigned int len)
-{
-	return skb_copy_bits(skb, 0, dst, len);
 }
 
 /*
@@ -288,10 +177,10 @@ int xpu_skb_vnet_hdr(const struct sk_buff *skb, struct virtio_net_hdr *h)
 /*
  * The one copy of the datapath: out of the sender's half into a fresh skb. @data is the
  * sender's memory, which it may still be scribbling on if it is hostile: we copy it once and
- * validate only the copy.
+ * validate only the copy. ERR_PTR(-EINVAL): metadata the stack refuses; -ENOMEM: no memory.
  */
 struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned int len,
-			   const struct virtio_net_hdr *h, enum xpu_drop *why)
+			   const struct virtio_net_hdr *h)
 {
 	struct net_device *dev = napi->dev;
 	struct sk_buff *skb;
@@ -300,13 +189,13 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 	if (len <= SKB_WITH_OVERHEAD(PAGE_SIZE) - NET_SKB_PAD - NET_IP_ALIGN) {
 		skb = napi_alloc_skb(napi, len);
 		if (unlikely(!skb))
-			goto nomem;
+			return ERR_PTR(-ENOMEM);
 		skb_put_data(skb, data, len);
 	} else {
 		skb = alloc_skb_with_frags(XPU_RX_HEAD_MAX + NET_IP_ALIGN, len - XPU_RX_HEAD_MAX,
 					   PAGE_ALLOC_COSTLY_ORDER, &err, GFP_ATOMIC | __GFP_NOWARN);
 		if (unlikely(!skb))
-			goto nomem;
+			return ERR_PTR(-ENOMEM);
 		skb_reserve(skb, NET_IP_ALIGN);
 		/* virtio_net_hdr_to_skb() may look at the device (dev_parse_header_protocol). */
 		skb->dev = dev;
@@ -315,7 +204,7 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 		skb->len = len;
 		if (WARN_ON_ONCE(skb_store_bits(skb, 0, data, len))) {
 			kfree_skb(skb);
-			goto nomem;
+			return ERR_PTR(-ENOMEM);
 		}
 	}
 
@@ -324,18 +213,13 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 		skb->ip_summed = CHECKSUM_UNNECESSARY;
 	if (virtio_net_hdr_to_skb(skb, h, true)) {
 		kfree_skb(skb);
-		*why = XPU_DROP_BAD_META;
-		return NULL;
+		return ERR_PTR(-EINVAL);
 	}
 	skb->protocol = eth_type_trans(skb, dev);
 	/* Every ring is polled, also those past ethtool -L's count: RPS wants a queue it has. */
 	skb_record_rx_queue(skb, (xpu_napi_rxq(napi) - xpu_priv(dev)->rxq) %
 				 dev->real_num_rx_queues);
 	return skb;
-
-nomem:
-	*why = XPU_DROP_NOMEM;
-	return NULL;
 }
 
 void xpu_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb)
@@ -343,56 +227,15 @@ void xpu_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb)
 	napi_gro_receive(napi, skb);
 }
 
-bool xpu_napi_complete_done(struct napi_struct *napi, int done)
-{
-	return napi_complete_done(napi, done);
-}
-
 void xpu_napi_schedule(struct napi_struct *napi)
 {
 	napi_schedule(napi);
 }
 
-void xpu_rx_moderation(struct napi_struct *napi, struct xpu_moder *m)
+/* Queue @q's NAPI context: the rx-usecs timer (driver/net/rxq.rs) schedules it. */
+struct napi_struct *xpu_dev_napi(struct net_device *dev, unsigned int q)
 {
-	struct xpu_rxq *rxq = xpu_napi_rxq(napi);
-
-	m->usecs = READ_ONCE(rxq->usecs);
-	m->frames = READ_ONCE(rxq->frames);
-	m->adaptive = READ_ONCE(rxq->adaptive);
-}
-
-void xpu_rx_timer_start(struct napi_struct *napi, u32 usecs)
-{
-	hrtimer_start(&xpu_napi_rxq(napi)->timer, us_to_ktime(usecs), HRTIMER_MODE_REL_SOFT);
-}
-
-static enum hrtimer_restart xpu_rx_timer(struct hrtimer *timer)
-{
-	napi_schedule(&container_of(timer, struct xpu_rxq, timer)->napi);
-	return HRTIMER_NORESTART;
-}
-
-/* adaptive-rx: feed DIM the queue's running totals at the end of a poll. */
-void xpu_rx_dim_sample(struct napi_struct *napi, u16 events, u64 packets, u64 bytes)
-{
-	struct dim_sample sample = {};
-
-	dim_update_sample(events, packets, bytes, &sample);
-	net_dim(&xpu_napi_rxq(napi)->dim, &sample);
-}
-
-static void xpu_rx_dim_work(struct work_struct *work)
-{
-	struct dim *dim = container_of(work, struct dim, work);
-	struct xpu_rxq *rxq = container_of(dim, struct xpu_rxq, dim);
-	struct dim_cq_moder m = net_dim_get_rx_moderation(dim->mode, dim->profile_ix);
-
-	if (READ_ONCE(rxq->adaptive)) {
-		WRITE_ONCE(rxq->usecs, m.usec);
-		WRITE_ONCE(rxq->frames, m.pkts);
-	}
-	dim->state = DIM_START_MEASURE;
+	return q < XPU_SHM_MAX_QUEUES ? &xpu_priv(dev)->rxq[q].napi : NULL;
 }
 
 static int xpu_poll(struct napi_struct *napi, int budget);
@@ -433,18 +276,14 @@ void xpu_napi_enable(struct net_device *dev, unsigned int n)
 	}
 }
 
-void xpu_napi_disable(struct net_device *dev)
+/* Returns how many NAPIs it disabled: the caller (driver/net/device.rs) then stops what their polls start. */
+unsigned int xpu_napi_disable(struct net_device *dev)
 {
 	struct xpu_priv *priv = xpu_priv(dev);
 	unsigned int i, n = priv->napi_on;	/* only ndo_open and ndo_stop change it: RTNL */
 
-	/*
-	 * Polls stop first: only a poll starts the timer or DIM's work. A DIM work cancelled
-	 * before it ran leaves DIM waiting for it (DIM_APPLY_NEW_PROFILE), and net_dim() would
-	 * ignore the queue from then on: it starts measuring afresh instead.
-	 */
 	if (!n)
-		return;
+		return 0;
 	netdev_lock(dev);
 	for (i = 0; i < n; i++) {
 		xpu_queue_set_napi(dev, i, NULL);
@@ -454,13 +293,7 @@ void xpu_napi_disable(struct net_device *dev)
 	/* Under the lock, as xpu_pci_set_irq() reads it. */
 	priv->napi_on = 0;
 	netdev_unlock(dev);
-	for (i = 0; i < n; i++) {
-		hrtimer_cancel(&priv->rxq[i].timer);
-		cancel_work_sync(&priv->rxq[i].dim.work);
-		priv->rxq[i].dim.state = DIM_START_MEASURE;
-	}
-	/* One grace period for the deletions: readers of the NAPI list and busy pollers. */
-	synchronize_net();
+	return n;
 }
 
 /*
@@ -553,23 +386,11 @@ static int xpu_poll(struct napi_struct *napi, int budget)
 	return xpu_rs_poll(dev, napi, xpu_napi_rxq(napi) - xpu_priv(dev)->rxq, budget);
 }
 
-static void xpu_ctrl_work(struct work_struct *work)
-{
-	struct xpu_priv *priv = container_of(work, struct xpu_priv, ctrl_work);
-
-	rtnl_lock();
-	if (priv->dev->reg_state == NETREG_REGISTERED)
-		xpu_rs_ctrl(priv->dev);
-	rtnl_unlock();
-}
-
 static int xpu_dev_init(struct net_device *dev)
 {
 	struct xpu_priv *priv = xpu_priv(dev);
 	int i;
 
-	priv->dev = dev;
-	INIT_WORK(&priv->ctrl_work, xpu_ctrl_work);
 	for (i = 0; i < XPU_SHM_MAX_QUEUES; i++) {
 		struct xpu_rxq *rxq = &priv->rxq[i];
 
@@ -583,12 +404,9 @@ static int xpu_dev_init(struct net_device *dev)
 		 */
 		netif_napi_add_config(dev, &rxq->napi, xpu_poll, i);
 		__netif_napi_del(&rxq->napi);	/* nothing refers to it yet: no grace period */
-		hrtimer_setup(&rxq->timer, xpu_rx_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
-		INIT_WORK(&rxq->dim.work, xpu_rx_dim_work);
 		rxq->irq = -1;
-		rxq->dim.mode = DIM_CQ_PERIOD_MODE_START_FROM_EQE;
 	}
-	/* Sets the moderation (xpu_rx_moderation_set) once the queues above exist. */
+	/* The rest of the device's state, its queues' moderation and control work included. */
 	return xpu_rs_dev_init(dev);
 }
 
@@ -600,18 +418,11 @@ bool xpu_dev_is_xpu(const struct net_device *dev)
 }
 
 /*
- * PCI mode: a TX queue stopped for watchdog_timeo means the other kernel stopped consuming,
- * or its indices were corrupted into plausible values: reset the link (the control work does,
- * under RTNL). Pair mode has no watchdog: both ends are this kernel, and an idle pair runs no
- * timer.
+ * Both modes' ops. PCI mode adds the TX watchdog: a TX queue stopped for watchdog_timeo means
+ * the other kernel stopped consuming, or its indices were corrupted into plausible values, and
+ * xpu_rs_tx_timeout has the control work reset the link. Pair mode has none: both ends are
+ * this kernel, and an idle pair runs no timer.
  */
-static void xpu_pci_tx_timeout(struct net_device *dev, unsigned int txqueue)
-{
-	xpu_rs_tx_timeout(dev);
-	xpu_ctrl_schedule(dev);
-}
-
-/* Both modes' ops; PCI mode adds the TX watchdog (xpu_pci_tx_timeout). */
 #define XPU_NETDEV_OPS						\
 	.ndo_init		= xpu_dev_init,			\
 	.ndo_open		= xpu_rs_open,			\
@@ -629,7 +440,7 @@ static const struct net_device_ops xpu_netdev_ops = {
 
 static const struct net_device_ops xpu_pci_netdev_ops = {
 	XPU_NETDEV_OPS,
-	.ndo_tx_timeout		= xpu_pci_tx_timeout,
+	.ndo_tx_timeout		= xpu_rs_tx_timeout,
 };
 
 static void xpu_setup(struct net_device *dev)
@@ -651,115 +462,33 @@ static void xpu_setup(struct net_device *dev)
 	eth_hw_addr_random(dev);
 }
 
-/* netlink interface: pair creation and deletion, as in veth.c */
+/* netlink interface: pair creation (Rust's, driver/net/rtnl.rs) and deletion, as in veth.c */
 
 static struct rtnl_link_ops xpu_link_ops;
 
-/*
- * The peer's default name: the first free xpu%d that is not also the name the new device
- * asked for. veth takes the first free veth%d, so `ip link add veth0 type veth` fails with
- * EEXIST; `ip link add xpu0 type xpu` gives xpu0 and xpu1.
- */
-static int xpu_peer_default_name(struct net *peer_net, const struct net_device *dev,
-				 const char *dev_name, char *name)
+/* The kind, for its registration and the pair's creation (driver/net/rtnl.rs). */
+struct rtnl_link_ops *xpu_link_kind(void)
 {
-	int i;
-
-	for (i = 0; i < 4096; i++) {
-		snprintf(name, IFNAMSIZ, DRV_NAME "%d", i);
-		if (net_eq(peer_net, dev_net(dev)) && !strcmp(name, dev_name))
-			continue;
-		if (!__dev_get_by_name(peer_net, name))
-			return 0;
-	}
-	return -ENFILE;
+	return &xpu_link_ops;
 }
 
-/*
- * Pair mode: create the peer first (named by IFLA_XPU_PEER_INFO, else xpu%d), then dev, then
- * tie them together. Each holds a tracked reference on the other until dellink.
- */
-static int xpu_newlink(struct net_device *dev, struct rtnl_newlink_params *params,
-		       struct netlink_ext_ack *extack)
+char *xpu_dev_name(struct net_device *dev)
 {
-	struct net *peer_net = rtnl_newlink_peer_net(params);
-	struct nlattr *peer_tb[IFLA_MAX + 1], **tbp;
-	struct nlattr **data = params->data;
-	struct nlattr **tb = params->tb;
-	unsigned char name_assign_type;
-	struct ifinfomsg *ifmp = NULL;
-	struct net_device *peer;
-	char ifname[IFNAMSIZ];
-	int err;
+	return dev->name;
+}
 
-	tbp = tb;
-	if (data && data[IFLA_XPU_PEER_INFO]) {
-		ifmp = nla_data(data[IFLA_XPU_PEER_INFO]);
-		err = rtnl_nla_parse_ifinfomsg(peer_tb, data[IFLA_XPU_PEER_INFO], extack);
-		if (err < 0)
-			return err;
-		tbp = peer_tb;
-	}
+void xpu_dev_set_ifindex(struct net_device *dev, int ifindex)
+{
+	dev->ifindex = ifindex;
+}
 
-	if (ifmp && tbp[IFLA_IFNAME]) {
-		nla_strscpy(ifname, tbp[IFLA_IFNAME], IFNAMSIZ);
-		name_assign_type = NET_NAME_USER;
-	} else {
-		err = xpu_peer_default_name(peer_net, dev,
-					    tb[IFLA_IFNAME] ? nla_data(tb[IFLA_IFNAME]) : "", ifname);
-		if (err) {
-			NL_SET_ERR_MSG(extack, "no free xpu%d name for the peer");
-			return err;
-		}
-		name_assign_type = NET_NAME_ENUM;
-	}
-
-	peer = rtnl_create_link(peer_net, ifname, name_assign_type, &xpu_link_ops, tbp, extack);
-	if (IS_ERR(peer))
-		return PTR_ERR(peer);
-
-	if (ifmp && dev->ifindex)
-		peer->ifindex = ifmp->ifi_index;
-	netif_inherit_tso_max(peer, dev);
-
-	err = register_netdevice(peer);
-	if (err < 0) {
-		free_netdev(peer);
-		return err;
-	}
-	netif_carrier_off(peer);
-
-	err = rtnl_configure_link(peer, ifmp, 0, NULL);
-	if (err < 0)
-		goto err_unregister_peer;
-
-	if (tb[IFLA_IFNAME])
-		nla_strscpy(dev->name, tb[IFLA_IFNAME], IFNAMSIZ);
-	else
-		snprintf(dev->name, IFNAMSIZ, DRV_NAME "%%d");
-
-	err = register_netdevice(dev);
-	if (err < 0)
-		goto err_unregister_peer;
-	netif_carrier_off(dev);
-
-	/* Queues, ring size, the shared window: driver/link.rs, with its extack messages. */
-	err = xpu_rs_pair_attach(dev, peer, data, extack);
-	if (err)
-		goto err_unregister_dev;
-
+/* Ties the two registered ends of a new pair: each holds a reference on the other until dellink. */
+void xpu_pair_link(struct net_device *dev, struct net_device *peer)
+{
 	rcu_assign_pointer(xpu_priv(dev)->peer, peer);
 	netdev_hold(peer, &xpu_priv(dev)->peer_tracker, GFP_KERNEL);
 	rcu_assign_pointer(xpu_priv(peer)->peer, dev);
 	netdev_hold(dev, &xpu_priv(peer)->peer_tracker, GFP_KERNEL);
-	return 0;
-
-err_unregister_dev:
-	unregister_netdevice(dev);
-
-err_unregister_peer:
-	unregister_netdevice(peer);
-	return err;
 }
 
 /* Deleting either end deletes both. */
@@ -830,7 +559,7 @@ static struct rtnl_link_ops xpu_link_ops = {
 	.priv_size	= sizeof(struct xpu_priv),
 	.setup		= xpu_setup,
 	.validate	= xpu_validate,
-	.newlink	= xpu_newlink,
+	.newlink	= xpu_rs_newlink,
 	.dellink	= xpu_dellink,
 	.get_size	= xpu_rs_get_size,
 	.fill_info	= xpu_rs_fill_info,
@@ -841,19 +570,6 @@ static struct rtnl_link_ops xpu_link_ops = {
 	.peer_type	= IFLA_XPU_PEER_INFO,
 	.get_link_net	= xpu_get_link_net,
 };
-
-/* init/fini, driven by the Rust module */
-
-int xpu_link_register(void)
-{
-	return rtnl_link_register(&xpu_link_ops);
-}
-
-/* Deletes every xpu link in every namespace, then forgets the kind. */
-void xpu_link_unregister(void)
-{
-	rtnl_link_unregister(&xpu_link_ops);
-}
 
 /*
  * PCI mode (driver/pci_link.rs): one device per ivshmem-doorbell function, named xpu%d, registered
@@ -868,11 +584,11 @@ static struct rtnl_link_ops xpu_pci_link_ops = {
 };
 
 /*
- * Creates and registers the netdev of a PCI function (@parent) with @queues queues, and hands
- * it @link, the Rust transport, under the same RTNL section, so that it is never up without.
+ * Creates and registers the netdev of a PCI function (@parent), and hands it @link, the Rust
+ * transport (which sets its queues), under the same RTNL section, so that it is never up
+ * without.
  */
-struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int queues,
-					 const void *link)
+struct net_device *xpu_pci_netdev_create(struct device *parent, const void *link)
 {
 	struct net_device *dev;
 	int err;
@@ -881,7 +597,7 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int que
 			       XPU_SHM_MAX_QUEUES, XPU_SHM_MAX_QUEUES);
 	if (!dev)
 		return ERR_PTR(-ENOMEM);
-	/* Freed by xpu_pci_netdev_destroy, which disables its control work first. */
+	/* Freed by PciNetdev's drop (driver/net/pci.rs), which disables its control work first. */
 	dev->needs_free_netdev = false;
 	dev->netdev_ops = &xpu_pci_netdev_ops;
 	dev->watchdog_timeo = 5 * HZ;
@@ -892,9 +608,7 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int que
 	err = register_netdevice(dev);
 	if (!err) {
 		netif_carrier_off(dev);
-		err = xpu_dev_set_queues(dev, queues);
-		if (!err)
-			err = xpu_rs_pci_attach(dev, link);
+		err = xpu_rs_pci_attach(dev, link);
 		if (err)
 			unregister_netdevice(dev);
 	}
@@ -904,21 +618,6 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int que
 		return ERR_PTR(err);
 	}
 	return dev;
-}
-
-/*
- * The device's interrupts are freed already, but the control work can still be queued: by
- * the TX watchdog (xpu_pci_tx_timeout) and by a NAPI poll that counts a peer's violation,
- * which the coalescing timer can start, until unregister_netdev() closes the device. So the
- * work is disabled, not just cancelled: disable_work_sync() waits for a run in progress and
- * makes every later queue_work() a no-op, and free_netdev() cannot race with a late one.
- * The work takes RTNL, so this happens before unregister_netdev(), outside it.
- */
-void xpu_pci_netdev_destroy(struct net_device *dev)
-{
-	disable_work_sync(&xpu_priv(dev)->ctrl_work);
-	unregister_netdev(dev);
-	free_netdev(dev);
 }
 
 /*
@@ -938,48 +637,9 @@ void xpu_pci_set_irq(struct net_device *dev, unsigned int q, int irq)
 	netdev_unlock(dev);
 }
 
-/* Schedules the handshake (from the control doorbell, or after probe). */
-void xpu_ctrl_schedule(struct net_device *dev)
+/* MSI-X vector 1 + @q rang (hard IRQ): queue @q's doorbell. */
+void xpu_pci_queue_irq(struct net_device *dev, unsigned int q)
 {
-	schedule_work(&xpu_priv(dev)->ctrl_work);
-}
-
-/*
- * MSI-X vector @v rang (hard IRQ): 0 is control, 1 + q is queue q. A peer that left takes our
- * carrier down here and now: the work that does the rest needs RTNL, which can be busy for
- * seconds (another device unregistering, say), and a workqueue may be slow to run it.
- */
-void xpu_pci_irq(struct net_device *dev, unsigned int v)
-{
-	struct xpu_priv *priv = xpu_priv(dev);
-
-	if (v == 0) {
-		xpu_rs_ctrl_peek(dev);
-		xpu_ctrl_schedule(dev);
-	} else if (v - 1 < XPU_SHM_MAX_QUEUES) {
-		napi_schedule_irqoff(&priv->rxq[v - 1].napi);
-	}
-}
-
-/* The shared-memory BAR @bar of @dev, mapped cacheable: it is memory, not registers. */
-void *xpu_pci_map_window(struct device *dev, int bar, u64 *len)
-{
-	struct pci_dev *pdev = to_pci_dev(dev);
-	void *p;
-
-	if (pci_request_region(pdev, bar, DRV_NAME))
-		return NULL;
-	p = memremap(pci_resource_start(pdev, bar), pci_resource_len(pdev, bar), MEMREMAP_WB);
-	if (!p) {
-		pci_release_region(pdev, bar);
-		return NULL;
-	}
-	*len = pci_resource_len(pdev, bar);
-	return p;
-}
-
-void xpu_pci_unmap_window(struct device *dev, int bar, void *p)
-{
-	memunmap(p);
-	pci_release_region(to_pci_dev(dev), bar);
+	if (q < XPU_SHM_MAX_QUEUES)
+		napi_schedule_irqoff(&xpu_priv(dev)->rxq[q].napi);
 }

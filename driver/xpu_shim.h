@@ -12,6 +12,7 @@
 #ifndef XPU_SHIM_H
 #define XPU_SHIM_H
 
+#include <linux/dim.h>
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
 #include <linux/netfilter.h>
@@ -28,23 +29,6 @@
 /* The generated family's handlers, which Rust implements (driver/net/split_nl.rs). */
 #include "xpu_nl.h"
 
-/* Why the datapath dropped a packet; xpu_skb_drop() maps it to an skb_drop_reason. */
-enum xpu_drop {
-	XPU_DROP_LINK_DOWN,
-	XPU_DROP_RING_FULL,
-	XPU_DROP_TOO_BIG,
-	XPU_DROP_BAD_META,
-	XPU_DROP_NOMEM,
-	XPU_DROP_NOT_OURS,	/* from the other half, not this half's to take */
-};
-
-/* An RX queue's doorbell moderation (ethtool -C, or DIM's choice). */
-struct xpu_moder {
-	u32 usecs;
-	u32 frames;
-	bool adaptive;
-};
-
 /* --- implemented in Rust, called from the C ops tables */
 int xpu_rs_dev_init(struct net_device *dev);
 size_t xpu_rs_get_size(const struct net_device *dev);
@@ -56,15 +40,14 @@ int xpu_rs_open(struct net_device *dev);
 int xpu_rs_stop(struct net_device *dev);
 netdev_tx_t xpu_rs_start_xmit(struct sk_buff *skb, struct net_device *dev);
 int xpu_rs_validate(struct nlattr *const *data, struct netlink_ext_ack *extack);
-int xpu_rs_pair_attach(struct net_device *dev, struct net_device *peer, struct nlattr *const *data,
-		       struct netlink_ext_ack *extack);
+int xpu_rs_newlink(struct net_device *dev, struct rtnl_newlink_params *params,
+		   struct netlink_ext_ack *extack);
 int xpu_rs_poll(struct net_device *dev, struct napi_struct *napi, unsigned int q, int budget);
 void xpu_rs_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *stats);
 u32 xpu_rs_role(const struct net_device *dev);
 int xpu_rs_pci_attach(struct net_device *dev, const void *link);
-void xpu_rs_ctrl(struct net_device *dev);
-void xpu_rs_ctrl_peek(struct net_device *dev);
-void xpu_rs_tx_timeout(struct net_device *dev);
+void xpu_rs_ctrl_irq(struct net_device *dev);
+void xpu_rs_tx_timeout(struct net_device *dev, unsigned int txqueue);
 int xpu_rs_get_phys_port_name(struct net_device *dev, char *name, size_t len);
 void xpu_rs_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info);
 int xpu_rs_get_sset_count(struct net_device *dev, int sset);
@@ -89,7 +72,6 @@ int xpu_split_register(void (*net_exit)(struct net *net),
 void xpu_split_unregister(void);
 void *xpu_split_half(const struct net *net);
 void xpu_split_set_half(struct net *net, void *half);
-struct net_device *xpu_split_link(struct net *net, u32 ifindex, u32 *role);
 u16 xpu_skb_protocol(const struct sk_buff *skb);
 const void *xpu_skb_header(const struct sk_buff *skb, u32 len, void *buf);
 struct sk_buff *xpu_skb_unshare(struct sk_buff *skb);
@@ -108,7 +90,6 @@ struct dst_entry *xpu_local_route(struct net *net, bool v6, const u8 *src, const
 bool xpu_local_addr(struct net *net, bool v6, const u8 *a);
 struct net *xpu_dev_net(const struct net_device *dev);
 int xpu_dev_ifindex(const struct net_device *dev);
-bool xpu_dev_is_loopback(const struct net_device *dev);
 bool xpu_dev_link_ok(const struct net_device *dev);
 void xpu_dev_hold(struct net_device *dev);
 void xpu_dev_put(struct net_device *dev);
@@ -116,7 +97,6 @@ void xpu_dev_warn(const struct net_device *dev, const char *msg);
 struct net_device *xpu_net_loopback(const struct net *net);
 u32 xpu_net_port_range(const struct net *net);
 void xpu_net_set_port_range(struct net *net, u32 range);
-void xpu_work_init(struct work_struct *work, work_func_t func);
 bool xpu_work_schedule(struct work_struct *work);
 void xpu_extack(struct netlink_ext_ack *extack, const struct nlattr *attr, const char *msg);
 struct net *xpu_genl_info_net(const struct genl_info *info);
@@ -124,44 +104,34 @@ void *xpu_genl_iput(struct sk_buff *skb, const struct genl_info *info);
 int xpu_genl_reply(struct sk_buff *skb, struct genl_info *info);
 struct net *xpu_genl_dump_net(const struct sk_buff *skb);
 void *xpu_genl_dump_put(struct sk_buff *skb, const struct netlink_callback *cb, u8 cmd);
-void *xpu_genl_ntf_put(struct sk_buff *skb, u8 cmd);
 bool xpu_genl_ntf_wanted(struct net *net);
 void xpu_genl_ntf_send(struct net *net, struct sk_buff *skb);
 bool xpu_dev_is_xpu(const struct net_device *dev);
 struct net_device *xpu_dev_peer_rtnl(const struct net_device *dev);
-bool xpu_dev_is_up(const struct net_device *dev);
-void xpu_dev_carrier_on(struct net_device *dev);
-int xpu_link_register(void);
-void xpu_link_unregister(void);
+struct rtnl_link_ops *xpu_link_kind(void);
+char *xpu_dev_name(struct net_device *dev);
+void xpu_dev_set_ifindex(struct net_device *dev, int ifindex);
+void xpu_pair_link(struct net_device *dev, struct net_device *peer);
 void *xpu_priv_rs(const struct net_device *dev);
 void xpu_priv_set_rs(struct net_device *dev, void *rs);
-void xpu_dev_carrier_off(struct net_device *dev);
 void xpu_dev_drop_inc(struct net_device *dev, bool tx);
 unsigned int xpu_dev_mtu(const struct net_device *dev);
 unsigned int xpu_dev_real_num_queues(const struct net_device *dev);
-int xpu_dev_set_queues(struct net_device *dev, unsigned int n);
 unsigned int xpu_dev_alloc_queues(const struct net_device *dev);
 unsigned int xpu_num_online_cpus(void);
 bool xpu_dev_running(const struct net_device *dev);
 bool xpu_dev_busy_poll(const struct net_device *dev);
 int xpu_dev_set_busy_poll(struct net_device *dev, bool on);
-void xpu_rx_moderation_set(struct net_device *dev, const struct xpu_moder *m);
-void xpu_skb_drop(struct sk_buff *skb, enum xpu_drop why);
-void xpu_skb_consume(struct sk_buff *skb);
 unsigned int xpu_skb_len(const struct sk_buff *skb);
 unsigned int xpu_skb_queue(const struct sk_buff *skb);
-int xpu_skb_copy_to(const struct sk_buff *skb, void *dst, unsigned int len);
 int xpu_skb_vnet_hdr(const struct sk_buff *skb, struct virtio_net_hdr *h);
 struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned int len,
-			   const struct virtio_net_hdr *h, enum xpu_drop *why);
+			   const struct virtio_net_hdr *h);
 void xpu_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
-bool xpu_napi_complete_done(struct napi_struct *napi, int done);
 void xpu_napi_schedule(struct napi_struct *napi);
-void xpu_rx_moderation(struct napi_struct *napi, struct xpu_moder *m);
-void xpu_rx_timer_start(struct napi_struct *napi, u32 usecs);
-void xpu_rx_dim_sample(struct napi_struct *napi, u16 events, u64 packets, u64 bytes);
+struct napi_struct *xpu_dev_napi(struct net_device *dev, unsigned int q);
 void xpu_napi_enable(struct net_device *dev, unsigned int n);
-void xpu_napi_disable(struct net_device *dev);
+unsigned int xpu_napi_disable(struct net_device *dev);
 bool xpu_peer_napi_schedule(struct net_device *dev, unsigned int q);
 void xpu_peer_txq_wake(struct net_device *dev, unsigned int q);
 void xpu_txq_stop(struct net_device *dev, unsigned int q);
@@ -170,13 +140,8 @@ void xpu_txq_wake_all(struct net_device *dev);
 bool xpu_xmit_more(void);
 void xpu_txq_wake(struct net_device *dev, unsigned int q);
 void xpu_txq_disable_all(struct net_device *dev);
-struct net_device *xpu_pci_netdev_create(struct device *parent, unsigned int queues,
-					 const void *link);
-void xpu_pci_netdev_destroy(struct net_device *dev);
+struct net_device *xpu_pci_netdev_create(struct device *parent, const void *link);
 void xpu_pci_set_irq(struct net_device *dev, unsigned int q, int irq);
-void xpu_ctrl_schedule(struct net_device *dev);
-void xpu_pci_irq(struct net_device *dev, unsigned int v);
-void *xpu_pci_map_window(struct device *dev, int bar, u64 *len);
-void xpu_pci_unmap_window(struct device *dev, int bar, void *p);
+void xpu_pci_queue_irq(struct net_device *dev, unsigned int q);
 
 #endif /* XPU_SHIM_H */

@@ -59,21 +59,6 @@ void xpu_split_set_half(struct net *net, void *half)
 }
 
 /*
- * The xpu link @ifindex of @net, and its role (enum xpu_link_role): NULL if it has no xpu link
- * of that index. Under RTNL.
- */
-struct net_device *xpu_split_link(struct net *net, u32 ifindex, u32 *role)
-{
-	struct net_device *dev = __dev_get_by_index(net, ifindex);
-
-	ASSERT_RTNL();
-	if (!dev || !xpu_dev_is_xpu(dev))
-		return NULL;
-	*role = xpu_rs_role(dev);
-	return dev;
-}
-
-/*
  * Rust's refusals carry their message as a pointer, not the literal NL_SET_ERR_MSG wants. It is
  * a &'static CStr in the module's rodata, which outlives the request, so it is set as that macro
  * sets its literal: not copied into _msg_buf, whose 80 bytes would cut a longer message short.
@@ -112,11 +97,6 @@ void *xpu_genl_dump_put(struct sk_buff *skb, const struct netlink_callback *cb, 
 {
 	return genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq, &xpu_nl_family,
 			   NLM_F_MULTI, cmd);
-}
-
-void *xpu_genl_ntf_put(struct sk_buff *skb, u8 cmd)
-{
-	return genlmsg_put(skb, 0, 0, &xpu_nl_family, 0, cmd);
 }
 
 bool xpu_genl_ntf_wanted(struct net *net)
@@ -309,11 +289,6 @@ int xpu_dev_ifindex(const struct net_device *dev)
 	return dev->ifindex;
 }
 
-bool xpu_dev_is_loopback(const struct net_device *dev)
-{
-	return dev->flags & IFF_LOOPBACK;
-}
-
 /* Up, with a carrier: what it sends is not dropped at once. */
 bool xpu_dev_link_ok(const struct net_device *dev)
 {
@@ -349,11 +324,6 @@ u32 xpu_net_port_range(const struct net *net)
 void xpu_net_set_port_range(struct net *net, u32 range)
 {
 	WRITE_ONCE(net->ipv4.ip_local_ports.range, range);
-}
-
-void xpu_work_init(struct work_struct *work, work_func_t func)
-{
-	INIT_WORK(work, func);
 }
 
 bool xpu_work_schedule(struct work_struct *work)

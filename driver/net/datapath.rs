@@ -91,7 +91,7 @@ impl TxPacket<Window> for SkBuff {
     }
 }
 
-impl Poller<Window> for Napi {
+impl Poller<Window> for Napi<'_> {
     fn receive(&self, mem: &Window, off: u32, len: u32, h: &VnetHdr) -> Result<(), DropReason> {
         let region = mem.region(off, len).ok_or(DropReason::BadMeta)?;
         Napi::receive(self, region, h).map_err(|why| match why {

@@ -2,9 +2,17 @@
 
 //! [`Device`]: a `struct net_device` of the xpu link kind.
 
-use kernel::{bindings, error::to_result, ffi::c_void, prelude::*, types::Opaque};
+use kernel::{
+    bindings,
+    cpu::{nr_cpu_ids, CpuId},
+    cpumask::CpumaskVar,
+    error::to_result,
+    ffi::c_void,
+    prelude::*,
+    types::Opaque,
+};
 
-use super::{rtnl::Rtnl, sys, sys::XpuModer};
+use super::{dev_priv::Common, rtnl::Rtnl, rxq::Moderation, sys};
 
 /// CPUs online now.
 pub(crate) fn online_cpus() -> u32 {
@@ -48,6 +56,16 @@ impl Device {
         unsafe { sys::xpu_priv_rs(self.as_raw()) }
     }
 
+    /// What the wrapper layer keeps for the device: its queues' moderation and its control
+    /// work (none before `ndo_init` put the private state in place, or after it was freed).
+    fn common(&self) -> Option<&Common> {
+        let ptr = self.private();
+        // SAFETY: `ops::dev_init` stored a `DevPriv`, which is `repr(C)` with its `Common`
+        // first, and `ops::dev_free` frees it only after the last op has returned; so a
+        // non-null pointer is a live `Common` for as long as the device is borrowed.
+        unsafe { ptr.cast::<Common>().as_ref() }
+    }
+
     pub(super) fn set_private(&self, ptr: *mut c_void) {
         // SAFETY: as in `private`; the core serialises ndo_init and priv_destructor, the only
         // callers, against every other op of this device.
@@ -75,7 +93,7 @@ impl Device {
         if peer.is_null() {
             return None;
         }
-        // SAFETY: the peer is an xpu device (pairs are made by `xpu_newlink` only). This device
+        // SAFETY: the peer is an xpu device (pairs are made by `rtnl::newlink` only). This device
         // holds a reference on it until `xpu_dellink` clears the pointer, which happens under
         // RTNL, which the caller holds for `'a`.
         Some(unsafe { Device::from_raw(peer) })
@@ -83,14 +101,14 @@ impl Device {
 
     /// Whether the administrator set the device up (`IFF_UP`).
     pub(crate) fn is_up(&self) -> bool {
-        // SAFETY: the device is alive (type invariant); reading its flags is a plain load.
-        unsafe { sys::xpu_dev_is_up(self.as_raw()) }
+        // SAFETY: the device is alive (type invariant).
+        unsafe { sys::netif_get_flags(self.as_raw()) & bindings::net_device_flags_IFF_UP != 0 }
     }
 
     pub(crate) fn carrier_on(&self) {
         // SAFETY: the device is alive (type invariant); `netif_carrier_on` may be called from
         // any context.
-        unsafe { sys::xpu_dev_carrier_on(self.as_raw()) }
+        unsafe { sys::netif_carrier_on(self.as_raw()) }
     }
 
     /// Counts a packet dropped before the datapath could (no state yet), in the core's
@@ -118,7 +136,32 @@ impl Device {
     pub(crate) fn set_queues(&self, n: u32, _rtnl: &Rtnl) -> Result {
         // SAFETY: the device is alive (type invariant); RTNL is held (the token proves it), as
         // `netif_set_real_num_queues` requires, which refuses an `n` above the allocation.
-        to_result(unsafe { sys::xpu_dev_set_queues(self.as_raw(), n) })
+        to_result(unsafe { sys::netif_set_real_num_queues(self.as_raw(), n, n) })?;
+        self.set_xps(n);
+        Ok(())
+    }
+
+    /// CPU `i` transmits on queue `i % n`, as virtio-net sets it up: no flow hash per packet (a
+    /// UDP socket without a cached route hashes every one: in a small-packet ping-pong, about a
+    /// quarter of what xpu cost over veth), and one CPU's packets stay in order on one ring.
+    /// The user can change it in sysfs. Best effort: without a map the core hashes, as before.
+    fn set_xps(&self, n: u32) {
+        let Ok(mut mask) = CpumaskVar::new_zero(GFP_KERNEL) else {
+            return;
+        };
+        for q in 0..n.min(u16::MAX.into()) {
+            for id in (0..nr_cpu_ids()).filter_map(CpuId::from_u32) {
+                if id.as_u32() % n == q {
+                    mask.set(id);
+                } else {
+                    mask.clear(id);
+                }
+            }
+            // SAFETY: the device is alive (type invariant), `q` is one of its `n` queues
+            // (RTNL, held by the caller, keeps the count); the mask is valid for the call.
+            // CAST: `q < u16::MAX`.
+            unsafe { sys::netif_set_xps_queue(self.as_raw(), mask.as_raw(), q as u16) };
+        }
     }
 
     /// The most queues the device can use (what it was allocated, TX and RX alike).
@@ -135,12 +178,11 @@ impl Device {
     }
 
     /// Sets every RX queue's doorbell moderation (with adaptive-rx off, it waits for a DIM
-    /// update in flight, which must not overwrite `m`).
-    pub(crate) fn set_rx_moderation(&self, m: &XpuModer, _rtnl: &Rtnl) {
-        // SAFETY: the device is alive (type invariant), its queues were set up before ndo_init
-        // handed it to the driver; RTNL (the token) serialises the writers, in process
-        // context, where the helper may wait; `m` is valid for the call.
-        unsafe { sys::xpu_rx_moderation_set(self.as_raw(), m) }
+    /// update in flight, which must not overwrite `m`). RTNL serialises the writers.
+    pub(crate) fn set_rx_moderation(&self, m: &Moderation, _rtnl: &Rtnl) {
+        for q in self.common().map_or(&[][..], Common::rx_queues) {
+            q.set(m);
+        }
     }
 
     /// Enables NAPI on the first `n` RX queues, and polls each once (for what came while
@@ -152,10 +194,23 @@ impl Device {
         unsafe { sys::xpu_napi_enable(self.as_raw(), n.into()) }
     }
 
-    /// Disables NAPI (waits for a running poll to finish).
+    /// Disables NAPI (waits for a running poll to finish), then stops what a poll starts:
+    /// the queues' timers and DIM's work.
     pub(crate) fn napi_disable(&self, _rtnl: &Rtnl) {
         // SAFETY: as in `napi_enable`.
-        unsafe { sys::xpu_napi_disable(self.as_raw()) }
+        let n = unsafe { sys::xpu_napi_disable(self.as_raw()) };
+        if n == 0 {
+            return;
+        }
+        // One grace period for the NAPIs' deletion (readers of the NAPI list, busy pollers),
+        // which also waits for a poll that completed NAPI but was still re-arming (softirq):
+        // after it, nothing starts a queue's timer or DIM's work.
+        // SAFETY: process context (RTNL is held).
+        unsafe { sys::synchronize_net() };
+        let queues = self.common().map_or(&[][..], Common::rx_queues);
+        for q in queues.iter().take(n as usize) {
+            q.quiesce();
+        }
     }
 
     /// Pair mode's doorbell: schedules the peer's NAPI for queue `q`. Returns whether there
@@ -195,7 +250,7 @@ impl Device {
     pub(crate) fn carrier_off(&self) {
         // SAFETY: the device is alive (type invariant); `netif_carrier_off` may be called
         // from any context.
-        unsafe { sys::xpu_dev_carrier_off(self.as_raw()) }
+        unsafe { sys::netif_carrier_off(self.as_raw()) }
     }
 
     /// PCI mode: wakes TX queue `q` if it is stopped (a doorbell may mean room in its ring).
@@ -212,8 +267,15 @@ impl Device {
 
     /// PCI mode: runs the handshake (`NetdevOps::control`) soon, in process context.
     pub(crate) fn control_schedule(&self) {
-        // SAFETY: the device is alive (type invariant); its work item was set up in ndo_init,
-        // and PCI remove cancels it before freeing the device.
-        unsafe { sys::xpu_ctrl_schedule(self.as_raw()) }
+        if let Some(c) = self.common() {
+            c.ctrl_schedule();
+        }
+    }
+
+    /// Waits for the control work to finish and keeps it from running again. Without RTNL.
+    pub(super) fn control_disable(&self) {
+        if let Some(c) = self.common() {
+            c.ctrl_disable();
+        }
     }
 }

@@ -16,7 +16,7 @@ use super::{
     device::Device,
     ops::{state, Exported},
     rtnl::Rtnl,
-    sys::XpuModer,
+    rxq::Moderation,
 };
 
 /// Bytes of one counter name (`ETH_GSTRING_LEN`).
@@ -263,7 +263,7 @@ pub(crate) unsafe fn set_coalesce<D: Exported>(
     let (Some(ec), Some(st)) = (unsafe { ec.as_ref() }, state::<D>(dev)) else {
         return EINVAL.to_errno();
     };
-    let m = XpuModer {
+    let m = Moderation {
         usecs: ec.rx_coalesce_usecs,
         frames: ec.rx_max_coalesced_frames,
         adaptive: ec.use_adaptive_rx_coalesce != 0,

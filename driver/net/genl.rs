@@ -292,8 +292,10 @@ impl Msg {
 
     /// A notification `cmd` for the family's monitor group.
     pub(crate) fn notification(cmd: u8) -> Result<Self> {
-        // SAFETY: a fresh skb.
-        Self::new(|skb| unsafe { sys::xpu_genl_ntf_put(skb, cmd) })
+        // SAFETY: a fresh skb; the family is registered while the module's split machinery is.
+        Self::new(|skb| unsafe {
+            bindings::genlmsg_put(skb, 0, 0, &raw const sys::xpu_nl_family, 0, cmd)
+        })
     }
 
     /// Ends the message and gives up the skb.

@@ -18,14 +18,16 @@ use kernel::{
 
 use super::{
     cstr::CStrWriter,
+    dev_priv::{Common, DevPriv},
     device::Device,
     ethtool::StatSink,
     extack::Refusal,
     genl::Put,
     napi::Napi,
-    rtnl::{LinkData, Rtnl},
+    rtnl::{self, LinkData, Rtnl, RtnlGuard},
+    rxq::Moderation,
     skb::SkBuff,
-    sys::{self, XpuModer},
+    sys,
 };
 use crate::link_uapi::attr;
 
@@ -102,7 +104,7 @@ pub(crate) trait NetdevOps {
         rtnl: &Rtnl,
     ) -> Result<(), Refusal>;
     /// NAPI poll of RX queue `q`: receive up to `budget` packets, return how many.
-    fn poll(dev: &Device, state: &Self::State, napi: &Napi, q: u16, budget: u32) -> u32;
+    fn poll(dev: &Device, state: &Self::State, napi: &Napi<'_>, q: u16, budget: u32) -> u32;
     /// The device's counters.
     fn stats(state: &Self::State, stats: &mut XpuStats);
     /// `ethtool -S`: every counter, in a fixed order.
@@ -113,12 +115,12 @@ pub(crate) trait NetdevOps {
     /// [`NetdevOps::max_queues`]).
     fn set_queues(dev: &Device, state: &Self::State, n: u32, rtnl: &Rtnl) -> Result;
     /// `ethtool -c`: the RX doorbell moderation the administrator set.
-    fn coalesce(state: &Self::State) -> XpuModer;
+    fn coalesce(state: &Self::State) -> Moderation;
     /// `ethtool -C`: sets it (only `rx-usecs`, `rx-frames` and `adaptive-rx` reach here).
     fn set_coalesce(
         dev: &Device,
         state: &Self::State,
-        m: XpuModer,
+        m: Moderation,
         rtnl: &Rtnl,
     ) -> Result<(), Refusal>;
 
@@ -142,16 +144,21 @@ pub(crate) trait NetdevOps {
 /// that state (and [`super::pci::PciNetdev::new`] its transport) as this type's.
 pub(crate) unsafe trait Exported: NetdevOps {}
 
-/// The device's state, which [`dev_init`] put in its private area.
-pub(super) fn state<D: Exported>(dev: &Device) -> Option<&D::State> {
+/// The device's private state, which [`dev_init`] put in its private area.
+fn dev_priv<D: Exported>(dev: &Device) -> Option<&DevPriv<D::State>> {
     let ptr = dev.private();
     if ptr.is_null() {
         return None;
     }
     // SAFETY: `dev_init` stored this pointer from the one `Exported` type's `into_foreign`;
     // only `dev_free` reclaims it, after the last op has returned, so the borrow ends first.
-    let state = unsafe { <Pin<KBox<D::State>> as ForeignOwnable>::borrow(ptr) };
-    Some(state.get_ref())
+    let p = unsafe { <Pin<KBox<DevPriv<D::State>>> as ForeignOwnable>::borrow(ptr) };
+    Some(p.get_ref())
+}
+
+/// The logic's state of the device.
+pub(super) fn state<D: Exported>(dev: &Device) -> Option<&D::State> {
+    dev_priv::<D>(dev).map(|p| p.state.as_ref().get_ref())
 }
 
 /// # Safety
@@ -164,7 +171,17 @@ pub(crate) unsafe fn dev_init<D: Exported>(dev: *mut bindings::net_device) -> c_
     let rtnl = unsafe { Rtnl::assume_held() };
     from_result(|| {
         let state = D::init(dev, &rtnl)?;
-        dev.set_private(state.into_foreign());
+        let m = D::coalesce(&state);
+        // SAFETY: the C part of ndo_init set up the NAPI contexts; `ctrl_work::<D>` runs the
+        // control of this `Exported` type, whose state this is.
+        let p = KBox::pin_init(
+            unsafe { DevPriv::new(dev.as_raw(), state, ctrl_work::<D>) },
+            GFP_KERNEL,
+        )?;
+        for q in p.common.rx_queues() {
+            q.set(&m);
+        }
+        dev.set_private(p.into_foreign());
         Ok(0)
     })
 }
@@ -183,7 +200,7 @@ pub(crate) unsafe fn dev_free<D: Exported>(dev: *mut bindings::net_device) {
     dev.set_private(core::ptr::null_mut());
     // SAFETY: `ptr` came from `into_foreign` in `dev_init`; no op runs any more, so no
     // borrow from `state()` is alive, and the pointer was cleared above so this runs once.
-    drop(unsafe { <Pin<KBox<D::State>> as ForeignOwnable>::from_foreign(ptr) });
+    drop(unsafe { <Pin<KBox<DevPriv<D::State>>> as ForeignOwnable>::from_foreign(ptr) });
 }
 
 /// # Safety
@@ -333,9 +350,30 @@ pub(crate) unsafe fn validate<D: Exported>(
 
 /// # Safety
 ///
-/// Must only be called from `xpu_newlink` (driver/xpu_shim.c), with RTNL held, on the two
-/// registered ends of a new pair, with the request's `data` (validated) and `extack`.
-pub(crate) unsafe fn pair_attach<D: Exported>(
+/// Must only be called by rtnetlink as `newlink` of the xpu link kind, with RTNL held.
+pub(crate) unsafe fn newlink<D: Exported>(
+    dev: *mut bindings::net_device,
+    params: *mut sys::rtnl_newlink_params,
+    extack: *mut bindings::netlink_ext_ack,
+) -> c_int {
+    // SAFETY: rtnetlink's parameters (function safety requirement).
+    let Some(data) = (unsafe { params.as_ref() }).map(|p| p.data.cast_const()) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: rtnetlink's arguments, RTNL held (function safety requirement); `attach` gets
+    // the two registered ends of the new pair, under the same RTNL section.
+    unsafe {
+        rtnl::newlink(dev, params, extack, |dev, peer| {
+            pair_attach::<D>(dev, peer, data, extack)
+        })
+    }
+}
+
+/// # Safety
+///
+/// Must only be called from [`newlink`], with RTNL held, on the two registered ends of a new
+/// pair, with the request's `data` (validated) and `extack`.
+unsafe fn pair_attach<D: Exported>(
     dev: *mut bindings::net_device,
     peer: *mut bindings::net_device,
     data: *const *mut bindings::nlattr,
@@ -370,20 +408,27 @@ pub(crate) unsafe fn poll<D: Exported>(
 ) -> c_int {
     // SAFETY: the core polls a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
-    // SAFETY: `napi` is being polled (function safety requirement).
-    let napi = unsafe { Napi::from_raw(napi) };
-    let (Some(state), Ok(q), Ok(budget)) =
-        (state::<D>(dev), u16::try_from(q), u32::try_from(budget))
-    else {
+    let Some(ptr) = NonNull::new(napi) else {
+        return 0;
+    };
+    let q = u16::try_from(q).unwrap_or(u16::MAX);
+    let (Some(p), Some(rxq), Ok(budget)) = (
+        dev_priv::<D>(dev),
+        dev_priv::<D>(dev).and_then(|p| p.common.rxq(q)),
+        u32::try_from(budget),
+    ) else {
         // Nothing to poll with. A poll that returns less than its budget must have completed
         // NAPI, or the context stays scheduled for good: no poll again, no doorbell, and
         // napi_disable() waits forever. A budget of 0 (netpoll) must not complete.
         if budget > 0 {
-            napi.complete_done(0);
+            // SAFETY: `napi` is being polled (function safety requirement).
+            unsafe { sys::napi_complete_done(ptr.as_ptr(), 0) };
         }
         return 0;
     };
-    let done = D::poll(dev, state, napi, q, budget).min(budget);
+    // SAFETY: `napi` is being polled, for this call (function safety requirement).
+    let napi = unsafe { Napi::new(ptr, rxq) };
+    let done = D::poll(dev, p.state.as_ref().get_ref(), &napi, q, budget).min(budget);
     // CAST: `done <= budget`, which came from a `c_int`.
     done as c_int
 }
@@ -477,42 +522,50 @@ pub(crate) unsafe fn pci_attach<D: Exported>(
     })
 }
 
+/// The control work of a device of the `Exported` type `D` (process context): runs
+/// [`NetdevOps::control`] under RTNL.
+///
 /// # Safety
 ///
-/// Must only be called by `xpu_ctrl_work` (driver/xpu_shim.c), with RTNL held, on a
-/// registered xpu device.
-pub(crate) unsafe fn ctrl<D: Exported>(dev: *mut bindings::net_device) {
-    // SAFETY: the caller passes a live device of our link kind (function safety requirement).
-    let dev = unsafe { Device::from_raw(dev) };
+/// `work` is the control work of a live device's [`DevPriv`] of `D` (`dev_init` sets it up so).
+unsafe extern "C" fn ctrl_work<D: Exported>(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the `ctrl` of a live `Common` (function safety requirement).
+    let common = unsafe { Common::from_ctrl(work) };
+    // SAFETY: the device outlives its private state (`Common`'s invariant).
+    let dev = unsafe { Device::from_raw(common.dev()) };
+    let rtnl = RtnlGuard::lock();
     if let Some(state) = state::<D>(dev) {
-        // SAFETY: the caller holds RTNL (function safety requirement), until it returns.
-        let rtnl = unsafe { Rtnl::assume_held() };
-        D::control(dev, state, &rtnl);
+        D::control(dev, state, rtnl.held());
     }
 }
 
+/// MSI-X vector 0, the control doorbell, rang (hard IRQ). A peer that left takes our carrier
+/// down here and now: the control work that does the rest needs RTNL, which can be busy for
+/// seconds (another device unregistering, say), and a workqueue may be slow to run it.
+///
 /// # Safety
 ///
-/// Must only be called by `xpu_pci_irq` (driver/xpu_shim.c, hard IRQ) on a registered xpu
-/// device.
-pub(crate) unsafe fn ctrl_peek<D: Exported>(dev: *mut bindings::net_device) {
+/// Must only be called for a registered xpu device, from its control vector's handler.
+pub(crate) unsafe fn ctrl_irq<D: Exported>(dev: *mut bindings::net_device) {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     if let Some(state) = state::<D>(dev) {
         D::control_peek(dev, state);
     }
+    dev.control_schedule();
 }
 
 /// # Safety
 ///
-/// Must only be called by `xpu_pci_tx_timeout` (driver/xpu_shim.c, the netdev watchdog) on a
-/// registered xpu device.
-pub(crate) unsafe fn tx_timeout<D: Exported>(dev: *mut bindings::net_device) {
+/// Must only be called by the netdev watchdog as `ndo_tx_timeout` of a PCI-mode xpu device.
+pub(crate) unsafe fn tx_timeout<D: Exported>(dev: *mut bindings::net_device, _txqueue: u32) {
     // SAFETY: the caller passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
     if let Some(state) = state::<D>(dev) {
         D::tx_timeout(state);
     }
+    // The control work resets the link, under RTNL.
+    dev.control_schedule();
 }
 
 /// Emits the `xpu_rs_*` symbols of driver/xpu_shim.h's netdev part, each a call of the function
@@ -639,16 +692,15 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
-            /// As for [`pair_attach`](o::pair_attach), which it is for `$t`.
+            /// As for [`newlink`](o::newlink), which it is for `$t`.
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_pair_attach(
+            unsafe extern "C" fn xpu_rs_newlink(
                 dev: *mut ::kernel::bindings::net_device,
-                peer: *mut ::kernel::bindings::net_device,
-                data: *const *mut ::kernel::bindings::nlattr,
+                params: *mut $crate::net::sys::rtnl_newlink_params,
                 extack: *mut ::kernel::bindings::netlink_ext_ack,
             ) -> ::kernel::ffi::c_int {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::pair_attach::<$t>(dev, peer, data, extack) }
+                // SAFETY: rtnetlink calls it as the function requires.
+                unsafe { o::newlink::<$t>(dev, params, extack) }
             }
 
             /// # Safety
@@ -838,29 +890,23 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
-            /// As for [`ctrl`](o::ctrl), which it is for `$t`.
+            /// As for [`ctrl_irq`](o::ctrl_irq), which it is for `$t`.
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_ctrl(dev: *mut ::kernel::bindings::net_device) {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::ctrl::<$t>(dev) }
-            }
-
-            /// # Safety
-            ///
-            /// As for [`ctrl_peek`](o::ctrl_peek), which it is for `$t`.
-            #[no_mangle]
-            unsafe extern "C" fn xpu_rs_ctrl_peek(dev: *mut ::kernel::bindings::net_device) {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::ctrl_peek::<$t>(dev) }
+            unsafe extern "C" fn xpu_rs_ctrl_irq(dev: *mut ::kernel::bindings::net_device) {
+                // SAFETY: the PCI vector's handler calls it as the function requires.
+                unsafe { o::ctrl_irq::<$t>(dev) }
             }
 
             /// # Safety
             ///
             /// As for [`tx_timeout`](o::tx_timeout), which it is for `$t`.
             #[no_mangle]
-            unsafe extern "C" fn xpu_rs_tx_timeout(dev: *mut ::kernel::bindings::net_device) {
-                // SAFETY: the C shim calls it as the function requires.
-                unsafe { o::tx_timeout::<$t>(dev) }
+            unsafe extern "C" fn xpu_rs_tx_timeout(
+                dev: *mut ::kernel::bindings::net_device,
+                txqueue: ::kernel::ffi::c_uint,
+            ) {
+                // SAFETY: the core calls it as the function requires.
+                unsafe { o::tx_timeout::<$t>(dev, txqueue) }
             }
 
             $crate::net::sys::same_signature!(
@@ -874,7 +920,7 @@ macro_rules! export_netdev_ops {
                 xpu_rs_pci_get_size,
                 xpu_rs_pci_fill_info,
                 xpu_rs_validate,
-                xpu_rs_pair_attach,
+                xpu_rs_newlink,
                 xpu_rs_poll,
                 xpu_rs_get_stats64,
                 xpu_rs_get_phys_port_name,
@@ -890,8 +936,7 @@ macro_rules! export_netdev_ops {
                 xpu_rs_set_coalesce,
                 xpu_rs_role,
                 xpu_rs_pci_attach,
-                xpu_rs_ctrl,
-                xpu_rs_ctrl_peek,
+                xpu_rs_ctrl_irq,
                 xpu_rs_tx_timeout,
             );
         };

@@ -43,6 +43,17 @@ pub(super) fn raw_device<Ctx: device::DeviceContext>(
         .cast_mut()
 }
 
+/// The raw `struct pci_dev` behind `pdev` (as [`raw_device`]).
+pub(super) fn raw_pci<Ctx: device::DeviceContext>(
+    pdev: &pci::Device<Ctx>,
+) -> *mut bindings::pci_dev {
+    // `pci::Device` is `repr(transparent)` over `Opaque<bindings::pci_dev>` (plus a zero-sized
+    // marker), and the kernel crate's own `as_raw` is not public.
+    core::ptr::from_ref(pdev)
+        .cast::<bindings::pci_dev>()
+        .cast_mut()
+}
+
 /// The doorbell register of an ivshmem-doorbell device: rings the other side's vectors.
 pub(crate) struct Doorbell {
     bar: pci::DevresBar<{ regs::BAR0_SIZE }>,
@@ -99,11 +110,10 @@ unsafe impl Send for PciNetdev {}
 unsafe impl Sync for PciNetdev {}
 
 impl PciNetdev {
-    /// Creates and registers the netdev (xpu%d) of `parent` with `queues` queues. Under the
-    /// same RTNL section, the core calls `NetdevOps::pci_attach` of `D` with `link`.
+    /// Creates and registers the netdev (xpu%d) of `parent`. Under the same RTNL section, the
+    /// core calls `NetdevOps::pci_attach` of `D` with `link`.
     pub(crate) fn new<D: Exported>(
         parent: &device::Device<device::Bound>,
-        queues: u16,
         link: &Arc<D::Transport>,
     ) -> Result<Self> {
         // SAFETY: `parent` is a bound device; `link` is valid for the call, and
@@ -112,7 +122,6 @@ impl PciNetdev {
         let dev = unsafe {
             sys::xpu_pci_netdev_create(
                 raw_device(parent),
-                queues.into(),
                 core::ptr::from_ref(link).cast::<c_void>(),
             )
         };
@@ -129,9 +138,20 @@ impl PciNetdev {
 }
 
 impl Drop for PciNetdev {
+    /// The device's interrupts are freed already, but its control work can still be queued:
+    /// by the TX watchdog, and by a NAPI poll that counts a peer's violation (which the
+    /// coalescing timer can start) until `unregister_netdev()` closes the device. So the work
+    /// is disabled, not just cancelled: every later queueing is a no-op, and it cannot run
+    /// once the device's state is freed. The work takes RTNL, so this happens before
+    /// `unregister_netdev()`, outside it.
     fn drop(&mut self) {
-        // SAFETY: registered (type invariant); not used after this.
-        unsafe { sys::xpu_pci_netdev_destroy(self.ptr.as_ptr()) }
+        self.device().control_disable();
+        // SAFETY: registered (type invariant), with `needs_free_netdev` off (the C shim's
+        // creation), so freeing it is ours; not used after this.
+        unsafe {
+            sys::unregister_netdev(self.ptr.as_ptr());
+            sys::free_netdev(self.ptr.as_ptr());
+        }
     }
 }
 
@@ -149,9 +169,14 @@ unsafe impl Sync for VectorIrq {}
 
 impl irq::Handler for VectorIrq {
     fn handle(&self) -> IrqReturn {
-        // SAFETY: the device outlives the registration (see `Vectors::new`); the helper is
-        // for hard-IRQ context.
-        unsafe { sys::xpu_pci_irq(self.dev.as_ptr(), self.vector.into()) };
+        let dev = self.dev.as_ptr();
+        match self.vector.checked_sub(1) {
+            // SAFETY: the device outlives the registration (see `Vectors::new`), and this is
+            // its control vector's handler, as `xpu_rs_ctrl_irq` requires.
+            None => unsafe { sys::xpu_rs_ctrl_irq(dev) },
+            // SAFETY: as above; the helper is for hard-IRQ context and checks `q`.
+            Some(q) => unsafe { sys::xpu_pci_queue_irq(dev, q.into()) },
+        }
         IrqReturn::Handled
     }
 }

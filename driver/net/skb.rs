@@ -9,23 +9,34 @@ use kernel::{bindings, error::to_result, prelude::*};
 use super::sys;
 use crate::datapath::meta::VnetHdr;
 
-/// Why the datapath dropped a packet (`enum xpu_drop` in driver/xpu_shim.h, whose values these
-/// are); each maps to an `skb_drop_reason` for the drop monitor.
+/// Why the datapath dropped a packet; each is an `skb_drop_reason` for the drop monitor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
 pub(crate) enum DropReason {
     /// The link is not up, or the pair is being deleted.
-    LinkDown = sys::xpu_drop_XPU_DROP_LINK_DOWN,
+    LinkDown,
     /// No room in the ring (the queue should have been stopped: a bug or a hostile peer).
-    RingFull = sys::xpu_drop_XPU_DROP_RING_FULL,
+    RingFull,
     /// Larger than a descriptor can carry.
-    TooBig = sys::xpu_drop_XPU_DROP_TOO_BIG,
+    TooBig,
     /// Checksum or GSO metadata that cannot be expressed, or that fails validation.
-    BadMeta = sys::xpu_drop_XPU_DROP_BAD_META,
+    BadMeta,
     /// No memory for the received packet.
-    NoMem = sys::xpu_drop_XPU_DROP_NOMEM,
+    NoMem,
     /// From the other half of a split namespace, but not this half's to take.
-    NotOurs = sys::xpu_drop_XPU_DROP_NOT_OURS,
+    NotOurs,
+}
+
+impl DropReason {
+    fn kernel(self) -> bindings::skb_drop_reason {
+        match self {
+            Self::LinkDown => bindings::skb_drop_reason_SKB_DROP_REASON_DEV_READY,
+            Self::RingFull => bindings::skb_drop_reason_SKB_DROP_REASON_FULL_RING,
+            Self::TooBig => bindings::skb_drop_reason_SKB_DROP_REASON_PKT_TOO_BIG,
+            Self::BadMeta => bindings::skb_drop_reason_SKB_DROP_REASON_DEV_HDR,
+            Self::NoMem => bindings::skb_drop_reason_SKB_DROP_REASON_NOMEM,
+            Self::NotOurs => bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
+        }
+    }
 }
 
 /// A socket buffer the core handed to the driver (in `ndo_start_xmit`).
@@ -78,8 +89,10 @@ impl SkBuff {
     ///
     /// `dst..dst + len` must be valid for writes.
     pub(super) unsafe fn copy_to(&self, dst: *mut u8, len: u32) -> Result {
-        // SAFETY: the skb is valid (type invariant); the caller guarantees `dst`.
-        to_result(unsafe { sys::xpu_skb_copy_to(self.0.as_ptr(), dst.cast(), len) })
+        let len = i32::try_from(len)?;
+        // SAFETY: the skb is valid (type invariant); the caller guarantees `dst`; `len` is not
+        // negative, and more than the packet has is refused (EFAULT).
+        to_result(unsafe { sys::skb_copy_bits(self.0.as_ptr(), 0, dst.cast(), len) })
     }
 
     /// A new frame of `len` bytes to send on `dev`, its bytes written by `fill`.
@@ -219,26 +232,37 @@ impl SkBuff {
         ManuallyDrop::new(self).0.as_ptr()
     }
 
-    /// Frees a packet that was delivered (not a drop).
+    /// Frees a packet that was delivered (not a drop: the drop monitor stays quiet), from any
+    /// context (`dev_consume_skb_any`).
     pub(crate) fn consume(self) {
         let this = ManuallyDrop::new(self);
         // SAFETY: we own the reference (type invariant) and give it up here; `ManuallyDrop`
         // keeps `Drop` from freeing it again.
-        unsafe { sys::xpu_skb_consume(this.0.as_ptr()) }
+        unsafe {
+            sys::dev_kfree_skb_any_reason(this.0.as_ptr(), bindings::skb_drop_reason_SKB_CONSUMED)
+        }
     }
 
     /// Drops the packet, telling the drop monitor why.
     pub(crate) fn drop_for(self, why: DropReason) {
         let this = ManuallyDrop::new(self);
         // SAFETY: as in `consume`.
-        unsafe { sys::xpu_skb_drop(this.0.as_ptr(), why as u32) }
+        unsafe {
+            bindings::sk_skb_reason_drop(core::ptr::null_mut(), this.0.as_ptr(), why.kernel())
+        }
     }
 }
 
 impl core::ops::Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: we own the reference (type invariant) and give it up here.
-        unsafe { sys::xpu_skb_drop(self.0.as_ptr(), DropReason::LinkDown as u32) }
+        unsafe {
+            bindings::sk_skb_reason_drop(
+                core::ptr::null_mut(),
+                self.0.as_ptr(),
+                DropReason::LinkDown.kernel(),
+            )
+        }
     }
 }
 

@@ -139,9 +139,16 @@ impl<S: SplitOps<N>, const N: usize> Half<S, N> {
                 send: Atomic::new(false),
                 ask: Atomic::new(false),
                 notify: Atomic::new(false),
-                // SAFETY: `w` is the field's memory, initialised here once, before any use.
+                // SAFETY: `w` is the field's memory, initialised here once, before any use; the
+                // name and the lock class key are static.
                 work <- Opaque::ffi_init(|w| unsafe {
-                    sys::xpu_work_init(w, Some(work_fn::<S, N>))
+                    bindings::init_work_with_key(
+                        w,
+                        Some(work_fn::<S, N>),
+                        false,
+                        c"xpu_split_work".as_char_ptr(),
+                        kernel::static_lock_class!().as_ptr(),
+                    )
                 }),
             }),
             GFP_KERNEL,

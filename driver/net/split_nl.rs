@@ -181,17 +181,21 @@ pub(crate) fn splitns_create<S: SplitOps<N>, const N: usize>(req: &Request<'_>) 
         ));
         return Err(EEXIST);
     }
-    let mut role = 0;
-    // SAFETY: `net` is live, RTNL is held, `role` is valid for writes.
-    let dev = unsafe { sys::xpu_split_link(net.as_ptr(), index, &mut role) };
-    if dev.is_null() {
+    let dev = match c_int::try_from(index) {
+        // SAFETY: `net` is live, RTNL is held.
+        Ok(index) => unsafe { sys::__dev_get_by_index(net.as_ptr(), index) },
+        Err(_) => core::ptr::null_mut(),
+    };
+    // SAFETY: `dev` is null or one of `net`'s devices, alive under RTNL.
+    if dev.is_null() || !unsafe { sys::xpu_dev_is_xpu(dev) } {
         req.refuse(
             Some(&ifindex),
             c"no xpu link has this ifindex in this network namespace",
         );
         return Err(ENODEV);
     }
-    args.link_role = role;
+    // SAFETY: an xpu device, alive under RTNL.
+    args.link_role = unsafe { sys::xpu_rs_role(dev) };
     let s = S::new(args).map_err(|r| {
         req.refuse(None, r.msg);
         r.err

@@ -163,8 +163,8 @@ pub(super) unsafe extern "C" fn edge_in<S: SplitOps<N>, const N: usize>(
     };
     // SAFETY: netfilter passes the state of this run; LOCAL_IN's `in` is the receiving device.
     let from = unsafe { Hooks::in_dev(state) };
-    // SAFETY: `from` is live for the hook's run.
-    if ptr::eq(from, h.dev) || unsafe { sys::xpu_dev_is_loopback(from) } || skb.has_socket() {
+    // The namespace's loopback device is the half's `lo`.
+    if ptr::eq(from, h.dev) || ptr::eq(from, h.lo) || skb.has_socket() {
         return NF_ACCEPT;
     }
     match flow::<S, N>(&skb) {

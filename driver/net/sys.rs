@@ -28,10 +28,6 @@ mod generated {
 }
 pub(crate) use generated::*;
 
-/// `struct xpu_moder`: an RX queue's doorbell moderation (`rx-usecs`, `rx-frames`,
-/// `adaptive-rx`).
-pub(crate) type XpuModer = xpu_moder;
-
 // The datapath's view of the virtio-net header is the kernel's: bytes and values in the same
 // places (`xpu_skb_vnet_hdr` and `xpu_rx_skb` take its address).
 const _: () = {

@@ -18,13 +18,15 @@ use kernel::{
         flags::{__GFP_ZERO, GFP_KERNEL_ACCOUNT},
         VVec,
     },
-    device,
-    ffi::c_void,
+    bindings, device,
+    error::to_result,
+    ffi::{c_int, c_ulong, c_void},
+    pci,
     prelude::*,
     sync::{aref::ARef, atomic::Atomic},
 };
 
-use super::{skb::SkBuff, sys};
+use super::skb::SkBuff;
 use crate::shm::Desc;
 
 /// What a [`Window`]'s memory is.
@@ -32,8 +34,8 @@ enum Backing {
     /// Pair mode: kernel memory, owned here (as spare capacity; never accessed after the
     /// window's pointer was taken from it).
     Kernel { _mem: VVec<u8> },
-    /// PCI mode: a memory BAR of `dev`, mapped by `xpu_pci_map_window`.
-    Bar { dev: ARef<device::Device>, bar: i32 },
+    /// PCI mode: memory BAR `bar` of `dev`, requested and mapped by [`Window::map_bar`].
+    Bar { dev: ARef<pci::Device>, bar: c_int },
 }
 
 /// A window of shared memory: in pair mode, kernel memory that both ends of the pair use; in
@@ -93,31 +95,35 @@ impl Window {
         })
     }
 
-    /// Maps memory BAR `bar` of the PCI function `dev`, cacheable, for as long as the window
-    /// lives (it holds a reference on the device).
-    pub(crate) fn map_bar(dev: &device::Device<device::Bound>, bar: i32) -> Result<Self> {
-        let mut len = 0u64;
-        // SAFETY: `dev` is a bound PCI function (our driver's); `len` is valid for writes.
-        let p = unsafe { sys::xpu_pci_map_window(super::pci::raw_device(dev), bar, &mut len) };
-        let ptr = NonNull::new(p.cast::<u8>()).ok_or(ENOMEM)?;
-        let dev: &device::Device = dev;
-        let backing = Backing::Bar {
-            dev: dev.into(),
-            bar,
+    /// Maps memory BAR `bar` of the PCI function `pdev` for as long as the window lives (it
+    /// holds a reference on the device), cacheable: it is memory that both sides share, not
+    /// registers.
+    pub(crate) fn map_bar(pdev: &pci::Device<device::Bound>, bar: u32) -> Result<Self> {
+        let start = pdev.resource_start(bar)?;
+        let size = usize::try_from(pdev.resource_len(bar)?)?;
+        let bar = c_int::try_from(bar)?;
+        let raw = super::pci::raw_pci(pdev);
+        // SAFETY: `pdev` is a bound PCI function (our driver's), `bar` one of its BARs (the
+        // kernel checked it above); the name is a static string.
+        to_result(unsafe { bindings::pci_request_region(raw, bar, c"xpu".as_char_ptr()) })?;
+        // SAFETY: the BAR's range is ours (requested above).
+        let p = unsafe { bindings::memremap(start, size, bindings::MEMREMAP_WB as c_ulong) };
+        let Some(ptr) = NonNull::new(p.cast::<u8>()) else {
+            // SAFETY: requested above, and nothing maps it.
+            unsafe { bindings::pci_release_region(raw, bar) };
+            return Err(ENOMEM);
         };
-        // INVARIANT: memremap mapped the whole BAR (`len` bytes, page-aligned) until
-        // `xpu_pci_unmap_window` in `drop`; only the methods below access it.
-        match usize::try_from(len) {
-            Ok(size) => Ok(Self { backing, ptr, size }),
-            Err(e) => {
-                drop(Self {
-                    backing,
-                    ptr,
-                    size: 0,
-                });
-                Err(e.into())
-            }
-        }
+        let dev: &pci::Device = pdev;
+        // INVARIANT: memremap mapped the whole BAR (`size` bytes, page-aligned) until `drop`;
+        // only the methods below access it.
+        Ok(Self {
+            backing: Backing::Bar {
+                dev: dev.into(),
+                bar,
+            },
+            ptr,
+            size,
+        })
     }
 
     /// Size in bytes.
@@ -182,16 +188,13 @@ impl Window {
 impl Drop for Window {
     fn drop(&mut self) {
         if let Backing::Bar { dev, bar } = &self.backing {
-            // SAFETY: `ptr` was mapped from BAR `bar` of `dev` by `xpu_pci_map_window` (see
-            // `map_bar`), and the window, its only user, is going away. The device is alive
-            // (we hold a reference), so its resources are.
+            // SAFETY: `ptr` was mapped from BAR `bar` of `dev`, requested by `map_bar`, and the
+            // window, its only user, is going away. The device is alive (we hold a reference),
+            // so its resources are.
             unsafe {
-                sys::xpu_pci_unmap_window(
-                    super::pci::raw_device(dev),
-                    *bar,
-                    self.ptr.as_ptr().cast::<c_void>(),
-                )
-            };
+                bindings::memunmap(self.ptr.as_ptr().cast::<c_void>());
+                bindings::pci_release_region(super::pci::raw_pci(dev), *bar);
+            }
         }
     }
 }

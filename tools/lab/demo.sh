@@ -91,6 +91,9 @@ done
 echo '$ modprobe xpu'; modprobe xpu
 dev=$(ls /sys/bus/pci/drivers/xpu/*/net)
 echo "$ ip link set $dev name xpu0"; ip link set "$dev" name xpu0
+# udev gives the renamed device its lasting MAC address a moment later (MACAddressPolicy):
+# the address is settled before the link carries anything.
+udevadm settle
 echo '$ ethtool -i xpu0'; ethtool -i xpu0 | grep -E 'driver|firmware|bus-info'
 echo "$ ip addr add $ADDR/24 dev xpu0 && ip link set xpu0 up"
 ip addr add "$ADDR/24" dev xpu0; ip link set xpu0 up

@@ -14,6 +14,12 @@ setup_failed() {
 }
 
 echo "xpu-vm: guest up ($(uname -r))"
+# Each VM is a machine of its own, with a machine-id of its own (from its name, so that a rerun
+# gets the same): udev derives the MAC address of a device that has a random one (xpu's,
+# veth's) from it and the device's name (MACAddressPolicy=persistent). With this machine's id
+# in every VM, the host and DPU VMs gave both ends of a PCI-mode link named xpu0 the same
+# address. /etc is the guest's own overlay.
+hostname | md5sum | cut -c1-32 >/etc/machine-id || setup_failed "cannot write /etc/machine-id"
 # The lockless rings are only tested for real with CPUs running them side by side: a kernel
 # that came up with fewer CPUs than QEMU was given (no ACPI, say) would test them on one.
 [ "$(nproc)" = "$cpus" ] || setup_failed "the guest has $(nproc) CPU(s), QEMU was given $cpus"

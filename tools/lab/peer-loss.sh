@@ -52,10 +52,11 @@ vm() { # vm NAME QEMU_OPTS SCRIPT (exec: the background job's pid is vm.sh's own
 }
 side_up='modprobe xpu || exit 1
 dev=$(ls /sys/bus/pci/drivers/xpu/*/net) && ip link set "$dev" name xpu0 || exit 1
+udevadm settle	# the MAC address udev gives the renamed device (MACAddressPolicy)
 ip addr add "$ADDR/24" dev xpu0 && ip link set xpu0 up || exit 1'
 dpu_script="ADDR=10.0.0.2
 $side_up
-echo peerloss: dpu up
+echo peerloss: dpu up, mac \$(cat /sys/class/net/xpu0/address)
 sleep 900"
 
 # The host side: connect, ping, ask for the kill and time the carrier drop (carrier_down_count
@@ -69,6 +70,7 @@ carrier_wait() { # carrier_wait SECONDS
 		i=$((i + 1)); [ $i -lt $(($1 * 5)) ] || return 1; sleep 0.2
 	done
 }
+echo "peerloss: host mac $(cat /sys/class/net/xpu0/address)"
 carrier_wait 300 || { echo "peerloss: FAIL: no carrier"; xpuctl link show xpu0; exit 1; }
 i=0; until ping -q -c 1 -W 1 10.0.0.2 >/dev/null; do
 	i=$((i + 1)); [ $i -lt 30 ] || { echo "peerloss: FAIL: no ping across"; exit 1; }
@@ -103,7 +105,11 @@ kill "$pinger" 2>/dev/null
 t0=$(cat /sys/class/net/xpu0/statistics/tx_bytes)
 out=$(ping -q -c 200 -i 0.005 -s 8000 10.0.0.2) || {
 	echo "peerloss: FAIL: pings lost after the return: $(echo "$out" | grep transmitted);" \
-		"counters: $(ethtool -S xpu0 | grep -E 'drop|full|error' | grep -v ': 0$' | tr -s ' \n' ' ')"
+		"counters: $(ethtool -S xpu0 | grep -v ': 0$' | tr -s ' \n' ' ')"
+	echo "peerloss: nstat: $(nstat -az | grep -E 'Reasm|Icmp|Frag' | tr -s ' \n' ' ')"
+	echo "peerloss: status: $(xpuctl link show xpu0)"
+	echo "peerloss: neighbours: $(ip neigh show dev xpu0)"
+	ping -c 3 -W 1 10.0.0.2; ping -c 3 -W 1 -s 8000 10.0.0.2; ip -s link show xpu0; dmesg | tail -20
 	exit 1
 }
 echo "peerloss: after the return, $(( $(cat /sys/class/net/xpu0/statistics/tx_bytes) - t0 )) bytes sent, 200 pings answered"
@@ -144,6 +150,11 @@ wait "$host"
 rc=$?
 grep '^peerloss: ' "$hlog" | sed 's/^peerloss: /# /'
 [ "$rc" = 0 ] && grep -q '^peerloss: done' "$hlog" || result not-ok "host VM exit $rc"
+# Two machines, two MAC addresses: udev derives a renamed device's from the machine-id, and
+# both ends are named xpu0 (a shared id gave both the same address, tools/lab/guest-setup.sh).
+mac=$(sed -n 's/^peerloss: host mac //p' "$hlog")
+[ -n "$mac" ] && grep -q "^peerloss: dpu up, mac $mac" "$logdir"/peerloss.dpu*.out &&
+	result not-ok "the host and a DPU VM have the same MAC address ($mac)"
 ms=$(sed -n 's/^peerloss: carrier down \([0-9]*\) ms.*/\1/p' "$hlog")
 [ -n "$ms" ] && [ "$ms" -le 1000 ] || result not-ok "the carrier took ${ms:-?} ms to go down (at most 1 s)"
 result ok

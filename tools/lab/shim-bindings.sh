@@ -46,13 +46,22 @@ items=(
 	--allowlist-function 'nf_(un)?register_net_hooks'
 	--allowlist-type 'nf_hook_state|nf_hook_ops|nf_hookfn|nf_hook_ops_type'
 	--allowlist-type 'nf_inet_hooks|nf_ip_hook_priorities|nf_ip6_hook_priorities'
+	--allowlist-function 'napi_complete_done|(un)?register_netdev|free_netdev'
+	--allowlist-function 'netif_carrier_(on|off)|skb_copy_bits|netif_set_real_num_queues|netif_set_xps_queue'
+	--allowlist-function 'net_dim|net_dim_get_rx_moderation'
+	--allowlist-function 'rtnl_create_link|rtnl_configure_link|rtnl_nla_parse_ifinfomsg'
+	--allowlist-function 'register_netdevice|unregister_netdevice_queue|__dev_get_by_name'
+	--allowlist-function 'netif_inherit_tso_max|dev_kfree_skb_any_reason|netif_get_flags|__dev_get_by_index'
+	--allowlist-function 'rtnl_link_(un)?register' --allowlist-var 'xpu_nl_family'
+	--allowlist-type 'rtnl_link_ops' --opaque-type 'rtnl_link_ops'
+	--allowlist-type 'rtnl_newlink_params|ifinfomsg' --allowlist-var 'IFLA_IFNAME|__IFLA_MAX|NET_NAME_(ENUM|USER)'
+	--allowlist-type 'dim|dim_stats|dim_sample|dim_cq_moder|dim_state|dim_cq_period_mode'
 )
 # Run where the kernel's build ran: its -I./include and the like are relative to it.
 (cd "$kdir" && bindgen "$XPU_ROOT/driver/xpu_shim.h" \
 	--rust-target "$rust_target" --use-core --ctypes-prefix ffi --no-layout-tests \
 	--no-doc-comments --no-recursive-allowlist --no-default '.*' --no-debug '.*' \
-	--allowlist-function 'xpu_.*' --allowlist-type 'xpu_(moder|drop|packet_rcv_t)' \
-	--with-derive-custom-struct 'xpu_moder=Clone,Copy,Default,PartialEq,Eq' \
+	--allowlist-function 'xpu_.*' --allowlist-type 'xpu_packet_rcv_t' \
 	"${items[@]}" \
 	-o "$tmp" -- "${cflags[@]}" -DKBUILD_MODNAME='"xpu"' \
 	-I"$XPU_ROOT/driver" -I"$XPU_ROOT/uapi" -I"$XPU_ROOT") ||
