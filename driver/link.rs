@@ -30,7 +30,7 @@ use crate::{
         ethtool::StatSink,
         extack::Refusal,
         napi::Napi,
-        ops::{NetdevOps, TxResult, XpuStats},
+        ops::{NetdevOps, QueueStats, TxResult, XpuStats},
         rtnl::{LinkData, Rtnl},
         rxq::Moderation,
         skb::{DropReason, SkBuff},
@@ -307,6 +307,23 @@ impl NetdevOps for Xpu {
             s.rx_bytes += r.bytes.get();
             s.rx_dropped += r.dropped();
             s.rx_errors += r.peer_errors.get();
+        }
+    }
+
+    fn queue_stats(state: &LinkState, q: u16) -> QueueStats {
+        let (Some(rx), Some(tx)) = (
+            state.rx_stats.get(usize::from(q)),
+            state.tx_stats.get(usize::from(q)),
+        ) else {
+            return QueueStats::default();
+        };
+        QueueStats {
+            rx_packets: rx.packets.get(),
+            rx_bytes: rx.bytes.get(),
+            rx_alloc_fail: rx.drop_nomem.get(),
+            tx_packets: tx.packets.get(),
+            tx_bytes: tx.bytes.get(),
+            tx_stops: tx.stops.get(),
         }
     }
 

@@ -23,6 +23,7 @@ pub(crate) mod device;
 pub(crate) mod ethtool;
 pub(crate) mod extack;
 pub(crate) mod genl;
+pub(crate) mod inject;
 pub(crate) mod napi;
 pub(crate) mod netfilter;
 pub(crate) mod ops;

@@ -70,8 +70,11 @@ struct XpuModule {
     /// Pair mode. Dropping it deletes every xpu link, so the module unloads cleanly with
     /// links present.
     _link_kind: net::rtnl::LinkKind,
-    /// Split namespaces. Last to go: deleting the links above unsplits their namespaces.
+    /// Split namespaces. Deleting the links above unsplits their namespaces.
     _split: net::split::SplitKind,
+    /// The tests' fault injection (debugfs).
+    #[pin]
+    _inject: net::inject::Knobs,
 }
 
 impl InPlaceModule for XpuModule {
@@ -80,6 +83,7 @@ impl InPlaceModule for XpuModule {
             _split: net::split::SplitKind::register::<splitns::SplitNs, { genl::NAME_LEN }>()?,
             _link_kind: net::rtnl::LinkKind::register()?,
             _pci <- Registration::new(c"xpu", module),
+            _inject <- net::inject::Knobs::new(),
         })
     }
 }

@@ -443,6 +443,13 @@ static const struct net_device_ops xpu_pci_netdev_ops = {
 	.ndo_tx_timeout		= xpu_rs_tx_timeout,
 };
 
+/* The netdev family's queue stats (ynl netdev qstats-get): each queue's, and the base. */
+static const struct netdev_stat_ops xpu_stat_ops = {
+	.get_queue_stats_rx	= xpu_rs_get_queue_stats_rx,
+	.get_queue_stats_tx	= xpu_rs_get_queue_stats_tx,
+	.get_base_stats		= xpu_rs_get_base_stats,
+};
+
 static void xpu_setup(struct net_device *dev)
 {
 	ether_setup(dev);
@@ -450,6 +457,7 @@ static void xpu_setup(struct net_device *dev)
 	dev->priv_flags |= IFF_LIVE_ADDR_CHANGE;
 	dev->netdev_ops = &xpu_netdev_ops;
 	dev->ethtool_ops = &xpu_ethtool_ops;
+	dev->stat_ops = &xpu_stat_ops;
 	dev->needs_free_netdev = true;
 	/* Frees the Rust state, on unregister and on a failed register alike. */
 	dev->priv_destructor = xpu_rs_dev_free;

@@ -21,6 +21,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/virtio_net.h>
 #include <linux/workqueue.h>
+#include <net/netdev_queues.h>
 #include <net/dst.h>
 #include <net/genetlink.h>
 #include <linux/xpu.h>
@@ -44,6 +45,10 @@ int xpu_rs_newlink(struct net_device *dev, struct rtnl_newlink_params *params,
 		   struct netlink_ext_ack *extack);
 int xpu_rs_poll(struct net_device *dev, struct napi_struct *napi, unsigned int q, int budget);
 void xpu_rs_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *stats);
+void xpu_rs_get_queue_stats_rx(struct net_device *dev, int idx, struct netdev_queue_stats_rx *stats);
+void xpu_rs_get_queue_stats_tx(struct net_device *dev, int idx, struct netdev_queue_stats_tx *stats);
+void xpu_rs_get_base_stats(struct net_device *dev, struct netdev_queue_stats_rx *rx,
+			   struct netdev_queue_stats_tx *tx);
 u32 xpu_rs_role(const struct net_device *dev);
 int xpu_rs_pci_attach(struct net_device *dev, const void *link);
 void xpu_rs_ctrl_irq(struct net_device *dev);

@@ -525,7 +525,126 @@ test_ethtool_stats() {
 	ip netns exec "$A" ethtool -i xpu0 | grep -q '^driver: xpu' || fail "ethtool -i: driver is not xpu"
 }
 
-xpu_begin 16
+# qstats_disagree NS DEV: prints how the netdev family's device-wide queue stats (qstats-get:
+# the queues' and the base's, summed by the core) differ from the netdev's counters (ip -s),
+# and succeeds; fails if they agree.
+qstats_disagree() {
+	local q
+	q=$(netdev "$1" --dump qstats-get --json "{\"ifindex\": $(ifindex "$1" "$2")}") ||
+		{ echo "qstats-get failed"; return 0; }
+	python3 - "$q" "$(stat "$1" "$2" rx_packets)" "$(stat "$1" "$2" rx_bytes)" \
+		"$(stat "$1" "$2" tx_packets)" "$(stat "$1" "$2" tx_bytes)" <<'PY'
+import ast, sys
+q = ast.literal_eval(sys.argv[1])
+want = dict(zip(["rx-packets", "rx-bytes", "tx-packets", "tx-bytes"], map(int, sys.argv[2:6])))
+if len(q) != 1:
+    sys.exit(print(f"qstats-get gave {len(q)} entries for the device, not 1"))
+bad = [f"{k} {q[0].get(k)} (ip -s: {v})" for k, v in want.items() if q[0].get(k) != v]
+if bad:
+    sys.exit(print("qstats: " + ", ".join(bad)))
+sys.exit(1)
+PY
+}
+
+# queues_reported NS DEV N: the netdev family reports per-queue stats for N RX and N TX queues,
+# indices 0..N-1, each with its packets and bytes (and stops for TX).
+queues_reported() {
+	local q
+	q=$(netdev "$1" --dump qstats-get --json "{\"ifindex\": $(ifindex "$1" "$2"), \"scope\": \"queue\"}") ||
+		fail "qstats-get (scope queue) failed"
+	python3 - "$q" "$3" <<'PY'
+import ast, sys
+q, n = ast.literal_eval(sys.argv[1]), int(sys.argv[2])
+for t, keys in (("rx", ("rx-packets", "rx-bytes", "rx-alloc-fail")), ("tx", ("tx-packets", "tx-bytes", "tx-stop"))):
+    ids = sorted(e["queue-id"] for e in q if e.get("queue-type") == t)
+    if ids != list(range(n)):
+        sys.exit(f"{t} queues reported: {ids}, not 0..{n - 1}")
+    for e in (e for e in q if e.get("queue-type") == t):
+        missing = [k for k in keys if k not in e]
+        if missing:
+            sys.exit(f"{t} queue {e['queue-id']} lacks {missing}")
+PY
+}
+
+# queue_stat NS DEV TYPE ID KEY: one counter of one queue (qstats-get, scope queue).
+queue_stat() {
+	netdev "$1" --dump qstats-get --json "{\"ifindex\": $(ifindex "$1" "$2"), \"scope\": \"queue\"}" |
+		python3 -c 'import ast, sys
+t, i, k = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+print(sum(e.get(k, 0) for e in ast.literal_eval(sys.stdin.read())
+          if e.get("queue-type") == t and e.get("queue-id") == i))' "$3" "$4" "$5"
+}
+
+# The netdev family's queue stats (what `ynl netdev qstats-get` and the kernel's stats.py
+# read): each queue in use reports its counters, and with the base (the queues not in use) they
+# add up to the device's, also after ethtool -L takes away the queue that carried the traffic.
+test_qstats() {
+	local bad i sent same
+	need_ynl
+	setup_pair
+	quiet_pair
+	queues_reported "$A" xpu0 2 || fail "xpu0: per-queue stats"
+	# Everything xpu0 sends goes on its queue 1 (CPU 0 sends there), so that taking that queue
+	# away below leaves what it counted to the base.
+	ip netns exec "$A" sh -c 'echo 0 > /sys/class/net/xpu0/queues/tx-0/xps_cpus &&
+		echo 1 > /sys/class/net/xpu0/queues/tx-1/xps_cpus' || fail "cannot set XPS"
+	iperf_start "$B"
+	ip netns exec "$A" iperf3 -c $ADDR_B -t 2 >/dev/null || fail "iperf3 failed"
+	sent=$(queue_stat "$A" xpu0 tx 1 tx-packets)
+	[ "$sent" -ge 100 ] || fail "TX queue 1 counted $sent packets, not the iperf3 run's"
+	# The same counter as ethtool -S's (read again if a packet crossed between the readings).
+	same=0
+	for i in 1 2 3 4 5; do
+		if [ "$(queue_stat "$A" xpu0 tx 1 tx-packets)" = "$(estat "$A" xpu0 tx1_packets)" ]; then
+			same=1
+			break
+		fi
+		sleep 1
+	done
+	[ $same = 1 ] || fail "TX queue 1: qstats and ethtool -S disagree"
+	for step in "2 queues" "1 queue (ethtool -L)"; do
+		# As for ethtool -S: a disagreement a packet in flight makes is gone at the next reading.
+		for i in 1 2 3 4 5; do
+			bad=$(qstats_disagree "$A" xpu0) || break
+			sleep 1
+		done
+		[ -z "$bad" ] || fail "$step: $bad"
+		[ "$step" = "2 queues" ] || break
+		ip netns exec "$A" ethtool -L xpu0 combined 1 || fail "ethtool -L combined 1 failed"
+	done
+	queues_reported "$A" xpu0 1 || fail "xpu0 with one queue: per-queue stats"
+	echo "TX queue 1 carried $sent packets; after ethtool -L the base holds them"
+}
+
+# Bug (b) of issue 13: a poll that finds its device without state (the poll trampoline's early
+# return) must complete NAPI, or the context stays scheduled for good: no poll again, and the
+# device cannot go down (napi_disable waits for it forever). Fault injection (debugfs
+# xpu/poll_no_state) sends the next poll down that path.
+test_poll_without_state() {
+	local knob=/sys/kernel/debug/xpu/poll_no_state pids=() p end
+	setup_pair
+	[ -w $knob ] || skip "no $knob (debugfs)"
+	ip netns exec "$A" ping -q -c 1 -W 2 $ADDR_B >/dev/null || fail "no ping before the fault"
+	echo 1 >$knob
+	# A poll takes the fault; the packets it left in the ring may be lost.
+	ip netns exec "$A" ping -q -c 3 -i 0.2 -W 1 $ADDR_B >/dev/null
+	[ "$(cat $knob)" = 0 ] || fail "no poll took the fault"
+	ip -n "$A" link set xpu0 down &
+	pids+=($!)
+	ip -n "$B" link set xpu1 down &
+	pids+=($!)
+	end=$((SECONDS + 20))
+	for p in "${pids[@]}"; do
+		while kill -0 "$p" 2>/dev/null; do
+			[ $SECONDS -lt $end ] || fail "ip link set down hangs after the fault: a NAPI left scheduled"
+			sleep 0.2
+		done
+	done
+	ip -n "$A" link set xpu0 up && ip -n "$B" link set xpu1 up || fail "up failed"
+	slowwait 10 ip netns exec "$A" ping -q -c 1 -W 1 $ADDR_B >/dev/null || fail "no traffic after down/up"
+}
+
+xpu_begin 18
 command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v ping >/dev/null ||
 	{ ktap_skip_all "iperf3, ethtool and ping are needed"; exit "$KSFT_SKIP"; }
 xpu_case "ping both ways, IPv4, IPv6, fragmented" test_ping_both_ways
@@ -543,4 +662,6 @@ xpu_case "ethtool -S per queue, ethtool -i" test_ethtool_stats
 xpu_case "busy-poll flag: NAPI threads poll, no doorbells; off again" test_busy_poll_flag
 xpu_case "busy-polling sockets poll xpu's NAPI (SO_BUSY_POLL, epoll), NAPI ids reach them" test_busy_poll_sockets
 xpu_case "each queue linked to its NAPI (netdev family), again after down/up" test_queue_napi_links
+xpu_case "queue stats (netdev family): per queue, and with the base the device's counters" test_qstats
+xpu_case "a poll without device state completes NAPI (fault injection)" test_poll_without_state
 xpu_end

@@ -325,7 +325,26 @@ test_event_index_stuck() {
 		fail "the link did not stay working (the queue rung overdue was re-armed by its peer)"
 }
 
-xpu_begin 11
+# Bug (a) of issue 13: a control work queued while the device goes away (by the TX watchdog, or
+# a violation its last poll counts) must not run once the device is freed. Fault injection
+# (debugfs xpu/ctrl_late) queues it when the host side closes during its unbind, and has it
+# start 2 s late; KASAN (the lab's test kernel) reports a run on the freed device, which fails
+# the case (dmesg).
+test_ctrl_work_after_remove() {
+	local bdf knob=/sys/kernel/debug/xpu/ctrl_late
+	grep -qw kasan_report /proc/kallsyms ||
+		{ echo "SKIP: this kernel has no KASAN: a use-after-free would go unseen"; return "$KSFT_SKIP"; }
+	setup_pci
+	[ -w $knob ] || { echo "SKIP: no $knob (debugfs)"; return "$KSFT_SKIP"; }
+	bdf=$(basename "$(ip netns exec "$H" readlink -f "/sys/class/net/$HDEV/device")")
+	echo 1 >$knob
+	echo "$bdf" >/sys/bus/pci/drivers/xpu/unbind || fail "unbind $bdf failed"
+	[ "$(cat $knob)" = 0 ] || fail "the fault was not injected (the device did not close?)"
+	sleep 3	# a work queued anyway would have run by now
+	echo "$bdf" >/sys/bus/pci/drivers/xpu/bind || fail "bind $bdf failed"
+}
+
+xpu_begin 12
 TMPDIR_PCI=$(mktemp -d)
 if [ "$(ivshmem_fns | grep -c .)" != 2 ]; then
 	ktap_skip_all "needs two ivshmem-doorbell functions on one fabric (tools/lab/vm.sh --ivshmem 2)"
@@ -343,4 +362,5 @@ xpu_case "version mismatch: carrier stays down, dmesg and status say why" test_v
 xpu_case "configuration mismatch: carrier stays down, dmesg and status say why" test_config_mismatch
 xpu_case "hostile peer under traffic: violations counted, link reset, then recovery" test_hostile_peer
 xpu_case "peer's event indices stuck at never: our packets still reach it" test_event_index_stuck
+xpu_case "a control work queued during removal never runs on the freed device (fault injection)" test_ctrl_work_after_remove
 xpu_end

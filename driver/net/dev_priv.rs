@@ -97,9 +97,10 @@ impl Common {
     }
 
     /// Queues the control work (any context); a no-op once [`Common::ctrl_disable`] ran.
-    pub(super) fn ctrl_schedule(&self) {
+    /// Returns whether it was queued now.
+    pub(super) fn ctrl_schedule(&self) -> bool {
         // SAFETY: the work was initialised (type invariant) and outlives every caller.
-        unsafe { sys::xpu_work_schedule(self.ctrl.get()) };
+        unsafe { sys::xpu_work_schedule(self.ctrl.get()) }
     }
 
     /// Waits for a control work in progress and makes every later [`Common::ctrl_schedule`]

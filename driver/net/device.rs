@@ -266,10 +266,8 @@ impl Device {
     }
 
     /// PCI mode: runs the handshake (`NetdevOps::control`) soon, in process context.
-    pub(crate) fn control_schedule(&self) {
-        if let Some(c) = self.common() {
-            c.ctrl_schedule();
-        }
+    pub(crate) fn control_schedule(&self) -> bool {
+        self.common().is_some_and(Common::ctrl_schedule)
     }
 
     /// Waits for the control work to finish and keeps it from running again. Without RTNL.

@@ -12,7 +12,8 @@ use kernel::{
     error::from_result,
     ffi::{c_int, c_void},
     prelude::*,
-    sync::Arc,
+    sync::{atomic::Relaxed, Arc},
+    time::{delay::fsleep, Delta},
     types::ForeignOwnable,
 };
 
@@ -23,13 +24,14 @@ use super::{
     ethtool::StatSink,
     extack::Refusal,
     genl::Put,
+    inject,
     napi::Napi,
     rtnl::{self, LinkData, Rtnl, RtnlGuard},
     rxq::Moderation,
     skb::SkBuff,
     sys,
 };
-use crate::link_uapi::attr;
+use crate::link_uapi::{attr, role};
 
 const NETDEV_TX_OK: c_int = sys::netdev_tx_NETDEV_TX_OK;
 const NETDEV_TX_BUSY: c_int = sys::netdev_tx_NETDEV_TX_BUSY;
@@ -44,6 +46,43 @@ pub(crate) struct XpuStats {
     pub(crate) tx_packets: u64,
     pub(crate) tx_bytes: u64,
     pub(crate) tx_dropped: u64,
+}
+
+/// One queue's counters for the netdev family's queue stats (`netdev_stat_ops`): what its RX
+/// and TX queue of that index report.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct QueueStats {
+    pub(crate) rx_packets: u64,
+    pub(crate) rx_bytes: u64,
+    /// Packets dropped for want of memory to receive them into.
+    pub(crate) rx_alloc_fail: u64,
+    pub(crate) tx_packets: u64,
+    pub(crate) tx_bytes: u64,
+    /// Times the TX queue stopped on a full ring.
+    pub(crate) tx_stops: u64,
+}
+
+impl QueueStats {
+    fn add(&mut self, o: &Self) {
+        self.rx_packets += o.rx_packets;
+        self.rx_bytes += o.rx_bytes;
+        self.rx_alloc_fail += o.rx_alloc_fail;
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+        self.tx_stops += o.tx_stops;
+    }
+
+    fn put_rx(&self, out: &mut sys::netdev_queue_stats_rx) {
+        out.packets = self.rx_packets;
+        out.bytes = self.rx_bytes;
+        out.alloc_fail = self.rx_alloc_fail;
+    }
+
+    fn put_tx(&self, out: &mut sys::netdev_queue_stats_tx) {
+        out.packets = self.tx_packets;
+        out.bytes = self.tx_bytes;
+        out.stop = self.tx_stops;
+    }
 }
 
 /// What `ndo_start_xmit` tells the core.
@@ -107,6 +146,9 @@ pub(crate) trait NetdevOps {
     fn poll(dev: &Device, state: &Self::State, napi: &Napi<'_>, q: u16, budget: u32) -> u32;
     /// The device's counters.
     fn stats(state: &Self::State, stats: &mut XpuStats);
+    /// Queue `q`'s counters (zero for a queue that does not exist); the device's are their sum
+    /// over every queue it has, used or not.
+    fn queue_stats(state: &Self::State, q: u16) -> QueueStats;
     /// `ethtool -S`: every counter, in a fixed order.
     fn ethtool_stats(state: &Self::State, sink: &mut StatSink<'_>);
     /// `ethtool -l`: the most queues the device can use.
@@ -229,6 +271,14 @@ pub(crate) unsafe fn stop<D: Exported>(dev: *mut bindings::net_device) -> c_int 
         // SAFETY: the core calls ndo_stop with RTNL held, until it returns.
         let rtnl = unsafe { Rtnl::assume_held() };
         D::stop(dev, state, &rtnl)?;
+        // A test's fault: the last poll queues the control work (PCI mode's only: a pair's
+        // is never queued), which then starts late.
+        if D::role(state) != role::PAIR && inject::fire(&inject::CTRL_LATE) {
+            inject::CTRL_DELAY.store(1, Relaxed);
+            if !dev.control_schedule() {
+                inject::CTRL_DELAY.store(0, Relaxed);
+            }
+        }
         Ok(0)
     })
 }
@@ -412,11 +462,15 @@ pub(crate) unsafe fn poll<D: Exported>(
         return 0;
     };
     let q = u16::try_from(q).unwrap_or(u16::MAX);
-    let (Some(p), Some(rxq), Ok(budget)) = (
-        dev_priv::<D>(dev),
-        dev_priv::<D>(dev).and_then(|p| p.common.rxq(q)),
-        u32::try_from(budget),
-    ) else {
+    // A test's fault takes the path of a device without state.
+    let p = if inject::fire(&inject::POLL_NO_STATE) {
+        None
+    } else {
+        dev_priv::<D>(dev)
+    };
+    let (Some(p), Some(rxq), Ok(budget)) =
+        (p, p.and_then(|p| p.common.rxq(q)), u32::try_from(budget))
+    else {
         // Nothing to poll with. A poll that returns less than its budget must have completed
         // NAPI, or the context stays scheduled for good: no poll again, no doorbell, and
         // napi_disable() waits forever. A budget of 0 (netpoll) must not complete.
@@ -459,6 +513,65 @@ pub(crate) unsafe fn get_stats64<D: Exported>(
     out.tx_packets = s.tx_packets;
     out.tx_bytes = s.tx_bytes;
     out.tx_dropped = s.tx_dropped;
+}
+
+/// # Safety
+///
+/// Must only be called by the netdev family as `get_queue_stats_rx` (`tx`: `_tx`, with `out`
+/// pointing to a `netdev_queue_stats_tx`) of an xpu device, with a valid `out`.
+pub(crate) unsafe fn get_queue_stats<D: Exported>(
+    dev: *mut bindings::net_device,
+    idx: c_int,
+    out: *mut c_void,
+    tx: bool,
+) {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    let (Some(state), Ok(q)) = (state::<D>(dev), u16::try_from(idx)) else {
+        return;
+    };
+    let s = D::queue_stats(state, q);
+    if tx {
+        let out = out.cast::<sys::netdev_queue_stats_tx>();
+        // SAFETY: a valid `netdev_queue_stats_tx` for the call (function safety requirement).
+        if let Some(out) = unsafe { out.as_mut() } {
+            s.put_tx(out);
+        }
+    } else {
+        let out = out.cast::<sys::netdev_queue_stats_rx>();
+        // SAFETY: a valid `netdev_queue_stats_rx` for the call (function safety requirement).
+        if let Some(out) = unsafe { out.as_mut() } {
+            s.put_rx(out);
+        }
+    }
+}
+
+/// # Safety
+///
+/// Must only be called by the netdev family as `get_base_stats` of an xpu device, with valid
+/// `rx` and `tx`.
+pub(crate) unsafe fn get_base_stats<D: Exported>(
+    dev: *mut bindings::net_device,
+    rx: *mut sys::netdev_queue_stats_rx,
+    tx: *mut sys::netdev_queue_stats_tx,
+) {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // The base is what the queues the core does not ask for counted: those past the ones in
+    // use (ethtool -L took them away, or never gave them), so that the queues and the base
+    // add up to the device's counters (`ndo_get_stats64`) whatever the queue count.
+    let mut base = QueueStats::default();
+    if let Some(state) = state::<D>(dev) {
+        let used = u16::try_from(dev.real_num_queues()).unwrap_or(u16::MAX);
+        for q in used..crate::shm::MAX_QUEUES {
+            base.add(&D::queue_stats(state, q));
+        }
+    }
+    // SAFETY: valid for the call (function safety requirement).
+    if let (Some(rx), Some(tx)) = unsafe { (rx.as_mut(), tx.as_mut()) } {
+        base.put_rx(rx);
+        base.put_tx(tx);
+    }
 }
 
 /// # Safety
@@ -529,6 +642,10 @@ pub(crate) unsafe fn pci_attach<D: Exported>(
 ///
 /// `work` is the control work of a live device's [`DevPriv`] of `D` (`dev_init` sets it up so).
 unsafe extern "C" fn ctrl_work<D: Exported>(work: *mut bindings::work_struct) {
+    // A test's fault (`inject::CTRL_LATE`): a busy workqueue, before the work touches its device.
+    if inject::fire(&inject::CTRL_DELAY) {
+        fsleep(Delta::from_millis(2000));
+    }
     // SAFETY: `work` is the `ctrl` of a live `Common` (function safety requirement).
     let common = unsafe { Common::from_ctrl(work) };
     // SAFETY: the device outlives its private state (`Common`'s invariant).
@@ -715,6 +832,45 @@ macro_rules! export_netdev_ops {
             ) -> ::kernel::ffi::c_int {
                 // SAFETY: the C shim calls it as the function requires.
                 unsafe { o::poll::<$t>(dev, napi, q, budget) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_queue_stats`](o::get_queue_stats) (RX), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_queue_stats_rx(
+                dev: *mut ::kernel::bindings::net_device,
+                idx: ::kernel::ffi::c_int,
+                out: *mut $crate::net::sys::netdev_queue_stats_rx,
+            ) {
+                // SAFETY: the netdev family calls it as the function requires.
+                unsafe { o::get_queue_stats::<$t>(dev, idx, out.cast(), false) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_queue_stats`](o::get_queue_stats) (TX), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_queue_stats_tx(
+                dev: *mut ::kernel::bindings::net_device,
+                idx: ::kernel::ffi::c_int,
+                out: *mut $crate::net::sys::netdev_queue_stats_tx,
+            ) {
+                // SAFETY: the netdev family calls it as the function requires.
+                unsafe { o::get_queue_stats::<$t>(dev, idx, out.cast(), true) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_base_stats`](o::get_base_stats), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_base_stats(
+                dev: *mut ::kernel::bindings::net_device,
+                rx: *mut $crate::net::sys::netdev_queue_stats_rx,
+                tx: *mut $crate::net::sys::netdev_queue_stats_tx,
+            ) {
+                // SAFETY: the netdev family calls it as the function requires.
+                unsafe { o::get_base_stats::<$t>(dev, rx, tx) }
             }
 
             /// # Safety
@@ -923,6 +1079,9 @@ macro_rules! export_netdev_ops {
                 xpu_rs_newlink,
                 xpu_rs_poll,
                 xpu_rs_get_stats64,
+                xpu_rs_get_queue_stats_rx,
+                xpu_rs_get_queue_stats_tx,
+                xpu_rs_get_base_stats,
                 xpu_rs_get_phys_port_name,
                 xpu_rs_get_drvinfo,
                 xpu_rs_get_sset_count,

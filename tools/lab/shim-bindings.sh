@@ -37,6 +37,7 @@ tmp=$out.tmp
 items=(
 	# the kernel types of the header's prototypes that the kernel crate's bindings lack
 	--allowlist-type 'virtio_net_hdr|__virtio16|netdev_tx_t|netdev_tx|rtnl_link_stats64'
+	--allowlist-type 'netdev_queue_stats_(rx|tx)'
 	--allowlist-type 'packet_type' --opaque-type 'packet_type'
 	--allowlist-var 'VIRTIO_NET_HDR_.*'
 	# exported kernel functions Rust calls directly, and what they take
