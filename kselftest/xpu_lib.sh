@@ -54,8 +54,9 @@ dmesg_clean() {
 # where that time goes is what decides how they are split across VMs.
 xpu_case() {
 	local name=$1 fn=$2 out rc start=$SECONDS
-	# XPU_CASES=REGEX runs only the cases whose names match (the others are skipped).
-	if [ -n "${XPU_CASES:-}" ] && ! printf '%s\n' "$name" | grep -qE "$XPU_CASES"; then
+	# XPU_CASES=REGEX runs only the cases whose names match, the kmemleak check included (the
+	# others are skipped).
+	if [ -n "${XPU_CASES:-}" ] && ! printf '%s\n' "$name" | grep -qE -e "$XPU_CASES"; then
 		ktap_test_skip "$name (not in XPU_CASES)"
 		return
 	fi

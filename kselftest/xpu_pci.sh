@@ -328,14 +328,15 @@ test_event_index_stuck() {
 # Bug (a) of issue 13: a control work queued while the device goes away (by the TX watchdog, or
 # a violation its last poll counts) must not run once the device is freed. Fault injection
 # (debugfs xpu/ctrl_late) queues it when the host side closes during its unbind, and has it
-# start 2 s late; KASAN (the lab's test kernel) reports a run on the freed device, which fails
-# the case (dmesg).
+# sleep 2 s (a busy workqueue) before it touches the device: the queueing must be refused, or
+# KASAN (the lab's test kernel) reports the run on the freed device, which fails the case.
 test_ctrl_work_after_remove() {
 	local bdf knob=/sys/kernel/debug/xpu/ctrl_late
 	grep -qw kasan_report /proc/kallsyms ||
 		{ echo "SKIP: this kernel has no KASAN: a use-after-free would go unseen"; return "$KSFT_SKIP"; }
 	setup_pci
 	[ -w $knob ] || { echo "SKIP: no $knob (debugfs)"; return "$KSFT_SKIP"; }
+	trap 'echo 0 >$knob' EXIT	# a failed case leaves nothing armed
 	bdf=$(basename "$(ip netns exec "$H" readlink -f "/sys/class/net/$HDEV/device")")
 	echo 1 >$knob
 	echo "$bdf" >/sys/bus/pci/drivers/xpu/unbind || fail "unbind $bdf failed"

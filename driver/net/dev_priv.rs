@@ -103,6 +103,11 @@ impl Common {
         unsafe { sys::xpu_work_schedule(self.ctrl.get()) }
     }
 
+    /// The control work's identity: its address, as its function receives it.
+    pub(super) fn ctrl_id(&self) -> usize {
+        self.ctrl.get() as usize
+    }
+
     /// Waits for a control work in progress and makes every later [`Common::ctrl_schedule`]
     /// a no-op. Process context, without RTNL (the work takes it).
     pub(super) fn ctrl_disable(&self) {

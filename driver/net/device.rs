@@ -9,10 +9,11 @@ use kernel::{
     error::to_result,
     ffi::c_void,
     prelude::*,
+    sync::atomic::Relaxed,
     types::Opaque,
 };
 
-use super::{dev_priv::Common, rtnl::Rtnl, rxq::Moderation, sys};
+use super::{dev_priv::Common, inject, rtnl::Rtnl, rxq::Moderation, sys};
 
 /// CPUs online now.
 pub(crate) fn online_cpus() -> u32 {
@@ -268,6 +269,17 @@ impl Device {
     /// PCI mode: runs the handshake (`NetdevOps::control`) soon, in process context.
     pub(crate) fn control_schedule(&self) -> bool {
         self.common().is_some_and(Common::ctrl_schedule)
+    }
+
+    /// A test's fault (`inject::CTRL_LATE`): queues the control work, which sleeps before it
+    /// starts, if it may still be queued.
+    pub(super) fn control_schedule_late(&self) {
+        if let Some(c) = self.common() {
+            inject::CTRL_DELAY.store(c.ctrl_id(), Relaxed);
+            if !c.ctrl_schedule() {
+                inject::CTRL_DELAY.store(0, Relaxed);
+            }
+        }
     }
 
     /// Waits for the control work to finish and keeps it from running again. Without RTNL.

@@ -19,11 +19,13 @@ use kernel::{
 /// the poll must still complete NAPI, or the context stays scheduled for good.
 pub(super) static POLL_NO_STATE: Atomic<u32> = Atomic::new(0);
 /// The next PCI-mode device that closes queues its control work, as a violation its last poll
-/// counted would, and the work starts two seconds late (a busy workqueue): when the device is
-/// going away, the work must not run on it once it is freed.
+/// counted would; if that work runs, it first sleeps two seconds (as if its workqueue were
+/// busy) before it touches the device. When the device is going away, the queueing must be
+/// refused: a work that ran would find the device freed.
 pub(super) static CTRL_LATE: Atomic<u32> = Atomic::new(0);
-/// Set while a control work that `CTRL_LATE` queued is pending: it sleeps before it starts.
-pub(super) static CTRL_DELAY: Atomic<u32> = Atomic::new(0);
+/// The control work that `CTRL_LATE` queued (its address), while it has not started: that one
+/// work, and no other device's, sleeps first.
+pub(super) static CTRL_DELAY: Atomic<usize> = Atomic::new(0);
 
 /// Whether the fault `f` is armed: if so, it is injected now (one fewer is left).
 pub(super) fn fire(f: &Atomic<u32>) -> bool {

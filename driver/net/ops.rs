@@ -274,10 +274,7 @@ pub(crate) unsafe fn stop<D: Exported>(dev: *mut bindings::net_device) -> c_int 
         // A test's fault: the last poll queues the control work (PCI mode's only: a pair's
         // is never queued), which then starts late.
         if D::role(state) != role::PAIR && inject::fire(&inject::CTRL_LATE) {
-            inject::CTRL_DELAY.store(1, Relaxed);
-            if !dev.control_schedule() {
-                inject::CTRL_DELAY.store(0, Relaxed);
-            }
+            dev.control_schedule_late();
         }
         Ok(0)
     })
@@ -643,7 +640,10 @@ pub(crate) unsafe fn pci_attach<D: Exported>(
 /// `work` is the control work of a live device's [`DevPriv`] of `D` (`dev_init` sets it up so).
 unsafe extern "C" fn ctrl_work<D: Exported>(work: *mut bindings::work_struct) {
     // A test's fault (`inject::CTRL_LATE`): a busy workqueue, before the work touches its device.
-    if inject::fire(&inject::CTRL_DELAY) {
+    if inject::CTRL_DELAY
+        .cmpxchg(work as usize, 0, Relaxed)
+        .is_ok()
+    {
         fsleep(Delta::from_millis(2000));
     }
     // SAFETY: `work` is the `ctrl` of a live `Common` (function safety requirement).
