@@ -138,10 +138,10 @@ impl RxQueue {
         let dim = self.dim.get();
         // SAFETY: DIM's work was set up (type invariant); process context.
         unsafe { bindings::cancel_work_sync(&raw mut (*dim).work) };
-        // SAFETY: DIM's state is a byte inside the pinned queue. No work runs (cancelled
-        // above); a poll may still be in `net_dim()` when adaptive-rx was just turned off (it
-        // read the flag before): as the C drivers' WRITE_ONCE, a single volatile store, and a
-        // work that poll queues sees adaptive-rx off and only resets the state again.
+        // A poll may still be in `net_dim()` when adaptive-rx was just turned off (it read the
+        // flag before): a work it queues sees the flag off and only resets the state again.
+        // SAFETY: a byte of the pinned queue; no work runs (cancelled above); one volatile
+        // store, as the C drivers' WRITE_ONCE.
         unsafe { (&raw mut (*dim).state).write_volatile(sys::dim_state_DIM_START_MEASURE as u8) };
     }
 
