@@ -5,7 +5,7 @@
 
 LAB := tools/lab
 
-.PHONY: all deps kernel module vm check demo bench bench-link bench-sidecar clean help
+.PHONY: all deps kernel module vm check demo bench bench-link bench-sidecar bench-scale clean help
 all: module
 
 help:
@@ -14,6 +14,7 @@ help:
 	@echo "make bench   xpu pair against veth in one VM: throughput, CPU/GB, latency ratios"
 	@echo "make bench-link  host VM and DPU VM: xpu against virtio-net, same ratios plus idle cost"
 	@echo "make bench-sidecar  a pod's Envoy on the host half, the DPU half (xpu), the DPU VM (virtio-net)"
+	@echo "make bench-scale  1 to 16 pods: elastic xpu against polling and busy polling (target/bench/scale.*)"
 	@echo "make deps | kernel | module | clean"
 	@echo "make vm CMD='...'   run a command in a VM with xpu installed"
 
@@ -43,6 +44,9 @@ bench-link:
 
 bench-sidecar:
 	@$(LAB)/bench-vms.sh sidecar $(BENCH_ARGS)
+
+bench-scale:
+	@$(LAB)/bench-scale.sh $(BENCH_ARGS)
 
 clean:
 	@kdir=$$($(LAB)/kernel.sh 2>/dev/null) && $(MAKE) -s -C $$kdir M=$(CURDIR) clean || true

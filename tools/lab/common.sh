@@ -19,6 +19,8 @@ XPU_LIBCLANG_VERSION=18.1.1
 XPU_LLVM=${XPU_LLVM:--19}
 XPU_VIRTME_VERSION=1.42
 XPU_ENVOY_VERSION=1.40.0
+# make bench-scale's plot (tools/lab/deps.sh bench-scale).
+XPU_MATPLOTLIB_VERSION=3.10.9
 
 export PATH="$XPU_TOOLS/bin:$XPU_VENV/bin:$HOME/.cargo/bin:$PATH"
 

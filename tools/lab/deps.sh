@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Install everything the lab needs on a fresh Debian bookworm machine. Idempotent; prints
 # nothing when there is nothing to do. Needs root for apt (the CI and lab machines are root).
-#   tools/lab/deps.sh [bench-sidecar]   (with what that benchmark alone needs)
+#   tools/lab/deps.sh [bench-sidecar|bench-scale]   (with what that benchmark alone needs)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -80,6 +80,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want_pip" ]; then
 	# shellcheck disable=SC2086
 	"$XPU_VENV/bin/pip" install -q --disable-pip-version-check $want_pip
 	echo "$want_pip" >"$stamp"
+fi
+# make bench-scale alone: its plot (PNG), drawn on this machine from the VM's figures.
+if [ "${1:-}" = bench-scale ] &&
+	[ "$("$XPU_VENV/bin/python3" -c 'import matplotlib; print(matplotlib.__version__)' 2>/dev/null)" != "$XPU_MATPLOTLIB_VERSION" ]; then
+	log "installing Python package matplotlib==$XPU_MATPLOTLIB_VERSION"
+	"$XPU_VENV/bin/pip" install -q --disable-pip-version-check "matplotlib==$XPU_MATPLOTLIB_VERSION"
 fi
 # The lab VMs find the lab's tools in $XPU_TOOLS/bin (tools/lab/guest-setup.sh): Envoy's binary
 # itself, not the venv's launcher, whose Python would have to be the venv's.
