@@ -145,20 +145,21 @@ class Pod:
         self.server.wait(timeout=30)
 
 
-def napi_threads(prefix):
-    """PIDs of the threaded NAPIs of devices whose names start with `prefix` (napi/DEV-ID)."""
-    pids = []
+def tasks():
+    """(PID, name) of every task, from /proc; a task that exits meanwhile is skipped."""
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
+                yield int(pid), f.read().strip()
         except OSError:
             continue
-        if comm.startswith(f"napi/{prefix}"):
-            pids.append(int(pid))
-    return sorted(pids)
+
+
+def napi_threads(prefix):
+    """PIDs of the threaded NAPIs of devices whose names start with `prefix` (napi/DEV-ID)."""
+    return sorted(pid for pid, comm in tasks() if comm.startswith(f"napi/{prefix}"))
 
 
 def pin_pollers(pods, host, dpu):
@@ -217,17 +218,13 @@ def task_cpu():
     for a moment is charged a whole tick, or nothing), and its idle time, which NO_HZ keeps
     exactly, read a CPU kept 20% busy as less than idle on this test kernel under TCG.
     """
-    tasks = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    cpu = {}
+    for pid, comm in tasks():
         try:
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
-            tasks[int(pid)] = (comm, time.clock_gettime(((~int(pid)) << 3) | 2))
+            cpu[pid] = (comm, time.clock_gettime(((~pid) << 3) | 2))
         except OSError:
             continue
-    return tasks
+    return cpu
 
 
 def side_cpu(t0, t1, elapsed, host_pids, dpu_pids):
