@@ -5,7 +5,7 @@
 
 LAB := tools/lab
 
-.PHONY: all deps kernel module vm check demo bench bench-link bench-sidecar bench-scale clean help
+.PHONY: all deps kernel module vm check demo bench bench-link bench-sidecar bench-scale bench-cost clean help
 all: module
 
 help:
@@ -15,6 +15,7 @@ help:
 	@echo "make bench-link  host VM and DPU VM: xpu against virtio-net, same ratios plus idle cost"
 	@echo "make bench-sidecar  a pod's Envoy on the host half, the DPU half (xpu), the DPU VM (virtio-net)"
 	@echo "make bench-scale  1 to 16 pods: elastic xpu against polling and busy polling (target/bench/scale.*)"
+	@echo "make bench-cost   instructions per packet: xpu pair vs veth, xpu PCI loop vs virtio-net (target/bench/cost.*)"
 	@echo "make deps | kernel | module | clean"
 	@echo "make vm CMD='...'   run a command in a VM with xpu installed"
 
@@ -47,6 +48,9 @@ bench-sidecar:
 
 bench-scale:
 	@$(LAB)/bench-scale.sh $(BENCH_ARGS)
+
+bench-cost:
+	@$(LAB)/bench-cost.sh $(BENCH_ARGS)
 
 clean:
 	@kdir=$$($(LAB)/kernel.sh 2>/dev/null) && $(MAKE) -s -C $$kdir M=$(CURDIR) clean || true

@@ -1,0 +1,392 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""What a packet costs, in guest instructions: xpu against veth and virtio-net, in one VM.
+
+Runs inside the VM tools/lab/bench-cost.sh boots: QEMU's TCG with the xpu_insn plugin
+(tools/bench/insn/), which counts every instruction the guest executes and tells the guest the
+count when it asks: the figures are instructions, exact, and blind to what else this machine
+does. The VM runs under `-icount shift=0,sleep=on`: while it works, the guest's clock follows
+its instructions (1 ns each), so a timer fires after the same work in every run; while it
+idles, the clock follows real time, as it must for links whose packets QEMU carries on this
+machine (virtio-net's socket, the PCI loop's doorbells): with sleep=off an idle guest's clock
+jumps to its next timer at once, and a reply QEMU had not delivered yet came "late".
+One vCPU: client and server take turns on it, as two processes on one core do.
+
+Not the guest's own CPU accounting: on this kernel its idle time is part sampled at ticks and
+part measured, and under icount it read more idle than elapsed time.
+
+Four links, each joining two namespaces (a: the client, b: the server):
+  - veth: a veth pair, the standard link between namespaces;
+  - xpu: an xpu pair (pair mode);
+  - xpu-pci: xpu's PCI mode on the single-VM loop (two ivshmem-doorbell functions on one
+    fabric: the window in shared memory, doorbells as MSI-X interrupts through QEMU);
+  - virtio: two virtio-net functions joined by a QEMU socket netdev, how two machines' NICs
+    are joined in the lab (no offloads: the socket carries plain frames).
+Per link, in rounds that alternate the links' order:
+  - rr: a 64-byte UDP request/response, one in flight, closed loop (xpu-rr): instructions per
+    transaction, and per transaction the context switches, interrupts and (xpu) doorbells and
+    NAPI polls;
+  - rr-light: the same at a fixed rate (each request at its time, sleeping in between): what a
+    transaction costs when both ends sleep between them;
+  - tcp: iperf3, one stream, MTU 1500 on every link: instructions per MB, taken as the
+    difference between two transfers of different sizes so that starting iperf3 cancels out.
+Plus the idle machine's background (instructions per second with nothing running), which a
+light transaction's figure includes for its share of the time.
+
+Prints a table (medians of the rounds; xpu/veth and xpu-pci/virtio with the range of the
+per-round ratios) and, last, one JSON line with every round's figures.
+"""
+
+import argparse
+import ctypes
+import fcntl
+import json
+import mmap
+import os
+import re
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+from compare import sh, wait
+
+LINKS = ("veth", "xpu", "xpu-pci", "virtio")
+RR = os.environ.get("XPU_RR", "xpu-rr")
+RR_PORT, TCP_PORT = 7000, 5201
+# The virtio-net functions' MACs, as tools/lab/bench-cost.sh gives them.
+VIRTIO_MACS = ("52:54:00:c0:57:01", "52:54:00:c0:57:02")
+
+
+def ns_sh(ns, *args, **kw):
+    return sh("ip", "netns", "exec", ns, *args, **kw)
+
+
+def fresh_ns(*names):
+    for ns in names:
+        sh("ip", "netns", "del", ns, check=False)
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+
+def dev_by(pred):
+    """The netdev in this namespace for which pred(name) holds."""
+    for d in sorted(os.listdir("/sys/class/net")):
+        if pred(d):
+            return d
+    return None
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+class Link:
+    """Link `kind` between namespaces c-KIND-a (10.7N.0.1) and c-KIND-b (10.7N.0.2)."""
+
+    def __init__(self, n, kind):
+        self.kind = kind
+        self.a, self.b = f"c-{kind}-a", f"c-{kind}-b"
+        self.addr_a, self.addr_b = f"10.7{n}.0.1", f"10.7{n}.0.2"
+        fresh_ns(self.a, self.b)
+        if kind == "veth":
+            sh("ip", "-n", self.a, "link", "add", "c0", "type", "veth", "peer", "name", "c1",
+               "netns", self.b)
+            self.dev_a, self.dev_b = "c0", "c1"
+        elif kind == "xpu":
+            ns_sh(self.a, "xpuctl", "link", "add", "c0", "--peer", "c1", "--peer-netns", self.b,
+                  "--queues", "1")
+            self.dev_a, self.dev_b = "c0", "c1"
+        elif kind == "xpu-pci":
+            role = lambda r: lambda d: read(f"/sys/class/net/{d}/phys_port_name") == r
+            wait("xpu's PCI-mode netdevs", lambda: dev_by(role("host")) and dev_by(role("dpu")),
+                 tries=100, step=0.1)
+            self.dev_a, self.dev_b = dev_by(role("host")), dev_by(role("dpu"))
+            sh("ip", "link", "set", self.dev_a, "netns", self.a)
+            sh("ip", "link", "set", self.dev_b, "netns", self.b)
+        else:
+            mac = lambda m: lambda d: read(f"/sys/class/net/{d}/address") == m
+            devs = [dev_by(mac(m)) for m in VIRTIO_MACS]
+            if None in devs:
+                sys.exit(f"bench: no virtio-net functions with MACs {VIRTIO_MACS}")
+            self.dev_a, self.dev_b = devs
+            sh("ip", "link", "set", self.dev_a, "netns", self.a)
+            sh("ip", "link", "set", self.dev_b, "netns", self.b)
+        for ns, dev, addr in ((self.a, self.dev_a, self.addr_a), (self.b, self.dev_b, self.addr_b)):
+            # IPv6 off: no router solicitations or DAD in the measurements.
+            ns_sh(ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+            sh("ip", "-n", ns, "link", "set", dev, "mtu", "1500")
+            sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        wait(f"{kind}: a ping across", lambda: ns_sh(self.a, "ping", "-c1", "-W1", self.addr_b,
+                                                     check=False).returncode == 0, tries=60)
+        self.stats = [EthtoolStats(ns, dev) for ns, dev in
+                      ((self.a, self.dev_a), (self.b, self.dev_b)) if kind.startswith("xpu")]
+
+    def xpu_counts(self):
+        """Doorbells rung and NAPI polls run, both ends (xpu only; ethtool -S's counters)."""
+        out = {"doorbells": 0, "napi_polls": 0}
+        for st in self.stats:
+            for name, v in st.read().items():
+                if m := re.fullmatch(r"(?:tx\d+_(doorbells)|rx\d+_(napi_polls))", name):
+                    out[m.group(1) or m.group(2)] += v
+        return out
+
+
+class EthtoolStats:
+    """`ethtool -S DEV` in namespace NS, read with the ioctl from this process: an exec of
+    ethtool in the measured window would cost more instructions than the packets."""
+
+    SIOCETHTOOL, GSSET_INFO, GSTRINGS, GSTATS, SS_STATS = 0x8946, 0x37, 0x1B, 0x1D, 1
+
+    def __init__(self, ns, dev):
+        self.dev = dev.encode()
+        libc = ctypes.CDLL(None, use_errno=True)
+        here = os.open("/proc/self/ns/net", os.O_RDONLY)
+        there = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+        try:
+            # A socket works in the namespace it was made in: make it there, come back.
+            if libc.setns(there, 0x40000000) != 0:
+                sys.exit(f"bench: setns {ns}: {os.strerror(ctypes.get_errno())}")
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            libc.setns(here, 0x40000000)
+        finally:
+            os.close(here)
+            os.close(there)
+        info = self.ioctl(struct.pack("IIQI", self.GSSET_INFO, 0, 1 << self.SS_STATS, 0))
+        self.n = struct.unpack_from("I", info, 16)[0]
+        names = self.ioctl(struct.pack("III", self.GSTRINGS, self.SS_STATS, self.n)
+                           + bytes(32 * self.n))[12:]
+        self.names = [names[32 * i:32 * (i + 1)].split(b"\0")[0].decode() for i in range(self.n)]
+
+    def ioctl(self, req):
+        buf = ctypes.create_string_buffer(req, len(req))
+        ifreq = struct.pack("16sP", self.dev, ctypes.addressof(buf)) + bytes(16)
+        fcntl.ioctl(self.sock.fileno(), self.SIOCETHTOOL, ifreq)
+        return buf.raw
+
+    def read(self):
+        raw = self.ioctl(struct.pack("II", self.GSTATS, self.n) + bytes(8 * self.n))
+        return dict(zip(self.names, struct.unpack_from(f"{self.n}Q", raw, 8)))
+
+
+class Instructions:
+    """The guest's instructions so far, as the xpu_insn plugin counts them (all vCPUs).
+
+    Executing the plugin's marker (an 8-byte NOP no compiler emits) makes it write the count
+    to a new file in XPU_INSN_DIR, which this machine's root shows us (tools/bench/insn/).
+    """
+
+    MARKER = bytes([0x0F, 0x1F, 0x84, 0x00, 0x58, 0x50, 0x55, 0x00, 0xC3])  # the NOP; ret
+
+    def __init__(self, where):
+        self.dir, self.n = where, 0
+        self.page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE
+                              | mmap.PROT_EXEC)
+        self.page.write(self.MARKER)
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(self.page))
+        self.mark = ctypes.CFUNCTYPE(None)(addr)
+
+    def __call__(self):
+        self.mark()
+        path = os.path.join(self.dir, str(self.n))
+        self.n += 1
+        try:
+            with open(path) as f:
+                return int(f.read())
+        except OSError as e:
+            sys.exit(f"bench: no instruction count at {path} ({e}): is QEMU running the "
+                     "xpu_insn plugin (tools/lab/bench-cost.sh)?")
+
+
+INSNS = None
+
+
+def machine():
+    """The guest's instructions so far (all of them: the plugin's count), and its context
+    switches and interrupts (/proc/stat)."""
+    out = {"insn": INSNS()}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *v = line.split()
+            if name in ("ctxt", "intr"):
+                out[name] = int(v[0])
+    return out
+
+
+def delta(a, b):
+    return {k: b[k] - a[k] for k in a}
+
+
+def sleep_until(t):
+    time.sleep(max(0.0, t - time.time()))
+
+
+def rr(link, seconds, rate):
+    """One request/response measurement: per transaction, instructions and events.
+
+    The client warms up until a common start, so the window holds the load alone. Starting
+    it takes an unknown guest time: each wait for the host (the root's 9p) lets the idle
+    guest's clock jump to its next timer. A client that starts too late refuses to run; it is
+    started again with twice the lead.
+    """
+    srv = subprocess.Popen(["ip", "netns", "exec", link.b, RR, "server", "--bind",
+                            f"0.0.0.0:{RR_PORT}"], stderr=subprocess.PIPE, text=True)
+    try:
+        wait(f"{link.kind}: the xpu-rr server", lambda: f":{RR_PORT:04X}" in (
+            read(f"/proc/{srv.pid}/net/udp") or ""), tries=200, step=0.05)
+        lead = 2.0
+        while (out := rr_window(link, seconds, rate, lead)) is None:
+            lead *= 2
+            if lead > 200:
+                sys.exit(f"bench: {link.kind}: the xpu-rr client is still late with {lead / 2} s")
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
+    return out
+
+
+def rr_window(link, seconds, rate, lead):
+    start_at = time.time() + lead
+    cmd = ["ip", "netns", "exec", link.a, RR, "client", "--connect", f"{link.addr_b}:{RR_PORT}",
+           "--seconds", str(seconds), "--start-at", f"{start_at:.6f}", "--timeout-ms", "1000"]
+    if rate:
+        cmd += ["--rate", str(rate)]
+    cli = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sleep_until(start_at)
+    m0, x0 = machine(), link.xpu_counts()
+    sleep_until(start_at + seconds)
+    m1, x1 = machine(), link.xpu_counts()
+    res, err = cli.communicate(timeout=seconds + 120)
+    if cli.returncode != 0:
+        if "--start-at" in err and " ago " in err:
+            return None
+        sys.exit(f"bench: {link.kind}: xpu-rr client: {err.strip()[-500:]}")
+    r = json.loads(res)
+    n = r["requests"] - r["lost"]
+    if n <= 0:
+        sys.exit(f"bench: {link.kind}: no transaction completed: {res}")
+    d = {**delta(m0, m1), **delta(x0, x1)}
+    return {"insn": d["insn"] / n, "ctxt": d["ctxt"] / n, "intr": d["intr"] / n,
+            "doorbells": d["doorbells"] / n, "napi_polls": d["napi_polls"] / n,
+            "tps": n / seconds, "lost": r["lost"]}
+
+
+def tcp_insns(link, nbytes):
+    """Instructions and bytes received for one iperf3 transfer of `nbytes`, processes included."""
+    srv = subprocess.Popen(["ip", "netns", "exec", link.b, "iperf3", "-s", "-1", "-p",
+                            str(TCP_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        # iperf3 listens on a dual-stack socket: tcp6.
+        wait(f"{link.kind}: the iperf3 server", lambda: f":{TCP_PORT:04X}" in (
+            read(f"/proc/{srv.pid}/net/tcp6") or ""), tries=200, step=0.05)
+        m0 = machine()
+        out = ns_sh(link.a, "iperf3", "-c", link.addr_b, "-p", str(TCP_PORT), "-n",
+                    str(nbytes), "-J").stdout
+        m1 = machine()
+        srv.wait(timeout=60)
+    finally:
+        srv.kill()
+    got = json.loads(out)["end"]["sum_received"]["bytes"]
+    return delta(m0, m1)["insn"], got
+
+
+def tcp(link, small, big):
+    """Instructions per MB received: the difference between a big and a small transfer, so
+    what starting and stopping iperf3 costs cancels out."""
+    b1, n1 = tcp_insns(link, small)
+    b2, n2 = tcp_insns(link, big)
+    return {"insn_per_mb": (b2 - b1) / ((n2 - n1) / 1e6)}
+
+
+def background(seconds):
+    m0 = machine()
+    time.sleep(seconds)
+    return {"insn_per_s": delta(m0, machine())["insn"] / seconds}
+
+
+# (key, label, unit, scale) of the table's rows, from the figures of one link and round.
+ROWS = (
+    ("rr.insn", "64 B request/response, closed loop", "insn", 1),
+    ("rr.ctxt", "  context switches", "/trans", 1),
+    ("rr.intr", "  interrupts", "/trans", 1),
+    ("rr.doorbells", "  doorbells (xpu)", "/trans", 1),
+    ("rr.napi_polls", "  NAPI polls (xpu)", "/trans", 1),
+    ("rr-light.insn", "64 B request/response, fixed rate", "insn", 1),
+    ("rr-light.ctxt", "  context switches", "/trans", 1),
+    ("rr-light.intr", "  interrupts", "/trans", 1),
+    ("tcp.insn_per_mb", "TCP MTU 1500, 1 stream", "insn/MB", 1),
+)
+PAIRS = (("xpu", "veth"), ("xpu-pci", "virtio"))
+
+
+def field(fig, key):
+    what, name = key.split(".")
+    return fig[what][name]
+
+
+def report(runs, clock_note):
+    """The table: medians per link, and the ratios of medians with the per-round range."""
+    print(clock_note)
+    head = f"{'measure':38} {'unit':8}" + "".join(f"{k:>11}" for k in LINKS)
+    head += "".join(f"{a + '/' + b:>22}" for a, b in PAIRS)
+    print(head)
+    for key, label, unit, scale in ROWS:
+        med = {k: statistics.median(field(r[k], key) for r in runs) * scale for k in LINKS}
+        line = f"{label:38} {unit:8}" + "".join(f"{med[k]:11.4g}" for k in LINKS)
+        for a, b in PAIRS:
+            per = [field(r[a], key) / field(r[b], key) for r in runs if field(r[b], key)]
+            if med[b] and per:
+                line += f"{med[a] / med[b]:8.3f} ({min(per):.3f}..{max(per):.3f})"
+            else:
+                line += f"{'-':>22}"
+        print(line)
+    bg = statistics.median(r["background"]["insn_per_s"] for r in runs)
+    print(f"idle machine: {bg:.4g} insn/s (a fixed-rate transaction's figure includes "
+          f"{bg:.4g} / rate of it)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=2.0, help="guest seconds per rr window")
+    ap.add_argument("--rate", type=float, default=100.0,
+                    help="requests/s (guest time) of the fixed-rate load")
+    ap.add_argument("--tcp-mb", type=int, default=64, help="MB of the big TCP transfer")
+    args = ap.parse_args()
+    if os.cpu_count() != 1:
+        sys.exit("bench: needs exactly one vCPU (tools/lab/bench-cost.sh)")
+
+    global INSNS
+    INSNS = Instructions(os.environ["XPU_INSN_DIR"])
+    sh("modprobe", "xpu")
+    links = {k: Link(n, k) for n, k in enumerate(LINKS)}
+    sh("udevadm", "settle", "--timeout=30", check=False)
+    runs = []
+    for r in range(args.rounds):
+        fig = {"background": background(args.seconds)}
+        order = list(links.values())
+        for link in order if r % 2 == 0 else reversed(order):
+            fig[link.kind] = {
+                "rr": rr(link, args.seconds, None),
+                "rr-light": rr(link, args.seconds, args.rate),
+                "tcp": tcp(link, args.tcp_mb * 1_000_000 // 8, args.tcp_mb * 1_000_000),
+            }
+        runs.append(fig)
+        print(f"round {r + 1}: " + ", ".join(
+            f"{k} {fig[k]['rr']['insn']:.0f}/{fig[k]['rr-light']['insn']:.0f} insn per "
+            f"transaction, {fig[k]['tcp']['insn_per_mb']:.4g} per MB" for k in LINKS),
+            flush=True)
+    report(runs, "clock: icount shift=0 (guest ns = instructions), one vCPU")
+    print(json.dumps({"rounds": runs, "rate": args.rate, "seconds": args.seconds}))
+
+
+if __name__ == "__main__":
+    main()
