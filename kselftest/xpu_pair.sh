@@ -103,6 +103,14 @@ test_queues_and_ring_size() {
 	out=$(xpuctl link show xpr --json)
 	[ "$out" = '{"ifname":"xpr","queues":3,"ring_size":512}' ] || fail "peer config: got '$out'"
 	[ "$(ls /sys/class/net/xpq/queues | grep -c '^rx-')" = 3 ] || fail "xpq does not run 3 RX queues"
+	# ethtool -g shows the size on both ends, as maximum and current: it is fixed for the
+	# link's life, and ethtool -G is not supported (yet).
+	for d in xpq xpr; do
+		[ "$(ethtool -g $d | grep -cE '^(RX|TX):[[:space:]]+512$')" = 4 ] ||
+			fail "ethtool -g $d: $(ethtool -g $d 2>&1)"
+	done
+	out=$(ethtool -G xpq rx 256 2>&1) && fail "ethtool -G accepted a ring size"
+	echo "$out" | grep -q "not supported" || fail "ethtool -G: unclear refusal: $out"
 	# Refused with EINVAL and a message; nothing is created.
 	for bad in "--queues 0" "--queues 17" "--ring-size 100" "--ring-size 4" "--ring-size 8192"; do
 		# shellcheck disable=SC2086

@@ -81,7 +81,7 @@ iperf_bytes() { # iperf_bytes CLIENT_NS SERVER_NS SERVER_ADDR SECONDS
 }
 
 test_probe() {
-	local fns n d
+	local fns n d ring
 	fns=$(ivshmem_fns)
 	n=$(echo "$fns" | grep -c .)
 	[ "$n" = 2 ] || skip "needs two ivshmem-doorbell functions on one fabric (found $n; tools/lab/vm.sh --ivshmem 2)"
@@ -97,6 +97,10 @@ test_probe() {
 	ethtool -i "$HDEV" | grep -q "^bus-info: $(echo "$fns" | head -n1)" || fail "ethtool -i: wrong bus-info"
 	ip -d link show "$HDEV" | grep -q 'portname host parentbus pci' || fail "ip -d link does not show the role"
 	xpuctl link show "$HDEV" | grep -q "role host" || fail "xpuctl link show: $(xpuctl link show "$HDEV")"
+	# ethtool -g: the ring size the window's layout gave, as xpuctl shows it.
+	ring=$(xpuctl link show "$HDEV" | sed -n 's/.*ring-size \([0-9]*\).*/\1/p')
+	[ -n "$ring" ] && [ "$(ethtool -g "$HDEV" | grep -cE "^(RX|TX):[[:space:]]+$ring\$")" = 4 ] ||
+		fail "ethtool -g $HDEV does not show ring size '$ring': $(ethtool -g "$HDEV" 2>&1)"
 	# A PCI function's netdev goes away with the function, not by ip link del.
 	ip link del "$HDEV" 2>/dev/null && fail "ip link del removed a PCI-mode netdev"
 	ip link show "$HDEV" >/dev/null || fail "$HDEV is gone"

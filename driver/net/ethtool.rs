@@ -230,6 +230,29 @@ pub(crate) unsafe fn set_channels<D: Exported>(
 
 /// # Safety
 ///
+/// Must only be called by the ethtool core as `get_ringparam` of an xpu device.
+pub(crate) unsafe fn get_ringparam<D: Exported>(
+    dev: *mut bindings::net_device,
+    ring: *mut bindings::ethtool_ringparam,
+) {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: the core passes its own `ring`, valid and not otherwise accessed for the call.
+    let Some(ring) = (unsafe { ring.as_mut() }) else {
+        return;
+    };
+    // Both directions of every queue have rings of one size, fixed for the link's life: set
+    // at creation in pair mode, by the window's layout in PCI mode. No `set_ringparam` yet,
+    // so the maximum is the size in force (what `ethtool -G` could not go beyond).
+    let size = state::<D>(dev).map_or(0, D::ring_size);
+    ring.rx_pending = size;
+    ring.tx_pending = size;
+    ring.rx_max_pending = size;
+    ring.tx_max_pending = size;
+}
+
+/// # Safety
+///
 /// Must only be called by the ethtool core as `get_coalesce` of an xpu device.
 pub(crate) unsafe fn get_coalesce<D: Exported>(
     dev: *mut bindings::net_device,

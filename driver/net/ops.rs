@@ -974,6 +974,20 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
+            /// As for [`get_ringparam`](e::get_ringparam), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_ringparam(
+                dev: *mut ::kernel::bindings::net_device,
+                ring: *mut ::kernel::bindings::ethtool_ringparam,
+                _kring: *mut ::kernel::bindings::kernel_ethtool_ringparam,
+                _extack: *mut ::kernel::bindings::netlink_ext_ack,
+            ) {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::get_ringparam::<$t>(dev, ring) }
+            }
+
+            /// # Safety
+            ///
             /// As for [`get_priv_flags`](e::get_priv_flags).
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_get_priv_flags(
@@ -1089,6 +1103,7 @@ macro_rules! export_netdev_ops {
                 xpu_rs_get_ethtool_stats,
                 xpu_rs_get_channels,
                 xpu_rs_set_channels,
+                xpu_rs_get_ringparam,
                 xpu_rs_get_priv_flags,
                 xpu_rs_set_priv_flags,
                 xpu_rs_get_coalesce,
