@@ -29,9 +29,17 @@ Per link, in rounds that alternate the links' order:
   - rr-light: the same at a fixed rate (each request at its time, sleeping in between): what a
     transaction costs when both ends sleep between them;
   - tcp: iperf3, one stream, MTU 1500 on every link: instructions per MB, taken as the
-    difference between two transfers of different sizes so that starting iperf3 cancels out.
+    difference between two transfers of different sizes so that starting iperf3 cancels out;
+  - xpu only, rr-light again with the polling baseline on both ends (the busy-poll flag, as
+    make bench-scale's "polling"): the CPU each mode costs at that rate, in instructions per
+    second of guest time (a vCPU that never idles executes 1e9).
 Plus the idle machine's background (instructions per second with nothing running), which a
 light transaction's figure includes for its share of the time.
+
+With --profile, then, per link: where the instructions go, as perf samples them (`perf record
+-e cpu-clock` every 20000 ns of guest time, which under icount is every 20000 instructions
+the guest works; a sample lands where interrupts are next enabled, so code that runs with them
+off, such as the end of a context switch, takes the samples of what came before it).
 
 Prints a table (medians of the rounds; xpu/veth and xpu-pci/virtio with the range of the
 per-round ratios) and, last, one JSON line with every round's figures.
@@ -137,6 +145,16 @@ class Link:
                 if m := re.fullmatch(r"(?:tx\d+_(doorbells)|rx\d+_(napi_polls))", name):
                     out[m.group(1) or m.group(2)] += v
         return out
+
+
+    def set_polling(self, on):
+        """The busy-poll flag on both ends: each NAPI polls in a thread of its own, never
+        sleeping (the polling baseline of the elastic claim)."""
+        for ns, dev in ((self.a, self.dev_a), (self.b, self.dev_b)):
+            ns_sh(ns, "ethtool", "--set-priv-flags", dev, "busy-poll", "on" if on else "off")
+        # A NAPI's thread starts polling when it is first scheduled: one round trip does it.
+        ns_sh(self.a, "ping", "-c1", "-W1", self.addr_b, check=False)
+        sh("udevadm", "settle", "--timeout=30", check=False)
 
 
 class EthtoolStats:
@@ -275,7 +293,7 @@ def rr_window(link, seconds, rate, lead):
     d = {**delta(m0, m1), **delta(x0, x1)}
     return {"insn": d["insn"] / n, "ctxt": d["ctxt"] / n, "intr": d["intr"] / n,
             "doorbells": d["doorbells"] / n, "napi_polls": d["napi_polls"] / n,
-            "tps": n / seconds, "lost": r["lost"]}
+            "tps": n / seconds, "lost": r["lost"], "insn_per_s": d["insn"] / seconds}
 
 
 def tcp_insns(link, nbytes):
@@ -304,6 +322,43 @@ def tcp(link, small, big):
     b1, n1 = tcp_insns(link, small)
     b2, n2 = tcp_insns(link, big)
     return {"insn_per_mb": (b2 - b1) / ((n2 - n1) / 1e6)}
+
+
+def profile(link, seconds, tcp_bytes, top):
+    """perf's top functions for the closed-loop request/response and for a TCP transfer."""
+    srv = subprocess.Popen(["ip", "netns", "exec", link.b, RR, "server", "--bind",
+                            f"0.0.0.0:{RR_PORT}"], stderr=subprocess.PIPE, text=True)
+    try:
+        wait(f"{link.kind}: the xpu-rr server", lambda: f":{RR_PORT:04X}" in (
+            read(f"/proc/{srv.pid}/net/udp") or ""), tries=200, step=0.05)
+        perf_top(f"{link.kind}, 64 B request/response, closed loop", top,
+                 "ip", "netns", "exec", link.a, RR, "client", "--connect",
+                 f"{link.addr_b}:{RR_PORT}", "--seconds", str(seconds))
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
+    srv = subprocess.Popen(["ip", "netns", "exec", link.b, "iperf3", "-s", "-1", "-p",
+                            str(TCP_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait(f"{link.kind}: the iperf3 server", lambda: f":{TCP_PORT:04X}" in (
+            read(f"/proc/{srv.pid}/net/tcp6") or ""), tries=200, step=0.05)
+        perf_top(f"{link.kind}, TCP MTU 1500, {tcp_bytes // 1_000_000} MB", top,
+                 "ip", "netns", "exec", link.a, "iperf3", "-c", link.addr_b, "-p", str(TCP_PORT),
+                 "-n", str(tcp_bytes))
+        srv.wait(timeout=60)
+    finally:
+        srv.kill()
+
+
+def perf_top(title, top, *cmd):
+    data = "/tmp/xpu-cost.perf"
+    sh("perf", "record", "-q", "-a", "-e", "cpu-clock", "-c", "20000", "-o", data, "--", *cmd)
+    rep = sh("perf", "report", "-q", "-i", data, "--stdio", "--sort", "sym").stdout
+    print(f"profile: {title} (share of the samples, one per 20000 instructions)")
+    lines = [line for line in rep.splitlines() if line.strip()]
+    for line in lines[:top]:
+        # Rust's symbols stay mangled here: tools/lab/bench-cost.sh demangles them (rustfilt).
+        print("  " + line.strip())
 
 
 def background(seconds):
@@ -348,6 +403,14 @@ def report(runs, clock_note):
             else:
                 line += f"{'-':>22}"
         print(line)
+    # The CPU a link costs at the fixed rate, against the polling baseline's: instructions per
+    # second of guest time, of which a vCPU that never idles executes 1e9 (1 ns each).
+    el = [r["xpu"]["rr-light"]["insn_per_s"] for r in runs]
+    po = [r["xpu"]["rr-light-polling"]["insn_per_s"] for r in runs]
+    per = [p / e for p, e in zip(po, el)]
+    print(f"{'xpu at the fixed rate, CPU':38} {'insn/s':8} elastic {statistics.median(el):.4g}, "
+          f"polling {statistics.median(po):.4g}: polling/elastic "
+          f"{statistics.median(po) / statistics.median(el):.1f} ({min(per):.1f}..{max(per):.1f})")
     bg = statistics.median(r["background"]["insn_per_s"] for r in runs)
     print(f"idle machine: {bg:.4g} insn/s (a fixed-rate transaction's figure includes "
           f"{bg:.4g} / rate of it)")
@@ -360,6 +423,8 @@ def main():
     ap.add_argument("--rate", type=float, default=100.0,
                     help="requests/s (guest time) of the fixed-rate load")
     ap.add_argument("--tcp-mb", type=int, default=64, help="MB of the big TCP transfer")
+    ap.add_argument("--profile", type=int, nargs="?", const=25, default=0, metavar="TOP",
+                    help="then perf's TOP functions per link (25 unless given)")
     args = ap.parse_args()
     if os.cpu_count() != 1:
         sys.exit("bench: needs exactly one vCPU (tools/lab/bench-cost.sh)")
@@ -379,12 +444,21 @@ def main():
                 "rr-light": rr(link, args.seconds, args.rate),
                 "tcp": tcp(link, args.tcp_mb * 1_000_000 // 8, args.tcp_mb * 1_000_000),
             }
+            if link.kind == "xpu":
+                # The polling baseline over the same rings (make bench-scale's "polling").
+                link.set_polling(True)
+                fig["xpu"]["rr-light-polling"] = rr(link, args.seconds, args.rate)
+                link.set_polling(False)
         runs.append(fig)
         print(f"round {r + 1}: " + ", ".join(
             f"{k} {fig[k]['rr']['insn']:.0f}/{fig[k]['rr-light']['insn']:.0f} insn per "
             f"transaction, {fig[k]['tcp']['insn_per_mb']:.4g} per MB" for k in LINKS),
             flush=True)
-    report(runs, "clock: icount shift=0 (guest ns = instructions), one vCPU")
+    report(runs, "instructions: counted by the xpu_insn plugin; one vCPU")
+    if args.profile:
+        sh("sysctl", "-qw", "kernel.kptr_restrict=0", "kernel.perf_event_paranoid=-1")
+        for link in links.values():
+            profile(link, args.seconds, args.tcp_mb * 1_000_000, args.profile)
     print(json.dumps({"rounds": runs, "rate": args.rate, "seconds": args.seconds}))
 
 

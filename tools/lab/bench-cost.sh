@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The cost benchmark (a command, not a test): what a packet costs in guest instructions, xpu
 # pair mode against veth and xpu's PCI mode (single-VM loop) against virtio-net, in one VM.
-#   tools/lab/bench-cost.sh [--rounds N] [--seconds S] [--rate R] [--tcp-mb M]
+#   tools/lab/bench-cost.sh [--rounds N] [--seconds S] [--rate R] [--tcp-mb M] [--profile]
 #   (make bench-cost BENCH_ARGS=...)
 # One vCPU under QEMU's -icount shift=0,sleep=on, with the xpu_insn plugin counting the
 # guest's instructions (tools/bench/insn/, built here with gcc): the figures are instructions,
@@ -12,7 +12,7 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 export XPU_KERNEL_FLAVOR=${XPU_KERNEL_FLAVOR:-perf}
-"$XPU_ROOT/tools/lab/deps.sh"
+"$XPU_ROOT/tools/lab/deps.sh" bench-cost
 "$XPU_ROOT/tools/lab/module.sh" >/dev/null
 (cd "$XPU_ROOT" && cargo build -q -p xpuctl && cargo build -q --release -p xpu-rr)
 out=$XPU_ROOT/target/bench
@@ -37,6 +37,7 @@ if ! "$XPU_ROOT/tools/lab/vm.sh" --name xpu-bench-cost --cpus 1 --timeout 5400 -
 	die "bench-cost: the benchmark failed (see $out/cost.log)"
 fi
 { grep '^{' "$out/cost.log" || true; } | tail -n 1 >"$out/cost.json"
-{ grep -v '^{' "$out/cost.log" || true; } >"$out/cost.txt"
+# --profile's Rust functions are mangled (v0) in the guest's perf: demangled here.
+{ grep -v '^{' "$out/cost.log" || true; } | "$XPU_TOOLS/bin/rustfilt" >"$out/cost.txt"
 [ -s "$out/cost.json" ] || die "bench-cost: no figures in $out/cost.log"
 log "bench-cost: $out/cost.txt, cost.json"

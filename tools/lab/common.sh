@@ -21,6 +21,8 @@ XPU_VIRTME_VERSION=1.42
 XPU_ENVOY_VERSION=1.40.0
 # make bench-scale's plot (tools/lab/deps.sh bench-scale).
 XPU_MATPLOTLIB_VERSION=3.10.9
+# make bench-cost --profile's demangler of Rust symbols (tools/lab/deps.sh bench-cost).
+XPU_RUSTFILT_VERSION=0.2.2
 
 export PATH="$XPU_TOOLS/bin:$XPU_VENV/bin:$HOME/.cargo/bin:$PATH"
 

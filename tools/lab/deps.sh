@@ -32,6 +32,8 @@ DEB_PKGS=(
 # at a fixed rate with percentiles (hey). Not for make check or make demo: Debian's nginx
 # package starts a web server of its own on the machine.
 [ "${1:-}" = bench-sidecar ] && DEB_PKGS+=(nginx wrk hey)
+# make bench-cost BENCH_ARGS=--profile alone: perf, sampling the guest every N instructions.
+[ "${1:-}" = bench-cost ] && DEB_PKGS+=(linux-perf)
 # The test kernel's compiler (tools/lab/kernel.sh): a Rust kernel takes KASAN only from clang,
 # and 7.3 wants LLVM 17 or later (bookworm's clang is 14). The benchmark's kernel is gcc's.
 [ "${XPU_KERNEL_FLAVOR:-debug}" != perf ] && DEB_PKGS+=("clang$XPU_LLVM" "lld$XPU_LLVM" "llvm$XPU_LLVM")
@@ -86,6 +88,12 @@ if [ "${1:-}" = bench-scale ] &&
 	[ "$("$XPU_VENV/bin/python3" -c 'import matplotlib; print(matplotlib.__version__)' 2>/dev/null)" != "$XPU_MATPLOTLIB_VERSION" ]; then
 	log "installing Python package matplotlib==$XPU_MATPLOTLIB_VERSION"
 	"$XPU_VENV/bin/pip" install -q --disable-pip-version-check "matplotlib==$XPU_MATPLOTLIB_VERSION"
+fi
+# make bench-cost alone: rustfilt, which demangles the Rust symbols of --profile's functions.
+if [ "${1:-}" = bench-cost ] &&
+	! cargo install --list --root "$XPU_TOOLS" | grep -qx "rustfilt v$XPU_RUSTFILT_VERSION:"; then
+	log "installing rustfilt $XPU_RUSTFILT_VERSION"
+	cargo install -q --locked --root "$XPU_TOOLS" rustfilt --version "$XPU_RUSTFILT_VERSION"
 fi
 # The lab VMs find the lab's tools in $XPU_TOOLS/bin (tools/lab/guest-setup.sh): Envoy's binary
 # itself, not the venv's launcher, whose Python would have to be the venv's.
