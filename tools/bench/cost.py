@@ -26,8 +26,9 @@ Per link, in rounds that alternate the links' order:
   - rr: a 64-byte UDP request/response, one in flight, closed loop (xpu-rr): instructions per
     transaction, and per transaction the context switches, interrupts and (xpu) doorbells and
     NAPI polls;
-  - rr-light: the same at a fixed rate (each request at its time, sleeping in between): what a
-    transaction costs when both ends sleep between them;
+  - rr-light: the same at a fixed rate (each request at its time, sleeping in between; 1% of
+    the xpu pair's closed-loop rate unless given): what a transaction costs when both ends
+    sleep between them;
   - tcp: iperf3, one stream, MTU 1500 on every link: instructions per MB, taken as the
     difference between two transfers of different sizes so that starting iperf3 cancels out;
   - xpu only, rr-light again with the polling baseline on both ends (the busy-poll flag, as
@@ -420,8 +421,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0, help="guest seconds per rr window")
-    ap.add_argument("--rate", type=float, default=100.0,
-                    help="requests/s (guest time) of the fixed-rate load")
+    ap.add_argument("--light", type=float, default=0.01,
+                    help="the fixed rate, as a fraction of the xpu pair's closed-loop rate")
+    ap.add_argument("--rate", type=float,
+                    help="the fixed rate in requests/s of guest time, instead of --light")
     ap.add_argument("--tcp-mb", type=int, default=64, help="MB of the big TCP transfer")
     ap.add_argument("--profile", type=int, nargs="?", const=25, default=0, metavar="TOP",
                     help="then perf's TOP functions per link (25 unless given)")
@@ -434,6 +437,10 @@ def main():
     sh("modprobe", "xpu")
     links = {k: Link(n, k) for n, k in enumerate(LINKS)}
     sh("udevadm", "settle", "--timeout=30", check=False)
+    if args.rate is None:
+        # As make bench-scale's light load: a share of one flow's saturated rate (guest time).
+        args.rate = round(args.light * rr(links["xpu"], args.seconds, None)["tps"], 1)
+    print(f"fixed rate: {args.rate} requests/s", flush=True)
     runs = []
     for r in range(args.rounds):
         fig = {"background": background(args.seconds)}

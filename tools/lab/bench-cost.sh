@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The cost benchmark (a command, not a test): what a packet costs in guest instructions, xpu
 # pair mode against veth and xpu's PCI mode (single-VM loop) against virtio-net, in one VM.
-#   tools/lab/bench-cost.sh [--rounds N] [--seconds S] [--rate R] [--tcp-mb M] [--profile]
+#   tools/lab/bench-cost.sh [--rounds N] [--seconds S] [--light F | --rate R] [--tcp-mb M] [--profile]
 #   (make bench-cost BENCH_ARGS=...)
 # One vCPU under QEMU's -icount shift=0,sleep=on, with the xpu_insn plugin counting the
 # guest's instructions (tools/bench/insn/, built here with gcc): the figures are instructions,
