@@ -106,8 +106,8 @@ test_queues_and_ring_size() {
 	# ethtool -g shows the size on both ends, as maximum and current: it is fixed for the
 	# link's life, and ethtool -G is not supported (yet).
 	for d in xpq xpr; do
-		[ "$(ethtool -g $d | grep -cE '^(RX|TX):[[:space:]]+512$')" = 4 ] ||
-			fail "ethtool -g $d: $(ethtool -g $d 2>&1)"
+		[ "$(ethtool -g "$d" | grep -cE '^(RX|TX):[[:space:]]+512$')" = 4 ] ||
+			fail "ethtool -g $d: $(ethtool -g "$d" 2>&1)"
 	done
 	out=$(ethtool -G xpq rx 256 2>&1) && fail "ethtool -G accepted a ring size"
 	echo "$out" | grep -q "not supported" || fail "ethtool -G: unclear refusal: $out"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The ethtool ops (`xpu_ethtool_ops` in driver/xpu_shim.c points at them), generic over
-//! [`NetdevOps`](super::ops::NetdevOps): `-i`, `-S`, `-l`/`-L`, `-c`/`-C`, and the private
+//! [`NetdevOps`](super::ops::NetdevOps): `-i`, `-S`, `-l`/`-L`, `-g`, `-c`/`-C`, and the private
 //! flags (`--show-priv-flags`, `--set-priv-flags`).
 //!
 //! `ethtool -S`: the driver lists its counters once, through a [`StatSink`], and the same walk

@@ -3,11 +3,15 @@
 """What a packet costs, in guest instructions: xpu against veth and virtio-net, in one VM.
 
 Runs inside the VM tools/lab/bench-cost.sh boots: QEMU's TCG with the xpu_insn plugin
-(tools/bench/insn/), which counts every instruction the guest executes and tells the guest the
-count when it asks: the figures are instructions, exact, and blind to what else this machine
-does. The VM runs under `-icount shift=0,sleep=on`: while it works, the guest's clock follows
-its instructions (1 ns each), so a timer fires after the same work in every run; while it
-idles, the clock follows real time, as it must for links whose packets QEMU carries on this
+(tools/bench/insn/), which counts every instruction the guest executes (whole translated
+blocks: a block cut short by a fault counts whole, a small error) and tells the guest the
+count when it asks: the figures are instructions, which the speed of this machine does not
+change. What the guest does can still depend on the host's timing where QEMU carries the
+packets (how many a poll finds): the run-to-run spread shows how much.
+
+The VM runs under `-icount shift=0,sleep=on`: while it works, the guest's clock follows its
+instructions (1 ns each), so a timer fires after the same work in every run; while it idles,
+the clock follows real time, as it must for links whose packets QEMU carries on this
 machine (virtio-net's socket, the PCI loop's doorbells): with sleep=off an idle guest's clock
 jumps to its next timer at once, and a reply QEMU had not delivered yet came "late".
 One vCPU: client and server take turns on it, as two processes on one core do.
@@ -37,10 +41,11 @@ Per link, in rounds that alternate the links' order:
 Plus the idle machine's background (instructions per second with nothing running), which a
 light transaction's figure includes for its share of the time.
 
-With --profile, then, per link: where the instructions go, as perf samples them (`perf record
--e cpu-clock` every 20000 ns of guest time, which under icount is every 20000 instructions
-the guest works; a sample lands where interrupts are next enabled, so code that runs with them
-off, such as the end of a context switch, takes the samples of what came before it).
+With --profile, then, per link: where the time goes, as perf samples it (`perf record -e
+cpu-clock` every 20 us of guest time: every 20000 instructions while the guest works; its idle
+time passes in real time and counts as default_idle; a sample lands where interrupts are next
+enabled, so code that runs with them off, such as the end of a context switch, takes the
+samples of what came before it).
 
 Prints a table (medians of the rounds; xpu/veth and xpu-pci/virtio with the range of the
 per-round ratios) and, last, one JSON line with every round's figures.
@@ -147,7 +152,6 @@ class Link:
                     out[m.group(1) or m.group(2)] += v
         return out
 
-
     def set_polling(self, on):
         """The busy-poll flag on both ends: each NAPI polls in a thread of its own, never
         sleeping (the polling baseline of the elastic claim)."""
@@ -174,7 +178,8 @@ class EthtoolStats:
             if libc.setns(there, 0x40000000) != 0:
                 sys.exit(f"bench: setns {ns}: {os.strerror(ctypes.get_errno())}")
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            libc.setns(here, 0x40000000)
+            if libc.setns(here, 0x40000000) != 0:
+                sys.exit(f"bench: setns back from {ns}: {os.strerror(ctypes.get_errno())}")
         finally:
             os.close(here)
             os.close(there)
@@ -192,6 +197,9 @@ class EthtoolStats:
 
     def read(self):
         raw = self.ioctl(struct.pack("II", self.GSTATS, self.n) + bytes(8 * self.n))
+        # The kernel gives no values if the count changed meanwhile (a link reset).
+        if struct.unpack_from("I", raw, 4)[0] != self.n:
+            sys.exit(f"bench: ethtool -S {self.dev.decode()}: the counters changed")
         return dict(zip(self.names, struct.unpack_from(f"{self.n}Q", raw, 8)))
 
 
@@ -212,10 +220,15 @@ class Instructions:
         addr = ctypes.addressof(ctypes.c_char.from_buffer(self.page))
         self.mark = ctypes.CFUNCTYPE(None)(addr)
 
-    def __call__(self):
+    def mark_now(self):
+        """Has the plugin note the count now; returns the note's number, for count()."""
         self.mark()
-        path = os.path.join(self.dir, str(self.n))
         self.n += 1
+        return self.n - 1
+
+    def count(self, note):
+        """The count the plugin noted as `note` (read later: reading costs instructions)."""
+        path = os.path.join(self.dir, str(note))
         try:
             with open(path) as f:
                 return int(f.read())
@@ -227,16 +240,41 @@ class Instructions:
 INSNS = None
 
 
-def machine():
-    """The guest's instructions so far (all of them: the plugin's count), and its context
-    switches and interrupts (/proc/stat)."""
-    out = {"insn": INSNS()}
+def proc_stat():
+    """The context switches and interrupts so far (/proc/stat)."""
+    out = {}
     with open("/proc/stat") as f:
         for line in f:
             name, *v = line.split()
             if name in ("ctxt", "intr"):
                 out[name] = int(v[0])
     return out
+
+
+class Window:
+    """What the guest did between start() and stop(): instructions (the plugin's count, of
+    everything the guest ran), context switches and interrupts, the link's xpu counters, and
+    the guest time it lasted. What reading them costs is left out of the window: the counters
+    are read before the first marker and after the second, the counts after both."""
+
+    def __init__(self, link=None):
+        self.link = link
+
+    def start(self):
+        self.x0 = self.link.xpu_counts() if self.link else {}
+        self.p0 = proc_stat()
+        self.t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
+        self.n0 = INSNS.mark_now()
+
+    def stop(self):
+        n1 = INSNS.mark_now()
+        t1 = time.clock_gettime(time.CLOCK_MONOTONIC)
+        p1 = proc_stat()
+        x1 = self.link.xpu_counts() if self.link else {}
+        d = {**delta(self.p0, p1), **delta(self.x0, x1)}
+        d["insn"] = INSNS.count(n1) - INSNS.count(self.n0)
+        d["seconds"] = t1 - self.t0
+        return d
 
 
 def delta(a, b):
@@ -251,9 +289,8 @@ def rr(link, seconds, rate):
     """One request/response measurement: per transaction, instructions and events.
 
     The client warms up until a common start, so the window holds the load alone. Starting
-    it takes an unknown guest time: each wait for the host (the root's 9p) lets the idle
-    guest's clock jump to its next timer. A client that starts too late refuses to run; it is
-    started again with twice the lead.
+    it takes a guest time that depends on the host (its binary comes over the root's 9p). A
+    client that starts too late refuses to run; it is started again with twice the lead.
     """
     srv = subprocess.Popen(["ip", "netns", "exec", link.b, RR, "server", "--bind",
                             f"0.0.0.0:{RR_PORT}"], stderr=subprocess.PIPE, text=True)
@@ -278,10 +315,11 @@ def rr_window(link, seconds, rate, lead):
     if rate:
         cmd += ["--rate", str(rate)]
     cli = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    win = Window(link)
     sleep_until(start_at)
-    m0, x0 = machine(), link.xpu_counts()
+    win.start()
     sleep_until(start_at + seconds)
-    m1, x1 = machine(), link.xpu_counts()
+    d = win.stop()
     res, err = cli.communicate(timeout=seconds + 120)
     if cli.returncode != 0:
         if "--start-at" in err and " ago " in err:
@@ -291,10 +329,10 @@ def rr_window(link, seconds, rate, lead):
     n = r["requests"] - r["lost"]
     if n <= 0:
         sys.exit(f"bench: {link.kind}: no transaction completed: {res}")
-    d = {**delta(m0, m1), **delta(x0, x1)}
     return {"insn": d["insn"] / n, "ctxt": d["ctxt"] / n, "intr": d["intr"] / n,
-            "doorbells": d["doorbells"] / n, "napi_polls": d["napi_polls"] / n,
-            "tps": n / seconds, "lost": r["lost"], "insn_per_s": d["insn"] / seconds}
+            "doorbells": d.get("doorbells", 0) / n, "napi_polls": d.get("napi_polls", 0) / n,
+            "tps": n / seconds, "lost": r["lost"], "missed": r["missed"],
+            "insn_per_s": d["insn"] / d["seconds"]}
 
 
 def tcp_insns(link, nbytes):
@@ -306,15 +344,16 @@ def tcp_insns(link, nbytes):
         # iperf3 listens on a dual-stack socket: tcp6.
         wait(f"{link.kind}: the iperf3 server", lambda: f":{TCP_PORT:04X}" in (
             read(f"/proc/{srv.pid}/net/tcp6") or ""), tries=200, step=0.05)
-        m0 = machine()
+        win = Window()
+        win.start()
         out = ns_sh(link.a, "iperf3", "-c", link.addr_b, "-p", str(TCP_PORT), "-n",
                     str(nbytes), "-J").stdout
-        m1 = machine()
+        d = win.stop()
         srv.wait(timeout=60)
     finally:
         srv.kill()
     got = json.loads(out)["end"]["sum_received"]["bytes"]
-    return delta(m0, m1)["insn"], got
+    return d["insn"], got
 
 
 def tcp(link, small, big):
@@ -355,7 +394,7 @@ def perf_top(title, top, *cmd):
     data = "/tmp/xpu-cost.perf"
     sh("perf", "record", "-q", "-a", "-e", "cpu-clock", "-c", "20000", "-o", data, "--", *cmd)
     rep = sh("perf", "report", "-q", "-i", data, "--stdio", "--sort", "sym").stdout
-    print(f"profile: {title} (share of the samples, one per 20000 instructions)")
+    print(f"profile: {title} (share of the samples, one per 20 us of guest time)")
     lines = [line for line in rep.splitlines() if line.strip()]
     for line in lines[:top]:
         # Rust's symbols stay mangled here: tools/lab/bench-cost.sh demangles them (rustfilt).
@@ -363,9 +402,11 @@ def perf_top(title, top, *cmd):
 
 
 def background(seconds):
-    m0 = machine()
+    win = Window()
+    win.start()
     time.sleep(seconds)
-    return {"insn_per_s": delta(m0, machine())["insn"] / seconds}
+    d = win.stop()
+    return {"insn_per_s": d["insn"] / d["seconds"]}
 
 
 # (key, label, unit, scale) of the table's rows, from the figures of one link and round.
@@ -388,7 +429,7 @@ def field(fig, key):
     return fig[what][name]
 
 
-def report(runs, clock_note):
+def report(runs, rate, clock_note):
     """The table: medians per link, and the ratios of medians with the per-round range."""
     print(clock_note)
     head = f"{'measure':38} {'unit':8}" + "".join(f"{k:>11}" for k in LINKS)
@@ -404,17 +445,21 @@ def report(runs, clock_note):
             else:
                 line += f"{'-':>22}"
         print(line)
-    # The CPU a link costs at the fixed rate, against the polling baseline's: instructions per
-    # second of guest time, of which a vCPU that never idles executes 1e9 (1 ns each).
+    bg = statistics.median(r["background"]["insn_per_s"] for r in runs)
+    print(f"idle machine: {bg:.4g} insn/s, so {bg / rate:.4g} of each fixed-rate transaction's "
+          f"instructions at {rate} requests/s")
+    # The CPU the xpu pair costs at the fixed rate, elastic and polling: instructions per
+    # second of guest time, of which a vCPU that never idles executes 1e9 (1 ns each). The
+    # polling baseline's two threads (one per end) keep the one vCPU busy whatever the load,
+    # so its figure is the vCPU's whole rate: with a core per poller it would be two cores.
     el = [r["xpu"]["rr-light"]["insn_per_s"] for r in runs]
     po = [r["xpu"]["rr-light-polling"]["insn_per_s"] for r in runs]
+    missed = max(r["xpu"]["rr-light-polling"]["missed"] for r in runs)
     per = [p / e for p, e in zip(po, el)]
-    print(f"{'xpu at the fixed rate, CPU':38} {'insn/s':8} elastic {statistics.median(el):.4g}, "
-          f"polling {statistics.median(po):.4g}: polling/elastic "
-          f"{statistics.median(po) / statistics.median(el):.1f} ({min(per):.1f}..{max(per):.1f})")
-    bg = statistics.median(r["background"]["insn_per_s"] for r in runs)
-    print(f"idle machine: {bg:.4g} insn/s (a fixed-rate transaction's figure includes "
-          f"{bg:.4g} / rate of it)")
+    print(f"xpu pair at {rate} requests/s: elastic {statistics.median(el):.4g} insn/s, polling "
+          f"{statistics.median(po):.4g} (its vCPU never idles; up to {missed} requests late): "
+          f"polling/elastic {statistics.median(po) / statistics.median(el):.1f} "
+          f"({min(per):.1f}..{max(per):.1f})")
 
 
 def main():
@@ -429,6 +474,11 @@ def main():
     ap.add_argument("--profile", type=int, nargs="?", const=25, default=0, metavar="TOP",
                     help="then perf's TOP functions per link (25 unless given)")
     args = ap.parse_args()
+    if args.rounds < 1 or args.seconds <= 0 or args.tcp_mb < 1:
+        sys.exit("bench: --rounds and --tcp-mb take at least 1, --seconds more than 0")
+    if not 0 < args.light <= 1 or (args.rate is not None and args.rate * args.seconds < 1):
+        sys.exit("bench: --light takes a fraction in (0, 1]; --rate, at least one request "
+                 "in --seconds")
     if os.cpu_count() != 1:
         sys.exit("bench: needs exactly one vCPU (tools/lab/bench-cost.sh)")
 
@@ -438,8 +488,10 @@ def main():
     links = {k: Link(n, k) for n, k in enumerate(LINKS)}
     sh("udevadm", "settle", "--timeout=30", check=False)
     if args.rate is None:
-        # As make bench-scale's light load: a share of one flow's saturated rate (guest time).
-        args.rate = round(args.light * rr(links["xpu"], args.seconds, None)["tps"], 1)
+        # A share of one flow's saturated rate, as make bench-scale's light load (there in
+        # wall-clock time, here in guest time: the rate this machine's instructions allow).
+        args.rate = max(round(args.light * rr(links["xpu"], args.seconds, None)["tps"], 1),
+                        1 / args.seconds)
     print(f"fixed rate: {args.rate} requests/s", flush=True)
     runs = []
     for r in range(args.rounds):
@@ -461,12 +513,13 @@ def main():
             f"{k} {fig[k]['rr']['insn']:.0f}/{fig[k]['rr-light']['insn']:.0f} insn per "
             f"transaction, {fig[k]['tcp']['insn_per_mb']:.4g} per MB" for k in LINKS),
             flush=True)
-    report(runs, "instructions: counted by the xpu_insn plugin; one vCPU")
+    report(runs, args.rate, "instructions: counted by the xpu_insn plugin; one vCPU")
     if args.profile:
         sh("sysctl", "-qw", "kernel.kptr_restrict=0", "kernel.perf_event_paranoid=-1")
         for link in links.values():
             profile(link, args.seconds, args.tcp_mb * 1_000_000, args.profile)
-    print(json.dumps({"rounds": runs, "rate": args.rate, "seconds": args.seconds}))
+    print(json.dumps({"rounds": runs, "rate": args.rate, "light": args.light,
+                      "seconds": args.seconds}))
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 # The cost benchmark (a command, not a test): what a packet costs in guest instructions, xpu
 # pair mode against veth and xpu's PCI mode (single-VM loop) against virtio-net, in one VM.
-#   tools/lab/bench-cost.sh [--rounds N] [--seconds S] [--light F | --rate R] [--tcp-mb M] [--profile]
+#   tools/lab/bench-cost.sh [--rounds N] [--seconds S] [--light F | --rate R] [--tcp-mb M]
+#                           [--profile [TOP]]
 #   (make bench-cost BENCH_ARGS=...)
 # One vCPU under QEMU's -icount shift=0,sleep=on, with the xpu_insn plugin counting the
 # guest's instructions (tools/bench/insn/, built here with gcc): the figures are instructions,
-# whatever else this machine does (tools/bench/cost.py says what it measures). The VM has two ivshmem-doorbell
-# functions on one fabric (xpu's PCI loop) and two virtio-net functions joined by a QEMU socket
-# netdev. Runs on the perf flavour of the test kernel. Writes target/bench/cost.{txt,json}.
+# whatever this machine's speed (tools/bench/cost.py says what it measures). The VM has two
+# ivshmem-doorbell functions on one fabric (xpu's PCI loop) and two virtio-net functions joined
+# by a QEMU socket netdev. Runs on the perf flavour of the test kernel. Writes
+# target/bench/cost.{txt,json}.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 export XPU_KERNEL_FLAVOR=${XPU_KERNEL_FLAVOR:-perf}

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Install everything the lab needs on a fresh Debian bookworm machine. Idempotent; prints
 # nothing when there is nothing to do. Needs root for apt (the CI and lab machines are root).
-#   tools/lab/deps.sh [bench-sidecar|bench-scale]   (with what that benchmark alone needs)
+#   tools/lab/deps.sh [bench-sidecar|bench-scale|bench-cost]   (with what that benchmark alone needs)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
