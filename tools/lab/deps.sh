@@ -32,7 +32,7 @@ DEB_PKGS=(
 # at a fixed rate with percentiles (hey). Not for make check or make demo: Debian's nginx
 # package starts a web server of its own on the machine.
 [ "${1:-}" = bench-sidecar ] && DEB_PKGS+=(nginx wrk hey)
-# make bench-cost BENCH_ARGS=--profile alone: perf, sampling the guest every N instructions.
+# make bench-cost alone: perf, which --profile runs in the guest (a sample per 20 us guest time).
 [ "${1:-}" = bench-cost ] && DEB_PKGS+=(linux-perf)
 # The test kernel's compiler (tools/lab/kernel.sh): a Rust kernel takes KASAN only from clang,
 # and 7.3 wants LLVM 17 or later (bookworm's clang is 14). The benchmark's kernel is gcc's.
