@@ -29,6 +29,22 @@ def wait(what, cond, tries=600, step=0.5):
     sys.exit(f"bench: timed out waiting for {what}")
 
 
+def sleep_until(t):
+    """Sleeps until time.time() reaches `t` (at once if it has)."""
+    time.sleep(max(0.0, t - time.time()))
+
+
+def proc_events():
+    """The machine's context switches and interrupts so far (/proc/stat's ctxt and intr)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *v = line.split()
+            if name in ("ctxt", "intr"):
+                out[name] = int(v[0])
+    return out
+
+
 def alternating(items, rounds, measure):
     """Runs `measure(value)` `rounds` times per item of the dict `items`, in its order in even
     rounds and reversed in odd ones. Returns the results per key, by round."""

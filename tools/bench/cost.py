@@ -52,6 +52,7 @@ per-round ratios) and, last, one JSON line with every round's figures.
 """
 
 import argparse
+import contextlib
 import ctypes
 import fcntl
 import json
@@ -65,7 +66,7 @@ import subprocess
 import sys
 import time
 
-from compare import sh, wait
+from compare import proc_events, sh, sleep_until, wait
 
 LINKS = ("veth", "xpu", "xpu-pci", "virtio")
 RR = os.environ.get("XPU_RR", "xpu-rr")
@@ -240,17 +241,6 @@ class Instructions:
 INSNS = None
 
 
-def proc_stat():
-    """The context switches and interrupts so far (/proc/stat)."""
-    out = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            name, *v = line.split()
-            if name in ("ctxt", "intr"):
-                out[name] = int(v[0])
-    return out
-
-
 class Window:
     """What the guest did between start() and stop(): instructions (the plugin's count, of
     everything the guest ran), context switches and interrupts, the link's xpu counters, and
@@ -262,14 +252,14 @@ class Window:
 
     def start(self):
         self.x0 = self.link.xpu_counts() if self.link else {}
-        self.p0 = proc_stat()
+        self.p0 = proc_events()
         self.t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
         self.n0 = INSNS.mark_now()
 
     def stop(self):
         n1 = INSNS.mark_now()
         t1 = time.clock_gettime(time.CLOCK_MONOTONIC)
-        p1 = proc_stat()
+        p1 = proc_events()
         x1 = self.link.xpu_counts() if self.link else {}
         d = {**delta(self.p0, p1), **delta(self.x0, x1)}
         d["insn"] = INSNS.count(n1) - INSNS.count(self.n0)
@@ -281,8 +271,34 @@ def delta(a, b):
     return {k: b[k] - a[k] for k in a}
 
 
-def sleep_until(t):
-    time.sleep(max(0.0, t - time.time()))
+@contextlib.contextmanager
+def rr_server(link):
+    """xpu-rr's server on the link's server side, listening, for the `with` block."""
+    srv = subprocess.Popen(["ip", "netns", "exec", link.b, RR, "server", "--bind",
+                            f"0.0.0.0:{RR_PORT}"], stderr=subprocess.PIPE, text=True)
+    try:
+        wait(f"{link.kind}: the xpu-rr server", lambda: f":{RR_PORT:04X}" in (
+            read(f"/proc/{srv.pid}/net/udp") or ""), tries=200, step=0.05)
+        yield
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def iperf_server(link):
+    """iperf3's server on the link's server side, for one test, listening; the `with` block
+    runs the client, after which the server exits by itself."""
+    srv = subprocess.Popen(["ip", "netns", "exec", link.b, "iperf3", "-s", "-1", "-p",
+                            str(TCP_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        # iperf3 listens on a dual-stack socket: tcp6.
+        wait(f"{link.kind}: the iperf3 server", lambda: f":{TCP_PORT:04X}" in (
+            read(f"/proc/{srv.pid}/net/tcp6") or ""), tries=200, step=0.05)
+        yield
+        srv.wait(timeout=60)
+    finally:
+        srv.kill()
 
 
 def rr(link, seconds, rate):
@@ -292,19 +308,12 @@ def rr(link, seconds, rate):
     it takes a guest time that depends on the host (its binary comes over the root's 9p). A
     client that starts too late refuses to run; it is started again with twice the lead.
     """
-    srv = subprocess.Popen(["ip", "netns", "exec", link.b, RR, "server", "--bind",
-                            f"0.0.0.0:{RR_PORT}"], stderr=subprocess.PIPE, text=True)
-    try:
-        wait(f"{link.kind}: the xpu-rr server", lambda: f":{RR_PORT:04X}" in (
-            read(f"/proc/{srv.pid}/net/udp") or ""), tries=200, step=0.05)
+    with rr_server(link):
         lead = 2.0
         while (out := rr_window(link, seconds, rate, lead)) is None:
             lead *= 2
             if lead > 200:
                 sys.exit(f"bench: {link.kind}: the xpu-rr client is still late with {lead / 2} s")
-    finally:
-        srv.terminate()
-        srv.wait(timeout=30)
     return out
 
 
@@ -337,21 +346,12 @@ def rr_window(link, seconds, rate, lead):
 
 def tcp_insns(link, nbytes):
     """Instructions and bytes received for one iperf3 transfer of `nbytes`, processes included."""
-    srv = subprocess.Popen(["ip", "netns", "exec", link.b, "iperf3", "-s", "-1", "-p",
-                            str(TCP_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           text=True)
-    try:
-        # iperf3 listens on a dual-stack socket: tcp6.
-        wait(f"{link.kind}: the iperf3 server", lambda: f":{TCP_PORT:04X}" in (
-            read(f"/proc/{srv.pid}/net/tcp6") or ""), tries=200, step=0.05)
+    with iperf_server(link):
         win = Window()
         win.start()
         out = ns_sh(link.a, "iperf3", "-c", link.addr_b, "-p", str(TCP_PORT), "-n",
                     str(nbytes), "-J").stdout
         d = win.stop()
-        srv.wait(timeout=60)
-    finally:
-        srv.kill()
     got = json.loads(out)["end"]["sum_received"]["bytes"]
     return d["insn"], got
 
@@ -366,28 +366,14 @@ def tcp(link, small, big):
 
 def profile(link, seconds, tcp_bytes, top):
     """perf's top functions for the closed-loop request/response and for a TCP transfer."""
-    srv = subprocess.Popen(["ip", "netns", "exec", link.b, RR, "server", "--bind",
-                            f"0.0.0.0:{RR_PORT}"], stderr=subprocess.PIPE, text=True)
-    try:
-        wait(f"{link.kind}: the xpu-rr server", lambda: f":{RR_PORT:04X}" in (
-            read(f"/proc/{srv.pid}/net/udp") or ""), tries=200, step=0.05)
+    with rr_server(link):
         perf_top(f"{link.kind}, 64 B request/response, closed loop", top,
                  "ip", "netns", "exec", link.a, RR, "client", "--connect",
                  f"{link.addr_b}:{RR_PORT}", "--seconds", str(seconds))
-    finally:
-        srv.terminate()
-        srv.wait(timeout=30)
-    srv = subprocess.Popen(["ip", "netns", "exec", link.b, "iperf3", "-s", "-1", "-p",
-                            str(TCP_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait(f"{link.kind}: the iperf3 server", lambda: f":{TCP_PORT:04X}" in (
-            read(f"/proc/{srv.pid}/net/tcp6") or ""), tries=200, step=0.05)
+    with iperf_server(link):
         perf_top(f"{link.kind}, TCP MTU 1500, {tcp_bytes // 1_000_000} MB", top,
                  "ip", "netns", "exec", link.a, "iperf3", "-c", link.addr_b, "-p", str(TCP_PORT),
                  "-n", str(tcp_bytes))
-        srv.wait(timeout=60)
-    finally:
-        srv.kill()
 
 
 def perf_top(title, top, *cmd):

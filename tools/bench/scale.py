@@ -53,7 +53,7 @@ import subprocess
 import sys
 import time
 
-from compare import sh, wait
+from compare import proc_events, sh, sleep_until, wait
 
 MODES = ("elastic", "polling", "busy-poll", "spin", "veth")
 LOADS = ("idle", "light", "saturated")
@@ -200,14 +200,7 @@ def set_mode(pods, mode, host, dpu):
 
 def proc_counts():
     """The clock and the machine's context switches and interrupts so far (/proc/stat)."""
-    counts = {}
-    with open("/proc/stat") as f:
-        now = time.clock_gettime(time.CLOCK_BOOTTIME)
-        for line in f:
-            name, *v = line.split()
-            if name in ("ctxt", "intr"):
-                counts[name] = int(v[0])
-    return now, counts
+    return time.clock_gettime(time.CLOCK_BOOTTIME), proc_events()
 
 
 def task_cpu():
@@ -263,10 +256,6 @@ def pooled(files):
             return None
         return rtts[min(len(rtts), max(1, math.ceil(q * len(rtts)))) - 1] / 1e3
     return len(rtts), pct(0.5), pct(0.99), pct(0.999)
-
-
-def sleep_until(t):
-    time.sleep(max(0.0, t - time.time()))
 
 
 def measure(pods, mode, load, rate, seconds):
