@@ -178,7 +178,7 @@ int xpu_skb_vnet_hdr(const struct sk_buff *skb, struct virtio_net_hdr *h)
 /*
  * The one copy of the datapath: out of the sender's half into a fresh skb. @data is the
  * sender's memory, which it may still be scribbling on if it is hostile: we copy it once and
- * validate only the copy. ERR_PTR(-EINVAL): metadata the stack refuses; -ENOMEM: no memory.
+ * validate only the copy. ERR_PTR(-EINVAL): metadata the stack refuses; another: no memory.
  */
 struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned int len,
 			   const struct virtio_net_hdr *h)
@@ -209,12 +209,31 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 		}
 	}
 
-	/* As virtio-net: the conversion below leaves a verified checksum to the driver. */
-	if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID)
+	/*
+	 * As virtio-net: the conversion below leaves a verified checksum to the driver. With
+	 * rx-checksumming off (ethtool -K rx off) the peer's word is not taken for it.
+	 */
+	if ((h->flags & VIRTIO_NET_HDR_F_DATA_VALID) && (dev->features & NETIF_F_RXCSUM))
 		skb->ip_summed = CHECKSUM_UNNECESSARY;
 	if (virtio_net_hdr_to_skb(skb, h, true)) {
 		kfree_skb(skb);
 		return ERR_PTR(-EINVAL);
+	}
+	/*
+	 * A partial checksum is the sender's offload passed on, as veth and virtio-net pass it:
+	 * the stack takes it as its own. With rx-checksumming off the receiver wants checksums
+	 * written, as virtio-net asks its device by clearing GUEST_CSUM: we complete it (the
+	 * conversion above checked that it lies in the linear part). A GSO packet keeps it; its
+	 * segments get theirs when the stack segments it, as for its own GRO packets.
+	 */
+	if (skb->ip_summed == CHECKSUM_PARTIAL && !skb_is_gso(skb) &&
+	    !(dev->features & NETIF_F_RXCSUM)) {
+		/* -ENOMEM if it must copy the header to write in it. */
+		err = skb_checksum_help(skb);
+		if (unlikely(err)) {
+			kfree_skb(skb);
+			return ERR_PTR(err);
+		}
 	}
 	skb->protocol = eth_type_trans(skb, dev);
 	/* Every ring is polled, also those past ethtool -L's count: RPS wants a queue it has. */

@@ -66,15 +66,15 @@ inst=$XPU_CACHE/ksft/install
 
 log "kselftests in VMs"
 # The suites run in two VMs side by side, one emulated CPU each (TCG gives a guest about one
-# host core per vCPU, and most cases are one program at a time): the first lane's suites, and
-# beside them the second lane's, then PCI mode's on the single-VM loop (two ivshmem-doorbell
-# functions on one fabric). The lanes are balanced by the cases' own times ("# took N s" in the
+# host core per vCPU, and most cases are one program at a time): the first lane's suites, then
+# a short VM whose clock follows its instructions (-icount), and beside them the second lane's,
+# then PCI mode's on the single-VM loop (two ivshmem-doorbell functions on one fabric). The lanes are balanced by the cases' own times ("# took N s" in the
 # KTAP): the edge suite alone is a quarter of the whole. Pair mode's suites run in VMs without
 # ivshmem functions (xpu would bind them).
 ktap=$XPU_CACHE/ksft/last-run.tap
 lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh)
 # xpu_datapath.sh last: its last case, should its bug come back, wedges the kernel.
-lane_b=(xpu_ping_py.sh xpu_splitns.sh xpu_node.sh xpu_datapath.sh)
+lane_b=(xpu_drivers_net.sh xpu_splitns.sh xpu_node.sh xpu_datapath.sh)
 # Every pair-mode suite the install has must be in a lane: a new suite left out would never run.
 for t in $("$inst/run_kselftest.sh" -l | sed -n 's/^drivers\/net\/xpu://p'); do
 	case " ${lane_a[*]} ${lane_b[*]} xpu_pci.sh " in
@@ -86,25 +86,38 @@ suites() { # suites NAME...: run_kselftest.sh's arguments
 	local t
 	for t in "$@"; do printf -- '-t\ndrivers/net/xpu:%s\n' "$t"; done
 }
-ksft_vm() { # ksft_vm NAME TIMEOUT VM_OPTION... -- SUITE...: one VM's KTAP to NAME.tap, exit status to NAME.rc
-	local name=$1 timeout=$2 t0=$SECONDS opts=() rc
+# ksft_vm NAME TIMEOUT [--env VAR=VALUE]... VM_OPTION... -- SUITE...: one VM's KTAP to NAME.tap,
+# exit status to NAME.rc; the variables are set for the suites in the guest.
+ksft_vm() {
+	local name=$1 timeout=$2 t0=$SECONDS opts=() env=() rc
 	shift 2
-	while [ "$1" != -- ]; do opts+=("$1"); shift; done
+	while [ "$1" != -- ]; do
+		case $1 in
+		--env) env+=("$2"); shift 2 ;;
+		*) opts+=("$1"); shift ;;
+		esac
+	done
 	shift
 	mapfile -t args < <(suites "$@")
 	"$XPU_ROOT/tools/lab/vm.sh" --name "$name" --cpus 1 --timeout "$timeout" "${opts[@]}" -- \
-		"$inst/run_kselftest.sh" "${args[@]}" >"$XPU_CACHE/ksft/$name.tap" 2>&1
+		"${env[@]}" "$inst/run_kselftest.sh" "${args[@]}" >"$XPU_CACHE/ksft/$name.tap" 2>&1
 	rc=$?
 	echo "$rc" >"$XPU_CACHE/ksft/$name.rc"
 	log "$name: exit $rc after $((SECONDS - t0)) s"
 }
-ksft_vm xpu-ksft-a 3000 -- "${lane_a[@]}" &
+# Lane A ends with gro.py's large trains in a VM whose clock follows its instructions
+# (xpu_drivers_net.sh says why).
+{
+	ksft_vm xpu-ksft-a 3000 -- "${lane_a[@]}"
+	ksft_vm xpu-ksft-icount 900 --env XPU_ICOUNT=1 --env XPU_CASES=large.trains \
+		--qemu-opts "-icount shift=0,sleep=on" -- xpu_drivers_net.sh
+} &
 lane_a_pid=$!
 ksft_vm xpu-ksft-b 2400 -- "${lane_b[@]}"
 ksft_vm xpu-ksft-pci 1200 --ivshmem 2 -- xpu_pci.sh
 wait "$lane_a_pid"
 : >"$ktap"
-for name in xpu-ksft-b xpu-ksft-a xpu-ksft-pci; do
+for name in xpu-ksft-b xpu-ksft-a xpu-ksft-icount xpu-ksft-pci; do
 	cat "$XPU_CACHE/ksft/$name.tap" | tee -a "$ktap"
 	rc=$(cat "$XPU_CACHE/ksft/$name.rc" 2>/dev/null || echo 124)
 	# 124: the VM died (a panic) or timed out mid-run; 125: the guest could not be set up.

@@ -23,15 +23,19 @@ if ! make -s -C "$tree/tools/testing/selftests" TARGETS=drivers/net/xpu \
 	die "installing the kselftests failed"
 fi
 
-# The kernel's own driver test drivers/net/ping.py runs against xpu too (xpu_ping_py.sh). It
-# needs its part of the source tree around it, as in the tree: the Python libraries, YNL and
-# its specs, and the XDP object it loads (built here with clang).
+# The kernel's own driver tests run against xpu too (xpu_drivers_net.sh): drivers/net's ping.py,
+# gro.py and hw/csum.py. They need their part of the source tree around them, as in the tree:
+# the Python libraries, YNL and its specs, the XDP object ping.py loads (built here with clang)
+# and the C programs of net/lib that gro.py and csum.py drive (built here with gcc, as the
+# tree's net/lib/Makefile would).
 py=$inst/pytree
-mkdir -p "$py/tools/testing/selftests/drivers/net" "$py/tools/testing/selftests/net/lib" \
-	"$py/tools/net" "$py/Documentation/netlink"
-cp "$st/drivers/net/ping.py" "$py/tools/testing/selftests/drivers/net/"
-cp -r "$st/drivers/net/lib" "$py/tools/testing/selftests/drivers/net/"
-cp -r "$st/net/lib/py" "$py/tools/testing/selftests/net/lib/"
+pst=$py/tools/testing/selftests
+mkdir -p "$pst/drivers/net/hw" "$pst/net/lib" "$py/tools/net" "$py/Documentation/netlink"
+cp "$st/drivers/net/ping.py" "$st/drivers/net/gro.py" "$pst/drivers/net/"
+cp -r "$st/drivers/net/lib" "$pst/drivers/net/"
+cp "$st/drivers/net/hw/csum.py" "$pst/drivers/net/hw/"
+cp -r "$st/drivers/net/hw/lib" "$pst/drivers/net/hw/"
+cp -r "$st/net/lib/py" "$pst/net/lib/"
 cp -r "$src/tools/net/ynl" "$py/tools/net/"
 cp -r "$src/Documentation/netlink/specs" "$py/Documentation/netlink/"
 # xpu_splitns.sh drives the xpu family with the kernel's ynl CLI: our spec sits with the
@@ -39,8 +43,13 @@ cp -r "$src/Documentation/netlink/specs" "$py/Documentation/netlink/"
 cp "$src"/Documentation/netlink/*.yaml "$py/Documentation/netlink/"
 cp "$XPU_ROOT/uapi/xpu.yaml" "$py/Documentation/netlink/specs/xpu.yaml"
 if ! clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c "$st/net/lib/xdp_dummy.bpf.c" \
-	-o "$py/tools/testing/selftests/net/lib/xdp_dummy.bpf.o" 2>"$XPU_CACHE/ksft/bpf.log"; then
+	-o "$pst/net/lib/xdp_dummy.bpf.o" 2>"$XPU_CACHE/ksft/bpf.log"; then
 	cat "$XPU_CACHE/ksft/bpf.log" >&2
 	die "building xdp_dummy.bpf.o for ping.py failed (clang and libbpf-dev: run 'make deps')"
 fi
+for prog in gro csum; do
+	plog=$XPU_CACHE/ksft/$prog.log
+	gcc -O2 -Wall -I"$st" -o "$pst/net/lib/$prog" "$st/net/lib/$prog.c" 2>"$plog" ||
+		{ cat "$plog" >&2; die "building net/lib/$prog failed"; }
+done
 echo "$inst"

@@ -1,0 +1,132 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The kernel's own driver tests (tools/testing/selftests/drivers/net) in their real-device
+# mode against an xpu pair: NETIF=xpu0 here, the peer in a namespace (REMOTE_TYPE=netns).
+#   ping.py     ping (to 65000 bytes) and TCP both ways, checksum offload off and on, generic
+#               XDP; native and offloaded XDP it skips (xpu has neither yet).
+#   hw/csum.py  checksums: crafted good and bad ones received, offloaded ones sent.
+#   gro.py      what GRO makes on xpu0 of crafted trains from the peer (coalesce or not).
+
+. "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
+
+# tools/lab/ksft.sh installs the tests with their libraries and helpers next to the xpu tests.
+DRV_NET=$XPU_DIR/../../../pytree/tools/testing/selftests/drivers/net
+
+# drv_pair: an xpu pair, xpu0 here and xpu1 in a new namespace ($REMOTE_NS), addressed and
+# described to the suite's environment (NetDrvEpEnv) by its variables.
+drv_pair() {
+	for c in python3 socat ethtool tc; do
+		command -v $c >/dev/null || skip "$c not installed"
+	done
+	REMOTE_NS=$(xpu_netns remote) || fail "cannot create netns"
+	ip link add xpu0 type xpu || fail "add failed"
+	ip link set xpu1 netns "$REMOTE_NS" || fail "moving the peer failed"
+	ip addr add 192.0.2.1/24 dev xpu0
+	ip addr add 2001:db8::1/64 dev xpu0 nodad
+	ip -n "$REMOTE_NS" addr add 192.0.2.2/24 dev xpu1
+	ip -n "$REMOTE_NS" addr add 2001:db8::2/64 dev xpu1 nodad
+	ip link set xpu0 up
+	ip -n "$REMOTE_NS" link set xpu1 up
+	slowwait 10 ping -q -c 1 -W 1 192.0.2.2 >/dev/null || fail "no connectivity"
+	export NETIF=xpu0 LOCAL_V4=192.0.2.1 REMOTE_V4=192.0.2.2 \
+		LOCAL_V6=2001:db8::1 REMOTE_V6=2001:db8::2 REMOTE_TYPE=netns REMOTE_ARGS="$REMOTE_NS"
+}
+
+# drv_run TEST [ARG...]: runs drivers/net/TEST and prints its KTAP; fails unless it exits 0.
+# Its output is kept in DRV_OUT for drv_passed.
+drv_run() {
+	local t=$1 rc
+	shift
+	[ -f "$DRV_NET/$t" ] || skip "drivers/net/$t is not installed next to the xpu tests"
+	DRV_OUT=$(python3 "$DRV_NET/$t" "$@" 2>&1)
+	rc=$?
+	echo "$DRV_OUT"
+	[ $rc = 0 ] || fail "$t failed (exit $rc)"
+}
+
+# drv_passed CASE...: each case ran and passed (a run that skipped them all exits 0 too).
+drv_passed() {
+	local c
+	for c in "$@"; do
+		echo "$DRV_OUT" | grep -q "^ok [0-9]* $c\$" || fail "$c did not pass"
+	done
+}
+
+test_ping_py() {
+	drv_pair
+	drv_run ping.py
+	drv_passed ping.test_default_v4 ping.test_default_v6 ping.test_xdp_generic_sb
+}
+
+test_csum_py() {
+	local v c cases=()
+	drv_pair
+	# The transmit cases read, at the peer, the checksums xpu0's offload asked for. xpu hands
+	# a partial checksum on, as veth and virtio-net do, and the receiving stack takes it as its
+	# own (the test's AF_PACKET reader is told "not ready" and skips the packet); a receiver
+	# with rx-checksumming off gets it written, as virtio-net's device writes it for a guest
+	# without GUEST_CSUM.
+	ip netns exec "$REMOTE_NS" ethtool -K xpu1 rx off || fail "ethtool -K rx off failed"
+	drv_run hw/csum.py
+	for v in 4 6; do
+		for c in rx_tcp rx_tcp_invalid rx_udp rx_udp_invalid tx_udp_csum_offload \
+			tx_udp_zero_checksum; do
+			cases+=("csum.ipv${v}_$c")
+		done
+	done
+	drv_passed "${cases[@]}"
+}
+
+# The gro.py cases whose trains are 18 packets of 4 KiB, coalesced up to the IP maximum and not
+# past it.
+GRO_LARGE=(large_max large_rem)
+
+test_gro_py() {
+	local v c cases=()
+	drv_pair
+	# gro.c dates every packet of a train 5 ms ahead (SO_TXTIME), so that the train leaves the
+	# sender in one burst whatever the sender's speed, as from a NIC's wire; only an EDT qdisc
+	# honours the date: the peer's is fq. Under TCG a sender needs more than 5 ms for the
+	# large trains (GRO then flushes at the next jiffy what it holds), so this run tells the
+	# test it is on a slow machine (the kernel tests' KSFT_MACHINE_SLOW): it then takes a
+	# large train's wrong split for the machine's (over-coalescing still fails it). The next
+	# case runs them strictly, with a guest clock that follows the instructions.
+	ip netns exec "$REMOTE_NS" tc qdisc replace dev xpu1 root fq || fail "no fq qdisc"
+	KSFT_MACHINE_SLOW=yes drv_run gro.py
+	for v in ipv4 ipv6 ipip ip6ip6; do
+		for c in data_same data_lrg_sml data_burst ack flags_psh tcp_csum tcp_seq ip_ecn; do
+			cases+=("gro.test.sw_${v}_$c")
+		done
+	done
+	for v in pppoev4 pppoev6; do
+		for c in data_same data_lrg_sml data_burst pppoe_sid; do
+			cases+=("gro.test.sw_${v}_$c")
+		done
+	done
+	drv_passed "${cases[@]}" gro.test.sw_ipv4_ip_id_df1_inc gro.test.sw_ipv6_ip_v6ext_same
+}
+
+test_gro_large() {
+	local v c filter=() cases=()
+	# Under -icount the guest's clock counts its instructions (one per ns at shift=0): the
+	# sender's 18 packets take a fraction of the 5 ms the test gives them, as on a real CPU.
+	[ "${XPU_ICOUNT:-}" = 1 ] || skip "needs a guest clock that follows its instructions:" \
+		"tools/lab/vm.sh --qemu-opts '-icount shift=0,sleep=on' and XPU_ICOUNT=1 (make check does)"
+	drv_pair
+	ip netns exec "$REMOTE_NS" tc qdisc replace dev xpu1 root fq || fail "no fq qdisc"
+	for v in ipv4 ipv6 ipip ip6ip6; do
+		for c in "${GRO_LARGE[@]}"; do
+			filter+=(-t "test.sw_${v}_$c")
+			cases+=("gro.test.sw_${v}_$c")
+		done
+	done
+	drv_run gro.py "${filter[@]}"
+	drv_passed "${cases[@]}"
+}
+
+xpu_begin 5
+xpu_case "drivers/net/ping.py, NETIF=xpu0, REMOTE_TYPE=netns" test_ping_py
+xpu_case "drivers/net/hw/csum.py, the peer's rx-checksumming off" test_csum_py
+xpu_case "drivers/net/gro.py, the peer's qdisc fq, a slow machine" test_gro_py
+xpu_case "drivers/net/gro.py's large trains, the guest's clock by instructions" test_gro_large
+xpu_end
