@@ -228,7 +228,7 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 	 */
 	if (skb->ip_summed == CHECKSUM_PARTIAL && !skb_is_gso(skb) &&
 	    !(dev->features & NETIF_F_RXCSUM)) {
-		/* -ENOMEM if it must copy the header to write in it. */
+		/* It cannot fail on this fresh, unshared skb; if it did, the packet is dropped. */
 		err = skb_checksum_help(skb);
 		if (unlikely(err)) {
 			kfree_skb(skb);

@@ -115,7 +115,7 @@ def hostile(win, regs, base, me, seconds, seed):
     writes = 0
     while time.monotonic() < end:
         q = rnd.randrange(queues)
-        what = rnd.randrange(4)
+        what = rnd.randrange(5)
         word = lambda: rnd.choice([0, 1, ring - 1, ring, ring + 1, 0xFFFFFFFF, rnd.getrandbits(32)])
         if what == 0:  # producer index or its event index
             struct.pack_into("<I", win, base + ring_off + q * rbytes + 4 * rnd.randrange(2), word())
@@ -125,11 +125,20 @@ def hostile(win, regs, base, me, seconds, seed):
         else:  # a descriptor: offset, length, csum start/offset, gso size/type, flags
             slot = (base + ring_off + q * rbytes + shm.RING_PRODUCER_SIZE
                     + rnd.randrange(ring) * shm.DESC_SIZE)
-            off = rnd.choice([data_off + rnd.randrange(1 << 20), rnd.getrandbits(32), 0])
-            length = rnd.choice([0, 13, 14, 60, 1514, 65600, 65601, rnd.getrandbits(32)])
-            struct.pack_into(DESC_FMT, win, slot, off, length, rnd.getrandbits(16),
-                             rnd.getrandbits(16), rnd.getrandbits(16), rnd.getrandbits(8),
-                             rnd.getrandbits(8))
+            if what == 4:
+                # One that passes for a packet with a partial checksum, its start and offset
+                # anywhere near the headers: the receiver writes it if rx-checksumming is off.
+                length = rnd.choice([60, 1514, 4000, 9014])
+                dsize = ring * get(win, base, "buf_size")
+                off = data_off + q * dsize + rnd.randrange(max(dsize - length, 1))
+                struct.pack_into(DESC_FMT, win, slot, off, length, rnd.randrange(length + 2),
+                                 rnd.randrange(64), 0, shm.GSO_NONE, shm.DESC_F_CSUM_PARTIAL)
+            else:
+                off = rnd.choice([data_off + rnd.randrange(1 << 20), rnd.getrandbits(32), 0])
+                length = rnd.choice([0, 13, 14, 60, 1514, 65600, 65601, rnd.getrandbits(32)])
+                struct.pack_into(DESC_FMT, win, slot, off, length, rnd.getrandbits(16),
+                                 rnd.getrandbits(16), rnd.getrandbits(16), rnd.getrandbits(8),
+                                 rnd.getrandbits(8))
         writes += 1
         if writes % 4 == 0:
             doorbell.value = (1 - me) << 16 | rnd.randrange(queues + 1)

@@ -23,15 +23,15 @@ if ! make -s -C "$tree/tools/testing/selftests" TARGETS=drivers/net/xpu \
 	die "installing the kselftests failed"
 fi
 
-# The kernel's own driver tests run against xpu too (xpu_drivers_net.sh): drivers/net's ping.py,
-# gro.py and hw/csum.py. They need their part of the source tree around them, as in the tree:
-# the Python libraries, YNL and its specs, the XDP object ping.py loads (built here with clang)
-# and the C programs of net/lib that gro.py and csum.py drive (built here with gcc, as the
-# tree's net/lib/Makefile would).
+# The kernel's own driver tests run against xpu too (xpu_drivers_net.sh): drivers/net's
+# ping.py, gro.py, stats.py and hw/csum.py. They need their part of the source tree around
+# them, as in the tree: the Python libraries, YNL and its specs, the XDP object ping.py loads
+# (built here with clang) and the C programs of net/lib that gro.py and csum.py drive (built
+# here with gcc against the host's headers; the tree's Makefile would use the kernel's).
 py=$inst/pytree
 pst=$py/tools/testing/selftests
 mkdir -p "$pst/drivers/net/hw" "$pst/net/lib" "$py/tools/net" "$py/Documentation/netlink"
-cp "$st/drivers/net/ping.py" "$st/drivers/net/gro.py" "$pst/drivers/net/"
+cp "$st/drivers/net/ping.py" "$st/drivers/net/gro.py" "$st/drivers/net/stats.py" "$pst/drivers/net/"
 cp -r "$st/drivers/net/lib" "$pst/drivers/net/"
 cp "$st/drivers/net/hw/csum.py" "$pst/drivers/net/hw/"
 cp -r "$st/drivers/net/hw/lib" "$pst/drivers/net/hw/"
@@ -42,6 +42,10 @@ cp -r "$src/Documentation/netlink/specs" "$py/Documentation/netlink/"
 # kernel's, next to the schemas it is validated against.
 cp "$src"/Documentation/netlink/*.yaml "$py/Documentation/netlink/"
 cp "$XPU_ROOT/uapi/xpu.yaml" "$py/Documentation/netlink/specs/xpu.yaml"
+# rt-link's spec learns the xpu link kind, or ynl refuses to decode an xpu device's getlink.
+python3 "$XPU_ROOT/tools/lab/rt-link-xpu.py" "$src/Documentation/netlink/specs/rt-link.yaml" \
+	"$XPU_ROOT/uapi/xpu.yaml" >"$py/Documentation/netlink/specs/rt-link.yaml" ||
+	die "giving rt-link.yaml the xpu link kind failed"
 if ! clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c "$st/net/lib/xdp_dummy.bpf.c" \
 	-o "$pst/net/lib/xdp_dummy.bpf.o" 2>"$XPU_CACHE/ksft/bpf.log"; then
 	cat "$XPU_CACHE/ksft/bpf.log" >&2

@@ -61,6 +61,10 @@ fn render() -> String {
     writeln!(s, "MAX_QUEUES = {MAX_QUEUES}").expect("a String takes any write");
     writeln!(s, "MIN_RING_SIZE = {MIN_RING_SIZE}").expect("a String takes any write");
     writeln!(s, "MAX_RING_SIZE = {MAX_RING_SIZE}").expect("a String takes any write");
+    writeln!(s, "DESC_F_CSUM_PARTIAL = {DESC_F_CSUM_PARTIAL:#x}")
+        .expect("a String takes any write");
+    writeln!(s, "DESC_F_DATA_VALID = {DESC_F_DATA_VALID:#x}").expect("a String takes any write");
+    writeln!(s, "GSO_NONE = {GSO_NONE}").expect("a String takes any write");
     let states = [
         SideState::Down,
         SideState::Ready,
