@@ -223,8 +223,9 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 	 * A partial checksum is the sender's offload passed on, as veth and virtio-net pass it:
 	 * the stack takes it as its own. With rx-checksumming off the receiver wants checksums
 	 * written, as virtio-net asks its device by clearing GUEST_CSUM: we complete it (the
-	 * conversion above checked that it lies in the linear part). A GSO packet keeps it; its
-	 * segments get theirs when the stack segments it, as for its own GRO packets.
+	 * conversion above checked that it lies in the linear part). A GSO packet keeps it, as
+	 * the stack's own GRO packets do: taken as sound if delivered here, written per segment
+	 * if forwarded.
 	 */
 	if (skb->ip_summed == CHECKSUM_PARTIAL && !skb_is_gso(skb) &&
 	    !(dev->features & NETIF_F_RXCSUM)) {

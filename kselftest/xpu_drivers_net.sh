@@ -102,8 +102,8 @@ test_gro_py() {
 	# honours the date: the peer's is fq. Under TCG a sender needs more than 5 ms for the
 	# large trains (GRO then flushes at the next jiffy what it holds), so this run tells the
 	# test it is on a slow machine (the kernel tests' KSFT_MACHINE_SLOW): it then takes a
-	# large train's wrong split for the machine's (over-coalescing still fails it). The next
-	# case runs them strictly, with a guest clock that follows the instructions.
+	# large train's wrong split for the machine's (over-coalescing still fails it).
+	# test_gro_large runs them strictly, in a guest whose clock follows its instructions.
 	ip netns exec "$REMOTE_NS" tc qdisc replace dev xpu1 root fq || fail "no fq qdisc"
 	KSFT_MACHINE_SLOW=yes drv_run gro.py
 	for v in ipv4 ipv6 ipip ip6ip6; do
