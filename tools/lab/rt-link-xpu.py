@@ -12,6 +12,7 @@ own, and the kind is added to the sub-message.
 Usage: rt-link-xpu.py RT_LINK_YAML XPU_YAML > OUT_YAML
 """
 
+import itertools
 import sys
 
 import yaml
@@ -27,8 +28,8 @@ def main() -> int:
     with open(sys.argv[1], encoding="utf-8") as f:
         text = f.read()
     rt = yaml.safe_load(text)
-    # ynl wants the spec's licence tag (its first comment line): the comments are kept.
-    header = [line for line in text.splitlines() if line.startswith("#")]
+    # ynl wants the spec's licence tag, its first comment line: the leading comments are kept.
+    header = list(itertools.takewhile(lambda line: line.startswith("#"), text.splitlines()))
     with open(sys.argv[2], encoding="utf-8") as f:
         xpu = yaml.safe_load(f)
 
