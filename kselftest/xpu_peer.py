@@ -126,8 +126,9 @@ def hostile(win, regs, base, me, seconds, seed):
             slot = (base + ring_off + q * rbytes + shm.RING_PRODUCER_SIZE
                     + rnd.randrange(ring) * shm.DESC_SIZE)
             if what == 4:
-                # One that passes for a packet with a partial checksum, its start and offset
-                # anywhere near the headers: the receiver writes it if rx-checksumming is off.
+                # One that passes for a packet with a partial checksum, its start anywhere in
+                # the packet or just past it, its offset within 64 bytes of the start: the
+                # receiver writes it if rx-checksumming is off.
                 length = rnd.choice([60, 1514, 4000, 9014])
                 dsize = ring * get(win, base, "buf_size")
                 off = data_off + q * dsize + rnd.randrange(max(dsize - length, 1))
