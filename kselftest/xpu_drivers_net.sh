@@ -8,6 +8,7 @@
 #   hw/csum.py  checksums: crafted good and bad ones received, offloaded ones sent.
 #   stats.py    the device's counters: ip link, qstats per queue and base, across down/up and
 #               ethtool -L, read in parallel.
+#   napi_id.py  a socket learns the id of the NAPI that received its packets.
 #   gro.py      what GRO makes on xpu0 of crafted trains from the peer (coalesce or not).
 
 . "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
@@ -90,6 +91,12 @@ test_stats_py() {
 		stats.procfs_downup_hammer
 }
 
+test_napi_id_py() {
+	drv_pair
+	drv_run napi_id.py
+	drv_passed napi_id.test_napi_id
+}
+
 # The gro.py cases whose trains are 18 packets of 4 KiB, coalesced up to the IP maximum and not
 # past it.
 GRO_LARGE=(large_max large_rem)
@@ -143,9 +150,10 @@ if [ "${XPU_ICOUNT:-}" = 1 ]; then
 		test_gro_large
 	xpu_end
 fi
-xpu_begin 5
+xpu_begin 6
 xpu_case "drivers/net/ping.py, NETIF=xpu0, REMOTE_TYPE=netns" test_ping_py
 xpu_case "drivers/net/hw/csum.py, the peer's rx-checksumming off" test_csum_py
 xpu_case "drivers/net/stats.py" test_stats_py
+xpu_case "drivers/net/napi_id.py" test_napi_id_py
 xpu_case "drivers/net/gro.py, the peer's qdisc fq, a slow machine" test_gro_py
 xpu_end
