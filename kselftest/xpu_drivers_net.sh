@@ -9,6 +9,8 @@
 #   stats.py    the device's counters: ip link, qstats per queue and base, across down/up and
 #               ethtool -L, read in parallel.
 #   napi_id.py  a socket learns the id of the NAPI that received its packets.
+#   queues.py   the queues the netdev family lists, through ethtool -L and down/up, and the
+#               one an AF_XDP socket (copy mode) is bound to.
 #   gro.py      what GRO makes on xpu0 of crafted trains from the peer (coalesce or not).
 
 . "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
@@ -16,14 +18,19 @@
 # tools/lab/ksft.sh installs the tests with their libraries and helpers next to the xpu tests.
 DRV_NET=$XPU_DIR/../../../pytree/tools/testing/selftests/drivers/net
 
-# drv_pair: an xpu pair, xpu0 here and xpu1 in a new namespace ($REMOTE_NS), addressed and
-# described to the suite's environment (NetDrvEpEnv) by its variables.
+# drv_pair [QUEUES]: an xpu pair, xpu0 here and xpu1 in a new namespace ($REMOTE_NS),
+# addressed and described to the suite's environment (NetDrvEpEnv) by its variables. Without
+# QUEUES it has the default count (one per CPU, at most 4).
 drv_pair() {
-	for c in python3 socat ethtool tc; do
+	for c in python3 socat ethtool tc xpuctl; do
 		command -v $c >/dev/null || skip "$c not installed"
 	done
 	REMOTE_NS=$(xpu_netns remote) || fail "cannot create netns"
-	ip link add xpu0 type xpu || fail "add failed"
+	if [ -n "${1:-}" ]; then
+		xpuctl link add xpu0 --peer xpu1 --queues "$1" || fail "add with $1 queues failed"
+	else
+		ip link add xpu0 type xpu || fail "add failed"
+	fi
 	ip link set xpu1 netns "$REMOTE_NS" || fail "moving the peer failed"
 	ip addr add 192.0.2.1/24 dev xpu0
 	ip addr add 2001:db8::1/64 dev xpu0 nodad
@@ -97,6 +104,13 @@ test_napi_id_py() {
 	drv_passed napi_id.test_napi_id
 }
 
+test_queues_py() {
+	# Queues to take away and give back (the VM may have one CPU, hence one by default).
+	drv_pair 4
+	drv_run queues.py
+	drv_passed queues.get_queues queues.addremove_queues queues.check_down queues.check_xsk
+}
+
 # The gro.py cases whose trains are 18 packets of 4 KiB, coalesced up to the IP maximum and not
 # past it.
 GRO_LARGE=(large_max large_rem)
@@ -150,10 +164,11 @@ if [ "${XPU_ICOUNT:-}" = 1 ]; then
 		test_gro_large
 	xpu_end
 fi
-xpu_begin 6
+xpu_begin 7
 xpu_case "drivers/net/ping.py, NETIF=xpu0, REMOTE_TYPE=netns" test_ping_py
 xpu_case "drivers/net/hw/csum.py, the peer's rx-checksumming off" test_csum_py
 xpu_case "drivers/net/stats.py" test_stats_py
 xpu_case "drivers/net/napi_id.py" test_napi_id_py
+xpu_case "drivers/net/queues.py" test_queues_py
 xpu_case "drivers/net/gro.py, the peer's qdisc fq, a slow machine" test_gro_py
 xpu_end
