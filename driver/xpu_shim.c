@@ -184,6 +184,7 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 			   const struct virtio_net_hdr *h)
 {
 	struct net_device *dev = napi->dev;
+	bool rx_csum = dev->features & NETIF_F_RXCSUM;
 	struct sk_buff *skb;
 	int err;
 
@@ -213,7 +214,7 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 	 * As virtio-net: the conversion below leaves a verified checksum to the driver. With
 	 * rx-checksumming off (ethtool -K rx off) the peer's word is not taken for it.
 	 */
-	if ((h->flags & VIRTIO_NET_HDR_F_DATA_VALID) && (dev->features & NETIF_F_RXCSUM))
+	if ((h->flags & VIRTIO_NET_HDR_F_DATA_VALID) && rx_csum)
 		skb->ip_summed = CHECKSUM_UNNECESSARY;
 	if (virtio_net_hdr_to_skb(skb, h, true)) {
 		kfree_skb(skb);
@@ -227,8 +228,7 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 	 * the stack's own GRO packets do: taken as sound if delivered here, written per segment
 	 * if forwarded.
 	 */
-	if (skb->ip_summed == CHECKSUM_PARTIAL && !skb_is_gso(skb) &&
-	    !(dev->features & NETIF_F_RXCSUM)) {
+	if (skb->ip_summed == CHECKSUM_PARTIAL && !skb_is_gso(skb) && !rx_csum) {
 		/* It cannot fail on this fresh, unshared skb; if it did, the packet is dropped. */
 		err = skb_checksum_help(skb);
 		if (unlikely(err)) {

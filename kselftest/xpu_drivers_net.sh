@@ -115,17 +115,22 @@ test_queues_py() {
 # past it.
 GRO_LARGE=(large_max large_rem)
 
+# gro_pair: drv_pair for gro.py. gro.c dates every packet of a train 5 ms ahead (SO_TXTIME),
+# so that the train leaves the sender in one burst whatever the sender's speed, as from a
+# NIC's wire; only an EDT qdisc honours the date: the peer's is fq.
+gro_pair() {
+	drv_pair
+	ip netns exec "$REMOTE_NS" tc qdisc replace dev xpu1 root fq || fail "no fq qdisc"
+}
+
 test_gro_py() {
 	local v c cases=()
-	drv_pair
-	# gro.c dates every packet of a train 5 ms ahead (SO_TXTIME), so that the train leaves the
-	# sender in one burst whatever the sender's speed, as from a NIC's wire; only an EDT qdisc
-	# honours the date: the peer's is fq. Under TCG a sender needs more than 5 ms for the
-	# large trains (GRO then flushes at the next jiffy what it holds), so this run tells the
-	# test it is on a slow machine (the kernel tests' KSFT_MACHINE_SLOW): it then takes a
-	# large train's wrong split for the machine's (over-coalescing still fails it).
-	# test_gro_large runs them strictly, in a guest whose clock follows its instructions.
-	ip netns exec "$REMOTE_NS" tc qdisc replace dev xpu1 root fq || fail "no fq qdisc"
+	gro_pair
+	# Under TCG a sender needs more than 5 ms for the large trains (GRO then flushes at the
+	# next jiffy what it holds), so this run tells the test it is on a slow machine (the
+	# kernel tests' KSFT_MACHINE_SLOW): it then takes a large train's wrong split for the
+	# machine's (over-coalescing still fails it). test_gro_large runs them strictly, in a
+	# guest whose clock follows its instructions.
 	KSFT_MACHINE_SLOW=yes drv_run gro.py
 	for v in ipv4 ipv6 ipip ip6ip6; do
 		for c in data_same data_lrg_sml data_burst ack flags_psh tcp_csum tcp_seq ip_ecn; do
@@ -145,8 +150,7 @@ test_gro_py() {
 # tools/lab/vm.sh --qemu-opts '-icount shift=0,sleep=on' -- XPU_ICOUNT=1 ... (make check does).
 test_gro_large() {
 	local v c filter=() cases=()
-	drv_pair
-	ip netns exec "$REMOTE_NS" tc qdisc replace dev xpu1 root fq || fail "no fq qdisc"
+	gro_pair
 	for v in ipv4 ipv6 ipip ip6ip6; do
 		for c in "${GRO_LARGE[@]}"; do
 			filter+=(-t "test.sw_${v}_$c")

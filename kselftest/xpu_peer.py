@@ -110,6 +110,7 @@ def hostile(win, regs, base, me, seconds, seed):
     and doorbells on random vectors of the other side."""
     rnd = random.Random(seed)
     queues, ring, rbytes, ring_off, cons_off, data_off = rings(win, base)
+    dsize = ring * get(win, base, "buf_size")  # one queue's data area
     doorbell = ctypes.c_uint32.from_buffer(regs, DOORBELL)
     end = time.monotonic() + seconds
     writes = 0
@@ -130,7 +131,6 @@ def hostile(win, regs, base, me, seconds, seed):
                 # the packet or just past it, its offset within 64 bytes of the start: the
                 # receiver writes it if rx-checksumming is off.
                 length = rnd.choice([60, 1514, 4000, 9014])
-                dsize = ring * get(win, base, "buf_size")
                 off = data_off + q * dsize + rnd.randrange(max(dsize - length, 1))
                 struct.pack_into(DESC_FMT, win, slot, off, length, rnd.randrange(length + 2),
                                  rnd.randrange(64), 0, shm.GSO_NONE, shm.DESC_F_CSUM_PARTIAL)
