@@ -34,6 +34,7 @@ use crate::{
         rtnl::{LinkData, Rtnl},
         rxq::Moderation,
         skb::{DropReason, SkBuff},
+        xdp::XdpFrame,
     },
     pair,
     queue::{Conn, Signal},
@@ -287,12 +288,30 @@ impl NetdevOps for Xpu {
     }
 
     fn poll(dev: &Device, state: &LinkState, napi: &Napi<'_>, q: u16, budget: u32) -> u32 {
-        match (state.conn.as_ref(), state.rx_stats.get(usize::from(q))) {
-            (Some(conn), Some(st)) => conn.poll(dev, napi, q, st, budget),
+        let qi = usize::from(q);
+        match (
+            state.conn.as_ref(),
+            state.rx_stats.get(qi),
+            state.tx_stats.get(qi),
+        ) {
+            (Some(conn), Some(rx), Some(tx)) => conn.poll(dev, napi, q, rx, tx, budget),
             _ => {
                 napi.complete_done(0);
                 0
             }
+        }
+    }
+
+    fn xdp_xmit(
+        dev: &Device,
+        state: &LinkState,
+        q: u16,
+        frames: &mut dyn Iterator<Item = XdpFrame>,
+    ) -> u32 {
+        match (state.conn.as_ref(), state.tx_stats.get(usize::from(q))) {
+            (Some(conn), Some(st)) => conn.xdp_xmit(dev, q, st, frames),
+            // Not connected: the sender frees them all.
+            _ => 0,
         }
     }
 

@@ -37,6 +37,7 @@ pub(crate) mod split_nl;
 pub(crate) mod split_rx;
 pub(crate) mod sys;
 pub(crate) mod window;
+pub(crate) mod xdp;
 
 /// Emits the `extern "C"` symbols driver/xpu_shim.h declares (the `xpu_rs_*` functions that
 /// the C shim calls), dispatching the netdev ops to `$netdev` ([`ops::NetdevOps`]) and the

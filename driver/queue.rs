@@ -17,7 +17,7 @@ use crate::{
     datapath::{
         conn::{self, Config},
         mem,
-        port::Mode,
+        port::{Mode, Port},
         stats::{RxStats, TxStats},
     },
     net::{
@@ -28,6 +28,7 @@ use crate::{
         pci::Doorbell,
         skb::SkBuff,
         window::Window,
+        xdp::XdpFrame,
     },
     shm::{Layout, SideHeader},
 };
@@ -104,22 +105,62 @@ impl Conn {
         }
     }
 
-    /// NAPI poll of RX queue `q`.
+    /// NAPI poll of RX queue `q`; what its XDP program sends back goes out on TX ring `q`
+    /// (counted in `tx`).
     pub(crate) fn poll(
         &self,
         dev: &Device,
         napi: &Napi<'_>,
         q: u16,
         st: &RxStats,
+        tx: &TxStats,
         budget: u32,
     ) -> u32 {
         match &self.signal {
-            Signal::Pair => self.dp.poll(&PairPort(dev), napi, q, st, budget),
+            Signal::Pair => self.dp.poll(&PairPort(dev), napi, q, st, tx, budget),
             Signal::Doorbell(doorbell) => {
                 self.dp
-                    .poll(&PciPort { dev, doorbell }, napi, q, st, budget)
+                    .poll(&PciPort { dev, doorbell }, napi, q, st, tx, budget)
             }
         }
+    }
+
+    /// `ndo_xdp_xmit` on TX queue `q`: takes `frames` until one finds no room, then publishes
+    /// them with one doorbell. Returns how many it took; their sender frees the others.
+    pub(crate) fn xdp_xmit(
+        &self,
+        dev: &Device,
+        q: u16,
+        st: &TxStats,
+        frames: &mut dyn Iterator<Item = XdpFrame>,
+    ) -> u32 {
+        match &self.signal {
+            Signal::Pair => self.xmit_frames(&PairPort(dev), q, st, frames),
+            Signal::Doorbell(doorbell) => {
+                self.xmit_frames(&PciPort { dev, doorbell }, q, st, frames)
+            }
+        }
+    }
+
+    fn xmit_frames(
+        &self,
+        port: &impl Port,
+        q: u16,
+        st: &TxStats,
+        frames: &mut dyn Iterator<Item = XdpFrame>,
+    ) -> u32 {
+        port.tx_locked(q, || {
+            let mut sent = 0;
+            for frame in frames {
+                if let Err(frame) = self.dp.transmit_frame(port, q, st, frame) {
+                    frame.leave();
+                    break;
+                }
+                sent += 1;
+            }
+            self.dp.flush_frames(port, q, st);
+            sent
+        })
     }
 }
 

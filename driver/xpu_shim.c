@@ -6,11 +6,16 @@
  * logic and state live in Rust (driver/link.rs, driver/net/dev_priv.rs); xpu_shim.h is the
  * contract. Section order follows drivers/net/veth.c and netkit.c.
  */
+#include <linux/bpf.h>
+#include <linux/bpf_trace.h>
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
+#include <linux/filter.h>
 #include <linux/netdevice.h>
 #include <linux/virtio_net.h>
+#include <net/checksum.h>
 #include <net/rtnetlink.h>
+#include <net/xdp.h>
 
 #include <linux/xpu.h>
 #include <linux/xpu_shm.h>
@@ -34,6 +39,8 @@ struct xpu_rxq {
 	struct napi_struct napi;
 	/* PCI mode: the IRQ of its doorbells (MSI-X vector 1 + q), or -1. */
 	int irq;
+	/* Registered while the NAPI is (xpu_napi_enable): native XDP's frames name it. */
+	struct xdp_rxq_info xdp_rxq;
 };
 
 /* Private area of every xpu netdev. */
@@ -45,6 +52,8 @@ struct xpu_priv {
 	netdevice_tracker peer_tracker;
 	/* All RX queues are set up in ndo_init; the first napi_on are listed and enabled. */
 	unsigned int napi_on;
+	/* Native XDP (ndo_bpf, under RTNL); polls read it under RCU. */
+	struct bpf_prog __rcu *xdp_prog;
 	struct xpu_rxq rxq[XPU_SHM_MAX_QUEUES];
 };
 
@@ -180,8 +189,8 @@ int xpu_skb_vnet_hdr(const struct sk_buff *skb, struct virtio_net_hdr *h)
  * sender's memory, which it may still be scribbling on if it is hostile: we copy it once and
  * validate only the copy. ERR_PTR(-EINVAL): metadata the stack refuses; another: no memory.
  */
-struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned int len,
-			   const struct virtio_net_hdr *h)
+static struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned int len,
+				  const struct virtio_net_hdr *h)
 {
 	struct net_device *dev = napi->dev;
 	bool rx_csum = dev->features & NETIF_F_RXCSUM;
@@ -243,9 +252,238 @@ struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned 
 	return skb;
 }
 
-void xpu_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb)
+/* XDP: native in the receive path, before any skb; frames redirected to us go to a TX ring */
+
+/* XDP's headroom, and the IP alignment every receive keeps. */
+#define XPU_XDP_HEADROOM	(XDP_PACKET_HEADROOM + NET_IP_ALIGN)
+/* A native frame's buffer: a page fragment, the skb built on it after XDP_PASS included. */
+#define XPU_XDP_BUF		PAGE_SIZE
+/* The longest frame the program runs on natively (veth's bound): longer ones go as skbs. */
+#define XPU_XDP_MAX_LEN		SKB_WITH_OVERHEAD(XPU_XDP_BUF - XPU_XDP_HEADROOM)
+
+/*
+ * Writes the partial checksum that @h describes into the frame @pkt of @len bytes, as
+ * skb_checksum_help() does: the program sees, and may send on, the frame as a wire carries
+ * it, and a frame carries no offload. -EINVAL if the checksum lies outside the frame.
+ */
+static int xpu_csum_complete(void *pkt, unsigned int len, const struct virtio_net_hdr *h)
 {
+	unsigned int start = __virtio16_to_cpu(true, h->csum_start);
+	unsigned int off = start + __virtio16_to_cpu(true, h->csum_offset);
+
+	if (start >= len || off + sizeof(__sum16) > len)
+		return -EINVAL;
+	*(__sum16 *)(pkt + off) = csum_fold(csum_partial(pkt + start, len - start, 0)) ?:
+				  CSUM_MANGLED_0;
+	return 0;
+}
+
+/*
+ * Native XDP on a frame of @len bytes at @data, in the sender's memory: copied once into a
+ * page fragment with XDP's headroom, where the program runs; XDP_PASS builds the skb on that
+ * same buffer. XDP_TX hands the frame back in @tx for our TX ring (the datapath sends it).
+ */
+static int xpu_rx_xdp(struct napi_struct *napi, struct bpf_prog *prog, const void *data,
+		      unsigned int len, const struct virtio_net_hdr *h, struct xdp_frame **tx)
+{
+	struct net_device *dev = napi->dev;
+	unsigned int metasize;
+	struct sk_buff *skb;
+	struct xdp_buff xdp;
+	void *buf;
+	u32 act;
+
+	buf = napi_alloc_frag(XPU_XDP_BUF);
+	if (unlikely(!buf))
+		return -ENOMEM;
+	memcpy(buf + XPU_XDP_HEADROOM, data, len);
+	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    xpu_csum_complete(buf + XPU_XDP_HEADROOM, len, h)) {
+		skb_free_frag(buf);
+		return -EINVAL;
+	}
+
+	xdp_init_buff(&xdp, XPU_XDP_BUF, &xpu_napi_rxq(napi)->xdp_rxq);
+	xdp_prepare_buff(&xdp, buf, XPU_XDP_HEADROOM, len, true);
+	act = bpf_prog_run_xdp(prog, &xdp);
+	switch (act) {
+	case XDP_PASS:
+		break;
+	case XDP_TX:
+		*tx = xdp_convert_buff_to_frame(&xdp);
+		if (unlikely(!*tx))
+			goto err;
+		return XPU_RX_XDP_TX;
+	case XDP_REDIRECT:
+		if (xdp_do_redirect(dev, &xdp, prog))
+			goto err;
+		return XPU_RX_XDP_REDIRECT;
+	default:
+		bpf_warn_invalid_xdp_action(dev, prog, act);
+		fallthrough;
+	case XDP_ABORTED:
+err:
+		trace_xdp_exception(dev, prog, act);
+		fallthrough;
+	case XDP_DROP:
+		skb_free_frag(buf);
+		return XPU_RX_XDP_DROP;
+	}
+
+	skb = napi_build_skb(buf, XPU_XDP_BUF);
+	if (unlikely(!skb)) {
+		skb_free_frag(buf);
+		return -ENOMEM;
+	}
+	skb_reserve(skb, xdp.data - buf);
+	skb_put(skb, xdp.data_end - xdp.data);
+	metasize = xdp.data - xdp.data_meta;
+	if (metasize)
+		skb_metadata_set(skb, metasize);
+	/* The program may have rewritten the packet: nothing is taken as verified. */
+	skb->protocol = eth_type_trans(skb, dev);
+	skb_record_rx_queue(skb, (xpu_napi_rxq(napi) - xpu_priv(dev)->rxq) %
+				 dev->real_num_rx_queues);
 	napi_gro_receive(napi, skb);
+	return XPU_RX_XDP_PASS;
+}
+
+/*
+ * Receives the packet of @len bytes at @data (the sender's memory) with metadata @h: the
+ * device's XDP program, if it has one, runs on it first, natively when it fits a page and
+ * carries no GSO, else on the skb as the kernel's generic XDP runs it (a 64 KiB GSO packet
+ * from a PCI peer, a jumbo frame for a multi-buffer program). What passes goes to GRO.
+ * Returns an enum xpu_rx_verdict, or -EINVAL (metadata the stack refuses) or another errno.
+ */
+int xpu_rx(struct napi_struct *napi, const void *data, unsigned int len,
+	   const struct virtio_net_hdr *h, struct xdp_frame **tx)
+{
+	struct bpf_prog *prog;
+	struct sk_buff *skb;
+	int ret = XPU_RX_UP;
+
+	rcu_read_lock();
+	prog = rcu_dereference(xpu_priv(napi->dev)->xdp_prog);
+	if (prog && len <= XPU_XDP_MAX_LEN && h->gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+		ret = xpu_rx_xdp(napi, prog, data, len, h, tx);
+		goto out;
+	}
+	skb = xpu_rx_skb(napi, data, len, h);
+	if (IS_ERR(skb)) {
+		ret = PTR_ERR(skb);
+		goto out;
+	}
+	if (prog) {
+		ret = XPU_RX_XDP_SKB_PASS;
+		/* Consumed (dropped, sent or redirected: the core does not say which). */
+		if (do_xdp_generic(prog, &skb) != XDP_PASS) {
+			ret = XPU_RX_XDP_SKB_CONSUMED;
+			goto out;
+		}
+	}
+	napi_gro_receive(napi, skb);
+out:
+	rcu_read_unlock();
+	return ret;
+}
+
+/* The end of a poll that redirected frames: send them on. */
+void xpu_xdp_flush(void)
+{
+	xdp_do_flush();
+}
+
+/* A frame to send (XDP_TX, ndo_xdp_xmit): its bytes, or NULL for a multi-buffer frame. */
+const void *xpu_xdp_frame_data(const struct xdp_frame *frame, unsigned int *len)
+{
+	if (unlikely(xdp_frame_has_frags(frame)))
+		return NULL;
+	*len = frame->len;
+	return frame->data;
+}
+
+void xpu_xdp_frame_free(struct xdp_frame *frame)
+{
+	xdp_return_frame(frame);
+}
+
+/* TX queue @q's lock, which ndo_start_xmit holds: XDP frames share the queue's ring. BH off. */
+void xpu_txq_lock(struct net_device *dev, unsigned int q)
+{
+	__netif_tx_lock(netdev_get_tx_queue(dev, q), smp_processor_id());
+}
+
+void xpu_txq_unlock(struct net_device *dev, unsigned int q)
+{
+	__netif_tx_unlock(netdev_get_tx_queue(dev, q));
+}
+
+/*
+ * ndo_bpf: attaches or removes the native XDP program. A program without multi-buffer support
+ * runs natively on every frame, so the frames that reach this end must fit a page: in pair
+ * mode the peer's MTU is bounded (its max_mtu lowered, as veth does) and its GSO turned off; in
+ * PCI mode the other kernel's frames are not ours to bound, so our own MTU is, and what comes
+ * larger runs the program as an skb. A multi-buffer program takes any MTU.
+ */
+static int xpu_xdp_set(struct net_device *dev, struct bpf_prog *prog,
+		       struct netlink_ext_ack *extack)
+{
+	struct xpu_priv *priv = xpu_priv(dev);
+	struct net_device *peer = rtnl_dereference(priv->peer);
+	struct net_device *bounded = peer ?: dev;
+	unsigned int max_mtu = ETH_MAX_MTU;
+	struct bpf_prog *old;
+
+	if (prog && !prog->aux->xdp_has_frags) {
+		max_mtu = XPU_XDP_MAX_LEN - bounded->hard_header_len;
+		if (READ_ONCE(bounded->mtu) > max_mtu) {
+			NL_SET_ERR_MSG_FMT_MOD(extack,
+					       "%s MTU %u is too large for XDP without multi-buffer support (at most %u)",
+					       peer ? "peer" : "device", READ_ONCE(bounded->mtu),
+					       max_mtu);
+			return -ERANGE;
+		}
+	}
+	old = rcu_replace_pointer(priv->xdp_prog, prog, lockdep_rtnl_is_held());
+	if (old)
+		bpf_prog_put(old);
+	bounded->max_mtu = max_mtu;
+	if (peer && !old != !prog) {
+		if (prog)
+			peer->hw_features &= ~NETIF_F_GSO_SOFTWARE;
+		else
+			peer->hw_features |= NETIF_F_GSO_SOFTWARE;
+		netdev_update_features(peer);
+	}
+	return 0;
+}
+
+static int xpu_bpf(struct net_device *dev, struct netdev_bpf *bpf)
+{
+	switch (bpf->command) {
+	case XDP_SETUP_PROG:
+		return xpu_xdp_set(dev, bpf->prog, bpf->extack);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Pair mode: no GSO towards an end with an XDP program (its frames must fit a page). */
+static netdev_features_t xpu_fix_features(struct net_device *dev, netdev_features_t features)
+{
+	struct net_device *peer = rtnl_dereference(xpu_priv(dev)->peer);
+
+	if (peer && rtnl_dereference(xpu_priv(peer)->xdp_prog))
+		features &= ~NETIF_F_GSO_SOFTWARE;
+	return features;
+}
+
+/* ndo_xdp_xmit: frames redirected to us go out on the TX ring of this CPU's queue. */
+static int xpu_xdp_xmit(struct net_device *dev, int n, struct xdp_frame **frames, u32 flags)
+{
+	if (unlikely(flags & ~XDP_XMIT_FLAGS_MASK))
+		return -EINVAL;
+	return xpu_rs_xdp_xmit(dev, smp_processor_id() % dev->real_num_tx_queues, frames, n);
 }
 
 void xpu_napi_schedule(struct napi_struct *napi)
@@ -285,6 +523,11 @@ void xpu_napi_enable(struct net_device *dev, unsigned int n)
 	priv->napi_on = min_t(unsigned int, n, XPU_SHM_MAX_QUEUES);
 	for (i = 0; i < priv->napi_on; i++) {
 		netif_napi_add_config_locked(dev, &priv->rxq[i].napi, xpu_poll, i);
+		/* Cannot fail: a live device, a fresh registration, a model without allocator. */
+		WARN_ON_ONCE(xdp_rxq_info_reg(&priv->rxq[i].xdp_rxq, dev, i,
+					      priv->rxq[i].napi.napi_id) ||
+			     xdp_rxq_info_reg_mem_model(&priv->rxq[i].xdp_rxq, MEM_TYPE_PAGE_SHARED,
+							NULL));
 		netif_napi_set_irq_locked(&priv->rxq[i].napi, priv->rxq[i].irq);
 		napi_enable_locked(&priv->rxq[i].napi);
 		xpu_queue_set_napi(dev, i, &priv->rxq[i].napi);
@@ -309,6 +552,7 @@ unsigned int xpu_napi_disable(struct net_device *dev)
 	for (i = 0; i < n; i++) {
 		xpu_queue_set_napi(dev, i, NULL);
 		napi_disable_locked(&priv->rxq[i].napi);
+		xdp_rxq_info_unreg(&priv->rxq[i].xdp_rxq);
 		__netif_napi_del_locked(&priv->rxq[i].napi);
 	}
 	/* Under the lock, as xpu_pci_set_irq() reads it. */
@@ -453,7 +697,10 @@ bool xpu_dev_is_xpu(const struct net_device *dev)
 	.ndo_set_mac_address	= eth_mac_addr,			\
 	.ndo_validate_addr	= eth_validate_addr,		\
 	.ndo_get_iflink		= xpu_get_iflink,		\
-	.ndo_get_phys_port_name	= xpu_rs_get_phys_port_name
+	.ndo_get_phys_port_name	= xpu_rs_get_phys_port_name,	\
+	.ndo_fix_features	= xpu_fix_features,		\
+	.ndo_bpf		= xpu_bpf,			\
+	.ndo_xdp_xmit		= xpu_xdp_xmit
 
 static const struct net_device_ops xpu_netdev_ops = {
 	XPU_NETDEV_OPS,
@@ -486,6 +733,9 @@ static void xpu_setup(struct net_device *dev)
 	dev->hw_features |= XPU_FEATURES;
 	dev->vlan_features |= XPU_FEATURES;
 	netif_set_tso_max_size(dev, XPU_TSO_MAX_SIZE);
+	/* Native XDP, and frames redirected to the device: each is copied to a ring at once. */
+	dev->xdp_features = NETDEV_XDP_ACT_BASIC | NETDEV_XDP_ACT_REDIRECT |
+			    NETDEV_XDP_ACT_NDO_XMIT;
 	dev->min_mtu = ETH_MIN_MTU;
 	dev->max_mtu = ETH_MAX_MTU;
 	eth_hw_addr_random(dev);

@@ -27,6 +27,8 @@
 #include <linux/xpu.h>
 #include <linux/xpu_shm.h>
 
+struct xdp_frame;
+
 /* The generated family's handlers, which Rust implements (driver/net/split_nl.rs). */
 #include "xpu_nl.h"
 
@@ -45,6 +47,7 @@ int xpu_rs_newlink(struct net_device *dev, struct rtnl_newlink_params *params,
 		   struct netlink_ext_ack *extack);
 int xpu_rs_poll(struct net_device *dev, struct napi_struct *napi, unsigned int q, int budget);
 void xpu_rs_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *stats);
+int xpu_rs_xdp_xmit(struct net_device *dev, unsigned int q, struct xdp_frame **frames, int n);
 void xpu_rs_get_queue_stats_rx(struct net_device *dev, int idx, struct netdev_queue_stats_rx *stats);
 void xpu_rs_get_queue_stats_tx(struct net_device *dev, int idx, struct netdev_queue_stats_tx *stats);
 void xpu_rs_get_base_stats(struct net_device *dev, struct netdev_queue_stats_rx *rx,
@@ -132,9 +135,23 @@ int xpu_dev_set_busy_poll(struct net_device *dev, bool on);
 unsigned int xpu_skb_len(const struct sk_buff *skb);
 unsigned int xpu_skb_queue(const struct sk_buff *skb);
 int xpu_skb_vnet_hdr(const struct sk_buff *skb, struct virtio_net_hdr *h);
-struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, unsigned int len,
-			   const struct virtio_net_hdr *h);
-void xpu_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
+/* What became of a received packet (xpu_rx): the datapath's Delivered (driver/net/napi.rs). */
+enum xpu_rx_verdict {
+	XPU_RX_UP,			/* to the stack; no XDP program */
+	XPU_RX_XDP_PASS,		/* the program ran natively: ... */
+	XPU_RX_XDP_DROP,
+	XPU_RX_XDP_TX,			/* the frame is in *tx, to send */
+	XPU_RX_XDP_REDIRECT,
+	XPU_RX_XDP_SKB_PASS,		/* it ran on the skb (generic XDP): passed */
+	XPU_RX_XDP_SKB_CONSUMED,	/* ... dropped, sent or redirected */
+};
+int xpu_rx(struct napi_struct *napi, const void *data, unsigned int len,
+	   const struct virtio_net_hdr *h, struct xdp_frame **tx);
+void xpu_xdp_flush(void);
+const void *xpu_xdp_frame_data(const struct xdp_frame *frame, unsigned int *len);
+void xpu_xdp_frame_free(struct xdp_frame *frame);
+void xpu_txq_lock(struct net_device *dev, unsigned int q);
+void xpu_txq_unlock(struct net_device *dev, unsigned int q);
 void xpu_napi_schedule(struct napi_struct *napi);
 struct napi_struct *xpu_dev_napi(struct net_device *dev, unsigned int q);
 void xpu_napi_enable(struct net_device *dev, unsigned int n);

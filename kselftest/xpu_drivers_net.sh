@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # The kernel's own driver tests (tools/testing/selftests/drivers/net) in their real-device
 # mode against an xpu pair: NETIF=xpu0 here, the peer in a namespace (REMOTE_TYPE=netns).
-#   ping.py     ping (to 65000 bytes) and TCP both ways, checksum offload off and on, generic
-#               XDP; native (single-buffer) and offloaded XDP it skips: xpu has neither yet
-#               (its native multi-buffer case passes on the generic XDP ip falls back to).
+#   ping.py     ping (to 65000 bytes) and TCP both ways, checksum offload off and on, under
+#               no XDP program, a generic one, a native one and a native multi-buffer one
+#               (at MTU 9000); offloaded XDP it skips (a NIC's, not a virtual device's).
 #   hw/csum.py  checksums: crafted good and bad ones received, offloaded ones sent.
 #   stats.py    the device's counters: ip link, qstats per queue and base, across down/up and
 #               ethtool -L, read in parallel.
@@ -66,7 +66,8 @@ drv_passed() {
 test_ping_py() {
 	drv_pair
 	drv_run ping.py
-	drv_passed ping.test_default_v4 ping.test_default_v6 ping.test_xdp_generic_sb
+	drv_passed ping.test_default_v4 ping.test_default_v6 ping.test_xdp_generic_sb \
+		ping.test_xdp_generic_mb ping.test_xdp_native_sb ping.test_xdp_native_mb
 }
 
 test_csum_py() {

@@ -31,7 +31,7 @@ use super::{
     data::DataArea,
     mem::{self, HeaderAt, SharedMem, Words},
     meta,
-    port::{Clock, DropReason, Mode, Moderation, Poller, Port, TxPacket},
+    port::{Clock, Delivered, DropReason, Mode, Moderation, Poller, Port, TxPacket},
     ring::{self, Ring, RingWords, Room},
     shm::{self, Layout, SideHeader, SideState, MAX_QUEUES},
     stats::{Counter, RxStats, TxStats},
@@ -536,7 +536,52 @@ where
         Ok(())
     }
 
-    /// Receives descriptor `idx` of the peer's ring `q`.
+    /// Writes an XDP frame to TX ring `q` (XDP_TX from a poll of this end, or a frame
+    /// redirected to the device), under the queue's lock ([`Port::tx_locked`]), without
+    /// publishing it: [`Conn::flush_frames`] does, once per batch. The queue is the stack's to
+    /// stop and start, so a frame that finds no room (or the link down) is not waited for but
+    /// given back, counted, for the caller to free, as XDP drivers do.
+    pub fn transmit_frame<P: TxPacket<M::Target>>(
+        &self,
+        port: &impl Port,
+        q: u16,
+        st: &TxStats,
+        pkt: P,
+    ) -> Result<(), P> {
+        let (Some(queue), Some(w), true) =
+            (self.queue(q), self.tx_words(q), self.live.load(Acquire))
+        else {
+            st.xdp_xmit_err.inc();
+            return Err(pkt);
+        };
+        let tx = &queue.tx;
+        if self.place(q, tx, pkt.size()).is_none() {
+            if self.reclaim(tx, &w).is_err() {
+                self.violation(port, &st.peer_errors);
+            }
+            if self.place(q, tx, pkt.size()).is_none() {
+                st.xdp_xmit_err.inc();
+                return Err(pkt);
+            }
+        }
+        // Only metadata the frame cannot have, or a window that moved under us, fails from
+        // here: counted as drops where they happen.
+        if self.enqueue(q, tx, st, pkt).is_ok() {
+            st.xdp_xmit.inc();
+        }
+        Ok(())
+    }
+
+    /// Publishes the XDP frames written to TX ring `q` and rings the peer if it asked for it,
+    /// under the queue's lock.
+    pub fn flush_frames(&self, port: &impl Port, q: u16, st: &TxStats) {
+        if let (Some(queue), Some(w)) = (self.queue(q), self.tx_words(q)) {
+            self.kick(port, q, &queue.tx, &w, st);
+        }
+    }
+
+    /// Receives descriptor `idx` of the peer's ring `q`; a frame its XDP program sends back goes
+    /// to our TX ring `q` (`tx`), unpublished. Returns what became of it, if it was received.
     fn receive_one<N: Poller<M::Target>>(
         &self,
         port: &impl Port,
@@ -544,7 +589,8 @@ where
         q: u16,
         idx: u32,
         st: &RxStats,
-    ) {
+        tx: &TxStats,
+    ) -> Option<Delivered<()>> {
         let d = self
             .layout
             .desc_off(q, idx)
@@ -559,21 +605,55 @@ where
         });
         let (Some(d), Some(at)) = (d, at) else {
             self.violation(port, &st.peer_errors);
-            return;
+            return None;
         };
         // Metadata no sender of ours writes is refused before the packet is even copied.
         let Some(h) = meta::vnet_hdr(&d) else {
             st.drop_bad_meta.inc();
-            return;
+            return None;
         };
-        match napi.receive(&*self.mem, at, d.len, &h) {
-            Ok(()) => {
-                st.packets.inc();
-                st.bytes.add(d.len.into());
+        let delivered = match napi.receive(&*self.mem, at, d.len, &h) {
+            Ok(delivered) => delivered,
+            Err(why) => {
+                match why {
+                    DropReason::BadMeta => st.drop_bad_meta.inc(),
+                    _ => st.drop_nomem.inc(),
+                }
+                return None;
             }
-            Err(DropReason::BadMeta) => st.drop_bad_meta.inc(),
-            Err(_) => st.drop_nomem.inc(),
-        }
+        };
+        st.packets.inc();
+        st.bytes.add(d.len.into());
+        Some(match delivered {
+            Delivered::Up => Delivered::Up,
+            Delivered::XdpPass => {
+                st.xdp_pass.inc();
+                Delivered::XdpPass
+            }
+            Delivered::XdpDrop => {
+                st.xdp_drop.inc();
+                Delivered::XdpDrop
+            }
+            Delivered::XdpRedirect => {
+                st.xdp_redirect.inc();
+                Delivered::XdpRedirect
+            }
+            Delivered::XdpGeneric { passed } => {
+                st.xdp_generic.inc();
+                if passed {
+                    st.xdp_pass.inc();
+                }
+                Delivered::XdpGeneric { passed }
+            }
+            Delivered::XdpTx(frame) => {
+                st.xdp_tx.inc();
+                // A frame that finds no room is freed here, counted in `xdp_xmit_err`.
+                if let Err(frame) = port.tx_locked(q, || self.transmit_frame(port, q, tx, frame)) {
+                    frame.drop_for(DropReason::RingFull);
+                }
+                Delivered::XdpTx(())
+            }
+        })
     }
 
     /// How far past `cons` a poll that did `done` packets asks for its doorbell, under
@@ -616,13 +696,15 @@ where
         }
     }
 
-    /// NAPI poll of RX queue `q`.
+    /// NAPI poll of RX queue `q`; what its XDP program sends back goes out on our TX ring `q`,
+    /// counted in `tx`.
     pub fn poll<N: Poller<M::Target>>(
         &self,
         port: &impl Port,
         napi: &N,
         q: u16,
         st: &RxStats,
+        tx: &TxStats,
         budget: u32,
     ) -> u32 {
         st.polls.inc();
@@ -639,6 +721,7 @@ where
         }
         let mut cons = rx.cons.load(Relaxed);
         let mut done = 0;
+        let (mut xdp_tx, mut xdp_redirect) = (false, false);
         while done < budget {
             let avail = match self.ring.avail(w.prod(), cons) {
                 Ok(0) => break,
@@ -650,7 +733,11 @@ where
             };
             let first = cons;
             for _ in 0..avail.min(budget - done) {
-                self.receive_one(port, napi, q, cons, st);
+                match self.receive_one(port, napi, q, cons, st, tx) {
+                    Some(Delivered::XdpTx(())) => xdp_tx = true,
+                    Some(Delivered::XdpRedirect) => xdp_redirect = true,
+                    _ => {}
+                }
                 cons = cons.wrapping_add(1);
                 done += 1;
             }
@@ -661,6 +748,14 @@ where
                 port.wake_peer(q);
                 st.wakes.inc();
             }
+        }
+        // XDP's batches end with the poll's work, and before NAPI may move to another CPU:
+        // the frames sent back are published with one doorbell, the redirected flushed.
+        if xdp_tx {
+            port.tx_locked(q, || self.flush_frames(port, q, tx));
+        }
+        if xdp_redirect {
+            napi.xdp_flush();
         }
         if done < budget {
             let m = napi.moderation();

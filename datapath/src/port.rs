@@ -50,6 +50,9 @@ pub trait Port {
     fn wake_peer(&self, q: u16);
     /// The peer broke the protocol (already counted): the link may need a reset.
     fn violation(&self);
+    /// Runs `f` holding TX queue `q`'s lock, which `ndo_start_xmit` holds (`__netif_tx_lock`):
+    /// XDP frames share the queue's ring with the stack's packets.
+    fn tx_locked<R>(&self, q: u16, f: impl FnOnce() -> R) -> R;
 }
 
 /// The doorbell moderation of an RX queue: `ethtool -C`, or what DIM chose.
@@ -63,16 +66,48 @@ pub struct Moderation {
     pub adaptive: bool,
 }
 
+/// What became of a received packet.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivered<F> {
+    /// Handed to the stack; no XDP program ran.
+    Up,
+    /// The XDP program passed it to the stack.
+    XdpPass,
+    /// The XDP program dropped it (or aborted).
+    XdpDrop,
+    /// The XDP program sends it back out on this end (XDP_TX): the frame, for our TX ring of
+    /// the queue it came in on.
+    XdpTx(F),
+    /// The XDP program redirected it (to a device, a CPU, an AF_XDP socket).
+    XdpRedirect,
+    /// The XDP program ran on it as an skb, as the kernel's generic XDP does (a packet too
+    /// large for a native frame: GSO from a PCI peer, a jumbo frame for a multi-buffer
+    /// program), and passed it, or not (dropped, sent or redirected: the kernel does not say).
+    XdpGeneric { passed: bool },
+}
+
 /// The NAPI context a poll runs in, delivering the packets of the window `M`.
 ///
 /// The context is the poll's own until [`Poller::complete_done`]; after it another poll may
 /// start on another CPU, so only [`Poller::schedule`], [`Poller::timer_start`] and
 /// [`Poller::moderation`] may follow.
 pub trait Poller<M: ?Sized> {
+    /// A frame an XDP program sends back out (XDP_TX).
+    type Frame: TxPacket<M>;
+
     /// Copies the packet (validated: `len` bytes at `off`, inside the peer's data area) out of
     /// `mem`, applies its checksum and GSO metadata `h` (validated as far as the descriptor
-    /// goes; the kernel checks the rest) and hands it up the stack.
-    fn receive(&self, mem: &M, off: u32, len: u32, h: &VnetHdr) -> Result<(), DropReason>;
+    /// goes; the kernel checks the rest), runs the device's XDP program on it if it has one,
+    /// and hands it up the stack unless the program decided otherwise.
+    fn receive(
+        &self,
+        mem: &M,
+        off: u32,
+        len: u32,
+        h: &VnetHdr,
+    ) -> Result<Delivered<Self::Frame>, DropReason>;
+    /// Ends a poll whose XDP program redirected packets (`xdp_do_flush`).
+    fn xdp_flush(&self);
     /// `napi_complete_done`: the poll did `done` (< budget) packets. Returns whether NAPI is
     /// now off (so the notifications must be re-armed).
     fn complete_done(&self, done: u32) -> bool;

@@ -58,6 +58,11 @@ pub struct TxStats {
     pub drop_link_down: Counter,
     /// Impossible consumer indices read from the peer.
     pub peer_errors: Counter,
+    /// XDP frames sent: XDP_TX from this end's poll, and frames redirected to the device
+    /// (counted in `packets` too).
+    pub xdp_xmit: Counter,
+    /// XDP frames that found no room, or the link down (freed by their sender).
+    pub xdp_xmit_err: Counter,
 }
 
 impl Default for TxStats {
@@ -80,6 +85,8 @@ impl TxStats {
             drop_ring_full: Counter::new(),
             drop_link_down: Counter::new(),
             peer_errors: Counter::new(),
+            xdp_xmit: Counter::new(),
+            xdp_xmit_err: Counter::new(),
         }
     }
 
@@ -88,10 +95,11 @@ impl TxStats {
             + self.drop_bad_meta.get()
             + self.drop_ring_full.get()
             + self.drop_link_down.get()
+            + self.xdp_xmit_err.get()
     }
 
     /// Names for `ethtool -S`, in the order of [`Self::values`].
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 13] = [
         "packets",
         "bytes",
         "doorbells",
@@ -103,9 +111,11 @@ impl TxStats {
         "drop_ring_full",
         "drop_link_down",
         "peer_errors",
+        "xdp_xmit",
+        "xdp_xmit_err",
     ];
 
-    pub fn values(&self) -> [u64; 11] {
+    pub fn values(&self) -> [u64; 13] {
         [
             self.packets.get(),
             self.bytes.get(),
@@ -118,6 +128,8 @@ impl TxStats {
             self.drop_ring_full.get(),
             self.drop_link_down.get(),
             self.peer_errors.get(),
+            self.xdp_xmit.get(),
+            self.xdp_xmit_err.get(),
         ]
     }
 }
@@ -134,6 +146,15 @@ pub struct RxStats {
     pub drop_bad_meta: Counter,
     /// Descriptors or indices from the peer that fail validation.
     pub peer_errors: Counter,
+    /// The XDP program's verdicts (of the packets counted in `packets`): passed to the
+    /// stack, dropped (XDP_ABORTED too), sent back out on this end, redirected.
+    pub xdp_pass: Counter,
+    pub xdp_drop: Counter,
+    pub xdp_tx: Counter,
+    pub xdp_redirect: Counter,
+    /// Packets the program ran on as skbs, too large for a native frame (the passed ones
+    /// are counted in `xdp_pass` too).
+    pub xdp_generic: Counter,
 }
 
 impl Default for RxStats {
@@ -152,15 +173,22 @@ impl RxStats {
             drop_nomem: Counter::new(),
             drop_bad_meta: Counter::new(),
             peer_errors: Counter::new(),
+            xdp_pass: Counter::new(),
+            xdp_drop: Counter::new(),
+            xdp_tx: Counter::new(),
+            xdp_redirect: Counter::new(),
+            xdp_generic: Counter::new(),
         }
     }
 
+    /// Packets lost on the way in (the program's XDP_DROP is a decision, not a loss: it has
+    /// its own counter, as in mlx5 and ice).
     pub fn dropped(&self) -> u64 {
         self.drop_nomem.get() + self.drop_bad_meta.get()
     }
 
     /// Names for `ethtool -S`, in the order of [`Self::values`].
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 12] = [
         "packets",
         "bytes",
         "napi_polls",
@@ -168,9 +196,14 @@ impl RxStats {
         "drop_nomem",
         "drop_bad_meta",
         "peer_errors",
+        "xdp_pass",
+        "xdp_drop",
+        "xdp_tx",
+        "xdp_redirect",
+        "xdp_generic",
     ];
 
-    pub fn values(&self) -> [u64; 7] {
+    pub fn values(&self) -> [u64; 12] {
         [
             self.packets.get(),
             self.bytes.get(),
@@ -179,6 +212,11 @@ impl RxStats {
             self.drop_nomem.get(),
             self.drop_bad_meta.get(),
             self.peer_errors.get(),
+            self.xdp_pass.get(),
+            self.xdp_drop.get(),
+            self.xdp_tx.get(),
+            self.xdp_redirect.get(),
+            self.xdp_generic.get(),
         ]
     }
 }

@@ -177,7 +177,7 @@ fn sequence(seed: u64, tally: &mut Tally) {
                 received: &received,
                 out_of_area: &out_of_area,
             };
-            let done = conn.poll(&port, &napi, q, &stats.rx[qi], budget);
+            let done = conn.poll(&port, &napi, q, &stats.rx[qi], &stats.tx[qi], budget);
             let refused = stats.rx[qi].peer_errors.get() - errors;
             let bad = stats.rx[qi].drop_bad_meta.get() - bad_before;
             let got = (received.borrow()[qi].len() - got) as u64;

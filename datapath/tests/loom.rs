@@ -28,7 +28,7 @@ use xpu_datapath::{
     conn::{start_slots, Config, Conn},
     mem::SharedMem,
     meta::VnetHdr,
-    port::{Clock, DropReason, Mode, Moderation, Poller, Port, TxPacket},
+    port::{Clock, Delivered, DropReason, Mode, Moderation, Poller, Port, TxPacket},
     shm::{Desc, Layout},
     stats::{RxStats, TxStats},
 };
@@ -170,6 +170,9 @@ impl Port for TxPort<'_> {
     fn violation(&self) {
         panic!("the producer saw a protocol violation");
     }
+    fn tx_locked<R>(&self, _q: u16, f: impl FnOnce() -> R) -> R {
+        f()
+    }
 }
 
 struct RxPort<'a>(&'a Signals);
@@ -191,6 +194,9 @@ impl Port for RxPort<'_> {
     fn violation(&self) {
         panic!("the consumer saw a protocol violation");
     }
+    fn tx_locked<R>(&self, _q: u16, _f: impl FnOnce() -> R) -> R {
+        unreachable!("side 1 has no XDP program");
+    }
 }
 
 /// Side 1's NAPI context: checks each packet against the one expected next.
@@ -202,7 +208,15 @@ struct Napi<'a> {
 }
 
 impl Poller<LoomMem> for Napi<'_> {
-    fn receive(&self, mem: &LoomMem, off: u32, len: u32, _h: &VnetHdr) -> Result<(), DropReason> {
+    type Frame = Pkt;
+
+    fn receive(
+        &self,
+        mem: &LoomMem,
+        off: u32,
+        len: u32,
+        _h: &VnetHdr,
+    ) -> Result<Delivered<Pkt>, DropReason> {
         let n = self.received.load(StdOrdering::Relaxed);
         let tag = mem.load(off).expect("inside");
         let stored = mem.load(off + 4).expect("inside");
@@ -213,7 +227,10 @@ impl Poller<LoomMem> for Napi<'_> {
             "packet {n} read before it was written, or torn"
         );
         self.received.store(n + 1, StdOrdering::Relaxed);
-        Ok(())
+        Ok(Delivered::Up)
+    }
+    fn xdp_flush(&self) {
+        unreachable!("side 1 has no XDP program");
     }
     fn complete_done(&self, _done: u32) -> bool {
         true
@@ -329,7 +346,8 @@ fn check(variant: Variant, lens: &'static [u32], moderation: Moderation) -> usiz
             lens,
         };
         let rx_stats = RxStats::new();
-        let poll = || rx.poll(&RxPort(&signals), &napi, 0, &rx_stats, 64);
+        let rx_tx_stats = TxStats::new();
+        let poll = || rx.poll(&RxPort(&signals), &napi, 0, &rx_stats, &rx_tx_stats, 64);
         if signals.rx_scheduled.swap(false, SeqCst) {
             poll();
         }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The datapath library's traits over the kernel: the window ([`SharedMem`]), an skb
-//! ([`TxPacket`]), a NAPI context ([`Poller`]), the device's queues and doorbells ([`Port`],
-//! one per signalling mode) and jiffies ([`Clock`]).
+//! The datapath library's traits over the kernel: the window ([`SharedMem`]), an skb and an
+//! XDP frame ([`TxPacket`]), a NAPI context ([`Poller`]), the device's queues and doorbells
+//! ([`Port`], one per signalling mode) and jiffies ([`Clock`]).
 
 use kernel::sync::{
     atomic::{Acquire, Relaxed, Release},
@@ -16,12 +16,13 @@ use super::{
     pci::Doorbell,
     skb::{self, SkBuff},
     window::Window,
+    xdp::XdpFrame,
 };
 use crate::{
     datapath::{
         mem::SharedMem,
         meta::VnetHdr,
-        port::{Clock, DropReason, Moderation, Poller, Port, TxPacket},
+        port::{Clock, Delivered, DropReason, Moderation, Poller, Port, TxPacket},
     },
     shm::Desc,
 };
@@ -91,13 +92,41 @@ impl TxPacket<Window> for SkBuff {
     }
 }
 
+/// A frame an XDP program sends: no checksum or GSO to pass on (a partial checksum was
+/// written before the program ran, driver/xpu_shim.c).
+impl TxPacket<Window> for XdpFrame {
+    fn size(&self) -> u32 {
+        // A multi-buffer frame has no size we can send: `copy_to` refuses it.
+        self.data().map_or(0, |d| d.len() as u32)
+    }
+    fn vnet_hdr(&self) -> Option<VnetHdr> {
+        Some(VnetHdr::default())
+    }
+    fn copy_to(&self, mem: &Window, off: u32) -> Option<()> {
+        mem.copy_from_slice(off, self.data()?).ok()
+    }
+    fn consume(self) {}
+    fn drop_for(self, _why: DropReason) {}
+}
+
 impl Poller<Window> for Napi<'_> {
-    fn receive(&self, mem: &Window, off: u32, len: u32, h: &VnetHdr) -> Result<(), DropReason> {
+    type Frame = XdpFrame;
+
+    fn receive(
+        &self,
+        mem: &Window,
+        off: u32,
+        len: u32,
+        h: &VnetHdr,
+    ) -> Result<Delivered<XdpFrame>, DropReason> {
         let region = mem.region(off, len).ok_or(DropReason::BadMeta)?;
         Napi::receive(self, region, h).map_err(|why| match why {
             skb::DropReason::BadMeta => DropReason::BadMeta,
             _ => DropReason::NoMem,
         })
+    }
+    fn xdp_flush(&self) {
+        Napi::xdp_flush(self);
     }
     fn complete_done(&self, done: u32) -> bool {
         self.complete_done(done)
@@ -156,6 +185,9 @@ impl Port for PairPort<'_> {
     fn violation(&self) {
         // Both ends are this kernel's: nothing to reset, the counter says it all.
     }
+    fn tx_locked<R>(&self, q: u16, f: impl FnOnce() -> R) -> R {
+        self.0.txq_locked(q, f)
+    }
 }
 
 /// The TX side of a device in PCI mode: the peer is another kernel, rung through the
@@ -187,5 +219,8 @@ impl Port for PciPort<'_> {
     fn violation(&self) {
         // The handshake counts violations and resets the link if they keep coming.
         self.dev.control_schedule();
+    }
+    fn tx_locked<R>(&self, q: u16, f: impl FnOnce() -> R) -> R {
+        self.dev.txq_locked(q, f)
     }
 }

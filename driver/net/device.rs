@@ -228,6 +228,18 @@ impl Device {
         unsafe { sys::xpu_peer_txq_wake(self.as_raw(), q.into()) }
     }
 
+    /// Runs `f` holding TX queue `q`'s lock (`__netif_tx_lock`, which `ndo_start_xmit`
+    /// holds). Only with BH off (a NAPI poll, `ndo_xdp_xmit`), and not holding it already.
+    pub(crate) fn txq_locked<R>(&self, q: u16, f: impl FnOnce() -> R) -> R {
+        // SAFETY: the device is alive (type invariant); the helper maps `q` to a queue the
+        // device has; callers run with BH off and do not hold the lock.
+        unsafe { sys::xpu_txq_lock(self.as_raw(), q.into()) };
+        let r = f();
+        // SAFETY: taken above, on the same queue.
+        unsafe { sys::xpu_txq_unlock(self.as_raw(), q.into()) };
+        r
+    }
+
     /// Stops TX queue `q` (the ring has no room for another packet).
     pub(crate) fn txq_stop(&self, q: u16) {
         // SAFETY: the device is alive (type invariant); the helper checks `q` against the

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! [`Napi`]: a NAPI context of an xpu device, and packet delivery from it.
+//! [`Napi`]: a NAPI context of an xpu device, and packet delivery from it (through the
+//! device's XDP program, if it has one).
 
 use core::ptr::NonNull;
 
@@ -11,8 +12,9 @@ use super::{
     skb::DropReason,
     sys,
     window::Region,
+    xdp::XdpFrame,
 };
-use crate::datapath::meta::VnetHdr;
+use crate::datapath::{meta::VnetHdr, port::Delivered};
 
 /// One of an xpu device's NAPI contexts (`xpu_priv::rxq[q].napi` in driver/xpu_shim.c), being
 /// polled, with its queue's moderation.
@@ -43,29 +45,50 @@ impl<'a> Napi<'a> {
         self.ptr.as_ptr()
     }
 
-    /// Copies the packet in `data` into a new skb, applies the metadata `h` (validated by the
-    /// kernel's virtio-net header code) and hands it to GRO.
-    pub(crate) fn receive(&self, data: Region<'_>, h: &VnetHdr) -> Result<(), DropReason> {
+    /// Copies the packet in `data` out of the window, runs the device's XDP program on it if
+    /// it has one, and hands what passes to GRO with the metadata `h` applied (validated by
+    /// the kernel's virtio-net header code).
+    pub(crate) fn receive(
+        &self,
+        data: Region<'_>,
+        h: &VnetHdr,
+    ) -> Result<Delivered<XdpFrame>, DropReason> {
+        let mut tx = core::ptr::null_mut();
         // SAFETY: the context is being polled (type invariant); `data` is inside a live window
-        // (type invariant of `Region`); `h` is valid for the call.
-        let skb = unsafe {
-            sys::xpu_rx_skb(
+        // (type invariant of `Region`); `h` and `tx` are valid for the call.
+        let ret = unsafe {
+            sys::xpu_rx(
                 self.as_raw(),
                 data.as_ptr().cast(),
                 data.len(),
                 sys::vnet_hdr_ptr(h),
+                &mut tx,
             )
         };
-        let skb = kernel::error::from_err_ptr(skb).map_err(|e| {
-            if e == EINVAL {
-                DropReason::BadMeta
-            } else {
-                DropReason::NoMem
-            }
-        })?;
-        // SAFETY: `skb` is a new packet we own; GRO takes it.
-        unsafe { sys::xpu_napi_gro_receive(self.as_raw(), skb) };
-        Ok(())
+        let verdict = match u32::try_from(ret) {
+            Ok(v) => v,
+            Err(_) if ret == EINVAL.to_errno() => return Err(DropReason::BadMeta),
+            Err(_) => return Err(DropReason::NoMem),
+        };
+        Ok(match verdict {
+            sys::xpu_rx_verdict_XPU_RX_XDP_PASS => Delivered::XdpPass,
+            sys::xpu_rx_verdict_XPU_RX_XDP_DROP => Delivered::XdpDrop,
+            sys::xpu_rx_verdict_XPU_RX_XDP_REDIRECT => Delivered::XdpRedirect,
+            sys::xpu_rx_verdict_XPU_RX_XDP_TX => match NonNull::new(tx) {
+                // SAFETY: `xpu_rx` hands us the frame XDP_TX made of the packet.
+                Some(tx) => Delivered::XdpTx(unsafe { XdpFrame::from_raw(tx) }),
+                None => Delivered::XdpDrop,
+            },
+            sys::xpu_rx_verdict_XPU_RX_XDP_SKB_PASS => Delivered::XdpGeneric { passed: true },
+            sys::xpu_rx_verdict_XPU_RX_XDP_SKB_CONSUMED => Delivered::XdpGeneric { passed: false },
+            _ => Delivered::Up,
+        })
+    }
+
+    /// Ends a poll whose XDP program redirected frames (`xdp_do_flush`).
+    pub(crate) fn xdp_flush(&self) {
+        // SAFETY: called from the poll that redirected (type invariant: inside a poll).
+        unsafe { sys::xpu_xdp_flush() }
     }
 
     /// `napi_complete_done`: the poll did `done` (< budget) packets. Returns whether NAPI is

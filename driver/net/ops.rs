@@ -30,6 +30,7 @@ use super::{
     rxq::Moderation,
     skb::SkBuff,
     sys,
+    xdp::XdpFrame,
 };
 use crate::link_uapi::{attr, role};
 
@@ -144,6 +145,15 @@ pub(crate) trait NetdevOps {
     ) -> Result<(), Refusal>;
     /// NAPI poll of RX queue `q`: receive up to `budget` packets, return how many.
     fn poll(dev: &Device, state: &Self::State, napi: &Napi<'_>, q: u16, budget: u32) -> u32;
+    /// `ndo_xdp_xmit` on TX queue `q` (BH off): send `frames` in order until one cannot be,
+    /// returning how many were taken; the frames not taken are left to their sender
+    /// ([`XdpFrame::leave`]), or never drawn from the iterator.
+    fn xdp_xmit(
+        dev: &Device,
+        state: &Self::State,
+        q: u16,
+        frames: &mut dyn Iterator<Item = XdpFrame>,
+    ) -> u32;
     /// The device's counters.
     fn stats(state: &Self::State, stats: &mut XpuStats);
     /// Queue `q`'s counters (zero for a queue that does not exist); the device's are their sum
@@ -482,6 +492,36 @@ pub(crate) unsafe fn poll<D: Exported>(
     let done = D::poll(dev, p.state.as_ref().get_ref(), &napi, q, budget).min(budget);
     // CAST: `done <= budget`, which came from a `c_int`.
     done as c_int
+}
+
+/// # Safety
+///
+/// Must only be called by `xpu_xdp_xmit` (driver/xpu_shim.c), `ndo_xdp_xmit` of xpu device
+/// `dev`, with BH off and the core's `n` frames at `frames`, each ours once taken.
+pub(crate) unsafe fn xdp_xmit<D: Exported>(
+    dev: *mut bindings::net_device,
+    q: u32,
+    frames: *mut *mut sys::xdp_frame,
+    n: c_int,
+) -> c_int {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    let (Some(p), Ok(q), Ok(n)) = (dev_priv::<D>(dev), u16::try_from(q), usize::try_from(n)) else {
+        return 0;
+    };
+    if frames.is_null() {
+        return 0;
+    }
+    // SAFETY: the core's array of `n` frame pointers (function safety requirement).
+    let ptrs = unsafe { core::slice::from_raw_parts(frames, n) };
+    // Drawn one at a time: a frame becomes ours only when the datapath takes it.
+    let mut frames = ptrs.iter().map_while(|&f| {
+        // SAFETY: a frame of the core's array, handed to us (function safety requirement).
+        NonNull::new(f).map(|f| unsafe { XdpFrame::from_raw(f) })
+    });
+    let sent = D::xdp_xmit(dev, p.state.as_ref().get_ref(), q, &mut frames).min(n as u32);
+    // CAST: `sent <= n`, which came from a `c_int`.
+    sent as c_int
 }
 
 /// # Safety
@@ -836,6 +876,20 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
+            /// As for [`xdp_xmit`](o::xdp_xmit), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_xdp_xmit(
+                dev: *mut ::kernel::bindings::net_device,
+                q: u32,
+                frames: *mut *mut $crate::net::sys::xdp_frame,
+                n: ::kernel::ffi::c_int,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim calls it as the function requires.
+                unsafe { o::xdp_xmit::<$t>(dev, q, frames, n) }
+            }
+
+            /// # Safety
+            ///
             /// As for [`get_queue_stats`](o::get_queue_stats) (RX), which it is for `$t`.
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_get_queue_stats_rx(
@@ -1092,6 +1146,7 @@ macro_rules! export_netdev_ops {
                 xpu_rs_validate,
                 xpu_rs_newlink,
                 xpu_rs_poll,
+                xpu_rs_xdp_xmit,
                 xpu_rs_get_stats64,
                 xpu_rs_get_queue_stats_rx,
                 xpu_rs_get_queue_stats_tx,

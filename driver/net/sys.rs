@@ -29,7 +29,7 @@ mod generated {
 pub(crate) use generated::*;
 
 // The datapath's view of the virtio-net header is the kernel's: bytes and values in the same
-// places (`xpu_skb_vnet_hdr` and `xpu_rx_skb` take its address).
+// places (`xpu_skb_vnet_hdr` and `xpu_rx` take its address).
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
     assert!(size_of::<VnetHdr>() == size_of::<virtio_net_hdr>());

@@ -177,6 +177,15 @@ impl Window {
         })
     }
 
+    /// Copies `data` to `off`.
+    pub(crate) fn copy_from_slice(&self, off: u32, data: &[u8]) -> Result {
+        let p = self.at(off, data.len(), 1).ok_or(EINVAL)?;
+        // SAFETY: `p..p + data.len()` is inside the window (checked above), which `data` (ours)
+        // does not overlap; the peer reads these bytes only once we publish them.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p.as_ptr(), data.len()) };
+        Ok(())
+    }
+
     /// Copies the first `len` bytes of `skb` to `off`.
     pub(crate) fn copy_from_skb(&self, off: u32, skb: &SkBuff, len: u32) -> Result {
         let p = self.at(off, len as usize, 1).ok_or(EINVAL)?;

@@ -73,7 +73,7 @@ log "kselftests in VMs"
 # is a quarter of the whole. Pair mode's suites run in VMs without ivshmem functions (xpu would
 # bind them).
 ktap=$XPU_CACHE/ksft/last-run.tap
-lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh)
+lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh xpu_xdp.sh)
 # xpu_datapath.sh last: its last case, should its bug come back, wedges the kernel.
 lane_b=(xpu_drivers_net.sh xpu_splitns.sh xpu_node.sh xpu_datapath.sh)
 # Every pair-mode suite the install has must be in a lane: a new suite left out would never run.

@@ -40,6 +40,9 @@ items=(
 	--allowlist-type 'netdev_queue_stats_(rx|tx)'
 	--allowlist-type 'packet_type' --opaque-type 'packet_type'
 	--allowlist-var 'VIRTIO_NET_HDR_.*'
+	--allowlist-type 'xdp_frame' --opaque-type 'xdp_frame'
+	# the header's own enums
+	--allowlist-type 'xpu_rx_verdict'
 	# exported kernel functions Rust calls directly, and what they take
 	--allowlist-function 'rtnl_lock|rtnl_unlock|synchronize_net|dst_release'
 	--allowlist-function 'netdev_rx_handler_(un)?register'

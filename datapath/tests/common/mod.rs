@@ -20,7 +20,7 @@ use xpu_datapath::{
     conn::{start_slots, Config, Conn, MAX_PACKET},
     mem::SharedMem,
     meta::{VnetHdr, VNET_GSO_UDP},
-    port::{Clock, DropReason, Mode, Moderation, Poller, Port, TxPacket},
+    port::{Clock, Delivered, DropReason, Mode, Moderation, Poller, Port, TxPacket},
     shm::{
         Desc, Layout, LayoutError, MAX_BUF_SIZE, MAX_QUEUES, MAX_WINDOW_SIZE, MIN_BUF_SIZE,
         MIN_WINDOW_SIZE,
@@ -257,6 +257,24 @@ pub struct Dev {
     pub violations: Cell<u32>,
     pub dim_samples: Cell<u32>,
     pub doorbells_out: Cell<u32>,
+    /// The verdict of the device's XDP program, if it has one.
+    pub xdp: Cell<Option<XdpAct>>,
+    /// What became of the frames the program sent back (XDP_TX).
+    pub bounced: RefCell<Vec<Fate>>,
+    /// `xdp_do_flush` calls (polls that redirected).
+    pub xdp_flushes: Cell<u32>,
+    /// Calls inside [`Port::tx_locked`] now (at most 1), and in all.
+    pub tx_lock_depth: Cell<u32>,
+    pub tx_locks: Cell<u32>,
+}
+
+/// An XDP program that gives every packet the same verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpAct {
+    Pass,
+    Drop,
+    Tx,
+    Redirect,
 }
 
 /// The port of end `me`, signalling `peer` as `mode` says.
@@ -295,6 +313,15 @@ impl Port for TestPort<'_> {
     fn violation(&self) {
         self.me.violations.set(self.me.violations.get() + 1);
     }
+    fn tx_locked<R>(&self, _q: u16, f: impl FnOnce() -> R) -> R {
+        let depth = &self.me.tx_lock_depth;
+        assert_eq!(depth.get(), 0, "TX queue lock taken twice");
+        depth.set(1);
+        self.me.tx_locks.set(self.me.tx_locks.get() + 1);
+        let r = f();
+        depth.set(0);
+        r
+    }
 }
 
 /// What a receiver got, in order, per queue: (tag, length).
@@ -312,8 +339,16 @@ pub struct TestNapi<'a> {
     pub out_of_area: &'a Cell<u32>,
 }
 
-impl Poller<Mem> for TestNapi<'_> {
-    fn receive(&self, mem: &Mem, off: u32, len: u32, _h: &VnetHdr) -> Result<(), DropReason> {
+impl<'a> Poller<Mem> for TestNapi<'a> {
+    type Frame = Pkt<'a>;
+
+    fn receive(
+        &self,
+        mem: &Mem,
+        off: u32,
+        len: u32,
+        _h: &VnetHdr,
+    ) -> Result<Delivered<Pkt<'a>>, DropReason> {
         let end = u64::from(off) + u64::from(len);
         if off < self.lo || end > u64::from(self.hi) || len < 8 {
             self.out_of_area.set(self.out_of_area.get() + 1);
@@ -337,10 +372,29 @@ impl Poller<Mem> for TestNapi<'_> {
         } else {
             u32::MAX
         };
+        let delivered = match self.dev.xdp.get() {
+            None => Delivered::Up,
+            Some(XdpAct::Pass) => Delivered::XdpPass,
+            Some(XdpAct::Drop) => return Ok(Delivered::XdpDrop),
+            Some(XdpAct::Redirect) => return Ok(Delivered::XdpRedirect),
+            // Sent back as it came: the peer receives the same tag.
+            Some(XdpAct::Tx) => {
+                return Ok(Delivered::XdpTx(Pkt {
+                    q: self.q,
+                    seq: (t ^ 0x5a5a_0000) & 0xff_ffff,
+                    len,
+                    bad_meta: false,
+                    log: &self.dev.bounced,
+                }))
+            }
+        };
         if let Some(q) = self.received.borrow_mut().get_mut(usize::from(self.q)) {
             q.push_back((t, len));
         }
-        Ok(())
+        Ok(delivered)
+    }
+    fn xdp_flush(&self) {
+        self.dev.xdp_flushes.set(self.dev.xdp_flushes.get() + 1);
     }
     fn complete_done(&self, _done: u32) -> bool {
         self.dev.napi_scheduled[usize::from(self.q)].set(false);

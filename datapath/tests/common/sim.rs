@@ -161,6 +161,7 @@ impl<'w> Link<'w> {
             &self.napi(side, q),
             q,
             &self.w.stats[side].rx[qi],
+            &self.w.stats[side].tx[qi],
             budget,
         );
         assert!(done <= budget, "a poll did more than its budget");
