@@ -188,6 +188,38 @@ slowwait() {
 	done
 }
 
+# udp_echoes NS SRC DST PORT N SIZE: from SRC in namespace NS (or this one if empty), sends N
+# UDP datagrams of SIZE bytes to DST:PORT and prints how many came back from it unchanged (each
+# datagram is unique): the replies of xpu_xdp.bpf.c's XDP_TX and XDP_REDIRECT ports. One
+# second of silence ends the wait.
+udp_echoes() {
+	local ns=$1
+	shift
+	${ns:+ip netns exec "$ns"} python3 - "$@" <<-'EOF'
+	import socket, sys
+	src, dst = sys.argv[1:3]
+	port, n, size = map(int, sys.argv[3:6])
+	s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	s.bind((src, 0))
+	sent = set()
+	for i in range(n):
+	    msg = i.to_bytes(4, "big") * (size // 4)
+	    sent.add(msg)
+	    s.sendto(msg, (dst, port))
+	s.settimeout(1.0)
+	got = 0
+	try:
+	    while got < n:
+	        data, addr = s.recvfrom(65536)
+	        if addr == (dst, port) and data in sent:
+	            sent.discard(data)
+	            got += 1
+	except socket.timeout:
+	    pass
+	print(got)
+	EOF
+}
+
 link_exists() {
 	ip "${@:2}" link show dev "$1" >/dev/null 2>&1
 }

@@ -128,6 +128,34 @@ test_ping_iperf() {
 	ip netns exec "$H" ethtool -S "$HDEV" | grep -qE 'tx[0-9]+_doorbells: [1-9]' || fail "no doorbells counted"
 }
 
+# Native XDP on the DPU side (xpu_xdp.bpf.c, as xpu_xdp.sh runs it on a pair): replies by
+# XDP_TX and by XDP_REDIRECT (through ndo_xdp_xmit) cross the window back, drops are counted.
+# The other kernel's GSO packets are not ours to bound: they run the program as skbs.
+test_xdp() {
+	local prog=$XPU_DIR/xpu_xdp.bpf.o got n=30
+	setup_pci
+	[ -f "$prog" ] || fail "$prog was not built (clang, libbpf-dev)"
+	ip -n "$D" link set "$DDEV" xdpdrv obj "$prog" sec xdp || fail "attaching natively failed"
+	ip -n "$D" -j -d link show "$DDEV" | grep -q '"xdp":{"mode":1' || fail "not attached natively"
+	got=$(udp_echoes "$H" $ADDR_H $ADDR_D 9002 $n 64)
+	[ "$got" = $n ] || fail "XDP_TX: $got of $n replies"
+	got=$(udp_echoes "$H" $ADDR_H $ADDR_D 9003 $n 1000)
+	[ "$got" = $n ] || fail "XDP_REDIRECT: $got of $n replies"
+	got=$(udp_echoes "$H" $ADDR_H $ADDR_D 9001 $n 64)
+	[ "$got" = 0 ] || fail "XDP_DROP: $got replies"
+	[ "$(estat "$D" "$DDEV" 'rx[0-9]+_xdp_tx')" = $n ] || fail "rx xdp_tx miscounted"
+	[ "$(estat "$D" "$DDEV" 'rx[0-9]+_xdp_redirect')" = $n ] || fail "rx xdp_redirect miscounted"
+	[ "$(estat "$D" "$DDEV" 'rx[0-9]+_xdp_drop')" = $n ] || fail "rx xdp_drop miscounted"
+	[ "$(estat "$D" "$DDEV" 'tx[0-9]+_xdp_xmit')" = $((2 * n)) ] || fail "tx xdp_xmit miscounted"
+	got=$(iperf_bytes "$H" "$D" $ADDR_D 2) || exit 1
+	[ "$got" -gt 100000 ] || fail "TCP through the program: only $got bytes"
+	[ "$(estat "$D" "$DDEV" 'rx[0-9]+_xdp_generic')" -gt 0 ] ||
+		fail "no GSO packet ran the program as an skb (is the host side's TSO off?)"
+	ip -n "$D" link set "$DDEV" xdpdrv off || fail "detaching failed"
+	got=$(udp_echoes "$H" $ADDR_H $ADDR_D 9002 5 64)
+	[ "$got" = 0 ] || fail "replies with the program detached"
+}
+
 # napi_irqs NS DEV: each of DEV's NAPIs reports an IRQ, one of its own function's queue
 # vectors (its MSI-X IRQs that /proc/interrupts names xpu-queue), no two the same (what ynl's
 # napi-get dump says).
@@ -357,7 +385,7 @@ test_ctrl_work_after_remove() {
 	echo "$bdf" >/sys/bus/pci/drivers/xpu/bind || fail "bind $bdf failed"
 }
 
-xpu_begin 12
+xpu_begin 13
 TMPDIR_PCI=$(mktemp -d)
 if [ "$(ivshmem_fns | grep -c .)" != 2 ]; then
 	ktap_skip_all "needs two ivshmem-doorbell functions on one fabric (tools/lab/vm.sh --ivshmem 2)"
@@ -368,6 +396,7 @@ command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v pyth
 xpu_case "probe: a host-side and a DPU-side netdev, roles in ethtool -i and ip -d link" test_probe
 xpu_case "ping and iperf3 TCP both ways across the window, bytes counted" test_ping_iperf
 xpu_case "each NAPI linked to its queue's MSI-X vector (napi-get)" test_napi_irqs
+xpu_case "native XDP on the DPU side: XDP_TX and redirect replies, drops; GSO as skbs" test_xdp
 xpu_case "peer leaves: carrier down (time reported), back by itself when it returns" test_peer_leaves_and_returns
 xpu_case "down/up of one side: the link comes back" test_down_up
 xpu_case "module unload under traffic, and reload" test_unload_reload

@@ -14,57 +14,35 @@
 PROG=$(dirname "$(readlink -f "$0")")/xpu_xdp.bpf.o
 NS=""
 
-# xdp_pair: xpu0 (10.77.0.1) here, xpu1 (10.77.0.2) in $NS, both up.
+# xdp_pair: xdp0 (10.77.0.1) here, xdp1 (10.77.0.2) in $NS, both up.
 xdp_pair() {
 	NS=$(xpu_netns xdp) || fail "cannot create netns"
-	ip link add xpu0 type xpu || fail "ip link add failed"
-	ip link set xpu1 netns "$NS" || fail "moving xpu1 failed"
-	ip addr add 10.77.0.1/24 dev xpu0
-	ip -n "$NS" addr add 10.77.0.2/24 dev xpu1
-	ip link set xpu0 up
-	ip -n "$NS" link set xpu1 up
+	# Not xpu0: a VM with PCI functions has netdevs of that name.
+	xpuctl link add xdp0 --peer xdp1 --peer-netns "$NS" || fail "xpuctl link add failed"
+	ip addr add 10.77.0.1/24 dev xdp0
+	ip -n "$NS" addr add 10.77.0.2/24 dev xdp1
+	ip link set xdp0 up
+	ip -n "$NS" link set xdp1 up
 }
 
-# attach SECTION: xpu1 runs the program of SECTION natively.
+# attach SECTION: xdp1 runs the program of SECTION natively.
 attach() {
 	local out
 	[ -f "$PROG" ] || fail "$PROG was not built (clang, libbpf-dev)"
-	out=$(ip -n "$NS" link set xpu1 xdpdrv obj "$PROG" sec "$1" 2>&1) ||
+	out=$(ip -n "$NS" link set xdp1 xdpdrv obj "$PROG" sec "$1" 2>&1) ||
 		fail "attaching $1 natively failed: $out"
-	ip -n "$NS" -j -d link show xpu1 | grep -q '"xdp":{"mode":1' ||
-		fail "xpu1 does not report a native program"
+	ip -n "$NS" -j -d link show xdp1 | grep -q '"xdp":{"mode":1' ||
+		fail "xdp1 does not report a native program"
 }
 
-# echoes PORT N SIZE: sends N UDP datagrams of SIZE bytes to xpu1's PORT, and prints how many
-# came back from it unchanged (each datagram is unique). One second of silence ends the wait.
+# echoes PORT N SIZE: udp_echoes from xdp0 to xdp1's PORT (xpu_lib.sh).
 echoes() {
-	python3 - "$@" <<-'EOF'
-	import socket, sys
-	port, n, size = map(int, sys.argv[1:4])
-	s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-	s.bind(("10.77.0.1", 0))
-	sent = set()
-	for i in range(n):
-	    msg = i.to_bytes(4, "big") * (size // 4)
-	    sent.add(msg)
-	    s.sendto(msg, ("10.77.0.2", port))
-	s.settimeout(1.0)
-	got = 0
-	try:
-	    while got < n:
-	        data, addr = s.recvfrom(65536)
-	        if addr == ("10.77.0.2", port) and data in sent:
-	            sent.discard(data)
-	            got += 1
-	except socket.timeout:
-	    pass
-	print(got)
-	EOF
+	udp_echoes "" 10.77.0.1 10.77.0.2 "$@"
 }
 
-# xstat NAME: xpu1's per-queue counter NAME summed over its queues (rx or tx, e.g. rx_xdp_tx).
+# xstat NAME: xdp1's per-queue counter NAME summed over its queues (rx or tx, e.g. rx_xdp_tx).
 xstat() {
-	estat "$NS" xpu1 "${1%%_*}[0-9]+_${1#*_}"
+	estat "$NS" xdp1 "${1%%_*}[0-9]+_${1#*_}"
 }
 
 test_verdicts() {
@@ -78,7 +56,7 @@ test_verdicts() {
 	got=$(echoes 9003 $n 64)
 	[ "$got" = $n ] || fail "XDP_REDIRECT: $got of $n replies"
 	[ "$(xstat rx_xdp_redirect)" = $n ] || fail "rx xdp_redirect is $(xstat rx_xdp_redirect)"
-	# Both replies left through xpu1's TX ring: XDP_TX's and the redirected ones.
+	# Both replies left through xdp1's TX ring: XDP_TX's and the redirected ones.
 	[ "$(xstat tx_xdp_xmit)" = $((2 * n)) ] || fail "tx xdp_xmit is $(xstat tx_xdp_xmit)"
 	got=$(echoes 9001 $n 64)
 	[ "$got" = 0 ] || fail "XDP_DROP: $got replies"
@@ -88,9 +66,9 @@ test_verdicts() {
 	[ "$(xstat rx_xdp_pass)" -gt 0 ] || fail "nothing counted as passed"
 	[ "$(xstat rx_xdp_generic)" = 0 ] || fail "frames of 64 bytes did not run natively"
 	# A verdict is no loss: no drop counted in the device's statistics.
-	[ "$(stat "$NS" xpu1 rx_dropped)" = 0 ] || fail "xpu1 counted rx drops"
+	[ "$(stat "$NS" xdp1 rx_dropped)" = 0 ] || fail "xdp1 counted rx drops"
 	[ "$(xstat tx_xdp_xmit_err)" = 0 ] || fail "a reply found no room"
-	ip -n "$NS" link set xpu1 xdpdrv off || fail "detaching failed"
+	ip -n "$NS" link set xdp1 xdpdrv off || fail "detaching failed"
 	got=$(echoes 9002 5 64)
 	[ "$got" = 0 ] || fail "replies with the program detached"
 }
@@ -101,19 +79,19 @@ test_single_buffer_bounds() {
 	local out max tcp
 	tcp=$(mktemp)
 	xdp_pair
-	ip link set xpu0 mtu 9000
-	out=$(ip -n "$NS" link set xpu1 xdpdrv obj "$PROG" sec xdp 2>&1) &&
+	ip link set xdp0 mtu 9000
+	out=$(ip -n "$NS" link set xdp1 xdpdrv obj "$PROG" sec xdp 2>&1) &&
 		fail "a single-buffer program attached with the peer's MTU at 9000"
 	echo "$out" | grep -q 'peer MTU 9000 is too large for XDP' ||
 		fail "unclear refusal: $out"
-	ip link set xpu0 mtu 1500
+	ip link set xdp0 mtu 1500
 	attach xdp
-	max=$(ip -j -d link show xpu0 | sed -n 's/.*"max_mtu":\([0-9]*\).*/\1/p')
+	max=$(ip -j -d link show xdp0 | sed -n 's/.*"max_mtu":\([0-9]*\).*/\1/p')
 	[ "$max" -lt 4096 ] || fail "the peer's max_mtu is $max with the program attached"
-	out=$(ip link set xpu0 mtu "$((max + 1))" 2>&1) && fail "the peer's MTU went past $max"
+	out=$(ip link set xdp0 mtu "$((max + 1))" 2>&1) && fail "the peer's MTU went past $max"
 	echo "$out" | grep -q 'mtu greater than device maximum' || fail "unclear refusal: $out"
-	ip link set xpu0 mtu "$max" || fail "the peer's MTU cannot reach $max"
-	ethtool -k xpu0 | grep -q '^tcp-segmentation-offload: off' ||
+	ip link set xdp0 mtu "$max" || fail "the peer's MTU cannot reach $max"
+	ethtool -k xdp0 | grep -q '^tcp-segmentation-offload: off' ||
 		fail "the peer kept TSO towards a single-buffer program"
 	# TCP through the program: segmented by the peer, every frame native.
 	ip netns exec "$NS" python3 -c '
@@ -132,10 +110,10 @@ s = socket.create_connection(("10.77.0.2", 9100)); s.sendall(bytes(4 << 20)); s.
 	[ "$(cat "$tcp")" = $((4 << 20)) ] || fail "the TCP server got $(cat "$tcp")"
 	[ "$(xstat rx_xdp_generic)" = 0 ] || fail "frames ran as skbs with GSO off"
 	rm -f "$tcp"
-	ip -n "$NS" link set xpu1 xdpdrv off || fail "detaching failed"
-	ethtool -k xpu0 | grep -q '^tcp-segmentation-offload: on' ||
+	ip -n "$NS" link set xdp1 xdpdrv off || fail "detaching failed"
+	ethtool -k xdp0 | grep -q '^tcp-segmentation-offload: on' ||
 		fail "the peer's TSO did not come back"
-	ip link set xpu0 mtu 9000 || fail "the peer's MTU bound stayed after the detach"
+	ip link set xdp0 mtu 9000 || fail "the peer's MTU bound stayed after the detach"
 }
 
 # A multi-buffer program takes any MTU: a frame too large for a page runs it as an skb (and
@@ -143,8 +121,8 @@ s = socket.create_connection(("10.77.0.2", 9100)); s.sendall(bytes(4 << 20)); s.
 test_multi_buffer() {
 	local got
 	xdp_pair
-	ip link set xpu0 mtu 9000
-	ip -n "$NS" link set xpu1 mtu 9000
+	ip link set xdp0 mtu 9000
+	ip -n "$NS" link set xdp1 mtu 9000
 	attach xdp.frags
 	got=$(echoes 9002 10 8000)
 	[ "$got" = 10 ] || fail "8000-byte XDP_TX: $got of 10 replies"
