@@ -371,7 +371,11 @@ impl Handshake {
         self.up.store(false, Relaxed);
         let generation = self.generation.load(Relaxed).wrapping_add(1);
         self.generation.store(generation, Relaxed);
-        if conn.reset(generation, dev.mtu()).is_err() {
+        // Frames redirected to the device come whether its queues run or not.
+        if dev
+            .tx_locked_all(rtnl, || conn.reset(generation, dev.mtu()))
+            .is_err()
+        {
             pr_err!("xpu: cannot reset the window\n");
         }
         if running {

@@ -17,7 +17,7 @@ use crate::{
     datapath::{
         conn::{self, Config},
         mem,
-        port::{Mode, Port},
+        port::Mode,
         stats::{RxStats, TxStats},
     },
     net::{
@@ -135,32 +135,14 @@ impl Conn {
         frames: &mut dyn Iterator<Item = XdpFrame>,
     ) -> u32 {
         match &self.signal {
-            Signal::Pair => self.xmit_frames(&PairPort(dev), q, st, frames),
+            Signal::Pair => self
+                .dp
+                .transmit_frames(&PairPort(dev), q, st, frames, XdpFrame::leave),
             Signal::Doorbell(doorbell) => {
-                self.xmit_frames(&PciPort { dev, doorbell }, q, st, frames)
+                self.dp
+                    .transmit_frames(&PciPort { dev, doorbell }, q, st, frames, XdpFrame::leave)
             }
         }
-    }
-
-    fn xmit_frames(
-        &self,
-        port: &impl Port,
-        q: u16,
-        st: &TxStats,
-        frames: &mut dyn Iterator<Item = XdpFrame>,
-    ) -> u32 {
-        port.tx_locked(q, || {
-            let mut sent = 0;
-            for frame in frames {
-                if let Err(frame) = self.dp.transmit_frame(port, q, st, frame) {
-                    frame.leave();
-                    break;
-                }
-                sent += 1;
-            }
-            self.dp.flush_frames(port, q, st);
-            sent
-        })
     }
 }
 

@@ -418,41 +418,44 @@ void xpu_txq_unlock(struct net_device *dev, unsigned int q)
 	__netif_tx_unlock(netdev_get_tx_queue(dev, q));
 }
 
+/* The GSO xpu offers (XPU_FEATURES'), which a peer with an XDP program must not send. */
+#define XPU_GSO		(XPU_FEATURES & NETIF_F_GSO_SOFTWARE)
+
 /*
  * ndo_bpf: attaches or removes the native XDP program. A program without multi-buffer support
- * runs natively on every frame, so the frames that reach this end must fit a page: in pair
- * mode the peer's MTU is bounded (its max_mtu lowered, as veth does) and its GSO turned off; in
- * PCI mode the other kernel's frames are not ours to bound, so our own MTU is, and what comes
- * larger runs the program as an skb. A multi-buffer program takes any MTU.
+ * runs natively on every frame, so in pair mode the frames the peer sends must fit a page: its
+ * MTU is bounded (its max_mtu lowered, as veth does) and its GSO turned off. In PCI mode the
+ * other kernel's frames are not ours to bound, and what comes larger than a page runs the
+ * program as an skb; so does everything larger for a multi-buffer program, which takes any MTU.
  */
 static int xpu_xdp_set(struct net_device *dev, struct bpf_prog *prog,
 		       struct netlink_ext_ack *extack)
 {
 	struct xpu_priv *priv = xpu_priv(dev);
 	struct net_device *peer = rtnl_dereference(priv->peer);
-	struct net_device *bounded = peer ?: dev;
 	unsigned int max_mtu = ETH_MAX_MTU;
 	struct bpf_prog *old;
 
-	if (prog && !prog->aux->xdp_has_frags) {
-		max_mtu = XPU_XDP_MAX_LEN - bounded->hard_header_len;
-		if (READ_ONCE(bounded->mtu) > max_mtu) {
+	if (peer && prog && !prog->aux->xdp_has_frags) {
+		max_mtu = XPU_XDP_MAX_LEN - peer->hard_header_len;
+		if (READ_ONCE(peer->mtu) > max_mtu) {
 			NL_SET_ERR_MSG_FMT_MOD(extack,
-					       "%s MTU %u is too large for XDP without multi-buffer support (at most %u)",
-					       peer ? "peer" : "device", READ_ONCE(bounded->mtu),
-					       max_mtu);
+					       "peer MTU %u is too large for XDP without multi-buffer support (at most %u)",
+					       READ_ONCE(peer->mtu), max_mtu);
 			return -ERANGE;
 		}
 	}
 	old = rcu_replace_pointer(priv->xdp_prog, prog, lockdep_rtnl_is_held());
 	if (old)
 		bpf_prog_put(old);
-	bounded->max_mtu = max_mtu;
-	if (peer && !old != !prog) {
+	if (!peer)
+		return 0;
+	peer->max_mtu = max_mtu;
+	if (!old != !prog) {
 		if (prog)
-			peer->hw_features &= ~NETIF_F_GSO_SOFTWARE;
+			peer->hw_features &= ~XPU_GSO;
 		else
-			peer->hw_features |= NETIF_F_GSO_SOFTWARE;
+			peer->hw_features |= XPU_GSO;
 		netdev_update_features(peer);
 	}
 	return 0;
@@ -483,6 +486,9 @@ static int xpu_xdp_xmit(struct net_device *dev, int n, struct xdp_frame **frames
 {
 	if (unlikely(flags & ~XDP_XMIT_FLAGS_MASK))
 		return -EINVAL;
+	/* Redirects still come while ndo_stop resets the rings (IFF_UP is cleared after it). */
+	if (unlikely(!netif_running(dev)))
+		return -ENETDOWN;
 	return xpu_rs_xdp_xmit(dev, smp_processor_id() % dev->real_num_tx_queues, frames, n);
 }
 
@@ -523,9 +529,12 @@ void xpu_napi_enable(struct net_device *dev, unsigned int n)
 	priv->napi_on = min_t(unsigned int, n, XPU_SHM_MAX_QUEUES);
 	for (i = 0; i < priv->napi_on; i++) {
 		netif_napi_add_config_locked(dev, &priv->rxq[i].napi, xpu_poll, i);
-		/* Cannot fail: a live device, a fresh registration, a model without allocator. */
-		WARN_ON_ONCE(xdp_rxq_info_reg(&priv->rxq[i].xdp_rxq, dev, i,
-					      priv->rxq[i].napi.napi_id) ||
+		/*
+		 * Registered before the NAPI can poll; cannot fail (a live device, a fresh
+		 * registration, a model without allocator). 7.3 keeps no NAPI id in it: AF_XDP
+		 * takes the queue's NAPI from xpu_queue_set_napi() below.
+		 */
+		WARN_ON_ONCE(xdp_rxq_info_reg(&priv->rxq[i].xdp_rxq, dev, i, 0) ||
 			     xdp_rxq_info_reg_mem_model(&priv->rxq[i].xdp_rxq, MEM_TYPE_PAGE_SHARED,
 							NULL));
 		netif_napi_set_irq_locked(&priv->rxq[i].napi, priv->rxq[i].irq);
@@ -591,6 +600,20 @@ void xpu_txq_wake(struct net_device *dev, unsigned int q)
 void xpu_txq_disable_all(struct net_device *dev)
 {
 	netif_tx_disable(dev);
+}
+
+/*
+ * Every TX queue's lock, with BH off: around a ring reset, which frames redirected to the
+ * device (ndo_xdp_xmit) would otherwise race, stopped queues or not.
+ */
+void xpu_tx_lock_all(struct net_device *dev)
+{
+	netif_tx_lock_bh(dev);
+}
+
+void xpu_tx_unlock_all(struct net_device *dev)
+{
+	netif_tx_unlock_bh(dev);
 }
 
 /* Pair mode's "TX room" doorbell: the peer stopped its queue @q on a full ring. From NAPI. */

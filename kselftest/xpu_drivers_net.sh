@@ -5,6 +5,8 @@
 #   ping.py     ping (to 65000 bytes) and TCP both ways, checksum offload off and on, under
 #               no XDP program, a generic one, a native one and a native multi-buffer one
 #               (at MTU 9000); offloaded XDP it skips (a NIC's, not a virtual device's).
+#   xdp.py      native XDP: pass, drop, XDP_TX, tail and head adjustment, single- and
+#               multi-buffer, and the queue stats of what XDP did.
 #   hw/csum.py  checksums: crafted good and bad ones received, offloaded ones sent.
 #   stats.py    the device's counters: ip link, qstats per queue and base, across down/up and
 #               ethtool -L, read in parallel.
@@ -162,6 +164,19 @@ test_gro_large() {
 	drv_passed "${cases[@]}"
 }
 
+test_xdp_py() {
+	drv_pair
+	command -v bpftool >/dev/null || skip "bpftool not installed"
+	# The kernel's native XDP tests: its program (net/lib/xdp_native.bpf.c, with a kfunc the
+	# lab kernel's BTF resolves) passes, drops, sends back and adjusts the frames it is told
+	# to through its maps, single- and multi-buffer (MTU 9000), and the netdev family's queue
+	# stats count what XDP did.
+	drv_run xdp.py
+	echo "$DRV_OUT" | grep -q '^ok [0-9]* xdp\.' || fail "xdp.py ran no case"
+	echo "$DRV_OUT" | grep -qE '^not ok|# SKIP' && fail "xdp.py: a case failed or skipped"
+	return 0
+}
+
 # XPU_ICOUNT=1 says the guest's clock follows its instructions: only the case that needs it.
 if [ "${XPU_ICOUNT:-}" = 1 ]; then
 	xpu_begin 2
@@ -169,8 +184,9 @@ if [ "${XPU_ICOUNT:-}" = 1 ]; then
 		test_gro_large
 	xpu_end
 fi
-xpu_begin 7
+xpu_begin 8
 xpu_case "drivers/net/ping.py, NETIF=xpu0, REMOTE_TYPE=netns" test_ping_py
+xpu_case "drivers/net/xdp.py" test_xdp_py
 xpu_case "drivers/net/hw/csum.py, the peer's rx-checksumming off" test_csum_py
 xpu_case "drivers/net/stats.py" test_stats_py
 xpu_case "drivers/net/napi_id.py" test_napi_id_py

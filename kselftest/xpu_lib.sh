@@ -203,7 +203,7 @@ udp_echoes() {
 	s.bind((src, 0))
 	sent = set()
 	for i in range(n):
-	    msg = i.to_bytes(4, "big") * (size // 4)
+	    msg = (i.to_bytes(4, "big") * (size // 4 + 1))[:size]
 	    sent.add(msg)
 	    s.sendto(msg, (dst, port))
 	s.settimeout(1.0)

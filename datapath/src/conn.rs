@@ -210,7 +210,7 @@ where
 
     /// Starts over: forgets every packet in flight both ways, zeroes this end's index words
     /// and publishes its header in state `Ready` with `generation`. Only while nothing else
-    /// runs on the rings (TX queues disabled, NAPI off).
+    /// runs on the rings (every TX queue's lock held, NAPI off).
     pub fn reset(&self, generation: u32, mtu: u32) -> Result<(), Error> {
         self.live.store(false, Relaxed);
         // Our header says Down while our words are being zeroed.
@@ -570,6 +570,31 @@ where
             st.xdp_xmit.inc();
         }
         Ok(())
+    }
+
+    /// `ndo_xdp_xmit` on TX ring `q`: under the queue's lock, takes `frames` in order until
+    /// one cannot be sent, which goes to `give_back` (the rest are not drawn: their sender
+    /// frees them), then publishes what it took with one doorbell. Returns how many it took.
+    pub fn transmit_frames<P: TxPacket<M::Target>>(
+        &self,
+        port: &impl Port,
+        q: u16,
+        st: &TxStats,
+        frames: &mut dyn Iterator<Item = P>,
+        give_back: impl FnOnce(P),
+    ) -> u32 {
+        port.tx_locked(q, || {
+            let mut sent = 0;
+            for frame in frames {
+                if let Err(frame) = self.transmit_frame(port, q, st, frame) {
+                    give_back(frame);
+                    break;
+                }
+                sent += 1;
+            }
+            self.flush_frames(port, q, st);
+            sent
+        })
     }
 
     /// Publishes the XDP frames written to TX ring `q` and rings the peer if it asked for it,

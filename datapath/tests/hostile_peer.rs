@@ -26,7 +26,7 @@ use xpu_datapath::{
     shm::{Layout, GSO_F_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, MAX_QUEUES},
 };
 
-use common::{Dev, Fate, Mem, Pkt, Received, Rng, Stats, TestClock, TestNapi, TestPort};
+use common::{Dev, Fate, Mem, Pkt, Received, Rng, Stats, TestClock, TestNapi, TestPort, XdpAct};
 
 /// Steps per sequence: each sequence starts from a fresh link.
 const STEPS: u64 = 1000;
@@ -49,6 +49,9 @@ struct Tally {
     bad_meta: u64,
     refused_indices: u64,
     transmits: u64,
+    /// Packets an XDP program sent back out (XDP_TX), and those that found our ring full.
+    bounced: u64,
+    bounce_failed: u64,
 }
 
 /// A value the peer might write for a length or an offset: near the edges that matter, or
@@ -80,6 +83,11 @@ fn sequence(seed: u64, tally: &mut Tally) {
     let clock = TestClock::default();
     let conn = common::conn(&mem, &clock, layout, 0, Mode::Doorbell);
     let (dev, peer_dev) = (Dev::default(), Dev::default());
+    // A quarter of the sequences run an XDP program that sends every packet back: our TX
+    // ring then fills from the poll, against the peer's consumer index.
+    if rng.chance(4) {
+        dev.xdp.set(Some(XdpAct::Tx));
+    }
     let port = TestPort {
         me: &dev,
         peer: &peer_dev,
@@ -168,6 +176,7 @@ fn sequence(seed: u64, tally: &mut Tally) {
             let prod = mem.peek(peer_prod(q));
             let (errors, got) = (stats.rx[qi].peer_errors.get(), received.borrow()[qi].len());
             let bad_before = stats.rx[qi].drop_bad_meta.get();
+            let bounced_before = stats.rx[qi].xdp_tx.get();
             dev.napi_scheduled[qi].set(true);
             let napi = TestNapi {
                 dev: &dev,
@@ -180,7 +189,8 @@ fn sequence(seed: u64, tally: &mut Tally) {
             let done = conn.poll(&port, &napi, q, &stats.rx[qi], &stats.tx[qi], budget);
             let refused = stats.rx[qi].peer_errors.get() - errors;
             let bad = stats.rx[qi].drop_bad_meta.get() - bad_before;
-            let got = (received.borrow()[qi].len() - got) as u64;
+            let got = (received.borrow()[qi].len() - got) as u64
+                + (stats.rx[qi].xdp_tx.get() - bounced_before);
             match ring.avail(prod, cons[qi]) {
                 Ok(n) => {
                     assert_eq!(
@@ -244,6 +254,8 @@ fn sequence(seed: u64, tally: &mut Tally) {
         log.borrow_mut().clear();
         tally.steps += 1;
     }
+    tally.bounced += stats.tx.iter().map(|t| t.xdp_xmit.get()).sum::<u64>();
+    tally.bounce_failed += stats.tx.iter().map(|t| t.xdp_xmit_err.get()).sum::<u64>();
     let _: &Layout = conn.layout();
 }
 
@@ -263,5 +275,9 @@ fn hostile_peer_never_gets_past_the_checks() {
     assert!(
         tally.bad_meta > 0,
         "the peer's metadata was never refused: {tally:?}"
+    );
+    assert!(
+        tally.bounced > 0 && tally.bounce_failed > 0,
+        "XDP_TX never sent, or never found the ring full: {tally:?}"
     );
 }

@@ -12,8 +12,9 @@ DEB_PKGS=(
 	# VMs: TCG QEMU; virtme-ng needs udev for its script I/O ports
 	qemu-system-x86 udev busybox-static
 	# what the tests and the demo run inside the guest (the guest sees the host's root)
-	# (clang and libbpf-dev: the XDP object the kernel's drivers/net/ping.py loads)
-	iproute2 ethtool iperf3 iputils-ping sockperf socat clang libbpf-dev procps python3-yaml python3-jsonschema
+	# (clang and libbpf-dev: the XDP objects of kselftest/xpu_xdp.sh and of the kernel's
+	# drivers/net/ping.py and xdp.py; bpftool: xdp.py sets and reads its program's maps)
+	iproute2 ethtool iperf3 iputils-ping sockperf socat clang libbpf-dev bpftool procps python3-yaml python3-jsonschema
 	# unmodified programs across a split namespace (kselftest/xpu_splitns.sh, the demo)
 	curl netcat-openbsd
 	# a node's packet filter as pods and sidecars program it (kselftest/xpu_node.sh): iptables

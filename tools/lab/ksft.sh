@@ -24,15 +24,16 @@ if ! make -s -C "$tree/tools/testing/selftests" TARGETS=drivers/net/xpu \
 fi
 
 # The kernel's own driver tests run against xpu too (xpu_drivers_net.sh): drivers/net's
-# ping.py, gro.py, stats.py, napi_id.py, queues.py and hw/csum.py. They need their part of the
-# source tree around them, as in the tree: the Python libraries, YNL and its specs, the XDP
-# object ping.py loads (built here with clang) and the C programs they drive (built here with
-# gcc against the host's headers; the tree's Makefiles would use the kernel's).
+# ping.py, gro.py, stats.py, napi_id.py, queues.py, xdp.py and hw/csum.py. They need their part
+# of the source tree around them, as in the tree: the Python libraries, YNL and its specs, the
+# XDP objects ping.py and xdp.py load (built here with clang) and the C programs they drive
+# (built here with gcc against the host's headers; the tree's Makefiles would use the kernel's).
 py=$inst/pytree
 pst=$py/tools/testing/selftests
 mkdir -p "$pst/drivers/net/hw" "$pst/net/lib" "$py/tools/net" "$py/Documentation/netlink"
 cp "$st/drivers/net/ping.py" "$st/drivers/net/gro.py" "$st/drivers/net/stats.py" \
-	"$st/drivers/net/napi_id.py" "$st/drivers/net/queues.py" "$pst/drivers/net/"
+	"$st/drivers/net/napi_id.py" "$st/drivers/net/queues.py" "$st/drivers/net/xdp.py" \
+	"$pst/drivers/net/"
 cp -r "$st/drivers/net/lib" "$pst/drivers/net/"
 cp "$st/drivers/net/hw/csum.py" "$pst/drivers/net/hw/"
 cp -r "$st/drivers/net/hw/lib" "$pst/drivers/net/hw/"
@@ -47,11 +48,14 @@ cp "$XPU_ROOT/uapi/xpu.yaml" "$py/Documentation/netlink/specs/xpu.yaml"
 python3 "$XPU_ROOT/tools/lab/rt-link-xpu.py" "$src/Documentation/netlink/specs/rt-link.yaml" \
 	"$XPU_ROOT/uapi/xpu.yaml" >"$py/Documentation/netlink/specs/rt-link.yaml" ||
 	die "giving rt-link.yaml the xpu link kind failed"
-if ! clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c "$st/net/lib/xdp_dummy.bpf.c" \
-	-o "$pst/net/lib/xdp_dummy.bpf.o" 2>"$XPU_CACHE/ksft/bpf.log"; then
-	cat "$XPU_CACHE/ksft/bpf.log" >&2
-	die "building xdp_dummy.bpf.o for ping.py failed (clang and libbpf-dev: run 'make deps')"
-fi
+# With BTF (-g): xdp.py's program has maps that bpftool prints by it.
+for prog in xdp_dummy xdp_native; do
+	if ! clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$st/net/lib/$prog.bpf.c" \
+		-o "$pst/net/lib/$prog.bpf.o" 2>"$XPU_CACHE/ksft/bpf.log"; then
+		cat "$XPU_CACHE/ksft/bpf.log" >&2
+		die "building $prog.bpf.o failed (clang and libbpf-dev: run 'make deps')"
+	fi
+done
 for prog in net/lib/gro net/lib/csum net/lib/xdp_helper drivers/net/napi_id_helper; do
 	plog=$XPU_CACHE/ksft/${prog##*/}.log
 	gcc -O2 -Wall -I"$st" -o "$pst/$prog" "$st/$prog.c" 2>"$plog" ||

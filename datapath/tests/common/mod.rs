@@ -275,6 +275,10 @@ pub enum XdpAct {
     Drop,
     Tx,
     Redirect,
+    /// The program ran on the packet as an skb (too large for a native frame) and passed it,
+    /// or consumed it.
+    SkbPass,
+    SkbConsumed,
 }
 
 /// The port of end `me`, signalling `peer` as `mode` says.
@@ -377,6 +381,8 @@ impl<'a> Poller<Mem> for TestNapi<'a> {
             Some(XdpAct::Pass) => Delivered::XdpPass,
             Some(XdpAct::Drop) => return Ok(Delivered::XdpDrop),
             Some(XdpAct::Redirect) => return Ok(Delivered::XdpRedirect),
+            Some(XdpAct::SkbPass) => Delivered::XdpGeneric { passed: true },
+            Some(XdpAct::SkbConsumed) => return Ok(Delivered::XdpGeneric { passed: false }),
             // Sent back as it came: the peer receives the same tag.
             Some(XdpAct::Tx) => {
                 return Ok(Delivered::XdpTx(Pkt {

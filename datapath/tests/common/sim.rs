@@ -103,7 +103,7 @@ impl<'w> Link<'w> {
         }
     }
 
-    fn port(&self, side: usize) -> TestPort<'w> {
+    pub fn port(&self, side: usize) -> TestPort<'w> {
         TestPort {
             me: &self.w.devs[side],
             peer: &self.w.devs[1 - side],
