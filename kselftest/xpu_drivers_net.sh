@@ -51,7 +51,8 @@ drv_run() {
 	local t=$1 rc
 	shift
 	[ -f "$DRV_NET/$t" ] || skip "drivers/net/$t is not installed next to the xpu tests"
-	DRV_OUT=$(python3 "$DRV_NET/$t" "$@" 2>&1)
+	# The lab's ethtool with JSON output (tools/lab/deps.sh), for these tests only.
+	DRV_OUT=$(PATH="${XPU_TOOLS:+$XPU_TOOLS/ethtool-json:}$PATH" python3 "$DRV_NET/$t" "$@" 2>&1)
 	rc=$?
 	echo "$DRV_OUT"
 	[ $rc = 0 ] || fail "$t failed (exit $rc)"
@@ -173,7 +174,12 @@ test_xdp_py() {
 	# stats count what XDP did.
 	drv_run xdp.py
 	echo "$DRV_OUT" | grep -q '^ok [0-9]* xdp\.' || fail "xdp.py ran no case"
-	echo "$DRV_OUT" | grep -qE '^not ok|# SKIP' && fail "xdp.py: a case failed or skipped"
+	# One skip by design: xpu bounds the MTU of the end that sends, as veth does, so a
+	# single-buffer program attaches at MTU 9000 while the peer's MTU is 1500 (the case wants
+	# it refused, and skips when it is not).
+	echo "$DRV_OUT" | grep -E '^not ok|# SKIP' |
+		grep -v '^ok [0-9]* xdp.test_xdp_native_update_mb_to_sb # SKIP device supports single-buffer XDP' &&
+		fail "xdp.py: a case failed or skipped"
 	return 0
 }
 

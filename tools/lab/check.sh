@@ -73,9 +73,10 @@ log "kselftests in VMs"
 # is a quarter of the whole. Pair mode's suites run in VMs without ivshmem functions (xpu would
 # bind them).
 ktap=$XPU_CACHE/ksft/last-run.tap
-lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh xpu_xdp.sh)
+lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh xpu_xdp.sh
+	xpu_node.sh xpu_splitns.sh)
 # xpu_datapath.sh last: its last case, should its bug come back, wedges the kernel.
-lane_b=(xpu_drivers_net.sh xpu_splitns.sh xpu_node.sh xpu_datapath.sh)
+lane_b=(xpu_drivers_net.sh xpu_datapath.sh)
 # Every pair-mode suite the install has must be in a lane: a new suite left out would never run.
 for t in $("$inst/run_kselftest.sh" -l | sed -n 's/^drivers\/net\/xpu://p'); do
 	case " ${lane_a[*]} ${lane_b[*]} xpu_pci.sh " in

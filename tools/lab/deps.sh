@@ -103,6 +103,29 @@ envoy_bin=$(ls "$XPU_VENV"/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/nu
 mkdir -p "$XPU_TOOLS/bin"
 ln -sf "$envoy_bin" "$XPU_TOOLS/bin/envoy"
 
+# The kernel's drivers/net tests (kselftest/xpu_drivers_net.sh) read ethtool's JSON output of
+# -c, which bookworm's ethtool 6.1 lacks. Trixie's package (it needs libc6 >= 2.34 and libmnl0,
+# which bookworm has) is fetched through a list of its own, not the machine's sources, and its
+# binary put on those tests' PATH only: every other test keeps the machine's ethtool.
+eth=$XPU_TOOLS/ethtool-json/ethtool
+if [ "$("$eth" --version 2>/dev/null)" != "ethtool version $XPU_ETHTOOL_VERSION" ]; then
+	log "fetching trixie's ethtool $XPU_ETHTOOL_VERSION (JSON output, for the kernel's tests)"
+	tmp=$(mktemp -d)
+	echo "deb http://deb.debian.org/debian trixie main" >"$tmp/sources.list"
+	mkdir -p "$tmp/lists/partial"
+	apt_own=(-o "Dir::Etc::sourcelist=$tmp/sources.list" -o Dir::Etc::sourceparts=-
+		-o "Dir::State::Lists=$tmp/lists" -o APT::Sandbox::User=root)
+	{ apt-get -qq "${apt_own[@]}" update &&
+		(cd "$tmp" && apt-get -qq "${apt_own[@]}" download "ethtool=1:$XPU_ETHTOOL_VERSION-*") &&
+		dpkg-deb -x "$tmp"/ethtool_*.deb "$tmp/x"; } >/dev/null ||
+		die "cannot fetch trixie's ethtool $XPU_ETHTOOL_VERSION"
+	mkdir -p "$(dirname "$eth")"
+	cp "$tmp/x/usr/sbin/ethtool" "$eth"
+	rm -rf "$tmp"
+	[ "$("$eth" --version 2>/dev/null)" = "ethtool version $XPU_ETHTOOL_VERSION" ] ||
+		die "trixie's ethtool does not run here"
+fi
+
 if [ "$("$XPU_TOOLS/bin/bindgen" --version 2>/dev/null)" != "bindgen $XPU_BINDGEN_VERSION" ]; then
 	log "building bindgen-cli $XPU_BINDGEN_VERSION (a few minutes, once)"
 	cargo install -q --locked --root "$XPU_TOOLS" bindgen-cli --version "$XPU_BINDGEN_VERSION"

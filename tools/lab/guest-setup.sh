@@ -40,7 +40,9 @@ mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 cd "$XPU_ROOT" || setup_failed "no $XPU_ROOT in the guest"
 # The project's own tools (xpuctl), as built by cargo on the host, and the lab's (envoy).
 PATH=$XPU_ROOT/target/debug:$tools/bin:$PATH
-export PATH
+# Where the tests find the lab's tools that are not on every test's PATH (ethtool-json).
+XPU_TOOLS=$tools
+export PATH XPU_TOOLS
 
 sh "$cmdfile"
 rc=$?
