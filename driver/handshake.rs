@@ -371,11 +371,12 @@ impl Handshake {
         self.up.store(false, Relaxed);
         let generation = self.generation.load(Relaxed).wrapping_add(1);
         self.generation.store(generation, Relaxed);
-        // Frames redirected to the device come whether its queues run or not.
-        if dev
-            .tx_locked_all(rtnl, || conn.reset(generation, dev.mtu()))
-            .is_err()
-        {
+        // Frames redirected to the device (ndo_xdp_xmit) come whether its queues run or not:
+        // once the rings are not live they are refused, and a grace period waits out those
+        // already being written.
+        conn.set_live(false);
+        dev.synchronize_net(rtnl);
+        if conn.reset(generation, dev.mtu()).is_err() {
             pr_err!("xpu: cannot reset the window\n");
         }
         if running {

@@ -486,7 +486,10 @@ static int xpu_xdp_xmit(struct net_device *dev, int n, struct xdp_frame **frames
 {
 	if (unlikely(flags & ~XDP_XMIT_FLAGS_MASK))
 		return -EINVAL;
-	/* Redirects still come while ndo_stop resets the rings (IFF_UP is cleared after it). */
+	/*
+	 * Redirects still come while ndo_stop resets the rings (IFF_UP is cleared after it); the
+	 * core clears the device's running state, then waits a grace period, before ndo_stop.
+	 */
 	if (unlikely(!netif_running(dev)))
 		return -ENETDOWN;
 	return xpu_rs_xdp_xmit(dev, smp_processor_id() % dev->real_num_tx_queues, frames, n);
@@ -600,20 +603,6 @@ void xpu_txq_wake(struct net_device *dev, unsigned int q)
 void xpu_txq_disable_all(struct net_device *dev)
 {
 	netif_tx_disable(dev);
-}
-
-/*
- * Every TX queue's lock, with BH off: around a ring reset, which frames redirected to the
- * device (ndo_xdp_xmit) would otherwise race, stopped queues or not.
- */
-void xpu_tx_lock_all(struct net_device *dev)
-{
-	netif_tx_lock_bh(dev);
-}
-
-void xpu_tx_unlock_all(struct net_device *dev)
-{
-	netif_tx_unlock_bh(dev);
 }
 
 /* Pair mode's "TX room" doorbell: the peer stopped its queue @q on a full ring. From NAPI. */

@@ -164,8 +164,6 @@ void xpu_txq_wake_all(struct net_device *dev);
 bool xpu_xmit_more(void);
 void xpu_txq_wake(struct net_device *dev, unsigned int q);
 void xpu_txq_disable_all(struct net_device *dev);
-void xpu_tx_lock_all(struct net_device *dev);
-void xpu_tx_unlock_all(struct net_device *dev);
 struct net_device *xpu_pci_netdev_create(struct device *parent, const void *link);
 void xpu_pci_set_irq(struct net_device *dev, unsigned int q, int irq);
 void xpu_pci_queue_irq(struct net_device *dev, unsigned int q);

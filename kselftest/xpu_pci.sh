@@ -57,6 +57,10 @@ setup_pci() {
 	slowwait 10 role_dev "" host >/dev/null && slowwait 10 role_dev "" dpu >/dev/null ||
 		fail "xpu did not create a host-side and a DPU-side netdev"
 	HDEV=$(role_dev "" host) DDEV=$(role_dev "" dpu)
+	# A PCI netdev outlives a case (its namespace's deletion hands it back): so would the XDP
+	# program of a case that failed half-way.
+	ip link set "$HDEV" xdpdrv off 2>/dev/null
+	ip link set "$DDEV" xdpdrv off 2>/dev/null
 	H=$(xpu_netns h) && D=$(xpu_netns d) || fail "cannot create namespaces"
 	ip link set "$HDEV" netns "$H" && ip link set "$DDEV" netns "$D" || fail "netns move failed"
 	ip -n "$H" addr add $ADDR_H/24 dev "$HDEV"
@@ -132,21 +136,22 @@ test_ping_iperf() {
 # XDP_TX and by XDP_REDIRECT (through ndo_xdp_xmit) cross the window back, drops are counted.
 # The other kernel's GSO packets are not ours to bound: they run the program as skbs.
 test_xdp() {
-	local prog=$XPU_DIR/xpu_xdp.bpf.o got n=30
+	local prog=$XPU_DIR/xpu_xdp.bpf.o got n=30 c
 	setup_pci
 	[ -f "$prog" ] || fail "$prog was not built (clang, libbpf-dev)"
 	ip -n "$D" link set "$DDEV" xdpdrv obj "$prog" sec xdp || fail "attaching natively failed"
-	ip -n "$D" -j -d link show "$DDEV" | grep -q '"xdp":{"mode":1' || fail "not attached natively"
+	ip -n "$D" -j -d link show "$DDEV" | grep -q '"xdp":{"mode":1' ||
+		fail "not attached natively"
 	got=$(udp_echoes "$H" $ADDR_H $ADDR_D 9002 $n 64)
 	[ "$got" = $n ] || fail "XDP_TX: $got of $n replies"
 	got=$(udp_echoes "$H" $ADDR_H $ADDR_D 9003 $n 1000)
 	[ "$got" = $n ] || fail "XDP_REDIRECT: $got of $n replies"
 	got=$(udp_echoes "$H" $ADDR_H $ADDR_D 9001 $n 64)
 	[ "$got" = 0 ] || fail "XDP_DROP: $got replies"
-	[ "$(estat "$D" "$DDEV" 'rx[0-9]+_xdp_tx')" = $n ] || fail "rx xdp_tx miscounted"
-	[ "$(estat "$D" "$DDEV" 'rx[0-9]+_xdp_redirect')" = $n ] || fail "rx xdp_redirect miscounted"
-	[ "$(estat "$D" "$DDEV" 'rx[0-9]+_xdp_drop')" = $n ] || fail "rx xdp_drop miscounted"
-	[ "$(estat "$D" "$DDEV" 'tx[0-9]+_xdp_xmit')" = $((2 * n)) ] || fail "tx xdp_xmit miscounted"
+	for c in "rx xdp_tx $n" "rx xdp_redirect $n" "rx xdp_drop $n" "tx xdp_xmit $((2 * n))"; do
+		set -- $c
+		[ "$(estat "$D" "$DDEV" "$1[0-9]+_$2")" = "$3" ] || fail "$1 $2 is not $3"
+	done
 	got=$(iperf_bytes "$H" "$D" $ADDR_D 2) || exit 1
 	[ "$got" -gt 100000 ] || fail "TCP through the program: only $got bytes"
 	[ "$(estat "$D" "$DDEV" 'rx[0-9]+_xdp_generic')" -gt 0 ] ||

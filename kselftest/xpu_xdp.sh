@@ -14,11 +14,15 @@
 PROG=$(dirname "$(readlink -f "$0")")/xpu_xdp.bpf.o
 NS=""
 
-# xdp_pair: xdp0 (10.77.0.1) here, xdp1 (10.77.0.2) in $NS, both up.
+# xdp_pair [XPUCTL_ARGS...]: xdp0 (10.77.0.1) here, xdp1 (10.77.0.2) in $NS, both up.
 xdp_pair() {
 	NS=$(xpu_netns xdp) || fail "cannot create netns"
 	# Not xpu0: a VM with PCI functions has netdevs of that name.
-	xpuctl link add xdp0 --peer xdp1 --peer-netns "$NS" || fail "xpuctl link add failed"
+	xpuctl link add xdp0 --peer xdp1 --peer-netns "$NS" "$@" || fail "xpuctl link add failed"
+	# IPv4 only: IPv6's router solicitations and MLD reports would pass through the program
+	# too, and the cases count what passes.
+	sysctl -qw net.ipv6.conf.xdp0.disable_ipv6=1
+	ip netns exec "$NS" sysctl -qw net.ipv6.conf.xdp1.disable_ipv6=1
 	ip addr add 10.77.0.1/24 dev xdp0
 	ip -n "$NS" addr add 10.77.0.2/24 dev xdp1
 	ip link set xdp0 up
@@ -153,10 +157,39 @@ test_multi_buffer() {
 	[ "$got" = 0 ] || fail "8000-byte XDP_DROP: $got replies"
 }
 
-xpu_begin 4
+# AF_XDP, copy mode: a native program sends datagrams into an XSKMAP (XDP_REDIRECT), and the
+# socket (xpu_xsk) sends each back as the reply through its TX ring (ndo_start_xmit). Zero-copy
+# is refused: a received frame lives in the shared window, not in the socket's memory.
+test_af_xdp() {
+	local xsk=$XPU_DIR/xpu_xsk obj=$XPU_DIR/xpu_xsk.bpf.o out n=40 got
+	[ -x "$xsk" ] && [ -f "$obj" ] || fail "xpu_xsk was not built (libbpf-dev)"
+	# One queue: the socket is bound to queue 0.
+	xdp_pair --queues 1
+	got=$(ip netns exec "$NS" "$xsk" xdp1 0 "$obj" 1 -z 2>&1) && fail "a zero-copy bind worked"
+	echo "$got" | grep -q 'zero-copy mode: Operation not supported' ||
+		fail "zero-copy: unclear refusal: $got"
+	out=$(mktemp)
+	ip netns exec "$NS" "$xsk" xdp1 0 "$obj" 2 >"$out" 2>&1 &
+	slowwait 10 grep -q ready "$out" || fail "the AF_XDP echo did not start: $(cat "$out")"
+	got=$(echoes 9005 $n 64)
+	[ "$got" = $n ] || fail "AF_XDP: $got of $n replies"
+	got=$(echoes 9005 $n 1400)
+	[ "$got" = $n ] || fail "AF_XDP: $got of $n replies of 1400 bytes"
+	wait
+	grep -q "received $((2 * n)) echoed $((2 * n))" "$out" || fail "the echo: $(cat "$out")"
+	rm -f "$out"
+	[ "$(xstat rx_xdp_redirect)" = $((2 * n)) ] ||
+		fail "rx xdp_redirect is $(xstat rx_xdp_redirect), not $((2 * n))"
+	ip -n "$NS" -d link show xdp1 | grep -q prog/xdp && fail "the program outlived the socket"
+	return 0
+}
+
+xpu_begin 5
 modprobe xpu
 xpu_case "native XDP: pass, drop, abort, XDP_TX, redirect through ndo_xdp_xmit, counted" \
 	test_verdicts
 xpu_case "a single-buffer program bounds the peer's MTU and GSO" test_single_buffer_bounds
 xpu_case "a multi-buffer program: frames past a page as skbs, the rest natively" test_multi_buffer
+xpu_case "AF_XDP in copy mode: received through an XSKMAP, replies sent from the socket" \
+	test_af_xdp
 xpu_end

@@ -210,7 +210,8 @@ where
 
     /// Starts over: forgets every packet in flight both ways, zeroes this end's index words
     /// and publishes its header in state `Ready` with `generation`. Only while nothing else
-    /// runs on the rings (every TX queue's lock held, NAPI off).
+    /// runs on the rings: TX queues stopped, NAPI off, and not live for a grace period
+    /// (frames redirected to the device come whatever its queues' state).
     pub fn reset(&self, generation: u32, mtu: u32) -> Result<(), Error> {
         self.live.store(false, Relaxed);
         // Our header says Down while our words are being zeroed.

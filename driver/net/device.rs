@@ -278,15 +278,11 @@ impl Device {
         unsafe { sys::xpu_txq_disable_all(self.as_raw()) }
     }
 
-    /// Runs `f` holding every TX queue's lock, BH off (`netif_tx_lock_bh`): nothing writes
-    /// to a TX ring meanwhile, neither `ndo_start_xmit` nor `ndo_xdp_xmit`.
-    pub(crate) fn tx_locked_all<R>(&self, _rtnl: &Rtnl, f: impl FnOnce() -> R) -> R {
-        // SAFETY: the device is alive (type invariant); process context (RTNL is held).
-        unsafe { sys::xpu_tx_lock_all(self.as_raw()) };
-        let r = f();
-        // SAFETY: taken above.
-        unsafe { sys::xpu_tx_unlock_all(self.as_raw()) };
-        r
+    /// Waits for a grace period of the networking stack (`synchronize_net`): what ran under
+    /// RCU or with BH off before it, an `ndo_xdp_xmit` among them, has finished.
+    pub(crate) fn synchronize_net(&self, _rtnl: &Rtnl) {
+        // SAFETY: process context (RTNL is held).
+        unsafe { sys::synchronize_net() };
     }
 
     /// PCI mode: runs the handshake (`NetdevOps::control`) soon, in process context.

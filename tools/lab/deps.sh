@@ -14,7 +14,8 @@ DEB_PKGS=(
 	# what the tests and the demo run inside the guest (the guest sees the host's root)
 	# (clang and libbpf-dev: the XDP objects of kselftest/xpu_xdp.sh and of the kernel's
 	# drivers/net/ping.py and xdp.py; bpftool: xdp.py sets and reads its program's maps)
-	iproute2 ethtool iperf3 iputils-ping sockperf socat clang libbpf-dev bpftool procps python3-yaml python3-jsonschema
+	iproute2 ethtool iperf3 iputils-ping sockperf socat clang libbpf-dev bpftool procps
+	python3-yaml python3-jsonschema
 	# unmodified programs across a split namespace (kselftest/xpu_splitns.sh, the demo)
 	curl netcat-openbsd
 	# a node's packet filter as pods and sidecars program it (kselftest/xpu_node.sh): iptables
@@ -112,15 +113,19 @@ if [ "$("$eth" --version 2>/dev/null)" != "ethtool version $XPU_ETHTOOL_VERSION"
 	log "fetching trixie's ethtool $XPU_ETHTOOL_VERSION (JSON output, for the kernel's tests)"
 	tmp=$(mktemp -d)
 	echo "deb http://deb.debian.org/debian trixie main" >"$tmp/sources.list"
-	mkdir -p "$tmp/lists/partial"
+	mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
+	# Lists and caches of its own: the machine's apt state is not touched.
 	apt_own=(-o "Dir::Etc::sourcelist=$tmp/sources.list" -o Dir::Etc::sourceparts=-
-		-o "Dir::State::Lists=$tmp/lists" -o APT::Sandbox::User=root)
-	{ apt-get -qq "${apt_own[@]}" update &&
-		(cd "$tmp" && apt-get -qq "${apt_own[@]}" download "ethtool=1:$XPU_ETHTOOL_VERSION-*") &&
-		dpkg-deb -x "$tmp"/ethtool_*.deb "$tmp/x"; } >/dev/null ||
+		-o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
+		-o APT::Sandbox::User=root)
+	want="ethtool=1:$XPU_ETHTOOL_VERSION-*"
+	if ! { apt-get -qq "${apt_own[@]}" update &&
+		(cd "$tmp" && apt-get -qq "${apt_own[@]}" download "$want") &&
+		dpkg-deb -x "$tmp"/ethtool_*.deb "$tmp/x" && mkdir -p "$(dirname "$eth")" &&
+		cp "$tmp/x/usr/sbin/ethtool" "$eth"; } >/dev/null; then
+		rm -rf "$tmp"
 		die "cannot fetch trixie's ethtool $XPU_ETHTOOL_VERSION"
-	mkdir -p "$(dirname "$eth")"
-	cp "$tmp/x/usr/sbin/ethtool" "$eth"
+	fi
 	rm -rf "$tmp"
 	[ "$("$eth" --version 2>/dev/null)" = "ethtool version $XPU_ETHTOOL_VERSION" ] ||
 		die "trixie's ethtool does not run here"
