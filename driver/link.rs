@@ -439,4 +439,33 @@ impl NetdevOps for Xpu {
     fn ring_size(state: &LinkState) -> u32 {
         state.ring_size.load(Relaxed)
     }
+
+    fn ring_depths(state: &LinkState) -> (u32, u32) {
+        state.conn.as_ref().map_or((0, 0), |c| c.depths())
+    }
+
+    /// How much of each ring is used, live: tx bounds what we keep in flight on our rings, rx
+    /// what we ask the other end to keep on its rings (in pair mode the other device's TX; in
+    /// PCI mode the other kernel's, through the window, with nothing renegotiated).
+    fn set_ring_depths(
+        dev: &Device,
+        state: &LinkState,
+        rx: u32,
+        tx: u32,
+        _rtnl: &Rtnl,
+    ) -> Result<(), Refusal> {
+        let conn = state
+            .conn
+            .as_ref()
+            .ok_or_else(|| refusal(c"the link has no rings yet"))?;
+        conn.set_depths(Some(rx), Some(tx)).map_err(|_| {
+            refusal(c"ring sizes are from 8 to the link's ring size (ethtool -g's maximum)")
+        })?;
+        // A larger tx depth can make room on a queue stopped at the old one, whose wake-up
+        // would come only with the peer's next reads: let every queue look again.
+        if dev.is_running() {
+            dev.txq_wake_all();
+        }
+        Ok(())
+    }
 }

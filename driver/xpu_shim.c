@@ -133,6 +133,7 @@ static const struct ethtool_ops xpu_ethtool_ops = {
 	.get_channels		= xpu_rs_get_channels,
 	.set_channels		= xpu_rs_set_channels,
 	.get_ringparam		= xpu_rs_get_ringparam,
+	.set_ringparam		= xpu_rs_set_ringparam,
 	.get_coalesce		= xpu_rs_get_coalesce,
 	.set_coalesce		= xpu_rs_set_coalesce,
 	.get_priv_flags		= xpu_rs_get_priv_flags,

@@ -65,6 +65,8 @@ void xpu_rs_get_channels(struct net_device *dev, struct ethtool_channels *ch);
 int xpu_rs_set_channels(struct net_device *dev, struct ethtool_channels *ch);
 void xpu_rs_get_ringparam(struct net_device *dev, struct ethtool_ringparam *ring,
 			  struct kernel_ethtool_ringparam *kring, struct netlink_ext_ack *extack);
+int xpu_rs_set_ringparam(struct net_device *dev, struct ethtool_ringparam *ring,
+			 struct kernel_ethtool_ringparam *kring, struct netlink_ext_ack *extack);
 int xpu_rs_get_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
 			struct kernel_ethtool_coalesce *kec, struct netlink_ext_ack *extack);
 int xpu_rs_set_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,

@@ -194,6 +194,33 @@ test_channels_under_traffic() {
 		fail "channel count not 2 after the refused change"
 }
 
+# ethtool -G under traffic: both ends' rx and tx depths, down to the least (8) and back, while
+# iperf3 runs: nothing is lost (iperf3 completes, ping after, no packet dropped on a full ring
+# and no peer error on either end: TCP would hide a loss), ethtool -g shows what was set.
+test_ringparam_under_traffic() {
+	local r d
+	setup_pair
+	iperf_bg 6
+	iperf_carried
+	for r in "rx 8 tx 8" "rx 256 tx 8" "rx 8 tx 256" "rx 64 tx 32"; do
+		# shellcheck disable=SC2086
+		ip netns exec "$A" ethtool -G xpu0 $r && ip netns exec "$B" ethtool -G xpu1 $r ||
+			fail "ethtool -G $r failed"
+		sleep 1
+	done
+	wait $IPERF_PID || fail "iperf3 failed across ring changes"
+	ip netns exec "$A" ping -q -c 5 -i 0.2 $ADDR_B >/dev/null || fail "ping lost at rx 64 tx 32"
+	r=$(ip netns exec "$B" ethtool -g xpu1 | awk '/^(RX|TX):/ { print $2 }' | xargs)
+	[ "$r" = "256 256 64 32" ] || fail "ethtool -g shows $r, not 256 256 64 32"
+	for d in "$A xpu0" "$B xpu1"; do
+		# shellcheck disable=SC2086
+		set -- $d
+		r=$(($(estat "$1" "$2" 'tx[0-9]+_drop_ring_full') +
+			$(estat "$1" "$2" '(rx|tx)[0-9]+_peer_errors')))
+		[ "$r" = 0 ] || fail "$2: $r packets dropped on a full ring or peer errors"
+	done
+}
+
 test_down_up_under_traffic() {
 	local before after
 	setup_pair
@@ -650,7 +677,7 @@ test_poll_without_state() {
 	slowwait 10 ip netns exec "$A" ping -q -c 1 -W 1 $ADDR_B >/dev/null || fail "no traffic after down/up"
 }
 
-xpu_begin 18
+xpu_begin 19
 command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v ping >/dev/null ||
 	{ ktap_skip_all "iperf3, ethtool and ping are needed"; exit "$KSFT_SKIP"; }
 xpu_case "ping both ways, IPv4, IPv6, fragmented" test_ping_both_ways
@@ -658,6 +685,8 @@ xpu_case "iperf3 TCP both ways: bytes and packets add up, GSO crosses whole" tes
 xpu_case "MTU 65535: 65000-byte frames and TCP" test_jumbo_mtu
 xpu_case "MTU change under traffic" test_mtu_change_under_traffic
 xpu_case "ethtool -L under traffic" test_channels_under_traffic
+xpu_case "ethtool -G under traffic: rx and tx depths down to 8 and back" \
+	test_ringparam_under_traffic
 xpu_case "down/up of either end under traffic" test_down_up_under_traffic
 xpu_case "link delete under traffic" test_delete_under_traffic
 xpu_case "netns move under traffic" test_netns_move_under_traffic

@@ -103,14 +103,21 @@ test_queues_and_ring_size() {
 	out=$(xpuctl link show xpr --json)
 	[ "$out" = '{"ifname":"xpr","queues":3,"ring_size":512}' ] || fail "peer config: got '$out'"
 	[ "$(ls /sys/class/net/xpq/queues | grep -c '^rx-')" = 3 ] || fail "xpq does not run 3 RX queues"
-	# ethtool -g shows the size on both ends, as maximum and current: it is fixed for the
-	# link's life, and ethtool -G is not supported (yet).
+	# ethtool -g shows the size on both ends, as maximum and current; ethtool -G changes the
+	# current (what is used of the ring), within 8 and the maximum, which the link fixes.
 	for d in xpq xpr; do
 		[ "$(ethtool -g "$d" | grep -cE '^(RX|TX):[[:space:]]+512$')" = 4 ] ||
 			fail "ethtool -g $d: $(ethtool -g "$d" 2>&1)"
 	done
-	out=$(ethtool -G xpq rx 256 2>&1) && fail "ethtool -G accepted a ring size"
-	echo "$out" | grep -q "not supported" || fail "ethtool -G: unclear refusal: $out"
+	ethtool -G xpq rx 64 tx 8 || fail "ethtool -G xpq rx 64 tx 8 failed"
+	[ "$(ethtool -g xpq | grep -E '^(RX|TX):' | awk '{print $2}' | xargs)" = "512 512 64 8" ] ||
+		fail "ethtool -g after -G: $(ethtool -g xpq 2>&1)"
+	out=$(ethtool -G xpq rx 4 2>&1) && fail "ethtool -G accepted rx 4"
+	echo "$out" | grep -q "ring sizes are from 8 to the link's ring size" ||
+		fail "ethtool -G rx 4: unclear refusal: $out"
+	ethtool -G xpq tx 1024 2>/dev/null && fail "ethtool -G accepted tx 1024, past the maximum"
+	[ "$(ethtool -g xpq | grep -E '^(RX|TX):' | awk '{print $2}' | xargs)" = "512 512 64 8" ] ||
+		fail "a refused ethtool -G changed something: $(ethtool -g xpq 2>&1)"
 	# Refused with EINVAL and a message; nothing is created.
 	for bad in "--queues 0" "--queues 17" "--ring-size 100" "--ring-size 4" "--ring-size 8192"; do
 		# shellcheck disable=SC2086
@@ -172,6 +179,7 @@ xpu_case "carrier only while both ends are up" test_carrier
 xpu_case "ends in two namespaces" test_ends_in_two_netns
 xpu_case "unload with pairs in two namespaces" test_unload_with_pairs
 xpu_case "xpuctl link add: peer name and netns, refusals" test_xpuctl_peer
-xpu_case "queue count and ring size: defaults, set, refused" test_queues_and_ring_size
+xpu_case "queue count and ring size: defaults, set, ethtool -g/-G, refused" \
+	test_queues_and_ring_size
 xpu_case "bad input: EINVAL and an extack message, nothing created" test_bad_input
 xpu_end

@@ -48,7 +48,7 @@ carrier() { # carrier NS DEV
 
 # setup_pci: both sides in namespaces of their own ($H, $D), addressed, up, and connected.
 setup_pci() {
-	local f
+	local f d r
 	modprobe xpu || fail "modprobe xpu failed"
 	# A case that failed half-way may have left a function unbound.
 	for f in $(ivshmem_fns); do
@@ -61,6 +61,11 @@ setup_pci() {
 	# program of a case that failed half-way.
 	ip link set "$HDEV" xdpdrv off 2>/dev/null
 	ip link set "$DDEV" xdpdrv off 2>/dev/null
+	# ... and its ring depths (ethtool -G): back to the whole ring.
+	for d in "$HDEV" "$DDEV"; do
+		r=$(ring_depths "" "$d" | cut -d' ' -f1)
+		ethtool -G "$d" rx "$r" tx "$r" >/dev/null 2>&1
+	done
 	H=$(xpu_netns h) && D=$(xpu_netns d) || fail "cannot create namespaces"
 	ip link set "$HDEV" netns "$H" && ip link set "$DDEV" netns "$D" || fail "netns move failed"
 	ip -n "$H" addr add $ADDR_H/24 dev "$HDEV"
@@ -95,9 +100,9 @@ test_probe() {
 		basename "$(readlink "/sys/bus/pci/devices/$d/driver")" | grep -qx xpu || fail "$d is not bound to xpu"
 	done
 	HDEV=$(role_dev "" host) && DDEV=$(role_dev "" dpu) || fail "no host-side and DPU-side netdevs"
-	ethtool -i "$HDEV" | grep -q '^firmware-version: shm 1.0 role host' ||
+	ethtool -i "$HDEV" | grep -q '^firmware-version: shm 1.1 role host' ||
 		fail "ethtool -i $HDEV does not show the host role: $(ethtool -i "$HDEV" | grep firmware)"
-	ethtool -i "$DDEV" | grep -q '^firmware-version: shm 1.0 role dpu' || fail "ethtool -i $DDEV does not show the dpu role"
+	ethtool -i "$DDEV" | grep -q '^firmware-version: shm 1.1 role dpu' || fail "ethtool -i $DDEV does not show the dpu role"
 	ethtool -i "$HDEV" | grep -q "^bus-info: $(echo "$fns" | head -n1)" || fail "ethtool -i: wrong bus-info"
 	ip -d link show "$HDEV" | grep -q 'portname host parentbus pci' || fail "ip -d link does not show the role"
 	xpuctl link show "$HDEV" | grep -q "role host" || fail "xpuctl link show: $(xpuctl link show "$HDEV")"
@@ -130,6 +135,34 @@ test_ping_iperf() {
 		[ "$(stat "$1" "$2" rx_errors)" = 0 ] || fail "$2 saw bad descriptors"
 	done
 	ip netns exec "$H" ethtool -S "$HDEV" | grep -qE 'tx[0-9]+_doorbells: [1-9]' || fail "no doorbells counted"
+}
+
+# ring_depths NS DEV: ethtool -g's maximum and current sizes, "RX TX RX TX".
+ring_depths() {
+	${1:+ip netns exec "$1"} ethtool -g "$2" | awk '/^(RX|TX):/ { print $2 }' | xargs
+}
+
+# ethtool -G across the window: the DPU side asks the host side for at most 8 descriptors in
+# flight on its rings (its rx depth, published in its consumer lines), the host side keeps at
+# most 16 on its own (tx); TCP flows; a down/up of the DPU side (a ring reset and a new
+# handshake) keeps what was set.
+test_ringparam() {
+	local got max
+	setup_pci
+	max=$(ring_depths "$D" "$DDEV" | cut -d' ' -f1)
+	ip netns exec "$D" ethtool -G "$DDEV" rx 8 || fail "ethtool -G $DDEV rx 8 failed"
+	ip netns exec "$H" ethtool -G "$HDEV" tx 16 || fail "ethtool -G $HDEV tx 16 failed"
+	got=$(iperf_bytes "$H" "$D" $ADDR_D 2) || exit 1
+	[ "$got" -gt 100000 ] || fail "host -> DPU at depth 8: only $got bytes"
+	ip -n "$D" link set "$DDEV" down && ip -n "$D" link set "$DDEV" up || fail "down/up failed"
+	slowwait 20 ip netns exec "$H" ping -q -c 1 -W 1 $ADDR_D >/dev/null ||
+		fail "no ping after the DPU side's down/up"
+	[ "$(ring_depths "$D" "$DDEV")" = "$max $max 8 $max" ] ||
+		fail "$DDEV: ethtool -g shows $(ring_depths "$D" "$DDEV") after down/up"
+	[ "$(ring_depths "$H" "$HDEV")" = "$max $max $max 16" ] ||
+		fail "$HDEV: ethtool -g shows $(ring_depths "$H" "$HDEV")"
+	got=$(iperf_bytes "$H" "$D" $ADDR_D 2) || exit 1
+	[ "$got" -gt 100000 ] || fail "host -> DPU after down/up: only $got bytes"
 }
 
 # Native XDP on the DPU side (xpu_xdp.bpf.c, as xpu_xdp.sh runs it on a pair): replies by
@@ -390,7 +423,7 @@ test_ctrl_work_after_remove() {
 	echo "$bdf" >/sys/bus/pci/drivers/xpu/bind || fail "bind $bdf failed"
 }
 
-xpu_begin 13
+xpu_begin 14
 TMPDIR_PCI=$(mktemp -d)
 if [ "$(ivshmem_fns | grep -c .)" != 2 ]; then
 	ktap_skip_all "needs two ivshmem-doorbell functions on one fabric (tools/lab/vm.sh --ivshmem 2)"
@@ -401,6 +434,8 @@ command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v pyth
 xpu_case "probe: a host-side and a DPU-side netdev, roles in ethtool -i and ip -d link" test_probe
 xpu_case "ping and iperf3 TCP both ways across the window, bytes counted" test_ping_iperf
 xpu_case "each NAPI linked to its queue's MSI-X vector (napi-get)" test_napi_irqs
+xpu_case "ethtool -G across the window: depths asked and kept, through a ring reset" \
+	test_ringparam
 xpu_case "native XDP on the DPU side: XDP_TX and redirect replies, drops; GSO as skbs" test_xdp
 xpu_case "peer leaves: carrier down (time reported), back by itself when it returns" test_peer_leaves_and_returns
 xpu_case "down/up of one side: the link comes back" test_down_up

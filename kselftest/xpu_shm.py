@@ -4,7 +4,7 @@
 """The xpu shared-memory window layout (uapi/linux/xpu_shm.h), for the Python tools."""
 
 MAGIC = 0x31555058
-VERSION = 0x00010000
+VERSION = 0x00010001
 CACHE_LINE = 64
 SIDE_HEADER_SPACE = 4096
 MAX_QUEUES = 16
@@ -48,6 +48,7 @@ RING_CONSUMER_SIZE = 64
 RING_CONSUMER = [
     ("cons", 0, "I"),
     ("cons_event", 4, "I"),
+    ("depth", 8, "I"),
 ]
 
 DESC_SIZE = 16

@@ -33,7 +33,7 @@ use super::{
     meta,
     port::{Clock, Delivered, DropReason, Mode, Moderation, Poller, Port, TxPacket},
     ring::{self, Ring, RingWords, Room},
-    shm::{self, Layout, SideHeader, SideState, MAX_QUEUES},
+    shm::{self, Layout, SideHeader, SideState, MAX_QUEUES, MIN_RING_SIZE},
     stats::{Counter, RxStats, TxStats},
 };
 
@@ -90,6 +90,8 @@ struct TxRing {
     published: AtomicU32,
     /// The peer's consumer index as last validated.
     cons: AtomicU32,
+    /// The depth the peer asks for on this ring, as last read and bounded.
+    peer_depth: AtomicU32,
     /// End of the newest packet in the data area.
     head: AtomicU32,
     /// [`Mode::Doorbell`]: the consumer index at the last suppressed doorbell, and since when
@@ -117,6 +119,7 @@ impl Queue {
                 prod: AtomicU32::new(0),
                 published: AtomicU32::new(0),
                 cons: AtomicU32::new(0),
+                peer_depth: AtomicU32::new(0),
                 head: AtomicU32::new(0),
                 seen_cons: AtomicU32::new(0),
                 waiting_since: AtomicU32::new(0),
@@ -149,6 +152,20 @@ pub struct Conn<M, C, S> {
     /// the oldest one is the tail of the byte ring.
     starts: S,
     overdue_ticks: u32,
+    /// Most descriptors in flight on each of our TX rings (`ethtool -G tx`), and the most we
+    /// ask the peer to keep in flight on each of its rings (`ethtool -G rx`, published in our
+    /// consumer lines): both within the ring's size, which the layout fixes.
+    tx_depth: AtomicU32,
+    rx_depth: AtomicU32,
+}
+
+/// `ethtool -G`'s sizes out of range: below [`MIN_RING_SIZE`] or above the ring's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadDepth {
+    /// The range a depth must be in.
+    pub min: u32,
+    /// See `min`.
+    pub max: u32,
 }
 
 impl<M, C, S> Conn<M, C, S>
@@ -197,6 +214,8 @@ where
             queues: [const { Queue::new() }; MAX_QUEUES as usize],
             starts,
             overdue_ticks: cfg.overdue_ticks,
+            tx_depth: AtomicU32::new(ring.size()),
+            rx_depth: AtomicU32::new(ring.size()),
         };
         conn.reset(generation, mtu)?;
         if cfg.mode == Mode::Pair {
@@ -221,8 +240,11 @@ where
             for w in [&t.prod, &t.published, &t.cons, &t.head, &t.seen_cons] {
                 w.store(0, Relaxed);
             }
+            // Until the peer's consumer line is read: what it would ask if it asked nothing.
+            t.peer_depth.store(self.ring.size(), Relaxed);
             q.rx.cons.store(0, Relaxed);
         }
+        let rx_depth = self.rx_depth.load(Relaxed);
         for q in 0..self.num_queues() {
             let (Some(p), Some(c)) = (self.layout.producer_off(q), self.layout.consumer_off(q))
             else {
@@ -231,6 +253,10 @@ where
             for off in [p, p + 4, c, c + 4] {
                 self.mem.store(self.own + off, 0).ok_or(Error::Layout)?;
             }
+            // The depth we ask for outlives a reset, as an ethtool setting does.
+            self.mem
+                .store(self.own + c + 8, rx_depth)
+                .ok_or(Error::Layout)?;
         }
         let header = self.layout.header(0, generation, mtu);
         // The zeroed words are visible before the header that says Ready.
@@ -254,6 +280,49 @@ where
     /// Starts or stops using the rings (PCI mode's handshake).
     pub fn set_live(&self, live: bool) {
         self.live.store(live, Release);
+    }
+
+    /// The ring depths in force: what we ask the peer to keep in flight on its rings (rx), and
+    /// the most we keep in flight on ours (tx), each at most [`Conn::ring_size`].
+    pub fn depths(&self) -> (u32, u32) {
+        (self.rx_depth.load(Relaxed), self.tx_depth.load(Relaxed))
+    }
+
+    /// Descriptors per ring: the largest depth.
+    pub fn ring_size(&self) -> u32 {
+        self.ring.size()
+    }
+
+    /// `ethtool -G`: sets the depths given, live (nothing in flight is lost; a ring shrunk
+    /// below what it holds drains to the new depth before it takes more). The peer sees our
+    /// rx depth in our consumer lines at its next reclaim: at once for its stack's packets,
+    /// which reclaim before each; XDP frames reclaim only when the ring looks full, so up to
+    /// one old depth of them may still come. Neither is set if one is out of range. A larger tx depth can make room on a stopped queue: the caller wakes the
+    /// queues, whose next transmit finds the room or stops again.
+    pub fn set_depths(&self, rx: Option<u32>, tx: Option<u32>) -> Result<(), BadDepth> {
+        let bad = BadDepth {
+            min: MIN_RING_SIZE,
+            max: self.ring.size(),
+        };
+        if [rx, tx]
+            .iter()
+            .flatten()
+            .any(|d| !(bad.min..=bad.max).contains(d))
+        {
+            return Err(bad);
+        }
+        if let Some(tx) = tx {
+            self.tx_depth.store(tx, Relaxed);
+        }
+        if let Some(rx) = rx {
+            self.rx_depth.store(rx, Relaxed);
+            for q in 0..self.num_queues() {
+                if let Some(w) = self.rx_words(q) {
+                    w.set_depth(rx);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A copy of the peer's header, to validate.
@@ -318,8 +387,14 @@ where
         self.starts.get(i)
     }
 
-    /// Takes in the peer's consumer index, if it is one a correct peer can produce.
-    fn reclaim(&self, tx: &TxRing, w: &impl RingWords) -> Result<(), ring::BadIndex> {
+    /// Takes in the peer's consumer line: its index, if it is one a correct peer can produce,
+    /// and the depth it asks for, bounded by the ring (0 asks for the whole ring).
+    fn reclaim(&self, tx: &TxRing, w: &Words<'_, M::Target>) -> Result<(), ring::BadIndex> {
+        let depth = match w.depth() {
+            0 => self.ring.size(),
+            d => d.min(self.ring.size()),
+        };
+        tx.peer_depth.store(depth, Relaxed);
         let cons = w.cons();
         self.ring
             .completed(cons, tx.cons.load(Relaxed), tx.published.load(Relaxed))?;
@@ -327,11 +402,18 @@ where
         Ok(())
     }
 
+    /// Most descriptors TX ring `tx` may have in flight: our depth and the peer's, the
+    /// smaller.
+    fn depth(&self, tx: &TxRing) -> u32 {
+        self.tx_depth.load(Relaxed).min(tx.peer_depth.load(Relaxed))
+    }
+
     /// Where a packet of `len` bytes would go in TX queue `q`'s data area, if there is a
-    /// free descriptor and room.
+    /// free descriptor within the ring's depth, and room.
     fn place(&self, q: u16, tx: &TxRing, len: u32) -> Option<u32> {
         let (prod, cons) = (tx.prod.load(Relaxed), tx.cons.load(Relaxed));
-        if self.ring.free(prod, cons) == 0 {
+        // `cons` was validated against `prod`, so the difference is what is in flight.
+        if self.ring.free(prod, cons) == 0 || prod.wrapping_sub(cons) >= self.depth(tx) {
             return None;
         }
         let tail = if prod == cons {
@@ -453,6 +535,27 @@ where
         true
     }
 
+    /// Stopped with packets in flight: if the peer's event lies ahead, at or past everything
+    /// we have published, no publish of ours reaches it (it coalesces further ahead than our tx
+    /// depth, or our data area, lets us go), and only its timer would move the ring: ring it
+    /// now. An event behind its index is no request (a peer that polls, busy polling among
+    /// them, leaves it there): no doorbell then, as `kick` sends none.
+    fn ring_if_unreachable(
+        &self,
+        port: &impl Port,
+        q: u16,
+        tx: &TxRing,
+        w: &Words<'_, M::Target>,
+        st: &TxStats,
+    ) {
+        let (cons, published) = (tx.cons.load(Relaxed), tx.published.load(Relaxed));
+        let event = w.cons_event();
+        let (in_flight, ahead) = (published.wrapping_sub(cons), event.wrapping_sub(cons));
+        if in_flight > 0 && (in_flight..self.ring.size()).contains(&ahead) && port.notify_peer(q) {
+            st.doorbells.inc();
+        }
+    }
+
     /// Stops TX queue `q` until a packet of `need` bytes fits, unless it fits already. The
     /// consumer wakes the queue when its index passes the event we set (half of what is in
     /// flight); `ring::producer_stop` re-arms while it passed without freeing enough bytes.
@@ -462,7 +565,7 @@ where
         port: &impl Port,
         q: u16,
         tx: &TxRing,
-        w: &impl RingWords,
+        w: &Words<'_, M::Target>,
         st: &TxStats,
         need: u32,
     ) -> bool {
@@ -484,7 +587,10 @@ where
                 port.txq_start(q);
                 true
             }
-            Ok(false) => false,
+            Ok(false) => {
+                self.ring_if_unreachable(port, q, tx, w, st);
+                false
+            }
             Err(ring::BadIndex) => {
                 self.violation(port, &st.peer_errors);
                 false
@@ -684,9 +790,10 @@ where
 
     /// How far past `cons` a poll that did `done` packets asks for its doorbell, under
     /// moderation `m`: at once without coalescing (or after an empty poll), `rx-frames`
-    /// packets on with it (half a ring for 0), never more than half a ring.
+    /// packets on with it (half a ring for 0), never more than half of the depth we ask the
+    /// peer to keep to (a sender stopped at it would otherwise never get there).
     fn rearm_ahead(&self, done: u32, m: &Moderation) -> u32 {
-        let half = self.ring.size() / 2;
+        let half = self.ring.size().min(self.rx_depth.load(Relaxed)) / 2;
         match m.frames {
             _ if done == 0 || m.usecs == 0 => 0,
             0 => half,

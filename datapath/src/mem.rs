@@ -43,8 +43,8 @@ pub fn contains<M: SharedMem + ?Sized>(mem: &M, off: u32, len: u32) -> bool {
     u64::from(off) + u64::from(len) <= mem.size()
 }
 
-/// The four index words of one ring: `prod` and `prod_event` in the producer's line,
-/// `cons` and `cons_event` in the consumer's.
+/// The words of one ring: `prod` and `prod_event` in the producer's line, `cons`,
+/// `cons_event` and `depth` in the consumer's.
 pub struct Words<'a, M: ?Sized> {
     mem: &'a M,
     prod: u32,
@@ -52,11 +52,22 @@ pub struct Words<'a, M: ?Sized> {
 }
 
 impl<'a, M: SharedMem + ?Sized> Words<'a, M> {
-    /// The ring whose producer line is at `prod` and consumer line at `cons`, if both pairs of
-    /// words are inside `mem` (so the accesses below cannot fail).
+    /// The ring whose producer line is at `prod` and consumer line at `cons`, if the words of
+    /// both lines are inside `mem` (so the accesses below cannot fail).
     pub fn new(mem: &'a M, prod: u32, cons: u32) -> Option<Self> {
-        (prod % 4 == 0 && cons % 4 == 0 && contains(mem, prod, 8) && contains(mem, cons, 8))
+        (prod % 4 == 0 && cons % 4 == 0 && contains(mem, prod, 8) && contains(mem, cons, 12))
             .then_some(Self { mem, prod, cons })
+    }
+
+    /// The consumer's depth word ([`shm::RingConsumer::depth`]), as written: the caller
+    /// bounds it.
+    pub fn depth(&self) -> u32 {
+        self.mem.load(self.cons.wrapping_add(8)).unwrap_or(0)
+    }
+
+    /// Sets the consumer's depth word (ours: we consume this ring).
+    pub fn set_depth(&self, v: u32) {
+        let _ = self.mem.store(self.cons.wrapping_add(8), v);
     }
 }
 

@@ -163,9 +163,16 @@ fn sequence(seed: u64, tally: &mut Tally) {
                 mem.poke(off, rng.next() as u32);
             }
             5 => {
-                // Our TX ring's consumer words, which live in its half.
-                let c = half + layout.consumer_off(q).expect("queue") + 4 * rng.below(2);
-                mem.poke(c, rng.next() as u32 % (2 * ring_size));
+                // Our TX ring's consumer words, which live in its half: its index and event,
+                // and the depth it asks for (at the edges: none, one, more than the ring).
+                let c = half + layout.consumer_off(q).expect("queue");
+                match rng.below(3) {
+                    2 => {
+                        let depth = [0, 1, ring_size + 1, u32::MAX][rng.below(4) as usize];
+                        mem.poke(c + 8, depth);
+                    }
+                    w => mem.poke(c + 4 * w, rng.next() as u32 % (2 * ring_size)),
+                }
             }
             6 => clock.0.set(clock.0.get().wrapping_add(rng.below(200))),
             _ => {}

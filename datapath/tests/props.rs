@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Property tests of the real datapath: random schedules of transmits, polls, timers, clock
-//! ticks and `ethtool -C` on both ends of a link, with random packet sizes up to a whole data
-//! area (so byte-room stops and the re-arm rounds of `producer_stop` happen all the time), random
-//! queue counts and ring sizes, data areas of pair mode's size or the smallest (a stop after
-//! every packet), in pair and doorbell mode. After the schedule the link
-//! runs until it is quiet; then per queue nothing was lost, duplicated, reordered or torn, the
-//! byte and packet counters of both ends agree, and no queue stayed stopped with packets
+//! ticks, `ethtool -C` and `ethtool -G` on both ends of a link, with random packet sizes up to
+//! a whole data area (so byte-room stops and the re-arm rounds of `producer_stop` happen all
+//! the time), random queue counts, ring sizes and depths, data areas of pair mode's size or the
+//! smallest (a stop after every packet), in pair and doorbell mode. After the schedule the
+//! link runs until it is quiet; then per queue nothing was lost, duplicated, reordered or torn,
+//! the byte and packet counters of both ends agree, and no queue stayed stopped with packets
 //! waiting (a lost wake-up).
 //!
 //! `PROPTEST_CASES` sets the number of cases (256 by default).
@@ -47,7 +47,8 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (side.clone(), q.clone(), 1u32..80).prop_map(|(side, q, budget)| Op::Poll { side, q, budget }),
         2 => (side.clone(), q).prop_map(|(side, q)| Op::Timer { side, q }),
         1 => (0u32..300).prop_map(Op::Tick),
-        1 => (side, moderation()).prop_map(|(side, m)| Op::Moderate { side, m }),
+        1 => (side.clone(), moderation()).prop_map(|(side, m)| Op::Moderate { side, m }),
+        1 => (side, 8u32..=32, 8u32..=32).prop_map(|(side, rx, tx)| Op::Depths { side, rx, tx }),
     ]
 }
 

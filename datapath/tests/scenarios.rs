@@ -7,6 +7,7 @@ mod common;
 
 use rstest::rstest;
 use xpu_datapath::{
+    conn::BadDepth,
     mem,
     port::{DropReason, Mode, Moderation},
     shm::SideState,
@@ -90,6 +91,44 @@ fn coalesced_rearm(#[case] usecs: u32, #[case] frames: u32, #[case] n: u32, #[ca
     assert_eq!(w.stats[0].tx[0].doorbells.get(), doorbells);
     link.drain();
     assert_eq!(w.received[1].borrow()[0].len() as u32, n + ahead.min(2));
+    link.check();
+}
+
+/// A sender stopped at its tx depth below where a coalescing receiver asked for its doorbell
+/// rings it anyway (else only the receiver's timer would move the ring); a receiver asks at
+/// most half its own rx depth ahead.
+#[rstest]
+#[case::sender_depth(64, 8, 32)]
+#[case::receiver_depth(16, 64, 8)]
+fn coalescing_within_depth(#[case] rx: u32, #[case] tx: u32, #[case] ahead: u32) {
+    let w = World::new(1, 64, common::pair_buf(64), Mode::Pair);
+    let mut link = Link::new(&w);
+    link.ends[1].set_depths(Some(rx), None).expect("rx depth");
+    link.ends[0].set_depths(None, Some(tx)).expect("tx depth");
+    w.devs[1].moderation.set(Moderation {
+        usecs: 1000,
+        frames: 0,
+        adaptive: false,
+    });
+    send(&mut link, 0, 100);
+    w.devs[1].napi_scheduled[0].set(true);
+    assert_eq!(link.poll(1, 0, 64), 1);
+    assert_eq!(w.mem.peek(cons_event_off(&w)), 1 + ahead);
+    // Only a doorbell may start the next poll now.
+    assert!(w.devs[1].timer[0].take().is_some());
+    w.devs[1].napi_scheduled[0].set(false);
+    for _ in 0..70 {
+        send(&mut link, 0, 100);
+    }
+    assert!(
+        w.devs[0].stopped[0].get(),
+        "the sender did not stop at the depth"
+    );
+    assert!(
+        w.devs[1].napi_scheduled[0].get(),
+        "a sender stopped short of the receiver's event did not ring it"
+    );
+    link.drain();
     link.check();
 }
 
@@ -294,6 +333,70 @@ fn xdp_xmit_takes_until_full() {
         (0..16).map(|seq| common::tag(0, seq)).collect::<Vec<_>>()
     );
     no_faults(&w);
+}
+
+/// `ethtool -G`: a ring's depth is the smaller of its sender's tx depth and its receiver's rx
+/// depth, which the receiver publishes in its consumer lines. The sender stops there and goes
+/// on as the receiver reads; depths change live, a stopped queue included, with nothing lost;
+/// a depth out of range is refused and changes nothing; a peer's depth word is bounded (0, or
+/// more than the ring, asks for the whole ring); a reset keeps the depth we ask for.
+#[rstest]
+fn ring_depths(#[values(Mode::Pair, Mode::Doorbell)] mode: Mode) {
+    let w = World::new(1, 64, common::pair_buf(64), mode);
+    let mut link = Link::new(&w);
+    let sent = |w: &World| w.stats[0].tx[0].packets.get();
+    let burst = |link: &mut Link<'_>, n: u32| {
+        for _ in 0..n {
+            send(link, 0, 100);
+        }
+    };
+    assert_eq!(link.ends[0].depths(), (64, 64));
+
+    link.ends[0].set_depths(None, Some(8)).expect("tx 8");
+    burst(&mut link, 20);
+    assert_eq!(sent(&w), 8, "in flight past our tx depth");
+    assert!(w.devs[0].stopped[0].get(), "the queue runs at its depth");
+    link.drain();
+    link.check();
+
+    link.ends[0].set_depths(None, Some(64)).expect("tx 64");
+    link.ends[1].set_depths(Some(16), None).expect("rx 16");
+    burst(&mut link, 40);
+    assert_eq!(sent(&w), 20 + 16, "in flight past the receiver's rx depth");
+    // Raised while the sender is stopped: it goes on at the receiver's next wake-up.
+    link.ends[1].set_depths(Some(64), None).expect("rx 64");
+    link.drain();
+    link.check();
+
+    let bad = Err(BadDepth { min: 8, max: 64 });
+    assert_eq!(link.ends[1].set_depths(Some(4), None), bad);
+    assert_eq!(link.ends[1].set_depths(Some(32), Some(65)), bad);
+    assert_eq!(
+        link.ends[1].depths(),
+        (64, 64),
+        "a refused change took effect"
+    );
+
+    // A peer's word as written: 0 means the whole ring, 1 is kept to, and a word past the
+    // ring does no harm.
+    let depth_off = cons_event_off(&w) + 4;
+    for (word, depth) in [(0, 64), (1, 1), (u32::MAX, 64)] {
+        w.mem.poke(depth_off, word);
+        let before = sent(&w);
+        burst(&mut link, 70);
+        assert_eq!(sent(&w) - before, depth, "peer depth word {word:#x}");
+        link.drain();
+    }
+    link.check();
+
+    link.ends[1].set_depths(Some(32), None).expect("rx 32");
+    w.mem.poke(depth_off, 0);
+    link.ends[1].reset(2, 1500).expect("reset");
+    assert_eq!(
+        w.mem.peek(depth_off),
+        32,
+        "a reset forgot the depth we ask for"
+    );
 }
 
 /// What `Link::check` asks besides delivery (which XDP changes): no access out of the window

@@ -241,14 +241,41 @@ pub(crate) unsafe fn get_ringparam<D: Exported>(
     let Some(ring) = (unsafe { ring.as_mut() }) else {
         return;
     };
-    // Both directions of every queue have rings of one size, fixed for the link's life: set
-    // at creation in pair mode, by the window's layout in PCI mode. No `set_ringparam` yet,
-    // so the maximum is the size in force (what `ethtool -G` could not go beyond).
-    let size = state::<D>(dev).map_or(0, D::ring_size);
-    ring.rx_pending = size;
-    ring.tx_pending = size;
+    // Both directions of every queue have rings of one size, fixed for the link's life (set
+    // at creation in pair mode, by the window's layout in PCI mode): the maximum. What is in
+    // use of them is `ethtool -G`'s.
+    let Some(st) = state::<D>(dev) else {
+        return;
+    };
+    let size = D::ring_size(st);
+    (ring.rx_pending, ring.tx_pending) = D::ring_depths(st);
     ring.rx_max_pending = size;
     ring.tx_max_pending = size;
+}
+
+/// # Safety
+///
+/// Must only be called by the ethtool core as `set_ringparam` of an xpu device (with RTNL
+/// held, and the sizes checked against `get_ringparam`'s maxima), with its extack (null on
+/// the ioctl path).
+pub(crate) unsafe fn set_ringparam<D: Exported>(
+    dev: *mut bindings::net_device,
+    ring: *mut bindings::ethtool_ringparam,
+    extack: *mut bindings::netlink_ext_ack,
+) -> c_int {
+    // SAFETY: the core passes a live device of our link kind (function safety requirement).
+    let dev = unsafe { Device::from_raw(dev) };
+    // SAFETY: the core passes its own `ring`, valid for the call.
+    let (Some(ring), Some(st)) = (unsafe { ring.as_ref() }, state::<D>(dev)) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: the core holds RTNL for set_ringparam (function safety requirement).
+    let rtnl = unsafe { Rtnl::assume_held() };
+    match D::set_ring_depths(dev, st, ring.rx_pending, ring.tx_pending, &rtnl) {
+        Ok(()) => 0,
+        // SAFETY: the request's own extack (function safety requirement).
+        Err(r) => unsafe { r.report(extack) },
+    }
 }
 
 /// # Safety

@@ -183,8 +183,18 @@ pub(crate) trait NetdevOps {
     /// `ndo_get_phys_port_name`: the device's port name, if it has one.
     fn port_name(state: &Self::State) -> Option<&'static str>;
 
-    /// Descriptors per ring.
+    /// Descriptors per ring: what the window holds (`ethtool -g`'s maximum).
     fn ring_size(state: &Self::State) -> u32;
+    /// `ethtool -g`: how many of them are in use, (rx, tx).
+    fn ring_depths(state: &Self::State) -> (u32, u32);
+    /// `ethtool -G`: sets both (the core checked them against [`NetdevOps::ring_size`]).
+    fn set_ring_depths(
+        dev: &Device,
+        state: &Self::State,
+        rx: u32,
+        tx: u32,
+        rtnl: &Rtnl,
+    ) -> Result<(), Refusal>;
 }
 
 /// A [`NetdevOps`] that the `xpu_rs_*` symbols dispatch to.
@@ -1042,6 +1052,20 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
+            /// As for [`set_ringparam`](e::set_ringparam), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_set_ringparam(
+                dev: *mut ::kernel::bindings::net_device,
+                ring: *mut ::kernel::bindings::ethtool_ringparam,
+                _kring: *mut ::kernel::bindings::kernel_ethtool_ringparam,
+                extack: *mut ::kernel::bindings::netlink_ext_ack,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { e::set_ringparam::<$t>(dev, ring, extack) }
+            }
+
+            /// # Safety
+            ///
             /// As for [`get_priv_flags`](e::get_priv_flags).
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_get_priv_flags(
@@ -1159,6 +1183,7 @@ macro_rules! export_netdev_ops {
                 xpu_rs_get_channels,
                 xpu_rs_set_channels,
                 xpu_rs_get_ringparam,
+                xpu_rs_set_ringparam,
                 xpu_rs_get_priv_flags,
                 xpu_rs_set_priv_flags,
                 xpu_rs_get_coalesce,

@@ -24,16 +24,17 @@ if ! make -s -C "$tree/tools/testing/selftests" TARGETS=drivers/net/xpu \
 fi
 
 # The kernel's own driver tests run against xpu too (xpu_drivers_net.sh): drivers/net's
-# ping.py, gro.py, stats.py, napi_id.py, queues.py, xdp.py and hw/csum.py. They need their part
-# of the source tree around them, as in the tree: the Python libraries, YNL and its specs, the
-# XDP objects ping.py and xdp.py load (built here with clang) and the C programs they drive
-# (built here with gcc against the host's headers; the tree's Makefiles would use the kernel's).
+# ping.py, gro.py, stats.py, napi_id.py, queues.py, xdp.py, ring_reconfig.py and hw/csum.py.
+# They need their part of the source tree around them, as in the tree: the Python libraries,
+# YNL and its specs, the XDP objects ping.py and xdp.py load (built here with clang) and the C
+# programs they drive (built here with gcc against the host's headers; the tree's Makefiles
+# would use the kernel's).
 py=$inst/pytree
 pst=$py/tools/testing/selftests
 mkdir -p "$pst/drivers/net/hw" "$pst/net/lib" "$py/tools/net" "$py/Documentation/netlink"
 cp "$st/drivers/net/ping.py" "$st/drivers/net/gro.py" "$st/drivers/net/stats.py" \
 	"$st/drivers/net/napi_id.py" "$st/drivers/net/queues.py" "$st/drivers/net/xdp.py" \
-	"$pst/drivers/net/"
+	"$st/drivers/net/ring_reconfig.py" "$pst/drivers/net/"
 cp -r "$st/drivers/net/lib" "$pst/drivers/net/"
 cp "$st/drivers/net/hw/csum.py" "$pst/drivers/net/hw/"
 cp -r "$st/drivers/net/hw/lib" "$pst/drivers/net/hw/"

@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 #define XPU_SHM_MAGIC			0x31555058	/* "XPU1" little-endian */
-#define XPU_SHM_VERSION			0x00010000	/* major << 16 | minor */
+#define XPU_SHM_VERSION			0x00010001	/* major << 16 | minor */
 #define XPU_SHM_CACHE_LINE		64
 #define XPU_SHM_SIDE_HEADER_SPACE	4096
 #define XPU_SHM_MAX_QUEUES		16
@@ -53,6 +53,7 @@ struct xpu_ring_producer {
 struct xpu_ring_consumer {
 	__le32 cons;
 	__le32 cons_event;
+	__le32 depth;
 } __attribute__((aligned(XPU_SHM_CACHE_LINE)));
 
 #define XPU_DESC_F_CSUM_PARTIAL	(1 << 0)

@@ -28,8 +28,11 @@ use core::mem::size_of;
 
 /// `"XPU1"` as a little-endian `u32`.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"XPU1");
-/// Protocol version: major in the high 16 bits. Sides with different majors do not talk.
-pub const VERSION: u32 = 1 << 16;
+/// Protocol version: major in the high 16 bits. Sides with different majors do not talk; a
+/// minor adds what an older peer ignores. Minor 1: the consumer's depth word
+/// ([`RingConsumer::depth`]), which a peer of minor 0 neither writes (0: the whole ring) nor
+/// keeps to.
+pub const VERSION: u32 = (1 << 16) | 1;
 /// Size of a cache line, the unit of alignment between fields with different writers.
 pub const CACHE_LINE: usize = 64;
 /// Bytes reserved for the [`SideHeader`] at the start of each half.
@@ -259,6 +262,11 @@ pub struct RingConsumer {
     pub cons: u32,
     /// The consumer wants a doorbell when the producer's index passes this value.
     pub cons_event: u32,
+    /// The most descriptors the consumer wants in flight on this ring (its `ethtool -G rx`),
+    /// at most the ring's size; 0 means the ring's size. The producer keeps within it and
+    /// within its own `tx` depth, so either end can shrink a ring's use live, with nothing
+    /// renegotiated: the layout keeps its size.
+    pub depth: u32,
 }
 
 /// One packet in a ring.

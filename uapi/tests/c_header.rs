@@ -49,6 +49,7 @@ fn items() -> Vec<(&'static str, &'static str, u64)> {
         size!("xpu_ring_consumer", RingConsumer),
         off!("xpu_ring_consumer", RingConsumer, cons),
         off!("xpu_ring_consumer", RingConsumer, cons_event),
+        off!("xpu_ring_consumer", RingConsumer, depth),
         size!("xpu_desc", Desc),
         off!("xpu_desc", Desc, off),
         off!("xpu_desc", Desc, len),

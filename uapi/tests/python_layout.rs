@@ -102,7 +102,7 @@ fn render() -> String {
     s.push('\n');
     fields!(s, "RING_PRODUCER", RingProducer, [prod, prod_event]);
     s.push('\n');
-    fields!(s, "RING_CONSUMER", RingConsumer, [cons, cons_event]);
+    fields!(s, "RING_CONSUMER", RingConsumer, [cons, cons_event, depth]);
     s.push('\n');
     fields!(
         s,

@@ -38,6 +38,8 @@ pub enum Op {
     Tick(u32),
     /// `ethtool -C` on end `side`.
     Moderate { side: usize, m: Moderation },
+    /// `ethtool -G rx tx` on end `side` (each bounded by the ring's size).
+    Depths { side: usize, rx: u32, tx: u32 },
 }
 
 /// The state that the ends borrow.
@@ -202,6 +204,16 @@ impl<'w> Link<'w> {
             }
             Op::Tick(n) => self.w.clock.0.set(self.w.clock.0.get().wrapping_add(n)),
             Op::Moderate { side, m } => self.w.devs[side].moderation.set(m),
+            Op::Depths { side, rx, tx } => {
+                let ring = self.w.layout.ring_size();
+                self.ends[side]
+                    .set_depths(Some(rx.min(ring)), Some(tx.min(ring)))
+                    .expect("depths within the ring");
+                // As the driver does after `ethtool -G`: every queue looks at its ring again.
+                for stopped in &self.w.devs[side].stopped {
+                    stopped.set(false);
+                }
+            }
         }
         // A queue the peer woke runs at once (the core's `netif_tx_wake_queue` reschedules
         // the qdisc).
