@@ -283,14 +283,9 @@ where
     }
 
     /// The ring depths in force: what we ask the peer to keep in flight on its rings (rx), and
-    /// the most we keep in flight on ours (tx), each at most [`Conn::ring_size`].
+    /// the most we keep in flight on ours (tx), each at most the ring's size.
     pub fn depths(&self) -> (u32, u32) {
         (self.rx_depth.load(Relaxed), self.tx_depth.load(Relaxed))
-    }
-
-    /// Descriptors per ring: the largest depth.
-    pub fn ring_size(&self) -> u32 {
-        self.ring.size()
     }
 
     /// `ethtool -G`: sets the depths given, live (nothing in flight is lost; a ring shrunk
