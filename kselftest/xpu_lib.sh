@@ -224,6 +224,61 @@ link_exists() {
 	ip "${@:2}" link show dev "$1" >/dev/null 2>&1
 }
 
+# --- PCI mode (tools/lab/vm.sh --ivshmem 2: the single-VM loop)
+
+# The ivshmem-doorbell functions, in bus order.
+ivshmem_fns() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1110 ] && basename "$d"
+	done
+}
+
+# in_ns NS CMD...: CMD in namespace NS, or in this one if NS is empty.
+in_ns() {
+	local ns=$1
+	shift
+	if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# role_dev NS ROLE: the xpu netdev in namespace NS whose port name is ROLE (host or dpu).
+role_dev() {
+	local d
+	for d in $(in_ns "$1" ls /sys/class/net); do
+		[ "$(in_ns "$1" cat "/sys/class/net/$d/phys_port_name" 2>/dev/null)" = "$2" ] &&
+			{ echo "$d"; return 0; }
+	done
+	return 1
+}
+
+# ring_depths NS DEV: ethtool -g's maximum and current sizes, "RX TX RX TX".
+ring_depths() {
+	${1:+ip netns exec "$1"} ethtool -g "$2" | awk '/^(RX|TX):/ { print $2 }' | xargs
+}
+
+# pci_sides: xpu bound to both functions, their netdevs (in this namespace) in HDEV and DDEV,
+# as a case finds them whatever the one before it did.
+pci_sides() {
+	local f d r
+	modprobe xpu || fail "modprobe xpu failed"
+	# A case that failed half-way may have left a function unbound.
+	for f in $(ivshmem_fns); do
+		[ -e "/sys/bus/pci/devices/$f/driver" ] || echo "$f" >/sys/bus/pci/drivers/xpu/bind
+	done
+	slowwait 10 role_dev "" host >/dev/null && slowwait 10 role_dev "" dpu >/dev/null ||
+		fail "xpu did not create a host-side and a DPU-side netdev"
+	HDEV=$(role_dev "" host) DDEV=$(role_dev "" dpu)
+	# A PCI netdev outlives a case (its namespace's deletion hands it back): so would the XDP
+	# program of a case that failed half-way ...
+	ip link set "$HDEV" xdpdrv off 2>/dev/null
+	ip link set "$DDEV" xdpdrv off 2>/dev/null
+	# ... and its ring depths (ethtool -G): back to the whole ring.
+	for d in "$HDEV" "$DDEV"; do
+		r=$(ring_depths "" "$d" | cut -d' ' -f1)
+		ethtool -G "$d" rx "$r" tx "$r" >/dev/null 2>&1
+	done
+}
+
 # xpu_begin N: the start of every test file; N counts the test cases plus the leak check
 # that xpu_end adds.
 xpu_begin() {

@@ -12,31 +12,6 @@ PEER=$XPU_DIR/xpu_peer.py
 H= D= HDEV= DDEV=
 ADDR_H=10.98.0.1 ADDR_D=10.98.0.2
 
-# The ivshmem-doorbell functions, in bus order.
-ivshmem_fns() {
-	local d
-	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1110 ] && basename "$d"
-	done
-}
-
-# in_ns NS CMD...: CMD in namespace NS, or in this one if NS is empty.
-in_ns() {
-	local ns=$1
-	shift
-	if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
-}
-
-# role_dev NS ROLE: the xpu netdev in namespace NS whose port name is ROLE (host or dpu).
-role_dev() {
-	local d
-	for d in $(in_ns "$1" ls /sys/class/net); do
-		[ "$(in_ns "$1" cat "/sys/class/net/$d/phys_port_name" 2>/dev/null)" = "$2" ] &&
-			{ echo "$d"; return 0; }
-	done
-	return 1
-}
-
 # bdf_dev BDF: the netdev of PCI function BDF (in whichever namespace it is, if in init_net).
 bdf_dev() {
 	ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n1
@@ -48,24 +23,7 @@ carrier() { # carrier NS DEV
 
 # setup_pci: both sides in namespaces of their own ($H, $D), addressed, up, and connected.
 setup_pci() {
-	local f d r
-	modprobe xpu || fail "modprobe xpu failed"
-	# A case that failed half-way may have left a function unbound.
-	for f in $(ivshmem_fns); do
-		[ -e "/sys/bus/pci/devices/$f/driver" ] || echo "$f" >/sys/bus/pci/drivers/xpu/bind
-	done
-	slowwait 10 role_dev "" host >/dev/null && slowwait 10 role_dev "" dpu >/dev/null ||
-		fail "xpu did not create a host-side and a DPU-side netdev"
-	HDEV=$(role_dev "" host) DDEV=$(role_dev "" dpu)
-	# A PCI netdev outlives a case (its namespace's deletion hands it back): so would the XDP
-	# program of a case that failed half-way.
-	ip link set "$HDEV" xdpdrv off 2>/dev/null
-	ip link set "$DDEV" xdpdrv off 2>/dev/null
-	# ... and its ring depths (ethtool -G): back to the whole ring.
-	for d in "$HDEV" "$DDEV"; do
-		r=$(ring_depths "" "$d" | cut -d' ' -f1)
-		ethtool -G "$d" rx "$r" tx "$r" >/dev/null 2>&1
-	done
+	pci_sides
 	H=$(xpu_netns h) && D=$(xpu_netns d) || fail "cannot create namespaces"
 	ip link set "$HDEV" netns "$H" && ip link set "$DDEV" netns "$D" || fail "netns move failed"
 	ip -n "$H" addr add $ADDR_H/24 dev "$HDEV"
@@ -135,11 +93,6 @@ test_ping_iperf() {
 		[ "$(stat "$1" "$2" rx_errors)" = 0 ] || fail "$2 saw bad descriptors"
 	done
 	ip netns exec "$H" ethtool -S "$HDEV" | grep -qE 'tx[0-9]+_doorbells: [1-9]' || fail "no doorbells counted"
-}
-
-# ring_depths NS DEV: ethtool -g's maximum and current sizes, "RX TX RX TX".
-ring_depths() {
-	${1:+ip netns exec "$1"} ethtool -g "$2" | awk '/^(RX|TX):/ { print $2 }' | xargs
 }
 
 # ethtool -G across the window: the DPU side asks the host side for at most 8 descriptors in

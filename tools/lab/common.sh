@@ -23,9 +23,10 @@ XPU_ENVOY_VERSION=1.40.0
 XPU_MATPLOTLIB_VERSION=3.10.9
 # make bench-cost --profile's demangler of Rust symbols (tools/lab/deps.sh bench-cost).
 XPU_RUSTFILT_VERSION=0.2.2
-# ethtool with the JSON output the kernel's drivers/net tests read (`--json -c`; bookworm's 6.1
-# has none): trixie's, whose binary runs on bookworm (tools/lab/deps.sh).
-XPU_ETHTOOL_VERSION=6.14.2
+# ethtool with the JSON output the kernel's drivers/net tests read (`--json -c`, `-l`, `-k`;
+# bookworm's 6.1 has none, trixie's 6.14 no `-l`): Debian testing's (forky), whose binary runs on
+# bookworm (tools/lab/deps.sh; a later one is taken if testing has moved on).
+XPU_ETHTOOL_VERSION=7.2
 
 export PATH="$XPU_TOOLS/bin:$XPU_VENV/bin:$HOME/.cargo/bin:$PATH"
 

@@ -16,6 +16,8 @@ DEB_PKGS=(
 	# drivers/net/ping.py and xdp.py; bpftool: xdp.py sets and reads its program's maps)
 	iproute2 ethtool iperf3 iputils-ping sockperf socat clang libbpf-dev bpftool procps
 	python3-yaml python3-jsonschema
+	# the kernel's drivers/net/netpoll_basic.py counts netpoll's polls of xpu with bpftrace
+	bpftrace
 	# unmodified programs across a split namespace (kselftest/xpu_splitns.sh, the demo)
 	curl netcat-openbsd
 	# a node's packet filter as pods and sidecars program it (kselftest/xpu_node.sh): iptables
@@ -105,30 +107,40 @@ mkdir -p "$XPU_TOOLS/bin"
 ln -sf "$envoy_bin" "$XPU_TOOLS/bin/envoy"
 
 # The kernel's drivers/net tests (kselftest/xpu_drivers_net.sh) read ethtool's JSON output of
-# -c, which bookworm's ethtool 6.1 lacks. Trixie's package (it needs libc6 >= 2.34 and libmnl0,
-# which bookworm has) is fetched through a list of its own, not the machine's sources, and its
-# binary put on those tests' PATH only: every other test keeps the machine's ethtool.
+# -c, -l and -k, which bookworm's ethtool 6.1 lacks (and trixie's 6.14 for -l). Debian testing's
+# package (it needs libc6 >= 2.34 and libmnl0, which bookworm has) is fetched through a list of
+# its own, not the machine's sources, and its binary put on those tests' PATH only: every other
+# test keeps the machine's ethtool. Testing moves on: when its version is no longer
+# $XPU_ETHTOOL_VERSION, the one it has is taken if it has the JSON output the tests read.
 eth=$XPU_TOOLS/ethtool-json/ethtool
-if [ "$("$eth" --version 2>/dev/null)" != "ethtool version $XPU_ETHTOOL_VERSION" ]; then
-	log "fetching trixie's ethtool $XPU_ETHTOOL_VERSION (JSON output, for the kernel's tests)"
+# ethtool_json ETHTOOL: it runs here and has JSON output for -l (any device answers, lo with
+# EOPNOTSUPP; an ethtool without it refuses the command line).
+ethtool_json() {
+	local out
+	"$1" --version >/dev/null 2>&1 || return 1
+	out=$("$1" --json -l lo 2>&1)
+	case $out in *"JSON output not available"*) return 1 ;; esac
+}
+if ! ethtool_json "$eth"; then
+	log "fetching Debian testing's ethtool $XPU_ETHTOOL_VERSION (JSON output, for the kernel's tests)"
 	tmp=$(mktemp -d)
-	echo "deb http://deb.debian.org/debian trixie main" >"$tmp/sources.list"
+	echo "deb http://deb.debian.org/debian testing main" >"$tmp/sources.list"
 	mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
 	# Lists and caches of its own: the machine's apt state is not touched.
 	apt_own=(-o "Dir::Etc::sourcelist=$tmp/sources.list" -o Dir::Etc::sourceparts=-
 		-o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
 		-o APT::Sandbox::User=root)
-	want="ethtool=1:$XPU_ETHTOOL_VERSION-*"
 	if ! { apt-get -qq "${apt_own[@]}" update &&
-		(cd "$tmp" && apt-get -qq "${apt_own[@]}" download "$want") &&
+		(cd "$tmp" && apt-get -qq "${apt_own[@]}" download "ethtool=1:$XPU_ETHTOOL_VERSION-*" ||
+			apt-get -qq "${apt_own[@]}" download ethtool) &&
 		dpkg-deb -x "$tmp"/ethtool_*.deb "$tmp/x" && mkdir -p "$(dirname "$eth")" &&
 		cp "$tmp/x/usr/sbin/ethtool" "$eth"; } >/dev/null; then
 		rm -rf "$tmp"
-		die "cannot fetch trixie's ethtool $XPU_ETHTOOL_VERSION"
+		die "cannot fetch Debian testing's ethtool"
 	fi
 	rm -rf "$tmp"
-	[ "$("$eth" --version 2>/dev/null)" = "ethtool version $XPU_ETHTOOL_VERSION" ] ||
-		die "trixie's ethtool does not run here"
+	ethtool_json "$eth" || die "Debian testing's ethtool ($("$eth" --version 2>&1 | head -n1))" \
+		"does not run here or has no JSON output for -l"
 fi
 
 if [ "$("$XPU_TOOLS/bin/bindgen" --version 2>/dev/null)" != "bindgen $XPU_BINDGEN_VERSION" ]; then

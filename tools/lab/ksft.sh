@@ -24,7 +24,8 @@ if ! make -s -C "$tree/tools/testing/selftests" TARGETS=drivers/net/xpu \
 fi
 
 # The kernel's own driver tests run against xpu too (xpu_drivers_net.sh): drivers/net's
-# ping.py, gro.py, stats.py, napi_id.py, queues.py, xdp.py, ring_reconfig.py and hw/csum.py.
+# ping.py, gro.py, stats.py, napi_id.py, queues.py, xdp.py, ring_reconfig.py, napi_threaded.py,
+# so_txtime.py, netpoll_basic.py, hds.py, shaper.py and hw/'s csum.py, tso.py, uso.py, irq.py.
 # They need their part of the source tree around them, as in the tree: the Python libraries,
 # YNL and its specs, the XDP objects ping.py and xdp.py load (built here with clang) and the C
 # programs they drive (built here with gcc against the host's headers; the tree's Makefiles
@@ -34,9 +35,12 @@ pst=$py/tools/testing/selftests
 mkdir -p "$pst/drivers/net/hw" "$pst/net/lib" "$py/tools/net" "$py/Documentation/netlink"
 cp "$st/drivers/net/ping.py" "$st/drivers/net/gro.py" "$st/drivers/net/stats.py" \
 	"$st/drivers/net/napi_id.py" "$st/drivers/net/queues.py" "$st/drivers/net/xdp.py" \
-	"$st/drivers/net/ring_reconfig.py" "$pst/drivers/net/"
+	"$st/drivers/net/ring_reconfig.py" "$st/drivers/net/napi_threaded.py" \
+	"$st/drivers/net/so_txtime.py" "$st/drivers/net/netpoll_basic.py" "$st/drivers/net/hds.py" \
+	"$st/drivers/net/shaper.py" "$pst/drivers/net/"
 cp -r "$st/drivers/net/lib" "$pst/drivers/net/"
-cp "$st/drivers/net/hw/csum.py" "$pst/drivers/net/hw/"
+cp "$st/drivers/net/hw/csum.py" "$st/drivers/net/hw/tso.py" "$st/drivers/net/hw/uso.py" \
+	"$st/drivers/net/hw/irq.py" "$pst/drivers/net/hw/"
 cp -r "$st/drivers/net/hw/lib" "$pst/drivers/net/hw/"
 cp -r "$st/net/lib/py" "$pst/net/lib/"
 cp -r "$src/tools/net/ynl" "$py/tools/net/"
@@ -57,7 +61,8 @@ for prog in xdp_dummy xdp_native; do
 		die "building $prog.bpf.o failed (clang and libbpf-dev: run 'make deps')"
 	fi
 done
-for prog in net/lib/gro net/lib/csum net/lib/xdp_helper drivers/net/napi_id_helper; do
+for prog in net/lib/gro net/lib/csum net/lib/xdp_helper drivers/net/napi_id_helper \
+	drivers/net/so_txtime; do
 	plog=$XPU_CACHE/ksft/${prog##*/}.log
 	gcc -O2 -Wall -I"$st" -o "$pst/$prog" "$st/$prog.c" 2>"$plog" ||
 		{ cat "$plog" >&2; die "building $prog failed"; }
