@@ -65,18 +65,19 @@ gate "kselftest install" "$XPU_ROOT/tools/lab/ksft.sh"
 inst=$XPU_CACHE/ksft/install
 
 log "kselftests in VMs"
-# The suites run in two VMs side by side, one emulated CPU each (TCG gives a guest about one
-# host core per vCPU, and most cases are one program at a time): the first lane's suites, then
-# a short VM whose clock follows its instructions (-icount), and beside them the second lane's,
-# then PCI mode's on the single-VM loop (two ivshmem-doorbell functions on one fabric). The
-# lanes are balanced by the cases' own times ("# took N s" in the KTAP): the edge suite alone
-# is a quarter of the whole. Pair mode's suites run in VMs without ivshmem functions (xpu would
-# bind them).
+# The suites run in two lanes of VMs side by side, one emulated CPU each but one VM (TCG gives
+# a guest about one host core per vCPU, and most cases are one program at a time): the first
+# lane's suites, then a short VM whose clock follows its instructions (-icount); beside them
+# the kernel's drivers/net tests on a pair, then PCI mode's suite on the single-VM loop (two
+# ivshmem-doorbell functions on one fabric), then the kernel's tests on that loop, in a VM of
+# two CPUs (hw/irq.py moves a vector's affinity from one CPU to two). The lanes are balanced by
+# the cases' own times ("# took N s" in the KTAP): the edge suite alone is a fifth of the
+# whole. Pair mode's suites run in VMs without ivshmem functions (xpu would bind them).
 ktap=$XPU_CACHE/ksft/last-run.tap
-lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh xpu_xdp.sh
-	xpu_node.sh xpu_splitns.sh)
 # xpu_datapath.sh last: its last case, should its bug come back, wedges the kernel.
-lane_b=(xpu_drivers_net.sh xpu_datapath.sh)
+lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh xpu_xdp.sh
+	xpu_node.sh xpu_splitns.sh xpu_datapath.sh)
+lane_b=(xpu_drivers_net.sh)
 # Every pair-mode suite the install has must be in a lane: a new suite left out would never run.
 for t in $("$inst/run_kselftest.sh" -l | sed -n 's/^drivers\/net\/xpu://p'); do
 	case " ${lane_a[*]} ${lane_b[*]} xpu_pci.sh " in
@@ -109,20 +110,19 @@ ksft_vm() {
 	log "$name: exit $rc after $((SECONDS - t0)) s"
 }
 vms=(xpu-ksft-b xpu-ksft-a xpu-ksft-icount xpu-ksft-pci xpu-ksft-pci-drv)
-# Lane A ends with the kernel's tests that time what they send (gro.py's large trains,
-# so_txtime.py, netpoll_basic.py) in a VM whose clock follows its instructions
-# (xpu_drivers_net.sh says why; with XPU_ICOUNT=1 it runs those cases only), then the kernel's
-# drivers/net tests on the PCI loop (XPU_DRV_PCI=1), in a VM of two CPUs (hw/irq.py moves a
-# vector's affinity from one CPU to two).
+# Lane A ends with the kernel's tests that need the guest's clock to follow its instructions
+# (gro.py's large trains, netpoll_basic.py: xpu_drivers_net.sh says why; with XPU_ICOUNT=1 it
+# runs those cases only). Lane B's last VM runs the kernel's tests on the PCI loop
+# (XPU_DRV_PCI=1).
 {
-	ksft_vm xpu-ksft-a 3000 -- "${lane_a[@]}"
+	ksft_vm xpu-ksft-a 3600 -- "${lane_a[@]}"
 	ksft_vm xpu-ksft-icount 1200 --env XPU_ICOUNT=1 --qemu-opts "-icount shift=0,sleep=on" -- \
 		xpu_drivers_net.sh
-	ksft_vm xpu-ksft-pci-drv 1800 --env XPU_DRV_PCI=1 --cpus 2 --ivshmem 2 -- xpu_drivers_net.sh
 } &
 lane_a_pid=$!
 ksft_vm xpu-ksft-b 2400 -- "${lane_b[@]}"
 ksft_vm xpu-ksft-pci 1200 --ivshmem 2 -- xpu_pci.sh
+ksft_vm xpu-ksft-pci-drv 1800 --env XPU_DRV_PCI=1 --cpus 2 --ivshmem 2 -- xpu_drivers_net.sh
 wait "$lane_a_pid"
 : >"$ktap"
 for name in "${vms[@]}"; do
@@ -155,13 +155,23 @@ while IFS= read -r line; do
 	"# not ok "*) count fail "kselftest: ${line#\# not ok }" ;;
 	esac
 done < <(grep -E '^# (not )?ok [0-9]+ ' "$ktap")
-# The icount VM's and the PCI loop's kernel tests run because this lab can run them: each
-# must have passed, not skipped (a missing tool or CPU would skip them silently).
-for name in xpu-ksft-icount xpu-ksft-pci-drv; do
+# The icount VM's and the PCI loop's kernel tests run because this lab can run them: every
+# case in them must have run and passed, none skipped (a missing tool or CPU would skip one
+# silently, a variable lost on the way would run the pair's cases instead), as many as the
+# script planned. A skip there counts as a failure instead.
+strict_vm() { # strict_vm NAME CASE_REGEX: each case's name matches CASE_REGEX
+	local tap=$XPU_CACHE/ksft/$1.tap plan passed line
+	plan=$(sed -n 's/^# 1\.\.\([0-9]*\)$/\1/p' "$tap" | head -n1)
+	passed=$(grep -cE "^# ok [0-9]+ ($2|no kmemleak reports)[^#]*\$" "$tap")
 	while IFS= read -r line; do
-		count fail "kselftest ($name) skipped: ${line#\# ok }"
-	done < <(grep -E '^# ok [0-9]+ .*# SKIP' "$XPU_CACHE/ksft/$name.tap")
-done
+		skipped=$((skipped - 1))
+		count fail "kselftest ($1) skipped: ${line#\# ok }"
+	done < <(grep -E '^# ok [0-9]+ .*# SKIP' "$tap")
+	[ -n "$plan" ] && [ "$passed" = "$plan" ] ||
+		count fail "kselftest ($1): $passed of ${plan:-no} planned cases passed"
+}
+strict_vm xpu-ksft-icount "drivers/net/.*, the guest's clock by instructions"
+strict_vm xpu-ksft-pci-drv "PCI loop: drivers/net/.*"
 
 # Peer loss by VM death needs two VMs (a QEMU killed outright): tools/lab/peer-loss.sh.
 log "peer loss on two VMs: the DPU VM killed, then a new one"

@@ -119,7 +119,7 @@ ethtool_json() {
 	local out
 	"$1" --version >/dev/null 2>&1 || return 1
 	out=$("$1" --json -l lo 2>&1)
-	case $out in *"JSON output not available"*) return 1 ;; esac
+	case $out in *"JSON output not available"* | *"bad command line"*) return 1 ;; esac
 }
 if ! ethtool_json "$eth"; then
 	log "fetching Debian testing's ethtool $XPU_ETHTOOL_VERSION (JSON output, for the kernel's tests)"
@@ -131,14 +131,15 @@ if ! ethtool_json "$eth"; then
 		-o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
 		-o APT::Sandbox::User=root)
 	if ! { apt-get -qq "${apt_own[@]}" update &&
-		(cd "$tmp" && apt-get -qq "${apt_own[@]}" download "ethtool=1:$XPU_ETHTOOL_VERSION-*" ||
-			apt-get -qq "${apt_own[@]}" download ethtool) &&
+		(cd "$tmp" && apt-get -qq "${apt_own[@]}" download "ethtool=1:$XPU_ETHTOOL_VERSION-*" \
+			2>/dev/null || apt-get -qq "${apt_own[@]}" download ethtool) &&
 		dpkg-deb -x "$tmp"/ethtool_*.deb "$tmp/x" && mkdir -p "$(dirname "$eth")" &&
 		cp "$tmp/x/usr/sbin/ethtool" "$eth"; } >/dev/null; then
 		rm -rf "$tmp"
 		die "cannot fetch Debian testing's ethtool"
 	fi
 	rm -rf "$tmp"
+	log "ethtool for the kernel's tests: $("$eth" --version 2>&1 | head -n1)"
 	ethtool_json "$eth" || die "Debian testing's ethtool ($("$eth" --version 2>&1 | head -n1))" \
 		"does not run here or has no JSON output for -l"
 fi
