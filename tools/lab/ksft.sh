@@ -25,7 +25,8 @@ fi
 
 # The kernel's own driver tests run against xpu too (xpu_drivers_net.sh): drivers/net's
 # ping.py, gro.py, stats.py, napi_id.py, queues.py, xdp.py, ring_reconfig.py, napi_threaded.py,
-# so_txtime.py, netpoll_basic.py, hds.py, shaper.py and hw/'s csum.py, tso.py, uso.py, irq.py.
+# so_txtime.py, netpoll_basic.py, hds.py, shaper.py, and hw/'s csum.py, tso.py, uso.py, irq.py
+# and those of features xpu has not (xpu_drivers_net.sh's HW_ABSENT).
 # They need their part of the source tree around them, as in the tree: the Python libraries,
 # YNL and its specs, the XDP objects ping.py and xdp.py load (built here with clang) and the C
 # programs they drive (built here with gcc against the host's headers; the tree's Makefiles
@@ -39,8 +40,10 @@ cp "$st/drivers/net/ping.py" "$st/drivers/net/gro.py" "$st/drivers/net/stats.py"
 	"$st/drivers/net/so_txtime.py" "$st/drivers/net/netpoll_basic.py" "$st/drivers/net/hds.py" \
 	"$st/drivers/net/shaper.py" "$pst/drivers/net/"
 cp -r "$st/drivers/net/lib" "$pst/drivers/net/"
-cp "$st/drivers/net/hw/csum.py" "$st/drivers/net/hw/tso.py" "$st/drivers/net/hw/uso.py" \
-	"$st/drivers/net/hw/irq.py" "$pst/drivers/net/hw/"
+for t in csum tso uso irq gro_hw iou-zcrx ntuple ipsec_vxlan nic_timestamp xdp_metadata \
+	xsk_reconfig devlink_rate_cross_esw devlink_rate_tc_bw; do
+	cp "$st/drivers/net/hw/$t.py" "$pst/drivers/net/hw/"
+done
 cp -r "$st/drivers/net/hw/lib" "$pst/drivers/net/hw/"
 cp -r "$st/net/lib/py" "$pst/net/lib/"
 cp -r "$src/tools/net/ynl" "$py/tools/net/"
