@@ -228,7 +228,6 @@ test_xdp_py() {
 	# on a pair, those over IPv6 on the PCI loop.
 	[ "${XPU_DRV_PCI:-}" = 1 ] && filter=(-t '*ipv6')
 	drv_run xdp.py "${filter[@]}"
-	echo "$DRV_OUT" | grep -q '^ok [0-9]* xdp\.' || fail "xdp.py ran no case"
 	# One skip by design: xpu bounds the MTU of the end that sends, as veth does, so a
 	# single-buffer program attaches at MTU 9000 while the peer's MTU is 1500 (the case wants
 	# it refused, and skips when it is not).
