@@ -18,6 +18,8 @@ pub(crate) mod mem;
 pub(crate) mod meta;
 #[path = "../datapath/src/port.rs"]
 pub(crate) mod port;
+#[path = "../datapath/src/rss.rs"]
+pub(crate) mod rss;
 #[path = "../datapath/src/stats.rs"]
 pub(crate) mod stats;
 

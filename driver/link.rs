@@ -22,11 +22,14 @@ use kernel::{
 };
 
 use crate::{
-    datapath::stats::{RxStats, TxStats},
+    datapath::{
+        rss::{HashType, RssConfig},
+        stats::{RxStats, TxStats},
+    },
     handshake::{Handshake, Status, Transport},
     link_uapi::{attr, role, DEFAULT_QUEUES, DEFAULT_RING_SIZE},
     net::{
-        device::{online_cpus, Device},
+        device::{online_cpus, rss_key, Device},
         ethtool::StatSink,
         extack::Refusal,
         napi::Napi,
@@ -61,6 +64,11 @@ const COALESCE_MAX_USECS: u32 = 10_000;
 const _: () = assert!(
     COALESCE_MAX_USECS == 10_000 && MAX_QUEUES == 16 && MIN_RING_SIZE == 8 && MAX_RING_SIZE == 4096
 );
+
+/// RSS until `ethtool -X`: the host's key, the buckets spread over `queues` in turn.
+fn default_rss(queues: u16) -> RssConfig {
+    RssConfig::new(rss_key(), u8::try_from(queues).unwrap_or(u8::MAX))
+}
 
 /// A setting refused: EINVAL, and why.
 fn refusal(msg: &'static CStr) -> Refusal {
@@ -114,6 +122,7 @@ impl NetdevOps for Xpu {
             Signal::Doorbell(t.doorbell.clone()),
             t.generation,
         )?;
+        conn.set_rss(&default_rss(transport.layout.num_queues()));
         state.handshake.set_generation(t.generation);
         state.ring_size.store(t.layout.ring_size(), Relaxed);
         if !state.conn.populate(conn) || !state.pci.populate(t) {
@@ -222,6 +231,9 @@ impl NetdevOps for Xpu {
         };
         let queues = u16::try_from(queues).map_err(|_| no_memory(EINVAL))?;
         let (a, b) = pair::connect(queues, ring_size, dev.mtu()).map_err(no_memory)?;
+        for c in [&a, &b] {
+            c.set_rss(&default_rss(queues));
+        }
         if !state.conn.populate(a) || !peer_state.conn.populate(b) {
             return Err(no_memory(EBUSY));
         }
@@ -370,8 +382,15 @@ impl NetdevOps for Xpu {
         state.conn.as_ref().map_or(0, |c| c.num_queues().into())
     }
 
-    fn set_queues(dev: &Device, _state: &LinkState, n: u32, rtnl: &Rtnl) -> Result {
+    fn set_queues(dev: &Device, state: &LinkState, n: u32, rtnl: &Rtnl) -> Result {
         dev.set_queues(n, rtnl)?;
+        // The default table follows the queue count; one the administrator set is kept (the
+        // ethtool core refuses a count that would leave it pointing past the queues).
+        if let (Some(conn), false) = (state.conn.as_ref(), dev.rxfh_configured(rtnl)) {
+            let mut cfg = conn.rss();
+            cfg.spread(u8::try_from(n).unwrap_or(u8::MAX));
+            conn.set_rss(&cfg);
+        }
         // A queue that stopped on a full ring before -L took it away waits for a wake-up
         // that went to nobody: let every queue look at its ring again (xmit stops it if
         // still full).
@@ -379,6 +398,40 @@ impl NetdevOps for Xpu {
             dev.txq_wake_all();
         }
         Ok(())
+    }
+
+    fn rss(state: &LinkState) -> Option<RssConfig> {
+        state.conn.as_ref().map(|c| c.rss())
+    }
+
+    /// Published at once in our half: the peer sends each flow by it from its next packet.
+    fn set_rss(
+        _dev: &Device,
+        state: &LinkState,
+        cfg: &RssConfig,
+        _rtnl: &Rtnl,
+    ) -> Result<(), Refusal> {
+        let conn = state.conn.as_ref().ok_or(Refusal {
+            err: ENODEV,
+            msg: c"the link has no datapath yet",
+        })?;
+        conn.set_rss(cfg);
+        Ok(())
+    }
+
+    /// The ring the peer's RSS gives the frame, within our queues in use; with one queue,
+    /// that one, unhashed.
+    fn tx_queue(dev: &Device, state: &LinkState, frame: &[u8]) -> Option<u16> {
+        let conn = state.conn.as_ref()?;
+        let n = u16::try_from(dev.real_num_queues()).ok()?;
+        if n <= 1 {
+            return Some(0);
+        }
+        conn.tx_ring(frame).map(|r| r % n)
+    }
+
+    fn rx_hash(state: &LinkState, frame: &[u8]) -> Option<(u32, HashType)> {
+        state.conn.as_ref()?.rx_hash(frame)
     }
 
     fn coalesce(state: &LinkState) -> Moderation {

@@ -28,6 +28,7 @@ pub(crate) mod napi;
 pub(crate) mod netfilter;
 pub(crate) mod ops;
 pub(crate) mod pci;
+pub(crate) mod rss;
 pub(crate) mod rtnl;
 pub(crate) mod rxq;
 pub(crate) mod skb;

@@ -138,6 +138,13 @@ static const struct ethtool_ops xpu_ethtool_ops = {
 	.set_coalesce		= xpu_rs_set_coalesce,
 	.get_priv_flags		= xpu_rs_get_priv_flags,
 	.set_priv_flags		= xpu_rs_set_priv_flags,
+	.get_rx_ring_count	= xpu_rs_get_rx_ring_count,
+	.get_rxfh_key_size	= xpu_rs_get_rxfh_key_size,
+	.get_rxfh_indir_size	= xpu_rs_get_rxfh_indir_size,
+	.get_rxfh		= xpu_rs_get_rxfh,
+	.set_rxfh		= xpu_rs_set_rxfh,
+	.get_rxfh_fields	= xpu_rs_get_rxfh_fields,
+	.set_rxfh_fields	= xpu_rs_set_rxfh_fields,
 };
 
 /* datapath helpers, called from Rust (driver/net/) */
@@ -180,6 +187,23 @@ unsigned int xpu_skb_queue(const struct sk_buff *skb)
 int xpu_skb_vnet_hdr(const struct sk_buff *skb, struct virtio_net_hdr *h)
 {
 	return virtio_net_hdr_from_skb(skb, h, true, true, 0);
+}
+
+/*
+ * RSS's hash of a received frame (before eth_type_trans, @skb->data at its Ethernet header,
+ * whose headers are linear), with this end's own key and fields: what a NIC's RSS would put
+ * in the skb. The sender chose the ring with the same hash (driver/datapath.rs).
+ */
+static void xpu_rx_hash(struct sk_buff *skb, struct net_device *dev)
+{
+	enum pkt_hash_types type;
+	u32 hash;
+
+	if (!(dev->features & NETIF_F_RXHASH))
+		return;
+	type = xpu_rs_rx_hash(dev, skb->data, skb_headlen(skb), &hash);
+	if (type != PKT_HASH_TYPE_NONE)
+		skb_set_hash(skb, hash, type);
 }
 
 /* Headers go to the linear area (GRO reads them there); the rest to page fragments. */
@@ -246,6 +270,7 @@ static struct sk_buff *xpu_rx_skb(struct napi_struct *napi, const void *data, un
 			return ERR_PTR(err);
 		}
 	}
+	xpu_rx_hash(skb, dev);
 	skb->protocol = eth_type_trans(skb, dev);
 	/* Every ring is polled, also those past ethtool -L's count: RPS wants a queue it has. */
 	skb_record_rx_queue(skb, (xpu_napi_rxq(napi) - xpu_priv(dev)->rxq) %
@@ -342,6 +367,7 @@ err:
 	if (metasize)
 		skb_metadata_set(skb, metasize);
 	/* The program may have rewritten the packet: nothing is taken as verified. */
+	xpu_rx_hash(skb, dev);
 	skb->protocol = eth_type_trans(skb, dev);
 	skb_record_rx_queue(skb, (xpu_napi_rxq(napi) - xpu_priv(dev)->rxq) %
 				 dev->real_num_rx_queues);
@@ -657,6 +683,18 @@ static int xpu_get_iflink(const struct net_device *dev)
 	return iflink;
 }
 
+/*
+ * ndo_select_queue: the peer's RSS places each flow, as a NIC's places what it receives
+ * (xpu_rs_select_queue); a peer that publishes none leaves it to the stack (XPS, the socket).
+ */
+static u16 xpu_select_queue(struct net_device *dev, struct sk_buff *skb,
+			    struct net_device *sb_dev)
+{
+	int q = xpu_rs_select_queue(dev, skb);
+
+	return q < 0 ? netdev_pick_tx(dev, skb, sb_dev) : q;
+}
+
 static int xpu_poll(struct napi_struct *napi, int budget)
 {
 	struct net_device *dev = napi->dev;
@@ -706,6 +744,7 @@ bool xpu_dev_is_xpu(const struct net_device *dev)
 	.ndo_open		= xpu_rs_open,			\
 	.ndo_stop		= xpu_rs_stop,			\
 	.ndo_start_xmit		= xpu_rs_start_xmit,		\
+	.ndo_select_queue	= xpu_select_queue,		\
 	.ndo_get_stats64	= xpu_rs_get_stats64,		\
 	.ndo_set_mac_address	= eth_mac_addr,			\
 	.ndo_validate_addr	= eth_validate_addr,		\
@@ -742,8 +781,8 @@ static void xpu_setup(struct net_device *dev)
 	dev->needs_free_netdev = true;
 	/* Frees the Rust state, on unregister and on a failed register alike. */
 	dev->priv_destructor = xpu_rs_dev_free;
-	dev->features |= XPU_FEATURES;
-	dev->hw_features |= XPU_FEATURES;
+	dev->features |= XPU_FEATURES | NETIF_F_RXHASH;
+	dev->hw_features |= XPU_FEATURES | NETIF_F_RXHASH;
 	dev->vlan_features |= XPU_FEATURES;
 	netif_set_tso_max_size(dev, XPU_TSO_MAX_SIZE);
 	/* Native XDP, and frames redirected to the device: each is copied to a ring at once. */

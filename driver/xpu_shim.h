@@ -73,6 +73,17 @@ int xpu_rs_set_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
 			struct kernel_ethtool_coalesce *kec, struct netlink_ext_ack *extack);
 u32 xpu_rs_get_priv_flags(struct net_device *dev);
 int xpu_rs_set_priv_flags(struct net_device *dev, u32 flags);
+int xpu_rs_select_queue(struct net_device *dev, struct sk_buff *skb);
+u32 xpu_rs_rx_hash(struct net_device *dev, const void *frame, unsigned int len, u32 *hash);
+u32 xpu_rs_get_rxfh_key_size(struct net_device *dev);
+u32 xpu_rs_get_rxfh_indir_size(struct net_device *dev);
+u32 xpu_rs_get_rx_ring_count(struct net_device *dev);
+int xpu_rs_get_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh);
+int xpu_rs_set_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh,
+		    struct netlink_ext_ack *extack);
+int xpu_rs_get_rxfh_fields(struct net_device *dev, struct ethtool_rxfh_fields *fields);
+int xpu_rs_set_rxfh_fields(struct net_device *dev, const struct ethtool_rxfh_fields *fields,
+			   struct netlink_ext_ack *extack);
 
 /* --- implemented in C, called from Rust */
 typedef int xpu_packet_rcv_t(struct sk_buff *skb, struct net_device *dev,

@@ -12,7 +12,8 @@ ADDR_A=10.99.0.1 ADDR_B=10.99.0.2
 # setup_pair [xpuctl args]: xpu0 in namespace $A, xpu1 in $B, addressed and up.
 setup_pair() {
 	A=$(xpu_netns a) && B=$(xpu_netns b) || fail "cannot create namespaces"
-	ip netns exec "$A" xpuctl link add xpu0 --peer xpu1 --peer-netns "$B" --queues 2 "$@" ||
+	ip netns exec "$A" xpuctl link add xpu0 --peer xpu1 --peer-netns "$B" \
+		--queues "${PAIR_QUEUES:-2}" "$@" ||
 		fail "xpuctl link add failed"
 	ip -n "$A" addr add $ADDR_A/24 dev xpu0
 	ip -n "$A" addr add fd99::1/64 dev xpu0 nodad
@@ -611,11 +612,10 @@ test_qstats() {
 	setup_pair
 	quiet_pair
 	queues_reported "$A" xpu0 2 || fail "xpu0: per-queue stats"
-	# Everything xpu0 sends goes on its queue 1 (every CPU sends there), so that taking that
-	# queue away below leaves what it counted to the base.
-	ip netns exec "$A" sh -c "echo 0 > /sys/class/net/xpu0/queues/tx-0/xps_cpus &&
-		printf '%x' $(((1 << $(nproc)) - 1)) > /sys/class/net/xpu0/queues/tx-1/xps_cpus" ||
-		fail "cannot set XPS"
+	# Everything xpu0 sends goes on its queue 1 (xpu1's RSS puts every flow on its queue 1,
+	# and xpu0 sends each on the ring of the queue it lands on), so that taking that queue
+	# away below leaves what it counted to the base.
+	ip netns exec "$B" ethtool -X xpu1 weight 0 1 || fail "ethtool -X xpu1 weight 0 1 failed"
 	iperf_start "$B"
 	ip netns exec "$A" iperf3 -c $ADDR_B -t 2 >/dev/null || fail "iperf3 failed"
 	sent=$(queue_stat "$A" xpu0 tx 1 tx-packets)
@@ -644,6 +644,133 @@ test_qstats() {
 	done
 	queues_reported "$A" xpu0 1 || fail "xpu0 with one queue: per-queue stats"
 	echo "TX queue 1 carried $sent packets; after ethtool -L the base holds them"
+}
+
+# rss_table NS DEV: DEV's RSS key (hex, no colons) and indirection table, as ethtool -x prints
+# them, on two lines.
+rss_table() {
+	ip netns exec "$1" ethtool -x "$2" | awk '
+		/^ *[0-9]+:/ { for (i = 2; i <= NF; i++) t = t " " $i }
+		/^RSS hash key:/ { getline; gsub(":", ""); k = $0 }
+		END { print k; print substr(t, 2) }'
+}
+
+# udp_flows NS SRC DST N: one UDP datagram from each of N source ports (40000 on) of SRC to
+# DST:9 (discard: nothing listens, the datagrams are counted and dropped).
+udp_flows() {
+	ip netns exec "$1" python3 - "$2" "$3" "$4" <<-'EOF'
+	import socket, sys
+	src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+	for i in range(n):
+	    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	    s.bind((src, 40000 + i))
+	    s.sendto(b"rss", (dst, 9))
+	    s.close()
+	EOF
+}
+
+# rss_expect KEY TABLE SRC DST N FIELDS: how many of udp_flows' N datagrams each of the queues
+# 0..15 should receive, by the RSS specification's Toeplitz hash (computed here, apart from
+# xpu's code) of the fields FIELDS names ("sdfn" letters, as ethtool -N's), space-separated.
+rss_expect() {
+	python3 - "$@" <<-'EOF'
+	import ipaddress, sys
+	key = bytes.fromhex(sys.argv[1])
+	table = [int(q) for q in sys.argv[2].split()]
+	src, dst = (ipaddress.ip_address(a).packed for a in sys.argv[3:5])
+	n, fields = int(sys.argv[5]), sys.argv[6]
+	def toeplitz(data):
+	    k = int.from_bytes(key, "big")
+	    h = 0
+	    for i in range(len(data) * 8):
+	        if data[i // 8] & (0x80 >> (i % 8)):
+	            h ^= (k >> (len(key) * 8 - 32 - i)) & 0xffffffff
+	    return h
+	counts = [0] * 16
+	for i in range(n):
+	    parts = {"s": src, "d": dst, "f": (40000 + i).to_bytes(2, "big"), "n": (9).to_bytes(2, "big")}
+	    data = b"".join(parts[f] for f in "sdfn" if f in fields)
+	    counts[table[toeplitz(data) % len(table)]] += 1
+	print(*counts)
+	EOF
+}
+
+# rx_per_queue NS DEV: each of DEV's RX queues' packets (ethtool -S), queues 0..15.
+rx_per_queue() {
+	local q out=()
+	for q in $(seq 0 15); do
+		out+=("$(estat "$1" "$2" "rx${q}_packets")")
+	done
+	echo "${out[@]}"
+}
+
+# rss_check N FIELDS WHAT: sends udp_flows' N datagrams from xpu0 and checks that each of
+# xpu1's RX queues received exactly what its RSS configuration (key, table, FIELDS) gives.
+rss_check() {
+	local n=$1 fields=$2 what=$3 kt key table before after want got q
+	kt=$(rss_table "$B" xpu1)
+	key=$(echo "$kt" | sed -n 1p)
+	table=$(echo "$kt" | sed -n 2p)
+	[ ${#key} = 80 ] || fail "$what: ethtool -x shows no 40-byte key: '$key'"
+	[ "$(echo "$table" | wc -w)" = 128 ] || fail "$what: ethtool -x shows no 128-entry table"
+	want=$(rss_expect "$key" "$table" $ADDR_A $ADDR_B "$n" "$fields")
+	before=($(rx_per_queue "$B" xpu1))
+	udp_flows "$A" $ADDR_A $ADDR_B "$n" || fail "$what: sending failed"
+	sleep 0.5
+	after=($(rx_per_queue "$B" xpu1))
+	got=$(for q in $(seq 0 15); do echo -n "$((after[q] - before[q])) "; done)
+	echo "$what: per queue, expected $want, received $got"
+	[ "$(echo $got)" = "$want" ] || fail "$what: xpu1's queues did not receive what its RSS gives"
+}
+
+# Receive-side scaling across the link: xpu0 sends each flow on the ring that xpu1's RSS
+# (its key, indirection table and hashed fields, as ethtool -X and -N set them) gives it, as a
+# NIC's RSS queues what it receives: every UDP flow lands on exactly the queue the RSS
+# specification's Toeplitz hash, computed here in Python, names; through a new table, a new
+# key, fewer hashed fields, and a table that ethtool -L respreads unless it was set.
+test_rss_steering() {
+	local mac_a mac_b
+	PAIR_QUEUES=4 setup_pair
+	quiet_pair
+	# Permanent neighbours: no ARP probe (which is not IP, and goes where hash 0 goes) adds
+	# to the queues' counts.
+	mac_a=$(ip netns exec "$A" cat /sys/class/net/xpu0/address)
+	mac_b=$(ip netns exec "$B" cat /sys/class/net/xpu1/address)
+	ip -n "$A" neigh replace $ADDR_B lladdr "$mac_b" dev xpu0 nud permanent &&
+		ip -n "$B" neigh replace $ADDR_A lladdr "$mac_a" dev xpu1 nud permanent ||
+		fail "cannot set permanent neighbours"
+	ip netns exec "$A" ping -q -c 1 -W 2 $ADDR_B >/dev/null || fail "no ping"
+	rss_check 64 sdfn "default table, 4 queues"
+	ip netns exec "$B" ethtool -X xpu1 weight 0 0 1 0 || fail "ethtool -X weight 0 0 1 0 failed"
+	rss_check 32 sdfn "every bucket on queue 2"
+	ip netns exec "$B" ethtool -X xpu1 weight 1 2 0 1 \
+		hkey "$(python3 -c 'import os; print(":".join("%02x" % b for b in os.urandom(40)))')" ||
+		fail "ethtool -X with a new key failed"
+	rss_check 64 sdfn "weights 1 2 0 1, a random key"
+	ip netns exec "$B" ethtool -N xpu1 rx-flow-hash udp4 sd || fail "ethtool -N udp4 sd failed"
+	rss_check 16 sd "UDP hashing its addresses only"
+	ip netns exec "$B" ethtool -N xpu1 rx-flow-hash udp4 sdfn || fail "ethtool -N udp4 sdfn failed"
+	# A table that was set stays through ethtool -L (which may not take away a queue it uses);
+	# the default follows the count.
+	ip netns exec "$B" ethtool -L xpu1 combined 3 2>/dev/null &&
+		fail "ethtool -L took away queue 3, which the table uses"
+	ip netns exec "$B" ethtool -X xpu1 weight 1 2 1 || fail "ethtool -X weight 1 2 1 failed"
+	ip netns exec "$B" ethtool -L xpu1 combined 3 || fail "ethtool -L combined 3 failed"
+	rss_check 64 sdfn "a set table kept through ethtool -L"
+	ip netns exec "$B" ethtool -X xpu1 default || fail "ethtool -X default failed"
+	[ "$(rss_table "$B" xpu1 | sed -n 2p | cut -d' ' -f1-6)" = "0 1 2 0 1 2" ] ||
+		fail "ethtool -X default did not spread over 3 queues"
+	ip netns exec "$B" ethtool -L xpu1 combined 2 || fail "ethtool -L combined 2 failed"
+	[ "$(rss_table "$B" xpu1 | sed -n 2p | cut -d' ' -f1-4)" = "0 1 0 1" ] ||
+		fail "the default table did not follow ethtool -L"
+	rss_check 64 sdfn "the default table of 2 queues"
+	# The packets the peer sends the other way go by xpu0's own table.
+	ip netns exec "$A" ethtool -X xpu0 weight 0 0 0 1 || fail "ethtool -X xpu0 failed"
+	local before after
+	before=$(estat "$A" xpu0 rx3_packets)
+	ip netns exec "$B" ping -q -c 5 -i 0.1 $ADDR_A >/dev/null || fail "ping from xpu1 failed"
+	after=$(estat "$A" xpu0 rx3_packets)
+	[ $((after - before)) -ge 5 ] || fail "xpu0's queue 3 received $((after - before)) of 5 pings"
 }
 
 # Bug (b) of issue 13: a poll that finds its device without state (the poll trampoline's early
@@ -677,7 +804,7 @@ test_poll_without_state() {
 	slowwait 10 ip netns exec "$A" ping -q -c 1 -W 1 $ADDR_B >/dev/null || fail "no traffic after down/up"
 }
 
-xpu_begin 19
+xpu_begin 20
 command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v ping >/dev/null ||
 	{ ktap_skip_all "iperf3, ethtool and ping are needed"; exit "$KSFT_SKIP"; }
 xpu_case "ping both ways, IPv4, IPv6, fragmented" test_ping_both_ways
@@ -698,5 +825,6 @@ xpu_case "busy-poll flag: NAPI threads poll, no doorbells; off again" test_busy_
 xpu_case "busy-polling sockets poll xpu's NAPI (SO_BUSY_POLL, epoll), NAPI ids reach them" test_busy_poll_sockets
 xpu_case "each queue linked to its NAPI (netdev family), again after down/up" test_queue_napi_links
 xpu_case "queue stats (netdev family): per queue, and with the base the device's counters" test_qstats
+xpu_case "RSS: each flow on the queue the receiver's key, table and fields give it" test_rss_steering
 xpu_case "a poll without device state completes NAPI (fault injection)" test_poll_without_state
 xpu_end

@@ -139,6 +139,56 @@ test_queues_and_ring_size() {
 	return 0
 }
 
+# rss_of DEV: DEV's RSS indirection table, as ethtool -x prints it, on one line.
+rss_of() {
+	ethtool -x "$1" | awk '/^ *[0-9]+:/ { for (i = 2; i <= NF; i++) t = t " " $i } END { print substr(t, 2) }'
+}
+
+# RSS, as ethtool shows and sets it, per end: a Toeplitz key of 40 bytes and a table of 128
+# entries spread over the queues, receive hashing on, TCP and UDP hashing addresses and ports;
+# what xpu has not (another hash function, contexts, other fields) refused, nothing changed.
+# (xpu_datapath.sh checks where the packets go.)
+test_rss_config() {
+	local out key
+	xpuctl link add xpq --peer xpr --queues 3 || fail "add failed"
+	out=$(ethtool -x xpq) || fail "ethtool -x failed"
+	echo "$out" | grep -q 'with 3 RX ring(s)' || fail "ethtool -x: not 3 rings: $out"
+	[ "$(rss_of xpq | wc -w)" = 128 ] || fail "ethtool -x: not 128 entries: $out"
+	[ "$(rss_of xpq | cut -d' ' -f1-7)" = "0 1 2 0 1 2 0" ] || fail "default table: $(rss_of xpq)"
+	key=$(echo "$out" | grep -A1 '^RSS hash key' | tail -n1)
+	echo "$key" | grep -qE '^([0-9a-f]{2}:){39}[0-9a-f]{2}$' || fail "ethtool -x: no 40-byte key: $key"
+	echo "$out" | grep -q 'toeplitz: on' || fail "ethtool -x: not Toeplitz: $out"
+	ethtool -k xpq | grep -q '^receive-hashing: on' || fail "receive-hashing is not on"
+	# Refused: EOPNOTSUPP or EINVAL, and nothing changes.
+	out=$(ethtool -X xpq hfunc xor 2>&1) && fail "ethtool -X hfunc xor accepted"
+	out=$(ethtool -X xpq context new 2>&1) && fail "ethtool -X context new accepted: $out"
+	echo "$out" | grep -q 'Operation not supported' || fail "context new: unclear refusal: $out"
+	# (ethtool 6.1 exits 0 when -N fails: its message says.)
+	out=$(ethtool -N xpq rx-flow-hash tcp4 sdv 2>&1)
+	echo "$out" | grep -q 'Invalid argument' || fail "a VLAN tag in the hash accepted: $out"
+	out=$(ethtool -N xpq rx-flow-hash sctp4 sdfn 2>&1)
+	echo "$out" | grep -q 'Operation not supported' || fail "SCTP ports in the hash accepted: $out"
+	[ "$(rss_of xpq | cut -d' ' -f1-7)" = "0 1 2 0 1 2 0" ] || fail "a refusal changed the table"
+	ethtool -x xpq | grep -qxF "$key" || fail "a refusal changed the key"
+	# The fields: by default, addresses and ports; any of them per TCP or UDP flow.
+	out=$(ethtool -n xpq rx-flow-hash tcp4) || fail "ethtool -n rx-flow-hash tcp4 failed"
+	[ "$(echo "$out" | grep -cE '^(IP [SD]A|L4 bytes)')" = 4 ] || fail "tcp4 does not hash sdfn: $out"
+	out=$(ethtool -n xpq rx-flow-hash sctp4) || fail "ethtool -n rx-flow-hash sctp4 failed"
+	[ "$(echo "$out" | grep -cE '^IP [SD]A')" = 2 ] || fail "sctp4 does not hash its addresses: $out"
+	ethtool -N xpq rx-flow-hash udp6 s || fail "ethtool -N udp6 s failed"
+	out=$(ethtool -n xpq rx-flow-hash udp6)
+	[ "$(echo "$out" | grep -cE '^(IP [SD]A|L4 bytes)')" = 1 ] || fail "udp6 after -N s: $out"
+	ethtool -n xpr rx-flow-hash udp6 | grep -q '^L4 bytes 2' || fail "the peer's fields changed too"
+	# A table set with ethtool -X is kept: ethtool -L may not take a queue it uses.
+	ethtool -X xpq weight 0 0 1 || fail "ethtool -X weight 0 0 1 failed"
+	[ "$(rss_of xpq | tr ' ' '\n' | sort -u | xargs)" = 2 ] || fail "weight 0 0 1: $(rss_of xpq)"
+	ethtool -L xpq combined 2 2>/dev/null && fail "ethtool -L took away a queue the set table uses"
+	ethtool -X xpq equal 2 || fail "ethtool -X equal 2 failed"
+	ethtool -L xpq combined 2 || fail "ethtool -L combined 2 refused with a table of 2 queues"
+	[ "$(rss_of xpr | cut -d' ' -f1-4)" = "0 1 2 0" ] || fail "the peer's table changed: $(rss_of xpr)"
+	return 0
+}
+
 # Bad configuration: EINVAL with an extack message naming the problem, and nothing created
 # or changed. xpu_nl.py sends raw attributes (2 = IFLA_XPU_QUEUES, 3 = IFLA_XPU_RING_SIZE).
 test_bad_input() {
@@ -171,7 +221,7 @@ test_bad_input() {
 	return 0
 }
 
-xpu_begin 9
+xpu_begin 10
 modprobe xpu
 xpu_case "ip link add xpu0 creates xpu0 and peer xpu1" test_default_peer
 xpu_case "deleting either end deletes both" test_delete_either_end
@@ -181,5 +231,7 @@ xpu_case "unload with pairs in two namespaces" test_unload_with_pairs
 xpu_case "xpuctl link add: peer name and netns, refusals" test_xpuctl_peer
 xpu_case "queue count and ring size: defaults, set, ethtool -g/-G, refused" \
 	test_queues_and_ring_size
+xpu_case "RSS: ethtool -x/-X, -n/-N rx-flow-hash, refusals, the table through ethtool -L" \
+	test_rss_config
 xpu_case "bad input: EINVAL and an extack message, nothing created" test_bad_input
 xpu_end

@@ -4,7 +4,7 @@
 """The xpu shared-memory window layout (uapi/linux/xpu_shm.h), for the Python tools."""
 
 MAGIC = 0x31555058
-VERSION = 0x00010001
+VERSION = 0x00010002
 CACHE_LINE = 64
 SIDE_HEADER_SPACE = 4096
 MAX_QUEUES = 16

@@ -33,7 +33,8 @@ use super::{
     meta,
     port::{Clock, Delivered, DropReason, Mode, Moderation, Poller, Port, TxPacket},
     ring::{self, Ring, RingWords, Room},
-    shm::{self, Layout, SideHeader, SideState, MAX_QUEUES, MIN_RING_SIZE},
+    rss::{self, HashType, Rss, RssConfig},
+    shm::{self, Layout, SideHeader, SideState, FEATURE_RSS, MAX_QUEUES, MIN_RING_SIZE, RSS_OFF},
     stats::{Counter, RxStats, TxStats},
 };
 
@@ -51,6 +52,9 @@ const _: () = assert!(core::mem::offset_of!(SideHeader, state) == STATE_OFF as u
 const PEER_GENERATION_OFF: u32 = 24;
 const _: () =
     assert!(core::mem::offset_of!(SideHeader, peer_generation) == PEER_GENERATION_OFF as usize);
+/// Offset of [`SideHeader::features`]' low word in a header.
+const FEATURES_OFF: u32 = 8;
+const _: () = assert!(core::mem::offset_of!(SideHeader, features) == FEATURES_OFF as usize);
 
 /// Why a [`Conn`] could not be set up (the driver maps each to an errno).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +161,9 @@ pub struct Conn<M, C, S> {
     /// consumer lines): both within the ring's size, which the layout fixes.
     tx_depth: AtomicU32,
     rx_depth: AtomicU32,
+    /// This end's receive-side scaling, as `ethtool -X` set it (published in our half for the
+    /// peer to send by).
+    rss: Rss,
 }
 
 /// `ethtool -G`'s sizes out of range: below [`MIN_RING_SIZE`] or above the ring's size.
@@ -216,6 +223,7 @@ where
             overdue_ticks: cfg.overdue_ticks,
             tx_depth: AtomicU32::new(ring.size()),
             rx_depth: AtomicU32::new(ring.size()),
+            rss: Rss::new(),
         };
         conn.reset(generation, mtu)?;
         if cfg.mode == Mode::Pair {
@@ -258,7 +266,7 @@ where
                 .store(self.own + c + 8, rx_depth)
                 .ok_or(Error::Layout)?;
         }
-        let header = self.layout.header(0, generation, mtu);
+        let header = self.layout.header(FEATURE_RSS, generation, mtu);
         // The zeroed words are visible before the header that says Ready.
         self.mem.full_barrier();
         let at = HeaderAt::new(&*self.mem, self.own).ok_or(Error::Layout)?;
@@ -318,6 +326,42 @@ where
             }
         }
         Ok(())
+    }
+
+    /// This end's RSS configuration.
+    pub fn rss(&self) -> RssConfig {
+        self.rss.get()
+    }
+
+    /// Sets this end's RSS configuration and publishes it for the peer, which sends each flow
+    /// on the ring it gives from then on (one writer: the caller serialises).
+    pub fn set_rss(&self, cfg: &RssConfig) {
+        self.rss.set(cfg);
+        // CAST: the block is in the header's page, inside the half.
+        rss::publish(&*self.mem, self.own + RSS_OFF as u32, cfg);
+    }
+
+    /// The hash of a received frame (its first bytes, [`rss::FLOW_HEADER_MAX`] are enough)
+    /// with our own configuration, for `skb->hash`.
+    pub fn rx_hash(&self, frame: &[u8]) -> Option<(u32, HashType)> {
+        self.rss.hash(frame)
+    }
+
+    /// The ring the peer's RSS configuration gives the frame `frame` starts, if the peer
+    /// publishes one; below our queue count, but still to be bounded by the caller's own
+    /// queues in use.
+    pub fn tx_ring(&self, frame: &[u8]) -> Option<u16> {
+        // The peer's features word, read alone: a torn or stale view only steers a packet.
+        let features = self.mem.load(self.peer.wrapping_add(FEATURES_OFF))?;
+        if u64::from(features) & FEATURE_RSS == 0 {
+            return None;
+        }
+        rss::pick_ring(
+            &*self.mem,
+            self.peer + RSS_OFF as u32,
+            frame,
+            self.num_queues(),
+        )
     }
 
     /// A copy of the peer's header, to validate.

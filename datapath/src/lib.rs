@@ -20,6 +20,7 @@ pub mod conn;
 pub mod mem;
 pub mod meta;
 pub mod port;
+pub mod rss;
 pub mod stats;
 
 pub use xpu_uapi::{data, ring, shm};

@@ -14,6 +14,15 @@ use kernel::{
 };
 
 use super::{dev_priv::Common, inject, rtnl::Rtnl, rxq::Moderation, sys};
+use crate::shm::RSS_KEY_SIZE;
+
+/// The host's RSS key (random, one per boot, as every NIC driver seeds its own from it).
+pub(crate) fn rss_key() -> [u8; RSS_KEY_SIZE] {
+    let mut key = [0; RSS_KEY_SIZE];
+    // SAFETY: `key` is writable for its length.
+    unsafe { sys::netdev_rss_key_fill(key.as_mut_ptr().cast(), key.len()) };
+    key
+}
 
 /// CPUs online now.
 pub(crate) fn online_cpus() -> u32 {
@@ -163,6 +172,14 @@ impl Device {
             // CAST: `q < u16::MAX`.
             unsafe { sys::netif_set_xps_queue(self.as_raw(), mask.as_raw(), q as u16) };
         }
+    }
+
+    /// Whether the administrator set the RSS indirection table (`ethtool -X`), which the
+    /// driver then keeps when the queue count changes (else it spreads the default anew).
+    pub(crate) fn rxfh_configured(&self, _rtnl: &Rtnl) -> bool {
+        // SAFETY: the device is alive (type invariant); RTNL, held by the caller, orders this
+        // against the ethtool core's writes.
+        unsafe { sys::netif_is_rxfh_configured(self.as_raw()) }
     }
 
     /// The most queues the device can use (what it was allocated, TX and RX alike).

@@ -32,7 +32,10 @@ use super::{
     sys,
     xdp::XdpFrame,
 };
-use crate::link_uapi::{attr, role};
+use crate::{
+    datapath::rss::{HashType, RssConfig},
+    link_uapi::{attr, role},
+};
 
 const NETDEV_TX_OK: c_int = sys::netdev_tx_NETDEV_TX_OK;
 const NETDEV_TX_BUSY: c_int = sys::netdev_tx_NETDEV_TX_BUSY;
@@ -182,6 +185,22 @@ pub(crate) trait NetdevOps {
     fn firmware(state: &Self::State, out: &mut dyn fmt::Write) -> fmt::Result;
     /// `ndo_get_phys_port_name`: the device's port name, if it has one.
     fn port_name(state: &Self::State) -> Option<&'static str>;
+
+    /// `ethtool -x`: the RSS configuration of the device's RX queues (`None` while it has no
+    /// datapath).
+    fn rss(state: &Self::State) -> Option<RssConfig>;
+    /// `ethtool -X`, `-N rx-flow-hash`: sets it (the core checked the table's queues).
+    fn set_rss(
+        dev: &Device,
+        state: &Self::State,
+        cfg: &RssConfig,
+        rtnl: &Rtnl,
+    ) -> Result<(), Refusal>;
+    /// `ndo_select_queue`: the TX queue of the frame `frame` starts (its first bytes), or
+    /// `None` for the stack's choice.
+    fn tx_queue(dev: &Device, state: &Self::State, frame: &[u8]) -> Option<u16>;
+    /// The RSS hash of a received frame (its first bytes), for `skb->hash`.
+    fn rx_hash(state: &Self::State, frame: &[u8]) -> Option<(u32, HashType)>;
 
     /// Descriptors per ring: what the window holds (`ethtool -g`'s maximum).
     fn ring_size(state: &Self::State) -> u32;
@@ -741,7 +760,7 @@ pub(crate) unsafe fn tx_timeout<D: Exported>(dev: *mut bindings::net_device, _tx
 macro_rules! export_netdev_ops {
     ($t:ty) => {
         const _: () = {
-            use $crate::net::{ethtool as e, ops as o};
+            use $crate::net::{ethtool as e, ops as o, rss as r};
 
             // SAFETY: the symbols below dispatch every xpu device to `$t`, and there is one set
             // of them (the linker refuses a second), so `$t` is the only `Exported`.
@@ -1157,7 +1176,125 @@ macro_rules! export_netdev_ops {
                 unsafe { o::tx_timeout::<$t>(dev, txqueue) }
             }
 
+            /// # Safety
+            ///
+            /// As for [`select_queue`](r::select_queue), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_select_queue(
+                dev: *mut ::kernel::bindings::net_device,
+                skb: *mut ::kernel::bindings::sk_buff,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ndo_select_queue calls it as the function requires.
+                unsafe { r::select_queue::<$t>(dev, skb) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`rx_hash`](r::rx_hash), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_rx_hash(
+                dev: *mut ::kernel::bindings::net_device,
+                frame: *const ::kernel::ffi::c_void,
+                len: ::kernel::ffi::c_uint,
+                hash: *mut u32,
+            ) -> u32 {
+                // SAFETY: the C shim's receive path calls it as the function requires.
+                unsafe { r::rx_hash::<$t>(dev, frame.cast(), len, hash) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_rxfh_key_size`](r::get_rxfh_key_size).
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_rxfh_key_size(
+                _dev: *mut ::kernel::bindings::net_device,
+            ) -> u32 {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { r::get_rxfh_key_size() }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_rxfh_indir_size`](r::get_rxfh_indir_size).
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_rxfh_indir_size(
+                _dev: *mut ::kernel::bindings::net_device,
+            ) -> u32 {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { r::get_rxfh_indir_size() }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_rx_ring_count`](r::get_rx_ring_count).
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_rx_ring_count(
+                dev: *mut ::kernel::bindings::net_device,
+            ) -> u32 {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { r::get_rx_ring_count(dev) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_rxfh`](r::get_rxfh), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_rxfh(
+                dev: *mut ::kernel::bindings::net_device,
+                rxfh: *mut ::kernel::bindings::ethtool_rxfh_param,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { r::get_rxfh::<$t>(dev, rxfh) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`set_rxfh`](r::set_rxfh), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_set_rxfh(
+                dev: *mut ::kernel::bindings::net_device,
+                rxfh: *mut ::kernel::bindings::ethtool_rxfh_param,
+                extack: *mut ::kernel::bindings::netlink_ext_ack,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { r::set_rxfh::<$t>(dev, rxfh, extack) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`get_rxfh_fields`](r::get_rxfh_fields), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_get_rxfh_fields(
+                dev: *mut ::kernel::bindings::net_device,
+                fields: *mut ::kernel::bindings::ethtool_rxfh_fields,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { r::get_rxfh_fields::<$t>(dev, fields) }
+            }
+
+            /// # Safety
+            ///
+            /// As for [`set_rxfh_fields`](r::set_rxfh_fields), which it is for `$t`.
+            #[no_mangle]
+            unsafe extern "C" fn xpu_rs_set_rxfh_fields(
+                dev: *mut ::kernel::bindings::net_device,
+                fields: *const ::kernel::bindings::ethtool_rxfh_fields,
+                extack: *mut ::kernel::bindings::netlink_ext_ack,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: the C shim's ethtool ops call it as the function requires.
+                unsafe { r::set_rxfh_fields::<$t>(dev, fields, extack) }
+            }
+
             $crate::net::sys::same_signature!(
+                xpu_rs_select_queue,
+                xpu_rs_rx_hash,
+                xpu_rs_get_rxfh_key_size,
+                xpu_rs_get_rxfh_indir_size,
+                xpu_rs_get_rx_ring_count,
+                xpu_rs_get_rxfh,
+                xpu_rs_set_rxfh,
+                xpu_rs_get_rxfh_fields,
+                xpu_rs_set_rxfh_fields,
                 xpu_rs_dev_init,
                 xpu_rs_dev_free,
                 xpu_rs_open,

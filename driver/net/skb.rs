@@ -60,6 +60,21 @@ impl SkBuff {
         Self(ptr)
     }
 
+    /// Runs `f` on `ptr`, a packet the caller only borrows (it is neither freed nor counted).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid `sk_buff` that stays so, and unchanged, while `f` runs.
+    pub(super) unsafe fn with_borrowed<R>(
+        ptr: *mut bindings::sk_buff,
+        f: impl FnOnce(&SkBuff) -> R,
+    ) -> Option<R> {
+        // INVARIANT: valid for the call (the function's contract); `ManuallyDrop` keeps the
+        // reference, which is not ours, from being put.
+        let skb = core::mem::ManuallyDrop::new(Self(NonNull::new(ptr)?));
+        Some(f(&skb))
+    }
+
     /// Bytes in the packet (`skb->len`, linear part and fragments).
     pub(crate) fn len(&self) -> u32 {
         // SAFETY: the skb is valid (type invariant).

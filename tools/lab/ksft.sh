@@ -25,8 +25,9 @@ fi
 
 # The kernel's own driver tests run against xpu too (xpu_drivers_net.sh): drivers/net's
 # ping.py, gro.py, stats.py, napi_id.py, queues.py, xdp.py, ring_reconfig.py, napi_threaded.py,
-# so_txtime.py, netpoll_basic.py, hds.py, shaper.py, and hw/'s csum.py, tso.py, uso.py, irq.py
-# and those of features xpu has not (xpu_drivers_net.sh's HW_ABSENT).
+# so_txtime.py, netpoll_basic.py, hds.py, shaper.py, and hw/'s csum.py, tso.py, uso.py, irq.py,
+# the RSS tests (rss_*.py, toeplitz.py) and those of features xpu has not (xpu_drivers_net.sh's
+# HW_ABSENT).
 # They need their part of the source tree around them, as in the tree: the Python libraries,
 # YNL and its specs, the XDP objects ping.py and xdp.py load (built here with clang) and the C
 # programs they drive (built here with gcc against the host's headers; the tree's Makefiles
@@ -41,7 +42,8 @@ cp "$st/drivers/net/ping.py" "$st/drivers/net/gro.py" "$st/drivers/net/stats.py"
 	"$st/drivers/net/shaper.py" "$pst/drivers/net/"
 cp -r "$st/drivers/net/lib" "$pst/drivers/net/"
 for t in csum tso uso irq gro_hw iou-zcrx ntuple ipsec_vxlan nic_timestamp xdp_metadata \
-	xsk_reconfig devlink_rate_cross_esw devlink_rate_tc_bw; do
+	xsk_reconfig devlink_rate_cross_esw devlink_rate_tc_bw rss_api rss_ctx rss_drv \
+	rss_flow_label rss_input_xfrm toeplitz; do
 	cp "$st/drivers/net/hw/$t.py" "$pst/drivers/net/hw/"
 done
 cp -r "$st/drivers/net/hw/lib" "$pst/drivers/net/hw/"
@@ -70,4 +72,23 @@ for prog in net/lib/gro net/lib/csum net/lib/xdp_helper drivers/net/napi_id_help
 	gcc -O2 -Wall -I"$st" -o "$pst/$prog" "$st/$prog.c" 2>"$plog" ||
 		{ cat "$plog" >&2; die "building $prog failed"; }
 done
+# hw/toeplitz.py's program reads the device's RSS key and table through YNL's C library (the
+# ethtool family): built here from the tree's tools/net/ynl, against the kernel's uapi headers
+# (headers_install), as the tree's ynl.mk builds it.
+ynl=$XPU_CACHE/ksft/ynl
+rm -rf "$ynl"
+mkdir -p "$ynl/tools/net" "$ynl/tools/scripts" "$ynl/include" "$ynl/Documentation"
+cp -r "$src/tools/net/ynl" "$ynl/tools/net/"
+cp -r "$src/tools/scripts/." "$ynl/tools/scripts/"
+cp -r "$src/include/uapi" "$ynl/include/"
+cp -r "$src/Documentation/netlink" "$ynl/Documentation/"
+# ynl_gen_c.py finds the tree's root by its MAINTAINERS file (and looks for it forever).
+touch "$ynl/MAINTAINERS"
+ylog=$XPU_CACHE/ksft/ynl.log
+{ make -s -C "$src" O="$ynl/hdr" ARCH=x86 headers_install INSTALL_HDR_PATH="$ynl/usr" &&
+	make -s -C "$ynl/tools/net/ynl" GENS=ethtool RSTS="" libynl.a &&
+	gcc -O2 -Wall -I"$st" -isystem "$ynl/usr/include" -I"$ynl/tools/net/ynl/lib" \
+		-I"$ynl/tools/net/ynl/generated" -o "$pst/drivers/net/hw/toeplitz" \
+		"$st/drivers/net/hw/toeplitz.c" "$ynl/tools/net/ynl/libynl.a"; } >"$ylog" 2>&1 ||
+	{ cat "$ylog" >&2; die "building hw/toeplitz (YNL's C library) failed"; }
 echo "$inst"

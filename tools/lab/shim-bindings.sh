@@ -53,6 +53,7 @@ items=(
 	--allowlist-function 'napi_complete_done|(un)?register_netdev|free_netdev'
 	--allowlist-function 'netif_carrier_(on|off)|skb_copy_bits|netif_set_real_num_queues|netif_set_xps_queue'
 	--allowlist-function 'net_dim|net_dim_get_rx_moderation'
+	--allowlist-function 'netdev_rss_key_fill|netif_is_rxfh_configured'
 	--allowlist-function 'rtnl_create_link|rtnl_configure_link|rtnl_nla_parse_ifinfomsg'
 	--allowlist-function 'register_netdevice|unregister_netdevice_queue|__dev_get_by_name'
 	--allowlist-function 'netif_inherit_tso_max|dev_kfree_skb_any_reason|netif_get_flags|__dev_get_by_index'

@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 #define XPU_SHM_MAGIC			0x31555058	/* "XPU1" little-endian */
-#define XPU_SHM_VERSION			0x00010001	/* major << 16 | minor */
+#define XPU_SHM_VERSION			0x00010002	/* major << 16 | minor */
 #define XPU_SHM_CACHE_LINE		64
 #define XPU_SHM_SIDE_HEADER_SPACE	4096
 #define XPU_SHM_MAX_QUEUES		16
@@ -43,6 +43,30 @@ struct xpu_side_header {
 	__le32 cons_off;
 	__le32 data_off;
 	__le32 half_size;
+};
+
+/* xpu_side_header.features */
+#define XPU_SHM_F_RSS			(1ULL << 0)
+
+#define XPU_SHM_RSS_KEY_SIZE		40
+#define XPU_SHM_RSS_INDIR_SIZE		128
+#define XPU_SHM_RSS_OFF			(2 * XPU_SHM_CACHE_LINE)
+/* xpu_rss_block.fields: a nibble of XPU_SHM_RSS_F_* per flow, at 4 * XPU_SHM_RSS_FLOW_* */
+#define XPU_SHM_RSS_FLOW_TCP4		0
+#define XPU_SHM_RSS_FLOW_UDP4		1
+#define XPU_SHM_RSS_FLOW_TCP6		2
+#define XPU_SHM_RSS_FLOW_UDP6		3
+#define XPU_SHM_RSS_F_SRC_ADDR		(1 << 0)
+#define XPU_SHM_RSS_F_DST_ADDR		(1 << 1)
+#define XPU_SHM_RSS_F_SRC_PORT		(1 << 2)
+#define XPU_SHM_RSS_F_DST_PORT		(1 << 3)
+
+/* The receiver's RSS configuration, at XPU_SHM_RSS_OFF in its half (seqlock: seq odd while written). */
+struct xpu_rss_block {
+	__le32 seq;
+	__le32 fields;
+	__u8 key[XPU_SHM_RSS_KEY_SIZE];
+	__u8 indir[XPU_SHM_RSS_INDIR_SIZE];
 };
 
 struct xpu_ring_producer {

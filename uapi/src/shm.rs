@@ -31,8 +31,13 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"XPU1");
 /// Protocol version: major in the high 16 bits. Sides with different majors do not talk; a
 /// minor adds what an older peer ignores. Minor 1: the consumer's depth word
 /// ([`RingConsumer::depth`]), which a peer of minor 0 neither writes (0: the whole ring) nor
-/// keeps to.
-pub const VERSION: u32 = (1 << 16) | 1;
+/// keeps to. Minor 2: the receive-side scaling block ([`RssBlock`], announced by
+/// [`FEATURE_RSS`]), which a sender of minor 1 ignores (its packets go to the ring of the TX
+/// queue its stack chose, as before).
+pub const VERSION: u32 = (1 << 16) | 2;
+/// [`SideHeader::features`]: the side publishes an [`RssBlock`], and wants its peer to send
+/// each flow on the ring the block's hash and indirection table choose.
+pub const FEATURE_RSS: u64 = 1 << 0;
 /// Size of a cache line, the unit of alignment between fields with different writers.
 pub const CACHE_LINE: usize = 64;
 /// Bytes reserved for the [`SideHeader`] at the start of each half.
@@ -269,6 +274,63 @@ pub struct RingConsumer {
     pub depth: u32,
 }
 
+/// Bytes of a Toeplitz hash key ([`RssBlock::key`]; `ethtool -x`'s key).
+pub const RSS_KEY_SIZE: usize = 40;
+/// Entries of an indirection table ([`RssBlock::indir`]; `ethtool -x`'s table).
+pub const RSS_INDIR_SIZE: usize = 128;
+/// Offset of the [`RssBlock`] in its side's half: after the [`SideHeader`], in the header's
+/// page, on a cache line of its own.
+pub const RSS_OFF: usize = 2 * CACHE_LINE;
+/// [`RssBlock::fields`]: the flows whose fields it chooses, each a nibble at `4 * flow`.
+pub const RSS_FLOW_TCP4: u32 = 0;
+/// See [`RSS_FLOW_TCP4`].
+pub const RSS_FLOW_UDP4: u32 = 1;
+/// See [`RSS_FLOW_TCP4`].
+pub const RSS_FLOW_TCP6: u32 = 2;
+/// See [`RSS_FLOW_TCP4`].
+pub const RSS_FLOW_UDP6: u32 = 3;
+/// A flow's nibble in [`RssBlock::fields`]: its source address is hashed.
+pub const RSS_F_SRC_ADDR: u32 = 1 << 0;
+/// The destination address is hashed.
+pub const RSS_F_DST_ADDR: u32 = 1 << 1;
+/// The source port is hashed.
+pub const RSS_F_SRC_PORT: u32 = 1 << 2;
+/// The destination port is hashed.
+pub const RSS_F_DST_PORT: u32 = 1 << 3;
+/// Every field of a flow.
+pub const RSS_F_ALL: u32 = 0xf;
+/// Every field of every flow (what a side publishes until `ethtool -N rx-flow-hash`).
+pub const RSS_FIELDS_ALL: u32 = 0xffff;
+
+/// Receive-side scaling, as the receiver configured it (`ethtool -X`, `-N rx-flow-hash`):
+/// written by the receiver in its own half, read by the sender, which picks the ring of each
+/// packet as a NIC's RSS picks an RX queue: the Toeplitz hash of the flow's addresses (and
+/// ports, per `fields`) with `key`, then `indir[hash % RSS_INDIR_SIZE]`; a packet that is not
+/// IP, or has no field to hash, as hash 0. Published
+/// seqlock-style: `seq` is odd while the writer changes the rest, and 0 until the first
+/// publication. The sender takes what it reads as advice: a ring past its own queues is
+/// reduced modulo their count.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RssBlock {
+    /// Even when stable, odd while being written; bumped by 2 per publication.
+    pub seq: u32,
+    /// Which fields each TCP and UDP flow hashes (`RSS_F_*` in the nibble of its `RSS_FLOW_*`);
+    /// other IP packets, and fragments, hash their addresses.
+    pub fields: u32,
+    /// The Toeplitz key.
+    pub key: [u8; RSS_KEY_SIZE],
+    /// The ring of each hash bucket.
+    pub indir: [u8; RSS_INDIR_SIZE],
+}
+
+/// Words of an [`RssBlock`]: `seq`, `fields`, the key's, the table's.
+pub const RSS_WORDS: usize = size_of::<RssBlock>() / 4;
+/// Index of the key's first word among an [`RssBlock`]'s words.
+pub const RSS_KEY_WORD: usize = 2;
+/// Index of the table's first word among an [`RssBlock`]'s words.
+pub const RSS_INDIR_WORD: usize = RSS_KEY_WORD + RSS_KEY_SIZE / 4;
+
 /// One packet in a ring.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -312,6 +374,10 @@ const _: () = assert!(size_of::<SideHeader>() == 64);
 const _: () = assert!(size_of::<RingProducer>() == CACHE_LINE);
 const _: () = assert!(size_of::<RingConsumer>() == CACHE_LINE);
 const _: () = assert!(size_of::<Desc>() == 16);
+const _: () = assert!(size_of::<RssBlock>() == 176 && RSS_INDIR_WORD == 12);
+const _: () = assert!(RSS_OFF >= size_of::<SideHeader>() && RSS_OFF % CACHE_LINE == 0);
+const _: () = assert!(RSS_OFF + size_of::<RssBlock>() <= SIDE_HEADER_SPACE);
+const _: () = assert!(RSS_INDIR_SIZE.is_power_of_two() && MAX_QUEUES as usize <= 256);
 
 /// Why a configuration or a header was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Receive-side scaling across the link: the receiver's configuration ([`Rss`]), the Toeplitz
+//! hash of a flow ([`toeplitz`], [`flow_input`]), and its publication in the window
+//! ([`publish`], [`pick_ring`]).
+//!
+//! A NIC hashes each packet it receives and queues it by the hash. On xpu the ring a packet
+//! arrives on is the one its sender wrote it to, so the sender does the NIC's part with the
+//! receiver's configuration, which the receiver publishes in its half ([`RssBlock`]): each
+//! flow lands on the RX queue the receiver's `ethtool -X` table gives it. The receiver hashes
+//! again, with its own copy of its key, for the packet's `skb->hash`: it takes nothing from
+//! the peer for it, and a sender that steers wrongly only spreads its own packets badly.
+
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use super::{
+    mem::SharedMem,
+    shm::{
+        RssBlock, RSS_FIELDS_ALL, RSS_FLOW_TCP4, RSS_FLOW_TCP6, RSS_FLOW_UDP4, RSS_FLOW_UDP6,
+        RSS_F_ALL, RSS_F_DST_ADDR, RSS_F_DST_PORT, RSS_F_SRC_ADDR, RSS_F_SRC_PORT, RSS_INDIR_SIZE,
+        RSS_INDIR_WORD, RSS_KEY_SIZE, RSS_KEY_WORD, RSS_WORDS,
+    },
+};
+
+/// Bytes of a frame that [`flow_input`] may read: an Ethernet header with one VLAN tag, an
+/// IPv4 header with options (or an IPv6 one) and the ports.
+pub const FLOW_HEADER_MAX: usize = 18 + 60 + 4;
+
+/// How many times [`pick_ring`] reads a block that changed under it before giving up.
+const READ_TRIES: usize = 4;
+
+/// What a hash covers (the kernel's `enum pkt_hash_types`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashType {
+    /// The addresses.
+    L3,
+    /// The addresses and the ports.
+    L4,
+}
+
+/// The Toeplitz hash of `input` under `key`, as RSS defines it (the key's bits slide over the
+/// input's, most significant first). `input` is at most `RSS_KEY_SIZE - 4` bytes.
+pub fn toeplitz(key: &[u8; RSS_KEY_SIZE], input: &[u8]) -> u32 {
+    let mut window = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
+    let mut hash = 0;
+    for (i, &byte) in input.iter().enumerate() {
+        let next = key.get(i + 4).copied().unwrap_or(0);
+        for bit in 0..8 {
+            if byte & (0x80 >> bit) != 0 {
+                hash ^= window;
+            }
+            window = window << 1 | u32::from(next >> (7 - bit) & 1);
+        }
+    }
+    hash
+}
+
+/// A flow's hash input: source address, destination address, then (L4) source and
+/// destination ports, in network order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowInput {
+    buf: [u8; 36],
+    len: usize,
+    ty: HashType,
+}
+
+impl FlowInput {
+    /// The bytes to hash.
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    /// What they cover.
+    pub fn hash_type(&self) -> HashType {
+        self.ty
+    }
+}
+
+/// IP protocol numbers.
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+/// The fields a TCP or UDP flow hashes: its nibble of `fields`.
+pub fn flow_fields(fields: u32, flow: u32) -> u32 {
+    fields.checked_shr(4 * flow).unwrap_or(0) & RSS_F_ALL
+}
+
+/// The hash input of the Ethernet frame that `frame` starts (its first [`FLOW_HEADER_MAX`]
+/// bytes are enough), with the fields `fields` chooses for its flow: `None` for a frame that is
+/// not IP, or a flow that hashes no field. IPv4 fragments, IPv6 packets with extension headers
+/// and other protocols hash their addresses, as a NIC's RSS does.
+pub fn flow_input(frame: &[u8], fields: u32) -> Option<FlowInput> {
+    let be16 = |b: &[u8], at: usize| Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]));
+    let (mut proto, mut l3) = (be16(frame, 12)?, 14);
+    if proto == 0x8100 || proto == 0x88a8 {
+        proto = be16(frame, 16)?;
+        l3 = 18;
+    }
+    let ip = frame.get(l3..)?;
+    let (src, dst, l4_proto, l4_off) = match proto {
+        0x0800 => {
+            let ihl = usize::from(*ip.first()? & 0xf) * 4;
+            if *ip.first()? >> 4 != 4 || ihl < 20 {
+                return None;
+            }
+            // More fragments, or an offset: the ports are not in every fragment.
+            let fragment = be16(ip, 6)? & 0x3fff != 0;
+            let p = if fragment { 0 } else { *ip.get(9)? };
+            (ip.get(12..16)?, ip.get(16..20)?, p, ihl)
+        }
+        0x86dd => {
+            if *ip.first()? >> 4 != 6 {
+                return None;
+            }
+            (ip.get(8..24)?, ip.get(24..40)?, *ip.get(6)?, 40)
+        }
+        _ => return None,
+    };
+    let v6 = proto == 0x86dd;
+    let flow = match (l4_proto, v6) {
+        (IPPROTO_TCP, false) => Some(RSS_FLOW_TCP4),
+        (IPPROTO_UDP, false) => Some(RSS_FLOW_UDP4),
+        (IPPROTO_TCP, true) => Some(RSS_FLOW_TCP6),
+        (IPPROTO_UDP, true) => Some(RSS_FLOW_UDP6),
+        _ => None,
+    };
+    let mut chosen = flow.map_or(RSS_F_SRC_ADDR | RSS_F_DST_ADDR, |f| flow_fields(fields, f));
+    // A truncated L4 header hashes the addresses only.
+    let ports = ip.get(l4_off..l4_off + 4);
+    if ports.is_none() {
+        chosen &= RSS_F_SRC_ADDR | RSS_F_DST_ADDR;
+    }
+    let parts: [(u32, Option<&[u8]>); 4] = [
+        (RSS_F_SRC_ADDR, Some(src)),
+        (RSS_F_DST_ADDR, Some(dst)),
+        (RSS_F_SRC_PORT, ports.and_then(|p| p.get(..2))),
+        (RSS_F_DST_PORT, ports.and_then(|p| p.get(2..))),
+    ];
+    let mut input = FlowInput {
+        buf: [0; 36],
+        len: 0,
+        ty: if chosen & (RSS_F_SRC_PORT | RSS_F_DST_PORT) != 0 {
+            HashType::L4
+        } else {
+            HashType::L3
+        },
+    };
+    for (bit, part) in parts {
+        if let (true, Some(part)) = (chosen & bit != 0, part) {
+            input
+                .buf
+                .get_mut(input.len..input.len + part.len())?
+                .copy_from_slice(part);
+            input.len += part.len();
+        }
+    }
+    (input.len > 0).then_some(input)
+}
+
+/// A receiver's RSS configuration, as a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RssConfig {
+    /// The fields each TCP and UDP flow hashes ([`RssBlock::fields`]).
+    pub fields: u32,
+    /// The Toeplitz key.
+    pub key: [u8; RSS_KEY_SIZE],
+    /// The RX queue of each hash bucket.
+    pub indir: [u8; RSS_INDIR_SIZE],
+}
+
+impl RssConfig {
+    /// `key`, every field hashed for every flow, and the table spreading the buckets
+    /// over `queues` RX queues in turn (the kernel's `ethtool_rxfh_indir_default`).
+    pub fn new(key: [u8; RSS_KEY_SIZE], queues: u8) -> Self {
+        let mut cfg = Self {
+            fields: RSS_FIELDS_ALL,
+            key,
+            indir: [0; RSS_INDIR_SIZE],
+        };
+        cfg.spread(queues);
+        cfg
+    }
+
+    /// Sets the table to spread the buckets over `queues` RX queues in turn.
+    pub fn spread(&mut self, queues: u8) {
+        let n = queues.max(1);
+        for (i, e) in (0u8..).zip(self.indir.iter_mut()) {
+            *e = i % n;
+        }
+    }
+
+    /// The queue of hash `hash`.
+    pub fn queue(&self, hash: u32) -> u8 {
+        // CAST: the table's size is a power of two far below `u32::MAX`.
+        self.indir[(hash as usize) % RSS_INDIR_SIZE]
+    }
+
+    /// The hash of the frame that `frame` starts, and what it covers; `None` for a frame
+    /// it cannot hash.
+    pub fn hash(&self, frame: &[u8]) -> Option<(u32, HashType)> {
+        let input = flow_input(frame, self.fields)?;
+        Some((toeplitz(&self.key, input.bytes()), input.hash_type()))
+    }
+
+    fn words(&self) -> [u32; RSS_WORDS] {
+        let mut w = [0; RSS_WORDS];
+        w[1] = self.fields;
+        for (i, c) in self.key.chunks_exact(4).enumerate() {
+            w[RSS_KEY_WORD + i] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        for (i, c) in self.indir.chunks_exact(4).enumerate() {
+            w[RSS_INDIR_WORD + i] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        w
+    }
+}
+
+/// This end's own RSS configuration, read by its receive path (lock-free: a packet that
+/// races a change may be hashed with a mix of the old and the new key, as on a NIC being
+/// reprogrammed; nothing else depends on it) and written under RTNL.
+pub struct Rss {
+    words: [AtomicU32; RSS_WORDS],
+}
+
+impl Default for Rss {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Rss {
+    /// A zero configuration (every flow to queue 0), until [`Rss::set`].
+    pub const fn new() -> Self {
+        Self {
+            words: [const { AtomicU32::new(0) }; RSS_WORDS],
+        }
+    }
+
+    /// The configuration.
+    pub fn get(&self) -> RssConfig {
+        let w = |i: usize| self.words[i].load(Relaxed).to_le_bytes();
+        let mut cfg = RssConfig {
+            fields: self.words[1].load(Relaxed),
+            key: [0; RSS_KEY_SIZE],
+            indir: [0; RSS_INDIR_SIZE],
+        };
+        for (i, c) in cfg.key.chunks_exact_mut(4).enumerate() {
+            c.copy_from_slice(&w(RSS_KEY_WORD + i));
+        }
+        for (i, c) in cfg.indir.chunks_exact_mut(4).enumerate() {
+            c.copy_from_slice(&w(RSS_INDIR_WORD + i));
+        }
+        cfg
+    }
+
+    /// Sets it (one writer: RTNL).
+    pub fn set(&self, cfg: &RssConfig) {
+        for (a, v) in self.words.iter().zip(cfg.words()).skip(1) {
+            a.store(v, Relaxed);
+        }
+    }
+
+    /// The hash of the frame that `frame` starts, with this configuration.
+    pub fn hash(&self, frame: &[u8]) -> Option<(u32, HashType)> {
+        let fields = self.words[1].load(Relaxed);
+        let mut key = [0; RSS_KEY_SIZE];
+        for (i, c) in key.chunks_exact_mut(4).enumerate() {
+            c.copy_from_slice(&self.words[RSS_KEY_WORD + i].load(Relaxed).to_le_bytes());
+        }
+        let input = flow_input(frame, fields)?;
+        Some((toeplitz(&key, input.bytes()), input.hash_type()))
+    }
+}
+
+/// Writes `cfg` as the [`RssBlock`] at `off` (this side's own, one writer), seqlock-style: the
+/// sequence word odd, the rest, the sequence word even again with release.
+pub fn publish<M: SharedMem + ?Sized>(mem: &M, off: u32, cfg: &RssConfig) {
+    let seq = mem.load(off).unwrap_or(0);
+    let odd = seq.wrapping_add(1) | 1;
+    let _ = mem.store_release(off, odd);
+    mem.write_barrier();
+    for (i, v) in (0u32..).zip(cfg.words()).skip(1) {
+        let _ = mem.store(off.wrapping_add(4 * i), v);
+    }
+    // Never 0, which says "not published".
+    let even = odd.wrapping_add(1).max(2);
+    let _ = mem.store_release(off, even);
+}
+
+/// The sender's choice for the frame that `frame` starts: the ring the receiver's [`RssBlock`]
+/// at `off` gives it (hash 0's for a frame it cannot hash), reduced modulo `rings`. `None` if
+/// nothing is published, or the block keeps changing under us: the caller's own choice stands.
+pub fn pick_ring<M: SharedMem + ?Sized>(
+    mem: &M,
+    off: u32,
+    frame: &[u8],
+    rings: u16,
+) -> Option<u16> {
+    let word = |i: usize| -> Option<u32> {
+        // CAST: `i < RSS_WORDS`.
+        mem.load(off.checked_add(4 * i as u32)?)
+    };
+    for _ in 0..READ_TRIES {
+        let seq = mem.load_acquire(off)?;
+        if seq == 0 {
+            return None;
+        }
+        if seq & 1 != 0 {
+            continue;
+        }
+        let mut key = [0; RSS_KEY_SIZE];
+        for (i, c) in key.chunks_exact_mut(4).enumerate() {
+            c.copy_from_slice(&word(RSS_KEY_WORD + i)?.to_le_bytes());
+        }
+        // What cannot be hashed goes where hash 0 does, as a NIC queues it.
+        let hash = flow_input(frame, word(1)?).map_or(0, |i| toeplitz(&key, i.bytes()));
+        // CAST: the bucket is below the table's size.
+        let bucket = (hash as usize) % RSS_INDIR_SIZE;
+        let entry = word(RSS_INDIR_WORD + bucket / 4)?.to_le_bytes()[bucket % 4];
+        mem.read_barrier();
+        if mem.load(off)? == seq {
+            return Some(u16::from(entry) % rings.max(1));
+        }
+    }
+    None
+}
+
+const _: () = assert!(core::mem::size_of::<RssBlock>() == 4 * RSS_WORDS);
