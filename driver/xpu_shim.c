@@ -11,6 +11,7 @@
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
 #include <linux/filter.h>
+#include <linux/interrupt.h>
 #include <linux/netdevice.h>
 #include <linux/virtio_net.h>
 #include <net/checksum.h>
@@ -954,6 +955,8 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, const void *link
 /*
  * PCI mode: queue @q's doorbells arrive on IRQ @irq. Its NAPI reports it (the netdev family's
  * napi-get; busy polling's IRQ deferral) from now on if it is polled, else from the next open.
+ * The vector starts on one CPU, the queues' spread over the CPUs as a NIC driver spreads its
+ * vectors, so that RSS's queues are CPUs (the administrator may move it: it is set once, here).
  */
 void xpu_pci_set_irq(struct net_device *dev, unsigned int q, int irq)
 {
@@ -961,6 +964,8 @@ void xpu_pci_set_irq(struct net_device *dev, unsigned int q, int irq)
 
 	if (q >= XPU_SHM_MAX_QUEUES)
 		return;
+	/* Best effort: a vector left on every CPU still works, only less spread. */
+	irq_set_affinity(irq, cpumask_of(cpumask_local_spread(q, dev_to_node(dev->dev.parent))));
 	netdev_lock(dev);
 	priv->rxq[q].irq = irq;
 	if (q < priv->napi_on)

@@ -655,15 +655,16 @@ rss_table() {
 		END { print k; print substr(t, 2) }'
 }
 
-# udp_flows NS SRC DST N: one UDP datagram from each of N source ports (40000 on) of SRC to
-# DST:9 (discard: nothing listens, the datagrams are counted and dropped).
+# udp_flows NS SRC DST N: one UDP datagram from each of N source ports of SRC (1024 + I * 7919
+# mod 60000, for I below N) to DST:9 (discard: nothing listens, the datagrams are counted and
+# dropped).
 udp_flows() {
 	ip netns exec "$1" python3 - "$2" "$3" "$4" <<-'EOF'
 	import socket, sys
 	src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 	for i in range(n):
 	    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-	    s.bind((src, 40000 + i))
+	    s.bind((src, 1024 + i * 7919 % 60000))
 	    s.sendto(b"rss", (dst, 9))
 	    s.close()
 	EOF
@@ -688,7 +689,8 @@ rss_expect() {
 	    return h
 	counts = [0] * 16
 	for i in range(n):
-	    parts = {"s": src, "d": dst, "f": (40000 + i).to_bytes(2, "big"), "n": (9).to_bytes(2, "big")}
+	    sport = 1024 + i * 7919 % 60000
+	    parts = {"s": src, "d": dst, "f": sport.to_bytes(2, "big"), "n": (9).to_bytes(2, "big")}
 	    data = b"".join(parts[f] for f in "sdfn" if f in fields)
 	    counts[table[toeplitz(data) % len(table)]] += 1
 	print(*counts)
@@ -764,13 +766,19 @@ test_rss_steering() {
 	[ "$(rss_table "$B" xpu1 | sed -n 2p | cut -d' ' -f1-4)" = "0 1 0 1" ] ||
 		fail "the default table did not follow ethtool -L"
 	rss_check 64 sdfn "the default table of 2 queues"
-	# The packets the peer sends the other way go by xpu0's own table.
+	# The packets the peer sends the other way go by xpu0's own table, on the ring it names if
+	# the sender uses that many queues, else that number modulo the sender's queues in use.
 	ip netns exec "$A" ethtool -X xpu0 weight 0 0 0 1 || fail "ethtool -X xpu0 failed"
-	local before after
-	before=$(estat "$A" xpu0 rx3_packets)
-	ip netns exec "$B" ping -q -c 5 -i 0.1 $ADDR_A >/dev/null || fail "ping from xpu1 failed"
-	after=$(estat "$A" xpu0 rx3_packets)
-	[ $((after - before)) -ge 5 ] || fail "xpu0's queue 3 received $((after - before)) of 5 pings"
+	local before after q n
+	for n in 2 4; do
+		ip netns exec "$B" ethtool -L xpu1 combined $n || fail "ethtool -L xpu1 combined $n failed"
+		q=$((3 % n))
+		before=$(estat "$A" xpu0 "rx${q}_packets")
+		ip netns exec "$B" ping -q -c 5 -i 0.1 $ADDR_A >/dev/null || fail "ping from xpu1 failed"
+		after=$(estat "$A" xpu0 "rx${q}_packets")
+		[ $((after - before)) -ge 5 ] ||
+			fail "xpu1 with $n queues: xpu0's queue $q received $((after - before)) of 5 pings"
+	done
 }
 
 # Bug (b) of issue 13: a poll that finds its device without state (the poll trampoline's early

@@ -414,12 +414,101 @@ test_uso_py() {
 	return 0
 }
 
+# hw/toeplitz.py: the hash each received packet carries (skb->hash, which the test reads from
+# an AF_PACKET ring) is the RSS specification's Toeplitz hash of its addresses and ports with
+# the key ethtool -x shows, TCP and UDP, IPv4 and IPv6. On the PCI loop also where it is
+# received: on the CPU of the MSI-X vector of the queue the indirection table names. A pair
+# has no vector (the sender's doorbell runs the receiver's NAPI on the sender's CPU), so there
+# the four plain variants run. The RPS variants skip in the lab's VMs: they want two CPUs that
+# no RX vector uses. The test waits 4 s for 10 packets from the peer, each from a socat of its
+# own: the guest's clock follows its instructions (XPU_ICOUNT=1), or a guest under TCG spawns
+# too few of them in time.
+test_toeplitz_py() {
+	drv_pair
+	if [ "${XPU_DRV_PCI:-}" = 1 ]; then
+		drv_run hw/toeplitz.py
+		drv_all_passed "not used by Rx queues"
+	else
+		drv_run hw/toeplitz.py -t test.tcp_ipv4 -t test.tcp_ipv6 -t test.udp_ipv4 \
+			-t test.udp_ipv6
+		drv_all_passed
+	fi
+}
+
+# The rss_*.py cases that need what xpu has not, each with the reason it skips.
+RSS_ABSENT=(
+	# Additional RSS contexts: they take the flows an ntuple rule steers, and xpu has no
+	# ntuple filters (see HW_ABSENT).
+	"Device does not support ntuple-filters"
+	"Unable to add any contexts"
+	"Device does not support additional RSS contexts"
+	# An indirection table whose size follows the queue count: xpu's has 128 entries.
+	"Device does not dynamically size indirection table"
+	# Flow label hashing, symmetric hashing (input transformation): not in xpu's hash.
+	"Device doesn't support Flow Label for UDP6"
+	"Symmetric RSS hash not supported by device"
+)
+
+# hw/rss_drv.py, rss_flow_label.py, rss_input_xfrm.py: the table's size against the queue
+# count; what needs contexts, a table that grows with the queues, flow labels or symmetric
+# hashing skips.
+test_rss_py() {
+	local t why=("${RSS_ABSENT[@]}")
+	drv_pair 4
+	# On one CPU rss_input_xfrm.py stops before it asks the device (the PCI loop's VM has two).
+	[ "$(nproc)" -ge 2 ] || why+=("Need at least two CPUs to test symmetric RSS hash")
+	drv_run hw/rss_drv.py
+	drv_all_passed "${why[@]}"
+	drv_passed rss_drv.indir_size_4x.main
+	for t in rss_flow_label rss_input_xfrm; do
+		drv_run "hw/$t.py"
+		drv_all_passed "${why[@]}"
+	done
+}
+
+# hw/rss_ctx.py: the table and the key (ethtool -X, and ynl's rss-set during traffic: no
+# packet dropped, no error), the default table following ethtool -L, a set one kept through
+# it; checked by where 16 iperf3 flows from the peer land (the netdev family's per-queue
+# stats). Each check wants 20000 packets within 5 s, counted as a NIC counts what its wire
+# carries: xpu carries a GSO packet whole, as one, so the peer segments (TSO and GSO off), or
+# a guest under TCG sends too few. What needs contexts skips.
+test_rss_ctx_py() {
+	drv_pair 6
+	ip netns exec "$REMOTE_NS" ethtool -K "$REMOTE_IF" tso off gso off ||
+		fail "ethtool -K tso off gso off failed"
+	drv_run hw/rss_ctx.py
+	drv_all_passed "${RSS_ABSENT[@]}"
+	drv_passed rss_ctx.test_rss_key_indir rss_ctx.test_rss_queue_reconfigure \
+		rss_ctx.test_rss_resize rss_ctx.test_hitless_key_update
+}
+
+# hw/rss_api.py: the RSS netlink API (rss-get, rss-set and their notifications, ioctl and
+# netlink alike): the table, the key, the hashed fields. Its four context cases fail rather
+# than skip on a device without additional contexts (see RSS_ABSENT): here they must fail
+# for that, creating the context, and nothing else may.
+RSS_API_CTX=(test_rxfh_nl_set_indir_ctx test_rxfh_indir_ctx_ntf test_rss_ctx_add test_rss_ctx_ntf)
+test_rss_api_py() {
+	local c
+	drv_pair 4
+	drv_exec hw/rss_api.py
+	for c in "${RSS_API_CTX[@]}"; do
+		echo "$DRV_OUT" | grep -q "^not ok [0-9]* rss_api\.$c\$" || fail "$c did not fail as expected"
+	done
+	[ "$(echo "$DRV_OUT" | grep -c '^not ok ')" = ${#RSS_API_CTX[@]} ] ||
+		fail "rss_api.py failed a case that needs no context"
+	[ "$(echo "$DRV_OUT" | grep -c 'Operation not supported')" -ge ${#RSS_API_CTX[@]} ] ||
+		fail "the context cases failed for another reason than EOPNOTSUPP"
+	echo "$DRV_OUT" | grep -E '^ok [0-9]+ .* # SKIP' | grep -v 'input-xfrm\|input_xfrm' &&
+		fail "rss_api.py skipped a case for a reason not stated here"
+	return 0
+}
+
 # drivers/net/hw's tests of what a NIC has and xpu has not: each case skips, for the reason
 # given here with the test (a virtual NIC's answer to each: no such hardware behind it).
 HW_ABSENT=(
 	# GRO done by the NIC, LRO: xpu hands packets to the stack's GRO.
 	"gro_hw.py" "Device does not support rx-gro-hw"
-	# io_uring zero-copy receive, ntuple steering: no flow steering to a queue (nor RSS).
+	# io_uring zero-copy receive, ntuple steering: no flow steering rules (RSS only).
 	"iou-zcrx.py" "Device does not support ntuple-filters"
 	"ntuple.py" "Device does not support ntuple-filters"
 	# IPsec offload: no crypto engine.
@@ -468,18 +557,27 @@ test_irq_py() {
 	drv_all_passed
 }
 
-# XPU_ICOUNT=1 says the guest's clock follows its instructions: only the cases that need it.
+# XPU_ICOUNT=1 says the guest's clock follows its instructions: only the cases that need it,
+# on the PCI loop with XPU_DRV_PCI=1 too.
+if [ "${XPU_ICOUNT:-}" = 1 ] && [ "${XPU_DRV_PCI:-}" = 1 ]; then
+	xpu_begin 2
+	xpu_case "PCI loop: drivers/net/hw/toeplitz.py, the guest's clock by instructions" \
+		test_toeplitz_py
+	xpu_end
+fi
 if [ "${XPU_ICOUNT:-}" = 1 ]; then
-	xpu_begin 3
+	xpu_begin 4
 	xpu_case "drivers/net/gro.py's large trains, the guest's clock by instructions" \
 		test_gro_large
 	xpu_case "drivers/net/netpoll_basic.py, the guest's clock by instructions" \
 		test_netpoll_basic_py
+	xpu_case "drivers/net/hw/toeplitz.py's plain variants, the guest's clock by instructions" \
+		test_toeplitz_py
 	xpu_end
 fi
 # XPU_DRV_PCI=1: the same tests on the PCI loop's functions (tools/lab/vm.sh --ivshmem 2).
 if [ "${XPU_DRV_PCI:-}" = 1 ]; then
-	xpu_begin 11
+	xpu_begin 13
 	xpu_case "PCI loop: drivers/net/hw/irq.py" test_irq_py
 	xpu_case "PCI loop: drivers/net/napi_threaded.py" test_napi_threaded_py
 	xpu_case "PCI loop: drivers/net/ping.py" test_ping_py
@@ -490,9 +588,13 @@ if [ "${XPU_DRV_PCI:-}" = 1 ]; then
 	xpu_case "PCI loop: drivers/net/ring_reconfig.py" test_ring_reconfig_py
 	xpu_case "PCI loop: drivers/net/hw/uso.py" test_uso_py
 	xpu_case "PCI loop: drivers/net/xdp.py, its IPv6 cases" test_xdp_py
+	xpu_case "PCI loop: drivers/net/hw/rss_drv.py, rss_flow_label.py, rss_input_xfrm.py" \
+		test_rss_py
+	xpu_case "PCI loop: drivers/net/hw/rss_api.py (its context cases fail as they must)" \
+		test_rss_api_py
 	xpu_end
 fi
-xpu_begin 16
+xpu_begin 19
 xpu_case "drivers/net/ping.py, NETIF=xpu0, REMOTE_TYPE=netns" test_ping_py
 xpu_case "drivers/net/xdp.py, its IPv4 cases" test_xdp_py
 xpu_case "drivers/net/hw/csum.py, the peer's rx-checksumming off" test_csum_py
@@ -507,5 +609,8 @@ xpu_case "drivers/net/hds.py" test_hds_py
 xpu_case "drivers/net/shaper.py" test_shaper_py
 xpu_case "drivers/net/hw/tso.py" test_tso_py
 xpu_case "drivers/net/hw/uso.py" test_uso_py
+xpu_case "drivers/net/hw/rss_ctx.py, the peer segmenting" test_rss_ctx_py
+xpu_case "drivers/net/hw/rss_drv.py, rss_flow_label.py, rss_input_xfrm.py" test_rss_py
+xpu_case "drivers/net/hw/rss_api.py (its context cases fail as they must)" test_rss_api_py
 xpu_case "drivers/net/hw/: what a NIC has and xpu has not (every case skips)" test_hw_absent
 xpu_end

@@ -343,10 +343,11 @@ test_event_index_stuck() {
 	bdf=$(basename "$(ip netns exec "$D" readlink -f "/sys/class/net/$DDEV/device")")
 	sleep 1
 	python3 "$PEER" "$bdf" poke cons-event 0x7fffffff || fail "xpu_peer.py poke failed"
-	# Every ping from one CPU, so from one TX queue (XPS): the poke stuck every queue, and each
-	# needs its own overdue doorbell, a second after its first unanswered packet, before its
-	# peer re-arms. Five pings in 0.8 s from a queue not yet rung would all be lost (as a CI run
-	# whose two pings ran on different CPUs found).
+	# Every ping on one TX queue (one flow, which the peer's RSS puts on one ring; and from one
+	# CPU, which XPS would put on one queue for a peer without RSS): the poke stuck every queue,
+	# and each needs its own overdue doorbell, a second after its first unanswered packet, before
+	# its peer re-arms. Five pings in 0.8 s from a queue not yet rung would all be lost (as a CI
+	# run whose two pings ran on different CPUs found).
 	slowwait 15 ip netns exec "$H" taskset -c 0 ping -q -c 1 -W 1 $ADDR_D >/dev/null ||
 		fail "no ping across with the peer's event indices stuck: $(ip netns exec "$H" ethtool -S "$HDEV" | grep -E 'tx[0-9]+_doorbells' | tr -s ' \n' ' ')"
 	n=$(estat "$H" "$HDEV" 'tx[0-9]+_doorbells_overdue')

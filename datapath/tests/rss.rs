@@ -12,7 +12,7 @@ use xpu_datapath::{
     rss::{self, flow_input, toeplitz, HashType, RssConfig},
     shm::{
         RSS_FIELDS_ALL, RSS_FLOW_TCP4, RSS_FLOW_UDP4, RSS_FLOW_UDP6, RSS_F_ALL, RSS_F_DST_ADDR,
-        RSS_F_DST_PORT, RSS_F_SRC_ADDR, RSS_INDIR_SIZE, RSS_KEY_SIZE, RSS_OFF,
+        RSS_F_DST_PORT, RSS_F_SRC_ADDR, RSS_INDIR_SIZE, RSS_KEY_SIZE, RSS_OFF, RSS_WORDS,
     },
 };
 
@@ -236,4 +236,32 @@ fn toeplitz_is_linear() {
     let x: Vec<u8> = a.iter().zip(&b).map(|(p, q)| p ^ q).collect();
     assert_eq!(toeplitz(&KEY, &x), toeplitz(&KEY, &a) ^ toeplitz(&KEY, &b));
     assert_eq!(toeplitz(&KEY, &[0; 36]), 0);
+}
+
+proptest::proptest! {
+    /// Whatever a peer writes in its block, and whatever a frame holds, the sender's choice
+    /// is one of its rings (or its own), and parsing and hashing never go past the frame.
+    #[test]
+    fn any_block_and_frame_steer_within_the_rings(
+        words in proptest::collection::vec(proptest::prelude::any::<u32>(), RSS_WORDS),
+        frame in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),
+        ip in proptest::prelude::any::<bool>(),
+        rings in 1u16..=16,
+    ) {
+        let w = World::new(2, 64, 2048, Mode::Pair);
+        let block = w.layout.half_size() + RSS_OFF as u32;
+        for (i, v) in (0u32..).zip(&words) {
+            w.mem.poke(block + 4 * i, *v);
+        }
+        let mut frame = frame;
+        if ip && frame.len() > 14 {
+            // Mostly IPv4 or IPv6, so that the parser goes past the Ethernet header.
+            frame[12] = if frame[13] & 1 == 0 { 0x08 } else { 0x86 };
+            frame[13] = if frame[12] == 0x08 { 0x00 } else { 0xdd };
+        }
+        if let Some(r) = rss::pick_ring(&w.mem, block, &frame, rings) {
+            proptest::prop_assert!(r < rings);
+        }
+        let _ = flow_input(&frame, words[1]);
+    }
 }

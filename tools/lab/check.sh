@@ -109,11 +109,12 @@ ksft_vm() {
 	echo "$rc" >"$XPU_CACHE/ksft/$name.rc"
 	log "$name: exit $rc after $((SECONDS - t0)) s"
 }
-vms=(xpu-ksft-b xpu-ksft-a xpu-ksft-icount xpu-ksft-pci xpu-ksft-pci-drv)
+vms=(xpu-ksft-b xpu-ksft-a xpu-ksft-icount xpu-ksft-pci xpu-ksft-pci-drv xpu-ksft-pci-icount)
 # Lane A ends with the kernel's tests that need the guest's clock to follow its instructions
 # (gro.py's large trains, netpoll_basic.py: xpu_drivers_net.sh says why; with XPU_ICOUNT=1 it
-# runs those cases only). Lane B's last VM runs the kernel's tests on the PCI loop
-# (XPU_DRV_PCI=1).
+# runs those cases only). Lane B's last VMs run the kernel's tests on the PCI loop
+# (XPU_DRV_PCI=1), then those of them that need the guest's clock to follow its instructions
+# (hw/toeplitz.py) on the loop too.
 {
 	ksft_vm xpu-ksft-a 3600 -- "${lane_a[@]}"
 	ksft_vm xpu-ksft-icount 1200 --env XPU_ICOUNT=1 --qemu-opts "-icount shift=0,sleep=on" -- \
@@ -123,6 +124,8 @@ lane_a_pid=$!
 ksft_vm xpu-ksft-b 2400 -- "${lane_b[@]}"
 ksft_vm xpu-ksft-pci 1200 --ivshmem 2 -- xpu_pci.sh
 ksft_vm xpu-ksft-pci-drv 1800 --env XPU_DRV_PCI=1 --cpus 2 --ivshmem 2 -- xpu_drivers_net.sh
+ksft_vm xpu-ksft-pci-icount 1200 --env XPU_DRV_PCI=1 --env XPU_ICOUNT=1 --cpus 2 --ivshmem 2 \
+	--qemu-opts "-icount shift=0,sleep=on" -- xpu_drivers_net.sh
 wait "$lane_a_pid"
 : >"$ktap"
 for name in "${vms[@]}"; do
@@ -176,6 +179,7 @@ strict_vm() { # strict_vm NAME CASE_REGEX: each case's name matches CASE_REGEX
 }
 strict_vm xpu-ksft-icount "drivers/net/.*, the guest's clock by instructions"
 strict_vm xpu-ksft-pci-drv "PCI loop: drivers/net/.*"
+strict_vm xpu-ksft-pci-icount "PCI loop: drivers/net/.*, the guest's clock by instructions"
 
 # Peer loss by VM death needs two VMs (a QEMU killed outright): tools/lab/peer-loss.sh.
 log "peer loss on two VMs: the DPU VM killed, then a new one"
