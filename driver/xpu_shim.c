@@ -193,7 +193,7 @@ int xpu_skb_vnet_hdr(const struct sk_buff *skb, struct virtio_net_hdr *h)
 /*
  * RSS's hash of a received frame (before eth_type_trans, @skb->data at its Ethernet header,
  * whose headers are linear), with this end's own key and fields: what a NIC's RSS would put
- * in the skb. The sender chose the ring with the same hash (driver/datapath.rs).
+ * in the skb. The sender chose the ring with the same hash (datapath/src/rss.rs).
  */
 static void xpu_rx_hash(struct sk_buff *skb, struct net_device *dev)
 {
@@ -686,13 +686,17 @@ static int xpu_get_iflink(const struct net_device *dev)
 
 /*
  * ndo_select_queue: the peer's RSS places each flow, as a NIC's places what it receives
- * (xpu_rs_select_queue); a peer that publishes none leaves it to the stack (XPS, the socket).
+ * (xpu_rs_select_queue); a peer that publishes none leaves it to the stack (XPS, the socket),
+ * as do traffic classes (mqprio, taprio) and a subordinate device's queues, whose ranges the
+ * administrator set.
  */
 static u16 xpu_select_queue(struct net_device *dev, struct sk_buff *skb,
 			    struct net_device *sb_dev)
 {
-	int q = xpu_rs_select_queue(dev, skb);
+	int q = -1;
 
+	if (!netdev_get_num_tc(dev) && !sb_dev)
+		q = xpu_rs_select_queue(dev, skb);
 	return q < 0 ? netdev_pick_tx(dev, skb, sb_dev) : q;
 }
 

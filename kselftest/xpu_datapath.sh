@@ -770,7 +770,7 @@ test_rss_steering() {
 	# the sender uses that many queues, else that number modulo the sender's queues in use.
 	ip netns exec "$A" ethtool -X xpu0 weight 0 0 0 1 || fail "ethtool -X xpu0 failed"
 	local before after q n
-	for n in 2 4; do
+	for n in 4 2; do
 		ip netns exec "$B" ethtool -L xpu1 combined $n || fail "ethtool -L xpu1 combined $n failed"
 		q=$((3 % n))
 		before=$(estat "$A" xpu0 "rx${q}_packets")

@@ -33,7 +33,7 @@ use super::{
     meta,
     port::{Clock, Delivered, DropReason, Mode, Moderation, Poller, Port, TxPacket},
     ring::{self, Ring, RingWords, Room},
-    rss::{self, HashType, Rss, RssConfig},
+    rss::{self, HashType, PeerRss, Rss, RssConfig},
     shm::{self, Layout, SideHeader, SideState, FEATURE_RSS, MAX_QUEUES, MIN_RING_SIZE, RSS_OFF},
     stats::{Counter, RxStats, TxStats},
 };
@@ -162,8 +162,11 @@ pub struct Conn<M, C, S> {
     tx_depth: AtomicU32,
     rx_depth: AtomicU32,
     /// This end's receive-side scaling, as `ethtool -X` set it (published in our half for the
-    /// peer to send by).
+    /// peer to send by), and whether it was set (`reset` publishes it again).
     rss: Rss,
+    rss_set: AtomicBool,
+    /// The peer's, as we last read it, to send by.
+    peer_rss: PeerRss,
 }
 
 /// `ethtool -G`'s sizes out of range: below [`MIN_RING_SIZE`] or above the ring's size.
@@ -224,6 +227,8 @@ where
             tx_depth: AtomicU32::new(ring.size()),
             rx_depth: AtomicU32::new(ring.size()),
             rss: Rss::new(),
+            rss_set: AtomicBool::new(false),
+            peer_rss: PeerRss::new(),
         };
         conn.reset(generation, mtu)?;
         if cfg.mode == Mode::Pair {
@@ -265,6 +270,13 @@ where
             self.mem
                 .store(self.own + c + 8, rx_depth)
                 .ok_or(Error::Layout)?;
+        }
+        // The peer may be starting over too: its next RSS block may reuse a sequence word.
+        self.peer_rss.forget();
+        // Ours outlives a reset, as an ethtool setting does; whatever the peer wrote over it in
+        // our half is put right.
+        if self.rss_set.load(Relaxed) {
+            rss::publish(&*self.mem, self.own + RSS_OFF as u32, &self.rss.get());
         }
         let header = self.layout.header(FEATURE_RSS, generation, mtu);
         // The zeroed words are visible before the header that says Ready.
@@ -337,8 +349,9 @@ where
     /// on the ring it gives from then on (one writer: the caller serialises).
     pub fn set_rss(&self, cfg: &RssConfig) {
         self.rss.set(cfg);
+        self.rss_set.store(true, Relaxed);
         // CAST: the block is in the header's page, inside the half.
-        rss::publish(&*self.mem, self.own + RSS_OFF as u32, cfg);
+        rss::publish(&*self.mem, self.own.wrapping_add(RSS_OFF as u32), cfg);
     }
 
     /// The hash of a received frame (its first bytes, [`rss::FLOW_HEADER_MAX`] are enough)
@@ -356,9 +369,9 @@ where
         if u64::from(features) & FEATURE_RSS == 0 {
             return None;
         }
-        rss::pick_ring(
+        self.peer_rss.pick(
             &*self.mem,
-            self.peer + RSS_OFF as u32,
+            self.peer.wrapping_add(RSS_OFF as u32),
             frame,
             self.num_queues(),
         )

@@ -2,7 +2,7 @@
 
 //! Receive-side scaling across the link: the receiver's configuration ([`Rss`]), the Toeplitz
 //! hash of a flow ([`toeplitz`], [`flow_input`]), and its publication in the window
-//! ([`publish`], [`pick_ring`]).
+//! ([`publish`], [`PeerRss`]).
 //!
 //! A NIC hashes each packet it receives and queues it by the hash. On xpu the ring a packet
 //! arrives on is the one its sender wrote it to, so the sender does the NIC's part with the
@@ -11,7 +11,10 @@
 //! again, with its own copy of its key, for the packet's `skb->hash`: it takes nothing from
 //! the peer for it, and a sender that steers wrongly only spreads its own packets badly.
 
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicU32,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 use super::{
     mem::SharedMem,
@@ -25,9 +28,6 @@ use super::{
 /// Bytes of a frame that [`flow_input`] may read: an Ethernet header with one VLAN tag, an
 /// IPv4 header with options (or an IPv6 one) and the ports.
 pub const FLOW_HEADER_MAX: usize = 18 + 60 + 4;
-
-/// How many times [`pick_ring`] reads a block that changed under it before giving up.
-const READ_TRIES: usize = 4;
 
 /// What a hash covers (the kernel's `enum pkt_hash_types`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,42 +287,92 @@ pub fn publish<M: SharedMem + ?Sized>(mem: &M, off: u32, cfg: &RssConfig) {
     let _ = mem.store_release(off, even);
 }
 
-/// The sender's choice for the frame that `frame` starts: the ring the receiver's [`RssBlock`]
-/// at `off` gives it (hash 0's for a frame it cannot hash), reduced modulo `rings`. `None` if
-/// nothing is published, or the block keeps changing under us: the caller's own choice stands.
-pub fn pick_ring<M: SharedMem + ?Sized>(
-    mem: &M,
-    off: u32,
-    frame: &[u8],
-    rings: u16,
-) -> Option<u16> {
-    let word = |i: usize| -> Option<u32> {
-        // CAST: `i < RSS_WORDS`.
-        mem.load(off.checked_add(4 * i as u32)?)
-    };
-    for _ in 0..READ_TRIES {
-        let seq = mem.load_acquire(off)?;
-        if seq == 0 {
+/// The sender's copy of the peer's [`RssBlock`]: the last consistent one it read, tagged with
+/// its sequence word, so that a packet costs one load of the window (the sequence word) while
+/// the block does not change, and a packet sent while the peer rewrites it goes by the last
+/// table rather than by the stack's choice, which would split its flow over two rings.
+///
+/// Two senders may refresh it at once: a copy mixed from two consistent blocks, as two senders
+/// racing could make, only steers some packets by a mix of two of the peer's tables until the
+/// next refresh. Advice, like everything the peer publishes.
+pub struct PeerRss {
+    /// The cached block's sequence word; 0: none cached.
+    seq: AtomicU32,
+    words: [AtomicU32; RSS_WORDS],
+}
+
+impl Default for PeerRss {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PeerRss {
+    /// Nothing cached.
+    pub const fn new() -> Self {
+        Self {
+            seq: AtomicU32::new(0),
+            words: [const { AtomicU32::new(0) }; RSS_WORDS],
+        }
+    }
+
+    /// Forgets the cached block (the peer starts over: its next block may reuse a sequence
+    /// word).
+    pub fn forget(&self) {
+        self.seq.store(0, Release);
+    }
+
+    /// Copies the block at `off` if it is consistent and still has sequence word `seq`.
+    fn refresh<M: SharedMem + ?Sized>(&self, mem: &M, off: u32, seq: u32) -> Option<()> {
+        let mut words = [0u32; RSS_WORDS];
+        for (i, w) in (0u32..).zip(words.iter_mut()).skip(1) {
+            *w = mem.load(off.checked_add(4 * i)?)?;
+        }
+        mem.read_barrier();
+        if mem.load(off)? != seq {
             return None;
         }
-        if seq & 1 != 0 {
-            continue;
+        for (a, &w) in self.words.iter().zip(words.iter()).skip(1) {
+            a.store(w, Relaxed);
+        }
+        self.seq.store(seq, Release);
+        Some(())
+    }
+
+    /// The sender's choice for the frame that `frame` starts: the ring the receiver's block at
+    /// `off` gives it (hash 0's for a frame it cannot hash), reduced modulo `rings`, from the
+    /// block as last read consistently (read again when its sequence word has moved to a new
+    /// even value). `None` until a consistent block has been read: the caller's own choice
+    /// stands.
+    pub fn pick<M: SharedMem + ?Sized>(
+        &self,
+        mem: &M,
+        off: u32,
+        frame: &[u8],
+        rings: u16,
+    ) -> Option<u16> {
+        let seq = mem.load_acquire(off)?;
+        if seq != 0 && seq & 1 == 0 && seq != self.seq.load(Acquire) {
+            // A block changing under us leaves the old copy in use.
+            let _ = self.refresh(mem, off, seq);
+        }
+        if self.seq.load(Acquire) == 0 {
+            return None;
         }
         let mut key = [0; RSS_KEY_SIZE];
         for (i, c) in key.chunks_exact_mut(4).enumerate() {
-            c.copy_from_slice(&word(RSS_KEY_WORD + i)?.to_le_bytes());
+            c.copy_from_slice(&self.words[RSS_KEY_WORD + i].load(Relaxed).to_le_bytes());
         }
+        let fields = self.words[1].load(Relaxed);
         // What cannot be hashed goes where hash 0 does, as a NIC queues it.
-        let hash = flow_input(frame, word(1)?).map_or(0, |i| toeplitz(&key, i.bytes()));
+        let hash = flow_input(frame, fields).map_or(0, |i| toeplitz(&key, i.bytes()));
         // CAST: the bucket is below the table's size.
         let bucket = (hash as usize) % RSS_INDIR_SIZE;
-        let entry = word(RSS_INDIR_WORD + bucket / 4)?.to_le_bytes()[bucket % 4];
-        mem.read_barrier();
-        if mem.load(off)? == seq {
-            return Some(u16::from(entry) % rings.max(1));
-        }
+        let entry = self.words[RSS_INDIR_WORD + bucket / 4]
+            .load(Relaxed)
+            .to_le_bytes()[bucket % 4];
+        Some(u16::from(entry) % rings.max(1))
     }
-    None
 }
 
 const _: () = assert!(core::mem::size_of::<RssBlock>() == 4 * RSS_WORDS);

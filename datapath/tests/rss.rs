@@ -9,7 +9,7 @@ use rstest::rstest;
 use xpu_datapath::{
     mem::SharedMem,
     port::Mode,
-    rss::{self, flow_input, toeplitz, HashType, RssConfig},
+    rss::{flow_input, toeplitz, HashType, PeerRss, RssConfig},
     shm::{
         RSS_FIELDS_ALL, RSS_FLOW_TCP4, RSS_FLOW_UDP4, RSS_FLOW_UDP6, RSS_F_ALL, RSS_F_DST_ADDR,
         RSS_F_DST_PORT, RSS_F_SRC_ADDR, RSS_INDIR_SIZE, RSS_KEY_SIZE, RSS_OFF, RSS_WORDS,
@@ -153,6 +153,29 @@ fn flow_input_takes_what_a_nic_takes() {
     let mut arp = tcp.clone();
     arp[12..14].copy_from_slice(&[0x08, 0x06]);
     assert_eq!(flow_input(&arp, RSS_FIELDS_ALL), None);
+    // IPv4 options: the ports follow the header's own length.
+    let mut opts = frame(&a, &b, 0, 0, 6, false);
+    opts[14] = 0x46;
+    opts.splice(14 + 20..14 + 20, [1, 1, 1, 1]);
+    opts[14 + 24..14 + 28].copy_from_slice(&[1, 2, 3, 4]);
+    assert_eq!(bytes(&opts, tcp_only_dst), Some(vec![10, 0, 0, 2, 3, 4]));
+    // A fragment past the first: addresses only, whatever its protocol says.
+    let mut later = tcp.clone();
+    later[14 + 6..14 + 8].copy_from_slice(&[0x00, 0x10]);
+    assert_eq!(
+        bytes(&later, tcp_only_dst),
+        Some(vec![10, 0, 0, 1, 10, 0, 0, 2])
+    );
+    // IPv6 with an extension header (hop-by-hop, 0): addresses only.
+    let (s6, d6) = (
+        [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0xfe; 16],
+    );
+    let hbh = frame(&s6, &d6, 1, 2, 0, false);
+    assert_eq!(
+        flow_input(&hbh, RSS_FIELDS_ALL).map(|i| i.bytes().len()),
+        Some(32)
+    );
     let mut bad_ihl = tcp.clone();
     bad_ihl[14] = 0x44;
     assert_eq!(flow_input(&bad_ihl, RSS_FIELDS_ALL), None);
@@ -206,12 +229,28 @@ fn a_hostile_block_only_steers() {
     assert_eq!(tx.tx_ring(&f), Some(255 % 2));
     let block = w.layout.half_size() + RSS_OFF as u32;
     let seq = w.mem.peek(block);
+    // A block being written (odd), or withdrawn (0): the last consistent one stays in use, so
+    // that no flow moves to another ring meanwhile.
+    cfg.indir = [0; RSS_INDIR_SIZE];
     w.mem.poke(block, seq | 1);
-    assert_eq!(tx.tx_ring(&f), None);
+    for (i, c) in (0u32..).zip(cfg.indir.chunks_exact(4)) {
+        w.mem.poke(
+            block + 48 + 4 * i,
+            u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+        );
+    }
+    assert_eq!(tx.tx_ring(&f), Some(255 % 2));
     w.mem.poke(block, 0);
-    assert_eq!(tx.tx_ring(&f), None);
+    assert_eq!(tx.tx_ring(&f), Some(255 % 2));
+    // Published again (even): taken.
+    w.mem.poke(block, seq.wrapping_add(2));
+    assert_eq!(tx.tx_ring(&f), Some(0));
+    // A sender that never read a consistent block leaves the choice to the stack.
+    let fresh = PeerRss::new();
+    w.mem.poke(block, 7);
+    assert_eq!(fresh.pick(&w.mem, block, &f, 2), None);
     // Out of the window: nothing read.
-    assert_eq!(rss::pick_ring(&w.mem, u32::MAX - 8, &f, 2), None);
+    assert_eq!(PeerRss::new().pick(&w.mem, u32::MAX - 8, &f, 2), None);
     assert!(w.mem.size() > u64::from(block));
 }
 
@@ -255,11 +294,12 @@ proptest::proptest! {
         }
         let mut frame = frame;
         if ip && frame.len() > 14 {
-            // Mostly IPv4 or IPv6, so that the parser goes past the Ethernet header.
-            frame[12] = if frame[13] & 1 == 0 { 0x08 } else { 0x86 };
-            frame[13] = if frame[12] == 0x08 { 0x00 } else { 0xdd };
+            // IPv4 or IPv6 with its version, so that the parser goes past the IP header.
+            let v6 = frame[13] & 1 == 1;
+            frame[12..14].copy_from_slice(if v6 { &[0x86, 0xdd] } else { &[0x08, 0x00] });
+            frame[14] = (frame[14] & 0x0f) | if v6 { 0x60 } else { 0x40 };
         }
-        if let Some(r) = rss::pick_ring(&w.mem, block, &frame, rings) {
+        if let Some(r) = PeerRss::new().pick(&w.mem, block, &frame, rings) {
             proptest::prop_assert!(r < rings);
         }
         let _ = flow_input(&frame, words[1]);

@@ -1204,24 +1204,22 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
-            /// As for [`get_rxfh_key_size`](r::get_rxfh_key_size).
+            /// None: `unsafe` as the header's declaration ([`get_rxfh_key_size`](r::get_rxfh_key_size)).
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_get_rxfh_key_size(
                 _dev: *mut ::kernel::bindings::net_device,
             ) -> u32 {
-                // SAFETY: the C shim's ethtool ops call it as the function requires.
-                unsafe { r::get_rxfh_key_size() }
+                r::get_rxfh_key_size()
             }
 
             /// # Safety
             ///
-            /// As for [`get_rxfh_indir_size`](r::get_rxfh_indir_size).
+            /// None: `unsafe` as the header's declaration ([`get_rxfh_indir_size`](r::get_rxfh_indir_size)).
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_get_rxfh_indir_size(
                 _dev: *mut ::kernel::bindings::net_device,
             ) -> u32 {
-                // SAFETY: the C shim's ethtool ops call it as the function requires.
-                unsafe { r::get_rxfh_indir_size() }
+                r::get_rxfh_indir_size()
             }
 
             /// # Safety

@@ -66,18 +66,14 @@ fn flow_of(flow_type: u32) -> Result<u32, bool> {
     }
 }
 
-/// # Safety
-///
-/// Must only be called by the ethtool core as `get_rxfh_key_size` of an xpu device.
-pub(crate) unsafe fn get_rxfh_key_size() -> u32 {
+/// `get_rxfh_key_size`: the Toeplitz key's bytes, whatever the device.
+pub(crate) fn get_rxfh_key_size() -> u32 {
     // CAST: 40.
     RSS_KEY_SIZE as u32
 }
 
-/// # Safety
-///
-/// Must only be called by the ethtool core as `get_rxfh_indir_size` of an xpu device.
-pub(crate) unsafe fn get_rxfh_indir_size() -> u32 {
+/// `get_rxfh_indir_size`: the indirection table's entries, whatever the device.
+pub(crate) fn get_rxfh_indir_size() -> u32 {
     // CAST: 128.
     RSS_INDIR_SIZE as u32
 }
@@ -88,6 +84,8 @@ pub(crate) unsafe fn get_rxfh_indir_size() -> u32 {
 pub(crate) unsafe fn get_rx_ring_count(dev: *mut bindings::net_device) -> u32 {
     // SAFETY: the core passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
+    // The RX queues in use: as many as the TX ones (each queue is a pair, `ethtool -L`'s
+    // combined count).
     dev.real_num_queues()
 }
 

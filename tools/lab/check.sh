@@ -67,7 +67,8 @@ inst=$XPU_CACHE/ksft/install
 log "kselftests in VMs"
 # The suites run in two lanes of VMs side by side, each VM with one emulated CPU but the last
 # (TCG gives a guest about one host core per vCPU, and most cases are one program at a time):
-# the first lane's suites, then a short VM whose clock follows its instructions (-icount);
+# the first lane's suites, then short VMs whose clock follows its instructions (-icount), a
+# pair's and the PCI loop's (two CPUs);
 # beside them the kernel's drivers/net tests on a pair, then PCI mode's suite on the single-VM
 # loop (two ivshmem-doorbell functions on one fabric), then the kernel's tests on that loop, in
 # a VM of two CPUs (hw/irq.py moves a vector's affinity from one CPU to two). The lanes are
@@ -111,21 +112,20 @@ ksft_vm() {
 }
 vms=(xpu-ksft-b xpu-ksft-a xpu-ksft-icount xpu-ksft-pci xpu-ksft-pci-drv xpu-ksft-pci-icount)
 # Lane A ends with the kernel's tests that need the guest's clock to follow its instructions
-# (gro.py's large trains, netpoll_basic.py: xpu_drivers_net.sh says why; with XPU_ICOUNT=1 it
-# runs those cases only). Lane B's last VMs run the kernel's tests on the PCI loop
-# (XPU_DRV_PCI=1), then those of them that need the guest's clock to follow its instructions
-# (hw/toeplitz.py) on the loop too.
+# (gro.py's large trains, netpoll_basic.py, hw/toeplitz.py, hw/rss_ctx.py: xpu_drivers_net.sh
+# says why; with XPU_ICOUNT=1 it runs those cases only), on a pair, then on the PCI loop
+# (hw/toeplitz.py). Lane B's last VM runs the kernel's tests on the PCI loop (XPU_DRV_PCI=1).
 {
 	ksft_vm xpu-ksft-a 3600 -- "${lane_a[@]}"
 	ksft_vm xpu-ksft-icount 1200 --env XPU_ICOUNT=1 --qemu-opts "-icount shift=0,sleep=on" -- \
 		xpu_drivers_net.sh
+	ksft_vm xpu-ksft-pci-icount 1200 --env XPU_DRV_PCI=1 --env XPU_ICOUNT=1 --cpus 2 \
+		--ivshmem 2 --qemu-opts "-icount shift=0,sleep=on" -- xpu_drivers_net.sh
 } &
 lane_a_pid=$!
 ksft_vm xpu-ksft-b 2400 -- "${lane_b[@]}"
 ksft_vm xpu-ksft-pci 1200 --ivshmem 2 -- xpu_pci.sh
 ksft_vm xpu-ksft-pci-drv 1800 --env XPU_DRV_PCI=1 --cpus 2 --ivshmem 2 -- xpu_drivers_net.sh
-ksft_vm xpu-ksft-pci-icount 1200 --env XPU_DRV_PCI=1 --env XPU_ICOUNT=1 --cpus 2 --ivshmem 2 \
-	--qemu-opts "-icount shift=0,sleep=on" -- xpu_drivers_net.sh
 wait "$lane_a_pid"
 : >"$ktap"
 for name in "${vms[@]}"; do
