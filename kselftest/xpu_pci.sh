@@ -48,7 +48,7 @@ iperf_bytes() { # iperf_bytes CLIENT_NS SERVER_NS SERVER_ADDR SECONDS
 }
 
 test_probe() {
-	local fns n d ring
+	local fns n d ring ver
 	fns=$(ivshmem_fns)
 	n=$(echo "$fns" | grep -c .)
 	[ "$n" = 2 ] || skip "needs two ivshmem-doorbell functions on one fabric (found $n; tools/lab/vm.sh --ivshmem 2)"
@@ -58,9 +58,13 @@ test_probe() {
 		basename "$(readlink "/sys/bus/pci/devices/$d/driver")" | grep -qx xpu || fail "$d is not bound to xpu"
 	done
 	HDEV=$(role_dev "" host) && DDEV=$(role_dev "" dpu) || fail "no host-side and DPU-side netdevs"
-	ethtool -i "$HDEV" | grep -q '^firmware-version: shm 1.1 role host' ||
-		fail "ethtool -i $HDEV does not show the host role: $(ethtool -i "$HDEV" | grep firmware)"
-	ethtool -i "$DDEV" | grep -q '^firmware-version: shm 1.1 role dpu' || fail "ethtool -i $DDEV does not show the dpu role"
+	# The protocol's version, major.minor, as uapi/src/shm.rs has it (xpu_shm.py is made from it).
+	ver=$(python3 -c "import sys; sys.path.insert(0, '$XPU_DIR'); import xpu_shm as s; \
+		print(f'{s.VERSION >> 16}.{s.VERSION & 0xffff}')") || fail "cannot read xpu_shm.py's VERSION"
+	ethtool -i "$HDEV" | grep -q "^firmware-version: shm $ver role host" ||
+		fail "ethtool -i $HDEV does not show shm $ver and the host role: $(ethtool -i "$HDEV" | grep firmware)"
+	ethtool -i "$DDEV" | grep -q "^firmware-version: shm $ver role dpu" ||
+		fail "ethtool -i $DDEV does not show shm $ver and the dpu role"
 	ethtool -i "$HDEV" | grep -q "^bus-info: $(echo "$fns" | head -n1)" || fail "ethtool -i: wrong bus-info"
 	ip -d link show "$HDEV" | grep -q 'portname host parentbus pci' || fail "ip -d link does not show the role"
 	xpuctl link show "$HDEV" | grep -q "role host" || fail "xpuctl link show: $(xpuctl link show "$HDEV")"

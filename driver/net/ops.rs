@@ -1204,7 +1204,8 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
-            /// None: `unsafe` as the header's declaration ([`get_rxfh_key_size`](r::get_rxfh_key_size)).
+            /// None: `unsafe` as the header's declaration
+            /// ([`get_rxfh_key_size`](r::get_rxfh_key_size)).
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_get_rxfh_key_size(
                 _dev: *mut ::kernel::bindings::net_device,
@@ -1214,7 +1215,8 @@ macro_rules! export_netdev_ops {
 
             /// # Safety
             ///
-            /// None: `unsafe` as the header's declaration ([`get_rxfh_indir_size`](r::get_rxfh_indir_size)).
+            /// None: `unsafe` as the header's declaration
+            /// ([`get_rxfh_indir_size`](r::get_rxfh_indir_size)).
             #[no_mangle]
             unsafe extern "C" fn xpu_rs_get_rxfh_indir_size(
                 _dev: *mut ::kernel::bindings::net_device,

@@ -306,10 +306,10 @@ pub const RSS_FIELDS_ALL: u32 = 0xffff;
 /// written by the receiver in its own half, read by the sender, which picks the ring of each
 /// packet as a NIC's RSS picks an RX queue: the Toeplitz hash of the flow's addresses (and
 /// ports, per `fields`) with `key`, then `indir[hash % RSS_INDIR_SIZE]`; a packet that is not
-/// IP, or has no field to hash, as hash 0. Published
-/// seqlock-style: `seq` is odd while the writer changes the rest, and 0 until the first
-/// publication. The sender takes what it reads as advice: a ring past its own queues is
-/// reduced modulo their count.
+/// IP, or has no field to hash, as hash 0. Published seqlock-style: `seq` is odd while the
+/// writer changes the rest, and 0 until the first publication. The sender keeps the last
+/// consistent block it read, and takes it as advice: a ring past its own queues is reduced
+/// modulo their count.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RssBlock {
