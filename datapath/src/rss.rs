@@ -236,39 +236,53 @@ impl Rss {
         }
     }
 
+    /// The key, from its words.
+    fn key(&self) -> [u8; RSS_KEY_SIZE] {
+        let mut key = [0; RSS_KEY_SIZE];
+        for (i, c) in key.chunks_exact_mut(4).enumerate() {
+            c.copy_from_slice(&self.words[RSS_KEY_WORD + i].load(Relaxed).to_le_bytes());
+        }
+        key
+    }
+
     /// The configuration.
     pub fn get(&self) -> RssConfig {
-        let w = |i: usize| self.words[i].load(Relaxed).to_le_bytes();
         let mut cfg = RssConfig {
             fields: self.words[1].load(Relaxed),
-            key: [0; RSS_KEY_SIZE],
+            key: self.key(),
             indir: [0; RSS_INDIR_SIZE],
         };
-        for (i, c) in cfg.key.chunks_exact_mut(4).enumerate() {
-            c.copy_from_slice(&w(RSS_KEY_WORD + i));
-        }
         for (i, c) in cfg.indir.chunks_exact_mut(4).enumerate() {
-            c.copy_from_slice(&w(RSS_INDIR_WORD + i));
+            c.copy_from_slice(&self.words[RSS_INDIR_WORD + i].load(Relaxed).to_le_bytes());
         }
         cfg
     }
 
     /// Sets it (one writer: RTNL).
     pub fn set(&self, cfg: &RssConfig) {
-        for (a, v) in self.words.iter().zip(cfg.words()).skip(1) {
+        self.store_words(&cfg.words());
+    }
+
+    /// Sets it from a block's words (all but the sequence word).
+    fn store_words(&self, words: &[u32; RSS_WORDS]) {
+        for (a, &v) in self.words.iter().zip(words.iter()).skip(1) {
             a.store(v, Relaxed);
         }
     }
 
     /// The hash of the frame that `frame` starts, with this configuration.
     pub fn hash(&self, frame: &[u8]) -> Option<(u32, HashType)> {
-        let fields = self.words[1].load(Relaxed);
-        let mut key = [0; RSS_KEY_SIZE];
-        for (i, c) in key.chunks_exact_mut(4).enumerate() {
-            c.copy_from_slice(&self.words[RSS_KEY_WORD + i].load(Relaxed).to_le_bytes());
-        }
-        let input = flow_input(frame, fields)?;
-        Some((toeplitz(&key, input.bytes()), input.hash_type()))
+        let input = flow_input(frame, self.words[1].load(Relaxed))?;
+        Some((toeplitz(&self.key(), input.bytes()), input.hash_type()))
+    }
+
+    /// The queue of hash `hash` (one entry of the table read).
+    fn queue(&self, hash: u32) -> u8 {
+        // CAST: the bucket is below the table's size.
+        let bucket = (hash as usize) % RSS_INDIR_SIZE;
+        self.words[RSS_INDIR_WORD + bucket / 4]
+            .load(Relaxed)
+            .to_le_bytes()[bucket % 4]
     }
 }
 
@@ -298,7 +312,7 @@ pub fn publish<M: SharedMem + ?Sized>(mem: &M, off: u32, cfg: &RssConfig) {
 pub struct PeerRss {
     /// The cached block's sequence word; 0: none cached.
     seq: AtomicU32,
-    words: [AtomicU32; RSS_WORDS],
+    copy: Rss,
 }
 
 impl Default for PeerRss {
@@ -312,7 +326,7 @@ impl PeerRss {
     pub const fn new() -> Self {
         Self {
             seq: AtomicU32::new(0),
-            words: [const { AtomicU32::new(0) }; RSS_WORDS],
+            copy: Rss::new(),
         }
     }
 
@@ -332,9 +346,7 @@ impl PeerRss {
         if mem.load(off)? != seq {
             return None;
         }
-        for (a, &w) in self.words.iter().zip(words.iter()).skip(1) {
-            a.store(w, Relaxed);
-        }
+        self.copy.store_words(&words);
         self.seq.store(seq, Release);
         Some(())
     }
@@ -359,19 +371,9 @@ impl PeerRss {
         if self.seq.load(Acquire) == 0 {
             return None;
         }
-        let mut key = [0; RSS_KEY_SIZE];
-        for (i, c) in key.chunks_exact_mut(4).enumerate() {
-            c.copy_from_slice(&self.words[RSS_KEY_WORD + i].load(Relaxed).to_le_bytes());
-        }
-        let fields = self.words[1].load(Relaxed);
         // What cannot be hashed goes where hash 0 does, as a NIC queues it.
-        let hash = flow_input(frame, fields).map_or(0, |i| toeplitz(&key, i.bytes()));
-        // CAST: the bucket is below the table's size.
-        let bucket = (hash as usize) % RSS_INDIR_SIZE;
-        let entry = self.words[RSS_INDIR_WORD + bucket / 4]
-            .load(Relaxed)
-            .to_le_bytes()[bucket % 4];
-        Some(u16::from(entry) % rings.max(1))
+        let hash = self.copy.hash(frame).map_or(0, |(h, _)| h);
+        Some(u16::from(self.copy.queue(hash)) % rings.max(1))
     }
 }
 
