@@ -202,7 +202,7 @@ static void xpu_rx_hash(struct sk_buff *skb, struct net_device *dev)
 
 	if (!(dev->features & NETIF_F_RXHASH))
 		return;
-	type = xpu_rs_rx_hash(dev, skb->data, skb_headlen(skb), &hash);
+	type = xpu_rs_rx_hash(dev, skb->data, skb_headlen(skb), &hash, NULL);
 	if (type != PKT_HASH_TYPE_NONE)
 		skb_set_hash(skb, hash, type);
 }
@@ -414,6 +414,28 @@ out:
 	rcu_read_unlock();
 	return ret;
 }
+
+/*
+ * bpf_xdp_metadata_rx_hash() for a native program: the hash the frame's skb would get
+ * (xpu_rx_hash), of the frame as the program sees it. -ENODATA with receive-hashing off, or
+ * for a frame that is not IP.
+ */
+static int xpu_xdp_rx_hash(const struct xdp_md *ctx, u32 *hash, enum xdp_rss_hash_type *type)
+{
+	const struct xdp_buff *xdp = (const void *)ctx;
+	struct net_device *dev = xdp->rxq->dev;
+
+	if (!(dev->features & NETIF_F_RXHASH))
+		return -ENODATA;
+	if (xpu_rs_rx_hash(dev, xdp->data, xdp->data_end - xdp->data, hash, type) ==
+	    PKT_HASH_TYPE_NONE)
+		return -ENODATA;
+	return 0;
+}
+
+static const struct xdp_metadata_ops xpu_xdp_metadata_ops = {
+	.xmo_rx_hash		= xpu_xdp_rx_hash,
+};
 
 /* The end of a poll that redirected frames: send them on. */
 void xpu_xdp_flush(void)
@@ -793,6 +815,7 @@ static void xpu_setup(struct net_device *dev)
 	/* Native XDP, and frames redirected to the device: each is copied to a ring at once. */
 	dev->xdp_features = NETDEV_XDP_ACT_BASIC | NETDEV_XDP_ACT_REDIRECT |
 			    NETDEV_XDP_ACT_NDO_XMIT;
+	dev->xdp_metadata_ops = &xpu_xdp_metadata_ops;
 	dev->min_mtu = ETH_MIN_MTU;
 	dev->max_mtu = ETH_MAX_MTU;
 	eth_hw_addr_random(dev);

@@ -21,6 +21,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/virtio_net.h>
 #include <linux/workqueue.h>
+#include <net/xdp.h>
 #include <net/netdev_queues.h>
 #include <net/dst.h>
 #include <net/genetlink.h>
@@ -74,7 +75,8 @@ int xpu_rs_set_coalesce(struct net_device *dev, struct ethtool_coalesce *ec,
 u32 xpu_rs_get_priv_flags(struct net_device *dev);
 int xpu_rs_set_priv_flags(struct net_device *dev, u32 flags);
 int xpu_rs_select_queue(struct net_device *dev, struct sk_buff *skb);
-u32 xpu_rs_rx_hash(struct net_device *dev, const void *frame, unsigned int len, u32 *hash);
+u32 xpu_rs_rx_hash(struct net_device *dev, const void *frame, unsigned int len, u32 *hash,
+		   enum xdp_rss_hash_type *xdp_type);
 u32 xpu_rs_get_rxfh_key_size(struct net_device *dev);
 u32 xpu_rs_get_rxfh_indir_size(struct net_device *dev);
 u32 xpu_rs_get_rx_ring_count(struct net_device *dev);

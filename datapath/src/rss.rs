@@ -29,13 +29,22 @@ use super::{
 /// IPv4 header with options (or an IPv6 one) and the ports.
 pub const FLOW_HEADER_MAX: usize = 18 + 60 + 4;
 
-/// What a hash covers (the kernel's `enum pkt_hash_types`).
+/// What a hash covers: the kernel's `enum pkt_hash_types` (L3 or L4) for an skb, and, for an
+/// XDP program's `bpf_xdp_metadata_rx_hash()`, `enum xdp_rss_hash_type` (which also names the
+/// IP version and the transport).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HashType {
-    /// The addresses.
-    L3,
-    /// The addresses and the ports.
-    L4,
+    /// The addresses of an IPv4 packet (`v6` false) or an IPv6 one.
+    L3 { v6: bool },
+    /// The addresses and the ports of a TCP packet (`udp` false) or a UDP one.
+    L4 { v6: bool, udp: bool },
+}
+
+impl HashType {
+    /// Whether the ports are hashed too.
+    pub fn is_l4(self) -> bool {
+        matches!(self, HashType::L4 { .. })
+    }
 }
 
 /// The Toeplitz hash of `input` under `key`, as RSS defines it (the key's bits slide over the
@@ -139,10 +148,14 @@ pub fn flow_input(frame: &[u8], fields: u32) -> Option<FlowInput> {
     let mut input = FlowInput {
         buf: [0; 36],
         len: 0,
+        // Ports are chosen for TCP and UDP flows only.
         ty: if chosen & (RSS_F_SRC_PORT | RSS_F_DST_PORT) != 0 {
-            HashType::L4
+            HashType::L4 {
+                v6,
+                udp: l4_proto == IPPROTO_UDP,
+            }
         } else {
-            HashType::L3
+            HashType::L3 { v6 }
         },
     };
     for (bit, part) in parts {

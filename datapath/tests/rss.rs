@@ -65,9 +65,13 @@ fn toeplitz_ipv4_vectors(
     for vlan in [false, true] {
         let f = frame(&src, &dst, sport, dport, 6, vlan);
         cfg.fields = RSS_FIELDS_ALL;
-        assert_eq!(cfg.hash(&f), Some((l4, HashType::L4)));
+        let tcp4 = HashType::L4 {
+            v6: false,
+            udp: false,
+        };
+        assert_eq!(cfg.hash(&f), Some((l4, tcp4)));
         cfg.fields = (RSS_F_SRC_ADDR | RSS_F_DST_ADDR) << (4 * RSS_FLOW_TCP4);
-        assert_eq!(cfg.hash(&f), Some((l3, HashType::L3)));
+        assert_eq!(cfg.hash(&f), Some((l3, HashType::L3 { v6: false })));
     }
 }
 
@@ -113,10 +117,14 @@ fn toeplitz_ipv6_vectors(
 ) {
     let f = frame(&v6(src), &v6(dst), sport, dport, 17, false);
     let mut cfg = RssConfig::new(KEY, 4);
-    assert_eq!(cfg.hash(&f), Some((l4, HashType::L4)));
+    let udp6 = HashType::L4 {
+        v6: true,
+        udp: true,
+    };
+    assert_eq!(cfg.hash(&f), Some((l4, udp6)));
     cfg.fields =
         RSS_FIELDS_ALL & !((RSS_F_ALL & !(RSS_F_SRC_ADDR | RSS_F_DST_ADDR)) << (4 * RSS_FLOW_UDP6));
-    assert_eq!(cfg.hash(&f), Some((l3, HashType::L3)));
+    assert_eq!(cfg.hash(&f), Some((l3, HashType::L3 { v6: true })));
 }
 
 /// What is hashed: each TCP and UDP flow the fields its nibble chooses, in the order source
@@ -134,6 +142,15 @@ fn flow_input_takes_what_a_nic_takes() {
     assert_eq!(bytes(&udp, tcp_only_dst), None);
     let udp_src = RSS_F_SRC_ADDR << (4 * RSS_FLOW_UDP4);
     assert_eq!(bytes(&udp, udp_src), Some(vec![10, 0, 0, 1]));
+    // What the hash covers names the family and, with the ports, the transport.
+    let ty = |f: &[u8], fields| flow_input(f, fields).map(|i| i.hash_type());
+    let udp4 = HashType::L4 {
+        v6: false,
+        udp: true,
+    };
+    assert_eq!(ty(&udp, RSS_FIELDS_ALL), Some(udp4));
+    assert_eq!(ty(&udp, udp_src), Some(HashType::L3 { v6: false }));
+    assert!(ty(&tcp, RSS_FIELDS_ALL).is_some_and(HashType::is_l4));
     let mut frag = tcp.clone();
     frag[14 + 6] = 0x20; // more fragments
     assert_eq!(
@@ -143,11 +160,11 @@ fn flow_input_takes_what_a_nic_takes() {
     let gre = frame(&a, &b, 1, 2, 47, false);
     assert_eq!(
         flow_input(&gre, RSS_FIELDS_ALL).map(|i| i.hash_type()),
-        Some(HashType::L3)
+        Some(HashType::L3 { v6: false })
     );
     assert_eq!(
         flow_input(&tcp[..14 + 20 + 2], RSS_FIELDS_ALL).map(|i| i.hash_type()),
-        Some(HashType::L3)
+        Some(HashType::L3 { v6: false })
     );
     assert_eq!(flow_input(&tcp[..14 + 19], RSS_FIELDS_ALL), None);
     let mut arp = tcp.clone();
@@ -196,7 +213,11 @@ fn sender_follows_the_receivers_table() {
     rx.set_rss(&cfg);
     let (hash, _) = cfg.hash(&f).expect("an IP frame");
     assert_eq!(tx.tx_ring(&f), Some(u16::from(cfg.queue(hash))));
-    assert_eq!(rx.rx_hash(&f), Some((hash, HashType::L4)));
+    let tcp4 = HashType::L4 {
+        v6: false,
+        udp: false,
+    };
+    assert_eq!(rx.rx_hash(&f), Some((hash, tcp4)));
     for q in 0..4u8 {
         cfg.indir = [q; RSS_INDIR_SIZE];
         rx.set_rss(&cfg);

@@ -1197,9 +1197,10 @@ macro_rules! export_netdev_ops {
                 frame: *const ::kernel::ffi::c_void,
                 len: ::kernel::ffi::c_uint,
                 hash: *mut u32,
+                xdp_type: *mut $crate::net::sys::xdp_rss_hash_type,
             ) -> u32 {
                 // SAFETY: the C shim's receive path calls it as the function requires.
-                unsafe { r::rx_hash::<$t>(dev, frame.cast(), len, hash) }
+                unsafe { r::rx_hash::<$t>(dev, frame.cast(), len, hash, xdp_type) }
             }
 
             /// # Safety

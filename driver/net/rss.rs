@@ -16,6 +16,7 @@ use super::{
     ops::{state, Exported},
     rtnl::Rtnl,
     skb::SkBuff,
+    sys,
 };
 use crate::{
     datapath::rss::{HashType, FLOW_HEADER_MAX},
@@ -305,15 +306,46 @@ const HASH_NONE: u32 = bindings::pkt_hash_types_PKT_HASH_TYPE_NONE;
 const HASH_L3: u32 = bindings::pkt_hash_types_PKT_HASH_TYPE_L3;
 const HASH_L4: u32 = bindings::pkt_hash_types_PKT_HASH_TYPE_L4;
 
+/// What a hash covers, in an XDP program's words (`enum xdp_rss_hash_type`, whose
+/// `XDP_RSS_TYPE_*` values are these bits combined).
+fn xdp_hash_type(ty: HashType) -> sys::xdp_rss_hash_type {
+    let l3 = |v6| {
+        if v6 {
+            sys::xdp_rss_hash_type_XDP_RSS_L3_IPV6
+        } else {
+            sys::xdp_rss_hash_type_XDP_RSS_L3_IPV4
+        }
+    };
+    match ty {
+        HashType::L3 { v6 } => l3(v6),
+        HashType::L4 { v6, udp } => {
+            let l4 = if udp {
+                sys::xdp_rss_hash_type_XDP_RSS_L4_UDP
+            } else {
+                sys::xdp_rss_hash_type_XDP_RSS_L4_TCP
+            };
+            l3(v6) | sys::xdp_rss_hash_type_XDP_RSS_L4 | l4
+        }
+    }
+}
+
+/// The receive hash of a frame, with this end's own key and fields: `skb->hash` for the stack,
+/// and what `bpf_xdp_metadata_rx_hash()` gives an XDP program. Returns what the hash covers
+/// as `enum pkt_hash_types` (`PKT_HASH_TYPE_NONE`: no hash, nothing written), and writes the
+/// hash to `hash` and, unless it is null, what it covers as `enum xdp_rss_hash_type` to
+/// `xdp_type`.
+///
 /// # Safety
 ///
 /// Must only be called by the C shim's receive path with an xpu device, `len` readable bytes
-/// at `frame` (a received frame, from its Ethernet header) and `hash` writable.
+/// at `frame` (a received frame, from its Ethernet header), `hash` writable, and `xdp_type`
+/// null or writable.
 pub(crate) unsafe fn rx_hash<D: Exported>(
     dev: *mut bindings::net_device,
     frame: *const u8,
     len: u32,
     hash: *mut u32,
+    xdp_type: *mut sys::xdp_rss_hash_type,
 ) -> u32 {
     // SAFETY: the shim passes a live device of our link kind (function safety requirement).
     let dev = unsafe { Device::from_raw(dev) };
@@ -327,15 +359,18 @@ pub(crate) unsafe fn rx_hash<D: Exported>(
     // SAFETY: `len` bytes at `frame` are readable (function safety requirement), and no more
     // than that are read.
     let frame = unsafe { core::slice::from_raw_parts(frame, len) };
-    match D::rx_hash(st, frame) {
-        Some((h, ty)) => {
-            // SAFETY: writable (function safety requirement).
-            unsafe { hash.write(h) };
-            match ty {
-                HashType::L3 => HASH_L3,
-                HashType::L4 => HASH_L4,
-            }
-        }
-        None => HASH_NONE,
+    let Some((h, ty)) = D::rx_hash(st, frame) else {
+        return HASH_NONE;
+    };
+    // SAFETY: writable (function safety requirement).
+    unsafe { hash.write(h) };
+    if !xdp_type.is_null() {
+        // SAFETY: not null, so writable (function safety requirement).
+        unsafe { xdp_type.write(xdp_hash_type(ty)) };
+    }
+    if ty.is_l4() {
+        HASH_L4
+    } else {
+        HASH_L3
     }
 }

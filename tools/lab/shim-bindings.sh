@@ -41,6 +41,7 @@ items=(
 	--allowlist-type 'packet_type' --opaque-type 'packet_type'
 	--allowlist-var 'VIRTIO_NET_HDR_.*'
 	--allowlist-type 'xdp_frame' --opaque-type 'xdp_frame'
+	--allowlist-type 'xdp_rss_hash_type'
 	# the header's own enums
 	--allowlist-type 'xpu_rx_verdict'
 	# exported kernel functions Rust calls directly, and what they take
