@@ -699,11 +699,10 @@ rss_expect() {
 
 # rx_per_queue NS DEV: each of DEV's RX queues' packets (ethtool -S), queues 0..15.
 rx_per_queue() {
-	local q out=()
-	for q in $(seq 0 15); do
-		out+=("$(estat "$1" "$2" "rx${q}_packets")")
-	done
-	echo "${out[@]}"
+	ip netns exec "$1" ethtool -S "$2" | awk '
+		{ k = $1; sub(":", "", k) }
+		k ~ /^rx[0-9]+_packets$/ { q = substr(k, 3) + 0; if (q < 16) c[q] = $2 }
+		END { for (q = 0; q < 16; q++) printf "%d%s", c[q], q < 15 ? " " : "\n" }'
 }
 
 # rss_check N FIELDS WHAT: sends udp_flows' N datagrams from xpu0 and checks that each of

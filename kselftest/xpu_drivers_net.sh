@@ -26,6 +26,9 @@
 #               reasons given with each test below.
 #   hw/uso.py   UDP GSO datagrams sent from xpu0 (one check fails by design: see test_uso_py).
 #   hw/irq.py   (PCI loop) each NAPI's MSI-X vector and its affinity across reconfiguration.
+#   hw/xdp_metadata.py  the receive hash a native XDP program reads by kfunc.
+#   macsec.py   software MACsec over xpu, and a VLAN over that.
+#   hw/nk_netns.py  a netkit namespace that xpu0's tc ingress redirects into.
 # With XPU_DRV_PCI=1 they run on the PCI loop's two functions (tools/lab/vm.sh --ivshmem 2).
 
 . "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
@@ -91,8 +94,9 @@ drv_exec() {
 	local t=$1
 	shift
 	[ -f "$DRV_NET/$t" ] || skip "drivers/net/$t is not installed next to the xpu tests"
-	# The lab's ethtool with JSON output (tools/lab/deps.sh), for these tests only.
-	local path=${XPU_TOOLS:+$XPU_TOOLS/ethtool-json:}$PATH
+	# The lab's ethtool with JSON output (tools/lab/deps.sh) and the kernel tree's bpftool
+	# (tools/lab/ksft.sh), for these tests only.
+	local path=$DRV_NET/../../../../../bin:${XPU_TOOLS:+$XPU_TOOLS/ethtool-json:}$PATH
 	DRV_OUT=$(PATH=$path python3 "$DRV_NET/$t" "$@" 2>&1)
 	DRV_RC=$?
 	echo "$DRV_OUT"
@@ -132,7 +136,9 @@ test_csum_py() {
 	# a partial checksum on, as veth and virtio-net do, and the receiving stack takes it as its
 	# own (the test's AF_PACKET reader is told "not ready" and skips the packet); a receiver
 	# with rx-checksumming off gets it written, as virtio-net's device writes it for a guest
-	# without GUEST_CSUM.
+	# without GUEST_CSUM. Each receiver listens for 2 s from its start, within which the other
+	# side must start its sender: in the -icount VMs (XPU_ICOUNT=1), as 2 s of the guest's
+	# work, not of a host that runs other VMs too.
 	ip netns exec "$REMOTE_NS" ethtool -K "$REMOTE_IF" rx off || fail "ethtool -K rx off failed"
 	drv_run hw/csum.py
 	for v in 4 6; do
@@ -426,13 +432,42 @@ test_uso_py() {
 test_toeplitz_py() {
 	drv_pair
 	if [ "${XPU_DRV_PCI:-}" = 1 ]; then
-		drv_run hw/toeplitz.py
+		toeplitz_run
 		drv_all_passed "not used by Rx queues"
 	else
-		drv_run hw/toeplitz.py -t test.tcp_ipv4 -t test.tcp_ipv6 -t test.udp_ipv4 \
-			-t test.udp_ipv6
+		toeplitz_run -t test.tcp_ipv4 -t test.tcp_ipv6 -t test.udp_ipv4 -t test.udp_ipv6
 		drv_all_passed
 	fi
+}
+
+# toeplitz_run [ARG...]: hw/toeplitz.py, then, twice at most, the variants that failed only
+# because their receiver saw fewer than the 10 packets it needs in its 4 s. Its sender starts a
+# socat for each packet, and gets 13 to 16 through in that time in this lab's guests: a guest
+# whose idle clock follows a busy host's real time may get fewer. A wrong hash or queue fails
+# at once (a "fail=N" count), however few packets came.
+toeplitz_run() {
+	local try variants t args kept
+	drv_exec hw/toeplitz.py "$@"
+	kept=$DRV_OUT
+	for try in 1 2; do
+		[ "$DRV_RC" != 0 ] || break
+		echo "$DRV_OUT" | grep -q "too few frames for verification" || break
+		echo "$DRV_OUT" | grep -qE "count: pass=[0-9]+ nohash=[0-9]+ fail=[1-9]" && break
+		variants=$(echo "$DRV_OUT" | sed -n 's/^not ok [0-9]* toeplitz\.\(test\.[a-z0-9_]*\).*/\1/p')
+		[ -n "$variants" ] || break
+		args=()
+		for t in $variants; do
+			args+=(-t "$t")
+			# The verdict of a variant that runs again is the new run's.
+			kept=$(echo "$kept" | grep -vE "^not ok [0-9]+ toeplitz\.$t( |\$)")
+		done
+		echo "# again ($try): ${args[*]}, too few packets in 4 s"
+		drv_exec hw/toeplitz.py "${args[@]}"
+		kept+=$'\n'$DRV_OUT
+	done
+	# drv_all_passed's verdict covers every run.
+	DRV_OUT=$kept
+	[ "$DRV_RC" = 0 ] || fail "hw/toeplitz.py failed (exit $DRV_RC)"
 }
 
 # The rss_*.py cases that need what xpu has not, each with the reason it skips.
@@ -528,9 +563,6 @@ HW_ABSENT=(
 	"ipsec_vxlan.py" "Device does not support esp-hw-offload"
 	# Hardware timestamps: no PHC.
 	"nic_timestamp.py" "timestamping configuration is not supported via netlink"
-	# XDP metadata kfuncs: no timestamp or VLAN from a NIC's descriptor; the RSS hash that
-	# xpu computes is not (yet) given to XDP programs.
-	"xdp_metadata.py" "device does not support XDP rx hash metadata"
 	# AF_XDP zero-copy: refused by design (README: a frame lives in the shared window).
 	"xsk_reconfig.py" "Failed to bind XDP socket in zerocopy."
 	# devlink rate and switchdev: no eswitch.
@@ -554,6 +586,44 @@ test_hw_absent() {
 	[ ${#failed[@]} = 0 ] || fail "cases that did not skip as stated: ${failed[*]}"
 }
 
+# hw/xdp_metadata.py: a device-bound native program reads each packet's receive hash with
+# bpf_xdp_metadata_rx_hash(): the Toeplitz hash that the packet's skb->hash would be, of its
+# addresses and ports (an L4 hash type), TCP and UDP. Its listener gives up after 2 s without
+# traffic, in which the peer must start its sender: in the -icount VM (XPU_ICOUNT=1).
+test_xdp_metadata_py() {
+	drv_pair
+	# It pins its programs in the BPF filesystem.
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || fail "cannot mount bpffs"
+	drv_run hw/xdp_metadata.py
+	drv_passed xdp_metadata.test_xdp_rss_hash.tcp xdp_metadata.test_xdp_rss_hash.udp
+	drv_all_passed
+}
+
+# macsec.py: MACsec in software on xpu0 and on the peer, and a VLAN over it: a ping through
+# both (test_vlan.software). Its offload cases skip (xpu has no MACsec engine: no
+# macsec-hw-offload feature), and the two that count netdevsim's SecYs xfail on any other
+# device.
+test_macsec_py() {
+	drv_pair
+	drv_run macsec.py
+	drv_all_passed "macsec-hw-offload not supported" "Test only works on netdevsim"
+	drv_passed macsec.test_vlan.software
+}
+
+# hw/nk_netns.py: a netkit pair whose far end has a namespace of its own, reached through
+# xpu0: a tc program on xpu0's ingress redirects what the peer sends to the netkit prefix
+# (LOCAL_PREFIX_V6) into that namespace (bpf_redirect_peer), and the replies leave through
+# xpu0. The peer routes the prefix via xpu0.
+test_nk_netns_py() {
+	drv_pair
+	ip -n "$REMOTE_NS" -6 route add 2001:db8:2::/64 via 2001:db8::1 ||
+		fail "cannot route the netkit prefix via xpu0"
+	export LOCAL_PREFIX_V6=2001:db8:2::/64
+	drv_run hw/nk_netns.py
+	drv_all_passed
+	drv_passed nk_netns.test_ping
+}
+
 # PCI mode only: a pair has no IRQ (its doorbell schedules the peer's NAPI directly), and the
 # test wants one per NAPI.
 test_irq_py() {
@@ -574,13 +644,15 @@ test_irq_py() {
 # XPU_ICOUNT=1 says the guest's clock follows its instructions: only the cases that need it,
 # on the PCI loop with XPU_DRV_PCI=1 too.
 if [ "${XPU_ICOUNT:-}" = 1 ] && [ "${XPU_DRV_PCI:-}" = 1 ]; then
-	xpu_begin 2
+	xpu_begin 3
 	xpu_case "PCI loop: drivers/net/hw/toeplitz.py, the guest's clock by instructions" \
 		test_toeplitz_py
+	xpu_case "PCI loop: drivers/net/hw/csum.py, the peer's rx-checksumming off, the guest's clock by instructions" \
+		test_csum_py
 	xpu_end
 fi
 if [ "${XPU_ICOUNT:-}" = 1 ]; then
-	xpu_begin 5
+	xpu_begin 7
 	xpu_case "drivers/net/gro.py's large trains, the guest's clock by instructions" \
 		test_gro_large
 	xpu_case "drivers/net/netpoll_basic.py, the guest's clock by instructions" \
@@ -589,15 +661,18 @@ if [ "${XPU_ICOUNT:-}" = 1 ]; then
 		test_toeplitz_py
 	xpu_case "drivers/net/hw/rss_ctx.py, the peer segmenting, the guest's clock by instructions" \
 		test_rss_ctx_py
+	xpu_case "drivers/net/hw/csum.py, the peer's rx-checksumming off, the guest's clock by instructions" \
+		test_csum_py
+	xpu_case "drivers/net/hw/xdp_metadata.py, the guest's clock by instructions" \
+		test_xdp_metadata_py
 	xpu_end
 fi
 # XPU_DRV_PCI=1: the same tests on the PCI loop's functions (tools/lab/vm.sh --ivshmem 2).
 if [ "${XPU_DRV_PCI:-}" = 1 ]; then
-	xpu_begin 13
+	xpu_begin 12
 	xpu_case "PCI loop: drivers/net/hw/irq.py" test_irq_py
 	xpu_case "PCI loop: drivers/net/napi_threaded.py" test_napi_threaded_py
 	xpu_case "PCI loop: drivers/net/ping.py" test_ping_py
-	xpu_case "PCI loop: drivers/net/hw/csum.py, the peer's rx-checksumming off" test_csum_py
 	xpu_case "PCI loop: drivers/net/stats.py" test_stats_py
 	xpu_case "PCI loop: drivers/net/napi_id.py" test_napi_id_py
 	xpu_case "PCI loop: drivers/net/queues.py" test_queues_py
@@ -610,10 +685,9 @@ if [ "${XPU_DRV_PCI:-}" = 1 ]; then
 		test_rss_api_py
 	xpu_end
 fi
-xpu_begin 18
+xpu_begin 19
 xpu_case "drivers/net/ping.py, NETIF=xpu0, REMOTE_TYPE=netns" test_ping_py
 xpu_case "drivers/net/xdp.py, its IPv4 cases" test_xdp_py
-xpu_case "drivers/net/hw/csum.py, the peer's rx-checksumming off" test_csum_py
 xpu_case "drivers/net/stats.py" test_stats_py
 xpu_case "drivers/net/napi_id.py" test_napi_id_py
 xpu_case "drivers/net/queues.py" test_queues_py
@@ -628,4 +702,7 @@ xpu_case "drivers/net/hw/uso.py" test_uso_py
 xpu_case "drivers/net/hw/rss_drv.py, rss_flow_label.py, rss_input_xfrm.py" test_rss_py
 xpu_case "drivers/net/hw/rss_api.py (its context cases fail as they must)" test_rss_api_py
 xpu_case "drivers/net/hw/: what a NIC has and xpu has not (every case skips)" test_hw_absent
+xpu_case "drivers/net/macsec.py: software MACsec over xpu, a VLAN over it" test_macsec_py
+xpu_case "drivers/net/hw/nk_netns.py: xpu0's tc ingress redirects into a netkit namespace" \
+	test_nk_netns_py
 xpu_end

@@ -16,6 +16,8 @@ count() { # count RESULT NAME
 }
 summary() {
 	echo
+	# What each failed kselftest case printed last, so that a run's tail says why.
+	[ -s "${why:-}" ] && head -n 120 "$why"
 	for f in "${failures[@]}"; do echo "FAILED: $f"; done
 	if [ "$skipped" -gt 0 ]; then
 		echo "$passed passed, $failed failed, $skipped skipped"
@@ -112,11 +114,11 @@ ksft_vm() {
 }
 vms=(xpu-ksft-b xpu-ksft-a xpu-ksft-icount xpu-ksft-pci xpu-ksft-pci-drv xpu-ksft-pci-icount)
 # Lane A ends with the kernel's tests that need the guest's clock to follow its instructions
-# (gro.py's large trains, netpoll_basic.py, hw/toeplitz.py, hw/rss_ctx.py: xpu_drivers_net.sh
-# says why; with XPU_ICOUNT=1 it runs those cases only). Lane B's last VMs run the kernel's
-# tests on the PCI loop (XPU_DRV_PCI=1), then those of them that need that clock there too
-# (hw/toeplitz.py). The lanes' times in a cold run (1a34401): A 2688 + 578 s, B 1382 + 473 +
-# 1334 + 184 s.
+# (gro.py's large trains, netpoll_basic.py, hw/toeplitz.py, hw/rss_ctx.py, hw/csum.py,
+# hw/xdp_metadata.py: xpu_drivers_net.sh says why; with XPU_ICOUNT=1 it runs those cases
+# only). Lane B's last VMs run the kernel's tests on the PCI loop (XPU_DRV_PCI=1), then those
+# of them that need that clock there too (hw/toeplitz.py, hw/csum.py). The lanes' times in a
+# cold run (1a34401): A 2688 + 578 s, B 1382 + 473 + 1334 + 184 s.
 {
 	ksft_vm xpu-ksft-a 3600 -- "${lane_a[@]}"
 	ksft_vm xpu-ksft-icount 1200 --env XPU_ICOUNT=1 --qemu-opts "-icount shift=0,sleep=on" -- \
@@ -160,6 +162,16 @@ while IFS= read -r line; do
 	"# not ok "*) count fail "kselftest: ${line#\# not ok }" ;;
 	esac
 done < <(grep -E '^# (not )?ok [0-9]+ ' "$ktap")
+# The last 30 lines of each failed case's output (its nested lines since the case before).
+why=$XPU_CACHE/ksft/why-failed.txt
+awk '/^# (not )?ok [0-9]+ / {
+		if ($2 == "not") {
+			print "--- why: " substr($0, 3)
+			for (i = (n > 30 ? n - 30 : 0); i < n; i++) print buf[i % 30]
+		}
+		n = 0; next
+	}
+	/^# # / { buf[n % 30] = $0; n++ }' "$ktap" >"$why"
 # The icount VM's and the PCI loop's kernel tests run because this lab can run them: every
 # case in them must have run and passed, none skipped (a missing tool or CPU would skip one
 # silently, a variable lost on the way would run the pair's cases instead), as many as the

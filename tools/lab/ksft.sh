@@ -25,9 +25,9 @@ fi
 
 # The kernel's own driver tests run against xpu too (xpu_drivers_net.sh): drivers/net's
 # ping.py, gro.py, stats.py, napi_id.py, queues.py, xdp.py, ring_reconfig.py, napi_threaded.py,
-# so_txtime.py, netpoll_basic.py, hds.py, shaper.py, and hw/'s csum.py, tso.py, uso.py, irq.py,
-# the RSS tests (rss_*.py, toeplitz.py) and those of features xpu has not (xpu_drivers_net.sh's
-# HW_ABSENT).
+# so_txtime.py, netpoll_basic.py, hds.py, shaper.py, macsec.py, and hw/'s csum.py, tso.py,
+# uso.py, irq.py, the RSS tests (rss_*.py, toeplitz.py), xdp_metadata.py, nk_netns.py and those
+# of features xpu has not (xpu_drivers_net.sh's HW_ABSENT).
 # They need their part of the source tree around them, as in the tree: the Python libraries,
 # YNL and its specs, the XDP objects ping.py and xdp.py load (built here with clang) and the C
 # programs they drive (built here with gcc against the host's headers; the tree's Makefiles
@@ -39,11 +39,11 @@ cp "$st/drivers/net/ping.py" "$st/drivers/net/gro.py" "$st/drivers/net/stats.py"
 	"$st/drivers/net/napi_id.py" "$st/drivers/net/queues.py" "$st/drivers/net/xdp.py" \
 	"$st/drivers/net/ring_reconfig.py" "$st/drivers/net/napi_threaded.py" \
 	"$st/drivers/net/so_txtime.py" "$st/drivers/net/netpoll_basic.py" "$st/drivers/net/hds.py" \
-	"$st/drivers/net/shaper.py" "$pst/drivers/net/"
+	"$st/drivers/net/shaper.py" "$st/drivers/net/macsec.py" "$pst/drivers/net/"
 cp -r "$st/drivers/net/lib" "$pst/drivers/net/"
 for t in csum tso uso irq gro_hw iou-zcrx ntuple ipsec_vxlan nic_timestamp xdp_metadata \
 	xsk_reconfig devlink_rate_cross_esw devlink_rate_tc_bw rss_api rss_ctx rss_drv \
-	rss_flow_label rss_input_xfrm toeplitz; do
+	rss_flow_label rss_input_xfrm toeplitz nk_netns; do
 	cp "$st/drivers/net/hw/$t.py" "$pst/drivers/net/hw/"
 done
 cp -r "$st/drivers/net/hw/lib" "$pst/drivers/net/hw/"
@@ -58,14 +58,22 @@ cp "$XPU_ROOT/uapi/xpu.yaml" "$py/Documentation/netlink/specs/xpu.yaml"
 python3 "$XPU_ROOT/tools/lab/rt-link-xpu.py" "$src/Documentation/netlink/specs/rt-link.yaml" \
 	"$XPU_ROOT/uapi/xpu.yaml" >"$py/Documentation/netlink/specs/rt-link.yaml" ||
 	die "giving rt-link.yaml the xpu link kind failed"
-# With BTF (-g): xdp.py's program has maps that bpftool prints by it.
-for prog in xdp_dummy xdp_native; do
+# With BTF (-g): xdp.py's program has maps that bpftool prints by it, and hw/xdp_metadata.py's
+# calls a kfunc, which libbpf finds by the kernel's BTF.
+for prog in xdp_dummy xdp_native xdp_metadata; do
 	if ! clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$st/net/lib/$prog.bpf.c" \
 		-o "$pst/net/lib/$prog.bpf.o" 2>"$XPU_CACHE/ksft/bpf.log"; then
 		cat "$XPU_CACHE/ksft/bpf.log" >&2
 		die "building $prog.bpf.o failed (clang and libbpf-dev: run 'make deps')"
 	fi
 done
+# hw/nk_netns.py's tc program on xpu0's ingress, which redirects into a netkit pair.
+if ! clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu \
+	-c "$st/drivers/net/hw/nk_forward.bpf.c" -o "$pst/drivers/net/hw/nk_forward.bpf.o" \
+	2>"$XPU_CACHE/ksft/bpf.log"; then
+	cat "$XPU_CACHE/ksft/bpf.log" >&2
+	die "building nk_forward.bpf.o failed"
+fi
 for prog in net/lib/gro net/lib/csum net/lib/xdp_helper drivers/net/napi_id_helper \
 	drivers/net/so_txtime; do
 	plog=$XPU_CACHE/ksft/${prog##*/}.log
@@ -91,4 +99,12 @@ ylog=$XPU_CACHE/ksft/ynl.log
 		-I"$ynl/tools/net/ynl/generated" -o "$pst/drivers/net/hw/toeplitz" \
 		"$st/drivers/net/hw/toeplitz.c" "$ynl/tools/net/ynl/libynl.a"; } >"$ylog" 2>&1 ||
 	{ cat "$ylog" >&2; die "building hw/toeplitz (YNL's C library) failed"; }
+# The tree's own bpftool, for the kernel's tests (drv_exec puts it first on their PATH):
+# bookworm's 7.1 cannot load a device-bound program (hw/xdp_metadata.py's "xdpmeta_dev").
+blog=$XPU_CACHE/ksft/bpftool.log
+rm -rf "$XPU_CACHE/ksft/bpftool"
+mkdir -p "$XPU_CACHE/ksft/bpftool" "$py/bin"
+make -s -C "$src/tools/bpf/bpftool" OUTPUT="$XPU_CACHE/ksft/bpftool/" -j"$(nproc)" >"$blog" 2>&1 &&
+	cp "$XPU_CACHE/ksft/bpftool/bpftool" "$py/bin/" ||
+	{ cat "$blog" >&2; die "building the kernel tree's bpftool failed"; }
 echo "$inst"
