@@ -104,7 +104,9 @@ ylog=$XPU_CACHE/ksft/ynl.log
 blog=$XPU_CACHE/ksft/bpftool.log
 rm -rf "$XPU_CACHE/ksft/bpftool"
 mkdir -p "$XPU_CACHE/ksft/bpftool" "$py/bin"
-make -s -C "$src/tools/bpf/bpftool" OUTPUT="$XPU_CACHE/ksft/bpftool/" -j"$(nproc)" >"$blog" 2>&1 &&
+# Its own BPF skeletons are built against the lab kernel's BTF, not whatever this machine runs.
+make -s -C "$src/tools/bpf/bpftool" OUTPUT="$XPU_CACHE/ksft/bpftool/" VMLINUX_BTF="$kdir/vmlinux" \
+	-j"$(nproc)" >"$blog" 2>&1 &&
 	cp "$XPU_CACHE/ksft/bpftool/bpftool" "$py/bin/" ||
 	{ cat "$blog" >&2; die "building the kernel tree's bpftool failed"; }
 echo "$inst"
