@@ -416,9 +416,12 @@ out:
 }
 
 /*
- * bpf_xdp_metadata_rx_hash() for a native program: the hash the frame's skb would get
- * (xpu_rx_hash), of the frame as the program sees it. -ENODATA with receive-hashing off, or
- * for a frame that is not IP.
+ * bpf_xdp_metadata_rx_hash() for the device's program, run natively or, for a frame larger
+ * than a page, on the skb (xpu_rx): the hash the frame's skb gets (xpu_rx_hash), of the bytes
+ * from xdp->data, where the frame starts unless the program moved it (bpf_xdp_adjust_head:
+ * then a wrong hash or -ENODATA, never a read past the frame). The kernel runs a device-bound
+ * program nowhere else, so rxq->dev is ours. -ENODATA with receive-hashing off, or for a frame
+ * that is not IP.
  */
 static int xpu_xdp_rx_hash(const struct xdp_md *ctx, u32 *hash, enum xdp_rss_hash_type *type)
 {

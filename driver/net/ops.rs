@@ -1199,7 +1199,8 @@ macro_rules! export_netdev_ops {
                 hash: *mut u32,
                 xdp_type: *mut $crate::net::sys::xdp_rss_hash_type,
             ) -> u32 {
-                // SAFETY: the C shim's receive path calls it as the function requires.
+                // SAFETY: the C shim's receive path and its XDP receive-hash kfunc call it as
+                // the function requires.
                 unsafe { r::rx_hash::<$t>(dev, frame.cast(), len, hash, xdp_type) }
             }
 

@@ -337,9 +337,11 @@ fn xdp_hash_type(ty: HashType) -> sys::xdp_rss_hash_type {
 ///
 /// # Safety
 ///
-/// Must only be called by the C shim's receive path with an xpu device, `len` readable bytes
-/// at `frame` (a received frame, from its Ethernet header), `hash` writable, and `xdp_type`
-/// null or writable.
+/// Must only be called by the C shim's receive path, or by its XDP receive-hash kfunc (which
+/// only a program bound to an xpu device reaches: the kernel refuses to run a device-bound
+/// program anywhere but in its device's receive path), with an xpu device, `len` readable
+/// bytes at `frame` (a received frame, from its Ethernet header), `hash` writable, and
+/// `xdp_type` null or writable.
 pub(crate) unsafe fn rx_hash<D: Exported>(
     dev: *mut bindings::net_device,
     frame: *const u8,

@@ -7,6 +7,7 @@ set -uo pipefail
 
 passed=0 failed=0 skipped=0
 failures=()
+why=
 count() { # count RESULT NAME
 	case "$1" in
 	pass) passed=$((passed + 1)) ;;
@@ -162,7 +163,8 @@ while IFS= read -r line; do
 	"# not ok "*) count fail "kselftest: ${line#\# not ok }" ;;
 	esac
 done < <(grep -E '^# (not )?ok [0-9]+ ' "$ktap")
-# The last 30 lines of each failed case's output (its nested lines since the case before).
+# The last 30 lines of each failed case's output (its nested lines since the case before, or
+# since its script began).
 why=$XPU_CACHE/ksft/why-failed.txt
 awk '/^# (not )?ok [0-9]+ / {
 		if ($2 == "not") {
@@ -171,7 +173,8 @@ awk '/^# (not )?ok [0-9]+ / {
 		}
 		n = 0; next
 	}
-	/^# # / { buf[n % 30] = $0; n++ }' "$ktap" >"$why"
+	/^# # / { buf[n % 30] = $0; n++; next }
+	/^# selftests: / { n = 0 }' "$ktap" >"$why"
 # The icount VM's and the PCI loop's kernel tests run because this lab can run them: every
 # case in them must have run and passed, none skipped (a missing tool or CPU would skip one
 # silently, a variable lost on the way would run the pair's cases instead), as many as the
