@@ -94,9 +94,10 @@ drv_exec() {
 	local t=$1
 	shift
 	[ -f "$DRV_NET/$t" ] || skip "drivers/net/$t is not installed next to the xpu tests"
-	# The lab's ethtool with JSON output (tools/lab/deps.sh) and the kernel tree's bpftool
-	# (tools/lab/ksft.sh), for these tests only.
-	local path=$DRV_NET/../../../../../bin:${XPU_TOOLS:+$XPU_TOOLS/ethtool-json:}$PATH
+	# The lab's ethtool with JSON output (tools/lab/deps.sh), for these tests only; and where a
+	# test needs it (DRV_TREE_BPFTOOL=1), the kernel tree's bpftool (tools/lab/ksft.sh).
+	local path=${XPU_TOOLS:+$XPU_TOOLS/ethtool-json:}$PATH
+	[ "${DRV_TREE_BPFTOOL:-}" = 1 ] && path=$DRV_NET/../../../../../bin:$path
 	DRV_OUT=$(PATH=$path python3 "$DRV_NET/$t" "$@" 2>&1)
 	DRV_RC=$?
 	echo "$DRV_OUT"
@@ -597,8 +598,10 @@ test_hw_absent() {
 # traffic, in which the peer must start its sender: in the -icount VM (XPU_ICOUNT=1).
 test_xdp_metadata_py() {
 	drv_pair
-	# It pins its programs in the BPF filesystem.
+	# It pins its programs in the BPF filesystem, and loads them with bpftool's "xdpmeta_dev"
+	# (bpftool 7.2 and later: the kernel tree's).
 	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || fail "cannot mount bpffs"
+	DRV_TREE_BPFTOOL=1
 	drv_run hw/xdp_metadata.py
 	drv_passed xdp_metadata.test_xdp_rss_hash.tcp xdp_metadata.test_xdp_rss_hash.udp
 	drv_all_passed
