@@ -31,13 +31,14 @@ pub const FLOW_HEADER_MAX: usize = 18 + 60 + 4;
 
 /// What a hash covers: the kernel's `enum pkt_hash_types` (L3 or L4) for an skb, and, for an
 /// XDP program's `bpf_xdp_metadata_rx_hash()`, `enum xdp_rss_hash_type` (which also names the
-/// IP version and the transport).
+/// IP version and the transport, and whether the IP header's length varies: `dynhdr`, an IPv4
+/// header with options or an IPv6 one followed by extension headers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HashType {
     /// The addresses of an IPv4 packet (`v6` false) or an IPv6 one.
-    L3 { v6: bool },
+    L3 { v6: bool, dynhdr: bool },
     /// The addresses and the ports of a TCP packet (`udp` false) or a UDP one.
-    L4 { v6: bool, udp: bool },
+    L4 { v6: bool, udp: bool, dynhdr: bool },
 }
 
 impl HashType {
@@ -88,6 +89,10 @@ impl FlowInput {
 /// IP protocol numbers.
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+/// IPv6's extension headers that may follow its fixed header (the kernel's `ipv6_ext_hdr()`
+/// but "no next header", which has no length): hop-by-hop options, routing, fragment,
+/// authentication, destination options.
+const IPV6_EXT_HEADERS: [u8; 5] = [0, 43, 44, 51, 60];
 
 /// The fields a TCP or UDP flow hashes: its nibble of `fields`.
 pub fn flow_fields(fields: u32, flow: u32) -> u32 {
@@ -106,7 +111,7 @@ pub fn flow_input(frame: &[u8], fields: u32) -> Option<FlowInput> {
         l3 = 18;
     }
     let ip = frame.get(l3..)?;
-    let (src, dst, l4_proto, l4_off) = match proto {
+    let (src, dst, l4_proto, l4_off, dynhdr) = match proto {
         0x0800 => {
             let ihl = usize::from(*ip.first()? & 0xf) * 4;
             if *ip.first()? >> 4 != 4 || ihl < 20 {
@@ -115,13 +120,15 @@ pub fn flow_input(frame: &[u8], fields: u32) -> Option<FlowInput> {
             // More fragments, or an offset: the ports are not in every fragment.
             let fragment = be16(ip, 6)? & 0x3fff != 0;
             let p = if fragment { 0 } else { *ip.get(9)? };
-            (ip.get(12..16)?, ip.get(16..20)?, p, ihl)
+            (ip.get(12..16)?, ip.get(16..20)?, p, ihl, ihl > 20)
         }
         0x86dd => {
             if *ip.first()? >> 4 != 6 {
                 return None;
             }
-            (ip.get(8..24)?, ip.get(24..40)?, *ip.get(6)?, 40)
+            let next = *ip.get(6)?;
+            let ext = IPV6_EXT_HEADERS.contains(&next);
+            (ip.get(8..24)?, ip.get(24..40)?, next, 40, ext)
         }
         _ => return None,
     };
@@ -153,9 +160,10 @@ pub fn flow_input(frame: &[u8], fields: u32) -> Option<FlowInput> {
             HashType::L4 {
                 v6,
                 udp: l4_proto == IPPROTO_UDP,
+                dynhdr,
             }
         } else {
-            HashType::L3 { v6 }
+            HashType::L3 { v6, dynhdr }
         },
     };
     for (bit, part) in parts {

@@ -68,10 +68,20 @@ fn toeplitz_ipv4_vectors(
         let tcp4 = HashType::L4 {
             v6: false,
             udp: false,
+            dynhdr: false,
         };
         assert_eq!(cfg.hash(&f), Some((l4, tcp4)));
         cfg.fields = (RSS_F_SRC_ADDR | RSS_F_DST_ADDR) << (4 * RSS_FLOW_TCP4);
-        assert_eq!(cfg.hash(&f), Some((l3, HashType::L3 { v6: false })));
+        assert_eq!(
+            cfg.hash(&f),
+            Some((
+                l3,
+                HashType::L3 {
+                    v6: false,
+                    dynhdr: false
+                }
+            ))
+        );
     }
 }
 
@@ -120,11 +130,21 @@ fn toeplitz_ipv6_vectors(
     let udp6 = HashType::L4 {
         v6: true,
         udp: true,
+        dynhdr: false,
     };
     assert_eq!(cfg.hash(&f), Some((l4, udp6)));
     cfg.fields =
         RSS_FIELDS_ALL & !((RSS_F_ALL & !(RSS_F_SRC_ADDR | RSS_F_DST_ADDR)) << (4 * RSS_FLOW_UDP6));
-    assert_eq!(cfg.hash(&f), Some((l3, HashType::L3 { v6: true })));
+    assert_eq!(
+        cfg.hash(&f),
+        Some((
+            l3,
+            HashType::L3 {
+                v6: true,
+                dynhdr: false
+            }
+        ))
+    );
 }
 
 /// What is hashed: each TCP and UDP flow the fields its nibble chooses, in the order source
@@ -147,9 +167,16 @@ fn flow_input_takes_what_a_nic_takes() {
     let udp4 = HashType::L4 {
         v6: false,
         udp: true,
+        dynhdr: false,
     };
     assert_eq!(ty(&udp, RSS_FIELDS_ALL), Some(udp4));
-    assert_eq!(ty(&udp, udp_src), Some(HashType::L3 { v6: false }));
+    assert_eq!(
+        ty(&udp, udp_src),
+        Some(HashType::L3 {
+            v6: false,
+            dynhdr: false
+        })
+    );
     assert!(ty(&tcp, RSS_FIELDS_ALL).is_some_and(HashType::is_l4));
     let mut frag = tcp.clone();
     frag[14 + 6] = 0x20; // more fragments
@@ -160,11 +187,17 @@ fn flow_input_takes_what_a_nic_takes() {
     let gre = frame(&a, &b, 1, 2, 47, false);
     assert_eq!(
         flow_input(&gre, RSS_FIELDS_ALL).map(|i| i.hash_type()),
-        Some(HashType::L3 { v6: false })
+        Some(HashType::L3 {
+            v6: false,
+            dynhdr: false
+        })
     );
     assert_eq!(
         flow_input(&tcp[..14 + 20 + 2], RSS_FIELDS_ALL).map(|i| i.hash_type()),
-        Some(HashType::L3 { v6: false })
+        Some(HashType::L3 {
+            v6: false,
+            dynhdr: false
+        })
     );
     assert_eq!(flow_input(&tcp[..14 + 19], RSS_FIELDS_ALL), None);
     let mut arp = tcp.clone();
@@ -176,6 +209,13 @@ fn flow_input_takes_what_a_nic_takes() {
     opts.splice(14 + 20..14 + 20, [1, 1, 1, 1]);
     opts[14 + 24..14 + 28].copy_from_slice(&[1, 2, 3, 4]);
     assert_eq!(bytes(&opts, tcp_only_dst), Some(vec![10, 0, 0, 2, 3, 4]));
+    // ... and the header's length varies (XDP's L3_DYNHDR).
+    let tcp4_opts = HashType::L4 {
+        v6: false,
+        udp: false,
+        dynhdr: true,
+    };
+    assert_eq!(ty(&opts, RSS_FIELDS_ALL), Some(tcp4_opts));
     // A fragment past the first: addresses only, whatever its protocol says.
     let mut later = tcp.clone();
     later[14 + 6..14 + 8].copy_from_slice(&[0x00, 0x10]);
@@ -193,6 +233,18 @@ fn flow_input_takes_what_a_nic_takes() {
         flow_input(&hbh, RSS_FIELDS_ALL).map(|i| i.bytes().len()),
         Some(32)
     );
+    let v6_ext = HashType::L3 {
+        v6: true,
+        dynhdr: true,
+    };
+    assert_eq!(ty(&hbh, RSS_FIELDS_ALL), Some(v6_ext));
+    // "No next header" (59) has no length: the header is the fixed one.
+    let none = frame(&s6, &d6, 1, 2, 59, false);
+    let v6_fixed = HashType::L3 {
+        v6: true,
+        dynhdr: false,
+    };
+    assert_eq!(ty(&none, RSS_FIELDS_ALL), Some(v6_fixed));
     let mut bad_ihl = tcp.clone();
     bad_ihl[14] = 0x44;
     assert_eq!(flow_input(&bad_ihl, RSS_FIELDS_ALL), None);
@@ -216,6 +268,7 @@ fn sender_follows_the_receivers_table() {
     let tcp4 = HashType::L4 {
         v6: false,
         udp: false,
+        dynhdr: false,
     };
     assert_eq!(rx.rx_hash(&f), Some((hash, tcp4)));
     for q in 0..4u8 {
