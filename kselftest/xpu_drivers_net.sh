@@ -29,6 +29,16 @@
 #   hw/xdp_metadata.py  the receive hash a native XDP program reads by kfunc.
 #   macsec.py   software MACsec over xpu, and a VLAN over that.
 #   hw/nk_netns.py  a netkit namespace that xpu0's tc ingress redirects into.
+#   psp.py      PSP encryption offload: each case that needs a PSP device skips or xfails.
+#   hw/nk_qlease.py  (PCI loop) a netkit device leasing an RX queue: each case fails, as it
+#               must, for the queue management ops xpu has not.
+# Not run: drivers/net/hw's shell tests, written for a cabled pair of a switch's or NIC's ports
+# (NETIFS): ethtool.sh (link modes and autoneg between the two PHYs), ethtool_extended_state.sh
+# (a PHY's link-down reasons: no cable, no partner), ethtool_mm.sh (802.3br MAC merge),
+# ethtool_std_stats.sh and ethtool_rmon.sh (a MAC's IEEE 802.3 and RMON counters), loopback.sh
+# (a MAC's or PHY's loopback), hw_stats_l3.sh and hw_stats_l3_gre.sh (a switch ASIC's L3
+# counters). xpu has none of these, as veth has none: what a case could show is that the
+# device lacks them, which ethtool already says (no link modes, no such statistics groups).
 # With XPU_DRV_PCI=1 they run on the PCI loop's two functions (tools/lab/vm.sh --ivshmem 2).
 
 . "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
@@ -575,11 +585,21 @@ HW_ABSENT=(
 	"devlink_rate_cross_esw.py" "No bond slaves for"
 	# (Its message names the device's PCI address, or "device" for one that has none.)
 	"devlink_rate_tc_bw.py" "Failed to enable switchdev mode on device"
+	# Device memory TCP into an RX queue of xpu0's, from this namespace, from a netkit
+	# namespace that leases the queue, from a user namespace's: it needs header/data split
+	# (payloads into the bound memory, headers into the kernel's; see test_hds_py) and queue
+	# management ops (the queue API of page-pool memory providers). xpu copies each frame out
+	# of the window into one skb of its own and has neither: ncdevmem's probe stops at "setting
+	# TCP data split is not supported".
+	"devmem.py" "Test requires devmem support"
+	"nk_devmem.py" "Test requires devmem support"
+	"userns_devmem.py" "Test requires devmem support"
 )
 
 test_hw_absent() {
 	local i t failed=()
 	drv_pair 4
+	drv_netkit_prefix
 	for ((i = 0; i < ${#HW_ABSENT[@]}; i += 2)); do
 		t=${HW_ABSENT[i]}
 		drv_exec "hw/$t" >/dev/null
@@ -589,7 +609,68 @@ test_hw_absent() {
 			echo "$DRV_OUT"
 		fi
 	done
+	# Splitting a devlink port into lanes: xpu registers no devlink instance, so there is no
+	# port to split. The test is no KTAP one: it says why it skips, and exits 4.
+	drv_exec hw/devlink_port_split.py
+	[ "$DRV_RC" = 4 ] && echo "$DRV_OUT" | grep -q "devlink output is empty" ||
+		failed+=(devlink_port_split.py)
 	[ ${#failed[@]} = 0 ] || fail "cases that did not skip as stated: ${failed[*]}"
+}
+
+# drv_netkit_prefix: the tests with a netkit namespace (NetDrvContEnv) reach it at a prefix of
+# its own (LOCAL_PREFIX_V6) that the peer routes via xpu0, where a tc program on xpu0's ingress
+# redirects it into the namespace.
+drv_netkit_prefix() {
+	ip -n "$REMOTE_NS" -6 route add 2001:db8:2::/64 via "$LOCAL_V6" ||
+		fail "cannot route the netkit prefix via $NETIF"
+	export LOCAL_PREFIX_V6=2001:db8:2::/64
+}
+
+# hw/pp_alloc_fail.py: page-pool allocation failures injected under iperf3's traffic from the
+# peer (fail_function on page_pool_alloc_netmems), counted in the qstats' rx-alloc-fail. xpu has
+# no page pool (it copies each frame out of the window into an skb; the allocation failures it
+# has, of those, are its rx-alloc-fail), so none are seen and the test skips. It injects only
+# once it sees 4000 packets a second (the peer sends without TSO and GSO, so that each packet
+# counts), which the lab's debug kernel does not receive (about 1300, under -icount too): then
+# the case skips, saying how many it saw.
+test_pp_alloc_fail_py() {
+	local seen
+	drv_pair
+	ip netns exec "$REMOTE_NS" ethtool -K "$REMOTE_IF" tso off gso off ||
+		fail "cannot turn the peer's segmentation offloads off"
+	drv_exec hw/pp_alloc_fail.py
+	seen=$(echo "$DRV_OUT" | sed -n "s/.*KsftFailEx: ('Traffic seems low:', \([0-9]*\)).*/\1/p")
+	[ -z "$seen" ] || skip "this kernel receives $seen packets a second, the test wants 4000"
+	[ "$DRV_RC" = 0 ] || fail "hw/pp_alloc_fail.py failed (exit $DRV_RC)"
+	drv_all_passed "Allocation failures not increasing"
+}
+
+# psp.py: PSP, the encryption a NIC with a PSP engine does (the PSP family's devices), on xpu0
+# and in a netkit namespace that xpu0 associates with. xpu has no such engine and registers no
+# PSP device: the cases that need one skip, and the two that only netdevsim can do xfail.
+test_psp_py() {
+	drv_pair
+	drv_netkit_prefix
+	drv_run psp.py
+	drv_all_passed "No PSP devices found" "Test only works on netdevsim"
+}
+
+# hw/nk_qlease.py: a netkit device leases an RX queue of the PCI function's for io_uring's
+# zero-copy receive (netdev queue-create). xpu has no queue management ops (see devmem.py in
+# HW_ABSENT), so the kernel refuses the lease, and each case, which fails rather than skips on
+# a device that cannot lend a queue, must fail for that and nothing else. (A pair's device is a
+# virtual one, which the kernel refuses before it asks for the ops: PCI mode only.)
+test_nk_qlease_py() {
+	local ran
+	drv_pair 2
+	drv_netkit_prefix
+	drv_exec hw/nk_qlease.py
+	ran=$(echo "$DRV_OUT" | grep -cE '^(not )?ok [0-9]+ ')
+	[ "$ran" -gt 0 ] || fail "no case ran"
+	[ "$(echo "$DRV_OUT" | grep -cE '^not ok [0-9]+ ')" = "$ran" ] ||
+		fail "a case passed or skipped: leasing a queue of xpu's cannot work"
+	[ "$(echo "$DRV_OUT" | grep -c 'does not support queue management operations')" -ge "$ran" ] ||
+		fail "a case failed for another reason than the queue management ops xpu has not"
 }
 
 # hw/xdp_metadata.py: a device-bound native program reads each packet's receive hash with
@@ -624,9 +705,7 @@ test_macsec_py() {
 # xpu0. The peer routes the prefix via xpu0.
 test_nk_netns_py() {
 	drv_pair
-	ip -n "$REMOTE_NS" -6 route add 2001:db8:2::/64 via 2001:db8::1 ||
-		fail "cannot route the netkit prefix via xpu0"
-	export LOCAL_PREFIX_V6=2001:db8:2::/64
+	drv_netkit_prefix
 	drv_run hw/nk_netns.py
 	drv_all_passed
 	drv_passed nk_netns.test_ping
@@ -677,7 +756,7 @@ if [ "${XPU_ICOUNT:-}" = 1 ]; then
 fi
 # XPU_DRV_PCI=1: the same tests on the PCI loop's functions (tools/lab/vm.sh --ivshmem 2).
 if [ "${XPU_DRV_PCI:-}" = 1 ]; then
-	xpu_begin 12
+	xpu_begin 13
 	xpu_case "PCI loop: drivers/net/hw/irq.py" test_irq_py
 	xpu_case "PCI loop: drivers/net/napi_threaded.py" test_napi_threaded_py
 	xpu_case "PCI loop: drivers/net/ping.py" test_ping_py
@@ -691,9 +770,11 @@ if [ "${XPU_DRV_PCI:-}" = 1 ]; then
 		test_rss_py
 	xpu_case "PCI loop: drivers/net/hw/rss_api.py (its context cases fail as they must)" \
 		test_rss_api_py
+	xpu_case "PCI loop: drivers/net/hw/nk_qlease.py (its cases fail as they must)" \
+		test_nk_qlease_py
 	xpu_end
 fi
-xpu_begin 19
+xpu_begin 21
 xpu_case "drivers/net/ping.py, NETIF=xpu0, REMOTE_TYPE=netns" test_ping_py
 xpu_case "drivers/net/xdp.py, its IPv4 cases" test_xdp_py
 xpu_case "drivers/net/stats.py" test_stats_py
@@ -713,4 +794,6 @@ xpu_case "drivers/net/hw/: what a NIC has and xpu has not (every case skips)" te
 xpu_case "drivers/net/macsec.py: software MACsec over xpu, a VLAN over it" test_macsec_py
 xpu_case "drivers/net/hw/nk_netns.py: xpu0's tc ingress redirects into a netkit namespace" \
 	test_nk_netns_py
+xpu_case "drivers/net/psp.py: no PSP engine (its cases skip)" test_psp_py
+xpu_case "drivers/net/hw/pp_alloc_fail.py: no page pool (it skips)" test_pp_alloc_fail_py
 xpu_end

@@ -25,9 +25,9 @@ fi
 
 # The kernel's own driver tests run against xpu too (xpu_drivers_net.sh): drivers/net's
 # ping.py, gro.py, stats.py, napi_id.py, queues.py, xdp.py, ring_reconfig.py, napi_threaded.py,
-# so_txtime.py, netpoll_basic.py, hds.py, shaper.py, macsec.py, and hw/'s csum.py, tso.py,
-# uso.py, irq.py, the RSS tests (rss_*.py, toeplitz.py), xdp_metadata.py, nk_netns.py and those
-# of features xpu has not (xpu_drivers_net.sh's HW_ABSENT).
+# so_txtime.py, netpoll_basic.py, hds.py, shaper.py, macsec.py, psp.py, and hw/'s csum.py,
+# tso.py, uso.py, irq.py, the RSS tests (rss_*.py, toeplitz.py), xdp_metadata.py, nk_netns.py,
+# nk_qlease.py and those of features xpu has not (xpu_drivers_net.sh's HW_ABSENT).
 # They need their part of the source tree around them, as in the tree: the Python libraries,
 # YNL and its specs, the XDP objects ping.py and xdp.py load (built here with clang) and the C
 # programs they drive (built here with gcc against the host's headers; the tree's Makefiles
@@ -39,11 +39,13 @@ cp "$st/drivers/net/ping.py" "$st/drivers/net/gro.py" "$st/drivers/net/stats.py"
 	"$st/drivers/net/napi_id.py" "$st/drivers/net/queues.py" "$st/drivers/net/xdp.py" \
 	"$st/drivers/net/ring_reconfig.py" "$st/drivers/net/napi_threaded.py" \
 	"$st/drivers/net/so_txtime.py" "$st/drivers/net/netpoll_basic.py" "$st/drivers/net/hds.py" \
-	"$st/drivers/net/shaper.py" "$st/drivers/net/macsec.py" "$pst/drivers/net/"
+	"$st/drivers/net/shaper.py" "$st/drivers/net/macsec.py" "$st/drivers/net/psp.py" \
+	"$pst/drivers/net/"
 cp -r "$st/drivers/net/lib" "$pst/drivers/net/"
 for t in csum tso uso irq gro_hw iou-zcrx ntuple ipsec_vxlan nic_timestamp xdp_metadata \
 	xsk_reconfig devlink_rate_cross_esw devlink_rate_tc_bw rss_api rss_ctx rss_drv \
-	rss_flow_label rss_input_xfrm toeplitz nk_netns; do
+	rss_flow_label rss_input_xfrm toeplitz nk_netns devmem devmem_lib nk_devmem userns_devmem \
+	nk_qlease pp_alloc_fail devlink_port_split; do
 	cp "$st/drivers/net/hw/$t.py" "$pst/drivers/net/hw/"
 done
 cp -r "$st/drivers/net/hw/lib" "$pst/drivers/net/hw/"
@@ -67,22 +69,26 @@ for prog in xdp_dummy xdp_native xdp_metadata; do
 		die "building $prog.bpf.o failed (clang and libbpf-dev: run 'make deps')"
 	fi
 done
-# hw/nk_netns.py's tc program on xpu0's ingress, which redirects into a netkit pair.
-if ! clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu \
-	-c "$st/drivers/net/hw/nk_forward.bpf.c" -o "$pst/drivers/net/hw/nk_forward.bpf.o" \
-	2>"$XPU_CACHE/ksft/bpf.log"; then
-	cat "$XPU_CACHE/ksft/bpf.log" >&2
-	die "building nk_forward.bpf.o failed"
-fi
+# The tc programs of the tests with a netkit pair (NetDrvContEnv: hw/nk_netns.py, psp.py, ...)
+# on xpu0's ingress, which redirect into the pair.
+for prog in nk_forward nk_primary_rx_redirect; do
+	if ! clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu \
+		-c "$st/drivers/net/hw/$prog.bpf.c" -o "$pst/drivers/net/hw/$prog.bpf.o" \
+		2>"$XPU_CACHE/ksft/bpf.log"; then
+		cat "$XPU_CACHE/ksft/bpf.log" >&2
+		die "building $prog.bpf.o failed"
+	fi
+done
 for prog in net/lib/gro net/lib/csum net/lib/xdp_helper drivers/net/napi_id_helper \
 	drivers/net/so_txtime; do
 	plog=$XPU_CACHE/ksft/${prog##*/}.log
 	gcc -O2 -Wall -I"$st" -o "$pst/$prog" "$st/$prog.c" 2>"$plog" ||
 		{ cat "$plog" >&2; die "building $prog failed"; }
 done
-# hw/toeplitz.py's program reads the device's RSS key and table through YNL's C library (the
-# ethtool family): built here from the tree's tools/net/ynl, against the kernel's uapi headers
-# (headers_install), as the tree's ynl.mk builds it.
+# The programs that speak netlink through YNL's C library: hw/toeplitz.py's reads the device's
+# RSS key and table (ethtool family), hw/devmem.py's ncdevmem binds memory to a queue (netdev),
+# psp.py's psp_responder is the peer's end (psp). Built here from the tree's tools/net/ynl,
+# against the kernel's uapi headers (headers_install), as the tree's ynl.mk builds them.
 ynl=$XPU_CACHE/ksft/ynl
 rm -rf "$ynl"
 mkdir -p "$ynl/tools/net" "$ynl/tools/scripts" "$ynl/include" "$ynl/Documentation"
@@ -93,12 +99,14 @@ cp -r "$src/Documentation/netlink" "$ynl/Documentation/"
 # ynl_gen_c.py finds the tree's root by its MAINTAINERS file (and looks for it forever).
 touch "$ynl/MAINTAINERS"
 ylog=$XPU_CACHE/ksft/ynl.log
-{ make -s -C "$src" O="$ynl/hdr" ARCH=x86 headers_install INSTALL_HDR_PATH="$ynl/usr" &&
-	make -s -C "$ynl/tools/net/ynl" GENS=ethtool RSTS="" libynl.a &&
-	gcc -O2 -Wall -I"$st" -isystem "$ynl/usr/include" -I"$ynl/tools/net/ynl/lib" \
-		-I"$ynl/tools/net/ynl/generated" -o "$pst/drivers/net/hw/toeplitz" \
-		"$st/drivers/net/hw/toeplitz.c" "$ynl/tools/net/ynl/libynl.a"; } >"$ylog" 2>&1 ||
-	{ cat "$ylog" >&2; die "building hw/toeplitz (YNL's C library) failed"; }
+( make -s -C "$src" O="$ynl/hdr" ARCH=x86 headers_install INSTALL_HDR_PATH="$ynl/usr" &&
+	make -s -C "$ynl/tools/net/ynl" GENS="ethtool netdev psp" RSTS="" libynl.a &&
+	for prog in drivers/net/hw/toeplitz drivers/net/hw/ncdevmem drivers/net/psp_responder; do
+		gcc -O2 -Wall -I"$st" -isystem "$ynl/usr/include" -I"$ynl/tools/net/ynl/lib" \
+			-I"$ynl/tools/net/ynl/generated" -o "$pst/$prog" "$st/$prog.c" \
+			"$ynl/tools/net/ynl/libynl.a" || exit 1
+	done ) >"$ylog" 2>&1 ||
+	{ cat "$ylog" >&2; die "building the YNL programs (toeplitz, ncdevmem, psp_responder) failed"; }
 # The tree's own bpftool, for hw/xdp_metadata.py (xpu_drivers_net.sh puts it first on its
 # PATH): bookworm's 7.1 cannot load a device-bound program ("xdpmeta_dev").
 blog=$XPU_CACHE/ksft/bpftool.log
