@@ -3,7 +3,8 @@
 # Native XDP on a pair: a program attached with `ip link set ... xdpdrv` runs on each received
 # frame before any skb is built, and its verdicts do what they say: XDP_PASS to the stack,
 # XDP_DROP and XDP_ABORTED gone, XDP_TX back out through our TX ring, XDP_REDIRECT out of a
-# device (here the same one, through its ndo_xdp_xmit), each counted per queue in ethtool -S.
+# device (the same one, through its ndo_xdp_xmit; and into xpu from a veth's program), each
+# counted per queue in ethtool -S.
 # A program without multi-buffer support bounds the peer's MTU (extack) and turns its GSO off,
 # as veth does; frames too large for a page run a multi-buffer program as skbs (generic XDP).
 # The programs are xpu_xdp.bpf.c: UDP port 9001 drop, 9002 reply by XDP_TX, 9003 reply by
@@ -157,6 +158,70 @@ test_multi_buffer() {
 	[ "$got" = 0 ] || fail "8000-byte XDP_DROP: $got replies"
 }
 
+# XDP_REDIRECT into xpu from another device: a native program on a veth (xpu_xdp_forward)
+# redirects datagrams through a devmap into xdp1, whose ndo_xdp_xmit then sends frames that are
+# the veth's (from its page pool), not its own, and gives them back. Each arrives whole at xdp0
+# (a packet socket there sees them: they are addressed to the veth, not to xdp0), and nothing
+# leaks (the suite's kmemleak case).
+test_redirect_in() {
+	local src id map ifindex cap n=40
+	xdp_pair
+	src=$(xpu_netns xdp-src) || fail "cannot create netns"
+	ip -n "$NS" link add vx0 type veth peer name vx1 netns "$src" || fail "cannot add a veth pair"
+	ip -n "$NS" addr add 10.78.0.1/24 dev vx0
+	ip -n "$src" addr add 10.78.0.2/24 dev vx1
+	ip -n "$NS" link set vx0 up
+	ip -n "$src" link set vx1 up
+	ip -n "$NS" link set vx0 xdpdrv obj "$PROG" program xpu_xdp_forward ||
+		fail "attaching xpu_xdp_forward to the veth failed"
+	id=$(ip -n "$NS" -j -d link show vx0 |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["xdp"]["prog"]["id"])')
+	map=$(bpftool -j prog show id "$id" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["map_ids"][0])')
+	# A devmap entry names its device by index in the namespace of whoever writes it.
+	ifindex=$(ip netns exec "$NS" cat /sys/class/net/xdp1/ifindex)
+	ip netns exec "$NS" bpftool map update id "$map" key 0 0 0 0 \
+		value $((ifindex & 255)) $((ifindex >> 8 & 255)) 0 0 || fail "cannot fill the devmap"
+	ip netns exec "$src" ping -q -c 1 -W 5 10.78.0.1 >/dev/null || fail "no ping over the veth"
+	cap=$(mktemp)
+	python3 - $((2 * n)) >"$cap" <<-'EOF' &
+	import socket, sys
+	want, got = int(sys.argv[1]), 0
+	s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+	s.bind(("xdp0", 0))
+	s.settimeout(20)
+	print("ready", flush=True)
+	try:
+	    while got < want:
+	        f = s.recv(4096)
+	        # Ethernet, IPv4 (20 bytes), UDP to 9006; the payload the sender made for its length.
+	        if len(f) < 42 or f[36:38] != (9006).to_bytes(2, "big"):
+	            continue
+	        size = int.from_bytes(f[38:40], "big") - 8
+	        if f[42:42 + size] == bytes((j * 7 + size) % 251 for j in range(size)):
+	            got += 1
+	except socket.timeout:
+	    pass
+	print(got)
+	EOF
+	slowwait 10 grep -q ready "$cap" || fail "the packet socket did not start"
+	ip netns exec "$src" python3 - $n <<-'EOF'
+	import socket, sys, time
+	s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	for size in (64, 1400):
+	    for i in range(int(sys.argv[1])):
+	        s.sendto(bytes((j * 7 + size) % 251 for j in range(size)), ("10.78.0.1", 9006))
+	        time.sleep(0.002)
+	EOF
+	wait
+	[ "$(tail -n 1 "$cap")" = $((2 * n)) ] ||
+		fail "xdp0 received $(tail -n 1 "$cap") of $((2 * n)) redirected datagrams whole"
+	rm -f "$cap"
+	[ "$(xstat tx_xdp_xmit)" = $((2 * n)) ] ||
+		fail "tx xdp_xmit is $(xstat tx_xdp_xmit), not $((2 * n))"
+	[ "$(xstat tx_xdp_xmit_err)" = 0 ] || fail "a redirected frame found no room"
+}
+
 # AF_XDP, copy mode: a native program sends datagrams into an XSKMAP (XDP_REDIRECT), and the
 # socket (xpu_xsk) sends each back as the reply through its TX ring (ndo_start_xmit). Zero-copy
 # is refused: a received frame lives in the shared window, not in the socket's memory.
@@ -184,10 +249,12 @@ test_af_xdp() {
 	return 0
 }
 
-xpu_begin 5
+xpu_begin 6
 modprobe xpu
 xpu_case "native XDP: pass, drop, abort, XDP_TX, redirect through ndo_xdp_xmit, counted" \
 	test_verdicts
+xpu_case "XDP_REDIRECT from a veth into xpu: ndo_xdp_xmit sends another device's frames" \
+	test_redirect_in
 xpu_case "a single-buffer program bounds the peer's MTU and GSO" test_single_buffer_bounds
 xpu_case "a multi-buffer program: frames past a page as skbs, the rest natively" test_multi_buffer
 xpu_case "AF_XDP in copy mode: received through an XSKMAP, replies sent from the socket" \
