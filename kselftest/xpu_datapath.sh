@@ -94,10 +94,13 @@ test_iperf_both_ways() {
 		[ "$(stat "$1" "$2" tx_dropped)$(stat "$1" "$2" rx_dropped)$(stat "$1" "$2" rx_errors)" = 000 ] ||
 			fail "$2 dropped or refused packets"
 	done
-	# GSO: the bulk direction's packets average far above the MTU.
+	# GSO: the bulk direction's packets average above the largest frame of the MTU (1514
+	# bytes), which only unsegmented GSO packets can make. How far above is TCP's choice, not
+	# xpu's: it sizes its GSO packets by its rate (about 28 KB here, 2 KB in a CI run whose
+	# guest sent ten times slower).
 	rx1=$(stat "$B" xpu1 rx_bytes) tx0=$(stat "$B" xpu1 rx_packets)
 	echo "xpu1 average packet: $((rx1 / tx0)) bytes"
-	[ $((rx1 / tx0)) -gt 3000 ] || fail "GSO packets did not cross whole"
+	[ $((rx1 / tx0)) -gt 1514 ] || fail "GSO packets did not cross whole"
 }
 
 test_jumbo_mtu() {
@@ -409,7 +412,10 @@ test_busy_poll_flag() {
 	[ "$(priv_flag "$B" xpu1 busy-poll)" = off ] || fail "busy-poll does not read back off"
 	off=$(sent_and_rung) || exit 1
 	echo "packets and doorbells xpu0 sent and rang: $on with busy-poll, $again after a down/up, $off without"
-	[ "${on% *}" -ge 1000 ] || fail "too little traffic with busy-poll to tell"
+	# Enough packets that two doorbells tell (without the flag it rings about one per packet).
+	# A 3 s run carries about a thousand when the machine runs other VMs too (984, 1539 and
+	# 1142 in one cold run).
+	[ "${on% *}" -ge 200 ] || fail "too little traffic with busy-poll to tell"
 	# The first packet may find the receiver armed from before the flag: one doorbell per queue.
 	[ "${on#* }" -le 2 ] || fail "the sender rang doorbells to a busy-polling receiver"
 	[ "${again#* }" -le 2 ] || fail "doorbells to a busy-polling receiver after its down/up"

@@ -8,7 +8,7 @@
 # A program without multi-buffer support bounds the peer's MTU (extack) and turns its GSO off,
 # as veth does; frames too large for a page run a multi-buffer program as skbs (generic XDP).
 # The programs are xpu_xdp.bpf.c: UDP port 9001 drop, 9002 reply by XDP_TX, 9003 reply by
-# XDP_REDIRECT, 9004 abort, all else pass.
+# XDP_REDIRECT, 9004 abort, all else pass; and on a veth, 9006 redirected into xpu.
 
 . "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
 
@@ -30,11 +30,12 @@ xdp_pair() {
 	ip -n "$NS" link set xdp1 up
 }
 
-# attach SECTION: xdp1 runs the program of SECTION natively.
+# attach PROGRAM: xdp1 runs PROGRAM of xpu_xdp.bpf.o natively (by name: its "xdp" section
+# has two).
 attach() {
 	local out
 	[ -f "$PROG" ] || fail "$PROG was not built (clang, libbpf-dev)"
-	out=$(ip -n "$NS" link set xdp1 xdpdrv obj "$PROG" sec "$1" 2>&1) ||
+	out=$(ip -n "$NS" link set xdp1 xdpdrv obj "$PROG" program "$1" 2>&1) ||
 		fail "attaching $1 natively failed: $out"
 	ip -n "$NS" -j -d link show xdp1 | grep -q '"xdp":{"mode":1' ||
 		fail "xdp1 does not report a native program"
@@ -53,7 +54,7 @@ xstat() {
 test_verdicts() {
 	local n=40 got pass
 	xdp_pair
-	attach xdp
+	attach xpu_xdp
 	ping -c 2 -W 5 10.77.0.2 >/dev/null || fail "ping through XDP_PASS failed"
 	got=$(echoes 9002 $n 64)
 	[ "$got" = $n ] || fail "XDP_TX: $got of $n replies"
@@ -92,12 +93,12 @@ test_single_buffer_bounds() {
 	tcp=$(mktemp)
 	xdp_pair
 	ip link set xdp0 mtu 9000
-	out=$(ip -n "$NS" link set xdp1 xdpdrv obj "$PROG" sec xdp 2>&1) &&
+	out=$(ip -n "$NS" link set xdp1 xdpdrv obj "$PROG" program xpu_xdp 2>&1) &&
 		fail "a single-buffer program attached with the peer's MTU at 9000"
 	echo "$out" | grep -q 'peer MTU 9000 is too large for XDP' ||
 		fail "unclear refusal: $out"
 	ip link set xdp0 mtu 1500
-	attach xdp
+	attach xpu_xdp
 	max=$(ip -j -d link show xdp0 | sed -n 's/.*"max_mtu":\([0-9]*\).*/\1/p')
 	[ "$max" -lt 4096 ] || fail "the peer's max_mtu is $max with the program attached"
 	out=$(ip link set xdp0 mtu "$((max + 1))" 2>&1) && fail "the peer's MTU went past $max"
@@ -135,12 +136,12 @@ test_multi_buffer() {
 	xdp_pair
 	# The largest frame a page holds: the peer's MTU bound under a single-buffer program,
 	# with its Ethernet header.
-	attach xdp
+	attach xpu_xdp
 	max=$(ip -j -d link show xdp0 | sed -n 's/.*"max_mtu":\([0-9]*\).*/\1/p')
 	ip -n "$NS" link set xdp1 xdpdrv off || fail "detaching failed"
 	ip link set xdp0 mtu 9000
 	ip -n "$NS" link set xdp1 mtu 9000
-	attach xdp.frags
+	attach xpu_xdp_frags
 	got=$(echoes 9002 10 8000)
 	[ "$got" = 10 ] || fail "8000-byte XDP_TX: $got of 10 replies"
 	[ "$(xstat rx_xdp_generic)" = 10 ] || fail "rx xdp_generic is $(xstat rx_xdp_generic)"
@@ -164,10 +165,13 @@ test_multi_buffer() {
 # (a packet socket there sees them: they are addressed to the veth, not to xdp0), and nothing
 # leaks (the suite's kmemleak case).
 test_redirect_in() {
-	local src id map ifindex cap n=40
+	local src id map ifindex cap rx n=40
+	command -v bpftool >/dev/null || skip "bpftool not installed"
+	[ -f "$PROG" ] || fail "$PROG was not built (clang, libbpf-dev)"
 	xdp_pair
 	src=$(xpu_netns xdp-src) || fail "cannot create netns"
-	ip -n "$NS" link add vx0 type veth peer name vx1 netns "$src" || fail "cannot add a veth pair"
+	ip -n "$NS" link add vx0 type veth peer name vx1 netns "$src" ||
+		fail "cannot add a veth pair"
 	ip -n "$NS" addr add 10.78.0.1/24 dev vx0
 	ip -n "$src" addr add 10.78.0.2/24 dev vx1
 	ip -n "$NS" link set vx0 up
@@ -178,10 +182,12 @@ test_redirect_in() {
 		python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["xdp"]["prog"]["id"])')
 	map=$(bpftool -j prog show id "$id" |
 		python3 -c 'import json, sys; print(json.load(sys.stdin)["map_ids"][0])')
-	# A devmap entry names its device by index in the namespace of whoever writes it.
+	# A devmap entry names its device by index in the namespace of whoever writes it; the
+	# value is the index's four bytes, least significant first.
 	ifindex=$(ip netns exec "$NS" cat /sys/class/net/xdp1/ifindex)
-	ip netns exec "$NS" bpftool map update id "$map" key 0 0 0 0 \
-		value $((ifindex & 255)) $((ifindex >> 8 & 255)) 0 0 || fail "cannot fill the devmap"
+	ip netns exec "$NS" bpftool map update id "$map" key 0 0 0 0 value $((ifindex & 255)) \
+		$((ifindex >> 8 & 255)) $((ifindex >> 16 & 255)) $((ifindex >> 24)) ||
+		fail "cannot fill the devmap"
 	ip netns exec "$src" ping -q -c 1 -W 5 10.78.0.1 >/dev/null || fail "no ping over the veth"
 	cap=$(mktemp)
 	python3 - $((2 * n)) >"$cap" <<-'EOF' &
@@ -194,7 +200,7 @@ test_redirect_in() {
 	try:
 	    while got < want:
 	        f = s.recv(4096)
-	        # Ethernet, IPv4 (20 bytes), UDP to 9006; the payload the sender made for its length.
+	        # Ethernet, IPv4 (20 bytes), UDP to 9006; the payload the sender made for its size.
 	        if len(f) < 42 or f[36:38] != (9006).to_bytes(2, "big"):
 	            continue
 	        size = int.from_bytes(f[38:40], "big") - 8
@@ -204,7 +210,9 @@ test_redirect_in() {
 	    pass
 	print(got)
 	EOF
-	slowwait 10 grep -q ready "$cap" || fail "the packet socket did not start"
+	rx=$!
+	# The receiver holds this case's output open: it must not outlive a failure.
+	slowwait 10 grep -q ready "$cap" || { kill $rx; fail "the packet socket did not start"; }
 	ip netns exec "$src" python3 - $n <<-'EOF'
 	import socket, sys, time
 	s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -213,7 +221,7 @@ test_redirect_in() {
 	        s.sendto(bytes((j * 7 + size) % 251 for j in range(size)), ("10.78.0.1", 9006))
 	        time.sleep(0.002)
 	EOF
-	wait
+	wait $rx
 	[ "$(tail -n 1 "$cap")" = $((2 * n)) ] ||
 		fail "xdp0 received $(tail -n 1 "$cap") of $((2 * n)) redirected datagrams whole"
 	rm -f "$cap"

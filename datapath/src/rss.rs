@@ -31,14 +31,17 @@ pub const FLOW_HEADER_MAX: usize = 18 + 60 + 4;
 
 /// What a hash covers: the kernel's `enum pkt_hash_types` (L3 or L4) for an skb, and, for an
 /// XDP program's `bpf_xdp_metadata_rx_hash()`, `enum xdp_rss_hash_type` (which also names the
-/// IP version and the transport, and whether the IP header's length varies: `dynhdr`, an IPv4
-/// header with options or an IPv6 one followed by extension headers).
+/// IP version and the transport, and for an L3 hash whether the IP header's length varies).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HashType {
-    /// The addresses of an IPv4 packet (`v6` false) or an IPv6 one.
+    /// The addresses of an IPv4 packet (`v6` false) or an IPv6 one. `dynhdr`: an IPv4 header
+    /// with options, or an IPv6 one followed by extension headers (the kernel's
+    /// `XDP_RSS_TYPE_L3_IPV4_OPT` and `_L3_IPV6_EX`).
     L3 { v6: bool, dynhdr: bool },
-    /// The addresses and the ports of a TCP packet (`udp` false) or a UDP one.
-    L4 { v6: bool, udp: bool, dynhdr: bool },
+    /// The addresses and the ports of a TCP packet (`udp` false) or a UDP one. Past IPv6's
+    /// extension headers the ports are not looked for; IPv4's options do not change the type
+    /// (the kernel names no L4 type with them, and NICs report `XDP_RSS_TYPE_L4_IPV4_TCP`).
+    L4 { v6: bool, udp: bool },
 }
 
 impl HashType {
@@ -160,7 +163,6 @@ pub fn flow_input(frame: &[u8], fields: u32) -> Option<FlowInput> {
             HashType::L4 {
                 v6,
                 udp: l4_proto == IPPROTO_UDP,
-                dynhdr,
             }
         } else {
             HashType::L3 { v6, dynhdr }

@@ -68,7 +68,6 @@ fn toeplitz_ipv4_vectors(
         let tcp4 = HashType::L4 {
             v6: false,
             udp: false,
-            dynhdr: false,
         };
         assert_eq!(cfg.hash(&f), Some((l4, tcp4)));
         cfg.fields = (RSS_F_SRC_ADDR | RSS_F_DST_ADDR) << (4 * RSS_FLOW_TCP4);
@@ -130,7 +129,6 @@ fn toeplitz_ipv6_vectors(
     let udp6 = HashType::L4 {
         v6: true,
         udp: true,
-        dynhdr: false,
     };
     assert_eq!(cfg.hash(&f), Some((l4, udp6)));
     cfg.fields =
@@ -157,6 +155,7 @@ fn flow_input_takes_what_a_nic_takes() {
     let udp = frame(&a, &b, 0x0102, 0x0304, 17, false);
     let bytes = |f: &[u8], fields| flow_input(f, fields).map(|i| i.bytes().to_vec());
     let tcp_only_dst = (RSS_F_DST_ADDR | RSS_F_DST_PORT) << (4 * RSS_FLOW_TCP4);
+    let tcp_only_addrs = (RSS_F_SRC_ADDR | RSS_F_DST_ADDR) << (4 * RSS_FLOW_TCP4);
     assert_eq!(bytes(&tcp, tcp_only_dst), Some(vec![10, 0, 0, 2, 3, 4]));
     // UDP hashes nothing in that configuration.
     assert_eq!(bytes(&udp, tcp_only_dst), None);
@@ -167,7 +166,6 @@ fn flow_input_takes_what_a_nic_takes() {
     let udp4 = HashType::L4 {
         v6: false,
         udp: true,
-        dynhdr: false,
     };
     assert_eq!(ty(&udp, RSS_FIELDS_ALL), Some(udp4));
     assert_eq!(
@@ -209,13 +207,14 @@ fn flow_input_takes_what_a_nic_takes() {
     opts.splice(14 + 20..14 + 20, [1, 1, 1, 1]);
     opts[14 + 24..14 + 28].copy_from_slice(&[1, 2, 3, 4]);
     assert_eq!(bytes(&opts, tcp_only_dst), Some(vec![10, 0, 0, 2, 3, 4]));
-    // ... and the header's length varies (XDP's L3_DYNHDR).
-    let tcp4_opts = HashType::L4 {
+    // ... and the header's length varies (XDP's L3_DYNHDR) for an L3 hash; an L4 one is of
+    // the type it would be without them.
+    let v4_opts = HashType::L3 {
         v6: false,
-        udp: false,
         dynhdr: true,
     };
-    assert_eq!(ty(&opts, RSS_FIELDS_ALL), Some(tcp4_opts));
+    assert_eq!(ty(&opts, tcp_only_addrs), Some(v4_opts));
+    assert!(ty(&opts, RSS_FIELDS_ALL).is_some_and(HashType::is_l4));
     // A fragment past the first: addresses only, whatever its protocol says.
     let mut later = tcp.clone();
     later[14 + 6..14 + 8].copy_from_slice(&[0x00, 0x10]);
@@ -237,14 +236,25 @@ fn flow_input_takes_what_a_nic_takes() {
         v6: true,
         dynhdr: true,
     };
-    assert_eq!(ty(&hbh, RSS_FIELDS_ALL), Some(v6_ext));
-    // "No next header" (59) has no length: the header is the fixed one.
-    let none = frame(&s6, &d6, 1, 2, 59, false);
+    // Hop-by-hop, routing, fragment, authentication and destination options headers.
+    for next in [0, 43, 44, 51, 60] {
+        let ext = frame(&s6, &d6, 1, 2, next, false);
+        assert_eq!(ty(&ext, RSS_FIELDS_ALL), Some(v6_ext), "next header {next}");
+    }
+    // "No next header" (59) has no length, and ESP (50) is the payload, not an extension
+    // header: the IP header is the fixed one.
     let v6_fixed = HashType::L3 {
         v6: true,
         dynhdr: false,
     };
-    assert_eq!(ty(&none, RSS_FIELDS_ALL), Some(v6_fixed));
+    for next in [59, 50] {
+        let fixed = frame(&s6, &d6, 1, 2, next, false);
+        assert_eq!(
+            ty(&fixed, RSS_FIELDS_ALL),
+            Some(v6_fixed),
+            "next header {next}"
+        );
+    }
     let mut bad_ihl = tcp.clone();
     bad_ihl[14] = 0x44;
     assert_eq!(flow_input(&bad_ihl, RSS_FIELDS_ALL), None);
@@ -268,7 +278,6 @@ fn sender_follows_the_receivers_table() {
     let tcp4 = HashType::L4 {
         v6: false,
         udp: false,
-        dynhdr: false,
     };
     assert_eq!(rx.rx_hash(&f), Some((hash, tcp4)));
     for q in 0..4u8 {

@@ -309,27 +309,23 @@ const HASH_L4: u32 = bindings::pkt_hash_types_PKT_HASH_TYPE_L4;
 /// What a hash covers, in an XDP program's words (`enum xdp_rss_hash_type`, whose
 /// `XDP_RSS_TYPE_*` values are these bits combined).
 fn xdp_hash_type(ty: HashType) -> sys::xdp_rss_hash_type {
-    let l3 = |v6, dynhdr| {
-        let version = if v6 {
+    let l3 = |v6| {
+        if v6 {
             sys::xdp_rss_hash_type_XDP_RSS_L3_IPV6
         } else {
             sys::xdp_rss_hash_type_XDP_RSS_L3_IPV4
-        };
-        if dynhdr {
-            version | sys::xdp_rss_hash_type_XDP_RSS_L3_DYNHDR
-        } else {
-            version
         }
     };
     match ty {
-        HashType::L3 { v6, dynhdr } => l3(v6, dynhdr),
-        HashType::L4 { v6, udp, dynhdr } => {
+        HashType::L3 { v6, dynhdr: false } => l3(v6),
+        HashType::L3 { v6, dynhdr: true } => l3(v6) | sys::xdp_rss_hash_type_XDP_RSS_L3_DYNHDR,
+        HashType::L4 { v6, udp } => {
             let l4 = if udp {
                 sys::xdp_rss_hash_type_XDP_RSS_L4_UDP
             } else {
                 sys::xdp_rss_hash_type_XDP_RSS_L4_TCP
             };
-            l3(v6, dynhdr) | sys::xdp_rss_hash_type_XDP_RSS_L4 | l4
+            l3(v6) | sys::xdp_rss_hash_type_XDP_RSS_L4 | l4
         }
     }
 }

@@ -80,8 +80,8 @@ log "kselftests in VMs"
 ktap=$XPU_CACHE/ksft/last-run.tap
 # xpu_datapath.sh last: its last case, should its bug come back, wedges the kernel.
 lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh xpu_xdp.sh
-	xpu_node.sh xpu_splitns.sh xpu_datapath.sh)
-lane_b=(xpu_drivers_net.sh)
+	xpu_splitns.sh xpu_datapath.sh)
+lane_b=(xpu_node.sh xpu_drivers_net.sh)
 # Every pair-mode suite the install has must be in a lane: a new suite left out would never run.
 for t in $("$inst/run_kselftest.sh" -l | sed -n 's/^drivers\/net\/xpu://p'); do
 	case " ${lane_a[*]} ${lane_b[*]} xpu_pci.sh " in
@@ -116,10 +116,11 @@ ksft_vm() {
 vms=(xpu-ksft-b xpu-ksft-a xpu-ksft-icount xpu-ksft-pci xpu-ksft-pci-drv xpu-ksft-pci-icount)
 # Lane A ends with the kernel's tests that need the guest's clock to follow its instructions
 # (gro.py's large trains, netpoll_basic.py, hw/toeplitz.py, hw/rss_ctx.py, hw/csum.py,
-# hw/xdp_metadata.py: xpu_drivers_net.sh says why; with XPU_ICOUNT=1 it runs those cases
-# only). Lane B's last VMs run the kernel's tests on the PCI loop (XPU_DRV_PCI=1), then those
-# of them that need that clock there too (hw/toeplitz.py, hw/csum.py). The lanes' times in a
-# cold run (1a34401): A 2688 + 578 s, B 1382 + 473 + 1334 + 184 s.
+# hw/xdp_metadata.py, xdp.py: xpu_drivers_net.sh says why; with XPU_ICOUNT=1 it runs those
+# cases only). Lane B's last VMs run the kernel's tests on the PCI loop (XPU_DRV_PCI=1), then
+# those of them that need that clock there too (hw/toeplitz.py, hw/csum.py, xdp.py). The
+# lanes' times in a cold run (d4f4e1c, before xdp.py and xpu_node.sh moved): A 3045 + 618 s,
+# B 1666 + 559 + 1386 + 268 s.
 {
 	ksft_vm xpu-ksft-a 3600 -- "${lane_a[@]}"
 	ksft_vm xpu-ksft-icount 1200 --env XPU_ICOUNT=1 --qemu-opts "-icount shift=0,sleep=on" -- \

@@ -27,7 +27,8 @@ fi
 # ping.py, gro.py, stats.py, napi_id.py, queues.py, xdp.py, ring_reconfig.py, napi_threaded.py,
 # so_txtime.py, netpoll_basic.py, hds.py, shaper.py, macsec.py, psp.py, and hw/'s csum.py,
 # tso.py, uso.py, irq.py, the RSS tests (rss_*.py, toeplitz.py), xdp_metadata.py, nk_netns.py,
-# nk_qlease.py and those of features xpu has not (xpu_drivers_net.sh's HW_ABSENT).
+# nk_qlease.py, pp_alloc_fail.py and those of features xpu has not (xpu_drivers_net.sh's
+# HW_ABSENT, devlink_port_split.py).
 # They need their part of the source tree around them, as in the tree: the Python libraries,
 # YNL and its specs, the XDP objects ping.py and xdp.py load (built here with clang) and the C
 # programs they drive (built here with gcc against the host's headers; the tree's Makefiles
@@ -69,8 +70,9 @@ for prog in xdp_dummy xdp_native xdp_metadata; do
 		die "building $prog.bpf.o failed (clang and libbpf-dev: run 'make deps')"
 	fi
 done
-# The tc programs of the tests with a netkit pair (NetDrvContEnv: hw/nk_netns.py, psp.py, ...)
-# on xpu0's ingress, which redirect into the pair.
+# The tc programs of the tests with a netkit pair (NetDrvContEnv: hw/nk_netns.py, psp.py, ...):
+# nk_forward on xpu0's ingress redirects into the pair, nk_primary_rx_redirect on the pair's
+# host end's ingress sends out of xpu0.
 for prog in nk_forward nk_primary_rx_redirect; do
 	if ! clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu \
 		-c "$st/drivers/net/hw/$prog.bpf.c" -o "$pst/drivers/net/hw/$prog.bpf.o" \
@@ -106,7 +108,7 @@ ylog=$XPU_CACHE/ksft/ynl.log
 			-I"$ynl/tools/net/ynl/generated" -o "$pst/$prog" "$st/$prog.c" \
 			"$ynl/tools/net/ynl/libynl.a" || exit 1
 	done ) >"$ylog" 2>&1 ||
-	{ cat "$ylog" >&2; die "building the YNL programs (toeplitz, ncdevmem, psp_responder) failed"; }
+	{ cat "$ylog" >&2; die "cannot build YNL's programs (toeplitz, ncdevmem, psp_responder)"; }
 # The tree's own bpftool, for hw/xdp_metadata.py (xpu_drivers_net.sh puts it first on its
 # PATH): bookworm's 7.1 cannot load a device-bound program ("xdpmeta_dev").
 blog=$XPU_CACHE/ksft/bpftool.log
