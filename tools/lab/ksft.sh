@@ -61,24 +61,17 @@ cp "$XPU_ROOT/uapi/xpu.yaml" "$py/Documentation/netlink/specs/xpu.yaml"
 python3 "$XPU_ROOT/tools/lab/rt-link-xpu.py" "$src/Documentation/netlink/specs/rt-link.yaml" \
 	"$XPU_ROOT/uapi/xpu.yaml" >"$py/Documentation/netlink/specs/rt-link.yaml" ||
 	die "giving rt-link.yaml the xpu link kind failed"
-# With BTF (-g): xdp.py's program has maps that bpftool prints by it, and hw/xdp_metadata.py's
-# calls a kfunc, which libbpf finds by the kernel's BTF.
-for prog in xdp_dummy xdp_native xdp_metadata; do
-	if ! clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$st/net/lib/$prog.bpf.c" \
-		-o "$pst/net/lib/$prog.bpf.o" 2>"$XPU_CACHE/ksft/bpf.log"; then
-		cat "$XPU_CACHE/ksft/bpf.log" >&2
-		die "building $prog.bpf.o failed (clang and libbpf-dev: run 'make deps')"
-	fi
-done
-# The tc programs of the tests with a netkit pair (NetDrvContEnv: hw/nk_netns.py, psp.py, ...):
+# The BPF objects, with BTF (-g): xdp.py's program has maps that bpftool prints by it, and
+# hw/xdp_metadata.py's calls a kfunc, which libbpf finds by the kernel's BTF; and the tc
+# programs of the tests with a netkit pair (NetDrvContEnv: hw/nk_netns.py, psp.py, ...):
 # nk_forward on xpu0's ingress redirects into the pair, nk_primary_rx_redirect on the pair's
 # host end's ingress sends out of xpu0.
-for prog in nk_forward nk_primary_rx_redirect; do
-	if ! clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu \
-		-c "$st/drivers/net/hw/$prog.bpf.c" -o "$pst/drivers/net/hw/$prog.bpf.o" \
-		2>"$XPU_CACHE/ksft/bpf.log"; then
+for prog in net/lib/xdp_dummy net/lib/xdp_native net/lib/xdp_metadata \
+	drivers/net/hw/nk_forward drivers/net/hw/nk_primary_rx_redirect; do
+	if ! clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$st/$prog.bpf.c" \
+		-o "$pst/$prog.bpf.o" 2>"$XPU_CACHE/ksft/bpf.log"; then
 		cat "$XPU_CACHE/ksft/bpf.log" >&2
-		die "building $prog.bpf.o failed"
+		die "building ${prog##*/}.bpf.o failed (clang and libbpf-dev: run 'make deps')"
 	fi
 done
 for prog in net/lib/gro net/lib/csum net/lib/xdp_helper drivers/net/napi_id_helper \
