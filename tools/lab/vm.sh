@@ -4,7 +4,9 @@
 # checkout at the same path, run one command as root, and return its output and exit status.
 #
 #   tools/lab/vm.sh [--timeout S] [--cpus N] [--mem M] [--name N] [--qemu-opts OPTS]
-#                   [--ivshmem N [--fabric SOCKET]] -- CMD
+#                   [--append KERNEL_ARGS] [--ivshmem N [--fabric SOCKET]] -- CMD
+#
+# --append adds to the guest kernel's command line (kmemleak=off: see tools/lab/check.sh).
 #
 # --ivshmem N gives the VM N ivshmem-doorbell devices on one fabric (N=2 is PCI mode's
 # single-VM loop: xpu binds both, one host side and one DPU side). The fabric is the daemon at
@@ -16,7 +18,7 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-timeout=600 cpus=2 mem=2G name=xpu qemu_opts="" verbose=${XPU_VM_VERBOSE:-0} ivshmem=0 fabric=""
+timeout=600 cpus=2 mem=2G name=xpu qemu_opts="" append="" verbose=${XPU_VM_VERBOSE:-0} ivshmem=0 fabric=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -24,11 +26,12 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift 2 ;;
 	--name) name=$2; shift 2 ;;
 	--qemu-opts) qemu_opts=$2; shift 2 ;;
+	--append) append=$2; shift 2 ;;
 	--ivshmem) ivshmem=$2; shift 2 ;;
 	--fabric) fabric=$2; shift 2 ;;
 	-v|--verbose) verbose=1; shift ;;
 	--) shift; break ;;
-	*) die "vm.sh: unknown option '$1' (usage: vm.sh [--timeout S] [--cpus N] [--mem M] [--qemu-opts O] [--ivshmem N [--fabric SOCKET]] -- CMD)" ;;
+	*) die "vm.sh: unknown option '$1' (usage: vm.sh [--timeout S] [--cpus N] [--mem M] [--qemu-opts O] [--append A] [--ivshmem N [--fabric SOCKET]] -- CMD)" ;;
 	esac
 done
 [ $# -gt 0 ] || die "vm.sh: no command given (usage: vm.sh [options] -- CMD)"
@@ -72,7 +75,7 @@ fi
 # console).
 vng_args=(--run "$bzimage" --disable-kvm --force-9p --user root --name "$name"
 	--cpus "$cpus" --memory "$mem" --cwd "$XPU_ROOT"
-	--append "panic=-1 oops=panic softlockup_panic=0 rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose")
+	--append "panic=-1 oops=panic softlockup_panic=0 rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose${append:+ $append}")
 [ -n "$qemu_opts" ] && vng_args+=("--qemu-opts=$qemu_opts")
 [ "$verbose" = 1 ] && vng_args+=(-v)
 

@@ -205,17 +205,26 @@ impl Owner<'_> {
             .next()
             .is_some();
         let mut peer_freed = false;
-        for (p, (&want, have)) in view.peer.iter().zip(self.map_peer.iter_mut()).enumerate() {
+        // The changed entries in one batch: at the start the peer's whole ephemeral range
+        // changes, and one update each (12000 system calls) took the agent 8 s to start under
+        // TCG.
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        for (p, (&want, have)) in view.peer.iter().zip(self.map_peer.iter()).enumerate() {
             if want != *have {
                 peer_freed |= !want;
-                let key = u32::try_from(p).unwrap_or(0).to_ne_bytes();
-                self.skel
-                    .maps
-                    .peer_ports
-                    .update(&key, &[u8::from(want)], MapFlags::ANY)
-                    .map_err(|e| err(format!("cannot update the peer's ports: {e}")))?;
-                *have = want;
+                keys.extend_from_slice(&u32::try_from(p).unwrap_or(0).to_ne_bytes());
+                values.push(u8::from(want));
             }
+        }
+        if let Ok(n @ 1..) = u32::try_from(values.len()) {
+            self.skel
+                .maps
+                .peer_ports
+                .update_batch(&keys, &values, n, MapFlags::ANY, MapFlags::ANY)
+                .map_err(|e| err(format!("cannot update the peer's ports: {e}")))?;
+        }
+        for (have, &want) in self.map_peer.iter_mut().zip(view.peer.iter()) {
+            *have = want;
         }
         self.view = view;
         Ok(Some(yielded || peer_freed))
