@@ -115,6 +115,6 @@ make -s -C "$src/tools/bpf/bpftool" OUTPUT="$XPU_CACHE/ksft/bpftool/" VMLINUX_BT
 	cp "$XPU_CACHE/ksft/bpftool/bpftool" "$py/bin/" ||
 	{ cat "$blog" >&2; die "building the kernel tree's bpftool failed"; }
 # The Python tests' bytecode, compiled here: the guests' root is read-only, so each of their
-# python3 processes would compile lib/py and ynl again (about a second under TCG).
+# python3 processes would compile lib/py and ynl again.
 python3 -m compileall -q -j0 "$inst" >/dev/null || die "compiling the Python tests failed"
 echo "$inst"
