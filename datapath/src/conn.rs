@@ -52,6 +52,9 @@ const _: () = assert!(core::mem::offset_of!(SideHeader, state) == STATE_OFF as u
 const PEER_GENERATION_OFF: u32 = 24;
 const _: () =
     assert!(core::mem::offset_of!(SideHeader, peer_generation) == PEER_GENERATION_OFF as usize);
+/// Bytes of a descriptor.
+// CAST: 16.
+const DESC_BYTES: u32 = core::mem::size_of::<shm::Desc>() as u32;
 /// Offset of [`SideHeader::features`]' low word in a header.
 const FEATURES_OFF: u32 = 8;
 const _: () = assert!(core::mem::offset_of!(SideHeader, features) == FEATURES_OFF as usize);
@@ -270,6 +273,8 @@ where
             self.mem
                 .store(self.own + c + 8, rx_depth)
                 .ok_or(Error::Layout)?;
+            self.mem.writeback(self.own + p, 8);
+            self.mem.writeback(self.own + c, 12);
         }
         // The peer may be starting over too: its next RSS block may reuse a sequence word.
         self.peer_rss.forget();
@@ -289,11 +294,13 @@ where
     /// Publishes this end's state.
     pub fn set_state(&self, state: SideState) {
         let _ = self.mem.store_release(self.own + STATE_OFF, state as u32);
+        self.mem.writeback(self.own + STATE_OFF, 4);
     }
 
     /// Publishes that this end is `Up`, connected to the peer's `generation`.
     pub fn set_up(&self, generation: u32) {
         let _ = self.mem.store(self.own + PEER_GENERATION_OFF, generation);
+        self.mem.writeback(self.own + PEER_GENERATION_OFF, 4);
         self.set_state(SideState::Up);
     }
 
@@ -365,6 +372,7 @@ where
     /// queues in use.
     pub fn tx_ring(&self, frame: &[u8]) -> Option<u16> {
         // The peer's features word, read alone: a torn or stale view only steers a packet.
+        self.mem.invalidate(self.peer.wrapping_add(FEATURES_OFF), 4);
         let features = self.mem.load(self.peer.wrapping_add(FEATURES_OFF))?;
         if u64::from(features) & FEATURE_RSS == 0 {
             return None;
@@ -523,10 +531,15 @@ where
             len,
             ..meta
         };
-        // Offsets inside our half: the layout keeps every region below `half_size`.
+        // Offsets inside our half: the layout keeps every region below `half_size`. Both reach
+        // the medium before the producer index that publishes them (`kick`).
         let written = pkt
             .copy_to(&*self.mem, self.own + data)
-            .and_then(|()| self.mem.write_desc(self.own + desc, &d));
+            .and_then(|()| self.mem.write_desc(self.own + desc, &d))
+            .map(|()| {
+                self.mem.writeback(self.own + data, len);
+                self.mem.writeback(self.own + desc, DESC_BYTES);
+            });
         let start = self.start(q, prod);
         let (Some(()), Some(start), Some(footprint)) = (written, start, DataArea::footprint(len))
         else {
@@ -775,10 +788,11 @@ where
         st: &RxStats,
         tx: &TxStats,
     ) -> Option<Delivered<()>> {
-        let d = self
-            .layout
-            .desc_off(q, idx)
-            .and_then(|off| self.mem.read_desc(self.peer.checked_add(off)?));
+        let d = self.layout.desc_off(q, idx).and_then(|off| {
+            let at = self.peer.checked_add(off)?;
+            self.mem.invalidate(at, DESC_BYTES);
+            self.mem.read_desc(at)
+        });
         let at = d.as_ref().and_then(|d| {
             // Nothing shorter than an Ethernet header, or longer than a sender may send.
             if d.len < ETH_HLEN || d.len > MAX_PACKET {
@@ -796,6 +810,8 @@ where
             st.drop_bad_meta.inc();
             return None;
         };
+        // What the peer wrote, not what this end's cache held of it from the ring's last lap.
+        self.mem.invalidate(at, d.len);
         let delivered = match napi.receive(&*self.mem, at, d.len, &h) {
             Ok(delivered) => delivered,
             Err(why) => {

@@ -6,6 +6,16 @@
 //! The other end may write anything anywhere in the window at any time, so every access takes
 //! an offset and is bounds-checked by the implementation: an untrusted offset can go straight
 //! in, and a bad one gives `None`, never an access outside.
+//!
+//! The medium may not be coherent between the ends (a CXL 2.0 memory pool shared by two
+//! hosts: each caches the window, and neither snoops the other's cache). So each end writes
+//! back what it wrote before it publishes it, and invalidates what the peer wrote before it
+//! reads it ([`SharedMem::writeback`], [`SharedMem::invalidate`]): the index words here, and
+//! the descriptors, packet data, headers and RSS blocks where `conn` and `rss` touch them.
+//! Every cache line of the window has one writer (each end writes only its own half, and the
+//! layout keeps a ring's producer and consumer words in lines of their own), so dropping a
+//! line of the peer's never drops a write of ours. On a coherent medium (ivshmem, a CXL 3
+//! shared region) both are nothing.
 
 use super::{
     ring::RingWords,
@@ -36,6 +46,16 @@ pub trait SharedMem {
     fn read_desc(&self, off: u32) -> Option<Desc>;
     /// Writes a descriptor at `off`.
     fn write_desc(&self, off: u32, d: &Desc) -> Option<()>;
+    /// Writes the cache lines that hold `len` bytes at `off`, which this end wrote, back to
+    /// the medium, and returns once they are there (the implementation fences), so that a
+    /// later store that publishes them cannot overtake them. Nothing on a coherent medium.
+    #[inline]
+    fn writeback(&self, _off: u32, _len: u32) {}
+    /// Drops this end's cached copy of the lines that hold `len` bytes at `off`, which the
+    /// peer writes, so that the loads after it read the medium (a line of ours is written
+    /// back first). Nothing on a coherent medium.
+    #[inline]
+    fn invalidate(&self, _off: u32, _len: u32) {}
 }
 
 /// Whether `len` bytes at `off` lie inside `mem`.
@@ -62,12 +82,31 @@ impl<'a, M: SharedMem + ?Sized> Words<'a, M> {
     /// The consumer's depth word ([`shm::RingConsumer::depth`]), as written: the caller
     /// bounds it.
     pub fn depth(&self) -> u32 {
-        self.mem.load(self.cons.wrapping_add(8)).unwrap_or(0)
+        self.load(self.cons.wrapping_add(8))
     }
 
     /// Sets the consumer's depth word (ours: we consume this ring).
     pub fn set_depth(&self, v: u32) {
-        let _ = self.mem.store(self.cons.wrapping_add(8), v);
+        self.store(self.cons.wrapping_add(8), v);
+    }
+
+    // Each word is read from the medium and written back to it at once: an index is what
+    // publishes the descriptors and data before it, which the caller wrote back already.
+    fn load(&self, off: u32) -> u32 {
+        self.mem.invalidate(off, 4);
+        self.mem.load(off).unwrap_or(0)
+    }
+    fn load_acquire(&self, off: u32) -> u32 {
+        self.mem.invalidate(off, 4);
+        self.mem.load_acquire(off).unwrap_or(0)
+    }
+    fn store(&self, off: u32, v: u32) {
+        let _ = self.mem.store(off, v);
+        self.mem.writeback(off, 4);
+    }
+    fn store_release(&self, off: u32, v: u32) {
+        let _ = self.mem.store_release(off, v);
+        self.mem.writeback(off, 4);
     }
 }
 
@@ -76,28 +115,28 @@ impl<'a, M: SharedMem + ?Sized> Words<'a, M> {
 // peer could have written.
 impl<M: SharedMem + ?Sized> RingWords for Words<'_, M> {
     fn prod(&self) -> u32 {
-        self.mem.load_acquire(self.prod).unwrap_or(0)
+        self.load_acquire(self.prod)
     }
     fn set_prod(&self, v: u32) {
-        let _ = self.mem.store_release(self.prod, v);
+        self.store_release(self.prod, v);
     }
     fn cons(&self) -> u32 {
-        self.mem.load_acquire(self.cons).unwrap_or(0)
+        self.load_acquire(self.cons)
     }
     fn set_cons(&self, v: u32) {
-        let _ = self.mem.store_release(self.cons, v);
+        self.store_release(self.cons, v);
     }
     fn prod_event(&self) -> u32 {
-        self.mem.load(self.prod.wrapping_add(4)).unwrap_or(0)
+        self.load(self.prod.wrapping_add(4))
     }
     fn set_prod_event(&self, v: u32) {
-        let _ = self.mem.store(self.prod.wrapping_add(4), v);
+        self.store(self.prod.wrapping_add(4), v);
     }
     fn cons_event(&self) -> u32 {
-        self.mem.load(self.cons.wrapping_add(4)).unwrap_or(0)
+        self.load(self.cons.wrapping_add(4))
     }
     fn set_cons_event(&self, v: u32) {
-        let _ = self.mem.store(self.cons.wrapping_add(4), v);
+        self.store(self.cons.wrapping_add(4), v);
     }
     fn full_barrier(&self) {
         self.mem.full_barrier();
@@ -128,18 +167,24 @@ impl<'a, M: SharedMem + ?Sized> HeaderAt<'a, M> {
     }
 }
 
+// A word at a time from and to the medium, as the index words: the seqlock's order is that of
+// the accesses, which a header of half-written-back lines would lose.
 impl<M: SharedMem + ?Sized> HeaderWords for HeaderAt<'_, M> {
     fn load(&self, i: usize) -> u32 {
+        self.mem.invalidate(self.word(i), 4);
         self.mem.load(self.word(i)).unwrap_or(0)
     }
     fn store(&self, i: usize, v: u32) {
         let _ = self.mem.store(self.word(i), v);
+        self.mem.writeback(self.word(i), 4);
     }
     fn load_acquire(&self, i: usize) -> u32 {
+        self.mem.invalidate(self.word(i), 4);
         self.mem.load_acquire(self.word(i)).unwrap_or(0)
     }
     fn store_release(&self, i: usize, v: u32) {
         let _ = self.mem.store_release(self.word(i), v);
+        self.mem.writeback(self.word(i), 4);
     }
     fn write_barrier(&self) {
         self.mem.write_barrier();

@@ -315,14 +315,21 @@ pub fn publish<M: SharedMem + ?Sized>(mem: &M, off: u32, cfg: &RssConfig) {
     let seq = mem.load(off).unwrap_or(0);
     let odd = seq.wrapping_add(1) | 1;
     let _ = mem.store_release(off, odd);
+    mem.writeback(off, 4);
     mem.write_barrier();
     for (i, v) in (0u32..).zip(cfg.words()).skip(1) {
         let _ = mem.store(off.wrapping_add(4 * i), v);
     }
+    mem.writeback(off, BLOCK_BYTES);
     // Never 0, which says "not published".
     let even = odd.wrapping_add(1).max(2);
     let _ = mem.store_release(off, even);
+    mem.writeback(off, 4);
 }
+
+/// Bytes of an [`RssBlock`].
+// CAST: 176.
+const BLOCK_BYTES: u32 = 4 * RSS_WORDS as u32;
 
 /// The sender's copy of the peer's [`RssBlock`]: the last consistent one it read, tagged with
 /// its sequence word, so that a packet costs one load of the window (the sequence word) while
@@ -362,10 +369,12 @@ impl PeerRss {
     /// Copies the block at `off` if it is consistent and still has sequence word `seq`.
     fn refresh<M: SharedMem + ?Sized>(&self, mem: &M, off: u32, seq: u32) -> Option<()> {
         let mut words = [0u32; RSS_WORDS];
+        mem.invalidate(off, BLOCK_BYTES);
         for (i, w) in (0u32..).zip(words.iter_mut()).skip(1) {
             *w = mem.load(off.checked_add(4 * i)?)?;
         }
         mem.read_barrier();
+        mem.invalidate(off, 4);
         if mem.load(off)? != seq {
             return None;
         }
@@ -386,6 +395,7 @@ impl PeerRss {
         frame: &[u8],
         rings: u16,
     ) -> Option<u16> {
+        mem.invalidate(off, 4);
         let seq = mem.load_acquire(off)?;
         if seq != 0 && seq & 1 == 0 && seq != self.seq.load(Acquire) {
             // A block changing under us leaves the old copy in use.

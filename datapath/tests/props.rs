@@ -53,12 +53,23 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn run(mode: Mode, queues: u16, ring: u32, small: bool, ops: &[Op]) {
+    run_on(World::new, mode, queues, ring, small, ops);
+}
+
+fn run_on(
+    world: impl FnOnce(u16, u32, u32, Mode) -> World,
+    mode: Mode,
+    queues: u16,
+    ring: u32,
+    small: bool,
+    ops: &[Op],
+) {
     let buf = if small {
         common::SMALL_BUF
     } else {
         common::pair_buf(ring)
     };
-    let world = World::new(queues, ring, buf, mode);
+    let world = world(queues, ring, buf, mode);
     let mut link = Link::new(&world);
     for op in ops {
         link.step(op);
@@ -86,5 +97,21 @@ proptest! {
         ops in prop::collection::vec(op(), 0..300),
     ) {
         run(Mode::Doorbell, queues, ring, small, &ops);
+    }
+
+    /// On a medium that is not coherent between the ends (a CXL 2.0 pool), whose ends write
+    /// back and invalidate: each end's cache serves stale lines unless it does
+    /// (tests/coherence.rs shows that it then loses packets).
+    #[test]
+    fn noncoherent_link_loses_nothing(
+        doorbell in any::<bool>(),
+        queues in 1u16..=3,
+        ring in prop::sample::select(vec![8u32, 16, 32]),
+        small in any::<bool>(),
+        ops in prop::collection::vec(op(), 0..300),
+    ) {
+        let mode = if doorbell { Mode::Doorbell } else { Mode::Pair };
+        let world = |q, r, b, m| World::noncoherent(q, r, b, m, true);
+        run_on(world, mode, queues, ring, small, &ops);
     }
 }

@@ -78,10 +78,12 @@ log "kselftests in VMs"
 # are balanced by the cases' own times ("# took N s" in the KTAP): the edge suite alone is a
 # fifth of the whole. Pair mode's suites run in VMs without ivshmem functions (xpu would bind them).
 # kmemleak records a stack trace at every allocation, and under TCG that makes a guest's work
-# take 1.3 to 1.5 times as long (python3's start: 0.53 s against 0.34; drivers/net/ping.py: 145
+# take 1.3 to 1.7 times as long (python3's start: 0.53 s against 0.34; drivers/net/ping.py: 145
 # s against 109). xpu's own suites keep it, and so do the kernel's tests on a pair (the first
-# VM of lane B); the VMs that run those tests again, on the PCI loop and with the clock by
-# instructions, boot with kmemleak=off (KASAN and lockdep stay).
+# VM of lane B); the VMs of the kernel's tests on the PCI loop and with the clock by
+# instructions boot with kmemleak=off (KASAN and lockdep stay): the cases that run only there
+# have no leak check of their own, and the paths they take through xpu are those of xpu's
+# suites, which have one (README).
 ktap=$XPU_CACHE/ksft/last-run.tap
 # xpu_datapath.sh last: its last case, should its bug come back, wedges the kernel.
 lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh xpu_xdp.sh

@@ -114,7 +114,7 @@ make -s -C "$src/tools/bpf/bpftool" OUTPUT="$XPU_CACHE/ksft/bpftool/" VMLINUX_BT
 	SKIP_LLVM=1 SKIP_LIBBFD=1 SKIP_CRYPTO=1 -j"$(nproc)" >"$blog" 2>&1 &&
 	cp "$XPU_CACHE/ksft/bpftool/bpftool" "$py/bin/" ||
 	{ cat "$blog" >&2; die "building the kernel tree's bpftool failed"; }
-# The Python tests' bytecode, compiled here: the guests' root is read-only, so each of their
-# python3 processes would compile lib/py and ynl again.
-python3 -m compileall -q -j0 "$inst" >/dev/null || die "compiling the Python tests failed"
+# The Python tests' bytecode, compiled here by the interpreter the guests run: their root is
+# read-only, so each of their python3 processes would compile lib/py and ynl again.
+/usr/bin/python3 -m compileall -q -j0 "$inst" >&2 || die "compiling the Python tests failed"
 echo "$inst"

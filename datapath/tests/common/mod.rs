@@ -12,8 +12,11 @@ pub mod sim;
 
 use std::{
     cell::{Cell, RefCell},
-    collections::VecDeque,
-    sync::atomic::{AtomicU32, AtomicU64, Ordering::*},
+    collections::{HashMap, VecDeque},
+    sync::{
+        atomic::{AtomicU32, AtomicU64, Ordering::*},
+        Arc, Mutex,
+    },
 };
 
 use xpu_datapath::{
@@ -54,27 +57,154 @@ pub fn layout(queues: u16, ring_size: u32, buf: u32) -> Layout {
     }
 }
 
-/// A window of plain memory. Accesses through [`SharedMem`] are the datapath's: they are
-/// bounds-checked, counted when they would have gone outside, and (when `writer_half` is set)
-/// checked to write only that half. The peer of a fuzz test writes with [`Mem::poke`].
+/// A window of plain memory, as one end sees it. Accesses through [`SharedMem`] are the
+/// datapath's: they are bounds-checked, counted when they would have gone outside, and (when
+/// `writer_half` is set) checked to write only that half. The peer of a fuzz test writes with
+/// [`Mem::poke`].
+///
+/// The medium is coherent ([`Mem::new`]: both ends share the words), or not
+/// ([`Mem::noncoherent`] and [`Mem::view`]: each end has a cache of its own, as two hosts on a
+/// CXL 2.0 memory pool do). A non-coherent end's loads fill its cache with lines of the medium
+/// and then read them there, however stale; its stores stay in its cache. Only
+/// [`SharedMem::writeback`] puts a line back in the medium, and only
+/// [`SharedMem::invalidate`] makes the next load read the medium again.
 pub struct Mem {
-    words: Vec<AtomicU32>,
+    words: Arc<Vec<AtomicU32>>,
     /// Accesses the datapath attempted outside the window or misaligned (must stay 0).
-    pub oob: AtomicU64,
+    pub oob: Arc<AtomicU64>,
     /// Writes the datapath made outside `writer_half` (must stay 0).
-    pub foreign_writes: AtomicU64,
+    pub foreign_writes: Arc<AtomicU64>,
     /// The half (its offset) the datapath's writes must stay in, if checked.
     pub writer_half: Option<(u32, u32)>,
+    /// This end's cache, on a medium that is not coherent.
+    cache: Option<Cache>,
+}
+
+/// Bytes of a cache line, and its words.
+const LINE: u32 = 64;
+const LINE_WORDS: usize = 16;
+
+/// One end's cache of a non-coherent medium.
+pub struct Cache {
+    lines: Mutex<HashMap<u32, Line>>,
+    /// Whether writeback and invalidate do anything (`false`: a datapath without them).
+    flushes: bool,
+    /// Lines this end asked to write back, and to invalidate: the instructions a CPU would
+    /// run (clwb, clflushopt: one per line, cached or not).
+    pub writeback_lines: AtomicU64,
+    pub invalidate_lines: AtomicU64,
+}
+
+#[derive(Clone, Copy)]
+struct Line {
+    words: [u32; LINE_WORDS],
+    dirty: bool,
+}
+
+impl Cache {
+    fn new(flushes: bool) -> Self {
+        Self {
+            lines: Mutex::new(HashMap::new()),
+            flushes,
+            writeback_lines: AtomicU64::new(0),
+            invalidate_lines: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Mem {
     pub fn new(size: u64) -> Self {
         Self {
-            words: (0..size / 4).map(|_| AtomicU32::new(0)).collect(),
-            oob: AtomicU64::new(0),
-            foreign_writes: AtomicU64::new(0),
+            words: Arc::new((0..size / 4).map(|_| AtomicU32::new(0)).collect()),
+            oob: Arc::new(AtomicU64::new(0)),
+            foreign_writes: Arc::new(AtomicU64::new(0)),
             writer_half: None,
+            cache: None,
         }
+    }
+
+    /// A window on a medium that is not coherent between the ends, as the first end sees it
+    /// ([`Mem::view`] gives the other end's); `flushes: false` makes this end's
+    /// [`SharedMem::writeback`] and [`SharedMem::invalidate`] do nothing.
+    pub fn noncoherent(size: u64, flushes: bool) -> Self {
+        Self {
+            cache: Some(Cache::new(flushes)),
+            ..Self::new(size)
+        }
+    }
+
+    /// The other end's view of the same medium: the same words and counters, a cache of its
+    /// own if the medium is not coherent.
+    pub fn view(&self) -> Self {
+        Self {
+            words: Arc::clone(&self.words),
+            oob: Arc::clone(&self.oob),
+            foreign_writes: Arc::clone(&self.foreign_writes),
+            writer_half: None,
+            cache: self.cache.as_ref().map(|c| Cache::new(c.flushes)),
+        }
+    }
+
+    /// This end's cache, if the medium is not coherent.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+
+    /// Runs `f` on this end's cached copy of the line that holds `off`, filled from the medium
+    /// if it is not cached (`off` was bounds-checked).
+    fn with_line<R>(&self, cache: &Cache, off: u32, f: impl FnOnce(&mut Line) -> R) -> R {
+        let mut lines = cache.lines.lock().expect("cache lock");
+        let line = lines.entry(off / LINE).or_insert_with(|| {
+            let first = (off / LINE * LINE / 4) as usize;
+            let mut words = [0; LINE_WORDS];
+            for (i, w) in words.iter_mut().enumerate() {
+                *w = self.words.get(first + i).map_or(0, |a| a.load(Relaxed));
+            }
+            Line {
+                words,
+                dirty: false,
+            }
+        });
+        f(line)
+    }
+
+    /// Writes a cached line back to the medium.
+    fn put_back(&self, index: u32, line: &Line) {
+        let first = (index * LINE / 4) as usize;
+        for (i, w) in line.words.iter().enumerate() {
+            if let Some(a) = self.words.get(first + i) {
+                a.store(*w, Relaxed);
+            }
+        }
+    }
+
+    /// The cache lines that `len` bytes at `off` touch.
+    fn lines(off: u32, len: u32) -> std::ops::Range<u32> {
+        if len == 0 {
+            return 0..0;
+        }
+        let end = u64::from(off) + u64::from(len) - 1;
+        off / LINE..(end / u64::from(LINE)) as u32 + 1
+    }
+
+    fn cached_load(&self, off: u32, order: std::sync::atomic::Ordering) -> Option<u32> {
+        let w = self.word(off)?;
+        Some(match &self.cache {
+            Some(c) => self.with_line(c, off, |l| l.words[(off % LINE / 4) as usize]),
+            None => w.load(order),
+        })
+    }
+
+    fn cached_store(&self, off: u32, v: u32, order: std::sync::atomic::Ordering) -> Option<()> {
+        let w = self.write_word(off)?;
+        match &self.cache {
+            Some(c) => self.with_line(c, off, |l| {
+                l.words[(off % LINE / 4) as usize] = v;
+                l.dirty = true;
+            }),
+            None => w.store(v, order),
+        }
+        Some(())
     }
 
     fn word(&self, off: u32) -> Option<&AtomicU32> {
@@ -98,14 +228,14 @@ impl Mem {
         self.word(off)
     }
 
-    /// The peer's (or the test's) write: not checked, not counted.
+    /// The peer's (or the test's) write, to the medium: not checked, not counted.
     pub fn poke(&self, off: u32, v: u32) {
         if let Some(w) = self.words.get(off as usize / 4) {
             w.store(v, Relaxed);
         }
     }
 
-    /// The test's read.
+    /// The test's read, of the medium.
     pub fn peek(&self, off: u32) -> u32 {
         self.words
             .get(off as usize / 4)
@@ -118,18 +248,16 @@ impl SharedMem for Mem {
         self.words.len() as u64 * 4
     }
     fn load(&self, off: u32) -> Option<u32> {
-        Some(self.word(off)?.load(Relaxed))
+        self.cached_load(off, Relaxed)
     }
     fn load_acquire(&self, off: u32) -> Option<u32> {
-        Some(self.word(off)?.load(Acquire))
+        self.cached_load(off, Acquire)
     }
     fn store(&self, off: u32, v: u32) -> Option<()> {
-        self.write_word(off)?.store(v, Relaxed);
-        Some(())
+        self.cached_store(off, v, Relaxed)
     }
     fn store_release(&self, off: u32, v: u32) -> Option<()> {
-        self.write_word(off)?.store(v, Release);
-        Some(())
+        self.cached_store(off, v, Release)
     }
     fn full_barrier(&self) {
         std::sync::atomic::fence(SeqCst);
@@ -173,6 +301,33 @@ impl SharedMem for Mem {
             self.store(off + 4 * i as u32, v)?;
         }
         Some(())
+    }
+    fn writeback(&self, off: u32, len: u32) {
+        let Some(c) = self.cache.as_ref().filter(|c| c.flushes) else {
+            return;
+        };
+        let mut lines = c.lines.lock().expect("cache lock");
+        for i in Self::lines(off, len) {
+            c.writeback_lines.fetch_add(1, Relaxed);
+            if let Some(l) = lines.get_mut(&i).filter(|l| l.dirty) {
+                l.dirty = false;
+                let l = *l;
+                self.put_back(i, &l);
+            }
+        }
+    }
+    fn invalidate(&self, off: u32, len: u32) {
+        let Some(c) = self.cache.as_ref().filter(|c| c.flushes) else {
+            return;
+        };
+        let mut lines = c.lines.lock().expect("cache lock");
+        for i in Self::lines(off, len) {
+            c.invalidate_lines.fetch_add(1, Relaxed);
+            // As clflushopt: a line of ours still dirty goes to the medium first.
+            if let Some(l) = lines.remove(&i).filter(|l| l.dirty) {
+                self.put_back(i, &l);
+            }
+        }
     }
 }
 
@@ -359,13 +514,11 @@ impl<'a> Poller<Mem> for TestNapi<'a> {
             return Err(DropReason::BadMeta);
         }
         // The copy is the kernel's (bytes, any alignment), not the datapath's: the test reads
-        // the tags directly.
+        // the tags directly, through this end's view (its cache, on a medium that is not
+        // coherent).
         let (first, stored, last) = if off % 4 == 0 {
-            (
-                mem.peek(off),
-                mem.peek(off + 4),
-                mem.peek(last_word(off, len)),
-            )
+            let word = |o| mem.load(o).unwrap_or(0);
+            (word(off), word(off + 4), word(last_word(off, len)))
         } else {
             (0, 0, u32::MAX)
         };

@@ -44,7 +44,11 @@ pub enum Op {
 
 /// The state that the ends borrow.
 pub struct World {
+    /// The window as end 0 sees it (and the test, with `peek` and `poke`).
     pub mem: Mem,
+    /// The window as end 1 sees it: the same memory, and on a medium that is not coherent a
+    /// cache of its own.
+    pub mem1: Mem,
     pub clock: TestClock,
     pub layout: Layout,
     pub mode: Mode,
@@ -59,9 +63,22 @@ impl World {
     /// A link of `queues` rings of `ring_size`, with `buf` bytes of data per descriptor.
     pub fn new(queues: u16, ring_size: u32, buf: u32, mode: Mode) -> Self {
         let layout = common::layout(queues, ring_size, buf);
-        let q = usize::from(queues);
+        Self::over(Mem::new(2 * u64::from(layout.half_size())), layout, mode)
+    }
+
+    /// The same over a medium that is not coherent between the ends (see [`Mem`]), whose
+    /// ends write back and invalidate if `flushes`.
+    pub fn noncoherent(queues: u16, ring_size: u32, buf: u32, mode: Mode, flushes: bool) -> Self {
+        let layout = common::layout(queues, ring_size, buf);
+        let size = 2 * u64::from(layout.half_size());
+        Self::over(Mem::noncoherent(size, flushes), layout, mode)
+    }
+
+    fn over(mem: Mem, layout: Layout, mode: Mode) -> Self {
+        let q = usize::from(layout.num_queues());
         Self {
-            mem: Mem::new(2 * u64::from(layout.half_size())),
+            mem1: mem.view(),
+            mem,
             clock: TestClock::default(),
             layout,
             mode,
@@ -96,7 +113,8 @@ impl<'w> Link<'w> {
         let q = usize::from(w.layout.num_queues());
         Self {
             w,
-            ends: [0, 1].map(|side| common::conn(&w.mem, &w.clock, w.layout, side, w.mode)),
+            ends: [(0, &w.mem), (1, &w.mem1)]
+                .map(|(side, mem)| common::conn(mem, &w.clock, w.layout, side, w.mode)),
             pending: [
                 (0..q).map(|_| VecDeque::new()).collect(),
                 (0..q).map(|_| VecDeque::new()).collect(),
