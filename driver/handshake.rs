@@ -30,6 +30,7 @@ use kernel::{
 };
 
 use crate::{
+    datapath::mem::SharedMem,
     net::{device::Device, pci::Doorbell, rtnl::Rtnl, window::Window},
     queue::Conn,
     shm::{Layout, LayoutError, SideState},
@@ -75,8 +76,11 @@ impl Transport {
     /// drops its carrier now rather than when we are done tearing down.
     pub(crate) fn leave(&self) {
         self.leaving.store(true, Relaxed);
-        if let Some(state) = self.window.word(self.own_half() + crate::queue::STATE_OFF) {
+        let off = self.own_half() + crate::queue::STATE_OFF;
+        if let Some(state) = self.window.word(off) {
             state.store(SideState::Down as u32, Release);
+            // To the medium before the doorbell, on one that is not coherent (datapath::mem).
+            self.window.writeback(off, 4);
         }
         self.doorbell.ring(0);
     }

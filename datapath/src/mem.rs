@@ -53,7 +53,9 @@ pub trait SharedMem {
     fn writeback(&self, _off: u32, _len: u32) {}
     /// Drops this end's cached copy of the lines that hold `len` bytes at `off`, which the
     /// peer writes, so that the loads after it read the medium (a line of ours is written
-    /// back first). Nothing on a coherent medium.
+    /// back first). The implementation fences before and after (as the kernel's
+    /// `clflush_cache_range`): a flush is not ordered against loads, and a load after it must
+    /// not be served from a line fetched before. Nothing on a coherent medium.
     #[inline]
     fn invalidate(&self, _off: u32, _len: u32) {}
 }

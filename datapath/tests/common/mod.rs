@@ -89,6 +89,8 @@ pub struct Cache {
     lines: Mutex<HashMap<u32, Line>>,
     /// Whether writeback and invalidate do anything (`false`: a datapath without them).
     flushes: bool,
+    /// Where they do nothing: a datapath that forgot them for one region.
+    pub blind: Mutex<Vec<std::ops::Range<u32>>>,
     /// Lines this end asked to write back, and to invalidate: the instructions a CPU would
     /// run (clwb, clflushopt: one per line, cached or not).
     pub writeback_lines: AtomicU64,
@@ -106,6 +108,7 @@ impl Cache {
         Self {
             lines: Mutex::new(HashMap::new()),
             flushes,
+            blind: Mutex::new(Vec::new()),
             writeback_lines: AtomicU64::new(0),
             invalidate_lines: AtomicU64::new(0),
         }
@@ -148,6 +151,26 @@ impl Mem {
     /// This end's cache, if the medium is not coherent.
     pub fn cache(&self) -> Option<&Cache> {
         self.cache.as_ref()
+    }
+
+    /// Fills this end's cache with every line of the window as it is now, so that whatever
+    /// the peer writes later is stale here until invalidated (not only what this end had
+    /// happened to read).
+    pub fn warm(&self) {
+        if let Some(c) = &self.cache {
+            for off in (0..self.size()).step_by(LINE as usize) {
+                // CAST: the window is smaller than 4 GiB.
+                self.with_line(c, off as u32, |_| ());
+            }
+        }
+    }
+
+    /// The lines of `off..off + len` that the flushes reach: not those in a blind region.
+    fn flushed(c: &Cache, off: u32, len: u32) -> Vec<u32> {
+        let blind = c.blind.lock().expect("blind lock");
+        Self::lines(off, len)
+            .filter(|i| !blind.iter().any(|r| r.contains(&(i * LINE))))
+            .collect()
     }
 
     /// Runs `f` on this end's cached copy of the line that holds `off`, filled from the medium
@@ -306,8 +329,9 @@ impl SharedMem for Mem {
         let Some(c) = self.cache.as_ref().filter(|c| c.flushes) else {
             return;
         };
+        let todo = Self::flushed(c, off, len);
         let mut lines = c.lines.lock().expect("cache lock");
-        for i in Self::lines(off, len) {
+        for i in todo {
             c.writeback_lines.fetch_add(1, Relaxed);
             if let Some(l) = lines.get_mut(&i).filter(|l| l.dirty) {
                 l.dirty = false;
@@ -320,8 +344,9 @@ impl SharedMem for Mem {
         let Some(c) = self.cache.as_ref().filter(|c| c.flushes) else {
             return;
         };
+        let todo = Self::flushed(c, off, len);
         let mut lines = c.lines.lock().expect("cache lock");
-        for i in Self::lines(off, len) {
+        for i in todo {
             c.invalidate_lines.fetch_add(1, Relaxed);
             // As clflushopt: a line of ours still dirty goes to the medium first.
             if let Some(l) = lines.remove(&i).filter(|l| l.dirty) {

@@ -71,13 +71,21 @@ impl World {
     pub fn noncoherent(queues: u16, ring_size: u32, buf: u32, mode: Mode, flushes: bool) -> Self {
         let layout = common::layout(queues, ring_size, buf);
         let size = 2 * u64::from(layout.half_size());
-        Self::over(Mem::noncoherent(size, flushes), layout, mode)
+        let w = Self::over(Mem::noncoherent(size, flushes), layout, mode);
+        w.mem.warm();
+        w.mem1.warm();
+        w
     }
 
-    fn over(mem: Mem, layout: Layout, mode: Mode) -> Self {
+    // Each end writes its own half only (the test's `poke`s are not checked).
+    fn over(mut mem: Mem, layout: Layout, mode: Mode) -> Self {
         let q = usize::from(layout.num_queues());
+        let half = layout.half_size();
+        let mut mem1 = mem.view();
+        mem.writer_half = Some((0, half));
+        mem1.writer_half = Some((half, half));
         Self {
-            mem1: mem.view(),
+            mem1,
             mem,
             clock: TestClock::default(),
             layout,
@@ -280,6 +288,13 @@ impl<'w> Link<'w> {
             w.mem.oob.load(std::sync::atomic::Ordering::Relaxed),
             0,
             "out-of-window access"
+        );
+        assert_eq!(
+            w.mem
+                .foreign_writes
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "an end wrote the other's half"
         );
         assert_eq!(
             w.out_of_area.get(),
