@@ -267,14 +267,14 @@ where
                 return Err(Error::Layout);
             };
             for off in [p, p + 4, c, c + 4] {
-                self.mem.store(self.own + off, 0).ok_or(Error::Layout)?;
+                self.mem
+                    .store_shared(self.own + off, 0)
+                    .ok_or(Error::Layout)?;
             }
             // The depth we ask for outlives a reset, as an ethtool setting does.
             self.mem
-                .store(self.own + c + 8, rx_depth)
+                .store_shared(self.own + c + 8, rx_depth)
                 .ok_or(Error::Layout)?;
-            self.mem.writeback(self.own + p, 8);
-            self.mem.writeback(self.own + c, 12);
         }
         // The peer may be starting over too: its next RSS block may reuse a sequence word.
         self.peer_rss.forget();
@@ -293,14 +293,16 @@ where
 
     /// Publishes this end's state.
     pub fn set_state(&self, state: SideState) {
-        let _ = self.mem.store_release(self.own + STATE_OFF, state as u32);
-        self.mem.writeback(self.own + STATE_OFF, 4);
+        let _ = self
+            .mem
+            .store_release_shared(self.own + STATE_OFF, state as u32);
     }
 
     /// Publishes that this end is `Up`, connected to the peer's `generation`.
     pub fn set_up(&self, generation: u32) {
-        let _ = self.mem.store(self.own + PEER_GENERATION_OFF, generation);
-        self.mem.writeback(self.own + PEER_GENERATION_OFF, 4);
+        let _ = self
+            .mem
+            .store_shared(self.own + PEER_GENERATION_OFF, generation);
         self.set_state(SideState::Up);
     }
 
@@ -372,8 +374,7 @@ where
     /// queues in use.
     pub fn tx_ring(&self, frame: &[u8]) -> Option<u16> {
         // The peer's features word, read alone: a torn or stale view only steers a packet.
-        self.mem.invalidate(self.peer.wrapping_add(FEATURES_OFF), 4);
-        let features = self.mem.load(self.peer.wrapping_add(FEATURES_OFF))?;
+        let features = self.mem.load_shared(self.peer.wrapping_add(FEATURES_OFF))?;
         if u64::from(features) & FEATURE_RSS == 0 {
             return None;
         }

@@ -58,6 +58,35 @@ pub trait SharedMem {
     /// not be served from a line fetched before. Nothing on a coherent medium.
     #[inline]
     fn invalidate(&self, _off: u32, _len: u32) {}
+
+    /// Loads a word the peer may have written, as the medium has it now (its line
+    /// invalidated first). Index and header words go one at a time, so that a seqlock's order
+    /// is that of the accesses.
+    #[inline]
+    fn load_shared(&self, off: u32) -> Option<u32> {
+        self.invalidate(off, 4);
+        self.load(off)
+    }
+    /// [`SharedMem::load_shared`] with acquire.
+    #[inline]
+    fn load_acquire_shared(&self, off: u32) -> Option<u32> {
+        self.invalidate(off, 4);
+        self.load_acquire(off)
+    }
+    /// Stores a word the peer reads, and writes its line back to the medium.
+    #[inline]
+    fn store_shared(&self, off: u32, v: u32) -> Option<()> {
+        self.store(off, v)?;
+        self.writeback(off, 4);
+        Some(())
+    }
+    /// [`SharedMem::store_shared`] with release.
+    #[inline]
+    fn store_release_shared(&self, off: u32, v: u32) -> Option<()> {
+        self.store_release(off, v)?;
+        self.writeback(off, 4);
+        Some(())
+    }
 }
 
 /// Whether `len` bytes at `off` lie inside `mem`.
@@ -84,31 +113,12 @@ impl<'a, M: SharedMem + ?Sized> Words<'a, M> {
     /// The consumer's depth word ([`shm::RingConsumer::depth`]), as written: the caller
     /// bounds it.
     pub fn depth(&self) -> u32 {
-        self.load(self.cons.wrapping_add(8))
+        self.mem.load_shared(self.cons.wrapping_add(8)).unwrap_or(0)
     }
 
     /// Sets the consumer's depth word (ours: we consume this ring).
     pub fn set_depth(&self, v: u32) {
-        self.store(self.cons.wrapping_add(8), v);
-    }
-
-    // Each word is read from the medium and written back to it at once: an index is what
-    // publishes the descriptors and data before it, which the caller wrote back already.
-    fn load(&self, off: u32) -> u32 {
-        self.mem.invalidate(off, 4);
-        self.mem.load(off).unwrap_or(0)
-    }
-    fn load_acquire(&self, off: u32) -> u32 {
-        self.mem.invalidate(off, 4);
-        self.mem.load_acquire(off).unwrap_or(0)
-    }
-    fn store(&self, off: u32, v: u32) {
-        let _ = self.mem.store(off, v);
-        self.mem.writeback(off, 4);
-    }
-    fn store_release(&self, off: u32, v: u32) {
-        let _ = self.mem.store_release(off, v);
-        self.mem.writeback(off, 4);
+        let _ = self.mem.store_shared(self.cons.wrapping_add(8), v);
     }
 }
 
@@ -117,28 +127,28 @@ impl<'a, M: SharedMem + ?Sized> Words<'a, M> {
 // peer could have written.
 impl<M: SharedMem + ?Sized> RingWords for Words<'_, M> {
     fn prod(&self) -> u32 {
-        self.load_acquire(self.prod)
+        self.mem.load_acquire_shared(self.prod).unwrap_or(0)
     }
     fn set_prod(&self, v: u32) {
-        self.store_release(self.prod, v);
+        let _ = self.mem.store_release_shared(self.prod, v);
     }
     fn cons(&self) -> u32 {
-        self.load_acquire(self.cons)
+        self.mem.load_acquire_shared(self.cons).unwrap_or(0)
     }
     fn set_cons(&self, v: u32) {
-        self.store_release(self.cons, v);
+        let _ = self.mem.store_release_shared(self.cons, v);
     }
     fn prod_event(&self) -> u32 {
-        self.load(self.prod.wrapping_add(4))
+        self.mem.load_shared(self.prod.wrapping_add(4)).unwrap_or(0)
     }
     fn set_prod_event(&self, v: u32) {
-        self.store(self.prod.wrapping_add(4), v);
+        let _ = self.mem.store_shared(self.prod.wrapping_add(4), v);
     }
     fn cons_event(&self) -> u32 {
-        self.load(self.cons.wrapping_add(4))
+        self.mem.load_shared(self.cons.wrapping_add(4)).unwrap_or(0)
     }
     fn set_cons_event(&self, v: u32) {
-        self.store(self.cons.wrapping_add(4), v);
+        let _ = self.mem.store_shared(self.cons.wrapping_add(4), v);
     }
     fn full_barrier(&self) {
         self.mem.full_barrier();
@@ -169,24 +179,18 @@ impl<'a, M: SharedMem + ?Sized> HeaderAt<'a, M> {
     }
 }
 
-// A word at a time from and to the medium, as the index words: the seqlock's order is that of
-// the accesses, which a header of half-written-back lines would lose.
 impl<M: SharedMem + ?Sized> HeaderWords for HeaderAt<'_, M> {
     fn load(&self, i: usize) -> u32 {
-        self.mem.invalidate(self.word(i), 4);
-        self.mem.load(self.word(i)).unwrap_or(0)
+        self.mem.load_shared(self.word(i)).unwrap_or(0)
     }
     fn store(&self, i: usize, v: u32) {
-        let _ = self.mem.store(self.word(i), v);
-        self.mem.writeback(self.word(i), 4);
+        let _ = self.mem.store_shared(self.word(i), v);
     }
     fn load_acquire(&self, i: usize) -> u32 {
-        self.mem.invalidate(self.word(i), 4);
-        self.mem.load_acquire(self.word(i)).unwrap_or(0)
+        self.mem.load_acquire_shared(self.word(i)).unwrap_or(0)
     }
     fn store_release(&self, i: usize, v: u32) {
-        let _ = self.mem.store_release(self.word(i), v);
-        self.mem.writeback(self.word(i), 4);
+        let _ = self.mem.store_release_shared(self.word(i), v);
     }
     fn write_barrier(&self) {
         self.mem.write_barrier();

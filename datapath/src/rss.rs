@@ -314,8 +314,7 @@ impl Rss {
 pub fn publish<M: SharedMem + ?Sized>(mem: &M, off: u32, cfg: &RssConfig) {
     let seq = mem.load(off).unwrap_or(0);
     let odd = seq.wrapping_add(1) | 1;
-    let _ = mem.store_release(off, odd);
-    mem.writeback(off, 4);
+    let _ = mem.store_release_shared(off, odd);
     mem.write_barrier();
     for (i, v) in (0u32..).zip(cfg.words()).skip(1) {
         let _ = mem.store(off.wrapping_add(4 * i), v);
@@ -323,8 +322,7 @@ pub fn publish<M: SharedMem + ?Sized>(mem: &M, off: u32, cfg: &RssConfig) {
     mem.writeback(off, BLOCK_BYTES);
     // Never 0, which says "not published".
     let even = odd.wrapping_add(1).max(2);
-    let _ = mem.store_release(off, even);
-    mem.writeback(off, 4);
+    let _ = mem.store_release_shared(off, even);
 }
 
 /// Bytes of an [`RssBlock`].
@@ -374,8 +372,7 @@ impl PeerRss {
             *w = mem.load(off.checked_add(4 * i)?)?;
         }
         mem.read_barrier();
-        mem.invalidate(off, 4);
-        if mem.load(off)? != seq {
+        if mem.load_shared(off)? != seq {
             return None;
         }
         self.copy.store_words(&words);
@@ -395,8 +392,7 @@ impl PeerRss {
         frame: &[u8],
         rings: u16,
     ) -> Option<u16> {
-        mem.invalidate(off, 4);
-        let seq = mem.load_acquire(off)?;
+        let seq = mem.load_acquire_shared(off)?;
         if seq != 0 && seq & 1 == 0 && seq != self.seq.load(Acquire) {
             // A block changing under us leaves the old copy in use.
             let _ = self.refresh(mem, off, seq);

@@ -210,6 +210,37 @@ impl Mem {
         off / LINE..(end / u64::from(LINE)) as u32 + 1
     }
 
+    /// Writes this end's dirty lines of `len` bytes at `off` back to the medium (clwb) and,
+    /// with `drop`, drops them from its cache too (clflushopt, which writes a dirty line back
+    /// first). Counts every line asked for, cached or not: the instructions a CPU would run.
+    fn flush(&self, off: u32, len: u32, drop: bool) {
+        let Some(c) = self.cache.as_ref().filter(|c| c.flushes) else {
+            return;
+        };
+        let todo = Self::flushed(c, off, len);
+        let counter = if drop {
+            &c.invalidate_lines
+        } else {
+            &c.writeback_lines
+        };
+        counter.fetch_add(todo.len() as u64, Relaxed);
+        let mut lines = c.lines.lock().expect("cache lock");
+        for i in todo {
+            let line = if drop {
+                lines.remove(&i)
+            } else {
+                lines.get_mut(&i).map(|l| {
+                    let was = *l;
+                    l.dirty = false;
+                    was
+                })
+            };
+            if let Some(l) = line.filter(|l| l.dirty) {
+                self.put_back(i, &l);
+            }
+        }
+    }
+
     fn cached_load(&self, off: u32, order: std::sync::atomic::Ordering) -> Option<u32> {
         let w = self.word(off)?;
         Some(match &self.cache {
@@ -326,33 +357,10 @@ impl SharedMem for Mem {
         Some(())
     }
     fn writeback(&self, off: u32, len: u32) {
-        let Some(c) = self.cache.as_ref().filter(|c| c.flushes) else {
-            return;
-        };
-        let todo = Self::flushed(c, off, len);
-        let mut lines = c.lines.lock().expect("cache lock");
-        for i in todo {
-            c.writeback_lines.fetch_add(1, Relaxed);
-            if let Some(l) = lines.get_mut(&i).filter(|l| l.dirty) {
-                l.dirty = false;
-                let l = *l;
-                self.put_back(i, &l);
-            }
-        }
+        self.flush(off, len, false);
     }
     fn invalidate(&self, off: u32, len: u32) {
-        let Some(c) = self.cache.as_ref().filter(|c| c.flushes) else {
-            return;
-        };
-        let todo = Self::flushed(c, off, len);
-        let mut lines = c.lines.lock().expect("cache lock");
-        for i in todo {
-            c.invalidate_lines.fetch_add(1, Relaxed);
-            // As clflushopt: a line of ours still dirty goes to the medium first.
-            if let Some(l) = lines.remove(&i).filter(|l| l.dirty) {
-                self.put_back(i, &l);
-            }
-        }
+        self.flush(off, len, true);
     }
 }
 
