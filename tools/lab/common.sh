@@ -18,6 +18,9 @@ XPU_LIBCLANG_VERSION=18.1.1
 # lld-19 and llvm-19 from Debian (the kernel wants LLVM 17 or later; bookworm's default clang is 14).
 XPU_LLVM=${XPU_LLVM:--19}
 XPU_VIRTME_VERSION=1.42
+# QEMU's series, from bookworm-backports (tools/lab/deps.sh): the first with a volatile
+# cxl-type3 device that bookworm has.
+XPU_QEMU_SERIES=10.0
 XPU_ENVOY_VERSION=1.40.0
 # make bench-scale's plot (tools/lab/deps.sh bench-scale).
 XPU_MATPLOTLIB_VERSION=3.10.9

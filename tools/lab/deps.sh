@@ -9,8 +9,8 @@ set -euo pipefail
 DEB_PKGS=(
 	# kernel build
 	make gcc flex bison bc libelf-dev libssl-dev dwarves cpio xz-utils kmod rsync
-	# VMs: TCG QEMU; virtme-ng needs udev for its script I/O ports
-	qemu-system-x86 udev busybox-static
+	# VMs: TCG QEMU (bookworm-backports', below); virtme-ng needs udev for its script I/O ports
+	udev busybox-static
 	# what the tests and the demo run inside the guest (the guest sees the host's root)
 	# (clang and libbpf-dev: the XDP objects of kselftest/xpu_xdp.sh and of the kernel's
 	# drivers/net/ping.py and xdp.py; bpftool: xdp.py sets and reads its program's maps)
@@ -25,6 +25,8 @@ DEB_PKGS=(
 	iptables nftables
 	# the pod's monitoring agent on the DPU half (kselftest/xpu_edge.sh)
 	prometheus
+	# CXL mode's region (kselftest/xpu_cxl.sh): ndctl's `cxl` command lists the memory device
+	ndctl
 	# xpuctl's ownership agent: its BPF programs (clang, above) and libbpf-rs, which builds
 	# libbpf from source against libelf (above) and zlib
 	zlib1g-dev pkg-config
@@ -53,6 +55,26 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >/dev/null
 fi
+# QEMU from bookworm-backports (10.0): bookworm's 7.2 has no volatile cxl-type3 device (8.0 has),
+# which CXL mode's window is (tools/lab/vm.sh --cxl). The source is pinned at backports' usual
+# priority, so only what is asked for by suite comes from it and nothing else upgrades.
+qemu_want=$XPU_QEMU_SERIES
+if ! dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null | grep -q "^1:$qemu_want\."; then
+	[ "$(id -u)" = 0 ] || die "need root to install QEMU $qemu_want from bookworm-backports"
+	list=/etc/apt/sources.list.d/xpu-bookworm-backports.sources
+	if [ ! -f "$list" ] && ! apt-cache policy | grep -q 'n=bookworm-backports'; then
+		log "adding apt source bookworm-backports (QEMU $qemu_want)"
+		printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
+			'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' >"$list"
+	fi
+	log "installing QEMU $qemu_want from bookworm-backports"
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		-t bookworm-backports qemu-system-x86 >/dev/null
+	dpkg-query -W -f='${Version}' qemu-system-x86 | grep -q "^1:$qemu_want\." ||
+		die "bookworm-backports gave QEMU $(dpkg-query -W -f='${Version}' qemu-system-x86), not $qemu_want"
+fi
+
 # The lab kernel has no legacy ip_tables (tools/lab/kernel.config): `iptables` must be the
 # nft backend. Bookworm's alternatives default to it; a machine switched to legacy is put back.
 for t in iptables ip6tables; do
