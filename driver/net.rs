@@ -17,6 +17,7 @@
 
 pub(crate) mod clock;
 pub(crate) mod cstr;
+pub(crate) mod cxl;
 pub(crate) mod datapath;
 pub(crate) mod dev_priv;
 pub(crate) mod device;

@@ -5,6 +5,9 @@
 //! control. `modprobe xpu` on both kernels is all it takes; the handshake
 //! (`handshake`) connects them.
 //!
+//! CXL mode is the same transport with the window in CXL memory that both hosts map
+//! (`modprobe xpu cxl_base=ADDR cxl_size=SIZE`, a range of a CXL region): see [`CXL_WINDOW`].
+//!
 //! The fabric (dpu-fw/fabric) gives each of the two kernels an id, 0 or 1: that is its side,
 //! and so its role (0 the host, 1 the DPU) and its half of the window; the doorbells go to the
 //! other id. Both sides compute the same layout from what they both see (the window's size,
@@ -16,13 +19,14 @@ use kernel::{
     device::{Bound, Core},
     pci,
     prelude::*,
-    sync::{atomic::Atomic, Arc},
+    sync::{atomic::Atomic, Arc, SetOnce},
 };
 
 use crate::{
     handshake::Transport,
     link::Xpu,
     net::{
+        cxl::{CxlClaim, CxlRange},
         pci::{Doorbell, PciNetdev, Vectors},
         window::Window,
     },
@@ -39,6 +43,28 @@ const DEFAULT_QUEUES: u16 = 4;
 const DEFAULT_RING_SIZE: u32 = 256;
 
 pub(crate) struct XpuPci;
+
+/// CXL mode's window, when the module was loaded with one ([`claim_cxl`]): every function's
+/// link has it as its window, in place of the function's BAR, and uses the function for its
+/// doorbells only. CXL has no doorbell of its own (a CXL.mem access raises nothing in the other
+/// host); the ivshmem device's registers and MSI-X vectors are the lab's interrupt path between
+/// the hosts, as a real deployment would use its NTB's or its CXL switch's doorbells.
+static CXL_WINDOW: SetOnce<CxlRange> = SetOnce::new();
+
+/// CXL mode: claims `size` bytes of CXL memory at `base` for the module's life (the crate root
+/// holds the claim, and drops it after the PCI functions). `0, 0` is PCI mode: no claim.
+pub(crate) fn claim_cxl(base: u64, size: u64) -> Result<Option<CxlClaim>> {
+    if base == 0 && size == 0 {
+        return Ok(None);
+    }
+    let claim = CxlClaim::new(base, size)?;
+    // Once per load: the module's init is the only caller.
+    if !CXL_WINDOW.populate(claim.range()) {
+        return Err(EBUSY);
+    }
+    pr_info!("CXL mode, window {base:#x}+{size:#x}\n");
+    Ok(Some(claim))
+}
 
 kernel::pci_device_table!(
     PCI_TABLE,
@@ -78,7 +104,10 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
         return Err(EINVAL);
     }
     doorbell.set_peer(1 - id);
-    let window = Window::map_bar(pdev, WINDOW_BAR)?;
+    let window = match CXL_WINDOW.copy() {
+        Some(range) => Window::map_cxl(range)?,
+        None => Window::map_bar(pdev, WINDOW_BAR)?,
+    };
     let size = window.size() as u64;
 
     let vectors = Vectors::alloc(pdev, u32::from(MAX_QUEUES) + 1)?;
@@ -111,9 +140,14 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
     netdev.device().control_schedule();
     let role = if side == 0 { "host" } else { "dpu" };
     let ring = layout.ring_size();
+    let medium = if CXL_WINDOW.as_ref().is_some() {
+        "CXL"
+    } else {
+        "BAR"
+    };
     dev_info!(
         pdev.as_ref(),
-        "{role} side, fabric id {id}, {size}-byte window, {queues} queues of {ring} descriptors\n"
+        "{role} side, fabric id {id}, {size}-byte {medium} window, {queues} queues of {ring} descriptors\n"
     );
     Ok(XpuPciData {
         _vectors: vectors,

@@ -60,6 +60,16 @@ module! {
     license: "GPL",
     // MODULE_ALIAS_RTNL_LINK("xpu"): `ip link add NAME type xpu` loads the module.
     alias: ["rtnl-link-xpu"],
+    params: {
+        cxl_base: u64 {
+            default: 0,
+            description: "CXL mode: physical address of the window, in a CXL memory region (its sysfs resource)",
+        },
+        cxl_size: u64 {
+            default: 0,
+            description: "CXL mode: size of the window in bytes, a power of two (the region's size)",
+        },
+    },
 }
 
 #[pin_data]
@@ -67,6 +77,8 @@ struct XpuModule {
     /// PCI mode: the ivshmem functions. Unregistered first, which removes their devices.
     #[pin]
     _pci: Registration<pci::Adapter<pci_link::XpuPci>>,
+    /// CXL mode's memory, claimed before the functions' windows map it and released after.
+    _cxl: Option<net::cxl::CxlClaim>,
     /// Pair mode. Dropping it deletes every xpu link, so the module unloads cleanly with
     /// links present.
     _link_kind: net::rtnl::LinkKind,
@@ -80,6 +92,10 @@ struct XpuModule {
 impl InPlaceModule for XpuModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            _cxl: pci_link::claim_cxl(
+                module_parameters::cxl_base.value(),
+                module_parameters::cxl_size.value(),
+            )?,
             _split: net::split::SplitKind::register::<splitns::SplitNs, { genl::NAME_LEN }>()?,
             _link_kind: net::rtnl::LinkKind::register()?,
             _pci <- Registration::new(c"xpu", module),

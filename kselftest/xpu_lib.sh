@@ -266,10 +266,12 @@ ring_depths() {
 }
 
 # pci_sides: xpu bound to both functions, their netdevs (in this namespace) in HDEV and DDEV,
-# as a case finds them whatever the one before it did.
+# as a case finds them whatever the one before it did. The module is loaded with XPU_MODPARAMS
+# (CXL mode's window: kselftest/xpu_cxl.sh).
 pci_sides() {
 	local f d r
-	modprobe xpu || fail "modprobe xpu failed"
+	# shellcheck disable=SC2086 # XPU_MODPARAMS: the module's parameters, words
+	modprobe xpu ${XPU_MODPARAMS:-} || fail "modprobe xpu ${XPU_MODPARAMS:-} failed"
 	# A case that failed half-way may have left a function unbound.
 	for f in $(ivshmem_fns); do
 		[ -e "/sys/bus/pci/devices/$f/driver" ] || echo "$f" >/sys/bus/pci/drivers/xpu/bind

@@ -5,6 +5,10 @@
 # side, each in its own namespace. Packets cross the shared window with doorbells; a side that
 # leaves takes the other's carrier down within a second and the link comes back by itself; a
 # peer with another protocol version or configuration is refused, and says so.
+#
+# XPU_MEDIUM=cxl (kselftest/xpu_cxl.sh, in a VM of tools/lab/vm.sh --ivshmem 2 --cxl FILE): the
+# same cases in CXL mode, the window in the CXL memory device's region, the functions for their
+# doorbells only; and bad windows refused.
 
 . "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
 
@@ -52,7 +56,8 @@ test_probe() {
 	fns=$(ivshmem_fns)
 	n=$(echo "$fns" | grep -c .)
 	[ "$n" = 2 ] || skip "needs two ivshmem-doorbell functions on one fabric (found $n; tools/lab/vm.sh --ivshmem 2)"
-	modprobe xpu || fail "modprobe xpu failed"
+	# shellcheck disable=SC2086 # words
+	modprobe xpu $XPU_MODPARAMS || fail "modprobe xpu $XPU_MODPARAMS failed"
 	for d in $fns; do
 		slowwait 10 test -n "$(bdf_dev "$d")" || fail "no netdev for $d"
 		basename "$(readlink "/sys/bus/pci/devices/$d/driver")" | grep -qx xpu || fail "$d is not bound to xpu"
@@ -72,6 +77,15 @@ test_probe() {
 	ring=$(xpuctl link show "$HDEV" | sed -n 's/.*ring-size \([0-9]*\).*/\1/p')
 	[ -n "$ring" ] && [ "$(ethtool -g "$HDEV" | grep -cE "^(RX|TX):[[:space:]]+$ring\$")" = 4 ] ||
 		fail "ethtool -g $HDEV does not show ring size '$ring': $(ethtool -g "$HDEV" 2>&1)"
+	if [ "$MEDIUM" = cxl ]; then
+		# The window is the CXL range, claimed in the resource tree inside the region; no
+		# function's BAR is.
+		grep -qE "^ *${CXL_BASE#0x}-[0-9a-f]+ : xpu\$" /proc/iomem ||
+			fail "no 'xpu' claim at $CXL_BASE in /proc/iomem: $(grep -i -B2 -A2 xpu /proc/iomem)"
+		dmesg | grep -q "xpu: CXL mode, window $CXL_BASE+$CXL_SIZE" || fail "dmesg does not name the CXL window"
+		[ "$(dmesg | grep -c "$(printf '%d' "$CXL_SIZE")-byte CXL window")" -ge 2 ] ||
+			fail "the functions did not both take the CXL window: $(dmesg | grep 'byte .* window')"
+	fi
 	# A PCI function's netdev goes away with the function, not by ip link del.
 	ip link del "$HDEV" 2>/dev/null && fail "ip link del removed a PCI-mode netdev"
 	ip link show "$HDEV" >/dev/null || fail "$HDEV is gone"
@@ -278,7 +292,7 @@ mismatch() {
 	slowwait 5 sh -c "[ \"\$(ip netns exec $H cat /sys/class/net/$HDEV/carrier)\" = 0 ]" ||
 		fail "carrier stayed up without a peer"
 	dmesg_mark
-	python3 "$PEER" "$bdf" header "$@" || fail "xpu_peer.py failed"
+	python3 "$PEER" "$bdf" $PEER_WINDOW header "$@" || fail "xpu_peer.py failed"
 	slowwait 5 sh -c "ip netns exec $H xpuctl link show $HDEV | grep -q 'link mismatch'" ||
 		fail "no mismatch reported: $(ip netns exec "$H" xpuctl link show "$HDEV")"
 	ip netns exec "$H" xpuctl link show "$HDEV" | grep -q "$STATUS" ||
@@ -286,10 +300,10 @@ mismatch() {
 	dmesg_since | grep -q "$WANT" || fail "dmesg does not say '$WANT'"
 	[ "$(carrier "$H" "$HDEV")" = 0 ] || fail "carrier came up with a mismatched peer"
 	# A peer that gets it right is accepted.
-	python3 "$PEER" "$bdf" header --state ready --gen 7 || fail "xpu_peer.py failed"
+	python3 "$PEER" "$bdf" $PEER_WINDOW header --state ready --gen 7 || fail "xpu_peer.py failed"
 	slowwait 5 sh -c "ip netns exec $H xpuctl link show $HDEV | grep -q 'waiting for the peer to come up'" ||
 		fail "a matching peer was not accepted: $(ip netns exec "$H" xpuctl link show "$HDEV")"
-	python3 "$PEER" "$bdf" down || fail "xpu_peer.py down failed"
+	python3 "$PEER" "$bdf" $PEER_WINDOW down || fail "xpu_peer.py down failed"
 	echo "$bdf" >/sys/bus/pci/drivers/xpu/bind || fail "bind $bdf failed"
 }
 
@@ -321,7 +335,7 @@ test_hostile_peer() {
 		sleep 1
 		v0=$(estat "$H" "$HDEV" '(rx|tx)[0-9]+_peer_errors')
 		r0=$(estat "$H" "$HDEV" link_resets_by_violations)
-		python3 "$PEER" "$bdf" hostile --seconds 5 --seed $seed || fail "xpu_peer.py hostile failed"
+		python3 "$PEER" "$bdf" $PEER_WINDOW hostile --seconds 5 --seed $seed || fail "xpu_peer.py hostile failed"
 		seed=$((seed + 1))
 		v=$(($(estat "$H" "$HDEV" '(rx|tx)[0-9]+_peer_errors') - v0))
 		r=$(($(estat "$H" "$HDEV" link_resets_by_violations) - r0))
@@ -346,7 +360,7 @@ test_event_index_stuck() {
 	setup_pci
 	bdf=$(basename "$(ip netns exec "$D" readlink -f "/sys/class/net/$DDEV/device")")
 	sleep 1
-	python3 "$PEER" "$bdf" poke cons-event 0x7fffffff || fail "xpu_peer.py poke failed"
+	python3 "$PEER" "$bdf" $PEER_WINDOW poke cons-event 0x7fffffff || fail "xpu_peer.py poke failed"
 	# Every ping on one TX queue (one flow, which the peer's RSS puts on one ring; and from one
 	# CPU, which XPS would put on one queue for a peer without RSS): the poke stuck every queue,
 	# and each needs its own overdue doorbell, a second after its first unanswered packet, before
@@ -381,11 +395,49 @@ test_ctrl_work_after_remove() {
 	echo "$bdf" >/sys/bus/pci/drivers/xpu/bind || fail "bind $bdf failed"
 }
 
-xpu_begin 14
+# CXL mode: windows that are not CXL memory xpu may take are refused at load, each with its
+# reason in the kernel log and nothing claimed.
+test_cxl_bad_windows() {
+	local ram args want
+	modprobe -r xpu || fail "cannot unload xpu"
+	ram=$(awk -F'[- :]+' '/System RAM$/ { print "0x" $2; exit }' /proc/iomem)
+	while IFS='|' read -r args want; do
+		dmesg_mark
+		# shellcheck disable=SC2086 # words
+		modprobe xpu $args 2>/dev/null && fail "modprobe xpu $args loaded"
+		[ -d /sys/module/xpu ] && fail "xpu stayed loaded after modprobe xpu $args failed"
+		dmesg_since | grep -qF "$want" || fail "modprobe xpu $args: dmesg does not say '$want': $(dmesg_since | grep xpu)"
+		grep -q ": xpu\$" /proc/iomem && fail "modprobe xpu $args left a claim in /proc/iomem"
+	done <<-EOF
+	cxl_base=$ram cxl_size=0x200000|is not inside a CXL memory window
+	cxl_base=$((CXL_BASE + 1)) cxl_size=$CXL_SIZE|not a range of whole pages
+	cxl_base=$CXL_BASE|not a range of whole pages
+	cxl_base=$CXL_BASE cxl_size=$((CXL_SIZE * 2))|cannot be claimed
+	cxl_base=$((CXL_BASE + CXL_SIZE)) cxl_size=$CXL_SIZE|is in no CXL region
+	EOF
+	pci_sides
+}
+
+MEDIUM=${XPU_MEDIUM:-bar}
+XPU_MODPARAMS="" PEER_WINDOW="" CXL_BASE="" CXL_SIZE=""
+case $MEDIUM in
+bar) xpu_begin 14 ;;
+cxl) xpu_begin 15 ;;
+*) echo "XPU_MEDIUM=$MEDIUM: the media are bar (the default) and cxl" >&2; exit 1 ;;
+esac
 TMPDIR_PCI=$(mktemp -d)
 if [ "$(ivshmem_fns | grep -c .)" != 2 ]; then
 	ktap_skip_all "needs two ivshmem-doorbell functions on one fabric (tools/lab/vm.sh --ivshmem 2)"
 	exit "$KSFT_SKIP"
+fi
+if [ "$MEDIUM" = cxl ]; then
+	# The CXL memory device's volatile region, made by xpuctl (as a user would: README).
+	XPU_MODPARAMS=$(xpuctl cxl window 2>&1) ||
+		{ ktap_skip_all "no CXL window: $XPU_MODPARAMS (tools/lab/vm.sh --cxl FILE)"; exit "$KSFT_SKIP"; }
+	CXL_BASE=$(echo "$XPU_MODPARAMS" | sed -n 's/.*cxl_base=\(0x[0-9a-f]*\).*/\1/p')
+	CXL_SIZE=$(echo "$XPU_MODPARAMS" | sed -n 's/.*cxl_size=\(0x[0-9a-f]*\).*/\1/p')
+	ktap_print_msg "CXL window: $XPU_MODPARAMS ($(cat /sys/bus/cxl/devices/region0/mode 2>/dev/null) region)"
+	PEER_WINDOW="--cxl $CXL_BASE:$CXL_SIZE"
 fi
 command -v iperf3 >/dev/null && command -v ethtool >/dev/null && command -v python3 >/dev/null ||
 	{ ktap_skip_all "iperf3, ethtool and python3 are needed"; exit "$KSFT_SKIP"; }
@@ -403,4 +455,7 @@ xpu_case "configuration mismatch: carrier stays down, dmesg and status say why" 
 xpu_case "hostile peer under traffic: violations counted, link reset, then recovery" test_hostile_peer
 xpu_case "peer's event indices stuck at never: our packets still reach it" test_event_index_stuck
 xpu_case "a control work queued during removal never runs on the freed device (fault injection)" test_ctrl_work_after_remove
+[ "$MEDIUM" = cxl ] &&
+	xpu_case "CXL: windows outside CXL memory, unaligned, across or outside the region are refused" \
+		test_cxl_bad_windows
 xpu_end

@@ -3,8 +3,9 @@
 """A stand-in for the other side of a PCI-mode xpu link, from userspace.
 
 It drives an ivshmem-doorbell function through its sysfs resource files: BAR2 is the shared
-window, BAR0 has the IVPosition and Doorbell registers. `header` and `down` play the whole side,
-on a function that xpu is *not* bound to (unbind it first): a peer that xpu.ko must refuse, one
+window, BAR0 has the IVPosition and Doorbell registers. In CXL mode, `--cxl BASE:SIZE` names the
+window in physical memory (mapped through /dev/mem), and the function has only the doorbells.
+`header` and `down` play the whole side, on a function that xpu is *not* bound to (unbind it first): a peer that xpu.ko must refuse, one
 that speaks another protocol version or has another configuration. `hostile` and `poke` write
 behind a bound xpu's back: a peer that misbehaves, or whose half is corrupted.
 
@@ -154,9 +155,19 @@ def resource(bdf, bar):
     return fd, mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
 
 
+def cxl_window(spec):
+    """CXL mode's window, BASE:SIZE of physical memory (xpu's cxl_base and cxl_size), through
+    /dev/mem: no device file has it (a CXL region has no resource file of its own)."""
+    base, size = (int(v, 0) for v in spec.split(":"))
+    fd = os.open("/dev/mem", os.O_RDWR | os.O_SYNC)
+    return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=base)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("bdf")
+    p.add_argument("--cxl", metavar="BASE:SIZE",
+                   help="CXL mode: the window is this physical range (the function has the doorbells)")
     sub = p.add_subparsers(dest="cmd", required=True)
     h = sub.add_parser("header")
     h.add_argument("--version", type=lambda v: int(v, 0), default=shm.VERSION)
@@ -179,7 +190,7 @@ def main():
     if bound and a.cmd not in ("hostile", "poke"):
         sys.exit(f"xpu_peer: {a.bdf} is bound to a driver; unbind it first")
     _, regs = resource(a.bdf, 0)
-    _, win = resource(a.bdf, 2)
+    win = cxl_window(a.cxl) if a.cxl else resource(a.bdf, 2)[1]
     me = ctypes.c_uint32.from_buffer(regs, IV_POSITION).value
     if me > 1:
         sys.exit(f"xpu_peer: fabric id {me}: xpu sides are ids 0 and 1")

@@ -26,7 +26,7 @@ use kernel::{
     sync::{aref::ARef, atomic::Atomic},
 };
 
-use super::skb::SkBuff;
+use super::{cxl::CxlRange, skb::SkBuff};
 use crate::shm::Desc;
 
 /// What a [`Window`]'s memory is.
@@ -36,10 +36,13 @@ enum Backing {
     Kernel { _mem: VVec<u8> },
     /// PCI mode: memory BAR `bar` of `dev`, requested and mapped by [`Window::map_bar`].
     Bar { dev: ARef<pci::Device>, bar: c_int },
+    /// CXL mode: a range of a CXL memory region, mapped by [`Window::map_cxl`].
+    Cxl,
 }
 
 /// A window of shared memory: in pair mode, kernel memory that both ends of the pair use; in
-/// PCI mode, the BAR that the other side (another kernel) maps too.
+/// PCI mode, the BAR that the other side (another kernel) maps too; in CXL mode, CXL memory
+/// that the other side's host maps too.
 ///
 /// # Invariants
 ///
@@ -126,6 +129,27 @@ impl Window {
         })
     }
 
+    /// Maps the CXL memory of `range` (claimed by a [`super::cxl::CxlClaim`]), cacheable:
+    /// CXL.mem is memory, coherent within a host (whether it is between the hosts that share
+    /// it is the medium's business: see `SharedMem::writeback`).
+    ///
+    /// The window should not outlive the claim, which keeps others off the memory (the PCI
+    /// driver's functions, whose windows these are, are gone before the crate root drops it).
+    pub(crate) fn map_cxl(range: CxlRange) -> Result<Self> {
+        let size = usize::try_from(range.size())?;
+        // SAFETY: the range is memory xpu claimed, not System RAM (the claim checked);
+        // memremap gives a mapping of our own.
+        let p = unsafe { bindings::memremap(range.base(), size, bindings::MEMREMAP_WB as c_ulong) };
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or(ENOMEM)?;
+        // INVARIANT: memremap mapped the whole range (`size` bytes, whole pages) until `drop`;
+        // only the methods below access it.
+        Ok(Self {
+            backing: Backing::Cxl,
+            ptr,
+            size,
+        })
+    }
+
     /// Size in bytes.
     pub(crate) fn size(&self) -> usize {
         self.size
@@ -196,14 +220,20 @@ impl Window {
 
 impl Drop for Window {
     fn drop(&mut self) {
-        if let Backing::Bar { dev, bar } = &self.backing {
-            // SAFETY: `ptr` was mapped from BAR `bar` of `dev`, requested by `map_bar`, and the
-            // window, its only user, is going away. The device is alive (we hold a reference),
-            // so its resources are.
-            unsafe {
-                bindings::memunmap(self.ptr.as_ptr().cast::<c_void>());
-                bindings::pci_release_region(super::pci::raw_pci(dev), *bar);
+        match &self.backing {
+            Backing::Kernel { .. } => {}
+            Backing::Bar { dev, bar } => {
+                // SAFETY: `ptr` was mapped from BAR `bar` of `dev`, requested by `map_bar`, and
+                // the window, its only user, is going away. The device is alive (we hold a
+                // reference), so its resources are.
+                unsafe {
+                    bindings::memunmap(self.ptr.as_ptr().cast::<c_void>());
+                    bindings::pci_release_region(super::pci::raw_pci(dev), *bar);
+                }
             }
+            // SAFETY: `ptr` was mapped by `map_cxl`, and the window, its only user, is going
+            // away.
+            Backing::Cxl => unsafe { bindings::memunmap(self.ptr.as_ptr().cast::<c_void>()) },
         }
     }
 }

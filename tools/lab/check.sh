@@ -71,7 +71,8 @@ log "kselftests in VMs"
 # The suites run in two lanes of VMs side by side, each VM with one emulated CPU but the PCI
 # loop's kernel tests' (TCG gives a guest about one host core per vCPU, and most cases are one
 # program at a time): the first lane's suites, then a short VM whose clock follows its
-# instructions (-icount); beside them the kernel's drivers/net tests on a pair, then PCI mode's
+# instructions (-icount), then CXL mode's suite on the single-VM loop with a CXL memory device;
+# beside them the kernel's drivers/net tests on a pair, then PCI mode's
 # suite on the single-VM loop (two ivshmem-doorbell functions on one fabric), then the kernel's
 # tests on that loop, in a VM of two CPUs (hw/irq.py moves a vector's affinity from one CPU to
 # two), and a short one of them in such a VM whose clock follows its instructions. The lanes
@@ -91,7 +92,7 @@ lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh xpu_x
 lane_b=(xpu_node.sh xpu_drivers_net.sh)
 # Every pair-mode suite the install has must be in a lane: a new suite left out would never run.
 for t in $("$inst/run_kselftest.sh" -l | sed -n 's/^drivers\/net\/xpu://p'); do
-	case " ${lane_a[*]} ${lane_b[*]} xpu_pci.sh " in
+	case " ${lane_a[*]} ${lane_b[*]} xpu_pci.sh xpu_cxl.sh " in
 	*" $t "*) ;;
 	*) count fail "kselftest $t is in no lane of tools/lab/check.sh" ;;
 	esac
@@ -120,7 +121,10 @@ ksft_vm() {
 	echo "$rc" >"$XPU_CACHE/ksft/$name.rc"
 	log "$name: exit $rc after $((SECONDS - t0)) s"
 }
-vms=(xpu-ksft-b xpu-ksft-a xpu-ksft-icount xpu-ksft-pci xpu-ksft-pci-drv xpu-ksft-pci-icount)
+vms=(xpu-ksft-b xpu-ksft-a xpu-ksft-icount xpu-ksft-cxl xpu-ksft-pci xpu-ksft-pci-drv
+	xpu-ksft-pci-icount)
+# CXL mode's memory: the file the CXL loop's memory device is (tools/lab/vm.sh --cxl), in RAM.
+cxl_medium=/dev/shm/xpu-ksft-cxl.$$.mem
 # Lane A ends with the kernel's tests that need the guest's clock to follow its instructions
 # (gro.py's large trains, netpoll_basic.py, hw/toeplitz.py, hw/rss_ctx.py, hw/csum.py,
 # hw/xdp_metadata.py, xdp.py: xpu_drivers_net.sh says why; with XPU_ICOUNT=1 it runs those
@@ -131,6 +135,8 @@ vms=(xpu-ksft-b xpu-ksft-a xpu-ksft-icount xpu-ksft-pci xpu-ksft-pci-drv xpu-ksf
 	ksft_vm xpu-ksft-a 3600 -- "${lane_a[@]}"
 	ksft_vm xpu-ksft-icount 1200 --env XPU_ICOUNT=1 --qemu-opts "-icount shift=0,sleep=on" \
 		--append kmemleak=off -- xpu_drivers_net.sh
+	ksft_vm xpu-ksft-cxl 1200 --ivshmem 2 --cxl "$cxl_medium" -- xpu_cxl.sh
+	rm -f "$cxl_medium"
 } &
 lane_a_pid=$!
 ksft_vm xpu-ksft-b 2400 -- "${lane_b[@]}"

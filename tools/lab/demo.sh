@@ -18,6 +18,9 @@
 # a reader can judge them: both VMs run on emulated CPUs (TCG), and only the ratio carries over.
 #
 # The host VM joins the fabric first, so it gets id 0 (the host side); the DPU VM gets id 1.
+#
+# XPU_MEDIUM=cxl (make demo XPU_MEDIUM=cxl): the window is CXL memory both VMs share, each VM's
+# CXL memory device backed by the same file; the fabric carries the doorbells only.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 # The benchmark's kernel (tools/lab/kernel.sh's perf flavour), not the test kernel: the test
@@ -37,11 +40,25 @@ flog=$logdir/demo.fabric.log
 # A free TCP port on the loopback for the virtio-net socket netdev.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
+cleanup() {
+	kill "${pids[@]}" 2>/dev/null || true
+	[ -z "${cxl_file:-}" ] || rm -f "$cxl_file"
+}
 trap cleanup EXIT INT TERM
 
-log "starting the fabric: xpu-fabric -S $sock -l 8M -n 5"
-"$XPU_ROOT/target/debug/xpu-fabric" -S "$sock" -l 8M -n 5 -v 2>>"$flog" &
+medium=${XPU_MEDIUM:-bar} cxl=() fabric_cxl=() load='modprobe xpu'
+case $medium in
+bar) ;;
+cxl)
+	# The CXL memory both VMs map: their cxl-type3 devices' volatile memory (tools/lab/vm.sh).
+	cxl_file=/dev/shm/xpu-demo.$$.cxl
+	truncate -s 256M "$cxl_file"
+	cxl=(--cxl "$cxl_file") fabric_cxl=(--cxl "$cxl_file")
+	load='modprobe xpu $(xpuctl cxl window)' ;;
+*) die "XPU_MEDIUM=$medium: the media are bar (the default: the ivshmem BAR) and cxl" ;;
+esac
+log "starting the fabric: xpu-fabric -S $sock -l 8M -n 5 ${fabric_cxl[*]}"
+"$XPU_ROOT/target/debug/xpu-fabric" -S "$sock" -l 8M -n 5 -v "${fabric_cxl[@]}" 2>>"$flog" &
 pids+=($!)
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || die "xpu-fabric did not start (see $flog)"
@@ -50,7 +67,7 @@ for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 # virtio-net socket netdev's end: the host VM listens, the DPU VM connects.
 vm() { # vm NAME NETDEV SCRIPT
 	"$XPU_ROOT/tools/lab/vm.sh" --name "xpu-demo-$1" --cpus 1 --timeout 600 \
-		--fabric "$sock" --ivshmem 1 \
+		--fabric "$sock" --ivshmem 1 "${cxl[@]}" \
 		--qemu-opts "-netdev socket,id=vn0,$2 -device virtio-net-pci,netdev=vn0" -- "$3" 2>&1 |
 		sed -u "s/^/[$1] /"
 }
@@ -88,7 +105,11 @@ for d in /sys/class/net/*; do
 	[ "$(basename "$(readlink "$d/device/driver" 2>/dev/null)")" = virtio_net ] || continue
 	ip link set "${d##*/}" name vnet0; ip addr add "$VADDR/24" dev vnet0; ip link set vnet0 up
 done
-echo '$ modprobe xpu'; modprobe xpu
+if [ "$MEDIUM" = cxl ]; then
+	echo '$ xpuctl cxl window   # the CXL memory device'"'"'s region, as the module'"'"'s parameters'
+	xpuctl cxl window
+fi
+echo "\$ $LOAD"; eval "$LOAD"
 dev=$(ls /sys/bus/pci/drivers/xpu/*/net)
 echo "$ ip link set $dev name xpu0"; ip link set "$dev" name xpu0
 # udev gives the renamed device its lasting MAC address a moment later (MACAddressPolicy):
@@ -100,7 +121,7 @@ ip addr add "$ADDR/24" dev xpu0; ip link set xpu0 up
 GUEST
 )
 
-vm host "listen=127.0.0.1:$port" "ADDR=10.0.0.1 VADDR=10.1.0.1 POD=$POD
+vm host "listen=127.0.0.1:$port" "ADDR=10.0.0.1 VADDR=10.1.0.1 POD=$POD MEDIUM=$medium LOAD='$load'
 $side_up
 $(cat <<'GUEST'
 echo '(waiting for the DPU side to come up)'
@@ -165,7 +186,7 @@ host=$!
 for _ in $(seq 600); do grep -q 'peer 0 connected' "$flog" && break; sleep 0.2; done
 grep -q 'peer 0 connected' "$flog" || die "the host VM did not join the fabric (see $flog)"
 
-vm dpu "connect=127.0.0.1:$port" "ADDR=10.0.0.2 VADDR=10.1.0.2 POD=$POD
+vm dpu "connect=127.0.0.1:$port" "ADDR=10.0.0.2 VADDR=10.1.0.2 POD=$POD MEDIUM=$medium LOAD='$load'
 $side_up
 $(cat <<'GUEST'
 echo '$ iperf3 -s -D   # on both links'; iperf3 -s -D

@@ -4,7 +4,7 @@
 # checkout at the same path, run one command as root, and return its output and exit status.
 #
 #   tools/lab/vm.sh [--timeout S] [--cpus N] [--mem M] [--name N] [--qemu-opts OPTS]
-#                   [--append KERNEL_ARGS] [--ivshmem N [--fabric SOCKET]] -- CMD
+#                   [--append KERNEL_ARGS] [--ivshmem N [--fabric SOCKET]] [--cxl FILE] -- CMD
 #
 # --append adds to the guest kernel's command line (kmemleak=off: see tools/lab/check.sh).
 #
@@ -12,13 +12,20 @@
 # single-VM loop: xpu binds both, one host side and one DPU side). The fabric is the daemon at
 # SOCKET, or one started here for the VM's life (XPU_FABRIC_SIZE, XPU_FABRIC_VECTORS).
 #
+# --cxl FILE gives the VM a CXL memory device (QEMU's volatile cxl-type3, behind a CXL host
+# bridge and root port, with a fixed memory window) whose memory is FILE, shared: VMs given the
+# same FILE share its bytes, as hosts share a CXL memory pool. FILE is made, of XPU_CXL_SIZE
+# bytes (256M, the smallest region a CXL decoder maps), if it is not there. A fabric started
+# here (--ivshmem without --fabric) is told the window is there (xpu-fabric --cxl).
+# kselftest/xpu_lib.sh's xpu_cxl_region assembles the region in the guest.
+#
 # KVM is not used: on these machines /dev/kvm is PVM and normal guests hang silently. A boot
 # that dies before the command starts (multi-threaded TCG panics early about once in 45 boots)
 # is retried; a command that fails is not. On timeout the whole process group is killed.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-timeout=600 cpus=2 mem=2G name=xpu qemu_opts="" append="" verbose=${XPU_VM_VERBOSE:-0} ivshmem=0 fabric=""
+timeout=600 cpus=2 mem=2G name=xpu qemu_opts="" append="" verbose=${XPU_VM_VERBOSE:-0} ivshmem=0 fabric="" cxl=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -29,9 +36,10 @@ while [ $# -gt 0 ]; do
 	--append) append=$2; shift 2 ;;
 	--ivshmem) ivshmem=$2; shift 2 ;;
 	--fabric) fabric=$2; shift 2 ;;
+	--cxl) cxl=$2; shift 2 ;;
 	-v|--verbose) verbose=1; shift ;;
 	--) shift; break ;;
-	*) die "vm.sh: unknown option '$1' (usage: vm.sh [--timeout S] [--cpus N] [--mem M] [--qemu-opts O] [--append A] [--ivshmem N [--fabric SOCKET]] -- CMD)" ;;
+	*) die "vm.sh: unknown option '$1' (usage: vm.sh [--timeout S] [--cpus N] [--mem M] [--qemu-opts O] [--append A] [--ivshmem N [--fabric SOCKET]] [--cxl FILE] -- CMD)" ;;
 	esac
 done
 [ $# -gt 0 ] || die "vm.sh: no command given (usage: vm.sh [options] -- CMD)"
@@ -48,6 +56,23 @@ ko=${XPU_KO:-$(module_dir "$kdir")/driver/xpu.ko}
 logdir=$XPU_CACHE/vm-logs
 mkdir -p "$logdir"
 
+fabric_args=()
+if [ -n "$cxl" ]; then
+	[ -f "$cxl" ] || truncate -s "${XPU_CXL_SIZE:-256M}" "$cxl" || die "cannot make the CXL medium $cxl"
+	fabric_args=(--cxl "$cxl")
+	# The machine's CXL: host bridge (pxb-cxl) on the root complex, a root port, the memory
+	# device behind it with FILE as volatile memory, and a 4G fixed memory window (ACPI CEDT)
+	# that the host bridge decodes. slots/maxmem: the window is placed after the space
+	# reserved for hotplugged memory, which QEMU lays out only with them.
+	qemu_opts+=" -M cxl=on -M cxl-fmw.0.targets.0=xpu_cxl_hb,cxl-fmw.0.size=4G -m slots=2,maxmem=8G"
+	qemu_opts+=" -object memory-backend-file,id=xpu_cxl_mem,share=on,mem-path=$cxl,size=$(stat -c %s "$cxl")"
+	# (Devices after it name their bus, pcie.0: QEMU puts a device without one on the last bus
+	# made, the CXL host bridge, which takes only root ports.)
+	qemu_opts+=" -device pxb-cxl,bus_nr=12,bus=pcie.0,id=xpu_cxl_hb"
+	qemu_opts+=" -device cxl-rp,port=0,bus=xpu_cxl_hb,id=xpu_cxl_rp,chassis=0,slot=2"
+	qemu_opts+=" -device cxl-type3,bus=xpu_cxl_rp,volatile-memdev=xpu_cxl_mem,id=xpu_cxl_dev"
+fi
+
 fabric_pid=""
 if [ "$ivshmem" -gt 0 ]; then
 	vectors=${XPU_FABRIC_VECTORS:-5}
@@ -56,7 +81,7 @@ if [ "$ivshmem" -gt 0 ]; then
 		bin=$XPU_ROOT/target/debug/xpu-fabric
 		# Always through cargo (a no-op when up to date): a stale binary would lack fixes.
 		(cd "$XPU_ROOT" && cargo build -q -p xpu-fabric) || die "cannot build xpu-fabric"
-		"$bin" -S "$fabric" -l "${XPU_FABRIC_SIZE:-8M}" -n "$vectors" -v \
+		"$bin" -S "$fabric" -l "${XPU_FABRIC_SIZE:-8M}" -n "$vectors" -v "${fabric_args[@]}" \
 			2>>"$logdir/$name.fabric.log" &
 		fabric_pid=$!
 		for _ in $(seq 50); do [ -S "$fabric" ] && break; sleep 0.1; done
@@ -64,7 +89,7 @@ if [ "$ivshmem" -gt 0 ]; then
 	fi
 	for i in $(seq 0 $((ivshmem - 1))); do
 		qemu_opts+=" -chardev socket,path=$fabric,id=xpuf$i"
-		qemu_opts+=" -device ivshmem-doorbell,chardev=xpuf$i,vectors=$vectors"
+		qemu_opts+=" -device ivshmem-doorbell,bus=pcie.0,chardev=xpuf$i,vectors=$vectors"
 	done
 fi
 # The root is mounted as virtme-ng does, with cache=loose added (the last rootflags= wins): the

@@ -7,8 +7,12 @@
 //! qemu-system-x86_64 ... -chardev socket,path=/tmp/xpu.sock,id=xpu \
 //!     -device ivshmem-doorbell,chardev=xpu,vectors=5
 //! ```
+//!
+//! CXL mode (`--cxl FILE`): the window is the CXL memory both VMs back their cxl-type3 device
+//! with (`-object memory-backend-file,share=on,mem-path=FILE`), and the fabric's own window
+//! only carries the doorbells.
 
-use std::{os::fd::AsFd, process::ExitCode};
+use std::{fs::OpenOptions, os::fd::AsFd, process::ExitCode};
 
 use clap::Parser;
 use nix::sys::{
@@ -34,10 +38,33 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut server = match Server::bind(&opts.socket, opts.size, opts.vectors, opts.verbose) {
+    // The medium first: a bad path must not leave a socket that VMs connect to.
+    let medium = match &opts.cxl {
+        Some(path) => match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!(
+                    "xpu-fabric: cannot open the CXL medium {}: {e}",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let server = Server::bind(&opts.socket, opts.size, opts.vectors, opts.verbose);
+    let server = match (server, medium) {
+        (Ok(s), Some(m)) => s.with_medium(m).map_err(|e| {
+            let path = opts.cxl.as_deref().unwrap_or(std::path::Path::new(""));
+            format!("the CXL medium {}: {e}", path.display())
+        }),
+        (Ok(s), None) => Ok(s),
+        (Err(e), _) => Err(format!("cannot serve on {}: {e}", opts.socket.display())),
+    };
+    let mut server = match server {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("xpu-fabric: cannot serve on {}: {e}", opts.socket.display());
+            eprintln!("xpu-fabric: {e}");
             return ExitCode::FAILURE;
         }
     };

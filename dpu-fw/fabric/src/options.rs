@@ -30,6 +30,11 @@ pub struct Options {
     /// Interrupt vectors per peer (QEMU: -device ivshmem-doorbell,vectors=N)
     #[arg(short = 'n', long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_VECTORS)))]
     pub vectors: u16,
+    /// CXL mode: the file the VMs back their CXL memory device with, which holds the xpu
+    /// window (a departed side is marked down there); the fabric's own window then only
+    /// carries the doorbells
+    #[arg(long, value_name = "FILE")]
+    pub cxl: Option<PathBuf>,
     /// Print connects and disconnects
     #[arg(short, long)]
     pub verbose: bool,

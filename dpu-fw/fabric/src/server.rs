@@ -35,6 +35,13 @@ use crate::protocol::{send, PROTOCOL_VERSION, SHM_MESSAGE};
 /// The window's name, as it shows in /proc/PID/fd of the daemon and of each QEMU.
 const SHM_NAME: &CStr = c"xpu-fabric";
 
+/// The memory that holds the xpu sides' window when it is not the fabric's own (CXL mode: the
+/// file both VMs back their CXL memory device with), and its size.
+struct Medium {
+    file: File,
+    size: u64,
+}
+
 /// One connected VM.
 struct Peer {
     id: u16,
@@ -55,6 +62,8 @@ pub struct Server {
     _lock: Flock<File>,
     shm: OwnedFd,
     size: u64,
+    /// Where the xpu sides' window is, when it is not `shm` ([`Server::with_medium`]).
+    medium: Option<Medium>,
     vectors: u16,
     peers: Vec<Peer>,
     /// Each id's eventfds (writing to the `i`-th raises MSI-X vector `i` in the guest that has
@@ -97,11 +106,29 @@ impl Server {
             _lock: lock,
             shm,
             size,
+            medium: None,
             vectors,
             peers: Vec::new(),
             doorbells: BTreeMap::new(),
             verbose,
         })
+    }
+
+    /// The xpu sides' window is in `file`, not in the fabric's window: in CXL mode each VM maps
+    /// `file` as its CXL memory device (QEMU: `memory-backend-file,share=on,mem-path=FILE`), and
+    /// the fabric's own window only carries the doorbells. A departed side's half is marked
+    /// `Down` there ([`Server::link_down`]). The window is the whole file, as the driver maps
+    /// the whole region, so the halves are at 0 and half its size.
+    pub fn with_medium(mut self, file: File) -> io::Result<Self> {
+        let size = file.metadata()?.len();
+        if size < 2 * std::mem::size_of::<SideHeader>() as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{size} bytes cannot hold the two halves of a window"),
+            ));
+        }
+        self.medium = Some(Medium { file, size });
+        Ok(self)
     }
 
     /// Serves until `stop` becomes readable (a signalfd in the daemon, an eventfd in tests).
@@ -307,16 +334,19 @@ impl Server {
         if id > 1 {
             return;
         }
-        let half = i64::from(id) * i64::try_from(self.size / 2).unwrap_or(i64::MAX);
+        let (window, size) = match &self.medium {
+            Some(m) => (m.file.as_fd(), m.size),
+            None => (self.shm.as_fd(), self.size),
+        };
+        let half = i64::from(id) * i64::try_from(size / 2).unwrap_or(i64::MAX);
         let mut magic = [0u8; 4];
-        let is_xpu =
-            pread(&self.shm, &mut magic, half).is_ok() && u32::from_le_bytes(magic) == MAGIC;
+        let is_xpu = pread(window, &mut magic, half).is_ok() && u32::from_le_bytes(magic) == MAGIC;
         if !is_xpu {
             return;
         }
         let state = half + std::mem::offset_of!(SideHeader, state) as i64;
         let down = (SideState::Down as u32).to_le_bytes();
-        if let Err(e) = pwrite(&self.shm, &down, state) {
+        if let Err(e) = pwrite(window, &down, state) {
             eprintln!("xpu-fabric: cannot mark peer {id}'s half down: {e}");
             return;
         }

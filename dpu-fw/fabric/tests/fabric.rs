@@ -44,11 +44,19 @@ struct Fabric {
 
 impl Fabric {
     fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A fabric whose xpu window is `medium` (CXL mode), if given.
+    fn start_with(medium: Option<std::fs::File>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("fabric.sock");
         let stop = EventFd::from_flags(EfdFlags::EFD_CLOEXEC).expect("eventfd");
         let stop_fd = stop.as_fd().try_clone_to_owned().expect("dup");
         let mut server = Server::bind(&path, SIZE, VECTORS, false).expect("bind");
+        if let Some(m) = medium {
+            server = server.with_medium(m).expect("medium");
+        }
         let thread = thread::spawn(move || server.run(stop_fd.as_fd()).expect("run"));
         Self {
             _dir: dir,
@@ -328,6 +336,56 @@ fn a_departed_xpu_side_is_marked_down_and_the_other_rung() {
     assert_eq!(wait_rung(&b.own[0]), 1, "B's control vector did not fire");
     assert_eq!(side_state(&b.shm, 0), xpu_uapi::shm::SideState::Down as u32);
     b.client.nothing_pending();
+}
+
+#[test]
+fn in_cxl_mode_the_departed_side_is_marked_down_in_the_medium() {
+    // The medium is larger than the fabric's window (a CXL region is 256 MiB), so its halves
+    // are elsewhere: half 1 starts at MEDIUM / 2.
+    const MEDIUM: u64 = 4 * SIZE;
+    let file = tempfile::tempfile().expect("tempfile");
+    file.set_len(MEDIUM).expect("set_len");
+    let fabric = Fabric::start_with(Some(file.try_clone().expect("dup")));
+    let a = fabric.join(&[]);
+    let b = fabric.join(&[&a]);
+    let state = |off: u64| {
+        let mut w = [0u8; 4];
+        pread(&file, &mut w, (off + 16) as i64).expect("pread");
+        u32::from_le_bytes(w)
+    };
+    let up = (xpu_uapi::shm::SideState::Up as u32).to_le_bytes();
+    // B is side 1: its half is at MEDIUM / 2 in the medium. The fabric's window holds an xpu
+    // header too, which the fabric must leave alone.
+    for (fd, off) in [(file.as_fd(), MEDIUM / 2), (b.shm.as_fd(), SIZE / 2)] {
+        pwrite(fd, &xpu_uapi::shm::MAGIC.to_le_bytes(), off as i64).expect("pwrite");
+        pwrite(fd, &up, (off + 16) as i64).expect("pwrite");
+    }
+
+    drop(b);
+    assert_eq!(wait_rung(&a.own[0]), 1, "A's control vector did not fire");
+    assert_eq!(
+        state(MEDIUM / 2),
+        xpu_uapi::shm::SideState::Down as u32,
+        "B's half of the medium is not Down"
+    );
+    assert_eq!(
+        side_state(&a.shm, 1),
+        xpu_uapi::shm::SideState::Up as u32,
+        "the fabric wrote into its own window"
+    );
+}
+
+#[test]
+fn a_medium_too_small_for_two_headers_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = tempfile::tempfile().expect("tempfile");
+    file.set_len(8).expect("set_len");
+    let server = Server::bind(&dir.path().join("s"), SIZE, VECTORS, false).expect("bind");
+    let err = server
+        .with_medium(file)
+        .err()
+        .expect("an 8-byte medium was taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
 
 #[test]

@@ -75,6 +75,7 @@ pub(crate) struct AddArgs {
 }
 
 /// Why a command failed, in words for the user, and the kernel's errno if it refused.
+#[derive(Debug)]
 pub(crate) struct Error {
     msg: String,
     errno: Option<i32>,

@@ -3,6 +3,7 @@
 //! `xpuctl`: control tool for xpu links and split network namespaces.
 
 mod agent;
+mod cxl;
 mod edge;
 mod genl;
 mod intercept;
@@ -54,11 +55,25 @@ enum Command {
     /// Ports of a split namespace's halves
     #[command(subcommand)]
     Port(splitns::PortCommand),
+    /// CXL mode's memory
+    #[command(subcommand)]
+    Cxl(CxlCommand),
     /// A link's counters, and its split namespace's if it has one here
     Stats {
         /// The xpu device
         name: String,
         /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CxlCommand {
+    /// The window for `modprobe xpu $(xpuctl cxl window)`: the CXL memory device's volatile
+    /// region (made if there is none), as the module's parameters cxl_base and cxl_size
+    Window {
+        /// Print JSON (the region's name, base and size)
         #[arg(long)]
         json: bool,
     },
@@ -73,6 +88,7 @@ fn main() -> ExitCode {
         Command::Link(cmd) => link::run(cmd),
         Command::Splitns(cmd) => splitns::run_splitns(cmd),
         Command::Port(cmd) => splitns::run_port(cmd),
+        Command::Cxl(CxlCommand::Window { json }) => cxl::run(json),
         Command::Stats { name, json } => stats::run(&name, json),
     };
     match result {
