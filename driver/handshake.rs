@@ -30,7 +30,6 @@ use kernel::{
 };
 
 use crate::{
-    datapath::mem::SharedMem,
     net::{device::Device, pci::Doorbell, rtnl::Rtnl, window::Window},
     queue::Conn,
     shm::{Layout, LayoutError, SideState},
@@ -109,6 +108,9 @@ pub(crate) enum Status {
     ConfigMismatch,
     /// The other side's header is inconsistent (or hostile).
     BadHeader,
+    /// One side takes the medium as coherent between the hosts, the other not (it writes
+    /// back and invalidates): the one that does would never see the other's writes.
+    MediumMismatch,
 }
 
 impl Status {
@@ -120,6 +122,7 @@ impl Status {
             4 => Self::VersionMismatch,
             5 => Self::ConfigMismatch,
             6 => Self::BadHeader,
+            7 => Self::MediumMismatch,
             _ => Self::AdminDown,
         }
     }
@@ -128,7 +131,10 @@ impl Status {
     pub(crate) fn link_state(self) -> u32 {
         match self {
             Self::Connected => 1,
-            Self::VersionMismatch | Self::ConfigMismatch | Self::BadHeader => 2,
+            Self::VersionMismatch
+            | Self::ConfigMismatch
+            | Self::BadHeader
+            | Self::MediumMismatch => 2,
             _ => 0,
         }
     }
@@ -142,6 +148,9 @@ impl Status {
             Self::VersionMismatch => "peer speaks another protocol version",
             Self::ConfigMismatch => "peer has another queue count, ring size or buffer size",
             Self::BadHeader => "peer's header is inconsistent",
+            Self::MediumMismatch => {
+                "peer takes the medium's coherence otherwise (cxl_coherent differs)"
+            }
         }
     }
 }
@@ -227,6 +236,15 @@ impl Handshake {
                 t.layout.ring_size(),
                 t.layout.buf_size()
             ),
+            (Status::MediumMismatch, _) => pr_warn!(
+                "xpu ({side} side): {}; we {}: link stays down\n",
+                status.describe(),
+                if t.window.flushes() {
+                    "write back and invalidate (cxl_coherent=0)"
+                } else {
+                    "take it as coherent"
+                }
+            ),
             (Status::VersionMismatch | Status::BadHeader, _) => {
                 pr_warn!("xpu ({side} side): {}: link stays down\n", status.describe())
             }
@@ -251,6 +269,7 @@ impl Handshake {
             Err(LayoutError::Version) => (Peer::Mismatch(Status::VersionMismatch), None),
             Err(_) => (Peer::Mismatch(Status::BadHeader), None),
             Ok(l) if l != *conn.layout() => (Peer::Mismatch(Status::ConfigMismatch), Some(l)),
+            Ok(_) if !conn.agrees(&h) => (Peer::Mismatch(Status::MediumMismatch), None),
             Ok(_) => (
                 Peer::Alive {
                     generation: h.generation,

@@ -49,20 +49,35 @@ pub(crate) struct XpuPci;
 /// doorbells only. CXL has no doorbell of its own (a CXL.mem access raises nothing in the other
 /// host); the ivshmem device's registers and MSI-X vectors are the lab's interrupt path between
 /// the hosts, as a real deployment would use its NTB's or its CXL switch's doorbells.
-static CXL_WINDOW: SetOnce<CxlRange> = SetOnce::new();
+static CXL_WINDOW: SetOnce<CxlWindow> = SetOnce::new();
+
+/// CXL mode's window: the claimed range, and whether the memory is coherent between the
+/// hosts that share it (a CXL 3 shared region with back-invalidation, or QEMU's emulation) or
+/// not (a CXL 2.0 pool: each side writes back and invalidates, and says so in its header).
+#[derive(Clone, Copy)]
+struct CxlWindow {
+    range: CxlRange,
+    coherent: bool,
+}
 
 /// CXL mode: claims `size` bytes of CXL memory at `base` for the module's life (the crate root
 /// holds the claim, and drops it after the PCI functions). `0, 0` is PCI mode: no claim.
-pub(crate) fn claim_cxl(base: u64, size: u64) -> Result<Option<CxlClaim>> {
+pub(crate) fn claim_cxl(base: u64, size: u64, coherent: bool) -> Result<Option<CxlClaim>> {
     if base == 0 && size == 0 {
         return Ok(None);
     }
     let claim = CxlClaim::new(base, size)?;
+    let range = claim.range();
     // Once per load: the module's init is the only caller.
-    if !CXL_WINDOW.populate(claim.range()) {
+    if !CXL_WINDOW.populate(CxlWindow { range, coherent }) {
         return Err(EBUSY);
     }
-    pr_info!("CXL mode, window {base:#x}+{size:#x}\n");
+    let medium = if coherent {
+        "coherent between the hosts"
+    } else {
+        "not coherent between the hosts: writes back and invalidates"
+    };
+    pr_info!("CXL mode, window {base:#x}+{size:#x}, {medium}\n");
     Ok(Some(claim))
 }
 
@@ -105,7 +120,7 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
     }
     doorbell.set_peer(1 - id);
     let window = match CXL_WINDOW.copy() {
-        Some(range) => Window::map_cxl(range)?,
+        Some(cxl) => Window::map_cxl(cxl.range, cxl.coherent)?,
         None => Window::map_bar(pdev, WINDOW_BAR)?,
     };
     let size = window.size() as u64;

@@ -69,6 +69,10 @@ module! {
             default: 0,
             description: "CXL mode: size of the window in bytes, a power of two (the region's size)",
         },
+        cxl_coherent: bool {
+            default: true,
+            description: "CXL mode: the memory is coherent between the hosts (0: each side writes back and invalidates, as a CXL 2.0 pool needs)",
+        },
     },
 }
 
@@ -95,6 +99,7 @@ impl InPlaceModule for XpuModule {
             _cxl: pci_link::claim_cxl(
                 module_parameters::cxl_base.value(),
                 module_parameters::cxl_size.value(),
+                module_parameters::cxl_coherent.value(),
             )?,
             _split: net::split::SplitKind::register::<splitns::SplitNs, { genl::NAME_LEN }>()?,
             _link_kind: net::rtnl::LinkKind::register()?,

@@ -12,6 +12,7 @@
 #include <linux/ethtool.h>
 #include <linux/filter.h>
 #include <linux/interrupt.h>
+#include <linux/libnvdimm.h>
 #include <linux/netdevice.h>
 #include <linux/virtio_net.h>
 #include <net/checksum.h>
@@ -97,6 +98,30 @@ unsigned int xpu_dev_alloc_queues(const struct net_device *dev)
 unsigned int xpu_num_online_cpus(void)
 {
 	return num_online_cpus();
+}
+
+/*
+ * A window on memory that is not coherent between the hosts (CXL mode, cxl_coherent=0): the
+ * kernel's persistent-memory cache maintenance, which is what reaches a line's home in the
+ * medium (x86: clwb, or clflushopt where there is no clwb). The write-back is weakly ordered
+ * (clwb is not ordered against later stores): the store fence (wmb: sfence) makes it complete
+ * before the store that publishes the data. The invalidation fences on both sides itself.
+ */
+bool xpu_mem_can_flush(void)
+{
+	/* Elsewhere the two below are empty: a medium that needs them is refused. */
+	return IS_ENABLED(CONFIG_ARCH_HAS_PMEM_API);
+}
+
+void xpu_mem_writeback(void *addr, size_t len)
+{
+	arch_wb_cache_pmem(addr, len);
+	wmb();
+}
+
+void xpu_mem_invalidate(void *addr, size_t len)
+{
+	arch_invalidate_pmem(addr, len);
 }
 
 bool xpu_dev_running(const struct net_device *dev)

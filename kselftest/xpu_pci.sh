@@ -400,7 +400,8 @@ test_ctrl_work_after_remove() {
 test_cxl_bad_windows() {
 	local ram args want
 	modprobe -r xpu || fail "cannot unload xpu"
-	ram=$(awk -F'[- :]+' '/System RAM$/ { print "0x" $2; exit }' /proc/iomem)
+	# The start of the last top-level System RAM range (the first is under 1 MiB, and short).
+	ram=$(sed -n 's/^\([0-9a-f]*\)-[0-9a-f]* : System RAM$/0x\1/p' /proc/iomem | tail -n1)
 	while IFS='|' read -r args want; do
 		dmesg_mark
 		# shellcheck disable=SC2086 # words
@@ -418,11 +419,40 @@ test_cxl_bad_windows() {
 	pci_sides
 }
 
+# CXL mode, cxl_coherent=0 (a medium that is not coherent between the hosts, as a CXL 2.0
+# pool): both sides write back and invalidate, say so in their headers, and the link carries
+# traffic both ways. QEMU's memory is coherent, so this shows the flushing path runs and
+# agrees with itself; that the flushes are the right ones, the datapath library's tests show
+# over a model of such a medium (datapath/tests/coherence.rs).
+test_cxl_noncoherent() {
+	local got
+	modprobe -r xpu || fail "cannot unload xpu"
+	XPU_MODPARAMS="$XPU_MODPARAMS cxl_coherent=0"
+	setup_pci
+	dmesg | grep -q "CXL mode, window $CXL_BASE+$CXL_SIZE, not coherent" ||
+		fail "dmesg does not say the window is not coherent"
+	ip netns exec "$H" ping -q -c 5 -i 0.2 -s 1400 $ADDR_D >/dev/null || fail "ping host -> dpu failed"
+	got=$(iperf_bytes "$H" "$D" $ADDR_D 2) || exit 1
+	[ "$got" -gt 100000 ] || fail "host -> DPU: only $got bytes"
+	got=$(iperf_bytes "$D" "$H" $ADDR_H 2) || exit 1
+	[ "$got" -gt 100000 ] || fail "DPU -> host: only $got bytes"
+	echo "both sides flushing: iperf3 carried $got bytes DPU -> host in 2 s"
+	xpu_del_netns
+	modprobe -r xpu || fail "cannot unload xpu"
+}
+
+# A peer that takes the medium as not coherent, against a side that takes it as coherent: the
+# link stays down and both say why.
+test_cxl_medium_mismatch() {
+	WANT="peer takes the medium's coherence otherwise (cxl_coherent differs); we take it as coherent" \
+		STATUS="cxl_coherent differs" mismatch --noncoherent
+}
+
 MEDIUM=${XPU_MEDIUM:-bar}
 XPU_MODPARAMS="" PEER_WINDOW="" CXL_BASE="" CXL_SIZE=""
 case $MEDIUM in
 bar) xpu_begin 14 ;;
-cxl) xpu_begin 15 ;;
+cxl) xpu_begin 17 ;;
 *) echo "XPU_MEDIUM=$MEDIUM: the media are bar (the default) and cxl" >&2; exit 1 ;;
 esac
 TMPDIR_PCI=$(mktemp -d)
@@ -458,4 +488,10 @@ xpu_case "a control work queued during removal never runs on the freed device (f
 [ "$MEDIUM" = cxl ] &&
 	xpu_case "CXL: windows outside CXL memory, unaligned, across or outside the region are refused" \
 		test_cxl_bad_windows
+[ "$MEDIUM" = cxl ] &&
+	xpu_case "CXL, not coherent (cxl_coherent=0): both sides flush, say so, and carry traffic" \
+		test_cxl_noncoherent
+[ "$MEDIUM" = cxl ] &&
+	xpu_case "CXL: a peer that takes the medium as not coherent is refused, and both say why" \
+		test_cxl_medium_mismatch
 xpu_end

@@ -10,6 +10,7 @@ that speaks another protocol version or has another configuration. `hostile` and
 behind a bound xpu's back: a peer that misbehaves, or whose half is corrupted.
 
   xpu_peer.py BDF header [--version V] [--queues Q] [--ring R] [--buf B] [--state S] [--gen G]
+      [--noncoherent]
       writes this function's side header (side = its fabric id), then rings the other side's
       control vector
   xpu_peer.py BDF down
@@ -67,12 +68,12 @@ def get(win, base, name):
     return struct.unpack_from("<" + fmt, win, base + off)[0]
 
 
-def header(half, version, queues, ring, buf, state, gen):
+def header(half, version, queues, ring, buf, state, gen, features=0):
     """struct xpu_side_header (uapi/linux/xpu_shm.h) for this configuration."""
     ring_off = shm.SIDE_HEADER_SPACE
     cons_off = ring_off + queues * ring_bytes(ring)
     data_off = align(cons_off + queues * shm.CACHE_LINE, shm.CACHE_LINE)
-    values = dict(magic=shm.MAGIC, version=version, state=state, generation=gen,
+    values = dict(magic=shm.MAGIC, version=version, features=features, state=state, generation=gen,
                   num_queues=queues, ring_size=ring, buf_size=buf, mtu=1500,
                   ring_off=ring_off, cons_off=cons_off, data_off=data_off, half_size=half)
     hdr = bytearray(shm.SIDE_HEADER_SIZE)
@@ -159,7 +160,9 @@ def cxl_window(spec):
     """CXL mode's window, BASE:SIZE of physical memory (xpu's cxl_base and cxl_size), through
     /dev/mem: no device file has it (a CXL region has no resource file of its own)."""
     base, size = (int(v, 0) for v in spec.split(":"))
-    fd = os.open("/dev/mem", os.O_RDWR | os.O_SYNC)
+    # Without O_SYNC: the mapping is then cacheable, as xpu's own (memremap WB); an uncached
+    # one of memory mapped WB is refused (x86 PAT: one memory type per physical page).
+    fd = os.open("/dev/mem", os.O_RDWR)
     return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=base)
 
 
@@ -176,6 +179,8 @@ def main():
     h.add_argument("--buf", type=int, default=2048)
     h.add_argument("--state", choices=STATES, default="ready")
     h.add_argument("--gen", type=int, default=1)
+    h.add_argument("--noncoherent", action="store_true",
+                   help="say the medium is not coherent (this side writes back and invalidates)")
     sub.add_parser("down")
     ho = sub.add_parser("hostile")
     ho.add_argument("--seconds", type=float, default=5)
@@ -203,11 +208,14 @@ def main():
         poke(win, base, a.word, a.value, a.queue)
         return
     if a.cmd == "header":
-        hdr = header(half, a.version, a.queues, a.ring, a.buf, STATES[a.state], a.gen)
+        features = shm.FEATURE_NONCOHERENT if a.noncoherent else 0
+        hdr = header(half, a.version, a.queues, a.ring, a.buf, STATES[a.state], a.gen, features)
         win[base:base + len(hdr)] = hdr
     else:
         struct.pack_into("<I", win, base + HDR["state"][0], STATES["down"])
-    win.flush()
+    if not a.cxl:
+        # (msync: /dev/mem's mapping is of no file, and has nothing to sync.)
+        win.flush()
     # One 32-bit store: the other side's control vector (0).
     ctypes.c_uint32.from_buffer(regs, DOORBELL).value = (1 - me) << 16
 

@@ -34,7 +34,10 @@ use super::{
     port::{Clock, Delivered, DropReason, Mode, Moderation, Poller, Port, TxPacket},
     ring::{self, Ring, RingWords, Room},
     rss::{self, HashType, PeerRss, Rss, RssConfig},
-    shm::{self, Layout, SideHeader, SideState, FEATURE_RSS, MAX_QUEUES, MIN_RING_SIZE, RSS_OFF},
+    shm::{
+        self, Layout, SideHeader, SideState, FEATURE_NONCOHERENT, FEATURE_RSS, MAX_QUEUES,
+        MIN_RING_SIZE, RSS_OFF,
+    },
     stats::{Counter, RxStats, TxStats},
 };
 
@@ -283,7 +286,7 @@ where
         if self.rss_set.load(Relaxed) {
             rss::publish(&*self.mem, self.own + RSS_OFF as u32, &self.rss.get());
         }
-        let header = self.layout.header(FEATURE_RSS, generation, mtu);
+        let header = self.layout.header(self.features(), generation, mtu);
         // The zeroed words are visible before the header that says Ready.
         self.mem.full_barrier();
         let at = HeaderAt::new(&*self.mem, self.own).ok_or(Error::Layout)?;
@@ -389,6 +392,23 @@ where
     /// A copy of the peer's header, to validate.
     pub fn peer_header(&self) -> Option<SideHeader> {
         mem::read_header(&*self.mem, self.peer)
+    }
+
+    /// The features our header announces.
+    fn features(&self) -> u64 {
+        let flushes = if self.mem.flushes() {
+            FEATURE_NONCOHERENT
+        } else {
+            0
+        };
+        FEATURE_RSS | flushes
+    }
+
+    /// Whether the peer whose header is `h` takes the medium as we do: both flush (the
+    /// medium is not coherent between the ends) or neither. A link whose ends differ must stay
+    /// down: the end that flushes reads only what is written back, which the other never does.
+    pub fn agrees(&self, h: &SideHeader) -> bool {
+        (h.features & FEATURE_NONCOHERENT != 0) == self.mem.flushes()
     }
 
     /// This end's layout (the peer must have the same).

@@ -51,6 +51,13 @@ pub trait SharedMem {
     /// later store that publishes them cannot overtake them. Nothing on a coherent medium.
     #[inline]
     fn writeback(&self, _off: u32, _len: u32) {}
+    /// Whether [`Self::writeback`] and [`Self::invalidate`] do anything: this end takes the
+    /// medium as not coherent between the ends. Its side header says so
+    /// ([`shm::FEATURE_NONCOHERENT`]), and the ends must agree ([`crate::conn::Conn::agrees`]).
+    #[inline]
+    fn flushes(&self) -> bool {
+        false
+    }
     /// Drops this end's cached copy of the lines that hold `len` bytes at `off`, which the
     /// peer writes, so that the loads after it read the medium (a line of ours is written
     /// back first). The implementation fences before and after (as the kernel's

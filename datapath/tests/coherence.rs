@@ -17,7 +17,11 @@ use std::{
 };
 
 use rstest::rstest;
-use xpu_datapath::{port::Mode, rss::RssConfig, shm::RSS_KEY_SIZE};
+use xpu_datapath::{
+    port::Mode,
+    rss::RssConfig,
+    shm::{FEATURE_NONCOHERENT, FEATURE_RSS, RSS_KEY_SIZE},
+};
 
 use common::sim::{Link, Op, World};
 
@@ -223,4 +227,25 @@ fn peer_sees_a_reset() {
         let h = link.ends[0].peer_header().expect("a header");
         assert_eq!((h.state, h.peer_generation), (2, 3));
     }
+}
+
+/// Each end's header says whether it flushes ([`FEATURE_NONCOHERENT`]), and an end agrees only
+/// with a peer that says as it does: with one that does not, the link must stay down.
+#[rstest]
+fn headers_say_whether_the_ends_flush(#[values(false, true)] flushes: bool) {
+    let buf = common::pair_buf(16);
+    let w = if flushes {
+        World::noncoherent(1, 16, buf, Mode::Doorbell, true)
+    } else {
+        World::new(1, 16, buf, Mode::Doorbell)
+    };
+    let link = Link::new(&w);
+    link.ends[1].reset(1, 1500).expect("a reset");
+    let h = link.ends[0].peer_header().expect("a header");
+    assert_eq!(h.features & FEATURE_NONCOHERENT != 0, flushes);
+    assert_ne!(h.features & FEATURE_RSS, 0, "the other features are kept");
+    assert!(link.ends[0].agrees(&h));
+    let mut other = h;
+    other.features ^= FEATURE_NONCOHERENT;
+    assert!(!link.ends[0].agrees(&other));
 }

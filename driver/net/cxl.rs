@@ -50,9 +50,7 @@ impl CxlClaim {
             )
         };
         if cxl != bindings::REGION_INTERSECTS as i32 {
-            pr_err!(
-                "{base:#x}+{size:#x} is not inside a CXL memory window (see /proc/iomem)\n"
-            );
+            pr_err!("{base:#x}+{size:#x} is not inside a CXL memory window (see /proc/iomem)\n");
             return Err(EINVAL);
         }
         if ram != bindings::REGION_DISJOINT as i32 {

@@ -72,6 +72,15 @@ impl SharedMem for Window {
     fn write_desc(&self, off: u32, d: &Desc) -> Option<()> {
         self.write_desc(off, d).ok()
     }
+    fn writeback(&self, off: u32, len: u32) {
+        Window::writeback(self, off, len);
+    }
+    fn invalidate(&self, off: u32, len: u32) {
+        Window::invalidate(self, off, len);
+    }
+    fn flushes(&self) -> bool {
+        Window::flushes(self)
+    }
 }
 
 impl TxPacket<Window> for SkBuff {

@@ -26,7 +26,7 @@ use kernel::{
     sync::{aref::ARef, atomic::Atomic},
 };
 
-use super::{cxl::CxlRange, skb::SkBuff};
+use super::{cxl::CxlRange, skb::SkBuff, sys};
 use crate::shm::Desc;
 
 /// What a [`Window`]'s memory is.
@@ -53,6 +53,9 @@ pub(crate) struct Window {
     backing: Backing,
     ptr: NonNull<u8>,
     size: usize,
+    /// The medium is not coherent with the other side's host: [`Window::writeback`] and
+    /// [`Window::invalidate`] maintain the caches.
+    flushes: bool,
 }
 
 // SAFETY: the window is a plain memory region; concurrent access from several CPUs is what it
@@ -95,6 +98,7 @@ impl Window {
             backing: Backing::Kernel { _mem: mem },
             ptr,
             size,
+            flushes: false,
         })
     }
 
@@ -126,6 +130,7 @@ impl Window {
             },
             ptr,
             size,
+            flushes: false,
         })
     }
 
@@ -135,7 +140,14 @@ impl Window {
     ///
     /// The window should not outlive the claim, which keeps others off the memory (the PCI
     /// driver's functions, whose windows these are, are gone before the crate root drops it).
-    pub(crate) fn map_cxl(range: CxlRange) -> Result<Self> {
+    /// `coherent`: the other host sees our writes without help; if not, the window writes
+    /// back and invalidates (refused where the kernel cannot).
+    pub(crate) fn map_cxl(range: CxlRange, coherent: bool) -> Result<Self> {
+        // SAFETY: no arguments; a constant of the build.
+        if !coherent && !unsafe { sys::xpu_mem_can_flush() } {
+            pr_err!("this architecture has no cache write-back for memory that is not coherent\n");
+            return Err(EOPNOTSUPP);
+        }
         let size = usize::try_from(range.size())?;
         // SAFETY: the range is memory xpu claimed, not System RAM (the claim checked);
         // memremap gives a mapping of our own.
@@ -147,12 +159,44 @@ impl Window {
             backing: Backing::Cxl,
             ptr,
             size,
+            flushes: !coherent,
         })
     }
 
     /// Size in bytes.
     pub(crate) fn size(&self) -> usize {
         self.size
+    }
+
+    /// Whether the medium needs [`Window::writeback`] and [`Window::invalidate`].
+    pub(crate) fn flushes(&self) -> bool {
+        self.flushes
+    }
+
+    /// Writes the lines of `len` bytes at `off` back to the medium, and waits until they are
+    /// there (a store fence). Nothing on a coherent medium, or out of the window.
+    pub(crate) fn writeback(&self, off: u32, len: u32) {
+        if !self.flushes {
+            return;
+        }
+        if let Some(p) = self.at(off, len as usize, 1) {
+            // SAFETY: `p..p + len` is inside the window (checked); cache maintenance changes
+            // no byte of it.
+            unsafe { sys::xpu_mem_writeback(p.as_ptr().cast(), len as usize) };
+        }
+    }
+
+    /// Drops our cached copy of the lines of `len` bytes at `off` (the peer's), fenced on
+    /// both sides. Nothing on a coherent medium, or out of the window.
+    pub(crate) fn invalidate(&self, off: u32, len: u32) {
+        if !self.flushes {
+            return;
+        }
+        if let Some(p) = self.at(off, len as usize, 1) {
+            // SAFETY: as in `writeback`; a line of ours in the range is written back first
+            // (clflushopt), so nothing of ours is lost.
+            unsafe { sys::xpu_mem_invalidate(p.as_ptr().cast(), len as usize) };
+        }
     }
 
     /// A pointer to `len` bytes at `off`, if they are inside the window and `off` is aligned

@@ -47,6 +47,7 @@ struct xpu_side_header {
 
 /* xpu_side_header.features */
 #define XPU_SHM_F_RSS			(1ULL << 0)
+#define XPU_SHM_F_NONCOHERENT		(1ULL << 1)
 
 #define XPU_SHM_RSS_KEY_SIZE		40
 #define XPU_SHM_RSS_INDIR_SIZE		128

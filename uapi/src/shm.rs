@@ -38,6 +38,13 @@ pub const VERSION: u32 = (1 << 16) | 2;
 /// [`SideHeader::features`]: the side publishes an [`RssBlock`], and wants its peer to send
 /// each flow on the ring the block's hash and indirection table choose.
 pub const FEATURE_RSS: u64 = 1 << 0;
+/// [`SideHeader::features`]: the side takes the medium as not coherent between the sides (a
+/// CXL 2.0 memory pool that two hosts share): it writes back the lines it publishes and
+/// invalidates the peer's before it reads them. The sides must agree: one that flushes reads
+/// the other's writes only once they are written back, so a side that does not flush would
+/// lose what it sends, and the link stays down while they differ. Without the bit (every side
+/// before it, ivshmem, CXL with cross-host coherence), the medium is coherent.
+pub const FEATURE_NONCOHERENT: u64 = 1 << 1;
 /// Size of a cache line, the unit of alignment between fields with different writers.
 pub const CACHE_LINE: usize = 64;
 /// Bytes reserved for the [`SideHeader`] at the start of each half.

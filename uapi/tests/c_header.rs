@@ -50,6 +50,11 @@ fn items() -> Vec<(&'static str, &'static str, u64)> {
         off!("xpu_rss_block", RssBlock, indir),
         ("XPU_SHM_F_RSS", "XPU_SHM_F_RSS", FEATURE_RSS),
         (
+            "XPU_SHM_F_NONCOHERENT",
+            "XPU_SHM_F_NONCOHERENT",
+            FEATURE_NONCOHERENT,
+        ),
+        (
             "XPU_SHM_RSS_KEY_SIZE",
             "XPU_SHM_RSS_KEY_SIZE",
             RSS_KEY_SIZE as u64,

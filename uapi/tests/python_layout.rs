@@ -65,6 +65,9 @@ fn render() -> String {
         .expect("a String takes any write");
     writeln!(s, "DESC_F_DATA_VALID = {DESC_F_DATA_VALID:#x}").expect("a String takes any write");
     writeln!(s, "GSO_NONE = {GSO_NONE}").expect("a String takes any write");
+    writeln!(s, "FEATURE_RSS = {FEATURE_RSS:#x}").expect("a String takes any write");
+    writeln!(s, "FEATURE_NONCOHERENT = {FEATURE_NONCOHERENT:#x}")
+        .expect("a String takes any write");
     let states = [
         SideState::Down,
         SideState::Ready,

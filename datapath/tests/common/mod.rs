@@ -359,6 +359,9 @@ impl SharedMem for Mem {
     fn writeback(&self, off: u32, len: u32) {
         self.flush(off, len, false);
     }
+    fn flushes(&self) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.flushes)
+    }
     fn invalidate(&self, off: u32, len: u32) {
         self.flush(off, len, true);
     }
