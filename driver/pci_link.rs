@@ -19,7 +19,10 @@ use kernel::{
     device::{Bound, Core},
     pci,
     prelude::*,
-    sync::{atomic::Atomic, Arc, SetOnce},
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, SetOnce,
+    },
 };
 
 use crate::{
@@ -28,10 +31,13 @@ use crate::{
     net::{
         cxl::{CxlClaim, CxlRange},
         pci::{Doorbell, PciNetdev, Vectors},
-        window::Window,
+        window::{self, Window},
     },
     pair,
-    shm::{Layout, LayoutError, MAX_QUEUES, MAX_RING_SIZE, MIN_RING_SIZE},
+    shm::{
+        Layout, LayoutError, MAX_QUEUES, MAX_RING_SIZE, MAX_WINDOW_SIZE, MIN_RING_SIZE,
+        MIN_WINDOW_SIZE,
+    },
 };
 
 /// The memory BAR of an ivshmem device.
@@ -52,19 +58,60 @@ pub(crate) struct XpuPci;
 static CXL_WINDOW: SetOnce<CxlWindow> = SetOnce::new();
 
 /// CXL mode's window: the claimed range, and whether the memory is coherent between the
-/// hosts that share it (a CXL 3 shared region with back-invalidation, or QEMU's emulation) or
-/// not (a CXL 2.0 pool: each side writes back and invalidates, and says so in its header).
+/// hosts that share it (QEMU's emulation; CXL 3 shared memory with back-invalidation) or not
+/// (memory that hosts share without hardware coherence: each side writes back and
+/// invalidates, and says so in its header).
 #[derive(Clone, Copy)]
 struct CxlWindow {
     range: CxlRange,
     coherent: bool,
 }
 
+/// Which sides (fabric ids 0 and 1) have a function bound in CXL mode. The window is one per
+/// module, so a second function of the same side (another fabric's) would share its half with
+/// the first: it is refused ([`CxlSide`]).
+static CXL_SIDES: [Atomic<bool>; 2] = [Atomic::new(false), Atomic::new(false)];
+
+/// A side's hold on CXL mode's window, for as long as its function is bound.
+struct CxlSide(usize);
+
+impl CxlSide {
+    fn take(id: u16) -> Option<Self> {
+        let side = usize::from(id);
+        let was = CXL_SIDES.get(side)?.xchg(true, Relaxed);
+        (!was).then_some(Self(side))
+    }
+}
+
+impl Drop for CxlSide {
+    fn drop(&mut self) {
+        if let Some(s) = CXL_SIDES.get(self.0) {
+            s.store(false, Relaxed);
+        }
+    }
+}
+
 /// CXL mode: claims `size` bytes of CXL memory at `base` for the module's life (the crate root
 /// holds the claim, and drops it after the PCI functions). `0, 0` is PCI mode: no claim.
+/// Everything about the window is checked here, so that a bad one fails `modprobe` and says
+/// why, rather than every function's probe.
 pub(crate) fn claim_cxl(base: u64, size: u64, coherent: bool) -> Result<Option<CxlClaim>> {
     if base == 0 && size == 0 {
+        if !coherent {
+            pr_err!("cxl_coherent=0 is for CXL mode: give the window (cxl_base, cxl_size)\n");
+            return Err(EINVAL);
+        }
         return Ok(None);
+    }
+    if !size.is_power_of_two() || !(MIN_WINDOW_SIZE..=MAX_WINDOW_SIZE).contains(&size) {
+        pr_err!(
+            "cxl_size {size:#x}: a window is a power of two from {MIN_WINDOW_SIZE:#x} to {MAX_WINDOW_SIZE:#x} bytes (xpuctl cxl window gives one)\n"
+        );
+        return Err(EINVAL);
+    }
+    if !coherent && !window::can_flush() {
+        pr_err!("cxl_coherent=0: this architecture cannot write back or invalidate a cache line\n");
+        return Err(EOPNOTSUPP);
     }
     let claim = CxlClaim::new(base, size)?;
     let range = claim.range();
@@ -96,6 +143,8 @@ pub(crate) struct XpuPciData<'bound> {
     _vectors: Vectors<'bound>,
     _netdev: PciNetdev,
     transport: Arc<Transport>,
+    /// CXL mode: this side's hold on the window, let go once the transport is gone.
+    _cxl_side: Option<CxlSide>,
 }
 
 /// The largest ring that fits `queues` queues in a window of `size` bytes.
@@ -119,9 +168,18 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
         return Err(EINVAL);
     }
     doorbell.set_peer(1 - id);
-    let window = match CXL_WINDOW.copy() {
-        Some(cxl) => Window::map_cxl(cxl.range, cxl.coherent)?,
-        None => Window::map_bar(pdev, WINDOW_BAR)?,
+    let (window, cxl_side) = match CXL_WINDOW.copy() {
+        Some(cxl) => {
+            let Some(side) = CxlSide::take(id) else {
+                dev_err!(
+                    pdev.as_ref(),
+                    "fabric id {id}: that side of CXL mode's window is another function's (one link per module)\n"
+                );
+                return Err(EBUSY);
+            };
+            (Window::map_cxl(cxl.range, cxl.coherent)?, Some(side))
+        }
+        None => (Window::map_bar(pdev, WINDOW_BAR)?, None),
     };
     let size = window.size() as u64;
 
@@ -168,6 +226,7 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
         _vectors: vectors,
         _netdev: netdev,
         transport,
+        _cxl_side: cxl_side,
     })
 }
 

@@ -71,7 +71,7 @@ module! {
         },
         cxl_coherent: bool {
             default: true,
-            description: "CXL mode: the memory is coherent between the hosts (0: each side writes back and invalidates, as a CXL 2.0 pool needs)",
+            description: "CXL mode: the memory is coherent between the hosts (0: each side writes back and invalidates, as memory that hosts share without hardware coherence needs)",
         },
     },
 }

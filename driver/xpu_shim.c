@@ -105,7 +105,9 @@ unsigned int xpu_num_online_cpus(void)
  * kernel's persistent-memory cache maintenance, which is what reaches a line's home in the
  * medium (x86: clwb, or clflushopt where there is no clwb). The write-back is weakly ordered
  * (clwb is not ordered against later stores): the store fence (wmb: sfence) makes it complete
- * before the store that publishes the data. The invalidation fences on both sides itself.
+ * before the store that publishes the data. The invalidation fences on both sides itself (x86:
+ * clflushopt, which writes a dirty line back before it drops it; elsewhere a dirty line may be
+ * dropped, which loses nothing here: the peer's lines are never ours to write).
  */
 bool xpu_mem_can_flush(void)
 {

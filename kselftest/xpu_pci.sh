@@ -80,8 +80,13 @@ test_probe() {
 	if [ "$MEDIUM" = cxl ]; then
 		# The window is the CXL range, claimed in the resource tree inside the region; no
 		# function's BAR is.
-		grep -qE "^ *${CXL_BASE#0x}-[0-9a-f]+ : xpu\$" /proc/iomem ||
-			fail "no 'xpu' claim at $CXL_BASE in /proc/iomem: $(grep -i -B2 -A2 xpu /proc/iomem)"
+		# (/proc/iomem indents a child two columns deeper than its parent.)
+		awk -v b="${CXL_BASE#0x}" '
+			$NF == "xpu" && $1 ~ "^" b "-" { ind = match($0, /[^ ]/); ok = prev ~ /: region[0-9]+$/ && ind == pind + 2 }
+			{ prev = $0; pind = match($0, /[^ ]/) } END { exit !ok }' /proc/iomem ||
+			fail "no 'xpu' claim at $CXL_BASE right under a region in /proc/iomem: $(grep -B2 -A2 xpu /proc/iomem)"
+		cxl list -R 2>/dev/null | grep -q '"region": *"region[0-9]*"' ||
+			fail "cxl list -R does not show the region: $(cxl list -R 2>&1)"
 		dmesg | grep -q "xpu: CXL mode, window $CXL_BASE+$CXL_SIZE" || fail "dmesg does not name the CXL window"
 		[ "$(dmesg | grep -c "$(printf '%d' "$CXL_SIZE")-byte CXL window")" -ge 2 ] ||
 			fail "the functions did not both take the CXL window: $(dmesg | grep 'byte .* window')"
@@ -419,8 +424,8 @@ test_cxl_bad_windows() {
 	pci_sides
 }
 
-# CXL mode, cxl_coherent=0 (a medium that is not coherent between the hosts, as a CXL 2.0
-# pool): both sides write back and invalidate, say so in their headers, and the link carries
+# CXL mode, cxl_coherent=0 (a medium that is not coherent between the hosts, as CXL
+# memory shared without back-invalidation): both sides write back and invalidate, say so in their headers, and the link carries
 # traffic both ways. QEMU's memory is coherent, so this shows the flushing path runs and
 # agrees with itself; that the flushes are the right ones, the datapath library's tests show
 # over a model of such a medium (datapath/tests/coherence.rs).

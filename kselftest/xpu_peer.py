@@ -163,7 +163,11 @@ def cxl_window(spec):
     # Without O_SYNC: the mapping is then cacheable, as xpu's own (memremap WB); an uncached
     # one of memory mapped WB is refused (x86 PAT: one memory type per physical page).
     fd = os.open("/dev/mem", os.O_RDWR)
-    return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=base)
+    try:
+        return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=base)
+    except PermissionError:
+        sys.exit("xpu_peer: /dev/mem refuses the CXL window, which xpu holds: the kernel has "
+                 "CONFIG_IO_STRICT_DEVMEM (boot it with iomem=relaxed)")
 
 
 def main():

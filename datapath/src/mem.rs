@@ -7,10 +7,10 @@
 //! an offset and is bounds-checked by the implementation: an untrusted offset can go straight
 //! in, and a bad one gives `None`, never an access outside.
 //!
-//! The medium may not be coherent between the ends (a CXL 2.0 memory pool shared by two
-//! hosts: each caches the window, and neither snoops the other's cache). So each end writes
-//! back what it wrote before it publishes it, and invalidates what the peer wrote before it
-//! reads it ([`SharedMem::writeback`], [`SharedMem::invalidate`]): the index words here, and
+//! The medium may not be coherent between the ends (CXL memory that two hosts share without
+//! hardware coherence: each caches the window, and neither snoops the other's cache). So each
+//! end writes back what it wrote before it publishes it, and invalidates what the peer wrote
+//! before it reads it ([`SharedMem::writeback`], [`SharedMem::invalidate`]): the index words here, and
 //! the descriptors, packet data, headers and RSS blocks where `conn` and `rss` touch them.
 //! Every cache line of the window has one writer (each end writes only its own half, and the
 //! layout keeps a ring's producer and consumer words in lines of their own), so dropping a

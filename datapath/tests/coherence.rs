@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The datapath on a medium that is not coherent between the ends (a CXL 2.0 memory pool
-//! shared by two hosts): each end's cache serves the lines it holds, however stale, until it
-//! invalidates them, and keeps its writes until it writes them back (tests/common's `Mem`;
+//! The datapath on a medium that is not coherent between the ends (CXL memory that two
+//! hosts share without hardware coherence): each end's cache serves the lines it holds,
+//! however stale, until it invalidates them, and keeps its writes until it writes them back (tests/common's `Mem`;
 //! each end's cache starts with every line of the window, so anything the peer writes later
 //! is stale until invalidated). With the datapath's write-backs and invalidations every packet
 //! arrives whole (tests/props.rs runs random schedules so); with them missing in any one

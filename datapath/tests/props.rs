@@ -99,7 +99,7 @@ proptest! {
         run(Mode::Doorbell, queues, ring, small, &ops);
     }
 
-    /// On a medium that is not coherent between the ends (a CXL 2.0 pool), whose ends write
+    /// On a medium that is not coherent between the ends (CXL memory shared without hardware coherence), whose ends write
     /// back and invalidate: each end's cache serves stale lines unless it does
     /// (tests/coherence.rs shows that it then loses packets).
     #[test]

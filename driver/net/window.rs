@@ -85,6 +85,13 @@ impl Region<'_> {
     }
 }
 
+/// Whether this kernel can write back and invalidate cache lines of a window (the pmem API's
+/// cache maintenance), as a medium that is not coherent between the hosts needs.
+pub(crate) fn can_flush() -> bool {
+    // SAFETY: no arguments; a constant of the build.
+    unsafe { sys::xpu_mem_can_flush() }
+}
+
 impl Window {
     /// Allocates a zeroed window of `size` bytes (virtually contiguous).
     pub(crate) fn new(size: usize) -> Result<Self> {
@@ -143,9 +150,7 @@ impl Window {
     /// `coherent`: the other host sees our writes without help; if not, the window writes
     /// back and invalidates (refused where the kernel cannot).
     pub(crate) fn map_cxl(range: CxlRange, coherent: bool) -> Result<Self> {
-        // SAFETY: no arguments; a constant of the build.
-        if !coherent && !unsafe { sys::xpu_mem_can_flush() } {
-            pr_err!("this architecture has no cache write-back for memory that is not coherent\n");
+        if !coherent && !can_flush() {
             return Err(EOPNOTSUPP);
         }
         let size = usize::try_from(range.size())?;
@@ -193,8 +198,9 @@ impl Window {
             return;
         }
         if let Some(p) = self.at(off, len as usize, 1) {
-            // SAFETY: as in `writeback`; a line of ours in the range is written back first
-            // (clflushopt), so nothing of ours is lost.
+            // SAFETY: as in `writeback`. The range holds only the peer's lines (one writer per
+            // line: the layout), so even an architecture that drops a dirty line here (x86
+            // writes it back first) loses nothing of ours.
             unsafe { sys::xpu_mem_invalidate(p.as_ptr().cast(), len as usize) };
         }
     }

@@ -25,7 +25,7 @@ DEB_PKGS=(
 	iptables nftables
 	# the pod's monitoring agent on the DPU half (kselftest/xpu_edge.sh)
 	prometheus
-	# CXL mode's region (kselftest/xpu_cxl.sh): ndctl's `cxl` command lists the memory device
+	# CXL mode (kselftest/xpu_cxl.sh): ndctl's `cxl` command, which lists the region
 	ndctl
 	# xpuctl's ownership agent: its BPF programs (clang, above) and libbpf-rs, which builds
 	# libbpf from source against libelf (above) and zlib
@@ -62,7 +62,9 @@ qemu_want=$XPU_QEMU_SERIES
 if ! dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null | grep -q "^1:$qemu_want\."; then
 	[ "$(id -u)" = 0 ] || die "need root to install QEMU $qemu_want from bookworm-backports"
 	list=/etc/apt/sources.list.d/xpu-bookworm-backports.sources
-	if [ ! -f "$list" ] && ! apt-cache policy | grep -q 'n=bookworm-backports'; then
+	# (The policy read whole first: grep -q stopping early would fail the pipe, pipefail.)
+	policy=$(apt-cache policy)
+	if [ ! -f "$list" ] && ! grep -q 'n=bookworm-backports' <<<"$policy"; then
 		log "adding apt source bookworm-backports (QEMU $qemu_want)"
 		printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
 			'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' >"$list"

@@ -17,7 +17,7 @@
 # same FILE share its bytes, as hosts share a CXL memory pool. FILE is made, of XPU_CXL_SIZE
 # bytes (256M, the smallest region a CXL decoder maps), if it is not there. A fabric started
 # here (--ivshmem without --fabric) is told the window is there (xpu-fabric --cxl).
-# kselftest/xpu_lib.sh's xpu_cxl_region assembles the region in the guest.
+# In the guest, `xpuctl cxl window` makes the region (and prints xpu's parameters for it).
 #
 # KVM is not used: on these machines /dev/kvm is PVM and normal guests hang silently. A boot
 # that dies before the command starts (multi-threaded TCG panics early about once in 45 boots)

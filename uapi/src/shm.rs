@@ -38,12 +38,14 @@ pub const VERSION: u32 = (1 << 16) | 2;
 /// [`SideHeader::features`]: the side publishes an [`RssBlock`], and wants its peer to send
 /// each flow on the ring the block's hash and indirection table choose.
 pub const FEATURE_RSS: u64 = 1 << 0;
-/// [`SideHeader::features`]: the side takes the medium as not coherent between the sides (a
-/// CXL 2.0 memory pool that two hosts share): it writes back the lines it publishes and
-/// invalidates the peer's before it reads them. The sides must agree: one that flushes reads
-/// the other's writes only once they are written back, so a side that does not flush would
-/// lose what it sends, and the link stays down while they differ. Without the bit (every side
-/// before it, ivshmem, CXL with cross-host coherence), the medium is coherent.
+/// [`SideHeader::features`]: the side takes the medium as not coherent between the sides (CXL
+/// memory that two hosts share without hardware coherence): it writes back the lines it
+/// publishes and invalidates the peer's before it reads them. The sides must agree: one that
+/// flushes reads the other's writes only once they are written back, so a side that does not
+/// flush would lose what it sends, and the link stays down while they differ. Without the bit (every side
+/// before it, ivshmem, CXL with cross-host coherence), the medium is coherent. A side older
+/// than the bit does not look at it: facing one that flushes, it waits for a peer that never
+/// comes up, and only the newer side says why.
 pub const FEATURE_NONCOHERENT: u64 = 1 << 1;
 /// Size of a cache line, the unit of alignment between fields with different writers.
 pub const CACHE_LINE: usize = 64;
@@ -64,6 +66,15 @@ pub const MAX_BUF_SIZE: u32 = 128 * 1024;
 pub const MIN_WINDOW_SIZE: u64 = 64 * 1024;
 /// Largest window: offsets inside a half are `u32`.
 pub const MAX_WINDOW_SIZE: u64 = 1 << 32;
+
+/// The window that `len` bytes of shared memory hold: the largest power of two not above `len`
+/// or [`MAX_WINDOW_SIZE`], if that is at least [`MIN_WINDOW_SIZE`]. A CXL region's window is
+/// its first such bytes, so that every party (`xpuctl cxl window`, the fabric's `--cxl`)
+/// derives the same halves from the region's size.
+pub fn window_within(len: u64) -> Option<u64> {
+    let n = len.min(MAX_WINDOW_SIZE);
+    (n >= MIN_WINDOW_SIZE).then(|| 1 << n.ilog2())
+}
 
 /// Lifecycle of one side, in [`SideHeader::state`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -153,3 +153,21 @@ fn side_state_decodes_only_known_values() {
     assert_eq!(SideState::from_raw(4), None);
     assert_eq!(SideState::from_raw(u32::MAX), None);
 }
+
+#[test]
+fn a_window_within_any_length_is_the_largest_power_of_two_that_fits() {
+    assert_eq!(window_within(256 << 20), Some(256 << 20));
+    assert_eq!(window_within(768 << 20), Some(512 << 20));
+    assert_eq!(window_within(16 << 30), Some(MAX_WINDOW_SIZE));
+    assert_eq!(window_within(MIN_WINDOW_SIZE), Some(MIN_WINDOW_SIZE));
+    assert_eq!(window_within(MIN_WINDOW_SIZE - 1), None);
+    assert_eq!(window_within(0), None);
+    for len in [MIN_WINDOW_SIZE, 3 << 20, 1 << 31, u64::MAX] {
+        let w = window_within(len).expect("a window");
+        assert!(w <= len && w.is_power_of_two());
+        assert!(
+            Layout::new(w, 1, MIN_RING_SIZE, MIN_BUF_SIZE).is_ok(),
+            "{w} is no window"
+        );
+    }
+}

@@ -63,9 +63,10 @@ pub fn layout(queues: u16, ring_size: u32, buf: u32) -> Layout {
 /// [`Mem::poke`].
 ///
 /// The medium is coherent ([`Mem::new`]: both ends share the words), or not
-/// ([`Mem::noncoherent`] and [`Mem::view`]: each end has a cache of its own, as two hosts on a
-/// CXL 2.0 memory pool do). A non-coherent end's loads fill its cache with lines of the medium
-/// and then read them there, however stale; its stores stay in its cache. Only
+/// ([`Mem::noncoherent`] and [`Mem::view`]: each end has a cache of its own, as two hosts that
+/// share CXL memory without back-invalidation do). A non-coherent end's loads fill its cache
+/// with lines of the medium and then read them there, however stale; its stores stay in its
+/// cache. Only
 /// [`SharedMem::writeback`] puts a line back in the medium, and only
 /// [`SharedMem::invalidate`] makes the next load read the medium again.
 pub struct Mem {

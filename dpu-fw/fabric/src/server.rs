@@ -28,7 +28,7 @@ use nix::{
     },
     unistd::ftruncate,
 };
-use xpu_uapi::shm::{SideHeader, SideState, MAGIC};
+use xpu_uapi::shm::{window_within, SideHeader, SideState, MAGIC, MIN_WINDOW_SIZE};
 
 use crate::protocol::{send, PROTOCOL_VERSION, SHM_MESSAGE};
 
@@ -117,16 +117,17 @@ impl Server {
     /// The xpu sides' window is in `file`, not in the fabric's window: in CXL mode each VM maps
     /// `file` as its CXL memory device (QEMU: `memory-backend-file,share=on,mem-path=FILE`), and
     /// the fabric's own window only carries the doorbells. A departed side's half is marked
-    /// `Down` there ([`Server::link_down`]). The window is the whole file, as the driver maps
-    /// the whole region, so the halves are at 0 and half its size.
+    /// `Down` there ([`Server::link_down`]). The window is the file's first power-of-two bytes
+    /// (`window_within`), as `xpuctl cxl window` gives the driver a region's, so the halves are
+    /// at 0 and half that.
     pub fn with_medium(mut self, file: File) -> io::Result<Self> {
-        let size = file.metadata()?.len();
-        if size < 2 * std::mem::size_of::<SideHeader>() as u64 {
-            return Err(io::Error::new(
+        let len = file.metadata()?.len();
+        let size = window_within(len).ok_or_else(|| {
+            io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{size} bytes cannot hold the two halves of a window"),
-            ));
-        }
+                format!("{len} bytes are fewer than the smallest window ({MIN_WINDOW_SIZE})"),
+            )
+        })?;
         self.medium = Some(Medium { file, size });
         Ok(self)
     }

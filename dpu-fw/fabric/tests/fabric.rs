@@ -338,13 +338,16 @@ fn a_departed_xpu_side_is_marked_down_and_the_other_rung() {
     b.client.nothing_pending();
 }
 
-#[test]
-fn in_cxl_mode_the_departed_side_is_marked_down_in_the_medium() {
+#[rstest]
+#[case::a_power_of_two(4 * SIZE)]
+#[case::not_a_power_of_two(6 * SIZE)]
+fn in_cxl_mode_the_departed_side_is_marked_down_in_the_medium(#[case] len: u64) {
     // The medium is larger than the fabric's window (a CXL region is 256 MiB), so its halves
-    // are elsewhere: half 1 starts at MEDIUM / 2.
+    // are elsewhere: the window is its first power-of-two bytes (as xpuctl gives the driver),
+    // and half 1 starts at MEDIUM / 2.
     const MEDIUM: u64 = 4 * SIZE;
     let file = tempfile::tempfile().expect("tempfile");
-    file.set_len(MEDIUM).expect("set_len");
+    file.set_len(len).expect("set_len");
     let fabric = Fabric::start_with(Some(file.try_clone().expect("dup")));
     let a = fabric.join(&[]);
     let b = fabric.join(&[&a]);
@@ -376,15 +379,16 @@ fn in_cxl_mode_the_departed_side_is_marked_down_in_the_medium() {
 }
 
 #[test]
-fn a_medium_too_small_for_two_headers_is_refused() {
+fn a_medium_smaller_than_a_window_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = tempfile::tempfile().expect("tempfile");
-    file.set_len(8).expect("set_len");
+    file.set_len(xpu_uapi::shm::MIN_WINDOW_SIZE - 1)
+        .expect("set_len");
     let server = Server::bind(&dir.path().join("s"), SIZE, VECTORS, false).expect("bind");
     let err = server
         .with_medium(file)
         .err()
-        .expect("an 8-byte medium was taken");
+        .expect("a medium smaller than a window was taken");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
 
