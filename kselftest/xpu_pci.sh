@@ -497,7 +497,7 @@ xpu_case "peer's event indices stuck at never: our packets still reach it" test_
 [ "$MEDIUM" = bar ] &&
 	xpu_case "a control work queued during removal never runs on the freed device (fault injection)" test_ctrl_work_after_remove
 [ "$MEDIUM" = cxl ] &&
-	xpu_case "CXL: windows outside CXL memory, unaligned, across or outside the region are refused" \
+	xpu_case "CXL: windows outside CXL memory, unaligned, of no window's size, across or outside the region are refused" \
 		test_cxl_bad_windows
 [ "$MEDIUM" = cxl ] &&
 	xpu_case "CXL, not coherent (cxl_coherent=0): both sides flush, say so, and carry traffic" \
