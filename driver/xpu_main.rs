@@ -67,7 +67,7 @@ module! {
         },
         cxl_size: u64 {
             default: 0,
-            description: "CXL mode: size of the window in bytes, a power of two (the region's size)",
+            description: "CXL mode: size of the window in bytes, a power of two (xpuctl cxl window gives a region's first such bytes)",
         },
         cxl_coherent: bool {
             default: true,
