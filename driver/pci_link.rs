@@ -213,11 +213,7 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
     netdev.device().control_schedule();
     let role = if side == 0 { "host" } else { "dpu" };
     let ring = layout.ring_size();
-    let medium = if CXL_WINDOW.as_ref().is_some() {
-        "CXL"
-    } else {
-        "BAR"
-    };
+    let medium = if cxl_side.is_some() { "CXL" } else { "BAR" };
     dev_info!(
         pdev.as_ref(),
         "{role} side, fabric id {id}, {size}-byte {medium} window, {queues} queues of {ring} descriptors\n"

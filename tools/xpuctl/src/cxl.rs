@@ -247,6 +247,17 @@ mod tests {
         t
     }
 
+    /// The same bus, region0 made and committed over decoder2.0 (by someone, some time).
+    fn bus_with_region0() -> tempfile::TempDir {
+        let t = bus("0x10000000");
+        let d = t.path().join("devices");
+        for (f, v) in [("commit", "1"), ("mode", "ram"), ("size", "0x10000000")] {
+            fs::write(d.join("region0").join(f), v).unwrap();
+        }
+        fs::write(d.join("decoder2.0/dpa_size"), "0x10000000").unwrap();
+        t
+    }
+
     fn got(d: &Path, f: &str) -> String {
         fs::read_to_string(d.join(f)).unwrap()
     }
@@ -276,12 +287,8 @@ mod tests {
 
     #[test]
     fn a_committed_unbound_region_is_taken_as_it_is() {
-        let t = bus("0x10000000");
+        let t = bus_with_region0();
         let d = t.path().join("devices");
-        for (f, v) in [("commit", "1"), ("mode", "ram"), ("size", "0x10000000")] {
-            fs::write(d.join("region0").join(f), v).unwrap();
-        }
-        fs::write(d.join("decoder2.0/dpa_size"), "0x10000000").unwrap();
         let r = window(&d).unwrap();
         assert_eq!((r.base, r.size), (0x3_9000_0000, 0x1000_0000));
         assert_eq!(got(&d, "decoder2.0/mode"), "none", "touched the decoder");
@@ -289,12 +296,8 @@ mod tests {
 
     #[test]
     fn a_region_a_driver_holds_is_not_taken() {
-        let t = bus("0x10000000");
+        let t = bus_with_region0();
         let d = t.path().join("devices");
-        for (f, v) in [("commit", "1"), ("mode", "ram"), ("size", "0x10000000")] {
-            fs::write(d.join("region0").join(f), v).unwrap();
-        }
-        fs::write(d.join("decoder2.0/dpa_size"), "0x10000000").unwrap();
         std::os::unix::fs::symlink("/nonexistent/cxl_region", d.join("region0/driver")).unwrap();
         // Its decoder is taken, so no new region can be made either.
         let e = window(&d).unwrap_err();
