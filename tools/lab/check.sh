@@ -213,14 +213,18 @@ strict_vm xpu-ksft-icount "drivers/net/.*, the guest's clock by instructions"
 strict_vm xpu-ksft-pci-drv "PCI loop: drivers/net/.*"
 strict_vm xpu-ksft-pci-icount "PCI loop: drivers/net/.*, the guest's clock by instructions"
 
-# Peer loss by VM death needs two VMs (a QEMU killed outright): tools/lab/peer-loss.sh.
-log "peer loss on two VMs: the DPU VM killed, then a new one"
-"$XPU_ROOT/tools/lab/peer-loss.sh" | tee "$XPU_CACHE/peer-loss.tap"
-if grep -q '^ok 1 ' "$XPU_CACHE/peer-loss.tap"; then
-	count pass ""
-else
-	count fail "peer loss on two VMs: $(grep -m1 '^not ok' "$XPU_CACHE/peer-loss.tap")"
-fi
+# Peer loss by VM death needs two VMs (a QEMU killed outright): tools/lab/peer-loss.sh, with
+# the window in the ivshmem BAR, then in CXL memory.
+for medium in bar cxl; do
+	log "peer loss on two VMs ($medium): the DPU VM killed, then a new one"
+	tap=$XPU_CACHE/peer-loss.$medium.tap
+	XPU_MEDIUM=$medium "$XPU_ROOT/tools/lab/peer-loss.sh" | tee "$tap"
+	if grep -q '^ok 1 ' "$tap"; then
+		count pass ""
+	else
+		count fail "peer loss on two VMs ($medium): $(grep -m1 '^not ok' "$tap")"
+	fi
+done
 
 log "done in $(($(date +%s) - start)) s"
 summary

@@ -8,15 +8,30 @@
 #
 # The host guest times the drop from the moment it asks for the kill (a console line this
 # script waits for): an upper bound of the real delay, which also holds the console's latency.
+#
+# XPU_MEDIUM=cxl: the same over CXL memory. Both VMs' CXL memory devices are one file, the
+# window is a region of it (modprobe xpu $(xpuctl cxl window)), and the fabric, which carries
+# only the doorbells then, marks the killed side Down in that file (xpu-fabric --cxl).
 # Prints one KTAP line; exits non-zero on failure.
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
+medium=${XPU_MEDIUM:-bar} cxl=() load='modprobe xpu'
+case $medium in
+bar) run=peerloss what="peer loss" ;;
+cxl)
+	run=peerloss-cxl what="peer loss over CXL memory"
+	cxl_file=/dev/shm/xpu-$run.$$.mem
+	truncate -s 256M "$cxl_file" || die "cannot make the CXL medium $cxl_file"
+	cxl=(--cxl "$cxl_file")
+	load='modprobe xpu $(xpuctl cxl window)' ;;
+*) die "XPU_MEDIUM=$medium: the media are bar (the default: the ivshmem BAR) and cxl" ;;
+esac
 logdir=$XPU_CACHE/vm-logs
 mkdir -p "$logdir"
-sock=$logdir/peerloss.fabric.sock
-flog=$logdir/peerloss.fabric.log
-hlog=$logdir/peerloss.host.out
+sock=$logdir/$run.fabric.sock
+flog=$logdir/$run.fabric.log
+hlog=$logdir/$run.host.out
 : >"$flog"
 : >"$hlog"
 pids=()
@@ -25,21 +40,22 @@ pids=()
 cleanup() {
 	kill "${pids[@]}" 2>/dev/null || true
 	wait "${pids[@]}" 2>/dev/null || true
+	[ -z "${cxl_file:-}" ] || rm -f "$cxl_file"
 }
 trap cleanup EXIT INT TERM
 
 result() { # result ok|not-ok [message]: the KTAP line, and the exit status
 	[ -n "${2:-}" ] && echo "# $2"
 	if [ "$1" = ok ]; then
-		echo "ok 1 peer loss: the DPU VM killed, the host's carrier down within 1 s, the link back with a new DPU VM"
+		echo "ok 1 $what: the DPU VM killed, the host's carrier down within 1 s, the link back with a new DPU VM"
 		exit 0
 	fi
-	echo "not ok 1 peer loss: the DPU VM killed, the host's carrier down within 1 s, the link back with a new DPU VM"
-	echo "# logs: $logdir/peerloss.*"
+	echo "not ok 1 $what: the DPU VM killed, the host's carrier down within 1 s, the link back with a new DPU VM"
+	echo "# logs: $logdir/$run.*"
 	exit 1
 }
 
-"$XPU_ROOT/target/debug/xpu-fabric" -S "$sock" -l 8M -n 5 -v 2>>"$flog" &
+"$XPU_ROOT/target/debug/xpu-fabric" -S "$sock" -l 8M -n 5 -v "${cxl[@]}" 2>>"$flog" &
 pids+=($!)
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || result not-ok "xpu-fabric did not start"
@@ -47,13 +63,15 @@ for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 # Each VM gets one CPU: two TCG guests share this machine's two cores. A DPU VM stays up until
 # it is killed.
 vm() { # vm NAME QEMU_OPTS SCRIPT (exec: the background job's pid is vm.sh's own)
-	exec "$XPU_ROOT/tools/lab/vm.sh" --name "xpu-peerloss-$1" --cpus 1 --timeout 900 \
-		--fabric "$sock" --ivshmem 1 --qemu-opts "$2" -- "$3"
+	exec "$XPU_ROOT/tools/lab/vm.sh" --name "xpu-$run-$1" --cpus 1 --timeout 900 \
+		--fabric "$sock" --ivshmem 1 "${cxl[@]}" --qemu-opts "$2" -- "$3"
 }
-side_up='modprobe xpu || exit 1
+side_up="$load || exit 1"'
 dev=$(ls /sys/bus/pci/drivers/xpu/*/net) && ip link set "$dev" name xpu0 || exit 1
 udevadm settle	# the MAC address udev gives the renamed device (MACAddressPolicy)
 ip addr add "$ADDR/24" dev xpu0 && ip link set xpu0 up || exit 1'
+[ "$medium" = bar ] || side_up+='
+dmesg | grep -q "xpu: CXL mode, window" || { echo "peerloss: FAIL: xpu is not in CXL mode"; exit 1; }'
 dpu_script="ADDR=10.0.0.2
 $side_up
 echo peerloss: dpu up, mac \$(cat /sys/class/net/xpu0/address)
@@ -122,9 +140,9 @@ pids+=($host)
 for _ in $(seq 900); do grep -q 'peer 0 connected' "$flog" && break; sleep 0.2; done
 grep -q 'peer 0 connected' "$flog" || result not-ok "the host VM did not join the fabric"
 
-dpu_pid=$logdir/peerloss.dpu.qemu.pid
+dpu_pid=$logdir/$run.dpu.qemu.pid
 rm -f "$dpu_pid"
-vm dpu "-pidfile $dpu_pid" "$dpu_script" >"$logdir/peerloss.dpu.out" 2>&1 &
+vm dpu "-pidfile $dpu_pid" "$dpu_script" >"$logdir/$run.dpu.out" 2>&1 &
 pids+=($!)
 
 # The kill, as soon as the host guest asks for it.
@@ -136,7 +154,7 @@ until grep -q 'peerloss: kill the DPU now' "$hlog"; do
 done
 [ -s "$dpu_pid" ] || result not-ok "no QEMU pid file for the DPU VM"
 kill -KILL "$(cat "$dpu_pid")" || result not-ok "cannot kill the DPU VM"
-log "peer loss: killed the DPU VM (QEMU pid $(cat "$dpu_pid"))"
+log "$what: killed the DPU VM (QEMU pid $(cat "$dpu_pid"))"
 
 # A new DPU VM joins once the host side says it is waiting.
 until grep -q 'peerloss: waiting for a new DPU VM' "$hlog"; do
@@ -144,7 +162,7 @@ until grep -q 'peerloss: waiting for a new DPU VM' "$hlog"; do
 	sleep 0.2
 done
 rm -f "$dpu_pid"
-vm dpu2 "-pidfile $dpu_pid" "$dpu_script" >"$logdir/peerloss.dpu2.out" 2>&1 &
+vm dpu2 "-pidfile $dpu_pid" "$dpu_script" >"$logdir/$run.dpu2.out" 2>&1 &
 pids+=($!)
 wait "$host"
 rc=$?
@@ -153,7 +171,7 @@ grep '^peerloss: ' "$hlog" | sed 's/^peerloss: /# /'
 # Two machines, two MAC addresses: udev derives a renamed device's from the machine-id, and
 # both ends are named xpu0 (a shared id gave both the same address, tools/lab/guest-setup.sh).
 mac=$(sed -n 's/^peerloss: host mac //p' "$hlog")
-[ -n "$mac" ] && grep -q "^peerloss: dpu up, mac $mac" "$logdir"/peerloss.dpu*.out &&
+[ -n "$mac" ] && grep -q "^peerloss: dpu up, mac $mac" "$logdir/$run".dpu*.out &&
 	result not-ok "the host and a DPU VM have the same MAC address ($mac)"
 ms=$(sed -n 's/^peerloss: carrier down \([0-9]*\) ms.*/\1/p' "$hlog")
 [ -n "$ms" ] && [ "$ms" -le 1000 ] || result not-ok "the carrier took ${ms:-?} ms to go down (at most 1 s)"
