@@ -6,6 +6,7 @@ the order, so drift in a noisy (TCG) machine hits both alike; a table row gives 
 their ratio and the range of the per-round ratios, to show the noise.
 """
 
+import math
 import statistics
 import subprocess
 import sys
@@ -60,8 +61,10 @@ def summarize(results, rows, key, label, unit, runs, i, scale=1.0, *, base, ours
     """Median of field `i` per item, the ratio `ours`/`base` of the medians and the range of
     the per-round ratios, into `results` (JSON) and `rows` (table)."""
     med = {k: statistics.median(r[i] for r in v) * scale for k, v in runs.items()}
-    per_round = [x[i] / v[i] for v, x in zip(runs[base], runs[ours])]
-    ratio = med[ours] / med[base]
+    # A round whose base measured nothing (CPU time in whole ticks of 10 ms, say) has no
+    # ratio; no round with one leaves the range unknown (nan).
+    per_round = [x[i] / v[i] for v, x in zip(runs[base], runs[ours]) if v[i]] or [math.nan]
+    ratio = med[ours] / med[base] if med[base] else math.nan
     results.update({f"{key}_{base}": med[base], f"{key}_{ours}": med[ours],
                     f"{key}_ratio": ratio, f"{key}_ratio_min": min(per_round),
                     f"{key}_ratio_max": max(per_round)})

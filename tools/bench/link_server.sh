@@ -1,23 +1,41 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # The DPU VM's side of tools/bench/link_vs_virtio.py: address both links (xpu and virtio-net),
-# serve iperf3 and sockperf on each, and stay up until the host VM says it is done.
+# serve iperf3 and sockperf on each, move xpu's window to CXL memory when the client asks, and
+# stay up until the client says it is done. The client's requests come over virtio-net, which
+# stays up throughout.
 set -e
+links() { # links DRIVER...: address and bring up the netdevs of those drivers
+	for d in /sys/class/net/*; do
+		drv=$(basename "$(readlink "$d/device/driver" 2>/dev/null)" 2>/dev/null) || continue
+		case "$drv" in
+		xpu) addr=10.0.0.2 ;;
+		virtio_net) addr=10.1.0.2 ;;
+		*) continue ;;
+		esac
+		case " $* " in *" $drv "*) ;; *) continue ;; esac
+		# IPv4 only, as on the client: an idle link stays silent.
+		sysctl -qw "net.ipv6.conf.${d##*/}.disable_ipv6=1"
+		ip addr add "$addr/24" dev "${d##*/}"
+		ip link set "${d##*/}" up
+	done
+}
+accept() { # accept PORT: waits (an hour at most) for one connection on PORT
+	python3 -c "
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', $1))
+s.listen(1)
+s.settimeout(3600)
+s.accept()
+"
+}
 modprobe xpu
-for d in /sys/class/net/*; do
-	drv=$(basename "$(readlink "$d/device/driver" 2>/dev/null)" 2>/dev/null) || continue
-	case "$drv" in
-	xpu) addr=10.0.0.2 ;;
-	virtio_net) addr=10.1.0.2 ;;
-	*) continue ;;
-	esac
-	# IPv4 only, as on the client: an idle link stays silent.
-	sysctl -qw "net.ipv6.conf.${d##*/}.disable_ipv6=1"
-	ip addr add "$addr/24" dev "${d##*/}"
-	ip link set "${d##*/}" up
-done
+links xpu virtio_net
 iperf3 -s -D
 sockperf sr -i 10.0.0.2 -p 11111 >/dev/null 2>&1 &
+xpu_sockperf=$!
 sockperf sr -i 10.1.0.2 -p 11111 >/dev/null 2>&1 &
 # This VM's CPU time (busy seconds, from /proc/stat) for whoever connects to port 7778: the
 # client reads it around each latency run, to split a round trip between the two guests' work
@@ -34,15 +52,18 @@ while True:
     c.sendall(str((sum(v[:8]) - v[3] - v[4]) / os.sysconf('SC_CLK_TCK')).encode())
     c.close()
 " &
+# The CXL rows: asked on port 7779, xpu is loaded again with its window in the CXL memory
+# device's region (the client does the same on its side, and sees the link come back only if
+# both sides did).
+(
+	accept 7779
+	kill "$xpu_sockperf"
+	rmmod xpu && modprobe xpu $(xpuctl cxl window) && links xpu &&
+		dmesg | grep -q "xpu: CXL mode, window" ||
+		{ echo "link_server: FAIL: xpu did not come back in CXL mode"; exit 1; }
+	sockperf sr -i 10.0.0.2 -p 11111 >/dev/null 2>&1 &
+	echo "link_server: xpu's window is CXL memory now"
+) &
 echo "link_server: serving on 10.0.0.2 (xpu) and 10.1.0.2 (virtio-net)"
-# Wait for the client's "done" over the xpu link (or give up after an hour).
-python3 -c "
-import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', 7777))
-s.listen(1)
-s.settimeout(3600)
-s.accept()
-"
+accept 7777
 echo "link_server: done"

@@ -3,9 +3,10 @@
 # The cross-PU benchmarks (commands, not tests): a host VM and a DPU VM joined both by xpu
 # (the fabric's window) and by virtio-net (QEMU's socket netdev), each placement compared with
 # the standard one in the same run.
-#   tools/lab/bench-vms.sh link [--rounds N] [--seconds S]     (make bench-link)
+#   tools/lab/bench-vms.sh link [--rounds N] [--seconds S] [--no-cxl]  (make bench-link)
 #       the link against virtio-net: tools/bench/link_vs_virtio.py in the host VM, against
-#       tools/bench/link_server.sh in the DPU VM;
+#       tools/bench/link_server.sh in the DPU VM; then the same with xpu's window in CXL
+#       memory (both VMs' CXL memory devices are one file; --no-cxl leaves that out);
 #   tools/lab/bench-vms.sh sidecar [--rounds N] [--seconds S] [--rate R]  (make bench-sidecar)
 #       a pod's Envoy sidecar on the host half, on the DPU half over xpu, and on the DPU VM over
 #       virtio-net: tools/bench/sidecar_half.py in each VM, driven by
@@ -27,7 +28,7 @@ sidecar)
 	host_cmd="python3 $XPU_ROOT/tools/bench/sidecar_half.py host"
 	dpu_cmd="python3 $XPU_ROOT/tools/bench/sidecar_half.py dpu"
 	;;
-*) die "usage: $0 link [--rounds N] [--seconds S] | sidecar [--rounds N] [--seconds S] [--rate R]" ;;
+*) die "usage: $0 link [--rounds N] [--seconds S] [--no-cxl] | sidecar [--rounds N] [--seconds S] [--rate R]" ;;
 esac
 export XPU_KERNEL_FLAVOR=${XPU_KERNEL_FLAVOR:-perf}
 if [ "$which" = sidecar ]; then "$XPU_ROOT/tools/lab/deps.sh" bench-sidecar; else "$XPU_ROOT/tools/lab/deps.sh"; fi
@@ -40,10 +41,11 @@ sock=$logdir/bench-$which.fabric.sock flog=$logdir/bench-$which.fabric.log
 : >"$flog"
 # A free TCP port on the loopback for the virtio-net socket netdev.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-pids=() tap=""
+pids=() tap="" cxl=()
 cleanup() {
 	kill "${pids[@]}" 2>/dev/null || true
 	[ -z "$tap" ] || ip link del "$tap" 2>/dev/null || true
+	[ ${#cxl[@]} -eq 0 ] || rm -f "${cxl[1]}"
 }
 trap cleanup EXIT INT TERM
 dpu_nic=""
@@ -61,14 +63,19 @@ if [ "$which" = sidecar ]; then
 	dpu_nic+=" -device virtio-net-pci,netdev=up0,mac=52:54:00:99:00:02"
 fi
 
-"$XPU_ROOT/target/debug/xpu-fabric" -S "$sock" -l 8M -n 5 -v 2>>"$flog" &
+if [ "$which" = link ]; then
+	# The CXL rows' medium: each VM's CXL memory device (tools/lab/vm.sh --cxl), in RAM.
+	cxl=(--cxl "/dev/shm/xpu-bench-link.$$.mem")
+	truncate -s 256M "${cxl[1]}" || die "cannot make the CXL medium ${cxl[1]}"
+fi
+"$XPU_ROOT/target/debug/xpu-fabric" -S "$sock" -l 8M -n 5 -v "${cxl[@]}" 2>>"$flog" &
 pids+=($!)
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || die "xpu-fabric did not start (see $flog)"
 
 vm() { # vm NAME NETDEV-OPTS CMD
 	exec "$XPU_ROOT/tools/lab/vm.sh" --name "xpu-bench-$which-$1" --cpus 1 --timeout 3000 \
-		--fabric "$sock" --ivshmem 1 \
+		--fabric "$sock" --ivshmem 1 "${cxl[@]}" \
 		--qemu-opts "-netdev socket,id=vn0,$2 -device virtio-net-pci,netdev=vn0" -- "$3"
 }
 
@@ -93,7 +100,8 @@ if [ "$which" = sidecar ]; then
 	# On failure the VMs are stopped by cleanup; on success they stop once told "done".
 	[ "$rc" = 0 ] || { log "bench-$which failed (exit $rc); logs in $logdir"; exit "$rc"; }
 fi
-wait "$host" || rc=$?
+# A host VM that failed leaves the DPU VM waiting for its "done": cleanup stops it.
+wait "$host" || { rc=$?; log "bench-$which failed (exit $rc); logs in $logdir"; exit "$rc"; }
 wait "$dpu" || rc=$?
 [ "$rc" = 0 ] || log "bench-$which failed (exit $rc); logs in $logdir"
 exit "$rc"
