@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod loom_link;
 pub mod sim;
 
 use std::{
