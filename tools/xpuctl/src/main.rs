@@ -8,6 +8,7 @@ mod edge;
 mod genl;
 mod intercept;
 mod link;
+mod pod;
 mod sockets;
 mod splitns;
 mod stats;
@@ -58,6 +59,9 @@ enum Command {
     /// CXL mode's memory
     #[command(subcommand)]
     Cxl(CxlCommand),
+    /// A Kubernetes pod's containers across the host and the DPU
+    #[command(subcommand)]
+    Pod(pod::PodCommand),
     /// A link's counters, and its split namespace's if it has one here
     Stats {
         /// The xpu device
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Splitns(cmd) => splitns::run_splitns(cmd),
         Command::Port(cmd) => splitns::run_port(cmd),
         Command::Cxl(CxlCommand::Window { json }) => cxl::run(json),
+        Command::Pod(cmd) => pod::run(cmd),
         Command::Stats { name, json } => stats::run(&name, json),
     };
     match result {

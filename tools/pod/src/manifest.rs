@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A Kubernetes Pod manifest, read for the planner and split by its plan.
+//!
+//! What xpu reads from a Pod (per-container settings are pod annotations keyed by container,
+//! as Kubernetes' own per-container annotations are, `<prefix>/<container>`):
+//! - `placement.xpu.dev/<container>: host | dpu`: the user's placement, which the planner keeps;
+//! - `role.xpu.dev/<container>: infrastructure | application`: whether it may move. Without one,
+//!   a container named `istio-proxy` (Istio's injected sidecar) is infrastructure and any other
+//!   is the application;
+//! - `crossings.xpu.dev/<container>: N`: link crossings it adds to a request on the DPU (a proxy
+//!   in the request path: 2);
+//! - `xpu.dev/latency-budget-us: N`: what the offload may add to a request (default: no limit);
+//! - each container's `resources.requests` (or its `limits`, which Kubernetes takes for requests
+//!   when only they are given): CPU and memory.
+//!
+//! An annotation naming no container of the pod, or with a value that is none of these, is an
+//! error: a typo must not silently leave a sidecar on the host.
+
+use std::{collections::BTreeMap, fmt};
+
+use k8s_openapi::{
+    api::core::v1::{Container as K8sContainer, Pod},
+    apimachinery::pkg::api::resource::Quantity,
+};
+
+use crate::{
+    plan::{Container, Plan, Role, Side},
+    quantity,
+};
+
+/// Where the per-container annotations live.
+pub const PLACEMENT: &str = "placement.xpu.dev/";
+pub const ROLE: &str = "role.xpu.dev/";
+pub const CROSSINGS: &str = "crossings.xpu.dev/";
+pub const LATENCY_BUDGET: &str = "xpu.dev/latency-budget-us";
+
+/// A manifest xpu cannot take, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError(pub String);
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ManifestError> {
+    Err(ManifestError(msg.into()))
+}
+
+/// A Pod manifest, as the planner needs it.
+#[derive(Debug, Clone)]
+pub struct PodManifest {
+    pub pod: Pod,
+    /// The pod's name.
+    pub name: String,
+    /// Its containers, in the manifest's order.
+    pub containers: Vec<Container>,
+    /// `xpu.dev/latency-budget-us`, if given.
+    pub latency_budget_us: Option<u64>,
+}
+
+/// Reads one Pod manifest (YAML or JSON).
+pub fn read(text: &str) -> Result<PodManifest, ManifestError> {
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| ManifestError(format!("not YAML: {e}")))?;
+    match value.get("kind").and_then(|k| k.as_str()) {
+        Some("Pod") => {}
+        Some(k) => return err(format!("kind {k}: xpu places a Pod (kind: Pod)")),
+        None => return err("no kind: xpu places a Pod (kind: Pod)"),
+    }
+    let pod: Pod =
+        serde_yaml::from_value(value).map_err(|e| ManifestError(format!("not a Pod: {e}")))?;
+    let name = match pod.metadata.name.as_deref() {
+        Some(n) if !n.is_empty() => n.to_owned(),
+        _ => return err("the Pod has no metadata.name"),
+    };
+    let Some(spec) = pod.spec.as_ref() else {
+        return err(format!("pod {name}: no spec"));
+    };
+    if spec.containers.is_empty() {
+        return err(format!("pod {name}: no containers"));
+    }
+    let empty = BTreeMap::new();
+    let notes = pod.metadata.annotations.as_ref().unwrap_or(&empty);
+    // Every per-container annotation names a container of the pod.
+    for key in notes.keys() {
+        for prefix in [PLACEMENT, ROLE, CROSSINGS] {
+            if let Some(c) = key.strip_prefix(prefix) {
+                if !spec.containers.iter().any(|k| k.name == c) {
+                    return err(format!("annotation {key}: pod {name} has no container {c}"));
+                }
+            }
+        }
+    }
+    let containers = spec
+        .containers
+        .iter()
+        .map(|c| container(c, notes))
+        .collect::<Result<_, _>>()?;
+    let latency_budget_us = notes
+        .get(LATENCY_BUDGET)
+        .map(|v| {
+            v.parse().map_err(|_| {
+                ManifestError(format!(
+                    "{LATENCY_BUDGET}: '{v}' is not a number of microseconds"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(PodManifest {
+        name,
+        containers,
+        latency_budget_us,
+        pod,
+    })
+}
+
+/// One container: its requests and the pod's annotations for it.
+fn container(
+    c: &K8sContainer,
+    notes: &BTreeMap<String, String>,
+) -> Result<Container, ManifestError> {
+    let note = |prefix: &str| {
+        notes
+            .get(&format!("{prefix}{}", c.name))
+            .map(String::as_str)
+    };
+    let pinned = match note(PLACEMENT) {
+        None => None,
+        Some("host") => Some(Side::Host),
+        Some("dpu") => Some(Side::Dpu),
+        Some(v) => {
+            return err(format!(
+                "{PLACEMENT}{}: '{v}' is neither host nor dpu",
+                c.name
+            ))
+        }
+    };
+    let role = match note(ROLE) {
+        None if c.name == "istio-proxy" => Role::Infrastructure,
+        None => Role::Application,
+        Some("infrastructure") => Role::Infrastructure,
+        Some("application") => Role::Application,
+        Some(v) => {
+            return err(format!(
+                "{ROLE}{}: '{v}' is neither infrastructure nor application",
+                c.name
+            ))
+        }
+    };
+    let crossings = match note(CROSSINGS) {
+        None => 0,
+        Some(v) => v
+            .parse()
+            .map_err(|_| ManifestError(format!("{CROSSINGS}{}: '{v}' is not a number", c.name)))?,
+    };
+    // Requests, or the limits Kubernetes would take for them.
+    let request = |what: &str| -> Option<&Quantity> {
+        let r = c.resources.as_ref()?;
+        r.requests
+            .as_ref()
+            .and_then(|q| q.get(what))
+            .or_else(|| r.limits.as_ref().and_then(|q| q.get(what)))
+    };
+    let bad = |what: &str, e: quantity::BadQuantity| {
+        ManifestError(format!("container {}: {what}: {e}", c.name))
+    };
+    let cpu_millis = request("cpu")
+        .map(|q| quantity::cpu_millis(&q.0).map_err(|e| bad("cpu", e)))
+        .transpose()?
+        .unwrap_or(0);
+    let mem_bytes = request("memory")
+        .map(|q| quantity::bytes(&q.0).map_err(|e| bad("memory", e)))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(Container {
+        name: c.name.clone(),
+        cpu_millis,
+        mem_bytes,
+        role,
+        pinned,
+        crossings,
+    })
+}
+
+/// The pod's two halves by `plan`: the same Pod with the host's containers, and with the
+/// DPU's. A half with no container is `None`.
+pub fn split(m: &PodManifest, plan: &Plan) -> (Option<Pod>, Option<Pod>) {
+    let half = |side: Side| {
+        let mut pod = m.pod.clone();
+        let spec = pod.spec.as_mut()?;
+        spec.containers.retain(|c| plan.side(&c.name) == Some(side));
+        (!spec.containers.is_empty()).then_some(pod)
+    };
+    (half(Side::Host), half(Side::Dpu))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{plan, Limits};
+
+    const POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  annotations:
+    role.xpu.dev/metrics: infrastructure
+    crossings.xpu.dev/istio-proxy: "2"
+    xpu.dev/latency-budget-us: "500"
+spec:
+  containers:
+  - name: app
+    image: localhost/app
+    resources: {requests: {cpu: 500m, memory: 64Mi}}
+  - name: istio-proxy
+    image: localhost/envoy
+    resources: {limits: {cpu: "1", memory: 128Mi}}
+  - name: metrics
+    image: localhost/node-exporter
+    resources: {requests: {cpu: 100m, memory: 32Mi}}
+"#;
+
+    #[test]
+    fn reads_roles_requests_and_budget() {
+        let m = read(POD).expect("a pod");
+        assert_eq!(m.name, "web");
+        assert_eq!(m.latency_budget_us, Some(500));
+        let c = &m.containers;
+        assert_eq!(
+            (c[0].role, c[0].cpu_millis, c[0].mem_bytes),
+            (Role::Application, 500, 64 << 20)
+        );
+        // Limits stand for requests; Istio's sidecar is infrastructure by name.
+        assert_eq!(
+            (c[1].role, c[1].cpu_millis, c[1].crossings),
+            (Role::Infrastructure, 1000, 2)
+        );
+        assert_eq!((c[2].role, c[2].cpu_millis), (Role::Infrastructure, 100));
+    }
+
+    #[test]
+    fn splits_by_the_plan() {
+        let m = read(POD).expect("a pod");
+        let l = Limits {
+            dpu_cpu_millis: 2000,
+            dpu_mem_bytes: 1 << 30,
+            latency_budget_us: m.latency_budget_us.unwrap_or(u64::MAX),
+            crossing_us: 100,
+        };
+        let p = plan(&m.containers, &l).expect("a plan");
+        let (host, dpu) = split(&m, &p);
+        let names = |pod: Option<Pod>| -> Vec<String> {
+            pod.and_then(|p| p.spec)
+                .map(|s| s.containers.into_iter().map(|c| c.name).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(names(host), vec!["app"]);
+        assert_eq!(names(dpu), vec!["istio-proxy", "metrics"]);
+        // Nothing moves: no DPU half.
+        let p = plan(
+            &m.containers,
+            &Limits {
+                dpu_cpu_millis: 0,
+                ..l
+            },
+        )
+        .expect("a plan");
+        assert!(split(&m, &p).1.is_none());
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_place() {
+        let cases = [
+            ("kind: Deployment\nmetadata: {name: x}\n", "kind Deployment"),
+            ("kind: Pod\nmetadata: {}\nspec: {containers: [{name: a}]}\n", "no metadata.name"),
+            ("kind: Pod\nmetadata: {name: x}\nspec: {containers: []}\n", "no containers"),
+            (
+                "kind: Pod\nmetadata: {name: x, annotations: {placement.xpu.dev/b: dpu}}\nspec: {containers: [{name: a}]}\n",
+                "has no container b",
+            ),
+            (
+                "kind: Pod\nmetadata: {name: x, annotations: {placement.xpu.dev/a: gpu}}\nspec: {containers: [{name: a}]}\n",
+                "neither host nor dpu",
+            ),
+            (
+                "kind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: a, resources: {requests: {cpu: lots}}}]}\n",
+                "container a: cpu",
+            ),
+            (
+                "kind: Pod\nmetadata: {name: x, annotations: {xpu.dev/latency-budget-us: soon}}\nspec: {containers: [{name: a}]}\n",
+                "microseconds",
+            ),
+            ("kind: [\n", "not YAML"),
+        ];
+        for (text, want) in cases {
+            match read(text) {
+                Err(ManifestError(msg)) => assert!(msg.contains(want), "{text}: {msg}"),
+                Ok(_) => panic!("accepted: {text}"),
+            }
+        }
+    }
+}

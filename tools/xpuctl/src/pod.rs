@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `xpuctl pod`: a Kubernetes pod's containers across the host and the DPU (HeteroK8s).
+//! `plan` prints where the offload planner puts each container of a Pod manifest, and why
+//! (the manifest's annotations and the planner: the `xpu-pod` crate).
+
+use std::{fs, path::PathBuf};
+
+use clap::Subcommand;
+use xpu_pod::{
+    manifest,
+    plan::{plan, Limits, Plan},
+    quantity,
+};
+
+use crate::{
+    json_escape,
+    link::{err, Error},
+};
+
+#[derive(Subcommand)]
+pub(crate) enum PodCommand {
+    /// Where each container of a Pod manifest runs (host or DPU), and why: the placement that
+    /// frees the most host CPU within the DPU's room and the pod's latency budget
+    Plan {
+        /// The Pod manifest (YAML or JSON; `-` for stdin)
+        file: PathBuf,
+        /// DPU CPU free for the pod, a Kubernetes quantity (2, 1500m)
+        #[arg(long)]
+        dpu_cpu: String,
+        /// DPU memory free for the pod, a Kubernetes quantity (1Gi, 512Mi)
+        #[arg(long)]
+        dpu_memory: String,
+        /// What one crossing of the link costs, in microseconds, one way (half the round trip
+        /// `make bench-link` measures)
+        #[arg(long, default_value_t = 5)]
+        crossing_us: u64,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
+    match cmd {
+        PodCommand::Plan {
+            file,
+            dpu_cpu,
+            dpu_memory,
+            crossing_us,
+            json,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                fs::read_to_string(&file)
+            }
+            .map_err(|e| err(format!("{}: {e}", file.display())))?;
+            let m = manifest::read(&text).map_err(|e| err(format!("{}: {e}", file.display())))?;
+            let limits = Limits {
+                dpu_cpu_millis: quantity::cpu_millis(&dpu_cpu)
+                    .map_err(|e| err(format!("--dpu-cpu: {e}")))?,
+                dpu_mem_bytes: quantity::bytes(&dpu_memory)
+                    .map_err(|e| err(format!("--dpu-memory: {e}")))?,
+                latency_budget_us: m.latency_budget_us.unwrap_or(u64::MAX),
+                crossing_us,
+            };
+            let p =
+                plan(&m.containers, &limits).map_err(|e| err(format!("pod {}: {e}", m.name)))?;
+            if json {
+                println!("{}", plan_json(&m, &p));
+            } else {
+                print!("{}", plan_text(&m, &p, &limits));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{}Mi", bytes.div_ceil(1 << 20))
+}
+
+/// The plan as a table, with a line that sums it up.
+fn plan_text(m: &manifest::PodManifest, p: &Plan, l: &Limits) -> String {
+    let budget = match m.latency_budget_us {
+        Some(b) => format!("budget {b} us"),
+        None => "no budget".to_owned(),
+    };
+    let mut out = format!(
+        "pod {}: frees {}m of host CPU; the DPU half takes {}m CPU and {} of the {}m and {} free; adds {} us per request ({budget})\n",
+        m.name,
+        p.freed_cpu_millis,
+        p.dpu_cpu_millis,
+        mib(p.dpu_mem_bytes),
+        l.dpu_cpu_millis,
+        mib(l.dpu_mem_bytes),
+        p.added_latency_us,
+    );
+    out.push_str(&format!(
+        "{:20} {:5} {:>7} {:>8}  WHY\n",
+        "CONTAINER", "SIDE", "CPU", "MEMORY"
+    ));
+    for (pl, c) in p.placements.iter().zip(&m.containers) {
+        out.push_str(&format!(
+            "{:20} {:5} {:>6}m {:>8}  {}\n",
+            pl.name,
+            pl.side.to_string(),
+            c.cpu_millis,
+            mib(c.mem_bytes),
+            pl.reason
+        ));
+    }
+    out
+}
+
+fn plan_json(m: &manifest::PodManifest, p: &Plan) -> String {
+    let containers: Vec<String> = p
+        .placements
+        .iter()
+        .map(|pl| {
+            format!(
+                "{{\"name\":\"{}\",\"side\":\"{}\",\"why\":\"{}\"}}",
+                json_escape(&pl.name),
+                pl.side,
+                json_escape(&pl.reason.to_string())
+            )
+        })
+        .collect();
+    format!(
+        "{{\"pod\":\"{}\",\"freed_cpu_millis\":{},\"dpu_cpu_millis\":{},\"dpu_memory_bytes\":{},\"added_latency_us\":{},\"containers\":[{}]}}",
+        json_escape(&m.name),
+        p.freed_cpu_millis,
+        p.dpu_cpu_millis,
+        p.dpu_mem_bytes,
+        p.added_latency_us,
+        containers.join(",")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POD: &str = "kind: Pod
+metadata:
+  name: web
+  annotations: {role.xpu.dev/agent: infrastructure, crossings.xpu.dev/istio-proxy: '2'}
+spec:
+  containers:
+  - {name: app, resources: {requests: {cpu: 500m, memory: 64Mi}}}
+  - {name: istio-proxy, resources: {requests: {cpu: '1', memory: 128Mi}}}
+  - {name: agent, resources: {requests: {cpu: 300m, memory: 32Mi}}}
+";
+
+    #[test]
+    fn prints_the_choice_and_why() {
+        let m = manifest::read(POD).expect("a pod");
+        let l = Limits {
+            dpu_cpu_millis: 1000,
+            dpu_mem_bytes: 1 << 30,
+            latency_budget_us: u64::MAX,
+            crossing_us: 5,
+        };
+        let p = plan(&m.containers, &l).expect("a plan");
+        let text = plan_text(&m, &p, &l);
+        assert!(
+            text.starts_with("pod web: frees 1000m of host CPU;"),
+            "{text}"
+        );
+        assert!(
+            text.contains("adds 10 us per request (no budget)"),
+            "{text}"
+        );
+        let line = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(
+            line("app ").contains("host") && line("app ").contains("the application"),
+            "{text}"
+        );
+        assert!(
+            line("istio-proxy").contains(" dpu ") && line("istio-proxy").contains("frees 1000m"),
+            "{text}"
+        );
+        assert!(
+            line("agent").contains("host")
+                && line("agent").contains("needs 300m of DPU CPU, 0m left"),
+            "{text}"
+        );
+        let json = plan_json(&m, &p);
+        assert!(
+            json.contains(
+                "{\"name\":\"istio-proxy\",\"side\":\"dpu\",\"why\":\"frees 1000m of host CPU\"}"
+            ),
+            "{json}"
+        );
+    }
+}
