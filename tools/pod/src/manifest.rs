@@ -5,16 +5,19 @@
 //! as Kubernetes' own per-container annotations are, `<prefix>/<container>`):
 //! - `placement.xpu.dev/<container>: host | dpu`: the user's placement, which the planner keeps;
 //! - `role.xpu.dev/<container>: infrastructure | application`: whether it may move. Without one,
-//!   a container named `istio-proxy` (Istio's injected sidecar) is infrastructure and any other
-//!   is the application;
+//!   a native sidecar (an init container with `restartPolicy: Always`) and a container named
+//!   `istio-proxy` (Istio's injected sidecar) are infrastructure, any other is the application;
+//! - init containers that are not sidecars run before the pod, in the half their placement
+//!   annotation names (the host's by default);
 //! - `crossings.xpu.dev/<container>: N`: link crossings it adds to a request on the DPU (a proxy
 //!   in the request path: 2);
 //! - `xpu.dev/latency-budget-us: N`: what the offload may add to a request (default: no limit);
 //! - each container's `resources.requests` (or its `limits`, which Kubernetes takes for requests
 //!   when only they are given): CPU and memory.
 //!
-//! An annotation naming no container of the pod, or with a value that is none of these, is an
-//! error: a typo must not silently leave a sidecar on the host.
+//! An annotation naming no container of the pod, with a value that is none of these, or of
+//! xpu's domain but none of these keys, is an error: a typo must not silently leave a sidecar
+//! on the host. Quantities may be YAML numbers (`cpu: 1`), as Kubernetes takes them.
 
 use std::{collections::BTreeMap, fmt};
 
@@ -56,21 +59,68 @@ pub struct PodManifest {
     pub pod: Pod,
     /// The pod's name.
     pub name: String,
-    /// Its containers, in the manifest's order.
+    /// Its containers, in the manifest's order, then its native sidecars (init containers
+    /// that keep running).
     pub containers: Vec<Container>,
+    /// Its other init containers, and the half each runs in.
+    pub init_sides: Vec<(String, Side)>,
     /// `xpu.dev/latency-budget-us`, if given.
     pub latency_budget_us: Option<u64>,
 }
 
+/// Kubernetes takes a quantity written as a YAML number (`cpu: 1`, `memory: 128974848`);
+/// k8s-openapi's `Quantity` only a string. The numbers of every `resources` block (and the
+/// pod's `overhead`) become the strings they are written as.
+fn quantities_as_strings(v: &mut serde_yaml::Value) {
+    use serde_yaml::Value;
+    let stringify = |block: &mut Value| {
+        if let Value::Mapping(m) = block {
+            for (_, q) in m.iter_mut() {
+                if let Value::Number(n) = q {
+                    *q = Value::String(n.to_string());
+                }
+            }
+        }
+    };
+    let Some(spec) = v.get_mut("spec") else {
+        return;
+    };
+    if let Some(o) = spec.get_mut("overhead") {
+        stringify(o);
+    }
+    for list in ["containers", "initContainers"] {
+        if let Some(Value::Sequence(cs)) = spec.get_mut(list) {
+            for c in cs {
+                if let Some(r) = c.get_mut("resources") {
+                    for block in ["requests", "limits"] {
+                        if let Some(b) = r.get_mut(block) {
+                            stringify(b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether `key` is one of xpu's annotations in form; any other key of xpu's domain is a typo.
+fn is_xpu_key(key: &str) -> bool {
+    key == LATENCY_BUDGET
+        || [PLACEMENT, ROLE, CROSSINGS]
+            .iter()
+            .any(|p| key.strip_prefix(p).is_some_and(|c| !c.is_empty()))
+}
+
 /// Reads one Pod manifest (YAML or JSON).
 pub fn read(text: &str) -> Result<PodManifest, ManifestError> {
-    let value: serde_yaml::Value =
+    let mut value: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|e| ManifestError(format!("not YAML: {e}")))?;
     match value.get("kind").and_then(|k| k.as_str()) {
         Some("Pod") => {}
         Some(k) => return err(format!("kind {k}: xpu places a Pod (kind: Pod)")),
         None => return err("no kind: xpu places a Pod (kind: Pod)"),
     }
+    quantities_as_strings(&mut value);
     let pod: Pod =
         serde_yaml::from_value(value).map_err(|e| ManifestError(format!("not a Pod: {e}")))?;
     let name = match pod.metadata.name.as_deref() {
@@ -83,13 +133,23 @@ pub fn read(text: &str) -> Result<PodManifest, ManifestError> {
     if spec.containers.is_empty() {
         return err(format!("pod {name}: no containers"));
     }
+    // Native sidecars (init containers that keep running, Kubernetes 1.28) are placed as the
+    // containers are; the other init containers run to completion before the pod starts, with
+    // the half they are placed in (the host's unless an annotation says otherwise).
+    let inits = spec.init_containers.as_deref().unwrap_or_default();
+    let is_sidecar = |c: &&K8sContainer| c.restart_policy.as_deref() == Some("Always");
     let empty = BTreeMap::new();
     let notes = pod.metadata.annotations.as_ref().unwrap_or(&empty);
-    // Every per-container annotation names a container of the pod.
     for key in notes.keys() {
+        if key.contains("xpu.dev") && !is_xpu_key(key) {
+            return err(format!(
+                "annotation {key}: not one of xpu's ({PLACEMENT}<container>, {ROLE}<container>, {CROSSINGS}<container>, {LATENCY_BUDGET})"
+            ));
+        }
+        // Every per-container annotation names a container of the pod.
         for prefix in [PLACEMENT, ROLE, CROSSINGS] {
             if let Some(c) = key.strip_prefix(prefix) {
-                if !spec.containers.iter().any(|k| k.name == c) {
+                if !spec.containers.iter().chain(inits).any(|k| k.name == c) {
                     return err(format!("annotation {key}: pod {name} has no container {c}"));
                 }
             }
@@ -98,7 +158,33 @@ pub fn read(text: &str) -> Result<PodManifest, ManifestError> {
     let containers = spec
         .containers
         .iter()
-        .map(|c| container(c, notes))
+        .map(|c| container(c, notes, false))
+        .chain(
+            inits
+                .iter()
+                .filter(is_sidecar)
+                .map(|c| container(c, notes, true)),
+        )
+        .collect::<Result<_, _>>()?;
+    let init_sides = inits
+        .iter()
+        .filter(|c| !is_sidecar(c))
+        .map(|c| {
+            let side = match notes
+                .get(&format!("{PLACEMENT}{}", c.name))
+                .map(String::as_str)
+            {
+                None | Some("host") => Side::Host,
+                Some("dpu") => Side::Dpu,
+                Some(v) => {
+                    return err(format!(
+                        "{PLACEMENT}{}: '{v}' is neither host nor dpu",
+                        c.name
+                    ))
+                }
+            };
+            Ok((c.name.clone(), side))
+        })
         .collect::<Result<_, _>>()?;
     let latency_budget_us = notes
         .get(LATENCY_BUDGET)
@@ -113,15 +199,18 @@ pub fn read(text: &str) -> Result<PodManifest, ManifestError> {
     Ok(PodManifest {
         name,
         containers,
+        init_sides,
         latency_budget_us,
         pod,
     })
 }
 
 /// One container: its requests and the pod's annotations for it.
+/// `sidecar`: a native sidecar, infrastructure by definition.
 fn container(
     c: &K8sContainer,
     notes: &BTreeMap<String, String>,
+    sidecar: bool,
 ) -> Result<Container, ManifestError> {
     let note = |prefix: &str| {
         notes
@@ -140,7 +229,7 @@ fn container(
         }
     };
     let role = match note(ROLE) {
-        None if c.name == "istio-proxy" => Role::Infrastructure,
+        None if sidecar || c.name == "istio-proxy" => Role::Infrastructure,
         None => Role::Application,
         Some("infrastructure") => Role::Infrastructure,
         Some("application") => Role::Application,
@@ -187,12 +276,39 @@ fn container(
 }
 
 /// The pod's two halves by `plan`: the same Pod with the host's containers, and with the
-/// DPU's. A half with no container is `None`.
+/// DPU's (init containers too: native sidecars by the plan, the others by `init_sides`). A half
+/// with no container is `None`; one with native sidecars only runs them as its containers.
 pub fn split(m: &PodManifest, plan: &Plan) -> (Option<Pod>, Option<Pod>) {
+    let side_of = |name: &str| {
+        plan.side(name).or_else(|| {
+            m.init_sides
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|&(_, s)| s)
+        })
+    };
     let half = |side: Side| {
         let mut pod = m.pod.clone();
         let spec = pod.spec.as_mut()?;
-        spec.containers.retain(|c| plan.side(&c.name) == Some(side));
+        spec.containers.retain(|c| side_of(&c.name) == Some(side));
+        if let Some(inits) = spec.init_containers.as_mut() {
+            inits.retain(|c| side_of(&c.name) == Some(side));
+            // A half of native sidecars only (the DPU's, often): there is no container for
+            // them to start before, and a Pod needs one. They become its containers.
+            if spec.containers.is_empty() {
+                let (sidecars, rest): (Vec<_>, Vec<_>) = inits
+                    .drain(..)
+                    .partition(|c| c.restart_policy.as_deref() == Some("Always"));
+                *inits = rest;
+                spec.containers = sidecars
+                    .into_iter()
+                    .map(|c| K8sContainer {
+                        restart_policy: None,
+                        ..c
+                    })
+                    .collect();
+            }
+        }
         (!spec.containers.is_empty()).then_some(pod)
     };
     (half(Side::Host), half(Side::Dpu))
@@ -273,6 +389,70 @@ spec:
         assert!(split(&m, &p).1.is_none());
     }
 
+    /// Quantities written as numbers, as Kubernetes takes them; native sidecars placed as
+    /// containers; other init containers with the half they are placed in.
+    #[test]
+    fn numbers_and_init_containers() {
+        let m = read(
+            "kind: Pod
+metadata:
+  name: mesh
+  annotations: {placement.xpu.dev/setup: dpu}
+spec:
+  initContainers:
+  - {name: setup}
+  - {name: istio-proxy, restartPolicy: Always, resources: {requests: {cpu: 0.5, memory: 134217728}}}
+  - {name: migrate}
+  containers:
+  - {name: app, resources: {limits: {cpu: 1}}}
+",
+        )
+        .expect("a pod");
+        let c = &m.containers;
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].name.as_str(), c[0].cpu_millis), ("app", 1000));
+        assert_eq!(
+            (
+                c[1].name.as_str(),
+                c[1].role,
+                c[1].cpu_millis,
+                c[1].mem_bytes
+            ),
+            ("istio-proxy", Role::Infrastructure, 500, 128 << 20)
+        );
+        assert_eq!(
+            m.init_sides,
+            vec![
+                ("setup".to_owned(), Side::Dpu),
+                ("migrate".to_owned(), Side::Host)
+            ]
+        );
+        let l = Limits {
+            dpu_cpu_millis: 1000,
+            dpu_mem_bytes: 1 << 30,
+            latency_budget_us: u64::MAX,
+            crossing_us: 5,
+        };
+        let p = plan(&m.containers, &l).expect("a plan");
+        let (host, dpu) = split(&m, &p);
+        let names = |pod: Option<Pod>| -> Vec<String> {
+            pod.and_then(|p| p.spec)
+                .map(|s| s.containers.into_iter().map(|c| c.name).collect())
+                .unwrap_or_default()
+        };
+        let inits = |pod: Option<Pod>| -> Vec<String> {
+            pod.and_then(|p| p.spec)
+                .and_then(|s| s.init_containers)
+                .map(|cs| cs.into_iter().map(|c| c.name).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(inits(host.clone()), vec!["migrate"]);
+        assert_eq!(names(host), vec!["app"]);
+        // The DPU half has no container of its own: its native sidecar becomes one.
+        assert_eq!(inits(dpu.clone()), vec!["setup"]);
+        assert_eq!(names(dpu), vec!["istio-proxy"]);
+    }
+
     #[test]
     fn refuses_what_it_cannot_place() {
         let cases = [
@@ -296,6 +476,14 @@ spec:
                 "microseconds",
             ),
             ("kind: [\n", "not YAML"),
+            (
+                "kind: Pod\nmetadata: {name: x, annotations: {placment.xpu.dev/a: dpu}}\nspec: {containers: [{name: a}]}\n",
+                "not one of xpu's",
+            ),
+            (
+                "kind: Pod\nmetadata: {name: x, annotations: {xpu.dev/latency-budget-ms: '5'}}\nspec: {containers: [{name: a}]}\n",
+                "not one of xpu's",
+            ),
         ];
         for (text, want) in cases {
             match read(text) {

@@ -250,7 +250,7 @@ pub fn plan(pod: &[Container], limits: &Limits) -> Result<Plan, PlanError> {
         return Err(PlanError::TooManyMovable(movable.len()));
     }
     // Every subset of the movable containers; the best that fits. Better: more CPU freed, then
-    // less on the DPU (memory, crossings, count), then the lower mask (earlier containers).
+    // less on the DPU (memory, crossings, count), then the earlier containers.
     let load_of = |mask: u32| {
         movable
             .iter()
@@ -258,11 +258,21 @@ pub fn plan(pod: &[Container], limits: &Limits) -> Result<Plan, PlanError> {
             .filter(|&(bit, _)| mask & (1 << bit) != 0)
             .fold(pinned, |l, (_, &i)| l.with(&pod[i]))
     };
-    let key = |l: &Load| (std::cmp::Reverse(l.cpu), l.mem, l.crossings, l.count);
+    // Bit i of a mask is the i-th movable container: of two masks, the one with the earlier
+    // first difference set, reversed, is the larger.
+    let key = |mask: u32, l: &Load| {
+        (
+            std::cmp::Reverse(l.cpu),
+            l.mem,
+            l.crossings,
+            l.count,
+            std::cmp::Reverse(mask.reverse_bits()),
+        )
+    };
     let mut best = (0u32, pinned);
     for mask in 1..(1u32 << movable.len()) {
         let l = load_of(mask);
-        if l.fits(limits) && key(&l) < key(&best.1) {
+        if l.fits(limits) && key(mask, &l) < key(best.0, &best.1) {
             best = (mask, l);
         }
     }
@@ -387,6 +397,10 @@ mod tests {
     #[case::tie_earlier(
         vec![infra("first", 500, 100), infra("second", 500, 100)],
         limits(500, 1024), vec!["first"], 500)]
+    // Full tie between pairs: the pair with the earlier first container.
+    #[case::tie_earlier_pair(
+        vec![infra("a", 300, 16), infra("b", 250, 16), infra("c", 250, 16), infra("d", 200, 16)],
+        limits(500, 1024), vec!["a", "d"], 500)]
     // Nothing fits: all on the host.
     #[case::nothing_fits(
         vec![app("app", 100), infra("envoy", 1000, 64)],
