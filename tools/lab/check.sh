@@ -73,7 +73,8 @@ log "kselftests in VMs"
 # program at a time): the first lane's suites, then a short VM whose clock follows its
 # instructions (-icount), then CXL mode's suite on the single-VM loop with a CXL memory device;
 # beside them the kernel's drivers/net tests on a pair, then PCI mode's
-# suite on the single-VM loop (two ivshmem-doorbell functions on one fabric), then the kernel's
+# suite on the single-VM loop (two ivshmem-doorbell functions on one fabric) and xpu-cni's
+# (the functions are its two nodes' pools), then the kernel's
 # tests on that loop, in a VM of two CPUs (hw/irq.py moves a vector's affinity from one CPU to
 # two), and a short one of them in such a VM whose clock follows its instructions. The lanes
 # are balanced by the cases' own times ("# took N s" in the KTAP): the edge suite alone is a
@@ -92,7 +93,7 @@ lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh xpu_x
 lane_b=(xpu_node.sh xpu_drivers_net.sh)
 # Every pair-mode suite the install has must be in a lane: a new suite left out would never run.
 for t in $("$inst/run_kselftest.sh" -l | sed -n 's/^drivers\/net\/xpu://p'); do
-	case " ${lane_a[*]} ${lane_b[*]} xpu_pci.sh xpu_cxl.sh " in
+	case " ${lane_a[*]} ${lane_b[*]} xpu_pci.sh xpu_cni.sh xpu_cxl.sh " in
 	*" $t "*) ;;
 	*) count fail "kselftest $t is in no lane of tools/lab/check.sh" ;;
 	esac
@@ -140,7 +141,7 @@ cxl_medium=/dev/shm/xpu-ksft-cxl.$$.mem
 } &
 lane_a_pid=$!
 ksft_vm xpu-ksft-b 2400 -- "${lane_b[@]}"
-ksft_vm xpu-ksft-pci 1200 --ivshmem 2 -- xpu_pci.sh
+ksft_vm xpu-ksft-pci 1200 --ivshmem 2 -- xpu_pci.sh xpu_cni.sh
 ksft_vm xpu-ksft-pci-drv 1800 --env XPU_DRV_PCI=1 --cpus 2 --ivshmem 2 --append kmemleak=off -- \
 	xpu_drivers_net.sh
 ksft_vm xpu-ksft-pci-icount 1200 --env XPU_DRV_PCI=1 --env XPU_ICOUNT=1 --cpus 2 --ivshmem 2 \

@@ -27,6 +27,8 @@ DEB_PKGS=(
 	prometheus
 	# CXL mode (kselftest/xpu_cxl.sh): ndctl's `cxl` command, which lists the region
 	ndctl
+	# xpu-cni's IPAM (kselftest/xpu_cni.sh delegates to CNI's static plugin), in /usr/lib/cni
+	containernetworking-plugins
 	# xpuctl's ownership agent: its BPF programs (clang, above) and libbpf-rs, which builds
 	# libbpf from source against libelf (above) and zlib
 	zlib1g-dev pkg-config

@@ -4,14 +4,20 @@
 //! answers (a result, a version list, or an error object), checked as the spec says. No I/O:
 //! `xpuctl`'s plugin does that.
 
-use std::{collections::BTreeMap, fmt, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::{Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The spec versions the plugin accepts and answers in. 1.1 adds STATUS and GC; Podman 4.3
-/// (libcni 1.1) speaks up to 1.0.
-pub const SUPPORTED_VERSIONS: &[&str] = &["0.4.0", "1.0.0", "1.1.0"];
+/// (libcni 1.1) speaks up to 1.0. Not 0.4 and before, whose results differ (each address
+/// says its IP version).
+pub const SUPPORTED_VERSIONS: &[&str] = &["1.0.0", "1.1.0"];
 
 /// The spec's error codes (SPEC.md "Error"), and the plugin's own from 100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +111,24 @@ pub struct Env {
     pub path: Vec<PathBuf>,
 }
 
+/// The spec's rule for a container ID and a network's name: a letter or digit, then letters,
+/// digits, `_`, `.` or `-`.
+pub fn is_cni_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// The spec's rule for an interface name, which is the kernel's: 1 to 15 bytes, not `.` or
+/// `..`, no `/`, `:` or white space.
+pub fn is_ifname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s != "."
+        && s != ".."
+        && !s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
+}
+
 /// Reads the environment through `var` (`std::env::var` in the plugin), as the spec requires
 /// it per command.
 pub fn env(var: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> {
@@ -131,25 +155,12 @@ pub fn env(var: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> {
         .filter(|s| !s.is_empty())
         .map(PathBuf::from);
     if per_attachment {
-        // The spec's rules: a container ID of letters, digits, _ . -; an interface name the
-        // kernel takes.
-        if container_id.is_empty()
-            || !container_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
+        if !is_cni_name(&container_id) {
             return bad(format!(
-                "CNI_CONTAINERID '{container_id}': letters, digits, _ . - only, not empty"
+                "CNI_CONTAINERID '{container_id}': a letter or digit, then letters, digits, _ . -"
             ));
         }
-        if ifname.is_empty()
-            || ifname.len() > 15
-            || ifname == "."
-            || ifname == ".."
-            || ifname
-                .chars()
-                .any(|c| c == '/' || c == ':' || c.is_whitespace())
-        {
+        if !is_ifname(&ifname) {
             return bad(format!("CNI_IFNAME '{ifname}': not an interface name (1 to 15 characters, no / : or spaces)"));
         }
         if netns.is_none() && command != Command::Del {
@@ -217,6 +228,14 @@ pub struct NetConf {
     /// runtime's namespace).
     #[serde(default)]
     pub links: Option<Vec<String>>,
+    /// The link's name in the pod when the plugin is chained (the interface CNI_IFNAME is the
+    /// previous plugin's then; xpu's, default `xpu0`).
+    #[serde(rename = "linkName", default = "default_link_name")]
+    pub link_name: String,
+    /// Where the plugin keeps its records of the network's attachments (as host-local's
+    /// `dataDir`; xpu's default: /var/lib/cni/xpu-cni).
+    #[serde(rename = "dataDir", default = "default_data_dir")]
+    pub data_dir: PathBuf,
     /// The IPAM plugin to delegate addressing to, passed whole.
     #[serde(default)]
     pub ipam: Option<Value>,
@@ -226,6 +245,14 @@ pub struct NetConf {
     pub prev_result: Option<Value>,
     #[serde(rename = "cni.dev/valid-attachments", default)]
     pub valid_attachments: Option<Vec<Attachment>>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/cni/xpu-cni")
+}
+
+fn default_link_name() -> String {
+    "xpu0".to_owned()
 }
 
 /// Reads and checks the configuration.
@@ -247,11 +274,22 @@ pub fn netconf(stdin: &[u8]) -> Result<NetConf, CniError> {
             ),
         ));
     }
-    if c.name.is_empty() {
-        return Err(
-            CniError::new(Code::InvalidConfig, "the network has no name")
-                .in_version(&c.cni_version),
-        );
+    if !is_cni_name(&c.name) {
+        return Err(CniError::new(
+            Code::InvalidConfig,
+            format!(
+                "network name '{}': a letter or digit, then letters, digits, _ . -",
+                c.name
+            ),
+        )
+        .in_version(&c.cni_version));
+    }
+    if !is_ifname(&c.link_name) {
+        return Err(CniError::new(
+            Code::InvalidConfig,
+            format!("linkName '{}' is not an interface name", c.link_name),
+        )
+        .in_version(&c.cni_version));
     }
     if let Some(ipam) = &c.ipam {
         if ipam
@@ -302,6 +340,9 @@ pub struct Interface {
     /// The namespace's path, for an interface inside the pod.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sandbox: String,
+    /// What else the spec (or a newer one) has here, passed through as it came.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// An address of a result.
@@ -314,6 +355,9 @@ pub struct IpConfig {
     /// Index into `interfaces`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<usize>,
+    /// What else the spec (or a newer one) has here, passed through as it came.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// A route of a result.
@@ -322,6 +366,9 @@ pub struct Route {
     pub dst: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<String>,
+    /// What else the spec (or a newer one) has here, passed through as it came.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// The ADD result (and an IPAM plugin's, which has no interfaces).
@@ -337,6 +384,71 @@ pub struct CniResult {
     pub routes: Vec<Route>,
     #[serde(default)]
     pub dns: Dns,
+    /// What else the spec (or a newer one) has here, passed through as it came.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// The pod's addresses in a result (IPAM's, or the previous plugin's): its first IPv4 address,
+/// which both halves carry, and its first IPv6 address if it has one.
+pub fn pod_addresses(r: &CniResult) -> Result<(Ipv4Addr, Option<Ipv6Addr>), CniError> {
+    let mut v4 = None;
+    let mut v6 = None;
+    for ip in &r.ips {
+        let host = ip
+            .address
+            .split_once('/')
+            .map_or(ip.address.as_str(), |(a, _)| a);
+        if let Ok(a) = host.parse::<Ipv4Addr>() {
+            v4.get_or_insert(a);
+        } else if let Ok(a) = host.parse::<Ipv6Addr>() {
+            v6.get_or_insert(a);
+        } else {
+            return Err(CniError::new(
+                Code::Decode,
+                format!(
+                    "the IP configuration's address '{}' is not an address",
+                    ip.address
+                ),
+            ));
+        }
+    }
+    let v4 = v4.ok_or_else(|| {
+        CniError::new(
+            Code::InvalidConfig,
+            "no IPv4 address for the pod: give xpu-cni an ipam, or chain it after a plugin that addresses the pod",
+        )
+    })?;
+    Ok((v4, v6))
+}
+
+/// What the plugin made for one attachment, kept from ADD to DEL (and read by CHECK and GC).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Record {
+    #[serde(rename = "containerID")]
+    pub container_id: String,
+    pub ifname: String,
+    pub netns: PathBuf,
+    /// The link's PCI function (its sysfs name), which finds it in whatever namespace it is.
+    pub device: String,
+    /// Its name in the runtime's namespace, which it gets back.
+    pub home_name: String,
+    /// Its name in the pod.
+    pub pod_name: String,
+    pub half: Half,
+    pub addr: Ipv4Addr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr6: Option<Ipv6Addr>,
+    /// The plugin ran the IPAM plugin (it is the primary plugin), so DEL runs it too.
+    pub ipam: bool,
+}
+
+impl Record {
+    /// Its file's name: an attachment is (container ID, interface name), and a container ID has
+    /// no ':' (letters, digits, _ . -).
+    pub fn file_name(container_id: &str, ifname: &str) -> String {
+        format!("{container_id}:{ifname}.json")
+    }
 }
 
 #[cfg(test)]
@@ -387,6 +499,7 @@ mod tests {
             ("CNI_COMMAND", "ATTACH"),
             ("CNI_CONTAINERID", ""),
             ("CNI_CONTAINERID", "a/b"),
+            ("CNI_CONTAINERID", "_x"),
             ("CNI_IFNAME", "a-name-of-sixteen"),
             ("CNI_IFNAME", "eth 0"),
             ("CNI_IFNAME", ".."),
@@ -435,6 +548,14 @@ mod tests {
                 Code::InvalidConfig,
             ),
             (
+                br#"{"cniVersion":"1.0.0","name":"..","type":"xpu-cni"}"#,
+                Code::InvalidConfig,
+            ),
+            (
+                br#"{"cniVersion":"1.0.0","name":"n","type":"xpu-cni","linkName":".."}"#,
+                Code::InvalidConfig,
+            ),
+            (
                 br#"{"cniVersion":"1.0.0","name":"n","type":"xpu-cni","ipam":{}}"#,
                 Code::InvalidConfig,
             ),
@@ -453,7 +574,7 @@ mod tests {
     fn answers_as_the_spec_says() {
         let v = version_reply(Some("1.0.0"));
         assert_eq!(v["cniVersion"], "1.0.0");
-        assert_eq!(v["supportedVersions"][2], "1.1.0");
+        assert_eq!(v["supportedVersions"][1], "1.1.0");
         let e = CniError::new(Code::NoFreeLink, "no free xpu link").in_version("1.0.0");
         assert_eq!(
             serde_json::to_value(&e).expect("json"),
@@ -465,5 +586,27 @@ mod tests {
         .expect("an IPAM result");
         assert_eq!(r.ips[0].address, "10.244.1.5/24");
         assert!(r.interfaces.is_empty());
+        assert_eq!(
+            pod_addresses(&r),
+            Ok(("10.244.1.5".parse().expect("v4"), None))
+        );
+        let r6: CniResult = serde_json::from_str(
+            r#"{"cniVersion":"1.0.0","ips":[{"address":"fd00::5/64"},{"address":"10.0.0.9/32"},{"address":"10.0.0.10/32"}]}"#,
+        )
+        .expect("a result");
+        assert_eq!(
+            pod_addresses(&r6),
+            Ok((
+                "10.0.0.9".parse().expect("v4"),
+                Some("fd00::5".parse().expect("v6"))
+            ))
+        );
+        let only6: CniResult =
+            serde_json::from_str(r#"{"cniVersion":"1.0.0","ips":[{"address":"fd00::5/64"}]}"#)
+                .expect("a result");
+        assert_eq!(
+            pod_addresses(&only6).map_err(|e| e.code),
+            Err(Code::InvalidConfig as u32)
+        );
     }
 }

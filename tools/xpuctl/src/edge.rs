@@ -132,7 +132,12 @@ fn link_address(
 }
 
 /// Adds `addr/prefix` to the link unless it has it (the user may have given it already).
-fn add_link_address(dev: &str, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Error> {
+pub(crate) fn add_link_address(
+    dev: &str,
+    ifindex: u32,
+    addr: IpAddr,
+    prefix: u8,
+) -> Result<(), Error> {
     let what = format!("cannot add {addr}/{prefix} to {dev}");
     ignore(
         link_address(Rtm::Newaddr, ifindex, addr, prefix, &what),

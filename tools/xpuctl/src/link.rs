@@ -276,6 +276,33 @@ pub(crate) fn getlink(name: &str, what: &str) -> Result<Ifinfomsg, Error> {
     Err(err(format!("{what}: no answer from the kernel")))
 }
 
+/// A PCI link's role ("host" or "dpu"; `None` for a pair link or another kind of device).
+pub(crate) fn role(name: &str) -> Result<Option<&'static str>, Error> {
+    check_name("device", name)?;
+    let info = getlink(name, &format!("cannot read {name}"))?;
+    let handle = info.rtattrs().get_attr_handle();
+    let Ok(linkinfo) = handle.get_nested_attributes::<IflaInfo>(Ifla::Linkinfo) else {
+        return Ok(None);
+    };
+    let kind = linkinfo
+        .get_attr_payload_as_with_len::<String>(IflaInfo::Kind)
+        .unwrap_or_default();
+    if kind.trim_end_matches('\0') != "xpu" {
+        return Ok(None);
+    }
+    let data = linkinfo
+        .get_attribute(IflaInfo::Data)
+        .map(|a| a.rta_payload().as_ref().to_vec())
+        .unwrap_or_default();
+    let role = parse_attrs(&data)
+        .into_iter()
+        .find(|(k, _)| *k == IFLA_XPU_ROLE)
+        .and_then(|(_, p)| p.try_into().ok().map(u32::from_ne_bytes));
+    Ok(role
+        .and_then(|r| ROLES.get(r as usize).copied())
+        .filter(|r| *r != "pair"))
+}
+
 fn show(name: &str, json: bool) -> Result<(), Error> {
     check_name("device", name)?;
     let what = format!("cannot show {name}");

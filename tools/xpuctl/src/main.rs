@@ -3,6 +3,7 @@
 //! `xpuctl`: control tool for xpu links and split network namespaces.
 
 mod agent;
+mod cni;
 mod cxl;
 mod edge;
 mod genl;
@@ -87,6 +88,12 @@ fn main() -> ExitCode {
     // As C tools do: a reader that went away (`xpuctl port list | grep -q 80`) ends xpuctl
     // quietly, instead of a panic in println! (Rust ignores SIGPIPE by default).
     sigpipe::reset();
+    // Run as `xpu-cni` (a link in the runtime's CNI directory): the CNI plugin, which speaks
+    // the CNI protocol instead of this command line.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&argv0).file_name() == Some("xpu-cni".as_ref()) {
+        return cni::main();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Link(cmd) => link::run(cmd),

@@ -5,7 +5,6 @@
 //! example under `ip netns exec POD`).
 
 use std::{
-    fs,
     net::{Ipv4Addr, Ipv6Addr},
     path::PathBuf,
 };
@@ -118,16 +117,16 @@ fn half_name(h: u32) -> &'static str {
     }
 }
 
-fn ifindex(dev: &str) -> Result<u32, Error> {
+pub(crate) fn ifindex(dev: &str) -> Result<u32, Error> {
     if dev.is_empty() || dev.contains(['/', '\0']) || dev.len() > 15 {
         return Err(err(format!("invalid device name '{dev}'")));
     }
-    let path = format!("/sys/class/net/{dev}/ifindex");
-    let text = fs::read_to_string(&path)
-        .map_err(|_| err(format!("no device '{dev}' in this network namespace")))?;
-    text.trim()
-        .parse()
-        .map_err(|_| err(format!("cannot read {path}")))
+    // Asked of a socket of this namespace, not of /sys, which shows the namespace it was
+    // mounted in (xpu-cni runs this after entering the pod's).
+    use rustix::net::{netdevice::name_to_index, socket, AddressFamily, SocketType};
+    let fd = socket(AddressFamily::INET, SocketType::DGRAM, None)
+        .map_err(|e| err(format!("cannot open a socket: {e}")))?;
+    name_to_index(&fd, dev).map_err(|_| err(format!("no device '{dev}' in this network namespace")))
 }
 
 /// The name of this namespace's device `index`.

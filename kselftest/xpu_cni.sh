@@ -1,0 +1,150 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# xpu-cni, the CNI plugin of split pods, driven directly as a runtime drives it (CNI_* in the
+# environment, the network configuration on stdin, the result or the error object on stdout),
+# as CNI's own plugin tests do, on the single-VM loop (tools/lab/vm.sh --ivshmem 2): the host
+# side's function is the host node's pool, the DPU side's the DPU node's. A pod's host half and
+# DPU half are two namespaces here, each made by the plugin of its half; the address comes from
+# CNI's static IPAM plugin (Debian's containernetworking-plugins), as a node's IPAM would give it.
+
+. "$(dirname "$(readlink -f "$0")")/xpu_lib.sh"
+
+CNI_DIR=/usr/lib/cni
+POD_ADDR=10.244.1.5
+BIN= DATA=
+HDEV= DDEV=
+
+# conf HALF [EXTRA_JSON]: the network configuration of HALF's node, primary with static IPAM,
+# its records in a directory of this run per node (two machines would each have their own; the
+# guest's /var/lib is the host's, read-only).
+conf() {
+	printf '{"cniVersion":"1.0.0","name":"xpu-pods","type":"xpu-cni","half":"%s","dataDir":"%s/%s",%s"ipam":{"type":"static","addresses":[{"address":"%s/24"}]}}' \
+		"$1" "$DATA" "$1" "${2:-}" "$POD_ADDR"
+}
+
+# cni COMMAND ID NETNS IFNAME CONF: runs the plugin; its stdout, and its exit status.
+cni() {
+	printf '%s' "$5" | env CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS="$3" CNI_IFNAME="$4" \
+		CNI_PATH="$CNI_DIR" "$BIN"
+}
+
+# json EXPR: evaluates a Python expression over the JSON on stdin (as `j`).
+json() {
+	python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"
+}
+
+# cni_ok COMMAND ID NETNS IFNAME CONF: whether the plugin succeeds (for slowwait).
+cni_ok() {
+	cni "$@" >/dev/null
+}
+
+# error_code OUTPUT: the error object's code, or "none".
+error_code() {
+	printf '%s' "$1" | json 'j.get("code", "none")' 2>/dev/null || echo none
+}
+
+setup_cni() {
+	pci_sides
+	[ -x "$CNI_DIR/static" ] || skip "CNI's static IPAM plugin is not installed ($CNI_DIR/static: containernetworking-plugins)"
+	DATA=$(mktemp -d)
+	BIN=$DATA/xpu-cni
+	ln -s "$(command -v xpuctl)" "$BIN" || fail "cannot link xpu-cni to xpuctl"
+}
+
+test_version_and_bad_input() {
+	local out
+	setup_cni
+	out=$(echo '{"cniVersion":"1.0.0"}' | CNI_COMMAND=VERSION "$BIN") || fail "VERSION failed: $out"
+	[ "$(echo "$out" | json '",".join(j["supportedVersions"])')" = "1.0.0,1.1.0" ] ||
+		fail "VERSION: $out"
+	# No CNI_COMMAND: not run by a runtime (4, invalid environment).
+	out=$(echo '{}' | "$BIN") && fail "ran without CNI_COMMAND"
+	[ "$(error_code "$out")" = 4 ] || fail "no CNI_COMMAND: $out"
+	out=$(cni ADD c1 /run/netns/none eth0 '{"cniVersion":"1.0.0",') && fail "took broken JSON"
+	[ "$(error_code "$out")" = 6 ] || fail "broken JSON: $out"
+	out=$(cni ADD c1 /run/netns/none eth0 '{"cniVersion":"0.3.1","name":"n","type":"xpu-cni"}') &&
+		fail "took cniVersion 0.3.1"
+	[ "$(error_code "$out")" = 1 ] || fail "cniVersion 0.3.1: $out"
+	out=$(cni ADD 'c/1' /run/netns/none eth0 "$(conf host)") && fail "took a container ID with /"
+	[ "$(error_code "$out")" = 4 ] || fail "container ID with /: $out"
+	# Nothing was taken from the pool.
+	link_exists "$HDEV" && link_exists "$DDEV" || fail "a refused call moved a link"
+}
+
+# The pod's two halves, each made by its node's plugin; then CHECK, the pool, DEL.
+test_add_check_del() {
+	local h d out
+	setup_cni
+	h=$(xpu_netns podh) && d=$(xpu_netns podd) || fail "cannot create namespaces"
+	out=$(cni ADD pod1 "/run/netns/$h" eth0 "$(conf host)") || fail "host ADD: $out"
+	echo "host ADD: $out"
+	[ "$(echo "$out" | json 'j["interfaces"][0]["name"] + " " + j["interfaces"][0]["sandbox"]')" = "eth0 /run/netns/$h" ] ||
+		fail "host ADD: interfaces: $out"
+	[ "$(echo "$out" | json 'j["ips"][0]["address"] + " " + j["routes"][0]["dst"] + " " + j["routes"][0]["gw"]')" = "$POD_ADDR/32 0.0.0.0/0 169.254.1.1" ] ||
+		fail "host ADD: ips and routes: $out"
+	link_exists "$HDEV" && fail "the host function's netdev is still in the runtime's namespace"
+	ip -n "$h" -d link show eth0 | grep -q 'portname host' || fail "eth0 in the pod is not the host function"
+	ip -n "$h" addr show eth0 | grep -q "inet $POD_ADDR/32" || fail "eth0 has not the pod address"
+	# A second pod: the pool has no host link left (100), and STATUS says so (50).
+	out=$(cni ADD pod2 "/run/netns/$d" eth0 "$(conf host)") && fail "a second pod got a link"
+	[ "$(error_code "$out")" = 100 ] || fail "second pod: $out"
+	out=$(cni STATUS "" "" "" "$(conf host)") && fail "STATUS: ready with an empty pool"
+	[ "$(error_code "$out")" = 50 ] || fail "STATUS with an empty pool: $out"
+	# The same attachment again is refused, and changes nothing.
+	out=$(cni ADD pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "ADD twice"
+	[ "$(error_code "$out")" = 7 ] || fail "ADD twice: $out"
+	# Alone, the host half is not paired: CHECK fails.
+	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "CHECK passed with no DPU half"
+	echo "CHECK with no DPU half: $out"
+	# The DPU node's plugin makes the other half.
+	out=$(cni ADD pod1 "/run/netns/$d" eth0 "$(conf dpu)") || fail "DPU ADD: $out"
+	ip -n "$d" -d link show eth0 | grep -q 'portname dpu' || fail "eth0 in the DPU half is not the DPU function"
+	slowwait 15 cni_ok CHECK pod1 "/run/netns/$h" eth0 "$(conf host)" ||
+		fail "CHECK (host) after both halves: $(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)")"
+	out=$(cni CHECK pod1 "/run/netns/$d" eth0 "$(conf dpu)") || fail "CHECK (DPU): $out"
+	# Split and paired: a program on the host half reaches one on the DPU half over localhost.
+	ip netns exec "$d" xpuctl port add 9090 || fail "port add"
+	ip netns exec "$d" sh -c 'echo dpu-half | timeout 30 nc -N -l 127.0.0.1 9090 >/dev/null 2>&1' &
+	slowwait 10 sh -c "ip netns exec $d ss -Htln 'sport = :9090' | grep -q ." || fail "no listener"
+	out=$(ip netns exec "$h" nc -w 10 127.0.0.1 9090 </dev/null)
+	[ "$out" = dpu-half ] || fail "host half to DPU half over localhost: '$out'"
+	wait
+	# DEL: the split goes, the link returns under its own name; DEL again is fine.
+	out=$(cni DEL pod1 "/run/netns/$h" eth0 "$(conf host)") || fail "host DEL: $out"
+	slowwait 5 link_exists "$HDEV" || fail "the host function did not return as $HDEV"
+	cni DEL pod1 "/run/netns/$h" eth0 "$(conf host)" >/dev/null || fail "DEL twice"
+	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "CHECK after DEL"
+	[ "$(error_code "$out")" = 3 ] || fail "CHECK after DEL: $out"
+	# The DPU half's namespace goes first (a runtime may do that): the kernel hands the link
+	# back to this namespace, and DEL gives it its name again.
+	ip netns del "$d"
+	out=$(cni DEL pod1 "/run/netns/$d" eth0 "$(conf dpu)") || fail "DPU DEL without its namespace: $out"
+	slowwait 5 link_exists "$DDEV" || fail "the DPU function did not return as $DDEV"
+	out=$(cni STATUS "" "" "" "$(conf host)") || fail "STATUS with the link back: $out"
+}
+
+# GC removes what the runtime no longer lists; it keeps what it does.
+test_gc() {
+	local h d out valid
+	setup_cni
+	h=$(xpu_netns podh) && d=$(xpu_netns podd) || fail "cannot create namespaces"
+	cni ADD keep "/run/netns/$h" eth0 "$(conf host)" >/dev/null || fail "ADD keep"
+	cni ADD gone "/run/netns/$d" eth0 "$(conf dpu)" >/dev/null || fail "ADD gone"
+	valid='"cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}],'
+	for half in host dpu; do
+		out=$(cni GC "" "" "" "$(conf $half "$valid")") || fail "GC ($half): $out"
+	done
+	slowwait 5 link_exists "$DDEV" || fail "GC left the DPU link of the unlisted pod"
+	link_exists "$HDEV" && fail "GC took the host link of a listed pod"
+	cni CHECK gone "/run/netns/$d" eth0 "$(conf dpu)" >/dev/null && fail "CHECK passed for a pod GC removed"
+	cni DEL keep "/run/netns/$h" eth0 "$(conf host)" >/dev/null || fail "DEL keep"
+	slowwait 5 link_exists "$HDEV" || fail "DEL did not return the host link"
+}
+
+xpu_begin 4
+command -v python3 >/dev/null && command -v xpuctl >/dev/null && command -v nc >/dev/null ||
+	{ ktap_skip_all "python3, xpuctl and nc are needed"; exit "$KSFT_SKIP"; }
+xpu_case "xpu-cni: VERSION, and bad environments, JSON and versions get CNI error objects" test_version_and_bad_input
+xpu_case "xpu-cni: a pod's halves by each node's ADD, CHECK paired, the pool, DEL idempotent" test_add_check_del
+xpu_case "xpu-cni: GC undoes the attachments the runtime does not list" test_gc
+xpu_end
