@@ -16,17 +16,8 @@
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
-medium=${XPU_MEDIUM:-bar} cxl=() load='modprobe xpu'
-case $medium in
-bar) run=peerloss what="peer loss" ;;
-cxl)
-	run=peerloss-cxl what="peer loss over CXL memory"
-	cxl_file=/dev/shm/xpu-$run.$$.mem
-	truncate -s 256M "$cxl_file" || die "cannot make the CXL medium $cxl_file"
-	cxl=(--cxl "$cxl_file")
-	load='modprobe xpu $(xpuctl cxl window)' ;;
-*) die "XPU_MEDIUM=$medium: the media are bar (the default: the ivshmem BAR) and cxl" ;;
-esac
+medium=${XPU_MEDIUM:-bar} cxl=() load='modprobe xpu' run=peerloss what="peer loss"
+[ "$medium" = cxl ] && run=peerloss-cxl what="peer loss over CXL memory"
 logdir=$XPU_CACHE/vm-logs
 mkdir -p "$logdir"
 sock=$logdir/$run.fabric.sock
@@ -54,6 +45,16 @@ result() { # result ok|not-ok [message]: the KTAP line, and the exit status
 	echo "# logs: $logdir/$run.*"
 	exit 1
 }
+
+case $medium in
+bar) ;;
+cxl)
+	cxl_file=/dev/shm/xpu-$run.$$.mem
+	truncate -s 256M "$cxl_file" || result not-ok "cannot make the CXL medium $cxl_file"
+	cxl=(--cxl "$cxl_file")
+	load='modprobe xpu $(xpuctl cxl window)' ;;
+*) result not-ok "XPU_MEDIUM=$medium: the media are bar (the default: the ivshmem BAR) and cxl" ;;
+esac
 
 "$XPU_ROOT/target/debug/xpu-fabric" -S "$sock" -l 8M -n 5 -v "${cxl[@]}" 2>>"$flog" &
 pids+=($!)
