@@ -25,6 +25,7 @@ Prints a table per medium (with the range of the per-round ratios) and, last, on
 
 import argparse
 import json
+import math
 import os
 import re
 import socket
@@ -152,7 +153,14 @@ def to_cxl():
     """Loads xpu again on both sides with the window in CXL memory: the DPU VM first, asked
     over virtio-net (tools/bench/link_server.sh), then this one. The link comes back only if
     both sides took the same window."""
-    socket.create_connection((LINKS["virtio"], 7779), 10).close()
+    try:
+        with socket.create_connection((LINKS["virtio"], 7779), 10) as s:
+            s.settimeout(300)
+            answer = s.makefile().read()
+    except OSError as e:
+        sys.exit(f"bench: cannot ask the DPU VM to move xpu to CXL memory: {e}")
+    if answer != "ok":
+        sys.exit(f"bench: the DPU VM could not move xpu to CXL memory: {answer}")
     sh("rmmod", "xpu")
     window = sh("xpuctl", "cxl", "window").stdout.split()
     sh("modprobe", "xpu", *window)
@@ -237,7 +245,8 @@ def main():
         print("\nxpu's window in CXL memory (emulated by QEMU: every access leaves the guest):")
         print_table(cxl_rows, base="virtio", ours="xpu_cxl")
         round_trips(results, "cxl_", cxl_links)
-    print(json.dumps({k: round(v, 4) for k, v in results.items()}))
+    # A ratio no round had is null, not NaN (which strict JSON has not).
+    print(json.dumps({k: None if math.isnan(v) else round(v, 4) for k, v in results.items()}))
     # Tell the DPU VM we are done (tools/bench/link_server.sh waits for this), over virtio-net.
     sh("python3", "-c", "import socket; socket.create_connection(('10.1.0.2', 7777), 5).close()",
        check=False)
