@@ -16,7 +16,8 @@
 //! The medium is modelled as tests/common's `Mem` does it, at the grain of a 64-byte line:
 //! - the medium holds each line as a loom atomic (the version of the line it holds now), so
 //!   a line written back is one store and a line filled is one load, which may be stale
-//!   unless a fence orders it after the write-back;
+//!   unless a fence orders it after the write-back. Every line the ends may touch is made
+//!   before they start, so that even its first write-back may be read stale (see `Medium`);
 //! - an end's loads are served from its cache whenever it holds the line, however stale; on a
 //!   miss the line is filled from the medium. Its stores go to its cache only, and make the
 //!   line dirty. Each cache starts holding every line of the window as it was before the ends
@@ -29,17 +30,36 @@
 //!   dirty line is written back before it is dropped, as clflushopt does; every line has one
 //!   writer (the layout), so nothing here depends on it.
 //!
-//! The datapath's own barriers (`full_barrier` and the others) are modelled as tests/loom.rs
-//! models them, a read-modify-write of one location. The flushes' fences are loom fences: the
-//! `wmb` after a write-back a release fence, the `mb`s around an invalidation acquire-release
-//! fences. That is the order they give between the ends: a write-back lands before a later one
-//! (the index's that publishes it), a fill reads the medium as it was after the index that
-//! said the line is new. Not the store-load order of an `mb`, which the datapath asks for with
-//! `full_barrier` where it needs it: modelled as the barriers' read-modify-write, the flushes
-//! would also be ordered against every barrier of the other end, stronger than the hardware,
-//! and the unfenced write-back below would need a preemption more to show. A line's store or
-//! fill carries no acquire or release of its own, as the medium has none: the order between
-//! the ends is the fences'.
+//! The flushes' fences are loom fences: the `wmb` after a write-back a release fence, the
+//! `mb`s around an invalidation acquire-release fences. That is the order they give between
+//! the ends: a write-back lands before a later one (the index's that publishes it), a fill
+//! reads the medium as it was after the index that said the line is new. Not the store-load
+//! order of an `mb`, which the datapath asks for with `full_barrier` where it needs it: as
+//! `SeqCst` fences, which loom orders against each other (below), every invalidation would
+//! pull in all the other end had done before its last barrier or flush, and the variant
+//! without the write-backs' fence would go uncaught (checked by hand, with three preemptions
+//! and with four). A line's store or fill carries no acquire or release of its own, as the
+//! medium has none: the order between the ends is the fences'.
+//!
+//! The datapath's own barriers are loom fences too, each giving the order it gives its own
+//! end: `read_barrier` (`smp_rmb`) an acquire fence, `write_barrier` (`smp_wmb`) a release
+//! one, `full_barrier` (`smp_mb`) a `SeqCst` one. (tests/loom.rs, over a coherent window,
+//! models all three as one read-modify-write of a shared location, which also makes an
+//! `smp_rmb` or `smp_wmb` of one end happen before the other end's later barriers.) A
+//! `SeqCst` fence is still stronger than the hardware's `mb`, and in loom no weaker than that
+//! read-modify-write: loom 0.7.2 makes it an acquire-release fence that also joins one
+//! causality all `SeqCst` fences share (`seq_cst_fence`, in its rt/thread.rs), so whatever an
+//! end did before a `full_barrier` happens before whatever the other end does after a later
+//! one, its fills of the medium included. An `mb` orders its own host's accesses and no
+//! more; between the hosts the join stands for the write-backs completed before it, which
+//! the other host's later fills would see anyway (on x86, `mfence` orders clwb). What it could
+//! mask: a write-back whose own fence is missing, wherever a `full_barrier` of its end
+//! follows it and the other end fills the lines only after a later `full_barrier` of its own
+//! (the variant without that fence is still caught, where the consumer reads an index without
+//! a barrier first), and an `mb` that does not order the write-backs before it. `smp_rmb`
+//! and `smp_wmb`, now without that join, are used only by the header seqlock and the RSS block,
+//! which this race does not exercise: both ends publish their headers before they start, and
+//! no RSS is set.
 //!
 //! The check is tests/loom.rs's (tests/common/loom_link.rs): a producer thread sends until its
 //! packets are out or its queue stops; the consumer polls if the doorbell has rung by then;
@@ -53,23 +73,31 @@ mod common;
 
 use std::{ops::Range, sync::Mutex};
 
-use common::loom_link::{self, Model, Payload, WINDOW};
+use common::loom_link::{
+    self,
+    failure::{self, CONSUMER_VIOLATION, LOST_TX_WAKEUP, STALE_PAYLOAD},
+    Model, Payload, WINDOW,
+};
 use loom::sync::{
-    atomic::{fence, AtomicU32, AtomicUsize, Ordering::*},
+    atomic::{fence, AtomicUsize, Ordering::*},
     Arc,
 };
 use xpu_datapath::{
+    data::DataArea,
     mem::{contains, SharedMem},
     port::Moderation,
-    shm::{Desc, Layout},
+    shm::{Desc, Layout, SideHeader},
 };
 
 /// Context switches loom may force per execution (`XPU_LOOM_PREEMPTIONS` for a longer run by
 /// hand). The words of a line are one loom atomic here (the consumer's index, event and depth,
 /// say), so more accesses conflict than in tests/loom.rs, and the state space grows faster
-/// with the bound: three explores about 1,300 executions per scenario, in 2 s with small
-/// packets and 11 s with 9000-byte ones (141 lines written back and filled per packet); four
-/// about 28,500, 34 s with small packets and nearly 4 minutes with 9000-byte ones.
+/// with the bound: three explores 826 executions per scenario, in 1 s with small packets and
+/// 8 s with 9000-byte ones (141 lines written back and filled per packet); four about 19,400,
+/// 22 s with small packets and 3.6 minutes with 9000-byte ones (on 2 cores, one scenario
+/// each; the file's default run, three scenarios in parallel, in about 9 s). The time goes
+/// with the lines `Medium` makes as much as with the executions: every acquire fence looks
+/// at each.
 const PREEMPTIONS: usize = 3;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -89,6 +117,10 @@ const LINE: u32 = 64;
 const LINE_WORDS: usize = 16;
 /// Lines of the window.
 const LINES: usize = (WINDOW / LINE as u64) as usize;
+/// Bytes of a descriptor, and of a side header.
+// CAST: 16 and 64.
+const DESC_BYTES: u32 = size_of::<Desc>() as u32;
+const HEADER_BYTES: u32 = size_of::<SideHeader>() as u32;
 
 /// The lines that `len` bytes at `off` touch.
 fn lines(off: u32, len: u32) -> Range<u32> {
@@ -111,34 +143,66 @@ struct Backing {
     versions: Mutex<Vec<[u32; LINE_WORDS]>>,
 }
 
-/// The medium both ends share: its lines, made on first use (a window is mostly lines nobody
-/// touches).
+/// The medium both ends share: the lines the ends may touch, all made before they start.
+/// Loom requires an atomic's creation to happen before every access to it, so a line made by
+/// its first write-back, in a racing thread, could never be filled stale by the other end
+/// (loom would abort the execution with a "Causality violation" instead), and the staleness
+/// of a line's first write-back, the one that matters on a fresh ring, would go unexplored.
+/// (The scenarios below explore it no more, counted once by hand: of their fills that read a
+/// line stale, none read a first write-back. Every line the race writes was first written
+/// before the consumer starts: the index lines by `Conn::new`, before the threads, the others
+/// by packet 0 (each packet goes at the start of the data area, emptied, and its descriptor
+/// in the ring's first line), before the doorbell that starts the consumer, a
+/// read-modify-write that orders them before it. A scenario whose later packets reach new
+/// lines would explore it.)
+///
+/// Not every line of the window: each loom atomic costs every acquire fence a look at it, and
+/// with all 1,024 lines each scenario took about 20 s (1 s with small packets with the lines
+/// below, 8 s with 9000-byte ones), and the file's default run 55 s. One queue without RSS
+/// uses, in each half, the side header and queue 0's producer line, descriptors and consumer
+/// line; and side 0's data area (side 1 sends nothing) up to where the packets can reach. A
+/// line outside them that either end touches panics, so a scenario that outgrows them says
+/// so.
 struct Medium {
-    lines: Mutex<Vec<Option<std::sync::Arc<Backing>>>>,
-    /// The datapath's barriers (`smp_mb`, `smp_wmb`, `smp_rmb`) modelled as tests/loom.rs
-    /// models them: a read-modify-write of one location, so that all are totally ordered.
-    barrier: AtomicU32,
+    lines: Vec<Option<Backing>>,
 }
 
 impl Medium {
-    fn new() -> Self {
-        Self {
-            lines: Mutex::new(vec![None; LINES]),
-            barrier: AtomicU32::new(0),
+    /// The medium for `layout`, with the lines packets of `lens` bytes can touch.
+    fn new(layout: &Layout, lens: &[u32]) -> Self {
+        let q = |off: Option<u32>| off.expect("queue 0");
+        let prod = q(layout.producer_off(0));
+        let descs = q(layout.desc_off(0, layout.ring_size() - 1)) + DESC_BYTES - prod;
+        let mut used = Vec::new();
+        for half in [0, layout.half_size()] {
+            used.extend(lines(half, HEADER_BYTES));
+            used.extend(lines(half + prod, descs));
+            used.extend(lines(half + q(layout.consumer_off(0)), LINE));
         }
+        // A packet goes at the data area's head, or at its start: never further on than all
+        // the packets before it take up.
+        let reach: u32 = lens
+            .iter()
+            .map(|&l| DataArea::footprint(l).expect("a packet"))
+            .sum();
+        used.extend(lines(
+            q(layout.data_area_off(0)),
+            reach.min(layout.data_size()),
+        ));
+        let mut made: Vec<_> = (0..LINES).map(|_| None).collect();
+        for i in used {
+            made[i as usize] = Some(Backing {
+                current: AtomicUsize::new(0),
+                versions: Mutex::new(vec![[0; LINE_WORDS]]),
+            });
+        }
+        Self { lines: made }
     }
 
-    fn line(&self, i: u32) -> std::sync::Arc<Backing> {
-        // The std lock is never held across a loom access (loom may switch threads there).
-        let mut lines = self.lines.lock().expect("not poisoned");
-        lines[i as usize]
-            .get_or_insert_with(|| {
-                std::sync::Arc::new(Backing {
-                    current: AtomicUsize::new(0),
-                    versions: Mutex::new(vec![[0; LINE_WORDS]]),
-                })
-            })
-            .clone()
+    fn line(&self, i: u32) -> &Backing {
+        self.lines[i as usize].as_ref().unwrap_or_else(|| {
+            panic!("line {i} is touched, but not made before the ends start (Medium::new)")
+        })
     }
 
     /// Reads line `i` from the medium (a cache miss).
@@ -152,16 +216,13 @@ impl Medium {
     /// Writes line `i` to the medium (clwb, or clflushopt of a dirty line).
     fn put(&self, i: u32, words: [u32; LINE_WORDS]) {
         let b = self.line(i);
+        // The std lock is never held across a loom access (loom may switch threads there).
         let v = {
             let mut versions = b.versions.lock().expect("not poisoned");
             versions.push(words);
             versions.len() - 1
         };
         b.current.store(v, Relaxed);
-    }
-
-    fn barrier(&self) {
-        self.barrier.fetch_add(0, AcqRel);
     }
 }
 
@@ -285,13 +346,13 @@ impl SharedMem for NcMem {
         self.store(off, v)
     }
     fn full_barrier(&self) {
-        self.medium.barrier();
+        fence(SeqCst);
     }
     fn read_barrier(&self) {
-        self.medium.barrier();
+        fence(Acquire);
     }
     fn write_barrier(&self) {
-        self.medium.barrier();
+        fence(Release);
     }
     fn read_desc(&self, off: u32) -> Option<Desc> {
         let w = [
@@ -388,7 +449,7 @@ fn check(variant: Variant, lens: &'static [u32], moderation: Moderation) -> usiz
         payload: Payload::Whole,
     };
     loom_link::check(m, move |layout| {
-        let medium = Arc::new(Medium::new());
+        let medium = Arc::new(Medium::new(layout, lens));
         [0, 1].map(|_| Arc::new(view(&medium, layout, variant)))
     })
 }
@@ -420,20 +481,31 @@ fn no_lost_wakeup_coalesced() {
     assert!(check(Variant::Correct, SMALL, m) > 100);
 }
 
+/// Reads the sender's payload from its own cache's copy, from before the sender wrote it.
 #[test]
-#[should_panic(expected = "stale")]
+#[should_panic(expected = "stale payload")]
 fn model_catches_missing_data_invalidate() {
+    failure::assert_names_only("stale payload", &[STALE_PAYLOAD]);
     check(Variant::NoDataInvalidate, SMALL, Moderation::default());
 }
 
+/// The consumer never sees a packet published, so never frees the ring: the producer, stopped
+/// after the first packet (see the layout in common/loom_link.rs), is never woken.
 #[test]
-#[should_panic(expected = "lost")]
+#[should_panic(expected = "lost wake-up (TX)")]
 fn model_catches_missing_producer_writeback() {
+    failure::assert_names_only("lost wake-up (TX)", &[LOST_TX_WAKEUP]);
     check(Variant::NoProducerWriteback, SMALL, Moderation::default());
 }
 
+/// The producer index lands before the descriptor it publishes: the consumer reads the
+/// descriptor as it was before (zero), which the protocol does not allow.
 #[test]
-#[should_panic(expected = "stale")]
+#[should_panic(expected = "protocol violation seen by the consumer")]
 fn model_catches_unfenced_writeback() {
+    failure::assert_names_only(
+        "protocol violation seen by the consumer",
+        &[CONSUMER_VIOLATION],
+    );
     check(Variant::UnfencedWriteback, SMALL, Moderation::default());
 }

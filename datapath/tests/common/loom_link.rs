@@ -5,7 +5,10 @@
 //! check). Only the medium differs between them: one window of loom atomics, or a cache per
 //! end over one.
 
-use std::sync::atomic::{AtomicU32 as StdU32, AtomicUsize as StdUsize, Ordering as StdOrdering};
+use std::{
+    collections::BTreeSet,
+    sync::atomic::{AtomicU32 as StdU32, AtomicUsize as StdUsize, Ordering as StdOrdering},
+};
 
 use loom::sync::{
     atomic::{AtomicBool, Ordering::SeqCst},
@@ -41,17 +44,23 @@ pub struct Model {
 /// receiver.
 #[derive(Clone, Copy)]
 pub enum Payload {
-    /// The first, second and last words.
+    /// The first, second and last words (those of them the packet has: one of 4 bytes has
+    /// only its first).
     Ends,
     /// Every word.
     Whole,
 }
 
 impl Payload {
+    /// The words of a packet of `len` bytes that carry the payload, each once, in order, and
+    /// all inside the packet.
     fn words(self, len: u32) -> Vec<u32> {
         let n = len / 4;
         match self {
-            Payload::Ends => vec![0, 1, n - 1],
+            Payload::Ends => {
+                let ends = [0, 1, n.wrapping_sub(1)].into_iter().filter(|&i| i < n);
+                ends.collect::<BTreeSet<_>>().into_iter().collect()
+            }
             Payload::Whole => (0..n).collect(),
         }
     }
@@ -61,6 +70,50 @@ impl Payload {
 /// window holds before anything is written), so a stale, torn or misplaced word shows.
 fn payload(seq: u32, i: u32) -> u32 {
     (seq << 16 | i) ^ 0xa5a5_a5a5
+}
+
+/// The panic texts of the check, one per cause of failure, for the tests that expect one.
+/// `#[should_panic(expected = ...)]` takes a literal and matches any substring, so no text
+/// here contains another's, and each test checks that its literal names one cause only.
+pub mod failure {
+    /// A packet's payload is not the one sent: a word read before its write-back landed
+    /// (stale), or torn.
+    pub const STALE_PAYLOAD: &str = "stale payload";
+    /// A packet arrived with a length not sent, or more packets than were sent.
+    pub const WRONG_PACKET: &str = "wrong packet";
+    /// The producer's `Port::violation`: it read a consumer index the protocol does not allow
+    /// (the peer is correct, so it read one stale).
+    pub const PRODUCER_VIOLATION: &str = "protocol violation seen by the producer";
+    /// The consumer's `Port::violation`: it read a descriptor or a producer index the protocol
+    /// does not allow (read stale, as above).
+    pub const CONSUMER_VIOLATION: &str = "protocol violation seen by the consumer";
+    /// The producer's queue stopped for good: its wake-up was lost.
+    pub const LOST_TX_WAKEUP: &str = "lost wake-up (TX)";
+    /// Packets were left in the ring with nothing raised to poll them: a doorbell was lost.
+    pub const LOST_RX_WAKEUP: &str = "lost wake-up (RX)";
+    /// The sender dropped a packet.
+    pub const DROPPED: &str = "packet dropped";
+    /// All of them.
+    pub const ALL: [&str; 7] = [
+        STALE_PAYLOAD,
+        WRONG_PACKET,
+        PRODUCER_VIOLATION,
+        CONSUMER_VIOLATION,
+        LOST_TX_WAKEUP,
+        LOST_RX_WAKEUP,
+        DROPPED,
+    ];
+
+    /// Checks that `expected` (a test's `should_panic` literal) is part of the texts of
+    /// `causes` (in the order of [`ALL`]) and of no other. Its own panic quotes none of them,
+    /// so that the test it guards fails.
+    pub fn assert_names_only(expected: &str, causes: &[&str]) {
+        let matched: Vec<&str> = ALL.into_iter().filter(|t| t.contains(expected)).collect();
+        assert!(
+            matched == causes,
+            "a should_panic text names another cause than the test's, or not the test's"
+        );
+    }
 }
 
 /// No time passes in the model (overdue doorbells are a timeout, not a race).
@@ -110,7 +163,10 @@ impl Port for TxPort<'_> {
     }
     fn violation(&self) {
         // The peer is correct: what broke the protocol was read stale.
-        panic!("the producer saw a protocol violation: a stale index");
+        panic!(
+            "{}: a consumer index read stale",
+            failure::PRODUCER_VIOLATION
+        );
     }
     fn tx_locked<R>(&self, _q: u16, f: impl FnOnce() -> R) -> R {
         f()
@@ -134,7 +190,10 @@ impl Port for RxPort<'_> {
         self.0.tx_stopped.swap(false, SeqCst);
     }
     fn violation(&self) {
-        panic!("the consumer saw a protocol violation: a stale descriptor or index");
+        panic!(
+            "{}: a descriptor or a producer index read stale",
+            failure::CONSUMER_VIOLATION
+        );
     }
     fn tx_locked<R>(&self, _q: u16, _f: impl FnOnce() -> R) -> R {
         unreachable!("side 1 has no XDP program");
@@ -165,13 +224,15 @@ impl<M: SharedMem> Poller<M> for Napi<'_> {
         assert_eq!(
             Some(len),
             sent,
-            "packet {n}: not the length sent, or never sent"
+            "{}: packet {n} not of the length sent, or never sent",
+            failure::WRONG_PACKET
         );
         for i in self.payload.words(len) {
             assert_eq!(
                 mem.load(off + 4 * i).expect("inside"),
                 payload(n, i),
-                "packet {n} read stale (before it was written) or torn, at word {i}"
+                "{}: packet {n} read before it was written back, or torn, at word {i}",
+                failure::STALE_PAYLOAD
             );
         }
         self.received.store(n + 1, StdOrdering::Relaxed);
@@ -217,7 +278,7 @@ impl<M: SharedMem> TxPacket<M> for Pkt {
     }
     fn consume(self) {}
     fn drop_for(self, why: DropReason) {
-        panic!("packet {} dropped: {why:?}", self.seq);
+        panic!("{}: packet {}, {why:?}", failure::DROPPED, self.seq);
     }
 }
 
@@ -332,12 +393,14 @@ where
         }
         assert!(
             held.is_none() && next as usize == m.lens.len(),
-            "lost TX wake-up: the queue stopped for good at packet {next}"
+            "{}: the queue stopped for good at packet {next}",
+            failure::LOST_TX_WAKEUP
         );
         assert_eq!(
             received.load(StdOrdering::Relaxed) as usize,
             m.lens.len(),
-            "lost RX wake-up: packets left in the ring"
+            "{}: packets left in the ring",
+            failure::LOST_RX_WAKEUP
         );
     });
     let n = executions.load(StdOrdering::Relaxed);
