@@ -33,6 +33,12 @@ json() {
 	python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"
 }
 
+# conf11 HALF [EXTRA_JSON]: the same at CNI 1.1, which STATUS and GC need (a runtime sends
+# neither below it).
+conf11() {
+	conf "$@" | sed 's/"cniVersion":"1.0.0"/"cniVersion":"1.1.0"/'
+}
+
 # cni_ok COMMAND ID NETNS IFNAME CONF: whether the plugin succeeds (for slowwait).
 cni_ok() {
 	cni "$@" >/dev/null
@@ -46,7 +52,7 @@ error_code() {
 setup_cni() {
 	pci_sides
 	[ -x "$CNI_DIR/static" ] || skip "CNI's static IPAM plugin is not installed ($CNI_DIR/static: containernetworking-plugins)"
-	DATA=$(mktemp -d)
+	DATA=$(mktemp -d /tmp/xpu-cni.XXXXXX)
 	BIN=$DATA/xpu-cni
 	ln -s "$(command -v xpuctl)" "$BIN" || fail "cannot link xpu-cni to xpuctl"
 }
@@ -88,20 +94,22 @@ test_add_check_del() {
 	# A second pod: the pool has no host link left (100), and STATUS says so (50).
 	out=$(cni ADD pod2 "/run/netns/$d" eth0 "$(conf host)") && fail "a second pod got a link"
 	[ "$(error_code "$out")" = 100 ] || fail "second pod: $out"
-	out=$(cni STATUS "" "" "" "$(conf host)") && fail "STATUS: ready with an empty pool"
+	out=$(cni STATUS "" "" "" "$(conf11 host)") && fail "STATUS: ready with an empty pool"
 	[ "$(error_code "$out")" = 50 ] || fail "STATUS with an empty pool: $out"
 	# The same attachment again is refused, and changes nothing.
 	out=$(cni ADD pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "ADD twice"
 	[ "$(error_code "$out")" = 7 ] || fail "ADD twice: $out"
 	# Alone, the host half is not paired: CHECK fails.
 	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "CHECK passed with no DPU half"
-	echo "CHECK with no DPU half: $out"
+	[ "$(error_code "$out")" = 101 ] && echo "$out" | grep -q "not paired" ||
+		fail "CHECK with no DPU half: $out"
 	# The DPU node's plugin makes the other half.
 	out=$(cni ADD pod1 "/run/netns/$d" eth0 "$(conf dpu)") || fail "DPU ADD: $out"
 	ip -n "$d" -d link show eth0 | grep -q 'portname dpu' || fail "eth0 in the DPU half is not the DPU function"
 	slowwait 15 cni_ok CHECK pod1 "/run/netns/$h" eth0 "$(conf host)" ||
 		fail "CHECK (host) after both halves: $(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)")"
-	out=$(cni CHECK pod1 "/run/netns/$d" eth0 "$(conf dpu)") || fail "CHECK (DPU): $out"
+	slowwait 15 cni_ok CHECK pod1 "/run/netns/$d" eth0 "$(conf dpu)" ||
+		fail "CHECK (DPU): $(cni CHECK pod1 "/run/netns/$d" eth0 "$(conf dpu)")"
 	# Split and paired: a program on the host half reaches one on the DPU half over localhost.
 	ip netns exec "$d" xpuctl port add 9090 || fail "port add"
 	ip netns exec "$d" sh -c 'echo dpu-half | timeout 30 nc -N -l 127.0.0.1 9090 >/dev/null 2>&1' &
@@ -112,6 +120,8 @@ test_add_check_del() {
 	# DEL: the split goes, the link returns under its own name; DEL again is fine.
 	out=$(cni DEL pod1 "/run/netns/$h" eth0 "$(conf host)") || fail "host DEL: $out"
 	slowwait 5 link_exists "$HDEV" || fail "the host function did not return as $HDEV"
+	[ "$(ip netns exec "$h" xpuctl splitns show)" = "not split" ] ||
+		fail "the host half is still split after DEL: $(ip netns exec "$h" xpuctl splitns show)"
 	cni DEL pod1 "/run/netns/$h" eth0 "$(conf host)" >/dev/null || fail "DEL twice"
 	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "CHECK after DEL"
 	[ "$(error_code "$out")" = 3 ] || fail "CHECK after DEL: $out"
@@ -120,7 +130,7 @@ test_add_check_del() {
 	ip netns del "$d"
 	out=$(cni DEL pod1 "/run/netns/$d" eth0 "$(conf dpu)") || fail "DPU DEL without its namespace: $out"
 	slowwait 5 link_exists "$DDEV" || fail "the DPU function did not return as $DDEV"
-	out=$(cni STATUS "" "" "" "$(conf host)") || fail "STATUS with the link back: $out"
+	out=$(cni STATUS "" "" "" "$(conf11 host)") || fail "STATUS with the link back: $out"
 }
 
 # GC removes what the runtime no longer lists; it keeps what it does.
@@ -130,9 +140,12 @@ test_gc() {
 	h=$(xpu_netns podh) && d=$(xpu_netns podd) || fail "cannot create namespaces"
 	cni ADD keep "/run/netns/$h" eth0 "$(conf host)" >/dev/null || fail "ADD keep"
 	cni ADD gone "/run/netns/$d" eth0 "$(conf dpu)" >/dev/null || fail "ADD gone"
+	# Without the list of what is valid, GC refuses rather than remove everything.
+	out=$(cni GC "" "" "" "$(conf11 host)") && fail "GC without valid-attachments"
+	[ "$(error_code "$out")" = 7 ] || fail "GC without valid-attachments: $out"
 	valid='"cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}],'
 	for half in host dpu; do
-		out=$(cni GC "" "" "" "$(conf $half "$valid")") || fail "GC ($half): $out"
+		out=$(cni GC "" "" "" "$(conf11 $half "$valid")") || fail "GC ($half): $out"
 	done
 	slowwait 5 link_exists "$DDEV" || fail "GC left the DPU link of the unlisted pod"
 	link_exists "$HDEV" && fail "GC took the host link of a listed pod"

@@ -126,7 +126,9 @@ pub fn is_ifname(s: &str) -> bool {
         && s.len() <= 15
         && s != "."
         && s != ".."
-        && !s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
+        && !s
+            .chars()
+            .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
 }
 
 /// Reads the environment through `var` (`std::env::var` in the plugin), as the spec requires

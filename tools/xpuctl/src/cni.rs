@@ -17,9 +17,9 @@
 //! What ADD made is recorded (`DATA_DIR/NETWORK/ID:IFNAME.json`, `dataDir` of the
 //! configuration, /var/lib/cni/xpu-cni by default) for DEL, CHECK
 //! and GC. DEL undoes it in reverse and succeeds when there is nothing left to undo; the link
-//! returns to the runtime's namespace under its own name (a namespace that is gone has given
-//! it back to the kernel's first one already). Calls are serialised by a lock on the
-//! network's directory: the pool is shared.
+//! returns to the runtime's namespace under its own name (from a namespace that is gone, once
+//! the kernel has given it back to its first namespace). Calls are serialised by a lock in
+//! the data directory: the node's pool is every network's.
 
 use std::{
     fs::{self, File},
@@ -100,7 +100,12 @@ fn run(env: &Env, stdin: &[u8]) -> Result<Value, CniError> {
             format!("cannot make {}: {e}", dir.display()),
         ))
     })?;
-    let lock = File::open(&dir)
+    // One lock for the node's records, not the network's: every network takes links from
+    // the same pool.
+    let lock = File::options()
+        .create(true)
+        .append(true)
+        .open(conf.data_dir.join("lock"))
         .and_then(|f| {
             flock(&f, FlockOperation::LockExclusive)
                 .map(|()| f)
@@ -117,7 +122,7 @@ fn run(env: &Env, stdin: &[u8]) -> Result<Value, CniError> {
         Command::Del => del(env, &conf, &dir, stdin).map(|()| Value::Null),
         Command::Check => check(env, &conf, &dir).map(|()| Value::Null),
         Command::Status => status(&conf).map(|()| Value::Null),
-        Command::Gc => gc(env, &conf, &dir, stdin).map(|()| Value::Null),
+        Command::Gc => gc(&conf, &dir).map(|()| Value::Null),
         Command::Version => Ok(version_reply(Some(&version))),
     };
     drop(lock);
@@ -415,6 +420,12 @@ fn add(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<Value, Cni
                 format!("the pod's namespace has a device {pod_name} already"),
             ));
         }
+        if split_ifindex().is_some() {
+            return Err(CniError::new(
+                Code::InvalidConfig,
+                "the pod's namespace is split already (one xpu link per pod)",
+            ));
+        }
     }
     let link = pool(conf.half, conf.links.as_deref())?
         .into_iter()
@@ -457,21 +468,35 @@ fn add(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<Value, Cni
         ipam: ran_ipam,
     };
     // Recorded before the link moves: a DEL after a failure half-way finds what to undo.
+    // Written whole or not at all (a rename), so that a record is never cut short.
     let text = serde_json::to_vec(&record).map_err(|e| CniError::new(Code::Io, e.to_string()))?;
-    fs::write(&file, text)
-        .map_err(|e| CniError::new(Code::Io, format!("cannot write {}: {e}", file.display())))
-        .inspect_err(|_| undo_ipam())?;
-    let made = attach(&record, &link, &netns_file);
-    if let Err(e) = made {
-        let _ = undo(&record);
-        undo_ipam();
-        let _ = fs::remove_file(&file);
-        return Err(e);
+    let tmp = file.with_extension("tmp");
+    fs::write(&tmp, text)
+        .and_then(|()| fs::rename(&tmp, &file))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            undo_ipam();
+            CniError::new(Code::Io, format!("cannot write {}: {e}", file.display()))
+        })?;
+    if let Err(e) = attach(&record, &link, &netns_file) {
+        // Undone, the record goes; not undone, it stays for the runtime's DEL to finish.
+        return Err(match undo(&record) {
+            Ok(()) => {
+                undo_ipam();
+                let _ = fs::remove_file(&file);
+                e
+            }
+            Err(u) => e.details(format!("and undoing it failed: {u}")),
+        });
     }
-    let mac = {
-        let _in = InNetns::enter(netns)?;
-        mac(&pod_name)
-    };
+    // The pod has its link: a MAC address the result cannot give is no reason to undo it.
+    let mac = InNetns::enter(netns)
+        .map(|inside| {
+            let m = mac(&pod_name);
+            drop(inside);
+            m
+        })
+        .unwrap_or_default();
     let iface = Interface {
         name: pod_name,
         mac,
@@ -590,39 +615,63 @@ fn undo(r: &Record) -> Result<(), CniError> {
     let home = File::open("/proc/thread-self/ns/net")
         .map_err(|e| CniError::new(Code::Io, format!("cannot open this namespace: {e}")))?;
     if let Ok(_in) = InNetns::enter(&r.netns) {
-        if ifindex(&r.pod_name).is_some() {
-            // Not split (a failed ADD, or unsplit by hand) is what DEL wants.
-            let _ = run_splitns(SplitnsCommand::Delete { name: None });
-            if let Some(i) = ifindex(&r.pod_name) {
-                setlink(
-                    i,
-                    Some(&r.home_name),
-                    Some(&home),
-                    false,
-                    &format!("cannot move {} home", r.pod_name),
-                )
-                .map_err(kernel)?;
-                return Ok(());
+        if let Some(i) = ifindex(&r.pod_name) {
+            // Only this link's split: another one in the pod is not this attachment's. Not
+            // split (a failed ADD, or unsplit by hand) is what DEL wants.
+            if split_ifindex() == Some(i) {
+                let _ = run_splitns(SplitnsCommand::Delete { name: None });
             }
+            setlink(
+                i,
+                Some(&r.home_name),
+                Some(&home),
+                false,
+                &format!("cannot move {} home", r.pod_name),
+            )
+            .map_err(kernel)?;
+            return Ok(());
         }
     }
-    // The namespace is gone, or the link left it: the kernel gave it back to the first
-    // namespace under the pod's name, or it is home already.
-    if let Some(name) = by_device(&r.device) {
-        if name != r.home_name {
-            if let Some(i) = ifindex(&name) {
-                setlink(
-                    i,
-                    Some(&r.home_name),
-                    None,
-                    false,
-                    &format!("cannot rename {name} back"),
-                )
-                .map_err(kernel)?;
-            }
+    // The namespace is gone, or the link left it. A namespace deleted a moment ago is freed
+    // by the kernel later, on a work queue, and only then is the link back in the first
+    // namespace (as the pod named it): wait for it a while, then ask to be called again.
+    let mut name = by_device(&r.device);
+    for _ in 0..100 {
+        if name.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        name = by_device(&r.device);
+    }
+    let Some(name) = name else {
+        return Err(CniError::new(
+            Code::TryAgainLater,
+            format!(
+                "{} ({}) is neither in the pod nor back here yet",
+                r.pod_name, r.device
+            ),
+        ));
+    };
+    if name != r.home_name {
+        if let Some(i) = ifindex(&name) {
+            setlink(
+                i,
+                Some(&r.home_name),
+                None,
+                false,
+                &format!("cannot rename {name} back"),
+            )
+            .map_err(kernel)?;
         }
     }
     Ok(())
+}
+
+/// The link this namespace is split over, if it is split.
+fn split_ifindex() -> Option<u32> {
+    let fam = Family::open().ok()?;
+    let replies = fam.request(cmd::SPLITNS_GET, &Vec::new(), false, "").ok()?;
+    get_u32(replies.first()?, splitns::IFINDEX)
 }
 
 fn read_record(file: &Path) -> Result<Option<Record>, CniError> {
@@ -641,8 +690,23 @@ fn read_record(file: &Path) -> Result<Option<Record>, CniError> {
 /// DEL: best effort and idempotent, as the spec asks.
 fn del(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniError> {
     let file = dir.join(Record::file_name(&env.container_id, &env.ifname));
-    let Some(r) = read_record(&file)? else {
-        return Ok(());
+    let r = match read_record(&file) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            // Nothing of ours; an address IPAM gave an ADD that died before its record is
+            // released all the same (IPAM's DEL, too, is idempotent).
+            if conf.prev_result.is_none() {
+                ipam(env, conf, "DEL", stdin)?;
+            }
+            return Ok(());
+        }
+        Err(e) => {
+            // A record cut short (written as a rename, so only by another hand): nothing to
+            // undo can be read from it; best effort is to let it go.
+            eprintln!("xpu-cni: {e}: removed");
+            let _ = fs::remove_file(&file);
+            return Ok(());
+        }
     };
     undo(&r)?;
     if r.ipam {
@@ -712,8 +776,14 @@ fn check(env: &Env, _conf: &NetConf, dir: &Path) -> Result<(), CniError> {
 }
 
 /// GC: undoes every attachment of the network the runtime does not list as valid.
-fn gc(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniError> {
-    let valid = conf.valid_attachments.clone().unwrap_or_default();
+fn gc(conf: &NetConf, dir: &Path) -> Result<(), CniError> {
+    // Without the list, everything would go: the runtime must say what is valid.
+    let valid = conf.valid_attachments.clone().ok_or_else(|| {
+        CniError::new(
+            Code::InvalidConfig,
+            "GC without cni.dev/valid-attachments: nothing says which pods to keep",
+        )
+    })?;
     let entries = fs::read_dir(dir)
         .map_err(|e| CniError::new(Code::Io, format!("cannot list {}: {e}", dir.display())))?;
     let mut first_error = None;
@@ -727,14 +797,17 @@ fn gc(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniErro
         {
             continue;
         }
-        let gone = Env {
-            command: Command::Del,
-            container_id: r.container_id.clone(),
-            ifname: r.ifname.clone(),
-            netns: Some(r.netns.clone()),
-            ..env.clone()
-        };
-        if let Err(e) = del(&gone, conf, dir, stdin) {
+        // The link and the split; addresses are IPAM's own GC's to release (the runtime's
+        // GC reaches IPAM through us once delegation of GC is there: not yet).
+        let undone = undo(&r).and_then(|()| {
+            fs::remove_file(e.path()).map_err(|err| {
+                CniError::new(
+                    Code::Io,
+                    format!("cannot remove {}: {err}", e.path().display()),
+                )
+            })
+        });
+        if let Err(e) = undone {
             first_error.get_or_insert(e);
         }
     }

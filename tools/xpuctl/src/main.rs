@@ -85,15 +85,16 @@ enum CxlCommand {
 }
 
 fn main() -> ExitCode {
-    // As C tools do: a reader that went away (`xpuctl port list | grep -q 80`) ends xpuctl
-    // quietly, instead of a panic in println! (Rust ignores SIGPIPE by default).
-    sigpipe::reset();
     // Run as `xpu-cni` (a link in the runtime's CNI directory): the CNI plugin, which speaks
-    // the CNI protocol instead of this command line.
+    // the CNI protocol instead of this command line. Before SIGPIPE's default comes back: a
+    // delegate that exits unread must give an error, not kill the plugin.
     let argv0 = std::env::args_os().next().unwrap_or_default();
     if std::path::Path::new(&argv0).file_name() == Some("xpu-cni".as_ref()) {
         return cni::main();
     }
+    // As C tools do: a reader that went away (`xpuctl port list | grep -q 80`) ends xpuctl
+    // quietly, instead of a panic in println! (Rust ignores SIGPIPE by default).
+    sigpipe::reset();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Link(cmd) => link::run(cmd),
