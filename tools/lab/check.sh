@@ -131,7 +131,8 @@ cxl_medium=/dev/shm/xpu-ksft-cxl.$$.mem
 # hw/xdp_metadata.py, xdp.py: xpu_drivers_net.sh says why; with XPU_ICOUNT=1 it runs those
 # cases only). Lane B's last VMs run the kernel's tests on the PCI loop (XPU_DRV_PCI=1), then
 # those of them that need that clock there too (hw/toeplitz.py, hw/csum.py). The lanes' times
-# in a cold run (3a5ce42, QEMU 10.0): A 1717 + 520 + 377 s, B 1264 + 388 + 589 + 189 s.
+# in a cold run (fca002f, QEMU 10.0): A 1774 + 543 + 380 s, B 1209 + 436 + 616 + 198 s (then
+# xpu_cni.sh joined the PCI VM: about 85 s).
 {
 	ksft_vm xpu-ksft-a 3600 -- "${lane_a[@]}"
 	ksft_vm xpu-ksft-icount 1200 --env XPU_ICOUNT=1 --qemu-opts "-icount shift=0,sleep=on" \
