@@ -20,7 +20,7 @@ use std::{collections::HashMap, sync::Mutex};
 use common::loom_link::{
     self,
     failure::{self, LOST_RX_WAKEUP, LOST_TX_WAKEUP},
-    Model, Payload, WINDOW,
+    Model, Payload, BIG, COALESCED, SMALL, WINDOW,
 };
 use loom::sync::{
     atomic::{AtomicU32, Ordering::*},
@@ -133,12 +133,6 @@ fn check(variant: Variant, lens: &'static [u32], moderation: Moderation) -> usiz
     })
 }
 
-/// Packets of more than half the data area: each stops the queue for room in bytes.
-const BIG: &[u32] = &[9000, 9000, 9000];
-/// Small packets: one line each (the queue stops after each all the same, see the layout in
-/// common/loom_link.rs).
-const SMALL: &[u32] = &[64, 64, 64];
-
 #[test]
 fn no_lost_wakeup_byte_stops() {
     assert!(check(Variant::Correct, BIG, Moderation::default()) > 100);
@@ -153,12 +147,7 @@ fn no_lost_wakeup_small_packets() {
 /// must pick up what it passes over.
 #[test]
 fn no_lost_wakeup_coalesced() {
-    let m = Moderation {
-        usecs: 10,
-        frames: 2,
-        adaptive: false,
-    };
-    assert!(check(Variant::Correct, SMALL, m) > 100);
+    assert!(check(Variant::Correct, SMALL, COALESCED) > 100);
 }
 
 /// Fails with a lost wake-up, in one direction or the other (the first loom finds).

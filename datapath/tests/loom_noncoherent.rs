@@ -76,7 +76,7 @@ use std::{ops::Range, sync::Mutex};
 use common::loom_link::{
     self,
     failure::{self, CONSUMER_VIOLATION, LOST_TX_WAKEUP, STALE_PAYLOAD},
-    Model, Payload, WINDOW,
+    Model, Payload, BIG, COALESCED, SMALL, WINDOW,
 };
 use loom::sync::{
     atomic::{fence, AtomicUsize, Ordering::*},
@@ -355,29 +355,15 @@ impl SharedMem for NcMem {
         fence(Release);
     }
     fn read_desc(&self, off: u32) -> Option<Desc> {
-        let w = [
+        Some(common::desc_from_words([
             self.load(off)?,
             self.load(off.checked_add(4)?)?,
             self.load(off.checked_add(8)?)?,
             self.load(off.checked_add(12)?)?,
-        ];
-        Some(Desc {
-            off: w[0],
-            len: w[1],
-            csum_start: w[2] as u16,
-            csum_offset: (w[2] >> 16) as u16,
-            gso_size: w[3] as u16,
-            gso_type: (w[3] >> 16) as u8,
-            flags: (w[3] >> 24) as u8,
-        })
+        ]))
     }
     fn write_desc(&self, off: u32, d: &Desc) -> Option<()> {
-        let w = [
-            d.off,
-            d.len,
-            u32::from(d.csum_start) | u32::from(d.csum_offset) << 16,
-            u32::from(d.gso_size) | u32::from(d.gso_type) << 16 | u32::from(d.flags) << 24,
-        ];
+        let w = common::desc_words(d);
         // All of it or nothing.
         self.word_at(off.checked_add(12)?)?;
         for (i, v) in (0..).zip(w) {
@@ -454,11 +440,6 @@ fn check(variant: Variant, lens: &'static [u32], moderation: Moderation) -> usiz
     })
 }
 
-/// Packets of more than half the data area: 141 lines each, written back and filled.
-const BIG: &[u32] = &[9000, 9000, 9000];
-/// Packets of one line each.
-const SMALL: &[u32] = &[64, 64, 64];
-
 #[test]
 fn no_lost_wakeup_byte_stops() {
     assert!(check(Variant::Correct, BIG, Moderation::default()) > 100);
@@ -473,12 +454,7 @@ fn no_lost_wakeup_small_packets() {
 /// must pick up what it passes over.
 #[test]
 fn no_lost_wakeup_coalesced() {
-    let m = Moderation {
-        usecs: 10,
-        frames: 2,
-        adaptive: false,
-    };
-    assert!(check(Variant::Correct, SMALL, m) > 100);
+    assert!(check(Variant::Correct, SMALL, COALESCED) > 100);
 }
 
 /// Reads the sender's payload from its own cache's copy, from before the sender wrote it.

@@ -26,6 +26,20 @@ use xpu_datapath::{
 /// Bytes of the window (the smallest there is).
 pub const WINDOW: u64 = 64 * 1024;
 
+/// The scenarios both models check. Packets of more than half the data area: each stops the
+/// queue for room in bytes (141 lines each, over caches).
+pub const BIG: &[u32] = &[9000, 9000, 9000];
+/// Small packets: one line each (the queue stops after each all the same, see the layout
+/// below).
+pub const SMALL: &[u32] = &[64, 64, 64];
+/// Coalesced re-arm (`rx-frames 2 rx-usecs 10`): the event index is set ahead, and the timer
+/// must pick up what it passes over.
+pub const COALESCED: Moderation = Moderation {
+    usecs: 10,
+    frames: 2,
+    adaptive: false,
+};
+
 /// What to model check.
 pub struct Model {
     /// The lengths of the packets side 0 sends, in order (whole words).

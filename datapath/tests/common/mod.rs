@@ -299,6 +299,31 @@ impl Mem {
     }
 }
 
+/// A descriptor as the four words the layout gives it (its fields in order, the first of two
+/// in a word's low bits, as this little-endian machine lays out the `repr(C)` struct): what
+/// the tests' word-addressed memories store.
+pub fn desc_words(d: &Desc) -> [u32; 4] {
+    [
+        d.off,
+        d.len,
+        u32::from(d.csum_start) | u32::from(d.csum_offset) << 16,
+        u32::from(d.gso_size) | u32::from(d.gso_type) << 16 | u32::from(d.flags) << 24,
+    ]
+}
+
+/// The descriptor of [`desc_words`]' four words.
+pub fn desc_from_words(w: [u32; 4]) -> Desc {
+    Desc {
+        off: w[0],
+        len: w[1],
+        csum_start: w[2] as u16,
+        csum_offset: (w[2] >> 16) as u16,
+        gso_size: w[3] as u16,
+        gso_type: (w[3] >> 16) as u8,
+        flags: (w[3] >> 24) as u8,
+    }
+}
+
 impl SharedMem for Mem {
     fn size(&self) -> u64 {
         self.words.len() as u64 * 4
@@ -326,29 +351,15 @@ impl SharedMem for Mem {
     }
     fn read_desc(&self, off: u32) -> Option<Desc> {
         let last = off.checked_add(12)?;
-        let w = [
+        Some(desc_from_words([
             self.load(off)?,
             self.load(off + 4)?,
             self.load(off + 8)?,
             self.load(last)?,
-        ];
-        Some(Desc {
-            off: w[0],
-            len: w[1],
-            csum_start: w[2] as u16,
-            csum_offset: (w[2] >> 16) as u16,
-            gso_size: w[3] as u16,
-            gso_type: (w[3] >> 16) as u8,
-            flags: (w[3] >> 24) as u8,
-        })
+        ]))
     }
     fn write_desc(&self, off: u32, d: &Desc) -> Option<()> {
-        let w = [
-            d.off,
-            d.len,
-            u32::from(d.csum_start) | u32::from(d.csum_offset) << 16,
-            u32::from(d.gso_size) | u32::from(d.gso_type) << 16 | u32::from(d.flags) << 24,
-        ];
+        let w = desc_words(d);
         // Check the whole descriptor first: nothing is written unless all of it fits.
         let last = off.checked_add(12)?;
         self.word(off)?;

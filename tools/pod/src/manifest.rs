@@ -341,6 +341,21 @@ spec:
     resources: {requests: {cpu: 100m, memory: 32Mi}}
 "#;
 
+    /// The containers of a half, by name.
+    fn names(pod: Option<Pod>) -> Vec<String> {
+        pod.and_then(|p| p.spec)
+            .map(|s| s.containers.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default()
+    }
+
+    /// Its init containers, by name.
+    fn inits(pod: Option<Pod>) -> Vec<String> {
+        pod.and_then(|p| p.spec)
+            .and_then(|s| s.init_containers)
+            .map(|cs| cs.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default()
+    }
+
     #[test]
     fn reads_roles_requests_and_budget() {
         let m = read(POD).expect("a pod");
@@ -370,11 +385,6 @@ spec:
         };
         let p = plan(&m.containers, &l).expect("a plan");
         let (host, dpu) = split(&m, &p);
-        let names = |pod: Option<Pod>| -> Vec<String> {
-            pod.and_then(|p| p.spec)
-                .map(|s| s.containers.into_iter().map(|c| c.name).collect())
-                .unwrap_or_default()
-        };
         assert_eq!(names(host), vec!["app"]);
         assert_eq!(names(dpu), vec!["istio-proxy", "metrics"]);
         // Nothing moves: no DPU half.
@@ -435,17 +445,6 @@ spec:
         };
         let p = plan(&m.containers, &l).expect("a plan");
         let (host, dpu) = split(&m, &p);
-        let names = |pod: Option<Pod>| -> Vec<String> {
-            pod.and_then(|p| p.spec)
-                .map(|s| s.containers.into_iter().map(|c| c.name).collect())
-                .unwrap_or_default()
-        };
-        let inits = |pod: Option<Pod>| -> Vec<String> {
-            pod.and_then(|p| p.spec)
-                .and_then(|s| s.init_containers)
-                .map(|cs| cs.into_iter().map(|c| c.name).collect())
-                .unwrap_or_default()
-        };
         assert_eq!(inits(host.clone()), vec!["migrate"]);
         assert_eq!(names(host), vec!["app"]);
         // The DPU half has no container of its own: its native sidecar becomes one.

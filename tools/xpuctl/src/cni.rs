@@ -25,7 +25,7 @@ use std::{
     fs::{self, File},
     io::{Read, Write},
     net::{IpAddr, Ipv4Addr},
-    os::fd::AsFd,
+    os::fd::{AsFd, AsRawFd},
     path::Path,
     process::{Command as Process, ExitCode, Stdio},
 };
@@ -35,8 +35,8 @@ use neli::{
         nl::NlmF,
         rtnl::{Iff, Ifla, RtAddrFamily, Rtm},
     },
-    rtnl::{IfinfomsgBuilder, RtattrBuilder},
-    types::{Buffer, RtBuffer},
+    rtnl::IfinfomsgBuilder,
+    types::RtBuffer,
 };
 use rustix::{
     fs::{flock, FlockOperation},
@@ -51,7 +51,7 @@ use xpu_uapi::genl::{cmd, splitns, PeerState};
 
 use crate::{
     genl::{get, get_u32, Family},
-    link::{err, request, Error},
+    link::{err, request, rtattr, Error},
     splitns::{run_splitns, SplitnsCommand},
 };
 
@@ -265,25 +265,11 @@ fn setlink(
     what: &str,
 ) -> Result<(), Error> {
     let mut attrs = RtBuffer::new();
-    let attr = |kind: Ifla, payload: Buffer| {
-        RtattrBuilder::default()
-            .rta_type(kind)
-            .rta_payload(payload)
-            .build()
-            .map_err(|e| err(format!("{what}: {e}")))
-    };
     if let Some(n) = name {
-        attrs.push(attr(
-            Ifla::Ifname,
-            Buffer::from(format!("{n}\0").into_bytes()),
-        )?);
+        attrs.push(rtattr(Ifla::Ifname, format!("{n}\0").as_str())?);
     }
     if let Some(f) = netns {
-        use std::os::fd::AsRawFd;
-        attrs.push(attr(
-            Ifla::NetNsFd,
-            Buffer::from(f.as_raw_fd().to_ne_bytes().to_vec()),
-        )?);
+        attrs.push(rtattr(Ifla::NetNsFd, f.as_raw_fd() as u32)?);
     }
     let flags = if up { Iff::UP } else { Iff::empty() };
     let msg = IfinfomsgBuilder::default()

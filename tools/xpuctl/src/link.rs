@@ -132,7 +132,7 @@ fn open_netns(ns: &str) -> Result<File, Error> {
     })
 }
 
-fn rtattr<T>(kind: Ifla, payload: T) -> Result<neli::rtnl::Rtattr<Ifla, Buffer>, Error>
+pub(crate) fn rtattr<T>(kind: Ifla, payload: T) -> Result<neli::rtnl::Rtattr<Ifla, Buffer>, Error>
 where
     T: neli::Size + ToBytes,
 {
@@ -280,20 +280,9 @@ pub(crate) fn getlink(name: &str, what: &str) -> Result<Ifinfomsg, Error> {
 pub(crate) fn role(name: &str) -> Result<Option<&'static str>, Error> {
     check_name("device", name)?;
     let info = getlink(name, &format!("cannot read {name}"))?;
-    let handle = info.rtattrs().get_attr_handle();
-    let Ok(linkinfo) = handle.get_nested_attributes::<IflaInfo>(Ifla::Linkinfo) else {
+    let Ok(data) = xpu_data(&info) else {
         return Ok(None);
     };
-    let kind = linkinfo
-        .get_attr_payload_as_with_len::<String>(IflaInfo::Kind)
-        .unwrap_or_default();
-    if kind.trim_end_matches('\0') != "xpu" {
-        return Ok(None);
-    }
-    let data = linkinfo
-        .get_attribute(IflaInfo::Data)
-        .map(|a| a.rta_payload().as_ref().to_vec())
-        .unwrap_or_default();
     let role = parse_attrs(&data)
         .into_iter()
         .find(|(k, _)| *k == IFLA_XPU_ROLE)
@@ -303,24 +292,29 @@ pub(crate) fn role(name: &str) -> Result<Option<&'static str>, Error> {
         .filter(|r| *r != "pair"))
 }
 
-fn show(name: &str, json: bool) -> Result<(), Error> {
-    check_name("device", name)?;
-    let what = format!("cannot show {name}");
-    let info = getlink(name, &what)?;
+/// An xpu link's own attributes (IFLA_INFO_DATA), or why `info` is not an xpu link's.
+fn xpu_data(info: &Ifinfomsg) -> Result<Vec<u8>, String> {
     let handle = info.rtattrs().get_attr_handle();
     let linkinfo = handle
         .get_nested_attributes::<IflaInfo>(Ifla::Linkinfo)
-        .map_err(|_| err(format!("{what}: not an xpu link (no link info)")))?;
+        .map_err(|_| "no link info".to_owned())?;
     let kind = linkinfo
         .get_attr_payload_as_with_len::<String>(IflaInfo::Kind)
         .unwrap_or_default();
     if kind.trim_end_matches('\0') != "xpu" {
-        return Err(err(format!("{what}: not an xpu link (kind '{kind}')")));
+        return Err(format!("kind '{kind}'"));
     }
-    let data = linkinfo
+    Ok(linkinfo
         .get_attribute(IflaInfo::Data)
         .map(|a| a.rta_payload().as_ref().to_vec())
-        .unwrap_or_default();
+        .unwrap_or_default())
+}
+
+fn show(name: &str, json: bool) -> Result<(), Error> {
+    check_name("device", name)?;
+    let what = format!("cannot show {name}");
+    let info = getlink(name, &what)?;
+    let data = xpu_data(&info).map_err(|why| err(format!("{what}: not an xpu link ({why})")))?;
     let (mut queues, mut ring, mut role, mut state, mut status) = (None, None, 0, None, None);
     for (kind, payload) in parse_attrs(&data) {
         let v = payload.try_into().ok().map(u32::from_ne_bytes);
