@@ -247,6 +247,23 @@ pub struct NetConf {
     pub prev_result: Option<Value>,
     #[serde(rename = "cni.dev/valid-attachments", default)]
     pub valid_attachments: Option<Vec<Attachment>>,
+    /// Whether ADD starts the pod's ownership agent (`xpuctl splitns agent`) in its
+    /// namespace, so that a port belongs to the half whose socket binds it and nobody
+    /// registers one (xpu's; default true).
+    #[serde(rename = "ownershipAgent", default = "default_true")]
+    pub ownership_agent: bool,
+    /// The cgroup (v2) whose sockets the agent follows: the pods' processes must be below it
+    /// (xpu's; default the root, /sys/fs/cgroup).
+    #[serde(default = "default_cgroup")]
+    pub cgroup: PathBuf,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_cgroup() -> PathBuf {
+    PathBuf::from("/sys/fs/cgroup")
 }
 
 fn default_data_dir() -> PathBuf {
@@ -443,6 +460,9 @@ pub struct Record {
     pub addr6: Option<Ipv6Addr>,
     /// The plugin ran the IPAM plugin (it is the primary plugin), so DEL runs it too.
     pub ipam: bool,
+    /// The pod's ownership agent, once it runs.
+    #[serde(rename = "agentPid", default, skip_serializing_if = "Option::is_none")]
+    pub agent_pid: Option<u32>,
 }
 
 impl Record {

@@ -50,6 +50,7 @@ use xpu_pod::cni::{
 use xpu_uapi::genl::{cmd, splitns, PeerState};
 
 use crate::{
+    cni_agent,
     genl::{get, get_u32, Family},
     link::{err, request, rtattr, Error},
     splitns::{run_splitns, SplitnsCommand},
@@ -452,23 +453,26 @@ fn add(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<Value, Cni
         addr,
         addr6,
         ipam: ran_ipam,
+        agent_pid: None,
     };
     // Recorded before the link moves: a DEL after a failure half-way finds what to undo.
-    // Written whole or not at all (a rename), so that a record is never cut short.
-    let text = serde_json::to_vec(&record).map_err(|e| CniError::new(Code::Io, e.to_string()))?;
-    let tmp = file.with_extension("tmp");
-    fs::write(&tmp, text)
-        .and_then(|()| fs::rename(&tmp, &file))
-        .map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            undo_ipam();
-            CniError::new(Code::Io, format!("cannot write {}: {e}", file.display()))
-        })?;
-    if let Err(e) = attach(&record, &link, &netns_file) {
+    write_record(&file, &record).inspect_err(|_| undo_ipam())?;
+    let mut record = record;
+    let attached = attach(&record, &link, &netns_file).and_then(|()| {
+        if conf.ownership_agent {
+            let log = cni_agent::log_path(&file);
+            record.agent_pid = Some(cni_agent::start(&record, &conf.cgroup, &log)?);
+            write_record(&file, &record)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = attached {
+        cni_agent::stop(&record);
         // Undone, the record goes; not undone, it stays for the runtime's DEL to finish.
         return Err(match undo(&record) {
             Ok(()) => {
                 undo_ipam();
+                let _ = fs::remove_file(cni_agent::log_path(&file));
                 let _ = fs::remove_file(&file);
                 e
             }
@@ -660,6 +664,18 @@ fn split_ifindex() -> Option<u32> {
     get_u32(replies.first()?, splitns::IFINDEX)
 }
 
+/// Writes the record whole or not at all (a rename), so that it is never cut short.
+fn write_record(file: &Path, record: &Record) -> Result<(), CniError> {
+    let text = serde_json::to_vec(record).map_err(|e| CniError::new(Code::Io, e.to_string()))?;
+    let tmp = file.with_extension("tmp");
+    fs::write(&tmp, text)
+        .and_then(|()| fs::rename(&tmp, file))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            CniError::new(Code::Io, format!("cannot write {}: {e}", file.display()))
+        })
+}
+
 fn read_record(file: &Path) -> Result<Option<Record>, CniError> {
     match fs::read(file) {
         Ok(b) => serde_json::from_slice(&b)
@@ -694,10 +710,14 @@ fn del(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniErr
             return Ok(());
         }
     };
+    // The agent first: its threads hold the pod's namespace, which, when the runtime has
+    // let it go already, the kernel frees (and gives the link back) only once they end.
+    cni_agent::stop(&r);
     undo(&r)?;
     if r.ipam {
         ipam(env, conf, "DEL", stdin)?;
     }
+    let _ = fs::remove_file(cni_agent::log_path(&file));
     fs::remove_file(&file)
         .map_err(|e| CniError::new(Code::Io, format!("cannot remove {}: {e}", file.display())))
 }
@@ -745,6 +765,16 @@ fn check(env: &Env, _conf: &NetConf, dir: &Path) -> Result<(), CniError> {
             format!("the split's address is not the pod's {}", r.addr),
         ));
     }
+    if let Some(pid) = r.agent_pid {
+        if !cni_agent::is_agent(pid, &r.netns) {
+            return Err(CniError::new(
+                Code::Kernel,
+                format!(
+                    "the pod's ownership agent (pid {pid}) is not running: its ports no longer follow its sockets"
+                ),
+            ));
+        }
+    }
     match get_u32(s, splitns::PEER_STATE).and_then(PeerState::from_u32) {
         Some(PeerState::Split) => Ok(()),
         p => {
@@ -785,7 +815,9 @@ fn gc(conf: &NetConf, dir: &Path) -> Result<(), CniError> {
         }
         // The link and the split; addresses are IPAM's own GC's to release (the runtime's
         // GC reaches IPAM through us once delegation of GC is there: not yet).
+        cni_agent::stop(&r);
         let undone = undo(&r).and_then(|()| {
+            let _ = fs::remove_file(cni_agent::log_path(&e.path()));
             fs::remove_file(e.path()).map_err(|err| {
                 CniError::new(
                     Code::Io,

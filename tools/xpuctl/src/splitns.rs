@@ -74,6 +74,10 @@ pub(crate) enum SplitnsCommand {
         /// The cgroup (v2) whose processes' sockets to follow; the agent must be below it
         #[arg(long, default_value = "/sys/fs/cgroup")]
         cgroup: PathBuf,
+        /// The split namespace to serve (a netns file, as CNI_NETNS), when it is not the one
+        /// the agent starts in: how xpu-cni starts it for a pod
+        #[arg(long)]
+        netns: Option<PathBuf>,
     },
 }
 
@@ -266,7 +270,19 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                 crate::intercept::rules(&a, half, &crate::json_escape(&name), &dev)
             );
         }
-        SplitnsCommand::Agent { cgroup } => crate::agent::run(cgroup)?,
+        SplitnsCommand::Agent { cgroup, netns } => {
+            if let Some(ns) = netns {
+                // Before the agent's threads start: each takes the namespace it is made in.
+                let f =
+                    std::fs::File::open(&ns).map_err(|e| err(format!("{}: {e}", ns.display())))?;
+                rustix::thread::move_into_link_name_space(
+                    std::os::fd::AsFd::as_fd(&f),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .map_err(|e| err(format!("cannot enter {}: {e}", ns.display())))?;
+            }
+            crate::agent::run(cgroup)?
+        }
     }
     Ok(())
 }
