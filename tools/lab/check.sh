@@ -228,5 +228,18 @@ for medium in bar cxl; do
 	fi
 done
 
+# A pod on two VMs, applied from a manifest with podman on each (tools/lab/pod-vms.sh): one
+# count per case of its KTAP.
+log "a pod on two VMs: podman, xpu-cni and the DPU agent"
+tap=$XPU_CACHE/pod-vms.tap
+"$XPU_ROOT/tools/lab/pod-vms.sh" | tee "$tap"
+while IFS= read -r line; do
+	case "$line" in
+	"ok "*) count pass "" ;;
+	"not ok "*) count fail "pod on two VMs: ${line#not ok }" ;;
+	esac
+done < <(grep -E '^(not )?ok [0-9]+ ' "$tap")
+grep -qE '^(not )?ok [0-9]+ ' "$tap" || count fail "pod on two VMs: no report (logs in $XPU_CACHE/vm-logs)"
+
 log "done in $(($(date +%s) - start)) s"
 summary

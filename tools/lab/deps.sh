@@ -29,6 +29,10 @@ DEB_PKGS=(
 	ndctl
 	# xpu-cni's IPAM (kselftest/xpu_cni.sh delegates to CNI's static plugin), in /usr/lib/cni
 	containernetworking-plugins
+	# a container runtime on each node (tools/lab/pod-vms.sh): Debian's podman with its CNI
+	# backend, crun, conmon, catatonit for the pods' infra containers, and busybox-static for
+	# the lab's image (tools/lab/podman-setup.sh)
+	podman crun conmon catatonit busybox-static
 	# xpuctl's ownership agent: its BPF programs (clang, above) and libbpf-rs, which builds
 	# libbpf from source against libelf (above) and zlib
 	zlib1g-dev pkg-config

@@ -309,9 +309,33 @@ pub fn split(m: &PodManifest, plan: &Plan) -> (Option<Pod>, Option<Pod>) {
                     .collect();
             }
         }
-        (!spec.containers.is_empty()).then_some(pod)
+        if spec.containers.is_empty() {
+            return None;
+        }
+        // Each half is a manifest of its own, read again on its side: the annotations of
+        // containers it does not have would name unknown containers there.
+        let kept: Vec<String> = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .map(|c| c.name.clone())
+            .collect();
+        if let Some(notes) = pod.metadata.annotations.as_mut() {
+            notes.retain(|key, _| {
+                [PLACEMENT, ROLE, CROSSINGS].iter().all(|prefix| {
+                    key.strip_prefix(prefix)
+                        .is_none_or(|c| kept.iter().any(|k| k == c))
+                })
+            });
+        }
+        Some(pod)
     };
     (half(Side::Host), half(Side::Dpu))
+}
+
+/// A half (or any Pod) as a manifest to hand a runtime (`podman kube play`) or the DPU.
+pub fn to_yaml(pod: &Pod) -> Result<String, ManifestError> {
+    serde_yaml::to_string(pod).map_err(|e| ManifestError(format!("cannot write the pod: {e}")))
 }
 
 #[cfg(test)]
@@ -385,6 +409,31 @@ spec:
         };
         let p = plan(&m.containers, &l).expect("a plan");
         let (host, dpu) = split(&m, &p);
+        // Each half is read again on its side: its annotations name only its containers.
+        for half in [&host, &dpu] {
+            let text = to_yaml(half.as_ref().expect("a half")).expect("YAML");
+            let again = read(&text).expect("a half reads as a pod");
+            assert_eq!(again.latency_budget_us, Some(500));
+        }
+        let notes = |half: &Option<Pod>| {
+            let mut k: Vec<String> = half
+                .as_ref()
+                .and_then(|p| p.metadata.annotations.clone())
+                .unwrap_or_default()
+                .into_keys()
+                .collect();
+            k.sort();
+            k
+        };
+        assert_eq!(notes(&host), ["xpu.dev/latency-budget-us"]);
+        assert_eq!(
+            notes(&dpu),
+            [
+                "crossings.xpu.dev/istio-proxy",
+                "role.xpu.dev/metrics",
+                "xpu.dev/latency-budget-us"
+            ]
+        );
         assert_eq!(names(host), vec!["app"]);
         assert_eq!(names(dpu), vec!["istio-proxy", "metrics"]);
         // Nothing moves: no DPU half.

@@ -4,12 +4,14 @@
 
 mod agent;
 mod cni;
+mod cni_agent;
 mod cxl;
 mod edge;
 mod genl;
 mod intercept;
 mod link;
 mod pod;
+mod pod_node;
 mod sockets;
 mod splitns;
 mod stats;

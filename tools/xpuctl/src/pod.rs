@@ -2,13 +2,18 @@
 
 //! `xpuctl pod`: a Kubernetes pod's containers across the host and the DPU (HeteroK8s).
 //! `plan` prints where the offload planner puts each container of a Pod manifest, and why
-//! (the manifest's annotations and the planner: the `xpu-pod` crate).
+//! (the manifest's annotations and the planner: the `xpu-pod` crate); `apply`, `delete` and
+//! `list` run pods across the host and the DPU (`pod_node`).
 
-use std::{fs, path::PathBuf};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
 
 use clap::Subcommand;
 use xpu_pod::{
     manifest,
+    node::Capacity,
     plan::{plan, Limits, Plan},
     quantity,
 };
@@ -16,6 +21,7 @@ use xpu_pod::{
 use crate::{
     json_escape,
     link::{err, Error},
+    pod_node,
 };
 
 #[derive(Subcommand)]
@@ -39,6 +45,62 @@ pub(crate) enum PodCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Runs a Pod manifest split across this host and its DPU: the host's containers here
+    /// under podman, the DPU's by the DPU agent, one split pod of the two (xpu-cni on each
+    /// side)
+    Apply {
+        /// The Pod manifest (YAML or JSON; `-` for stdin)
+        file: PathBuf,
+        /// The DPU agent, on the node's control link: ADDRESS[:PORT]
+        #[arg(long, default_value = pod_node::DEFAULT_AGENT)]
+        agent: String,
+        /// The CNI network of the host halves (xpu-cni, `"half": "host"`)
+        #[arg(long, default_value = pod_node::DEFAULT_NETWORK)]
+        network: String,
+        /// DPU CPU free for the pod (default: what the agent says the DPU has left)
+        #[arg(long, requires = "dpu_memory")]
+        dpu_cpu: Option<String>,
+        /// DPU memory free for the pod (default: what the agent says the DPU has left)
+        #[arg(long, requires = "dpu_cpu")]
+        dpu_memory: Option<String>,
+        /// What one crossing of the link costs, in microseconds, one way
+        #[arg(long, default_value_t = 5)]
+        crossing_us: u64,
+    },
+    /// Removes a pod from both sides: its containers, namespaces and link (done also when a
+    /// half is already gone)
+    Delete {
+        /// The pod's name
+        name: String,
+        /// The DPU agent, on the node's control link: ADDRESS[:PORT]
+        #[arg(long, default_value = pod_node::DEFAULT_AGENT)]
+        agent: String,
+        /// The CNI network of the host halves
+        #[arg(long, default_value = pod_node::DEFAULT_NETWORK)]
+        network: String,
+    },
+    /// The split pods of this node: each container, its side and its state
+    List {
+        /// The DPU agent, on the node's control link: ADDRESS[:PORT]
+        #[arg(long, default_value = pod_node::DEFAULT_AGENT)]
+        agent: String,
+        /// The CNI network of the host halves
+        #[arg(long, default_value = pod_node::DEFAULT_NETWORK)]
+        network: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A manifest's text, from FILE or stdin (`-`).
+fn read_text(file: &Path) -> Result<String, Error> {
+    if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        fs::read_to_string(file)
+    }
+    .map_err(|e| err(format!("{}: {e}", file.display())))
 }
 
 pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
@@ -50,12 +112,7 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
             crossing_us,
             json,
         } => {
-            let text = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())
-            } else {
-                fs::read_to_string(&file)
-            }
-            .map_err(|e| err(format!("{}: {e}", file.display())))?;
+            let text = read_text(&file)?;
             let m = manifest::read(&text).map_err(|e| err(format!("{}: {e}", file.display())))?;
             let limits = Limits {
                 dpu_cpu_millis: quantity::cpu_millis(&dpu_cpu)
@@ -74,6 +131,42 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
             }
             Ok(())
         }
+        PodCommand::Apply {
+            file,
+            agent,
+            network,
+            dpu_cpu,
+            dpu_memory,
+            crossing_us,
+        } => {
+            let room = match (dpu_cpu, dpu_memory) {
+                (Some(cpu), Some(mem)) => Some(Capacity {
+                    cpu_millis: quantity::cpu_millis(&cpu)
+                        .map_err(|e| err(format!("--dpu-cpu: {e}")))?,
+                    mem_bytes: quantity::bytes(&mem)
+                        .map_err(|e| err(format!("--dpu-memory: {e}")))?,
+                }),
+                _ => None,
+            };
+            pod_node::apply(pod_node::Apply {
+                text: read_text(&file)?,
+                file,
+                agent,
+                network,
+                room,
+                crossing_us,
+            })
+        }
+        PodCommand::Delete {
+            name,
+            agent,
+            network,
+        } => pod_node::delete(&name, &agent, &network),
+        PodCommand::List {
+            agent,
+            network,
+            json,
+        } => pod_node::list(&agent, &network, json),
     }
 }
 

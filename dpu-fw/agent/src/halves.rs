@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The DPU halves the agent makes: each one a record in the state directory (the host half's
+//! address and the half's manifest) and a podman pod made from it.
+
+use std::{
+    fs,
+    io::ErrorKind,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+use xpu_pod::{
+    manifest,
+    node::{check_pod_name, room, Capacity, PodAddress, PodStatus},
+    podman::{half_state, pods, RuntimePod},
+};
+
+use crate::podman::podman;
+
+/// What the agent keeps of a half it made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    address: PodAddress,
+    manifest: String,
+}
+
+pub(crate) struct Agent {
+    state: PathBuf,
+    network: String,
+}
+
+impl Agent {
+    pub(crate) fn open(state: PathBuf, network: String) -> Result<Self, String> {
+        fs::create_dir_all(&state).map_err(|e| format!("cannot make {}: {e}", state.display()))?;
+        Ok(Agent { state, network })
+    }
+
+    fn record_path(&self, pod: &str) -> PathBuf {
+        self.state.join(format!("{pod}.json"))
+    }
+
+    fn manifest_path(&self, pod: &str) -> PathBuf {
+        self.state.join(format!("{pod}.yaml"))
+    }
+
+    /// The records, by pod. One that cannot be read is left out, and said so.
+    fn records(&self) -> Vec<(String, Record)> {
+        let Ok(dir) = fs::read_dir(&self.state) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Record)> = dir
+            .flatten()
+            .filter_map(|e| {
+                let path = e.path();
+                let pod = path
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".json")?
+                    .to_owned();
+                check_pod_name(&pod).ok()?;
+                match read_record(&path) {
+                    Ok(r) => Some((pod, r)),
+                    Err(e) => {
+                        eprintln!("xpu-dpu-agent: {e}");
+                        None
+                    }
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn runtime_pods(&self) -> Result<Vec<RuntimePod>, String> {
+        pods(&podman(&["pod", "ps", "--format", "json"], &[])?)
+    }
+
+    /// The DPU's CPUs and memory less what its halves request.
+    pub(crate) fn capacity(&self) -> Result<Capacity, String> {
+        let cpus = std::thread::available_parallelism()
+            .map_err(|e| format!("cannot count CPUs: {e}"))?
+            .get() as u64;
+        let meminfo = fs::read_to_string("/proc/meminfo")
+            .map_err(|e| format!("cannot read /proc/meminfo: {e}"))?;
+        let total = Capacity {
+            cpu_millis: cpus * 1000,
+            mem_bytes: mem_total(&meminfo).ok_or("/proc/meminfo has no MemTotal")?,
+        };
+        let taken = self
+            .records()
+            .into_iter()
+            .filter_map(|(_, r)| requests(&r.manifest).ok());
+        Ok(room(total, taken))
+    }
+
+    /// Makes the DPU half of `pod`. Asked again for the same half, it is done; for another,
+    /// it is refused (a pod has one DPU half).
+    pub(crate) fn apply(&self, pod: &str, address: PodAddress, text: &str) -> Result<(), String> {
+        let m = manifest::read(text).map_err(|e| format!("pod {pod}: {e}"))?;
+        if m.name != pod {
+            return Err(format!(
+                "pod {pod}: the manifest is pod {}'s, not this one's",
+                m.name
+            ));
+        }
+        let record = Record {
+            address,
+            manifest: text.to_owned(),
+        };
+        if let Some((_, had)) = self.records().into_iter().find(|(p, _)| p == pod) {
+            let running = self.runtime_pods()?.iter().any(|p| p.name == pod);
+            return if had == record && running {
+                Ok(())
+            } else {
+                Err(format!(
+                    "pod {pod} already has a DPU half here (address {}): delete it first",
+                    had.address
+                ))
+            };
+        }
+        let need = requests(text)?;
+        let left = self.capacity()?;
+        if need.cpu_millis > left.cpu_millis || need.mem_bytes > left.mem_bytes {
+            return Err(format!(
+                "pod {pod}: its DPU half requests {}m CPU and {} bytes, the DPU has {}m and {} left",
+                need.cpu_millis, need.mem_bytes, left.cpu_millis, left.mem_bytes
+            ));
+        }
+        write_atomic(&self.manifest_path(pod), text.as_bytes())?;
+        let json = serde_json::to_vec(&record).map_err(|e| format!("pod {pod}: {e}"))?;
+        write_atomic(&self.record_path(pod), &json)?;
+        self.play(pod, &record).inspect_err(|_| {
+            // Nothing of a half that did not start stays.
+            let _ = self.delete(pod);
+        })
+    }
+
+    /// Starts the half of `record` with podman, in the CNI network of the DPU halves, at the
+    /// host half's address (CNI_ARGS, which podman passes to the plugins; the network's
+    /// IPAM is CNI's static plugin, which takes IP from there).
+    fn play(&self, pod: &str, record: &Record) -> Result<(), String> {
+        let yaml = self.manifest_path(pod);
+        let yaml = yaml.to_str().ok_or("the state directory is not UTF-8")?;
+        let ip = format!("IP={}", record.address);
+        podman(
+            &["kube", "play", "--network", &self.network, yaml],
+            &[("CNI_ARGS", &ip)],
+        )
+        .map(|_| ())
+        .map_err(|e| format!("pod {pod}: {e}"))
+    }
+
+    /// Removes the DPU half of `pod`, its containers and its namespace (podman calls the CNI
+    /// plugin's DEL); done also when there is nothing left of it.
+    pub(crate) fn delete(&self, pod: &str) -> Result<(), String> {
+        podman(
+            &["pod", "rm", "--force", "--ignore", "--time", "0", pod],
+            &[],
+        )
+        .map_err(|e| format!("pod {pod}: {e}"))?;
+        for path in [self.record_path(pod), self.manifest_path(pod)] {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    return Err(format!("cannot remove {}: {e}", path.display()))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The halves of the records, with their containers as the runtime has them.
+    pub(crate) fn list(&self) -> Result<Vec<PodStatus>, String> {
+        let running = self.runtime_pods()?;
+        Ok(self
+            .records()
+            .into_iter()
+            .map(|(pod, r)| {
+                let containers = running
+                    .iter()
+                    .find(|p| p.name == pod)
+                    .map(|p| p.containers.clone())
+                    .unwrap_or_default();
+                PodStatus {
+                    state: half_state(&containers),
+                    pod,
+                    address: r.address,
+                    containers,
+                }
+            })
+            .collect())
+    }
+
+    /// Makes again the halves whose pods the runtime lost (the DPU restarted with its state
+    /// directory): each pod, and how it went.
+    pub(crate) fn restore(&self) -> Vec<(String, Result<(), String>)> {
+        let running = match self.runtime_pods() {
+            Ok(r) => r,
+            Err(e) => return vec![(String::from("*"), Err(e))],
+        };
+        self.records()
+            .into_iter()
+            .filter(|(pod, _)| !running.iter().any(|p| &p.name == pod))
+            .map(|(pod, r)| {
+                let outcome = self.play(&pod, &r);
+                (pod, outcome)
+            })
+            .collect()
+    }
+}
+
+fn read_record(path: &Path) -> Result<Record, String> {
+    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// What a half's containers request, as the planner counts it.
+fn requests(text: &str) -> Result<Capacity, String> {
+    let m = manifest::read(text).map_err(|e| e.to_string())?;
+    Ok(m.containers.iter().fold(
+        Capacity {
+            cpu_millis: 0,
+            mem_bytes: 0,
+        },
+        |t, c| Capacity {
+            cpu_millis: t.cpu_millis.saturating_add(c.cpu_millis),
+            mem_bytes: t.mem_bytes.saturating_add(c.mem_bytes),
+        },
+    ))
+}
+
+/// `MemTotal` of /proc/meminfo, in bytes.
+fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Writes `path` whole or not at all: a record half written by an agent that died would
+/// lose the half it names.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HALF: &str = "kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - {name: envoy, resources: {requests: {cpu: 500m, memory: 64Mi}}}
+  - {name: metrics, resources: {requests: {cpu: 100m, memory: 32Mi}}}
+";
+
+    #[test]
+    fn requests_of_a_half() {
+        assert_eq!(
+            requests(HALF),
+            Ok(Capacity {
+                cpu_millis: 600,
+                mem_bytes: 96 << 20
+            })
+        );
+        assert!(requests("kind: Service").is_err());
+    }
+
+    #[test]
+    fn mem_total_of_meminfo() {
+        assert_eq!(
+            mem_total("MemTotal:        2014020 kB\nMemFree: 1 kB\n"),
+            Some(2014020 * 1024)
+        );
+        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+        assert_eq!(mem_total("MemTotal: lots kB\n"), None);
+    }
+
+    #[test]
+    fn records_survive_and_bad_ones_are_left_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = Agent::open(dir.path().to_owned(), "xpu-dpu".into()).expect("open");
+        let r = Record {
+            address: "10.244.1.5/24".parse().expect("address"),
+            manifest: HALF.into(),
+        };
+        write_atomic(
+            &a.record_path("web"),
+            &serde_json::to_vec(&r).expect("json"),
+        )
+        .expect("write");
+        fs::write(dir.path().join("broken.json"), "{").expect("write");
+        fs::write(dir.path().join("Bad_Name.json"), "{}").expect("write");
+        assert_eq!(a.records(), vec![("web".to_owned(), r)]);
+    }
+}

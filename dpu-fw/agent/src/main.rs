@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `xpu-dpu-agent`: the DPU side of HeteroK8s. The host's `xpuctl pod apply` splits a pod's
+//! manifest and asks the agent, over the node's control link, for the DPU half; the agent
+//! starts its containers with podman (`podman kube play`, on the CNI network whose plugin is
+//! xpu-cni's DPU half) at the host half's address, and removes them when asked. It keeps a
+//! record of every half it made, so that after a restart it reports the halves it lost, or
+//! makes them again (`--restore`).
+//!
+//! ```sh
+//! xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /var/lib/xpu-agent
+//! ```
+
+mod halves;
+mod podman;
+mod serve;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "xpu-dpu-agent", version, about)]
+struct Options {
+    /// Where the host reaches the agent: the DPU's address on the node's control link
+    #[arg(long)]
+    listen: SocketAddr,
+    /// The CNI network (podman's) that makes pods' DPU halves: xpu-cni with `"half": "dpu"`
+    #[arg(long)]
+    network: String,
+    /// Where the agent keeps its records of the halves it made
+    #[arg(long)]
+    state: PathBuf,
+    /// At start, make again the halves of the records whose pods the runtime no longer has
+    /// (a DPU restart); without it they are reported lost
+    #[arg(long)]
+    restore: bool,
+}
+
+fn main() -> ExitCode {
+    let o = Options::parse();
+    let agent = match halves::Agent::open(o.state, o.network) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("xpu-dpu-agent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if o.restore {
+        for (pod, outcome) in agent.restore() {
+            match outcome {
+                Ok(()) => eprintln!("xpu-dpu-agent: pod {pod}: DPU half made again"),
+                Err(e) => eprintln!("xpu-dpu-agent: pod {pod}: lost: {e}"),
+            }
+        }
+    }
+    match serve::serve(&agent, o.listen) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xpu-dpu-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# A Kubernetes pod split across a host VM and a DPU VM by podman (HeteroK8s, issue 17): the
+# README's manifest-to-pod path, as a test.
+#
+# The two VMs are joined by two xpu links, each its own fabric: the pod link, which xpu-cni
+# gives the pod (the node's pool), and the node's control link (the DPU's management
+# interface over PCIe: 192.168.100.1 the host, .2 the DPU), on which the DPU agent
+# (dpu-fw/agent) listens. Each VM is a podman node (tools/lab/podman-setup.sh: Debian's podman
+# with its CNI backend): the host's network xpu-host is xpu-cni's host half with host-local
+# IPAM, the DPU's xpu-dpu its DPU half with static IPAM, the address coming from the host.
+#
+# The host applies tools/lab/pod-web.yaml (`xpuctl pod apply`): the application stays on the
+# host, Envoy and Prometheus go to the DPU. Then, with no port registered by hand: the
+# application reaches Envoy's port over localhost and Envoy the application's (both ways
+# across the link), Prometheus on the DPU scrapes the application on the host, `xpuctl pod
+# list` shows each container's side; `xpuctl pod delete` leaves nothing on either side.
+#
+# Prints KTAP; exits non-zero on a failure.
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+
+run=podvms
+logdir=$XPU_CACHE/vm-logs
+mkdir -p "$logdir"
+psock=$logdir/$run.pod.sock ctlsock=$logdir/$run.ctl.sock
+pflog=$logdir/$run.pod.fabric.log ctlflog=$logdir/$run.ctl.fabric.log
+hlog=$logdir/$run.host.out dlog=$logdir/$run.dpu.out
+: >"$pflog"; : >"$ctlflog"; : >"$hlog"; : >"$dlog"
+pids=()
+cleanup() {
+	kill "${pids[@]}" 2>/dev/null || true
+	wait "${pids[@]}" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+# The cases, in order, as each VM reports them ("podvms: ok NAME" or "podvms: FAIL NAME: why").
+cases=(
+	"host: pod apply splits the manifest, the application here, Envoy and Prometheus on the DPU"
+	"host: a second apply of the pod is refused, and the pod is untouched"
+	"host: localhost across the halves, the application to Envoy (DPU) to the application (host)"
+	"host: ports follow sockets, none registered by hand (8080 host, 9080 and 9090 DPU)"
+	"dpu: Prometheus on the DPU scrapes the application on the host over localhost"
+	"host: pod list shows each container's side and state"
+	"host: pod delete leaves nothing (containers, namespace, link, records, agents)"
+	"dpu: pod delete leaves nothing (containers, namespace, link, records, agents)"
+)
+report() { # report: the KTAP of what the VMs said; 0 if every case passed
+	local i=0 rc=0 c line
+	echo "TAP version 13"
+	echo "1..${#cases[@]}"
+	for c in "${cases[@]}"; do
+		i=$((i + 1))
+		if grep -qxF "podvms: ok $c" "$hlog" "$dlog"; then
+			echo "ok $i $c"
+		else
+			line=$(grep -hF "podvms: FAIL $c" "$hlog" "$dlog" | head -n1)
+			echo "# ${line:-no word from the VM (logs: $logdir/$run.*)}"
+			echo "not ok $i $c"
+			rc=1
+		fi
+	done
+	return $rc
+}
+
+(cd "$XPU_ROOT" && cargo build -q -p xpuctl -p xpu-fabric -p xpu-dpu-agent) ||
+	{ echo "# cannot build the tools"; cases=("${cases[@]}"); report; exit 1; }
+for f in "$psock:$pflog" "$ctlsock:$ctlflog"; do
+	"$XPU_ROOT/target/debug/xpu-fabric" -S "${f%%:*}" -l 8M -n 5 -v 2>>"${f#*:}" &
+	pids+=($!)
+done
+for _ in $(seq 50); do [ -S "$psock" ] && [ -S "$ctlsock" ] && break; sleep 0.1; done
+# A fabric left by another run would serve the socket in this one's place (and refuse this
+# one's daemon): each of this run's must still be there.
+for p in "${pids[@]}"; do
+	kill -0 "$p" 2>/dev/null ||
+		{ echo "# an xpu-fabric did not start: $(cat "$pflog" "$ctlflog")"; report; exit 1; }
+done
+
+envoy_dir=$(dirname "$(readlink -f "$XPU_TOOLS/bin/envoy")")
+# Each VM gets one CPU: two TCG guests share this machine's two cores. The control link's
+# function sits at slot 0x10, where the guest finds it by its PCI address.
+vm() { # vm NAME SCRIPT
+	exec "$XPU_ROOT/tools/lab/vm.sh" --name "xpu-$run-$1" --cpus 1 --timeout 1200 \
+		--fabric "$psock" --ivshmem 1 --qemu-opts \
+		"-chardev socket,path=$ctlsock,id=xpuctl -device ivshmem-doorbell,bus=pcie.0,addr=0x10,chardev=xpuctl,vectors=5" \
+		-- "$2"
+}
+
+# Both sides: xpu loaded, the control link addressed, the pod link (xpu0) left in the pool,
+# podman set up with the side's CNI network.
+node_up=$(cat <<'GUEST'
+ok() { echo "podvms: ok $1"; }
+bad() { echo "podvms: FAIL $1: $2"; }
+wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
+	local n=$(($1 * 2)); shift
+	until "$@" >/dev/null 2>&1; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.5; done
+}
+modprobe xpu || { echo "podvms: cannot load xpu"; exit 1; }
+ctl=$(ls /sys/bus/pci/devices/0000:00:10.0/net 2>/dev/null)
+[ -n "$ctl" ] || { echo "podvms: no control link at 0000:00:10.0"; exit 1; }
+ip link set "$ctl" name xpum0
+for d in /sys/bus/pci/drivers/xpu/*/net/*; do
+	[ "${d##*/}" = xpum0 ] || ip link set "${d##*/}" name xpu0
+done
+udevadm settle
+ip addr add "$CTL/30" dev xpum0 && ip link set xpum0 up
+sh "$XPU_ROOT/tools/lab/podman-setup.sh" || { echo "podvms: podman setup failed"; exit 1; }
+mkdir -p /run/xpu-cni /run/cni-ipam
+printf '%s\n' "$CONFLIST" >/etc/cni/net.d/$NET.conflist
+wait_for 300 sh -c '[ "$(cat /sys/class/net/xpum0/carrier)" = 1 ]' ||
+	{ echo "podvms: the control link has no carrier"; exit 1; }
+# nothing_left: what a deleted pod must not leave (containers, namespaces, the link gone
+# from the pool, CNI records, ownership agents): empty if nothing.
+nothing_left() {
+	[ -z "$(podman ps -aq)" ] || echo "containers: $(podman ps -a --format '{{.Names}}' | tr '\n' ' ')"
+	[ -z "$(podman pod ps -q)" ] || echo "pods: $(podman pod ps --format '{{.Name}}' | tr '\n' ' ')"
+	[ -z "$(ls /run/netns 2>/dev/null)" ] || echo "namespaces: $(ls /run/netns | tr '\n' ' ')"
+	[ -e /sys/class/net/xpu0 ] || echo "the pod link is not back in the pool"
+	[ -z "$(find /run/xpu-cni -name '*.json' 2>/dev/null)" ] || echo "records: $(find /run/xpu-cni -name '*.json')"
+	! pgrep -f 'splitns agent' >/dev/null || echo "ownership agents: $(pgrep -af 'splitns agent')"
+}
+GUEST
+)
+
+host_conf='{"cniVersion":"1.0.0","name":"xpu-host","plugins":[{"type":"xpu-cni","half":"host","links":["xpu0"],"dataDir":"/run/xpu-cni","ipam":{"type":"host-local","ranges":[[{"subnet":"10.244.1.0/24"}]],"dataDir":"/run/cni-ipam"}}]}'
+dpu_conf='{"cniVersion":"1.0.0","name":"xpu-dpu","plugins":[{"type":"xpu-cni","half":"dpu","links":["xpu0"],"dataDir":"/run/xpu-cni","ipam":{"type":"static"}}]}'
+
+vm host "CTL=192.168.100.1 NET=xpu-host CONFLIST='$host_conf'
+$node_up
+sed -e 's|@XPU_ROOT@|$XPU_ROOT|g' -e 's|@ENVOY_DIR@|$envoy_dir|g' \"\$XPU_ROOT/tools/lab/pod-web.yaml\" >/tmp/pod-web.yaml
+$(cat <<'GUEST'
+wait_for 600 xpuctl pod list || { echo "podvms: the DPU agent does not answer"; exit 1; }
+c="host: pod apply splits the manifest, the application here, Envoy and Prometheus on the DPU"
+if out=$(xpuctl pod apply /tmp/pod-web.yaml 2>&1); then
+	echo "$out"
+	case "$out" in
+	*"host app; DPU istio-proxy, metrics"*) ok "$c" ;;
+	*) bad "$c" "placed otherwise: $out" ;;
+	esac
+else
+	bad "$c" "$out"
+	exit 1
+fi
+c="host: a second apply of the pod is refused, and the pod is untouched"
+if out=$(xpuctl pod apply /tmp/pod-web.yaml 2>&1); then
+	bad "$c" "taken: $out"
+elif ! echo "$out" | grep -q 'already on this host'; then
+	bad "$c" "refused for another reason: $out"
+else
+	ok "$c"
+fi
+netns=$(podman inspect --format '{{.NetworkSettings.SandboxKey}}' "$(podman pod inspect --format '{{.InfraContainerID}}' web)")
+inpod() { nsenter --net="$netns" "$@"; }
+c="host: localhost across the halves, the application to Envoy (DPU) to the application (host)"
+# Envoy starts in seconds on an emulated CPU: the page comes once it serves 9080.
+if wait_for 180 sh -c 'podman exec web-app wget -qO- http://127.0.0.1:9080/ | grep -q "hello from the application"'; then
+	ok "$c"
+else
+	bad "$c" "no page through Envoy: $(podman exec web-app wget -qO- http://127.0.0.1:9080/ 2>&1 | tail -1); ports: $(inpod xpuctl port list | tr '\n' ' ')"
+fi
+c="host: ports follow sockets, none registered by hand (8080 host, 9080 and 9090 DPU)"
+ports=$(inpod xpuctl splitns show 2>&1)
+echo "$ports"
+# This half's claims say how they are held; the other half's are only its.
+if echo "$ports" | grep -Eqx ' +8080 host \(socket\)' && echo "$ports" | grep -Eqx ' +9080 dpu' &&
+	echo "$ports" | grep -Eqx ' +9090 dpu' && ! echo "$ports" | grep -q registered; then
+	ok "$c"
+else
+	bad "$c" "$(echo "$ports" | tr '\n' ' ')"
+fi
+c="host: pod list shows each container's side and state"
+# Prometheus may take a while to start: the list is read once everything runs.
+wait_for 180 sh -c '[ "$(xpuctl pod list --json | grep -o "\"state\":\"running\"" | wc -l)" = 3 ]'
+list=$(xpuctl pod list 2>&1)
+echo "$list"
+if echo "$list" | grep -Eq '^web +host +running +app +running' &&
+	echo "$list" | grep -Eq '^web +dpu +running +istio-proxy +running' &&
+	echo "$list" | grep -Eq '^web +dpu +running +metrics +running'; then
+	ok "$c"
+else
+	bad "$c" "$(echo "$list" | tr '\n' ' ')"
+fi
+# The DPU checks its scrapes before the pod goes.
+wait_for 240 sh -c 'socat -u OPEN:/dev/null TCP:192.168.100.2:7781' ||
+	echo "podvms: the DPU did not say it was done with the pod"
+c="host: pod delete leaves nothing (containers, namespace, link, records, agents)"
+if ! out=$(xpuctl pod delete web 2>&1); then
+	bad "$c" "$out"
+elif ! out=$(xpuctl pod delete web 2>&1); then
+	bad "$c" "a second delete failed: $out"
+else
+	left=$(nothing_left)
+	[ -z "$left" ] && ok "$c" || bad "$c" "$(echo "$left" | tr '\n' ' ')"
+fi
+# The DPU serves until the host is done with it.
+socat -u OPEN:/dev/null TCP:192.168.100.2:7782 2>/dev/null
+dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' && echo "podvms: the host kernel complained"
+echo "podvms: host done"
+GUEST
+)" >"$hlog" 2>&1 &
+pids+=($!)
+host=$!
+# The host VM takes fabric id 0 on both fabrics: it joins both before the DPU VM starts.
+for _ in $(seq 600); do
+	grep -q 'peer 0 connected' "$pflog" && grep -q 'peer 0 connected' "$ctlflog" && break
+	sleep 0.2
+done
+
+vm dpu "CTL=192.168.100.2 NET=xpu-dpu CONFLIST='$dpu_conf'
+$node_up
+$(cat <<'GUEST'
+xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /run/xpu-agent >/tmp/agent.log 2>&1 &
+wait_for 900 podman pod exists web || { echo "podvms: no pod came"; cat /tmp/agent.log; exit 1; }
+c="dpu: Prometheus on the DPU scrapes the application on the host over localhost"
+query() { podman exec web-metrics wget -qO- "http://127.0.0.1:9090/api/v1/query?query=$1"; }
+if wait_for 240 sh -c "podman exec web-metrics wget -qO- 'http://127.0.0.1:9090/api/v1/query?query=app_requests_total' | grep -q '\"7\"'"; then
+	ok "$c"
+else
+	bad "$c" "up: $(query up 2>&1 | tail -1); $(podman logs --tail 3 web-metrics 2>&1 | tr '\n' ' ')"
+fi
+# Done with the pod: the host may delete it.
+socat -u TCP-LISTEN:7781,bind=192.168.100.2 OPEN:/dev/null
+c="dpu: pod delete leaves nothing (containers, namespace, link, records, agents)"
+wait_for 300 sh -c '! podman pod exists web' || { bad "$c" "the pod is still here"; exit 1; }
+left=$(nothing_left)
+[ -z "$(ls /run/xpu-agent)" ] || left="$left agent records: $(ls /run/xpu-agent)"
+[ -z "$left" ] && ok "$c" || bad "$c" "$(echo "$left" | tr '\n' ' ')"
+# The agent stays for the host's second delete (of a pod already gone) until the host is done.
+timeout 300 socat -u TCP-LISTEN:7782,bind=192.168.100.2 OPEN:/dev/null
+cat /tmp/agent.log
+dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' && echo "podvms: the DPU kernel complained"
+echo "podvms: dpu done"
+GUEST
+)" >"$dlog" 2>&1 &
+pids+=($!)
+dpu=$!
+wait "$host"
+wait "$dpu"
+report

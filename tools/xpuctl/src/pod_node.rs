@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `xpuctl pod apply | delete | list`: a pod across this node's host and its DPU. The host
+//! half runs here under podman, on the CNI network whose plugin is xpu-cni's host half; the
+//! DPU half is the DPU agent's (dpu-fw/agent), asked over the node's control link
+//! (`xpu_pod::node`), which starts it at the host half's address, so that xpu-cni on each
+//! side makes one split pod of the two.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream, ToSocketAddrs},
+    path::PathBuf,
+    process::Command,
+    time::Duration,
+};
+
+use serde_json::Value;
+use xpu_pod::{
+    manifest::{self, PodManifest},
+    node::{
+        read_reply, Capacity, HalfState, PodAddress, PodStatus, Reply, Request, AGENT_PORT,
+        MAX_LINE,
+    },
+    plan::{plan, Limits, Plan},
+    podman::{half_state, pods},
+};
+
+use crate::link::{err, Error};
+
+/// The DPU agent's address on the control link when none is given: the DPU's end of it
+/// (BlueField's management link over PCIe, tmfifo_net0, has its DPU at 192.168.100.2 too).
+pub(crate) const DEFAULT_AGENT: &str = "192.168.100.2";
+/// The CNI network of the host halves when none is given.
+pub(crate) const DEFAULT_NETWORK: &str = "xpu-host";
+/// How long the agent may take to answer: making a half starts its containers, which under
+/// the lab's emulated CPUs takes tens of seconds.
+const AGENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs `podman ARGS`; its stdout, or what it said went wrong.
+fn podman(args: &[&str]) -> Result<String, Error> {
+    let out = Command::new("podman")
+        .args(args)
+        .output()
+        .map_err(|e| err(format!("cannot run podman: {e}")))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = said.lines().rev().take(4).collect();
+    Err(err(format!(
+        "podman {} failed ({}): {}",
+        args.first().copied().unwrap_or(""),
+        out.status,
+        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+    )))
+}
+
+/// The agent's address: `HOST[:PORT]`, the port [`AGENT_PORT`] by default.
+fn agent_addr(agent: &str) -> Result<SocketAddr, Error> {
+    let with_port = if agent.parse::<SocketAddr>().is_ok() || agent.contains(':') {
+        agent.to_owned()
+    } else {
+        format!("{agent}:{AGENT_PORT}")
+    };
+    with_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| err(format!("--agent {agent}: not an address")))
+}
+
+/// Asks the DPU agent; its answer, an error reply made an error.
+fn ask(agent: SocketAddr, req: &Request) -> Result<Reply, Error> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        err(format!("the DPU agent at {agent}: {what}: {e}"))
+    };
+    let stream = TcpStream::connect_timeout(&agent, Duration::from_secs(5))
+        .map_err(|e| fail("cannot connect", &e))?;
+    stream
+        .set_read_timeout(Some(AGENT_TIMEOUT))
+        .map_err(|e| fail("socket", &e))?;
+    let mut line = serde_json::to_string(req).map_err(|e| fail("request", &e))?;
+    line.push('\n');
+    (&stream)
+        .write_all(line.as_bytes())
+        .map_err(|e| fail("cannot send", &e))?;
+    let mut answer = String::new();
+    BufReader::new(&stream)
+        .take(MAX_LINE as u64 + 1)
+        .read_line(&mut answer)
+        .map_err(|e| fail("no answer", &e))?;
+    if !answer.ends_with('\n') {
+        return Err(fail("answer", &"not one line of at most 1 MiB"));
+    }
+    match read_reply(answer.trim_end()).map_err(|e| fail("answer", &e))? {
+        Reply::Error(e) => Err(err(format!("the DPU: {e}"))),
+        r => Ok(r),
+    }
+}
+
+/// The pod's address on `network`, as podman has it from the CNI result of its infra
+/// container.
+fn pod_address(pod: &str, network: &str) -> Result<PodAddress, Error> {
+    let infra = podman(&["pod", "inspect", "--format", "{{.InfraContainerID}}", pod])?;
+    let nets = podman(&[
+        "inspect",
+        "--format",
+        "{{json .NetworkSettings.Networks}}",
+        infra.trim(),
+    ])?;
+    let nets: BTreeMap<String, Value> = serde_json::from_str(nets.trim())
+        .map_err(|e| err(format!("pod {pod}: podman's networks: {e}")))?;
+    let net = nets
+        .get(network)
+        .ok_or_else(|| err(format!("pod {pod}: not on network {network}")))?;
+    let ip = net.get("IPAddress").and_then(Value::as_str).unwrap_or("");
+    let prefix = net.get("IPPrefixLen").and_then(Value::as_u64).unwrap_or(0);
+    format!("{ip}/{prefix}")
+        .parse()
+        .map_err(|e| err(format!("pod {pod}: {e}")))
+}
+
+/// What `pod apply` decided: the plan, and each half's manifest.
+struct Halves {
+    plan: Plan,
+    host: String,
+    dpu: String,
+}
+
+/// Splits `m` by the planner within `room`: the application on the host, what may move on
+/// the DPU as far as it has room. A pod needs both halves.
+fn halves(m: &PodManifest, room: Capacity, crossing_us: u64) -> Result<Halves, Error> {
+    let limits = Limits {
+        dpu_cpu_millis: room.cpu_millis,
+        dpu_mem_bytes: room.mem_bytes,
+        latency_budget_us: m.latency_budget_us.unwrap_or(u64::MAX),
+        crossing_us,
+    };
+    let p = plan(&m.containers, &limits).map_err(|e| err(format!("pod {}: {e}", m.name)))?;
+    let (host, dpu) = manifest::split(m, &p);
+    let yaml = |half: Option<_>, side: &str| {
+        let half = half.ok_or_else(|| {
+            err(format!(
+                "pod {}: no container of it runs on the {side}, and a split pod needs both halves \
+                 (see `xpuctl pod plan`)",
+                m.name
+            ))
+        })?;
+        manifest::to_yaml(&half).map_err(|e| err(format!("pod {}: {e}", m.name)))
+    };
+    Ok(Halves {
+        host: yaml(host, "host")?,
+        dpu: yaml(dpu, "DPU")?,
+        plan: p,
+    })
+}
+
+pub(crate) struct Apply {
+    pub(crate) file: PathBuf,
+    pub(crate) text: String,
+    pub(crate) agent: String,
+    pub(crate) network: String,
+    pub(crate) room: Option<Capacity>,
+    pub(crate) crossing_us: u64,
+}
+
+/// `pod apply`: the host half here, then the DPU half by the agent; a half that fails undoes
+/// the other.
+pub(crate) fn apply(a: Apply) -> Result<(), Error> {
+    let m = manifest::read(&a.text).map_err(|e| err(format!("{}: {e}", a.file.display())))?;
+    let agent = agent_addr(&a.agent)?;
+    let room = match a.room {
+        Some(r) => r,
+        None => match ask(agent, &Request::Capacity)? {
+            Reply::Capacity(c) => c,
+            r => return Err(err(format!("the DPU agent answered {r:?} to capacity"))),
+        },
+    };
+    let h = halves(&m, room, a.crossing_us)?;
+    if podman(&["pod", "exists", &m.name]).is_ok() {
+        return Err(err(format!(
+            "pod {} is already on this host: `xpuctl pod delete {}` first",
+            m.name, m.name
+        )));
+    }
+    let file =
+        std::env::temp_dir().join(format!("xpuctl-pod-{}-{}.yaml", m.name, std::process::id()));
+    std::fs::write(&file, &h.host)
+        .map_err(|e| err(format!("cannot write {}: {e}", file.display())))?;
+    let path = file.to_string_lossy().into_owned();
+    let played = podman(&["kube", "play", "--network", &a.network, &path]);
+    let _ = std::fs::remove_file(&file);
+    let undo_host = || podman(&["pod", "rm", "--force", "--ignore", "--time", "0", &m.name]);
+    if let Err(e) = played {
+        let _ = undo_host();
+        return Err(err(format!("pod {}: the host half: {e}", m.name)));
+    }
+    let address = match pod_address(&m.name, &a.network) {
+        Ok(addr) => addr,
+        Err(e) => {
+            let _ = undo_host();
+            return Err(e);
+        }
+    };
+    let req = Request::Apply {
+        pod: m.name.clone(),
+        address,
+        manifest: h.dpu,
+    };
+    if let Err(e) = ask(agent, &req) {
+        let undone = match undo_host() {
+            Ok(_) => "the host half is removed".to_owned(),
+            Err(u) => format!("the host half could not be removed: {u}"),
+        };
+        return Err(err(format!("pod {}: the DPU half: {e}; {undone}", m.name)));
+    }
+    let side = |s| {
+        h.plan
+            .placements
+            .iter()
+            .filter(|p| p.side == s)
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "pod {} at {address}: host {}; DPU {} (frees {}m of host CPU)",
+        m.name,
+        side(xpu_pod::plan::Side::Host),
+        side(xpu_pod::plan::Side::Dpu),
+        h.plan.freed_cpu_millis
+    );
+    Ok(())
+}
+
+/// `pod delete`: the DPU half, then the host half; done also for a half already gone. The
+/// host half goes even when the DPU cannot be reached, and the error says what is left.
+pub(crate) fn delete(pod: &str, agent: &str, network: &str) -> Result<(), Error> {
+    xpu_pod::node::check_pod_name(pod).map_err(err)?;
+    let dpu = agent_addr(agent).and_then(|a| {
+        ask(
+            a,
+            &Request::Delete {
+                pod: pod.to_owned(),
+            },
+        )
+    });
+    // Only a pod of the split network is this command's to remove.
+    let mine = host_pods(network)?.iter().any(|(p, _)| p == pod);
+    let other = !mine && podman(&["pod", "exists", pod]).is_ok();
+    if other {
+        return Err(err(format!(
+            "pod {pod} is not on network {network}: not xpuctl's to delete"
+        )));
+    }
+    podman(&["pod", "rm", "--force", "--ignore", "--time", "0", pod])?;
+    dpu.map(|_| ()).map_err(|e| {
+        err(format!(
+            "pod {pod}: the host half is removed; the DPU half may remain: {e}"
+        ))
+    })
+}
+
+/// The host's pods on `network`, with their containers.
+fn host_pods(network: &str) -> Result<Vec<(String, Vec<xpu_pod::node::ContainerStatus>)>, Error> {
+    Ok(pods(&podman(&["pod", "ps", "--format", "json"])?)
+        .map_err(err)?
+        .into_iter()
+        .filter(|p| p.networks.iter().any(|n| n == network))
+        .map(|p| (p.name, p.containers))
+        .collect())
+}
+
+/// One line of `pod list`: a container, its pod and side and state.
+#[derive(Debug, PartialEq, Eq)]
+struct Row {
+    pod: String,
+    side: &'static str,
+    half: HalfState,
+    container: String,
+    state: String,
+}
+
+/// The rows of `pod list` from the host's pods and the DPU's halves: a pod whose other half
+/// is missing shows that half lost.
+fn rows(host: &[(String, Vec<xpu_pod::node::ContainerStatus>)], dpu: &[PodStatus]) -> Vec<Row> {
+    let mut names: Vec<&str> = host
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .chain(dpu.iter().map(|d| d.pod.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut out = Vec::new();
+    for pod in names {
+        let halves = [
+            (
+                "host",
+                host.iter()
+                    .find(|(p, _)| p == pod)
+                    .map(|(_, c)| c.clone())
+                    .unwrap_or_default(),
+            ),
+            (
+                "dpu",
+                dpu.iter()
+                    .find(|d| d.pod == pod)
+                    .map(|d| d.containers.clone())
+                    .unwrap_or_default(),
+            ),
+        ];
+        for (side, containers) in halves {
+            let half = half_state(&containers);
+            if containers.is_empty() {
+                out.push(Row {
+                    pod: pod.to_owned(),
+                    side,
+                    half,
+                    container: "-".to_owned(),
+                    state: "-".to_owned(),
+                });
+            }
+            for c in containers {
+                out.push(Row {
+                    pod: pod.to_owned(),
+                    side,
+                    half,
+                    container: c.name,
+                    state: c.state,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `pod list`: every split pod of this node, each container with its side and state.
+pub(crate) fn list(agent: &str, network: &str, json: bool) -> Result<(), Error> {
+    let host = host_pods(network)?;
+    let dpu = match ask(agent_addr(agent)?, &Request::List)? {
+        Reply::Pods(p) => p,
+        r => return Err(err(format!("the DPU agent answered {r:?} to list"))),
+    };
+    let rows = rows(&host, &dpu);
+    if json {
+        let v: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "pod": r.pod, "side": r.side, "half": r.half,
+                    "container": r.container, "state": r.state,
+                })
+            })
+            .collect();
+        println!("{}", Value::Array(v));
+    } else {
+        println!(
+            "{:24} {:5} {:9} {:20} STATE",
+            "POD", "SIDE", "HALF", "CONTAINER"
+        );
+        for r in rows {
+            let half = serde_json::to_value(r.half)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            println!(
+                "{:24} {:5} {:9} {:20} {}",
+                r.pod, r.side, half, r.container, r.state
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xpu_pod::node::ContainerStatus;
+
+    fn c(name: &str, state: &str) -> ContainerStatus {
+        ContainerStatus {
+            name: name.into(),
+            state: state.into(),
+        }
+    }
+
+    #[test]
+    fn a_missing_half_shows_lost() {
+        let host = vec![
+            ("web".to_owned(), vec![c("app", "running")]),
+            ("orphan".to_owned(), vec![c("app", "running")]),
+        ];
+        let dpu = vec![PodStatus {
+            pod: "web".into(),
+            address: "10.244.1.5/24".parse().expect("address"),
+            state: HalfState::Degraded,
+            containers: vec![c("envoy", "running"), c("metrics", "exited")],
+        }];
+        let r = rows(&host, &dpu);
+        let brief: Vec<_> = r
+            .iter()
+            .map(|r| (r.pod.as_str(), r.side, r.half, r.container.as_str()))
+            .collect();
+        assert_eq!(
+            brief,
+            [
+                ("orphan", "host", HalfState::Running, "app"),
+                ("orphan", "dpu", HalfState::Lost, "-"),
+                ("web", "host", HalfState::Running, "app"),
+                ("web", "dpu", HalfState::Degraded, "envoy"),
+                ("web", "dpu", HalfState::Degraded, "metrics"),
+            ]
+        );
+    }
+
+    #[test]
+    fn halves_need_both_sides() {
+        let m = manifest::read(
+            "kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - {name: app, resources: {requests: {cpu: 500m}}}
+  - {name: istio-proxy, resources: {requests: {cpu: '1', memory: 128Mi}}}
+",
+        )
+        .expect("a pod");
+        let room = Capacity {
+            cpu_millis: 2000,
+            mem_bytes: 1 << 30,
+        };
+        let h = halves(&m, room, 5).expect("halves");
+        assert!(h.host.contains("name: app") && !h.host.contains("istio-proxy"));
+        assert!(h.dpu.contains("name: istio-proxy") && !h.dpu.contains("name: app"));
+        // No room on the DPU: nothing moves, and there is no pod to split.
+        let none = Capacity {
+            cpu_millis: 0,
+            mem_bytes: 0,
+        };
+        let e = halves(&m, none, 5).err().expect("refused").to_string();
+        assert!(e.contains("no container of it runs on the DPU"), "{e}");
+    }
+
+    #[test]
+    fn agent_addresses() {
+        assert_eq!(
+            agent_addr("192.168.100.2").expect("addr").to_string(),
+            "192.168.100.2:7780"
+        );
+        assert_eq!(
+            agent_addr("10.0.0.1:99").expect("addr").to_string(),
+            "10.0.0.1:99"
+        );
+        assert!(agent_addr("not an address").is_err());
+    }
+}
