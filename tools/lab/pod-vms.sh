@@ -64,7 +64,7 @@ report() { # report: the KTAP of what the VMs said; 0 if every case passed
 }
 
 (cd "$XPU_ROOT" && cargo build -q -p xpuctl -p xpu-fabric -p xpu-dpu-agent) ||
-	{ echo "# cannot build the tools"; cases=("${cases[@]}"); report; exit 1; }
+	{ echo "# cannot build the tools"; report; exit 1; }
 for f in "$psock:$pflog" "$ctlsock:$ctlflog"; do
 	"$XPU_ROOT/target/debug/xpu-fabric" -S "${f%%:*}" -l 8M -n 5 -v 2>>"${f#*:}" &
 	pids+=($!)
@@ -143,10 +143,15 @@ else
 	exit 1
 fi
 c="host: a second apply of the pod is refused, and the pod is untouched"
+# The same containers before and after, on both sides (their states may still settle).
+pod_now() { podman ps -q | sort; xpuctl pod list | awk '{ print $1, $2, $4 }'; }
+before=$(pod_now)
 if out=$(xpuctl pod apply /tmp/pod-web.yaml 2>&1); then
 	bad "$c" "taken: $out"
 elif ! echo "$out" | grep -q 'already on this host'; then
 	bad "$c" "refused for another reason: $out"
+elif [ "$(pod_now)" != "$before" ]; then
+	bad "$c" "the pod changed: $before"
 else
 	ok "$c"
 fi
@@ -194,7 +199,7 @@ else
 	[ -z "$left" ] && ok "$c" || bad "$c" "$(echo "$left" | tr '\n' ' ')"
 fi
 # The DPU serves until the host is done with it.
-socat -u OPEN:/dev/null TCP:192.168.100.2:7782 2>/dev/null
+wait_for 60 socat -u OPEN:/dev/null TCP:192.168.100.2:7782
 dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' && echo "podvms: the host kernel complained"
 echo "podvms: host done"
 GUEST
@@ -207,10 +212,14 @@ for _ in $(seq 600); do
 	sleep 0.2
 done
 
-vm dpu "CTL=192.168.100.2 NET=xpu-dpu CONFLIST='$dpu_conf'
+vm dpu "CTL=192.168.100.2 NET=xpu-dpu CONFLIST='$dpu_conf' ENVOY_DIR=$envoy_dir
 $node_up
 $(cat <<'GUEST'
-xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /run/xpu-agent >/tmp/agent.log 2>&1 &
+# The halves may mount the sidecars' binaries and their configurations, nothing else.
+xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /run/xpu-agent \
+	--allow-host-path "$ENVOY_DIR" --allow-host-path /usr/bin/prometheus \
+	--allow-host-path "$XPU_ROOT/tools/lab" --allow-host-path "$XPU_ROOT/kselftest" \
+	>/tmp/agent.log 2>&1 &
 wait_for 900 podman pod exists web || { echo "podvms: no pod came"; cat /tmp/agent.log; exit 1; }
 c="dpu: Prometheus on the DPU scrapes the application on the host over localhost"
 query() { podman exec web-metrics wget -qO- "http://127.0.0.1:9090/api/v1/query?query=$1"; }

@@ -16,7 +16,7 @@ use xpu_pod::{
     podman::{half_state, pods, RuntimePod},
 };
 
-use crate::podman::podman;
+use crate::{confine, podman::podman};
 
 /// What the agent keeps of a half it made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,12 +28,22 @@ struct Record {
 pub(crate) struct Agent {
     state: PathBuf,
     network: String,
+    /// Where a half's hostPath volumes may be (`confine`).
+    host_paths: Vec<PathBuf>,
 }
 
 impl Agent {
-    pub(crate) fn open(state: PathBuf, network: String) -> Result<Self, String> {
+    pub(crate) fn open(
+        state: PathBuf,
+        network: String,
+        host_paths: Vec<PathBuf>,
+    ) -> Result<Self, String> {
         fs::create_dir_all(&state).map_err(|e| format!("cannot make {}: {e}", state.display()))?;
-        Ok(Agent { state, network })
+        Ok(Agent {
+            state,
+            network,
+            host_paths,
+        })
     }
 
     fn record_path(&self, pod: &str) -> PathBuf {
@@ -95,7 +105,8 @@ impl Agent {
     }
 
     /// Makes the DPU half of `pod`. Asked again for the same half, it is done; for another,
-    /// it is refused (a pod has one DPU half).
+    /// it is refused (a pod has one DPU half), as is a pod of the runtime the agent did not
+    /// make.
     pub(crate) fn apply(&self, pod: &str, address: PodAddress, text: &str) -> Result<(), String> {
         let m = manifest::read(text).map_err(|e| format!("pod {pod}: {e}"))?;
         if m.name != pod {
@@ -104,9 +115,13 @@ impl Agent {
                 m.name
             ));
         }
+        confine::check(&m.pod, &self.host_paths).map_err(|e| format!("pod {pod}: {e}"))?;
+        // What podman gets is what was checked, written anew: nothing the parser passed over
+        // reaches it.
+        let text = manifest::to_yaml(&m.pod).map_err(|e| format!("pod {pod}: {e}"))?;
         let record = Record {
             address,
-            manifest: text.to_owned(),
+            manifest: text.clone(),
         };
         if let Some((_, had)) = self.records().into_iter().find(|(p, _)| p == pod) {
             let running = self.runtime_pods()?.iter().any(|p| p.name == pod);
@@ -119,7 +134,12 @@ impl Agent {
                 ))
             };
         }
-        let need = requests(text)?;
+        if self.runtime_pods()?.iter().any(|p| p.name == pod) {
+            return Err(format!(
+                "pod {pod}: the DPU runs a pod of that name the agent did not make"
+            ));
+        }
+        let need = requests(&text)?;
         let left = self.capacity()?;
         if need.cpu_millis > left.cpu_millis || need.mem_bytes > left.mem_bytes {
             return Err(format!(
@@ -152,10 +172,14 @@ impl Agent {
     }
 
     /// Removes the DPU half of `pod`, its containers and its namespace (podman calls the CNI
-    /// plugin's DEL); done also when there is nothing left of it.
+    /// plugin's DEL); done also when there is nothing left of it. Only a half the agent made
+    /// (one it has a record of): another pod of the DPU's is not the host's to remove.
     pub(crate) fn delete(&self, pod: &str) -> Result<(), String> {
+        if !self.record_path(pod).exists() {
+            return Ok(());
+        }
         podman(
-            &["pod", "rm", "--force", "--ignore", "--time", "0", pod],
+            &["pod", "rm", "--force", "--ignore", "--time", "0", "--", pod],
             &[],
         )
         .map_err(|e| format!("pod {pod}: {e}"))?;
@@ -243,7 +267,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, bytes)
         .and_then(|()| fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            format!("cannot write {}: {e}", path.display())
+        })
 }
 
 #[cfg(test)]
@@ -283,7 +310,7 @@ spec:
     #[test]
     fn records_survive_and_bad_ones_are_left_out() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let a = Agent::open(dir.path().to_owned(), "xpu-dpu".into()).expect("open");
+        let a = Agent::open(dir.path().to_owned(), "xpu-dpu".into(), Vec::new()).expect("open");
         let r = Record {
             address: "10.244.1.5/24".parse().expect("address"),
             manifest: HALF.into(),

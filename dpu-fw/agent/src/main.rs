@@ -7,10 +7,15 @@
 //! record of every half it made, so that after a restart it reports the halves it lost, or
 //! makes them again (`--restore`).
 //!
+//! What the host asks for is a pod's half, not the DPU: a half that would reach past its pod
+//! (the DPU's namespaces, privileges, ports, files outside `--allow-host-path`) is refused
+//! (`confine`), and the agent touches only the pods it made.
+//!
 //! ```sh
 //! xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /var/lib/xpu-agent
 //! ```
 
+mod confine;
 mod halves;
 mod podman;
 mod serve;
@@ -35,11 +40,15 @@ struct Options {
     /// (a DPU restart); without it they are reported lost
     #[arg(long)]
     restore: bool,
+    /// A directory of the DPU whose files the halves may mount (hostPath volumes), repeated
+    /// for each; none by default
+    #[arg(long = "allow-host-path", value_name = "DIR")]
+    host_paths: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let o = Options::parse();
-    let agent = match halves::Agent::open(o.state, o.network) {
+    let agent = match halves::Agent::open(o.state, o.network, o.host_paths) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("xpu-dpu-agent: {e}");

@@ -4,6 +4,8 @@
 
 use std::process::Command;
 
+use xpu_pod::podman::failure;
+
 /// Runs `podman ARGS` with `env` added; its stdout, or what it said went wrong.
 pub(crate) fn podman(args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
     let out = Command::new("podman")
@@ -14,14 +16,6 @@ pub(crate) fn podman(args: &[&str], env: &[(&str, &str)]) -> Result<String, Stri
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        let said = String::from_utf8_lossy(&out.stderr);
-        // Its last lines say why; the rest is progress.
-        let tail: Vec<&str> = said.lines().rev().take(4).collect();
-        Err(format!(
-            "podman {} failed ({}): {}",
-            args.first().copied().unwrap_or(""),
-            out.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-        ))
+        Err(failure(args, &out.status.to_string(), &out.stderr))
     }
 }

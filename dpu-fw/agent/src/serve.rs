@@ -4,12 +4,12 @@
 //! half is made or removed whole before the next request is read).
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{BufReader, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     time::Duration,
 };
 
-use xpu_pod::node::{read_request, Reply, Request, MAX_LINE};
+use xpu_pod::node::{read_line, read_request, Reply, Request};
 
 use crate::halves::Agent;
 
@@ -41,16 +41,9 @@ fn answer(agent: &Agent, stream: TcpStream) -> Result<(), String> {
         .set_read_timeout(Some(READ_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(READ_TIMEOUT)))
         .map_err(|e| format!("{peer}: {e}"))?;
-    let mut line = String::new();
-    let reply = match BufReader::new(&stream)
-        .take(MAX_LINE as u64 + 1)
-        .read_line(&mut line)
-    {
-        Err(e) => Reply::Error(format!("cannot read the request: {e}")),
-        Ok(_) if !line.ends_with('\n') => Reply::Error(format!(
-            "the request is not one line of at most {MAX_LINE} bytes"
-        )),
-        Ok(_) => match read_request(line.trim_end()) {
+    let reply = match read_line(BufReader::new(&stream)) {
+        Err(e) => Reply::Error(format!("the request: {e}")),
+        Ok(line) => match read_request(&line) {
             Err(e) => Reply::Error(e),
             Ok(r) => handle(agent, r),
         },

@@ -5,7 +5,7 @@
 //! one request per connection. No I/O here: the agent and xpuctl do that; this is the
 //! messages, and the checks each side makes of what the other sent (neither trusts the other).
 
-use std::{fmt, net::Ipv4Addr};
+use std::{fmt, io::BufRead, net::Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -154,6 +154,56 @@ pub fn check_pod_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Reads one line of the protocol from `r`, at most [`MAX_LINE`] bytes (no more is read), its
+/// newline taken off.
+pub fn read_line(r: impl BufRead) -> Result<String, String> {
+    let mut line = String::new();
+    r.take(MAX_LINE as u64 + 1)
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    match line.strip_suffix('\n') {
+        Some(l) => Ok(l.to_owned()),
+        None => Err(format!("not one line of at most {MAX_LINE} bytes")),
+    }
+}
+
+/// `s` with its control characters escaped: what the other side says, fit to print (a
+/// newline or a terminal's escape sequence in it would forge the output it is printed in).
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+/// Whether `s` is a container's name (a DNS label, as Kubernetes wants) or a runtime's word for
+/// its state (a short lowercase word): the host prints both.
+fn check_status(c: &ContainerStatus) -> Result<(), String> {
+    let label = !c.name.is_empty()
+        && c.name.len() <= 63
+        && c.name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let state = !c.state.is_empty()
+        && c.state.len() <= 32
+        && c.state.bytes().all(|b| b.is_ascii_lowercase());
+    if label && state {
+        Ok(())
+    } else {
+        Err(format!(
+            "container {:?} in state {:?}: not a container's name and state",
+            printable(&c.name),
+            printable(&c.state)
+        ))
+    }
+}
+
 /// Reads a request line, with the checks the agent makes before acting on it.
 pub fn read_request(line: &str) -> Result<Request, String> {
     let r: Request = serde_json::from_str(line).map_err(|e| format!("bad request: {e}"))?;
@@ -170,6 +220,7 @@ pub fn read_reply(line: &str) -> Result<Reply, String> {
     if let Reply::Pods(pods) = &r {
         for p in pods {
             check_pod_name(&p.pod)?;
+            p.containers.iter().try_for_each(check_status)?;
         }
     }
     Ok(r)
@@ -259,6 +310,29 @@ mod tests {
         )
         .is_err());
         assert!(read_reply(r#""maybe""#).is_err());
+        // What the host prints must be names and states, not a terminal's escapes.
+        for (name, state) in [
+            ("a\u{1b}[2J", "running"),
+            ("envoy", "up\nweb host"),
+            ("", "running"),
+            ("Envoy", "running"),
+        ] {
+            let line = format!(
+                r#"{{"pods":[{{"pod":"a","address":"10.0.0.1/24","state":"running","containers":[{{"name":{},"state":{}}}]}}]}}"#,
+                serde_json::to_string(name).expect("json"),
+                serde_json::to_string(state).expect("json")
+            );
+            assert!(read_reply(&line).is_err(), "took {line}");
+        }
+    }
+
+    #[test]
+    fn lines_are_bounded_and_printable() {
+        assert_eq!(read_line(&b"{}\nmore"[..]), Ok("{}".to_owned()));
+        assert!(read_line(&b"{}"[..]).is_err(), "no newline");
+        let long = vec![b'x'; MAX_LINE + 10];
+        assert!(read_line(&long[..]).is_err());
+        assert_eq!(printable("ok\u{1b}[2J\n"), "ok\\u{1b}[2J\\n");
     }
 
     #[rstest]

@@ -65,6 +65,24 @@ pub fn pods(json: &str) -> Result<Vec<RuntimePod>, String> {
         .collect())
 }
 
+/// What went wrong in `podman ARGS`, from its exit `status` and `stderr`: the command (its
+/// subcommand's words) and the last lines it wrote, which say why (the rest is progress).
+pub fn failure(args: &[&str], status: &str, stderr: &[u8]) -> String {
+    let said = String::from_utf8_lossy(stderr);
+    let mut tail: Vec<&str> = said.lines().rev().take(4).collect();
+    tail.reverse();
+    let words: Vec<&str> = args
+        .iter()
+        .copied()
+        .take_while(|a| !a.starts_with('-'))
+        .collect();
+    format!(
+        "podman {} failed ({status}): {}",
+        words.join(" "),
+        tail.join(" / ")
+    )
+}
+
 /// A half's state from its containers'. A half with no container left is as good as gone.
 pub fn half_state(containers: &[ContainerStatus]) -> HalfState {
     if containers.is_empty() {
@@ -104,6 +122,19 @@ mod tests {
         assert_eq!(p[1].containers[0].name, "other");
         assert_eq!(half_state(&p[1].containers), HalfState::Running);
         assert!(p[1].networks.is_empty());
+    }
+
+    #[test]
+    fn failures_say_the_command_and_why() {
+        let e = failure(
+            &["kube", "play", "--network", "n", "f.yaml"],
+            "exit status: 125",
+            b"Trying...\nError: no such image\n",
+        );
+        assert_eq!(
+            e,
+            "podman kube play failed (exit status: 125): Trying... / Error: no such image"
+        );
     }
 
     #[test]

@@ -461,8 +461,12 @@ fn add(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<Value, Cni
     let attached = attach(&record, &link, &netns_file).and_then(|()| {
         if conf.ownership_agent {
             let log = cni_agent::log_path(&file);
-            record.agent_pid = Some(cni_agent::start(&record, &conf.cgroup, &log)?);
+            let child = cni_agent::spawn(&record, &conf.cgroup, &log)?;
+            // Recorded before the wait: a runtime that gives up on ADD then finds, in DEL,
+            // the agent that holds the pod's namespace.
+            record.agent_pid = Some(child.id());
             write_record(&file, &record)?;
+            cni_agent::ready(child, &log)?;
         }
         Ok(())
     });

@@ -11,7 +11,7 @@ use std::{
     fs::{self, File},
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
@@ -30,19 +30,26 @@ pub(crate) fn log_path(record_file: &Path) -> PathBuf {
     record_file.with_extension("agent.log")
 }
 
-/// Starts the agent for `r`'s namespace, following `cgroup`; its pid once it is ready.
-pub(crate) fn start(r: &Record, cgroup: &Path, log: &Path) -> Result<u32, CniError> {
-    let fail =
-        |what: String| CniError::new(Code::Kernel, format!("the pod's ownership agent: {what}"));
+/// Starts the agent for `r`'s namespace, following `cgroup`; [`ready`] waits for it.
+pub(crate) fn spawn(r: &Record, cgroup: &Path, log: &Path) -> Result<Child, CniError> {
     let exe = std::env::current_exe().map_err(|e| fail(format!("no xpuctl to run: {e}")))?;
     let out = File::create(log).map_err(|e| fail(format!("cannot make {}: {e}", log.display())))?;
     let err = out
         .try_clone()
         .map_err(|e| fail(format!("{}: {e}", log.display())))?;
+    let mut cmd = Command::new(exe);
+    // Named xpuctl whatever the plugin's file is called (xpuctl picks the CNI plugin by its
+    // name), and without the runtime's CNI_* variables, which are the plugin's call, not the
+    // agent's.
+    cmd.arg0("xpuctl");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CNI_") {
+            cmd.env_remove(k);
+        }
+    }
     // Its own process group, stdin and stdout away from the runtime's pipes: the runtime
     // reads the plugin's stdout to its end, which must not wait for the agent's.
-    let mut child = Command::new(exe)
-        .arg("splitns")
+    cmd.arg("splitns")
         .arg("agent")
         .arg("--cgroup")
         .arg(cgroup)
@@ -53,12 +60,17 @@ pub(crate) fn start(r: &Record, cgroup: &Path, log: &Path) -> Result<u32, CniErr
         .stderr(err)
         .process_group(0)
         .spawn()
-        .map_err(|e| fail(format!("cannot start it: {e}")))?;
+        .map_err(|e| fail(format!("cannot start it: {e}")))
+}
+
+/// Waits until the agent `child` follows the namespace's sockets, or ends, or [`READY_WAIT`]
+/// passes (it is then stopped).
+pub(crate) fn ready(mut child: Child, log: &Path) -> Result<(), CniError> {
     let deadline = Instant::now() + READY_WAIT;
     loop {
         let said = fs::read_to_string(log).unwrap_or_default();
         if said.contains(READY) {
-            return Ok(child.id());
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(fail(format!("ended ({status}): {}", said.trim())));
@@ -74,6 +86,10 @@ pub(crate) fn start(r: &Record, cgroup: &Path, log: &Path) -> Result<u32, CniErr
         }
         thread::sleep(Duration::from_millis(100));
     }
+}
+
+fn fail(what: String) -> CniError {
+    CniError::new(Code::Kernel, format!("the pod's ownership agent: {what}"))
 }
 
 /// Whether `pid` is the agent of the namespace `netns` (a pid is reused once its process
@@ -100,13 +116,14 @@ pub(crate) fn stop(r: &Record) {
     let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return;
     };
-    let _ = kill_process(p, Signal::TERM);
-    // A moment to go: until then it holds the namespace.
-    for _ in 0..50 {
-        if !is_agent(pid, &r.netns) {
-            return;
+    // A moment to go (until then it holds the namespace), then no choice.
+    for signal in [Signal::TERM, Signal::KILL] {
+        let _ = kill_process(p, signal);
+        for _ in 0..50 {
+            if !is_agent(pid, &r.netns) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
         }
-        thread::sleep(Duration::from_millis(100));
     }
-    let _ = kill_process(p, Signal::KILL);
 }

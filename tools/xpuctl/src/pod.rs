@@ -10,7 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use xpu_pod::{
     manifest,
     node::Capacity,
@@ -51,12 +51,8 @@ pub(crate) enum PodCommand {
     Apply {
         /// The Pod manifest (YAML or JSON; `-` for stdin)
         file: PathBuf,
-        /// The DPU agent, on the node's control link: ADDRESS[:PORT]
-        #[arg(long, default_value = pod_node::DEFAULT_AGENT)]
-        agent: String,
-        /// The CNI network of the host halves (xpu-cni, `"half": "host"`)
-        #[arg(long, default_value = pod_node::DEFAULT_NETWORK)]
-        network: String,
+        #[command(flatten)]
+        node: Node,
         /// DPU CPU free for the pod (default: what the agent says the DPU has left)
         #[arg(long, requires = "dpu_memory")]
         dpu_cpu: Option<String>,
@@ -72,25 +68,28 @@ pub(crate) enum PodCommand {
     Delete {
         /// The pod's name
         name: String,
-        /// The DPU agent, on the node's control link: ADDRESS[:PORT]
-        #[arg(long, default_value = pod_node::DEFAULT_AGENT)]
-        agent: String,
-        /// The CNI network of the host halves
-        #[arg(long, default_value = pod_node::DEFAULT_NETWORK)]
-        network: String,
+        #[command(flatten)]
+        node: Node,
     },
     /// The split pods of this node: each container, its side and its state
     List {
-        /// The DPU agent, on the node's control link: ADDRESS[:PORT]
-        #[arg(long, default_value = pod_node::DEFAULT_AGENT)]
-        agent: String,
-        /// The CNI network of the host halves
-        #[arg(long, default_value = pod_node::DEFAULT_NETWORK)]
-        network: String,
+        #[command(flatten)]
+        node: Node,
         /// Print JSON
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where this node's pods live: the DPU agent and the host halves' network.
+#[derive(Args)]
+pub(crate) struct Node {
+    /// The DPU agent, on the node's control link: ADDRESS[:PORT]
+    #[arg(long, default_value = pod_node::DEFAULT_AGENT)]
+    agent: String,
+    /// The CNI network of the host halves (xpu-cni, `"half": "host"`)
+    #[arg(long, default_value = pod_node::DEFAULT_NETWORK)]
+    network: String,
 }
 
 /// A manifest's text, from FILE or stdin (`-`).
@@ -133,8 +132,7 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
         }
         PodCommand::Apply {
             file,
-            agent,
-            network,
+            node,
             dpu_cpu,
             dpu_memory,
             crossing_us,
@@ -151,22 +149,14 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
             pod_node::apply(pod_node::Apply {
                 text: read_text(&file)?,
                 file,
-                agent,
-                network,
+                agent: node.agent,
+                network: node.network,
                 room,
                 crossing_us,
             })
         }
-        PodCommand::Delete {
-            name,
-            agent,
-            network,
-        } => pod_node::delete(&name, &agent, &network),
-        PodCommand::List {
-            agent,
-            network,
-            json,
-        } => pod_node::list(&agent, &network, json),
+        PodCommand::Delete { name, node } => pod_node::delete(&name, &node.agent, &node.network),
+        PodCommand::List { node, json } => pod_node::list(&node.agent, &node.network, json),
     }
 }
 

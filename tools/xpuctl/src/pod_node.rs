@@ -8,8 +8,10 @@
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream, ToSocketAddrs},
+    fs::OpenOptions,
+    io::{BufReader, Write},
+    net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs},
+    os::unix::fs::OpenOptionsExt,
     path::PathBuf,
     process::Command,
     time::Duration,
@@ -19,11 +21,11 @@ use serde_json::Value;
 use xpu_pod::{
     manifest::{self, PodManifest},
     node::{
-        read_reply, Capacity, HalfState, PodAddress, PodStatus, Reply, Request, AGENT_PORT,
-        MAX_LINE,
+        check_pod_name, printable, read_line, read_reply, Capacity, HalfState, PodAddress,
+        PodStatus, Reply, Request, AGENT_PORT,
     },
     plan::{plan, Limits, Plan},
-    podman::{half_state, pods},
+    podman::{failure, half_state, pods},
 };
 
 use crate::link::{err, Error};
@@ -46,19 +48,16 @@ fn podman(args: &[&str]) -> Result<String, Error> {
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    let said = String::from_utf8_lossy(&out.stderr);
-    let tail: Vec<&str> = said.lines().rev().take(4).collect();
-    Err(err(format!(
-        "podman {} failed ({}): {}",
-        args.first().copied().unwrap_or(""),
-        out.status,
-        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-    )))
+    Err(err(failure(args, &out.status.to_string(), &out.stderr)))
 }
 
 /// The agent's address: `HOST[:PORT]`, the port [`AGENT_PORT`] by default.
 fn agent_addr(agent: &str) -> Result<SocketAddr, Error> {
-    let with_port = if agent.parse::<SocketAddr>().is_ok() || agent.contains(':') {
+    // An address alone (IPv4 or IPv6) or a name takes the agent's port; one with a port
+    // (10.0.0.1:99, [fe80::1]:99, name:99) keeps it.
+    let with_port = if let Ok(ip) = agent.parse::<IpAddr>() {
+        SocketAddr::new(ip, AGENT_PORT).to_string()
+    } else if agent.contains(':') {
         agent.to_owned()
     } else {
         format!("{agent}:{AGENT_PORT}")
@@ -70,8 +69,9 @@ fn agent_addr(agent: &str) -> Result<SocketAddr, Error> {
         .ok_or_else(|| err(format!("--agent {agent}: not an address")))
 }
 
-/// Asks the DPU agent; its answer, an error reply made an error.
-fn ask(agent: SocketAddr, req: &Request) -> Result<Reply, Error> {
+/// Asks the DPU agent; its answer, a refusal (`Reply::Error`) among them. An error here is
+/// the exchange's: the agent may or may not have acted on the request.
+fn ask_raw(agent: SocketAddr, req: &Request) -> Result<Reply, Error> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         err(format!("the DPU agent at {agent}: {what}: {e}"))
     };
@@ -85,16 +85,14 @@ fn ask(agent: SocketAddr, req: &Request) -> Result<Reply, Error> {
     (&stream)
         .write_all(line.as_bytes())
         .map_err(|e| fail("cannot send", &e))?;
-    let mut answer = String::new();
-    BufReader::new(&stream)
-        .take(MAX_LINE as u64 + 1)
-        .read_line(&mut answer)
-        .map_err(|e| fail("no answer", &e))?;
-    if !answer.ends_with('\n') {
-        return Err(fail("answer", &"not one line of at most 1 MiB"));
-    }
-    match read_reply(answer.trim_end()).map_err(|e| fail("answer", &e))? {
-        Reply::Error(e) => Err(err(format!("the DPU: {e}"))),
+    let answer = read_line(BufReader::new(&stream)).map_err(|e| fail("answer", &e))?;
+    read_reply(&answer).map_err(|e| fail("answer", &printable(&e)))
+}
+
+/// Asks the DPU agent; its answer, a refusal made an error.
+fn ask(agent: SocketAddr, req: &Request) -> Result<Reply, Error> {
+    match ask_raw(agent, req)? {
+        Reply::Error(e) => Err(err(format!("the DPU: {}", printable(&e)))),
         r => Ok(r),
     }
 }
@@ -102,11 +100,19 @@ fn ask(agent: SocketAddr, req: &Request) -> Result<Reply, Error> {
 /// The pod's address on `network`, as podman has it from the CNI result of its infra
 /// container.
 fn pod_address(pod: &str, network: &str) -> Result<PodAddress, Error> {
-    let infra = podman(&["pod", "inspect", "--format", "{{.InfraContainerID}}", pod])?;
+    let infra = podman(&[
+        "pod",
+        "inspect",
+        "--format",
+        "{{.InfraContainerID}}",
+        "--",
+        pod,
+    ])?;
     let nets = podman(&[
         "inspect",
         "--format",
         "{{json .NetworkSettings.Networks}}",
+        "--",
         infra.trim(),
     ])?;
     let nets: BTreeMap<String, Value> = serde_json::from_str(nets.trim())
@@ -169,6 +175,14 @@ pub(crate) struct Apply {
 /// the other.
 pub(crate) fn apply(a: Apply) -> Result<(), Error> {
     let m = manifest::read(&a.text).map_err(|e| err(format!("{}: {e}", a.file.display())))?;
+    // The name goes to podman's command lines and a file's name: a name, nothing else.
+    check_pod_name(&m.name).map_err(err)?;
+    if podman(&["pod", "exists", "--", &m.name]).is_ok() {
+        return Err(err(format!(
+            "pod {} is already on this host: `xpuctl pod delete {}` first",
+            m.name, m.name
+        )));
+    }
     let agent = agent_addr(&a.agent)?;
     let room = match a.room {
         Some(r) => r,
@@ -178,29 +192,17 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
         },
     };
     let h = halves(&m, room, a.crossing_us)?;
-    if podman(&["pod", "exists", &m.name]).is_ok() {
-        return Err(err(format!(
-            "pod {} is already on this host: `xpuctl pod delete {}` first",
-            m.name, m.name
-        )));
-    }
-    let file =
-        std::env::temp_dir().join(format!("xpuctl-pod-{}-{}.yaml", m.name, std::process::id()));
-    std::fs::write(&file, &h.host)
-        .map_err(|e| err(format!("cannot write {}: {e}", file.display())))?;
-    let path = file.to_string_lossy().into_owned();
-    let played = podman(&["kube", "play", "--network", &a.network, &path]);
-    let _ = std::fs::remove_file(&file);
-    let undo_host = || podman(&["pod", "rm", "--force", "--ignore", "--time", "0", &m.name]);
-    if let Err(e) = played {
-        let _ = undo_host();
-        return Err(err(format!("pod {}: the host half: {e}", m.name)));
-    }
-    let address = match pod_address(&m.name, &a.network) {
+    let played = play_host_half(&m.name, &h.host, &a.network);
+    let undo_host = || {
+        podman(&[
+            "pod", "rm", "--force", "--ignore", "--time", "0", "--", &m.name,
+        ])
+    };
+    let address = match played.and_then(|()| pod_address(&m.name, &a.network)) {
         Ok(addr) => addr,
         Err(e) => {
             let _ = undo_host();
-            return Err(e);
+            return Err(err(format!("pod {}: the host half: {e}", m.name)));
         }
     };
     let req = Request::Apply {
@@ -208,12 +210,34 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
         address,
         manifest: h.dpu,
     };
-    if let Err(e) = ask(agent, &req) {
+    let failed = match ask_raw(agent, &req) {
+        Ok(Reply::Done) => None,
+        Ok(Reply::Error(e)) => Some(format!("the DPU refused it: {}", printable(&e))),
+        Ok(r) => Some(format!("the DPU agent answered {r:?}")),
+        // The agent may have made the half before the exchange broke: it is asked to remove
+        // it (a delete of a half it does not have is done at once).
+        Err(e) => {
+            let removed = match ask(
+                agent,
+                &Request::Delete {
+                    pod: m.name.clone(),
+                },
+            ) {
+                Ok(_) => "the DPU half, if any, is removed",
+                Err(_) => "a DPU half may remain (`xpuctl pod delete` removes it)",
+            };
+            Some(format!("{e}; {removed}"))
+        }
+    };
+    if let Some(why) = failed {
         let undone = match undo_host() {
             Ok(_) => "the host half is removed".to_owned(),
             Err(u) => format!("the host half could not be removed: {u}"),
         };
-        return Err(err(format!("pod {}: the DPU half: {e}; {undone}", m.name)));
+        return Err(err(format!(
+            "pod {}: the DPU half: {why}; {undone}",
+            m.name
+        )));
     }
     let side = |s| {
         h.plan
@@ -234,10 +258,35 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
     Ok(())
 }
 
+/// Starts the host half (`podman kube play`) from `manifest`, through a file of its own
+/// (made anew, readable by root only: the name is predictable).
+fn play_host_half(pod: &str, manifest: &str, network: &str) -> Result<(), Error> {
+    let file = std::env::temp_dir().join(format!("xpuctl-pod-{pod}-{}.yaml", std::process::id()));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)
+        .and_then(|mut f| f.write_all(manifest.as_bytes()))
+        .map_err(|e| err(format!("cannot write {}: {e}", file.display())))?;
+    let path = file.to_string_lossy().into_owned();
+    let played = podman(&["kube", "play", "--network", network, "--", &path]);
+    let _ = std::fs::remove_file(&file);
+    played.map(|_| ())
+}
+
 /// `pod delete`: the DPU half, then the host half; done also for a half already gone. The
 /// host half goes even when the DPU cannot be reached, and the error says what is left.
 pub(crate) fn delete(pod: &str, agent: &str, network: &str) -> Result<(), Error> {
-    xpu_pod::node::check_pod_name(pod).map_err(err)?;
+    check_pod_name(pod).map_err(err)?;
+    // Only a pod of the split network is this command's to remove: looked at before anything
+    // goes.
+    let mine = host_pods(network)?.iter().any(|(p, _)| p == pod);
+    if !mine && podman(&["pod", "exists", "--", pod]).is_ok() {
+        return Err(err(format!(
+            "pod {pod} is not on network {network}: not xpuctl's to delete"
+        )));
+    }
     let dpu = agent_addr(agent).and_then(|a| {
         ask(
             a,
@@ -246,15 +295,7 @@ pub(crate) fn delete(pod: &str, agent: &str, network: &str) -> Result<(), Error>
             },
         )
     });
-    // Only a pod of the split network is this command's to remove.
-    let mine = host_pods(network)?.iter().any(|(p, _)| p == pod);
-    let other = !mine && podman(&["pod", "exists", pod]).is_ok();
-    if other {
-        return Err(err(format!(
-            "pod {pod} is not on network {network}: not xpuctl's to delete"
-        )));
-    }
-    podman(&["pod", "rm", "--force", "--ignore", "--time", "0", pod])?;
+    podman(&["pod", "rm", "--force", "--ignore", "--time", "0", "--", pod])?;
     dpu.map(|_| ()).map_err(|e| {
         err(format!(
             "pod {pod}: the host half is removed; the DPU half may remain: {e}"
