@@ -79,11 +79,12 @@ test_version_and_bad_input() {
 
 # The pod's two halves, each made by its node's plugin; then CHECK, the pool, DEL.
 test_add_check_del() {
-	local h d out
+	local h d out added other
 	setup_cni
 	h=$(xpu_netns podh) && d=$(xpu_netns podd) || fail "cannot create namespaces"
 	out=$(cni ADD pod1 "/run/netns/$h" eth0 "$(conf host)") || fail "host ADD: $out"
 	echo "host ADD: $out"
+	added=$out
 	[ "$(echo "$out" | json 'j["interfaces"][0]["name"] + " " + j["interfaces"][0]["sandbox"]')" = "eth0 /run/netns/$h" ] ||
 		fail "host ADD: interfaces: $out"
 	[ "$(echo "$out" | json 'j["ips"][0]["address"] + " " + j["routes"][0]["dst"] + " " + j["routes"][0]["gw"]')" = "$POD_ADDR/32 0.0.0.0/0 169.254.1.1" ] ||
@@ -110,6 +111,15 @@ test_add_check_del() {
 		fail "CHECK (host) after both halves: $(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)")"
 	slowwait 15 cni_ok CHECK pod1 "/run/netns/$d" eth0 "$(conf dpu)" ||
 		fail "CHECK (DPU): $(cni CHECK pod1 "/run/netns/$d" eth0 "$(conf dpu)")"
+	# CHECK holds the attachment to the result of its ADD, which the runtime passes
+	# (prevResult): the result itself passes, one with another address is refused (102).
+	cni_ok CHECK pod1 "/run/netns/$h" eth0 "$(conf host "\"prevResult\":$added,")" ||
+		fail "CHECK against its ADD's result: $(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host "\"prevResult\":$added,")")"
+	other=$(printf '%s' "$added" | sed "s|\"$POD_ADDR/32\"|\"10.244.1.99/32\"|")
+	[ "$other" != "$added" ] || fail "no address to change in $added"
+	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host "\"prevResult\":$other,")") &&
+		fail "CHECK passed against a result with another address"
+	[ "$(error_code "$out")" = 102 ] || fail "CHECK against a result with another address: $out"
 	# Split and paired: a program on the host half reaches one on the DPU half over localhost.
 	ip netns exec "$d" xpuctl port add 9090 || fail "port add"
 	ip netns exec "$d" sh -c 'echo dpu-half | timeout 30 nc -N -l 127.0.0.1 9090 >/dev/null 2>&1' &

@@ -14,7 +14,10 @@
 # host, Envoy and Prometheus go to the DPU. Then, with no port registered by hand: the
 # application reaches Envoy's port over localhost and Envoy the application's (both ways
 # across the link), Prometheus on the DPU scrapes the application on the host, `xpuctl pod
-# list` shows each container's side; `xpuctl pod delete` leaves nothing on either side.
+# list` shows each container's side. The DPU's side restarts (its agent, with its state kept,
+# and the runtime without the pod): the host lists the DPU half lost, then, the agent
+# restarted with --restore, the half is back and the ports with it. `xpuctl pod delete` leaves nothing on
+# either side.
 #
 # Prints KTAP; exits non-zero on a failure.
 set -uo pipefail
@@ -41,7 +44,10 @@ cases=(
 	"host: localhost across the halves, the application to Envoy (DPU) to the application (host)"
 	"host: ports follow sockets, none registered by hand (8080 host, 9080 and 9090 DPU)"
 	"dpu: Prometheus on the DPU scrapes the application on the host over localhost"
+	"dpu: pod measure reads the half's use from its cgroups, pod plan --usage plans from it"
 	"host: pod list shows each container's side and state"
+	"host: after a DPU restart that lost the pod, pod list shows its DPU half lost"
+	"host: a DPU restart with --restore makes the DPU half again, localhost across it again"
 	"host: pod delete leaves nothing (containers, namespace, link, records, agents)"
 	"dpu: pod delete leaves nothing (containers, namespace, link, records, agents)"
 )
@@ -92,9 +98,9 @@ vm() { # vm NAME SCRIPT
 node_up=$(cat <<'GUEST'
 ok() { echo "podvms: ok $1"; }
 bad() { echo "podvms: FAIL $1: $2"; }
-wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
-	local n=$(($1 * 2)); shift
-	until "$@" >/dev/null 2>&1; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.5; done
+wait_for() { # wait_for SECONDS CMD...: until CMD succeeds, SECONDS at most (CMD's own time counts)
+	local end=$(($(date +%s) + $1)); shift
+	until "$@" >/dev/null 2>&1; do [ "$(date +%s)" -lt "$end" ] || return 1; sleep 0.5; done
 }
 modprobe xpu || { echo "podvms: cannot load xpu"; exit 1; }
 ctl=$(ls /sys/bus/pci/devices/0000:00:10.0/net 2>/dev/null)
@@ -165,6 +171,8 @@ else
 	bad "$c" "no page through Envoy: $(podman exec web-app wget -qO- http://127.0.0.1:9080/ 2>&1 | tail -1); ports: $(inpod xpuctl port list | tr '\n' ' ')"
 fi
 c="host: ports follow sockets, none registered by hand (8080 host, 9080 and 9090 DPU)"
+# Prometheus may still be starting.
+wait_for 180 sh -c "nsenter --net='$netns' xpuctl splitns show | grep -Eqx ' +9090 dpu'"
 ports=$(inpod xpuctl splitns show 2>&1)
 echo "$ports"
 # This half's claims say how they are held; the other half's are only its.
@@ -186,9 +194,31 @@ if echo "$list" | grep -Eq '^web +host +running +app +running' &&
 else
 	bad "$c" "$(echo "$list" | tr '\n' ' ')"
 fi
-# The DPU checks its scrapes before the pod goes.
-wait_for 240 sh -c 'socat -u OPEN:/dev/null TCP:192.168.100.2:7781' ||
-	echo "podvms: the DPU did not say it was done with the pod"
+c="host: after a DPU restart that lost the pod, pod list shows its DPU half lost"
+# The DPU, done with its scrapes, restarts when told (7781).
+lost=
+if ! wait_for 420 socat -u OPEN:/dev/null TCP:192.168.100.2:7781; then
+	bad "$c" "the DPU did not take the word to restart"
+elif wait_for 180 sh -c 'xpuctl pod list | grep -Eq "^web +dpu +lost "'; then
+	ok "$c"
+	lost=1
+else
+	bad "$c" "$(xpuctl pod list 2>&1 | tr '\n' ' ')"
+fi
+c="host: a DPU restart with --restore makes the DPU half again, localhost across it again"
+# The DPU restarts its agent with --restore when told (7783). Only a half seen lost tells
+# that it came back.
+if ! wait_for 60 socat -u OPEN:/dev/null TCP:192.168.100.2:7783; then
+	bad "$c" "the DPU did not take the word to restore"
+elif [ -z "$lost" ]; then
+	bad "$c" "no half seen lost, none to see made again"
+elif ! wait_for 600 sh -c '[ "$(xpuctl pod list --json | grep -o "\"state\":\"running\"" | wc -l)" = 3 ]'; then
+	bad "$c" "not back: $(xpuctl pod list 2>&1 | tr '\n' ' ')"
+elif ! wait_for 240 sh -c 'podman exec web-app wget -qO- http://127.0.0.1:9080/ | grep -q "hello from the application"'; then
+	bad "$c" "no page through Envoy: $(podman exec web-app wget -qO- http://127.0.0.1:9080/ 2>&1 | tail -1); ports: $(inpod xpuctl port list | tr '\n' ' ')"
+else
+	ok "$c"
+fi
 c="host: pod delete leaves nothing (containers, namespace, link, records, agents)"
 if ! out=$(xpuctl pod delete web 2>&1); then
 	bad "$c" "$out"
@@ -216,10 +246,14 @@ vm dpu "CTL=192.168.100.2 NET=xpu-dpu CONFLIST='$dpu_conf' ENVOY_DIR=$envoy_dir
 $node_up
 $(cat <<'GUEST'
 # The halves may mount the sidecars' binaries and their configurations, nothing else.
-xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /run/xpu-agent \
-	--allow-host-path "$ENVOY_DIR" --allow-host-path /usr/bin/prometheus \
-	--allow-host-path "$XPU_ROOT/tools/lab" --allow-host-path "$XPU_ROOT/kselftest" \
-	>/tmp/agent.log 2>&1 &
+agent() { # agent [--restore]: the DPU agent, in the background
+	xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /run/xpu-agent \
+		--allow-host-path "$ENVOY_DIR" --allow-host-path /usr/bin/prometheus \
+		--allow-host-path "$XPU_ROOT/tools/lab" --allow-host-path "$XPU_ROOT/kselftest" \
+		"$@" >>/tmp/agent.log 2>&1 &
+	agent_pid=$!
+}
+agent
 wait_for 900 podman pod exists web || { echo "podvms: no pod came"; cat /tmp/agent.log; exit 1; }
 c="dpu: Prometheus on the DPU scrapes the application on the host over localhost"
 query() { podman exec web-metrics wget -qO- "http://127.0.0.1:9090/api/v1/query?query=$1"; }
@@ -228,8 +262,32 @@ if wait_for 240 sh -c "podman exec web-metrics wget -qO- 'http://127.0.0.1:9090/
 else
 	bad "$c" "up: $(query up 2>&1 | tail -1); $(podman logs --tail 3 web-metrics 2>&1 | tr '\n' ' ')"
 fi
-# Done with the pod: the host may delete it.
-socat -u TCP-LISTEN:7781,bind=192.168.100.2 OPEN:/dev/null
+c="dpu: pod measure reads the half's use from its cgroups, pod plan --usage plans from it"
+sed -e "s|@XPU_ROOT@|$XPU_ROOT|g" -e "s|@ENVOY_DIR@|$ENVOY_DIR|g" "$XPU_ROOT/tools/lab/pod-web.yaml" >/tmp/pod-web.yaml
+if ! xpuctl pod measure web --seconds 5 --json >/tmp/usage.json 2>/tmp/measure.err; then
+	bad "$c" "$(cat /tmp/measure.err)"
+elif ! grep -Eq '"name":"istio-proxy","cpu":"[0-9]+m","memory":"[1-9][0-9]*Mi"' /tmp/usage.json ||
+	! grep -Eq '"name":"metrics","cpu":"[0-9]+m","memory":"[1-9][0-9]*Mi"' /tmp/usage.json; then
+	bad "$c" "measured: $(cat /tmp/usage.json)"
+elif ! plan=$(xpuctl pod plan /tmp/pod-web.yaml --usage /tmp/usage.json --dpu-cpu 2 --dpu-memory 1Gi 2>&1); then
+	bad "$c" "$plan"
+else
+	cat /tmp/usage.json; echo "$plan"
+	echo "$plan" | grep -Eq '^istio-proxy +[a-z]+ .* measured ' &&
+		echo "$plan" | grep -Eq '^metrics +[a-z]+ .* measured ' &&
+		echo "$plan" | grep -Eq '^app +host .* requests ' && ok "$c" || bad "$c" "$(echo "$plan" | tr '\n' ' ')"
+fi
+# When the host says (7781), a restart: the agent stops, the runtime loses the pod (removed,
+# its CNI DEL run), the agent comes back with its records and reports the half lost.
+timeout 900 socat -u TCP-LISTEN:7781,bind=192.168.100.2 OPEN:/dev/null
+kill "$agent_pid"; wait "$agent_pid"
+podman pod rm --force --time 0 web >/dev/null
+agent
+# Then, when the host has seen it lost (7783), a restart that makes the half again.
+timeout 300 socat -u TCP-LISTEN:7783,bind=192.168.100.2 OPEN:/dev/null
+kill "$agent_pid"; wait "$agent_pid"
+agent --restore
+wait_for 600 podman pod exists web || echo "podvms: the agent did not make the pod again"
 c="dpu: pod delete leaves nothing (containers, namespace, link, records, agents)"
 wait_for 300 sh -c '! podman pod exists web' || { bad "$c" "the pod is still here"; exit 1; }
 left=$(nothing_left)

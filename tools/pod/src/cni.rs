@@ -7,7 +7,7 @@
 use std::{
     collections::BTreeMap,
     fmt,
-    net::{Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::PathBuf,
 };
 
@@ -37,6 +37,8 @@ pub enum Code {
     NoFreeLink = 100,
     /// The link, the namespace or the split failed in the kernel.
     Kernel = 101,
+    /// CHECK: the attachment is not what the result of its ADD (prevResult) says.
+    NotAsAdded = 102,
 }
 
 /// The error object, printed on stdout with a non-zero exit.
@@ -473,8 +475,51 @@ impl Record {
     }
 }
 
+/// CHECK against the result the runtime keeps of the ADD (prevResult): the record's link is
+/// among its interfaces, in the pod's namespace, and the pod's addresses among its IPs. The
+/// spec has CHECK hold the attachment to that result: a runtime that lost track of the pod, or
+/// a plugin before this one that changed it, shows here.
+pub fn check_prev_result(prev: &CniResult, r: &Record) -> Result<(), CniError> {
+    let mismatch = |what: String| CniError::new(Code::NotAsAdded, what);
+    let netns = r.netns.to_string_lossy();
+    if !prev
+        .interfaces
+        .iter()
+        .any(|i| i.name == r.pod_name && i.sandbox == netns)
+    {
+        return Err(mismatch(format!(
+            "the result of ADD has no interface {} in {netns}",
+            r.pod_name
+        )));
+    }
+    let hosts: Vec<&str> = prev
+        .ips
+        .iter()
+        .map(|ip| {
+            ip.address
+                .split_once('/')
+                .map_or(ip.address.as_str(), |(a, _)| a)
+        })
+        .collect();
+    let has = |a: IpAddr| hosts.iter().any(|h| h.parse::<IpAddr>() == Ok(a));
+    if !has(IpAddr::V4(r.addr)) {
+        return Err(mismatch(format!(
+            "the result of ADD does not give the pod its address {}",
+            r.addr
+        )));
+    }
+    if let Some(a6) = r.addr6.filter(|a| !has(IpAddr::V6(*a))) {
+        return Err(mismatch(format!(
+            "the result of ADD does not give the pod its address {a6}"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use rstest::rstest;
+
     use super::*;
 
     fn vars<'a>(kv: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
@@ -630,5 +675,74 @@ mod tests {
             pod_addresses(&only6).map_err(|e| e.code),
             Err(Code::InvalidConfig as u32)
         );
+    }
+
+    fn record(addr6: Option<&str>) -> Record {
+        Record {
+            container_id: "c1".into(),
+            ifname: "eth0".into(),
+            netns: "/run/netns/pod1".into(),
+            device: "0000:00:04.0".into(),
+            home_name: "xpu0".into(),
+            pod_name: "eth0".into(),
+            half: Half::Host,
+            addr: "10.244.1.5".parse().expect("v4"),
+            addr6: addr6.map(|a| a.parse().expect("v6")),
+            ipam: true,
+            agent_pid: None,
+        }
+    }
+
+    const ADDED: &str = r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/run/netns/pod1"}],"ips":[{"address":"10.244.1.5/32","interface":0},{"address":"fd00::5/128","interface":0}]}"#;
+
+    #[rstest]
+    #[case::as_added(ADDED, None, None)]
+    #[case::with_ipv6(ADDED, Some("fd00::5"), None)]
+    // Chained: the plugin before gave the pod its interface; this one's link is among them.
+    #[case::chained(
+        r#"{"cniVersion":"1.0.0","interfaces":[{"name":"veth1"},{"name":"eth0","sandbox":"/run/netns/pod1"}],"ips":[{"address":"10.244.1.5/24"}]}"#,
+        None,
+        None
+    )]
+    #[case::other_interface(
+        r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth1","sandbox":"/run/netns/pod1"}],"ips":[{"address":"10.244.1.5/32"}]}"#,
+        None,
+        Some("no interface eth0")
+    )]
+    // An interface without a sandbox is the host's, not the pod's.
+    #[case::on_the_host(
+        r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0"}],"ips":[{"address":"10.244.1.5/32"}]}"#,
+        None,
+        Some("no interface eth0")
+    )]
+    #[case::other_namespace(
+        r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/run/netns/pod2"}],"ips":[{"address":"10.244.1.5/32"}]}"#,
+        None,
+        Some("no interface eth0")
+    )]
+    #[case::other_address(
+        r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/run/netns/pod1"}],"ips":[{"address":"10.244.1.6/32"}]}"#,
+        None,
+        Some("address 10.244.1.5")
+    )]
+    #[case::no_ipv6(
+        r#"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/run/netns/pod1"}],"ips":[{"address":"10.244.1.5/32"}]}"#,
+        Some("fd00::5"),
+        Some("address fd00::5")
+    )]
+    fn check_holds_the_attachment_to_its_result(
+        #[case] prev: &str,
+        #[case] addr6: Option<&str>,
+        #[case] refused: Option<&str>,
+    ) {
+        let prev: CniResult = serde_json::from_str(prev).expect("a result");
+        match (check_prev_result(&prev, &record(addr6)), refused) {
+            (Ok(()), None) => {}
+            (Err(e), Some(why)) => {
+                assert_eq!(e.code, Code::NotAsAdded as u32);
+                assert!(e.msg.contains(why), "{}", e.msg);
+            }
+            (got, want) => panic!("{got:?}, expected {want:?}"),
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! HeteroK8s's pod logic, pure and tested in userspace: which of a Kubernetes pod's containers
 //! run on the DPU. [`manifest`] reads a Pod manifest into what [`plan`] decides on, with the
 //! resource quantities of [`quantity`]; [`cni`] is the CNI protocol the split pod's plugin speaks;
-//! [`node`] what a node's host and DPU sides say of its pods, and [`podman`] what the runtime says.
+//! [`node`] what a node's host and DPU sides say of its pods, and [`podman`] what the runtime says;
+//! [`usage`] what a trial run's containers used, which the planner may take for their requests.
 
 pub mod cni;
 pub mod manifest;
@@ -10,3 +11,4 @@ pub mod node;
 pub mod plan;
 pub mod podman;
 pub mod quantity;
+pub mod usage;

@@ -14,6 +14,8 @@ pub struct RuntimePod {
     pub networks: Vec<String>,
     /// Its containers but the infra container, by their manifest's names.
     pub containers: Vec<ContainerStatus>,
+    /// Their IDs, in the same order (what finds a container whatever its name).
+    pub container_ids: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -46,20 +48,24 @@ pub fn pods(json: &str) -> Result<Vec<RuntimePod>, String> {
         .into_iter()
         .map(|p| {
             let prefix = format!("{}-", p.name);
-            let containers = p
+            let (containers, container_ids) = p
                 .containers
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|c| c.id != p.infra_id)
-                .map(|c| ContainerStatus {
-                    name: c.names.strip_prefix(&prefix).unwrap_or(&c.names).to_owned(),
-                    state: c.status.to_lowercase(),
+                .map(|c| {
+                    let status = ContainerStatus {
+                        name: c.names.strip_prefix(&prefix).unwrap_or(&c.names).to_owned(),
+                        state: c.status.to_lowercase(),
+                    };
+                    (status, c.id)
                 })
-                .collect();
+                .unzip();
             RuntimePod {
                 name: p.name,
                 networks: p.networks.unwrap_or_default(),
                 containers,
+                container_ids,
             }
         })
         .collect())
@@ -117,6 +123,7 @@ mod tests {
         assert_eq!(p[0].networks, ["xpu-dpu"]);
         let names: Vec<_> = p[0].containers.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["envoy", "metrics"]);
+        assert_eq!(p[0].container_ids, ["bbb", "ccc"]);
         assert_eq!(half_state(&p[0].containers), HalfState::Degraded);
         // Not made by kube play: the name stays whole; states compare in lower case.
         assert_eq!(p[1].containers[0].name, "other");

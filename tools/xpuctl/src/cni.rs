@@ -726,8 +726,9 @@ fn del(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniErr
         .map_err(|e| CniError::new(Code::Io, format!("cannot remove {}: {e}", file.display())))
 }
 
-/// CHECK: the attachment is as ADD made it, and the pod is split with its peer half there.
-fn check(env: &Env, _conf: &NetConf, dir: &Path) -> Result<(), CniError> {
+/// CHECK: the attachment is as ADD made it (and as the result of ADD the runtime passes says),
+/// and the pod is split with its peer half there.
+fn check(env: &Env, conf: &NetConf, dir: &Path) -> Result<(), CniError> {
     let file = dir.join(Record::file_name(&env.container_id, &env.ifname));
     let r = read_record(&file)?.ok_or_else(|| {
         CniError::new(
@@ -738,6 +739,12 @@ fn check(env: &Env, _conf: &NetConf, dir: &Path) -> Result<(), CniError> {
             ),
         )
     })?;
+    if let Some(prev) = &conf.prev_result {
+        let prev: CniResult = serde_json::from_value(prev.clone()).map_err(|e| {
+            CniError::new(Code::Decode, format!("prevResult is not a CNI result: {e}"))
+        })?;
+        cni::check_prev_result(&prev, &r)?;
+    }
     let netns = env.netns.as_deref().unwrap_or(&r.netns);
     let _in = InNetns::enter(netns)?;
     let index = ifindex(&r.pod_name)

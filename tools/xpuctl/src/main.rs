@@ -12,6 +12,7 @@ mod intercept;
 mod link;
 mod pod;
 mod pod_node;
+mod pod_usage;
 mod sockets;
 mod splitns;
 mod stats;

@@ -2,8 +2,9 @@
 
 //! `xpuctl pod`: a Kubernetes pod's containers across the host and the DPU (HeteroK8s).
 //! `plan` prints where the offload planner puts each container of a Pod manifest, and why
-//! (the manifest's annotations and the planner: the `xpu-pod` crate); `apply`, `delete` and
-//! `list` run pods across the host and the DPU (`pod_node`).
+//! (the manifest's annotations and the planner: the `xpu-pod` crate), from the containers'
+//! requests or from what `measure` saw them use (`pod_usage`); `apply`, `delete` and `list`
+//! run pods across the host and the DPU (`pod_node`).
 
 use std::{
     fs,
@@ -15,13 +16,13 @@ use xpu_pod::{
     manifest,
     node::Capacity,
     plan::{plan, Limits, Plan},
-    quantity,
+    quantity, usage,
 };
 
 use crate::{
     json_escape,
     link::{err, Error},
-    pod_node,
+    pod_node, pod_usage,
 };
 
 #[derive(Subcommand)]
@@ -41,7 +42,23 @@ pub(crate) enum PodCommand {
         /// `make bench-link` measures)
         #[arg(long, default_value_t = 5)]
         crossing_us: u64,
+        /// What a trial run of the pod used (`pod measure --json`): the containers it names
+        /// are planned from it rather than from their requests
+        #[arg(long, value_name = "FILE")]
+        usage: Option<PathBuf>,
         /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// What a pod's containers use, from their cgroups, over a trial run of the pod under this
+    /// node's podman: CPU (millicores) and the most memory each held, for `plan --usage`
+    Measure {
+        /// The pod's name
+        name: String,
+        /// How long to measure, seconds
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Print JSON (what `plan --usage` reads)
         #[arg(long)]
         json: bool,
     },
@@ -109,10 +126,20 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
             dpu_cpu,
             dpu_memory,
             crossing_us,
+            usage,
             json,
         } => {
             let text = read_text(&file)?;
-            let m = manifest::read(&text).map_err(|e| err(format!("{}: {e}", file.display())))?;
+            let mut m =
+                manifest::read(&text).map_err(|e| err(format!("{}: {e}", file.display())))?;
+            let measured = match usage {
+                Some(f) => {
+                    let u = pod_usage::read(&f)?;
+                    usage::apply(&m.name, &mut m.containers, &u)
+                        .map_err(|e| err(format!("{}: {e}", f.display())))?
+                }
+                None => Vec::new(),
+            };
             let limits = Limits {
                 dpu_cpu_millis: quantity::cpu_millis(&dpu_cpu)
                     .map_err(|e| err(format!("--dpu-cpu: {e}")))?,
@@ -124,9 +151,25 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
             let p =
                 plan(&m.containers, &limits).map_err(|e| err(format!("pod {}: {e}", m.name)))?;
             if json {
-                println!("{}", plan_json(&m, &p));
+                println!("{}", plan_json(&m, &p, &measured));
             } else {
-                print!("{}", plan_text(&m, &p, &limits));
+                print!("{}", plan_text(&m, &p, &limits, &measured));
+            }
+            Ok(())
+        }
+        PodCommand::Measure {
+            name,
+            seconds,
+            json,
+        } => {
+            let u = pod_usage::measure(&name, seconds)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&u).map_err(|e| err(e.to_string()))?
+                );
+            } else {
+                print!("{}", pod_usage::usage_text(&u));
             }
             Ok(())
         }
@@ -164,8 +207,9 @@ fn mib(bytes: u64) -> String {
     format!("{}Mi", bytes.div_ceil(1 << 20))
 }
 
-/// The plan as a table, with a line that sums it up.
-fn plan_text(m: &manifest::PodManifest, p: &Plan, l: &Limits) -> String {
+/// The plan as a table, with a line that sums it up; the CPU and memory of the `measured`
+/// containers are what a trial run used, the others' what they request.
+fn plan_text(m: &manifest::PodManifest, p: &Plan, l: &Limits, measured: &[String]) -> String {
     let budget = match m.latency_budget_us {
         Some(b) => format!("budget {b} us"),
         None => "no budget".to_owned(),
@@ -181,31 +225,38 @@ fn plan_text(m: &manifest::PodManifest, p: &Plan, l: &Limits) -> String {
         p.added_latency_us,
     );
     out.push_str(&format!(
-        "{:20} {:5} {:>7} {:>8}  WHY\n",
-        "CONTAINER", "SIDE", "CPU", "MEMORY"
+        "{:20} {:5} {:>7} {:>8} {:9} WHY\n",
+        "CONTAINER", "SIDE", "CPU", "MEMORY", "FROM"
     ));
     for (pl, c) in p.placements.iter().zip(&m.containers) {
+        let from = if measured.contains(&c.name) {
+            "measured"
+        } else {
+            "requests"
+        };
         out.push_str(&format!(
-            "{:20} {:5} {:>6}m {:>8}  {}\n",
+            "{:20} {:5} {:>6}m {:>8} {:9} {}\n",
             pl.name,
             pl.side.to_string(),
             c.cpu_millis,
             mib(c.mem_bytes),
+            from,
             pl.reason
         ));
     }
     out
 }
 
-fn plan_json(m: &manifest::PodManifest, p: &Plan) -> String {
+fn plan_json(m: &manifest::PodManifest, p: &Plan, measured: &[String]) -> String {
     let containers: Vec<String> = p
         .placements
         .iter()
         .map(|pl| {
             format!(
-                "{{\"name\":\"{}\",\"side\":\"{}\",\"why\":\"{}\"}}",
+                "{{\"name\":\"{}\",\"side\":\"{}\",\"measured\":{},\"why\":\"{}\"}}",
                 json_escape(&pl.name),
                 pl.side,
+                measured.contains(&pl.name),
                 json_escape(&pl.reason.to_string())
             )
         })
@@ -246,7 +297,8 @@ spec:
             crossing_us: 5,
         };
         let p = plan(&m.containers, &l).expect("a plan");
-        let text = plan_text(&m, &p, &l);
+        let measured = vec!["istio-proxy".to_owned()];
+        let text = plan_text(&m, &p, &l, &measured);
         assert!(
             text.starts_with("pod web: frees 1000m of host CPU;"),
             "{text}"
@@ -274,10 +326,12 @@ spec:
                 && line("agent").contains("needs 300m of DPU CPU, 0m left"),
             "{text}"
         );
-        let json = plan_json(&m, &p);
+        assert!(line("istio-proxy").contains(" measured "), "{text}");
+        assert!(line("app ").contains(" requests "), "{text}");
+        let json = plan_json(&m, &p, &measured);
         assert!(
             json.contains(
-                "{\"name\":\"istio-proxy\",\"side\":\"dpu\",\"why\":\"frees 1000m of host CPU\"}"
+                "{\"name\":\"istio-proxy\",\"side\":\"dpu\",\"measured\":true,\"why\":\"frees 1000m of host CPU\"}"
             ),
             "{json}"
         );

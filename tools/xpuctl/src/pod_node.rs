@@ -40,7 +40,7 @@ pub(crate) const DEFAULT_NETWORK: &str = "xpu-host";
 const AGENT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs `podman ARGS`; its stdout, or what it said went wrong.
-fn podman(args: &[&str]) -> Result<String, Error> {
+pub(crate) fn podman(args: &[&str]) -> Result<String, Error> {
     let out = Command::new("podman")
         .args(args)
         .output()
