@@ -22,6 +22,16 @@ conf() {
 		"$1" "$DATA" "$1" "${2:-}" "$POD_ADDR"
 }
 
+# conf_hl HALF [EXTRA_JSON]: the same with CNI's host-local IPAM, its leases in a directory of
+# this run, and conf_hl11 at CNI 1.1.
+conf_hl() {
+	printf '{"cniVersion":"1.0.0","name":"xpu-pods","type":"xpu-cni","half":"%s","dataDir":"%s/%s",%s"ipam":{"type":"host-local","ranges":[[{"subnet":"10.244.2.0/24"}]],"dataDir":"%s/leases"}}' \
+		"$1" "$DATA" "$1" "${2:-}" "$DATA"
+}
+conf_hl11() {
+	conf_hl "$@" | sed 's/"cniVersion":"1.0.0"/"cniVersion":"1.1.0"/'
+}
+
 # cni COMMAND ID NETNS IFNAME CONF: runs the plugin; its stdout, and its exit status.
 cni() {
 	printf '%s' "$5" | env CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS="$3" CNI_IFNAME="$4" \
@@ -51,6 +61,8 @@ error_code() {
 
 setup_cni() {
 	pci_sides
+	# The pool is the links no one uses: down (a case before may have left them up).
+	ip link set "$HDEV" down && ip link set "$DDEV" down || fail "cannot set the pool's links down"
 	[ -x "$CNI_DIR/static" ] || skip "CNI's static IPAM plugin is not installed ($CNI_DIR/static: containernetworking-plugins)"
 	DATA=$(mktemp -d /tmp/xpu-cni.XXXXXX)
 	BIN=$DATA/xpu-cni
@@ -79,12 +91,20 @@ test_version_and_bad_input() {
 
 # The pod's two halves, each made by its node's plugin; then CHECK, the pool, DEL.
 test_add_check_del() {
-	local h d out added other
+	local h d out added other hcheck dcheck
 	setup_cni
 	h=$(xpu_netns podh) && d=$(xpu_netns podd) || fail "cannot create namespaces"
+	# A link the node uses (up: its control link, say) is not the pool's (100).
+	ip link set "$HDEV" up || fail "cannot set $HDEV up"
+	out=$(cni ADD pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "ADD took a link that is up"
+	[ "$(error_code "$out")" = 100 ] || fail "ADD with the only host link up: $out"
+	ip link set "$HDEV" down || fail "cannot set $HDEV down"
 	out=$(cni ADD pod1 "/run/netns/$h" eth0 "$(conf host)") || fail "host ADD: $out"
 	echo "host ADD: $out"
 	added=$out
+	# CHECK's input: the configuration with the result of the ADD it checks (prevResult), as
+	# a runtime passes it.
+	hcheck=$(conf host "\"prevResult\":$added,")
 	[ "$(echo "$out" | json 'j["interfaces"][0]["name"] + " " + j["interfaces"][0]["sandbox"]')" = "eth0 /run/netns/$h" ] ||
 		fail "host ADD: interfaces: $out"
 	[ "$(echo "$out" | json 'j["ips"][0]["address"] + " " + j["routes"][0]["dst"] + " " + j["routes"][0]["gw"]')" = "$POD_ADDR/32 0.0.0.0/0 169.254.1.1" ] ||
@@ -101,20 +121,24 @@ test_add_check_del() {
 	out=$(cni ADD pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "ADD twice"
 	[ "$(error_code "$out")" = 7 ] || fail "ADD twice: $out"
 	# Alone, the host half is not paired: CHECK fails.
-	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "CHECK passed with no DPU half"
+	# Without the result of its ADD, CHECK is refused (7), as CNI's own plugins refuse it.
+	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "CHECK passed without prevResult"
+	[ "$(error_code "$out")" = 7 ] && echo "$out" | grep -q prevResult ||
+		fail "CHECK without prevResult: $out"
+	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$hcheck") && fail "CHECK passed with no DPU half"
 	[ "$(error_code "$out")" = 101 ] && echo "$out" | grep -q "not paired" ||
 		fail "CHECK with no DPU half: $out"
 	# The DPU node's plugin makes the other half.
 	out=$(cni ADD pod1 "/run/netns/$d" eth0 "$(conf dpu)") || fail "DPU ADD: $out"
+	dcheck=$(conf dpu "\"prevResult\":$out,")
 	ip -n "$d" -d link show eth0 | grep -q 'portname dpu' || fail "eth0 in the DPU half is not the DPU function"
-	slowwait 15 cni_ok CHECK pod1 "/run/netns/$h" eth0 "$(conf host)" ||
-		fail "CHECK (host) after both halves: $(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)")"
-	slowwait 15 cni_ok CHECK pod1 "/run/netns/$d" eth0 "$(conf dpu)" ||
-		fail "CHECK (DPU): $(cni CHECK pod1 "/run/netns/$d" eth0 "$(conf dpu)")"
-	# CHECK holds the attachment to the result of its ADD, which the runtime passes
-	# (prevResult): the result itself passes, one with another address is refused (102).
-	cni_ok CHECK pod1 "/run/netns/$h" eth0 "$(conf host "\"prevResult\":$added,")" ||
-		fail "CHECK against its ADD's result: $(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host "\"prevResult\":$added,")")"
+	# Paired; CHECK passes the static IPAM plugin's CHECK too (delegated).
+	slowwait 15 cni_ok CHECK pod1 "/run/netns/$h" eth0 "$hcheck" ||
+		fail "CHECK (host) after both halves: $(cni CHECK pod1 "/run/netns/$h" eth0 "$hcheck")"
+	slowwait 15 cni_ok CHECK pod1 "/run/netns/$d" eth0 "$dcheck" ||
+		fail "CHECK (DPU): $(cni CHECK pod1 "/run/netns/$d" eth0 "$dcheck")"
+	# CHECK holds the attachment to the result of its ADD: one with another address is
+	# refused (102).
 	other=$(printf '%s' "$added" | sed "s|\"$POD_ADDR/32\"|\"10.244.1.99/32\"|")
 	[ "$other" != "$added" ] || fail "no address to change in $added"
 	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host "\"prevResult\":$other,")") &&
@@ -133,7 +157,7 @@ test_add_check_del() {
 	[ "$(ip netns exec "$h" xpuctl splitns show)" = "not split" ] ||
 		fail "the host half is still split after DEL: $(ip netns exec "$h" xpuctl splitns show)"
 	cni DEL pod1 "/run/netns/$h" eth0 "$(conf host)" >/dev/null || fail "DEL twice"
-	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$(conf host)") && fail "CHECK after DEL"
+	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$hcheck") && fail "CHECK after DEL"
 	[ "$(error_code "$out")" = 3 ] || fail "CHECK after DEL: $out"
 	# The DPU half's namespace goes first (a runtime may do that): the kernel hands the link
 	# back to this namespace, and DEL gives it its name again.
@@ -143,23 +167,30 @@ test_add_check_del() {
 	out=$(cni STATUS "" "" "" "$(conf11 host)") || fail "STATUS with the link back: $out"
 }
 
-# GC removes what the runtime no longer lists; it keeps what it does.
+# GC removes what the runtime no longer lists, and has IPAM release its addresses; it keeps
+# what the runtime lists.
 test_gc() {
-	local h d out valid
+	local h d out valid gone
 	setup_cni
+	[ -x "$CNI_DIR/host-local" ] || skip "CNI's host-local IPAM plugin is not installed"
 	h=$(xpu_netns podh) && d=$(xpu_netns podd) || fail "cannot create namespaces"
 	cni ADD keep "/run/netns/$h" eth0 "$(conf host)" >/dev/null || fail "ADD keep"
-	cni ADD gone "/run/netns/$d" eth0 "$(conf dpu)" >/dev/null || fail "ADD gone"
+	gone=$(cni ADD gone "/run/netns/$d" eth0 "$(conf_hl dpu)") || fail "ADD gone: $gone"
+	# host-local leased it an address: a file named by the address names the attachment.
+	grep -rqs gone "$DATA/leases" || fail "host-local leased gone no address"
 	# Without the list of what is valid, GC refuses rather than remove everything.
 	out=$(cni GC "" "" "" "$(conf11 host)") && fail "GC without valid-attachments"
 	[ "$(error_code "$out")" = 7 ] || fail "GC without valid-attachments: $out"
 	valid='"cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}],'
-	for half in host dpu; do
-		out=$(cni GC "" "" "" "$(conf11 $half "$valid")") || fail "GC ($half): $out"
-	done
+	out=$(cni GC "" "" "" "$(conf11 host "$valid")") || fail "GC (host): $out"
+	out=$(cni GC "" "" "" "$(conf_hl11 dpu "$valid")") || fail "GC (DPU): $out"
 	slowwait 5 link_exists "$DDEV" || fail "GC left the DPU link of the unlisted pod"
 	link_exists "$HDEV" && fail "GC took the host link of a listed pod"
-	cni CHECK gone "/run/netns/$d" eth0 "$(conf dpu)" >/dev/null && fail "CHECK passed for a pod GC removed"
+	# Debian's host-local speaks CNI 1.0, older than GC: the plugin had it DEL gone's address.
+	grep -rqs gone "$DATA/leases" && fail "GC left gone's address leased: $(grep -rl gone "$DATA/leases")"
+	out=$(cni CHECK gone "/run/netns/$d" eth0 "$(conf_hl dpu "\"prevResult\":$gone,")") &&
+		fail "CHECK passed for a pod GC removed"
+	[ "$(error_code "$out")" = 3 ] || fail "CHECK of a pod GC removed: $out"
 	cni DEL keep "/run/netns/$h" eth0 "$(conf host)" >/dev/null || fail "DEL keep"
 	slowwait 5 link_exists "$HDEV" || fail "DEL did not return the host link"
 }

@@ -16,8 +16,9 @@
 # across the link), Prometheus on the DPU scrapes the application on the host, `xpuctl pod
 # list` shows each container's side. The DPU's side restarts (its agent, with its state kept,
 # and the runtime without the pod): the host lists the DPU half lost, then, the agent
-# restarted with --restore, the half is back and the ports with it. `xpuctl pod delete` leaves nothing on
-# either side.
+# restarted with --restore, the half is back and the ports with it. The host's runtime removes
+# the host half (podman pod rm): the DPU's agent removes the DPU half. `xpuctl pod delete`
+# leaves nothing on either side.
 #
 # Prints KTAP; exits non-zero on a failure.
 set -uo pipefail
@@ -45,9 +46,10 @@ cases=(
 	"host: ports follow sockets, none registered by hand (8080 host, 9080 and 9090 DPU)"
 	"dpu: Prometheus on the DPU scrapes the application on the host over localhost"
 	"dpu: pod measure reads the half's use from its cgroups, pod plan --usage plans from it"
-	"host: pod list shows each container's side and state"
+	"host: pod list shows each container's side and state, the DPU's unknown when it does not answer"
 	"host: after a DPU restart that lost the pod, pod list shows its DPU half lost"
 	"host: a DPU restart with --restore makes the DPU half again, localhost across it again"
+	"host: the runtime removes the host half (podman pod rm), and the DPU's agent the DPU half"
 	"host: pod delete leaves nothing (containers, namespace, link, records, agents)"
 	"dpu: pod delete leaves nothing (containers, namespace, link, records, agents)"
 )
@@ -182,7 +184,7 @@ if echo "$ports" | grep -Eqx ' +8080 host \(socket\)' && echo "$ports" | grep -E
 else
 	bad "$c" "$(echo "$ports" | tr '\n' ' ')"
 fi
-c="host: pod list shows each container's side and state"
+c="host: pod list shows each container's side and state, the DPU's unknown when it does not answer"
 # Prometheus may take a while to start: the list is read once everything runs.
 wait_for 180 sh -c '[ "$(xpuctl pod list --json | grep -o "\"state\":\"running\"" | wc -l)" = 3 ]'
 list=$(xpuctl pod list 2>&1)
@@ -190,7 +192,16 @@ echo "$list"
 if echo "$list" | grep -Eq '^web +host +running +app +running' &&
 	echo "$list" | grep -Eq '^web +dpu +running +istio-proxy +running' &&
 	echo "$list" | grep -Eq '^web +dpu +running +metrics +running'; then
-	ok "$c"
+	# An agent that does not answer (nothing on that port): the host's half all the same, the
+	# DPU's unknown, and a failure that says why.
+	if list=$(xpuctl pod list --agent 192.168.100.2:7799 2>&1); then
+		bad "$c" "pod list passed without the DPU: $(echo "$list" | tr '\n' ' ')"
+	elif echo "$list" | grep -Eq '^web +host +running +app +running' &&
+		echo "$list" | grep -Eq '^web +dpu +unknown ' && echo "$list" | grep -q 'cannot connect'; then
+		ok "$c"
+	else
+		bad "$c" "without the DPU: $(echo "$list" | tr '\n' ' ')"
+	fi
 else
 	bad "$c" "$(echo "$list" | tr '\n' ' ')"
 fi
@@ -219,8 +230,20 @@ elif ! wait_for 240 sh -c 'podman exec web-app wget -qO- http://127.0.0.1:9080/ 
 else
 	ok "$c"
 fi
+c="host: the runtime removes the host half (podman pod rm), and the DPU's agent the DPU half"
+# As a runtime would, behind xpuctl's back: the DPU half's peer says it unsplit.
+if ! out=$(podman pod rm --force --time 0 web 2>&1); then
+	bad "$c" "podman pod rm: $out"
+elif wait_for 180 sh -c 'xpuctl pod list >/tmp/list 2>&1 && ! grep -q "^web " /tmp/list'; then
+	ok "$c"
+else
+	bad "$c" "$(xpuctl pod list 2>&1 | tr '\n' ' ')"
+fi
 c="host: pod delete leaves nothing (containers, namespace, link, records, agents)"
-if ! out=$(xpuctl pod delete web 2>&1); then
+# The pod again, whole, for pod delete to remove.
+if ! out=$(xpuctl pod apply /tmp/pod-web.yaml 2>&1); then
+	bad "$c" "applied again: $out"
+elif ! out=$(xpuctl pod delete web 2>&1); then
 	bad "$c" "$out"
 elif ! out=$(xpuctl pod delete web 2>&1); then
 	bad "$c" "a second delete failed: $out"
@@ -228,8 +251,9 @@ else
 	left=$(nothing_left)
 	[ -z "$left" ] && ok "$c" || bad "$c" "$(echo "$left" | tr '\n' ' ')"
 fi
-# The DPU serves until the host is done with it.
-wait_for 60 socat -u OPEN:/dev/null TCP:192.168.100.2:7782
+# The DPU looks at what is left when told (7784), and serves until the host is done (7782).
+wait_for 60 socat -u OPEN:/dev/null TCP:192.168.100.2:7784
+wait_for 120 socat -u OPEN:/dev/null TCP:192.168.100.2:7782
 dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' && echo "podvms: the host kernel complained"
 echo "podvms: host done"
 GUEST
@@ -250,7 +274,7 @@ agent() { # agent [--restore]: the DPU agent, in the background
 	xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /run/xpu-agent \
 		--allow-host-path "$ENVOY_DIR" --allow-host-path /usr/bin/prometheus \
 		--allow-host-path "$XPU_ROOT/tools/lab" --allow-host-path "$XPU_ROOT/kselftest" \
-		"$@" >>/tmp/agent.log 2>&1 &
+		--reap-after 10 "$@" >>/tmp/agent.log 2>&1 &
 	agent_pid=$!
 }
 agent
@@ -288,12 +312,15 @@ timeout 300 socat -u TCP-LISTEN:7783,bind=192.168.100.2 OPEN:/dev/null
 kill "$agent_pid"; wait "$agent_pid"
 agent --restore
 wait_for 600 podman pod exists web || echo "podvms: the agent did not make the pod again"
+# The host removes its half by the runtime (the agent removes this one), applies the pod
+# again and deletes it; then it says so (7784).
+timeout 900 socat -u TCP-LISTEN:7784,bind=192.168.100.2 OPEN:/dev/null
 c="dpu: pod delete leaves nothing (containers, namespace, link, records, agents)"
-wait_for 300 sh -c '! podman pod exists web' || { bad "$c" "the pod is still here"; exit 1; }
+wait_for 60 sh -c '! podman pod exists web' || { bad "$c" "the pod is still here"; exit 1; }
 left=$(nothing_left)
 [ -z "$(ls /run/xpu-agent)" ] || left="$left agent records: $(ls /run/xpu-agent)"
 [ -z "$left" ] && ok "$c" || bad "$c" "$(echo "$left" | tr '\n' ' ')"
-# The agent stays for the host's second delete (of a pod already gone) until the host is done.
+# The agent stays until the host is done.
 timeout 300 socat -u TCP-LISTEN:7782,bind=192.168.100.2 OPEN:/dev/null
 cat /tmp/agent.log
 dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' && echo "podvms: the DPU kernel complained"

@@ -7,6 +7,7 @@ use std::{
     fs,
     io::ErrorKind,
     path::{Path, PathBuf},
+    process::Command,
 };
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,11 @@ use xpu_pod::{
     podman::{half_state, pods, RuntimePod},
 };
 
-use crate::{confine, podman::podman};
+use crate::{
+    confine,
+    podman::podman,
+    reap::{peer_of, Peer},
+};
 
 /// What the agent keeps of a half it made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +221,17 @@ impl Agent {
             .collect())
     }
 
+    /// The halves of the records that the runtime has (running or not).
+    pub(crate) fn running_halves(&self) -> Result<Vec<String>, String> {
+        let running = self.runtime_pods()?;
+        Ok(self
+            .records()
+            .into_iter()
+            .map(|(pod, _)| pod)
+            .filter(|pod| running.iter().any(|p| &p.name == pod))
+            .collect())
+    }
+
     /// Makes again the halves whose pods the runtime lost (the DPU restarted with its state
     /// directory): each pod, and how it went.
     pub(crate) fn restore(&self) -> Vec<(String, Result<(), String>)> {
@@ -232,6 +248,52 @@ impl Agent {
             })
             .collect()
     }
+}
+
+/// The network namespace (its path) of `pod`'s half, as podman has it: none when the pod or
+/// its namespace is gone.
+pub(crate) fn pod_netns(pod: &str) -> Option<String> {
+    let infra = podman(
+        &[
+            "pod",
+            "inspect",
+            "--format",
+            "{{.InfraContainerID}}",
+            "--",
+            pod,
+        ],
+        &[],
+    )
+    .ok()?;
+    let netns = podman(
+        &[
+            "container",
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.SandboxKey}}",
+            "--",
+            infra.trim(),
+        ],
+        &[],
+    )
+    .ok()?;
+    let netns = netns.trim();
+    (!netns.is_empty()).then(|| netns.to_owned())
+}
+
+/// What the split in `netns` says of its peer (the host half): none when it cannot be read
+/// (the namespace gone, or not split). Read there by the node's xpuctl (`splitns show
+/// --json`).
+pub(crate) fn peer_in(netns: &str) -> Option<Peer> {
+    let out = Command::new("nsenter")
+        .arg(format!("--net={netns}"))
+        .args(["xpuctl", "splitns", "show", "--json"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    peer_of(&String::from_utf8_lossy(&out.stdout))
 }
 
 fn read_record(path: &Path) -> Result<Record, String> {

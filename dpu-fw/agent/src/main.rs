@@ -5,7 +5,8 @@
 //! starts its containers with podman (`podman kube play`, on the CNI network whose plugin is
 //! xpu-cni's DPU half) at the host half's address, and removes them when asked. It keeps a
 //! record of every half it made, so that after a restart it reports the halves it lost, or
-//! makes them again (`--restore`).
+//! makes them again (`--restore`). A half whose host half is gone (removed on the host by the
+//! runtime, not by `xpuctl pod delete`) is removed too (`reap`).
 //!
 //! What the host asks for is a pod's half, not the DPU: a half that would reach past its pod
 //! (the DPU's namespaces, privileges, ports, files outside `--allow-host-path`) is refused
@@ -18,9 +19,17 @@
 mod confine;
 mod halves;
 mod podman;
+mod reap;
 mod serve;
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    thread,
+    time::Duration,
+};
 
 use clap::Parser;
 
@@ -44,6 +53,9 @@ struct Options {
     /// for each; none by default
     #[arg(long = "allow-host-path", value_name = "DIR")]
     host_paths: Vec<PathBuf>,
+    /// Remove a half whose peer (the host half) has not been split this many seconds; 0 never
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    reap_after: u64,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +74,12 @@ fn main() -> ExitCode {
                 Err(e) => eprintln!("xpu-dpu-agent: pod {pod}: lost: {e}"),
             }
         }
+    }
+    let agent = Arc::new(Mutex::new(agent));
+    if o.reap_after > 0 {
+        let a = Arc::clone(&agent);
+        let after = Duration::from_secs(o.reap_after);
+        thread::spawn(move || reap::run(&a, after));
     }
     match serve::serve(&agent, o.listen) {
         Ok(()) => ExitCode::SUCCESS,

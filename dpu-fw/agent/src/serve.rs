@@ -6,17 +6,18 @@
 use std::{
     io::{BufReader, Write},
     net::{SocketAddr, TcpListener, TcpStream},
+    sync::Mutex,
     time::Duration,
 };
 
 use xpu_pod::node::{read_line, read_request, Reply, Request};
 
-use crate::halves::Agent;
+use crate::{halves::Agent, reap::lock};
 
 /// How long a peer may take to send its request: one that stalls does not hold the agent.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) fn serve(agent: &Agent, listen: SocketAddr) -> Result<(), String> {
+pub(crate) fn serve(agent: &Mutex<Agent>, listen: SocketAddr) -> Result<(), String> {
     let listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     eprintln!("xpu-dpu-agent: listening on {listen}");
@@ -33,7 +34,7 @@ pub(crate) fn serve(agent: &Agent, listen: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
-fn answer(agent: &Agent, stream: TcpStream) -> Result<(), String> {
+fn answer(agent: &Mutex<Agent>, stream: TcpStream) -> Result<(), String> {
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "?".to_owned(), |a| a.to_string());
@@ -45,7 +46,7 @@ fn answer(agent: &Agent, stream: TcpStream) -> Result<(), String> {
         Err(e) => Reply::Error(format!("the request: {e}")),
         Ok(line) => match read_request(&line) {
             Err(e) => Reply::Error(e),
-            Ok(r) => handle(agent, r),
+            Ok(r) => handle(&lock(agent), r),
         },
     };
     if let Reply::Error(e) = &reply {

@@ -121,9 +121,9 @@ fn run(env: &Env, stdin: &[u8]) -> Result<Value, CniError> {
     let out = match env.command {
         Command::Add => add(env, &conf, &dir, stdin),
         Command::Del => del(env, &conf, &dir, stdin).map(|()| Value::Null),
-        Command::Check => check(env, &conf, &dir).map(|()| Value::Null),
-        Command::Status => status(&conf).map(|()| Value::Null),
-        Command::Gc => gc(&conf, &dir).map(|()| Value::Null),
+        Command::Check => check(env, &conf, &dir, stdin).map(|()| Value::Null),
+        Command::Status => status(env, &conf, stdin).map(|()| Value::Null),
+        Command::Gc => gc(env, &conf, &dir, stdin).map(|()| Value::Null),
         Command::Version => Ok(version_reply(Some(&version))),
     };
     drop(lock);
@@ -150,8 +150,19 @@ fn role_name(half: Half) -> &'static str {
     }
 }
 
+/// IFF_UP (linux/if.h): the flag of a link that is up.
+const IFF_UP: u32 = 0x1;
+
+/// Whether a link's `flags` (its sysfs file: hex, as the kernel prints them) say it is up.
+fn is_up(flags: &str) -> bool {
+    let hex = flags.trim().trim_start_matches("0x");
+    u32::from_str_radix(hex, 16).is_ok_and(|f| f & IFF_UP != 0)
+}
+
 /// The xpu PCI functions of `half`'s role in this namespace (of `names` only, if given), by
-/// name: the links no pod has.
+/// name: the links no pod has. A link that is up is not the pool's: the node uses it (its
+/// control link to the DPU, say), while a pool's link is down until a pod has it (and goes
+/// down again when it comes back: a link that moves between namespaces is closed).
 fn pool(half: Half, names: Option<&[String]>) -> Result<Vec<Link>, CniError> {
     let role = role_name(half);
     let dir = fs::read_dir("/sys/class/net")
@@ -164,6 +175,9 @@ fn pool(half: Half, names: Option<&[String]>) -> Result<Vec<Link>, CniError> {
             continue;
         }
         if names.is_some_and(|n| !n.contains(&name)) {
+            continue;
+        }
+        if fs::read_to_string(d.path().join("flags")).is_ok_and(|f| is_up(&f)) {
             continue;
         }
         let Some(device) = fs::read_link(d.path().join("device"))
@@ -180,8 +194,10 @@ fn pool(half: Half, names: Option<&[String]>) -> Result<Vec<Link>, CniError> {
     Ok(links)
 }
 
-/// STATUS: ready for an ADD if the pool has a link.
-fn status(conf: &NetConf) -> Result<(), CniError> {
+/// STATUS: ready for an ADD if the pool has a link and the IPAM plugin is ready. The spec has
+/// STATUS passed on to the IPAM plugin that serves ADD; one older than STATUS (below 1.1) has
+/// none, and is taken as ready, as libcni takes such a plugin.
+fn status(env: &Env, conf: &NetConf, stdin: &[u8]) -> Result<(), CniError> {
     if pool(conf.half, conf.links.as_deref())?.is_empty() {
         return Err(CniError::new(
             Code::NotAvailable,
@@ -190,6 +206,9 @@ fn status(conf: &NetConf) -> Result<(), CniError> {
                 role_name(conf.half)
             ),
         ));
+    }
+    if ipam_versions(env, conf)?.is_some_and(|v| v.contains(&conf.cni_version)) {
+        ipam(env, conf, "STATUS", stdin)?;
     }
     Ok(())
 }
@@ -287,13 +306,86 @@ fn setlink(
 // ---- IPAM ----------------------------------------------------------------------------------
 
 /// Runs the configuration's IPAM plugin for `command` with the same environment and stdin, as
-/// the spec's delegation does.
+/// the spec's delegation does: ADD's result; none for the other commands, or without IPAM.
 fn ipam(
     env: &Env,
     conf: &NetConf,
     command: &str,
     stdin: &[u8],
 ) -> Result<Option<CniResult>, CniError> {
+    let Some((kind, out)) = ipam_output(env, conf, command, stdin)? else {
+        return Ok(None);
+    };
+    if command != "ADD" {
+        return Ok(None);
+    }
+    serde_json::from_slice(&out).map(Some).map_err(|e| {
+        CniError::new(
+            Code::Decode,
+            format!("IPAM plugin {kind}: its result is not a CNI result: {e}"),
+        )
+    })
+}
+
+/// The CNI versions the configuration's IPAM plugin speaks (its VERSION); none without IPAM.
+fn ipam_versions(env: &Env, conf: &NetConf) -> Result<Option<Vec<String>>, CniError> {
+    let Some((kind, out)) = ipam_output(env, conf, "VERSION", br#"{"cniVersion":"1.0.0"}"#)? else {
+        return Ok(None);
+    };
+    let v: Value = serde_json::from_slice(&out).map_err(|e| {
+        CniError::new(
+            Code::Decode,
+            format!("IPAM plugin {kind}: its VERSION is not JSON: {e}"),
+        )
+    })?;
+    Ok(Some(
+        v.get("supportedVersions")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    ))
+}
+
+/// The network configuration `stdin` for a plugin that speaks only `versions`: at the newest
+/// of ours it speaks, without GC's list (a DEL's input, made for a plugin older than GC, as
+/// libcni makes one from its cache).
+fn for_versions(stdin: &[u8], versions: &[String]) -> Result<Vec<u8>, CniError> {
+    let version = cni::SUPPORTED_VERSIONS
+        .iter()
+        .rev()
+        .find(|v| versions.iter().any(|s| s == *v))
+        .ok_or_else(|| {
+            CniError::new(
+                Code::IncompatibleVersion,
+                format!(
+                    "the IPAM plugin speaks none of {} (it speaks {})",
+                    cni::SUPPORTED_VERSIONS.join(", "),
+                    versions.join(", ")
+                ),
+            )
+        })?;
+    let mut v: Value = serde_json::from_slice(stdin)
+        .map_err(|e| CniError::new(Code::Decode, format!("the configuration: {e}")))?;
+    let o = v
+        .as_object_mut()
+        .ok_or_else(|| CniError::new(Code::Decode, "the configuration is not an object"))?;
+    o.insert("cniVersion".to_owned(), Value::from(*version));
+    o.remove("cni.dev/valid-attachments");
+    serde_json::to_vec(&v).map_err(|e| CniError::new(Code::Decode, e.to_string()))
+}
+
+/// Runs the configuration's IPAM plugin for `command`: its type and stdout, none without IPAM.
+fn ipam_output(
+    env: &Env,
+    conf: &NetConf,
+    command: &str,
+    stdin: &[u8],
+) -> Result<Option<(String, Vec<u8>)>, CniError> {
     let Some(kind) = conf
         .ipam
         .as_ref()
@@ -356,15 +448,7 @@ fn ipam(
         ce.code = u32::try_from(code).unwrap_or(Code::Io as u32);
         return Err(ce);
     }
-    if command != "ADD" {
-        return Ok(None);
-    }
-    serde_json::from_slice(&out.stdout).map(Some).map_err(|e| {
-        CniError::new(
-            Code::Decode,
-            format!("IPAM plugin {kind}: its result is not a CNI result: {e}"),
-        )
-    })
+    Ok(Some((kind.to_owned(), out.stdout)))
 }
 
 // ---- ADD -----------------------------------------------------------------------------------
@@ -728,7 +812,15 @@ fn del(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniErr
 
 /// CHECK: the attachment is as ADD made it (and as the result of ADD the runtime passes says),
 /// and the pod is split with its peer half there.
-fn check(env: &Env, conf: &NetConf, dir: &Path) -> Result<(), CniError> {
+fn check(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniError> {
+    // The spec has the runtime pass the result of the ADD it checks; CNI's own plugins
+    // refuse a CHECK without it, and so does this one.
+    let prev = conf.prev_result.as_ref().ok_or_else(|| {
+        CniError::new(
+            Code::InvalidConfig,
+            "CHECK without prevResult: the result of the ADD it checks is required",
+        )
+    })?;
     let file = dir.join(Record::file_name(&env.container_id, &env.ifname));
     let r = read_record(&file)?.ok_or_else(|| {
         CniError::new(
@@ -739,12 +831,9 @@ fn check(env: &Env, conf: &NetConf, dir: &Path) -> Result<(), CniError> {
             ),
         )
     })?;
-    if let Some(prev) = &conf.prev_result {
-        let prev: CniResult = serde_json::from_value(prev.clone()).map_err(|e| {
-            CniError::new(Code::Decode, format!("prevResult is not a CNI result: {e}"))
-        })?;
-        cni::check_prev_result(&prev, &r)?;
-    }
+    let prev: CniResult = serde_json::from_value(prev.clone())
+        .map_err(|e| CniError::new(Code::Decode, format!("prevResult is not a CNI result: {e}")))?;
+    cni::check_prev_result(&prev, &r)?;
     let netns = env.netns.as_deref().unwrap_or(&r.netns);
     let _in = InNetns::enter(netns)?;
     let index = ifindex(&r.pod_name)
@@ -786,7 +875,11 @@ fn check(env: &Env, conf: &NetConf, dir: &Path) -> Result<(), CniError> {
             ));
         }
     }
+    // IPAM runs where ADD and DEL run it: in the runtime's namespace.
+    drop(_in);
     match get_u32(s, splitns::PEER_STATE).and_then(PeerState::from_u32) {
+        // The address is IPAM's: it checks its own part (delegated CHECK).
+        Some(PeerState::Split) if r.ipam => ipam(env, conf, "CHECK", stdin).map(|_| ()),
         Some(PeerState::Split) => Ok(()),
         p => {
             let state = match p {
@@ -802,8 +895,10 @@ fn check(env: &Env, conf: &NetConf, dir: &Path) -> Result<(), CniError> {
     }
 }
 
-/// GC: undoes every attachment of the network the runtime does not list as valid.
-fn gc(conf: &NetConf, dir: &Path) -> Result<(), CniError> {
+/// GC: undoes every attachment of the network the runtime does not list as valid, and has the
+/// IPAM plugin release their addresses: by its own GC when it speaks the runtime's version
+/// (1.1), else by a DEL for each attachment undone (as libcni does for a plugin older than GC).
+fn gc(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniError> {
     // Without the list, everything would go: the runtime must say what is valid.
     let valid = conf.valid_attachments.clone().ok_or_else(|| {
         CniError::new(
@@ -811,9 +906,18 @@ fn gc(conf: &NetConf, dir: &Path) -> Result<(), CniError> {
             "GC without cni.dev/valid-attachments: nothing says which pods to keep",
         )
     })?;
+    let mut first_error = None;
+    // An IPAM plugin that cannot say what it speaks holds up no link: the attachments are
+    // undone all the same, their addresses left, and the error told.
+    let versions = ipam_versions(env, conf).unwrap_or_else(|e| {
+        first_error = Some(e);
+        None
+    });
+    let ipam_gc = versions
+        .as_ref()
+        .is_some_and(|v| v.contains(&conf.cni_version));
     let entries = fs::read_dir(dir)
         .map_err(|e| CniError::new(Code::Io, format!("cannot list {}: {e}", dir.display())))?;
-    let mut first_error = None;
     for e in entries.flatten() {
         let Ok(Some(r)) = read_record(&e.path()) else {
             continue;
@@ -824,10 +928,23 @@ fn gc(conf: &NetConf, dir: &Path) -> Result<(), CniError> {
         {
             continue;
         }
-        // The link and the split; addresses are IPAM's own GC's to release (the runtime's
-        // GC reaches IPAM through us once delegation of GC is there: not yet).
         cni_agent::stop(&r);
-        let undone = undo(&r).and_then(|()| {
+        let undone = undo(&r).and_then(|()| match &versions {
+            // The address, by the IPAM plugin's DEL of this attachment.
+            Some(v) if r.ipam && !ipam_gc => {
+                let del = Env {
+                    command: Command::Del,
+                    container_id: r.container_id.clone(),
+                    ifname: r.ifname.clone(),
+                    netns: None,
+                    args: Default::default(),
+                    path: env.path.clone(),
+                };
+                ipam(&del, conf, "DEL", &for_versions(stdin, v)?).map(|_| ())
+            }
+            _ => Ok(()),
+        });
+        let undone = undone.and_then(|()| {
             let _ = fs::remove_file(cni_agent::log_path(&e.path()));
             fs::remove_file(e.path()).map_err(|err| {
                 CniError::new(
@@ -840,5 +957,38 @@ fn gc(conf: &NetConf, dir: &Path) -> Result<(), CniError> {
             first_error.get_or_insert(e);
         }
     }
+    if ipam_gc {
+        if let Err(e) = ipam(env, conf, "GC", stdin) {
+            first_error.get_or_insert(e);
+        }
+    }
     first_error.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn up_from_sysfs_flags() {
+        // An Ethernet link's flags up (BROADCAST | MULTICAST | UP) and down.
+        assert!(is_up("0x1003\n"));
+        assert!(!is_up("0x1002\n"));
+        assert!(!is_up("0x0"));
+        assert!(!is_up("up"));
+    }
+
+    #[test]
+    fn a_del_for_an_ipam_plugin_older_than_gc() {
+        let gc = br#"{"cniVersion":"1.1.0","name":"n","type":"xpu-cni","cni.dev/valid-attachments":[],"ipam":{"type":"host-local"}}"#;
+        let v = ["0.4.0".to_owned(), "1.0.0".to_owned()];
+        let out: Value =
+            serde_json::from_slice(&for_versions(gc, &v).expect("a DEL's input")).expect("JSON");
+        assert_eq!(out["cniVersion"], "1.0.0");
+        assert!(out.get("cni.dev/valid-attachments").is_none());
+        assert_eq!(out["ipam"]["type"], "host-local");
+        let e = for_versions(gc, &["0.3.1".to_owned()]).expect_err("too old");
+        assert_eq!(e.code, Code::IncompatibleVersion as u32);
+        assert!(for_versions(b"[]", &v).is_err());
+    }
 }

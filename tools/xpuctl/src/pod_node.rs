@@ -313,46 +313,46 @@ fn host_pods(network: &str) -> Result<Vec<(String, Vec<xpu_pod::node::ContainerS
         .collect())
 }
 
-/// One line of `pod list`: a container, its pod and side and state.
+/// One line of `pod list`: a container, its pod and side and state (`half` none: the DPU did
+/// not answer, so its half is not known).
 #[derive(Debug, PartialEq, Eq)]
 struct Row {
     pod: String,
     side: &'static str,
-    half: HalfState,
+    half: Option<HalfState>,
     container: String,
     state: String,
 }
 
-/// The rows of `pod list` from the host's pods and the DPU's halves: a pod whose other half
-/// is missing shows that half lost.
-fn rows(host: &[(String, Vec<xpu_pod::node::ContainerStatus>)], dpu: &[PodStatus]) -> Vec<Row> {
+/// The rows of `pod list` from the host's pods and the DPU's halves (none: the DPU did not
+/// answer): a pod whose other half is missing shows that half lost, or not known.
+fn rows(
+    host: &[(String, Vec<xpu_pod::node::ContainerStatus>)],
+    dpu: Option<&[PodStatus]>,
+) -> Vec<Row> {
     let mut names: Vec<&str> = host
         .iter()
         .map(|(p, _)| p.as_str())
-        .chain(dpu.iter().map(|d| d.pod.as_str()))
+        .chain(dpu.unwrap_or_default().iter().map(|d| d.pod.as_str()))
         .collect();
     names.sort_unstable();
     names.dedup();
     let mut out = Vec::new();
     for pod in names {
-        let halves = [
-            (
-                "host",
-                host.iter()
-                    .find(|(p, _)| p == pod)
-                    .map(|(_, c)| c.clone())
-                    .unwrap_or_default(),
-            ),
-            (
-                "dpu",
-                dpu.iter()
-                    .find(|d| d.pod == pod)
-                    .map(|d| d.containers.clone())
-                    .unwrap_or_default(),
-            ),
-        ];
-        for (side, containers) in halves {
-            let half = half_state(&containers);
+        let host_half = host
+            .iter()
+            .find(|(p, _)| p == pod)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default();
+        let dpu_half = dpu.map(|d| {
+            d.iter()
+                .find(|d| d.pod == pod)
+                .map(|d| d.containers.clone())
+                .unwrap_or_default()
+        });
+        for (side, containers) in [("host", Some(host_half)), ("dpu", dpu_half)] {
+            let half = containers.as_deref().map(half_state);
+            let containers = containers.unwrap_or_default();
             if containers.is_empty() {
                 out.push(Row {
                     pod: pod.to_owned(),
@@ -376,20 +376,27 @@ fn rows(host: &[(String, Vec<xpu_pod::node::ContainerStatus>)], dpu: &[PodStatus
     out
 }
 
-/// `pod list`: every split pod of this node, each container with its side and state.
+/// `pod list`: every split pod of this node, each container with its side and state. When
+/// the DPU does not answer, the host's halves are listed all the same, the DPU's as unknown,
+/// and the command fails with why.
 pub(crate) fn list(agent: &str, network: &str, json: bool) -> Result<(), Error> {
     let host = host_pods(network)?;
-    let dpu = match ask(agent_addr(agent)?, &Request::List)? {
-        Reply::Pods(p) => p,
-        r => return Err(err(format!("the DPU agent answered {r:?} to list"))),
+    let dpu = agent_addr(agent).and_then(|a| match ask(a, &Request::List)? {
+        Reply::Pods(p) => Ok(p),
+        r => Err(err(format!("the DPU agent answered {r:?} to list"))),
+    });
+    let rows = rows(&host, dpu.as_deref().ok());
+    let half_name = |h: Option<HalfState>| {
+        h.and_then(|h| serde_json::to_value(h).ok())
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".to_owned())
     };
-    let rows = rows(&host, &dpu);
     if json {
         let v: Vec<Value> = rows
             .iter()
             .map(|r| {
                 serde_json::json!({
-                    "pod": r.pod, "side": r.side, "half": r.half,
+                    "pod": r.pod, "side": r.side, "half": half_name(r.half),
                     "container": r.container, "state": r.state,
                 })
             })
@@ -401,17 +408,18 @@ pub(crate) fn list(agent: &str, network: &str, json: bool) -> Result<(), Error> 
             "POD", "SIDE", "HALF", "CONTAINER"
         );
         for r in rows {
-            let half = serde_json::to_value(r.half)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
             println!(
                 "{:24} {:5} {:9} {:20} {}",
-                r.pod, r.side, half, r.container, r.state
+                r.pod,
+                r.side,
+                half_name(r.half),
+                r.container,
+                r.state
             );
         }
     }
-    Ok(())
+    dpu.map(|_| ())
+        .map_err(|e| err(format!("the DPU's halves are not known: {e}")))
 }
 
 #[cfg(test)]
@@ -438,19 +446,30 @@ mod tests {
             state: HalfState::Degraded,
             containers: vec![c("envoy", "running"), c("metrics", "exited")],
         }];
-        let r = rows(&host, &dpu);
-        let brief: Vec<_> = r
-            .iter()
-            .map(|r| (r.pod.as_str(), r.side, r.half, r.container.as_str()))
-            .collect();
+        let brief = |r: &[Row]| -> Vec<(String, &'static str, Option<HalfState>, String)> {
+            r.iter()
+                .map(|r| (r.pod.clone(), r.side, r.half, r.container.clone()))
+                .collect()
+        };
+        let s = |x: &str| x.to_owned();
         assert_eq!(
-            brief,
+            brief(&rows(&host, Some(dpu.as_slice()))),
             [
-                ("orphan", "host", HalfState::Running, "app"),
-                ("orphan", "dpu", HalfState::Lost, "-"),
-                ("web", "host", HalfState::Running, "app"),
-                ("web", "dpu", HalfState::Degraded, "envoy"),
-                ("web", "dpu", HalfState::Degraded, "metrics"),
+                (s("orphan"), "host", Some(HalfState::Running), s("app")),
+                (s("orphan"), "dpu", Some(HalfState::Lost), s("-")),
+                (s("web"), "host", Some(HalfState::Running), s("app")),
+                (s("web"), "dpu", Some(HalfState::Degraded), s("envoy")),
+                (s("web"), "dpu", Some(HalfState::Degraded), s("metrics")),
+            ]
+        );
+        // The DPU did not answer: its halves are not known, not lost.
+        assert_eq!(
+            brief(&rows(&host, None)),
+            [
+                (s("orphan"), "host", Some(HalfState::Running), s("app")),
+                (s("orphan"), "dpu", None, s("-")),
+                (s("web"), "host", Some(HalfState::Running), s("app")),
+                (s("web"), "dpu", None, s("-")),
             ]
         );
     }
