@@ -222,7 +222,7 @@ impl Agent {
     }
 
     /// The halves of the records that the runtime has (running or not).
-    pub(crate) fn running_halves(&self) -> Result<Vec<String>, String> {
+    pub(crate) fn runtime_halves(&self) -> Result<Vec<String>, String> {
         let running = self.runtime_pods()?;
         Ok(self
             .records()

@@ -94,7 +94,7 @@ pub(crate) fn run(agent: &Mutex<Agent>, after: Duration) {
     let mut netns: HashMap<String, String> = HashMap::new();
     loop {
         thread::sleep(TICK);
-        let pods = match lock(agent).running_halves() {
+        let pods = match lock(agent).runtime_halves() {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("xpu-dpu-agent: reaper: {e}");
