@@ -231,7 +231,7 @@ else
 	ok "$c"
 fi
 c="host: the runtime removes the host half (podman pod rm), and the DPU's agent the DPU half"
-# As a runtime would, behind xpuctl's back: the DPU half's peer says it unsplit.
+# As a runtime would, behind xpuctl's back: the DPU half's peer is split no more.
 if ! out=$(podman pod rm --force --time 0 web 2>&1); then
 	bad "$c" "podman pod rm: $out"
 elif wait_for 180 sh -c 'xpuctl pod list >/tmp/list 2>&1 && ! grep -q "^web " /tmp/list'; then
