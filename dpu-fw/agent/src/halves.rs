@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use xpu_pod::{
     manifest,
     node::{check_pod_name, room, Capacity, PodAddress, PodStatus},
-    podman::{half_state, pods, RuntimePod},
+    podman::{half_state, inspect_infra, pods, RuntimePod},
 };
 
 use crate::{
@@ -253,30 +253,7 @@ impl Agent {
 /// The network namespace (its path) of `pod`'s half, as podman has it: none when the pod or
 /// its namespace is gone.
 pub(crate) fn pod_netns(pod: &str) -> Option<String> {
-    let infra = podman(
-        &[
-            "pod",
-            "inspect",
-            "--format",
-            "{{.InfraContainerID}}",
-            "--",
-            pod,
-        ],
-        &[],
-    )
-    .ok()?;
-    let netns = podman(
-        &[
-            "container",
-            "inspect",
-            "--format",
-            "{{.NetworkSettings.SandboxKey}}",
-            "--",
-            infra.trim(),
-        ],
-        &[],
-    )
-    .ok()?;
+    let netns = inspect_infra(pod, "{{.NetworkSettings.SandboxKey}}", |a| podman(a, &[])).ok()?;
     let netns = netns.trim();
     (!netns.is_empty()).then(|| netns.to_owned())
 }

@@ -71,6 +71,31 @@ pub fn pods(json: &str) -> Result<Vec<RuntimePod>, String> {
         .collect())
 }
 
+/// Inspects `pod`'s infra container, which holds the pod's namespaces and networks, with Go
+/// template `format`; `run` runs podman with its arguments, as its caller does.
+pub fn inspect_infra<E>(
+    pod: &str,
+    format: &str,
+    run: impl Fn(&[&str]) -> Result<String, E>,
+) -> Result<String, E> {
+    let infra = run(&[
+        "pod",
+        "inspect",
+        "--format",
+        "{{.InfraContainerID}}",
+        "--",
+        pod,
+    ])?;
+    run(&[
+        "container",
+        "inspect",
+        "--format",
+        format,
+        "--",
+        infra.trim(),
+    ])
+}
+
 /// What went wrong in `podman ARGS`, from its exit `status` and `stderr`: the command (its
 /// subcommand's words) and the last lines it wrote, which say why (the rest is progress).
 pub fn failure(args: &[&str], status: &str, stderr: &[u8]) -> String {

@@ -101,10 +101,24 @@ pub fn bytes(s: &str) -> Result<u64, BadQuantity> {
     scaled(s, 1)
 }
 
+/// `bytes` as a quantity in mebibytes, rounded up (`48Mi`): what a person reads, and what
+/// [`bytes`] reads back at least as large.
+pub fn mebibytes(bytes: u64) -> String {
+    format!("{}Mi", bytes.div_ceil(1 << 20))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn mebibytes_round_up_and_read_back() {
+        assert_eq!(mebibytes(0), "0Mi");
+        assert_eq!(mebibytes(48 << 20), "48Mi");
+        assert_eq!(mebibytes((47 << 20) + 1), "48Mi");
+        assert_eq!(bytes(&mebibytes(12345)), Ok(1 << 20));
+    }
 
     #[rstest]
     #[case("500m", 500)]

@@ -73,7 +73,7 @@ impl ContainerUsage {
         ContainerUsage {
             name,
             cpu: format!("{cpu_millis}m"),
-            memory: format!("{}Mi", mem_bytes.div_ceil(1 << 20)),
+            memory: quantity::mebibytes(mem_bytes),
         }
     }
 }

@@ -203,10 +203,6 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
     }
 }
 
-fn mib(bytes: u64) -> String {
-    format!("{}Mi", bytes.div_ceil(1 << 20))
-}
-
 /// The plan as a table, with a line that sums it up; the CPU and memory of the `measured`
 /// containers are what a trial run used, the others' what they request.
 fn plan_text(m: &manifest::PodManifest, p: &Plan, l: &Limits, measured: &[String]) -> String {
@@ -219,9 +215,9 @@ fn plan_text(m: &manifest::PodManifest, p: &Plan, l: &Limits, measured: &[String
         m.name,
         p.freed_cpu_millis,
         p.dpu_cpu_millis,
-        mib(p.dpu_mem_bytes),
+        quantity::mebibytes(p.dpu_mem_bytes),
         l.dpu_cpu_millis,
-        mib(l.dpu_mem_bytes),
+        quantity::mebibytes(l.dpu_mem_bytes),
         p.added_latency_us,
     );
     out.push_str(&format!(
@@ -239,7 +235,7 @@ fn plan_text(m: &manifest::PodManifest, p: &Plan, l: &Limits, measured: &[String
             pl.name,
             pl.side.to_string(),
             c.cpu_millis,
-            mib(c.mem_bytes),
+            quantity::mebibytes(c.mem_bytes),
             from,
             pl.reason
         ));

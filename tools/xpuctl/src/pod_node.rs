@@ -25,7 +25,7 @@ use xpu_pod::{
         PodStatus, Reply, Request, AGENT_PORT,
     },
     plan::{plan, Limits, Plan},
-    podman::{failure, half_state, pods},
+    podman::{failure, half_state, inspect_infra, pods},
 };
 
 use crate::link::{err, Error};
@@ -100,21 +100,7 @@ fn ask(agent: SocketAddr, req: &Request) -> Result<Reply, Error> {
 /// The pod's address on `network`, as podman has it from the CNI result of its infra
 /// container.
 fn pod_address(pod: &str, network: &str) -> Result<PodAddress, Error> {
-    let infra = podman(&[
-        "pod",
-        "inspect",
-        "--format",
-        "{{.InfraContainerID}}",
-        "--",
-        pod,
-    ])?;
-    let nets = podman(&[
-        "inspect",
-        "--format",
-        "{{json .NetworkSettings.Networks}}",
-        "--",
-        infra.trim(),
-    ])?;
+    let nets = inspect_infra(pod, "{{json .NetworkSettings.Networks}}", podman)?;
     let nets: BTreeMap<String, Value> = serde_json::from_str(nets.trim())
         .map_err(|e| err(format!("pod {pod}: podman's networks: {e}")))?;
     let net = nets
