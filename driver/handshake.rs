@@ -52,6 +52,9 @@ pub(crate) struct Transport {
     /// The generation to start from: one past what our half held (from a previous load of
     /// the module), so the other side sees a restart.
     pub(crate) generation: u32,
+    /// The link's number that this side publishes: the host side's, drawn at probe (never
+    /// zero); zero on the DPU side, which reads the host's.
+    pub(crate) link_id: u32,
     /// The PCI function is going away: the handshake stays out of the way.
     pub(crate) leaving: Atomic<bool>,
 }

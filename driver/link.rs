@@ -121,6 +121,7 @@ impl NetdevOps for Xpu {
             dev.mtu(),
             Signal::Doorbell(t.doorbell.clone()),
             t.generation,
+            t.link_id,
         )?;
         conn.set_rss(&default_rss(transport.layout.num_queues()));
         state.handshake.set_generation(t.generation);
@@ -160,6 +161,11 @@ impl NetdevOps for Xpu {
     fn link_status(state: &LinkState) -> (u32, &'static str) {
         let s: Status = state.handshake.status();
         (s.link_state(), s.describe())
+    }
+
+    fn link_id(state: &LinkState) -> Option<u32> {
+        state.pci.as_ref()?;
+        state.conn.as_ref()?.link_id()
     }
 
     fn init(_dev: &Device, _rtnl: &Rtnl) -> Result<Pin<KBox<LinkState>>> {

@@ -29,6 +29,7 @@ pub(crate) mod napi;
 pub(crate) mod netfilter;
 pub(crate) mod ops;
 pub(crate) mod pci;
+pub(crate) mod random;
 pub(crate) mod rss;
 pub(crate) mod rtnl;
 pub(crate) mod rxq;

@@ -39,7 +39,7 @@ pub(crate) fn connect(queues: u16, ring_size: u32, mtu: u32) -> Result<(Conn, Co
         }
     };
     let window = Arc::new(Window::new(usize::try_from(size)?)?, GFP_KERNEL)?;
-    let a = Conn::new(window.clone(), layout, 0, mtu, Signal::Pair, 1)?;
-    let b = Conn::new(window, layout, 1, mtu, Signal::Pair, 1)?;
+    let a = Conn::new(window.clone(), layout, 0, mtu, Signal::Pair, 1, 0)?;
+    let b = Conn::new(window, layout, 1, mtu, Signal::Pair, 1, 0)?;
     Ok((a, b))
 }

@@ -31,6 +31,7 @@ use crate::{
     net::{
         cxl::{CxlClaim, CxlRange},
         pci::{Doorbell, PciNetdev, Vectors},
+        random::random_u32,
         window::{self, Window},
     },
     pair,
@@ -202,6 +203,7 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
             side,
             layout,
             generation: old.wrapping_add(1),
+            link_id: if side == 0 { random_u32().max(1) } else { 0 },
             leaving: Atomic::new(false),
         },
         GFP_KERNEL,

@@ -61,7 +61,8 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// The end `side` (0 or 1) of a link over `window` laid out as `layout`; publishes this
-    /// end's header, in state `Up` for pair mode (`signal`), `Ready` for PCI mode.
+    /// end's header, in state `Up` for pair mode (`signal`), `Ready` for PCI mode, with the
+    /// link's number `link_id` (the host side's; zero for none).
     pub(crate) fn new(
         window: Arc<Window>,
         layout: Layout,
@@ -69,6 +70,7 @@ impl Conn {
         mtu: u32,
         signal: Signal,
         generation: u32,
+        link_id: u32,
     ) -> Result<Self> {
         let slots = conn::start_slots(&layout);
         let mut starts = KVVec::with_capacity(slots, GFP_KERNEL)?;
@@ -84,6 +86,7 @@ impl Conn {
             side,
             mode,
             overdue_ticks: clock::ms_to_ticks(OVERDUE_MS),
+            link_id,
         };
         let dp =
             conn::Conn::new(window, Jiffies, starts, cfg, generation, mtu).map_err(|_| EINVAL)?;

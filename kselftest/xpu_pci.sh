@@ -52,7 +52,7 @@ iperf_bytes() { # iperf_bytes CLIENT_NS SERVER_NS SERVER_ADDR SECONDS
 }
 
 test_probe() {
-	local fns n d ring ver
+	local fns n d ring ver id
 	fns=$(ivshmem_fns)
 	n=$(echo "$fns" | grep -c .)
 	[ "$n" = 2 ] || skip "needs two ivshmem-doorbell functions on one fabric (found $n; tools/lab/vm.sh --ivshmem 2)"
@@ -73,6 +73,13 @@ test_probe() {
 	ethtool -i "$HDEV" | grep -q "^bus-info: $(echo "$fns" | head -n1)" || fail "ethtool -i: wrong bus-info"
 	ip -d link show "$HDEV" | grep -q 'portname host parentbus pci' || fail "ip -d link does not show the role"
 	xpuctl link show "$HDEV" | grep -q "role host" || fail "xpuctl link show: $(xpuctl link show "$HDEV")"
+	# The link's number: drawn by the host side, read by the DPU side from the host's header;
+	# the same at both ends, which is how a pod's halves find the two ends of one link.
+	id=$(xpuctl link show --json "$HDEV" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("link_id", ""))')
+	echo "$id" | grep -qx '[0-9a-f]\{8\}' && [ "$id" != 00000000 ] ||
+		fail "xpuctl link show $HDEV gives no link number: $(xpuctl link show --json "$HDEV")"
+	xpuctl link show "$DDEV" | grep -q " id $id\$" ||
+		fail "the DPU side's link number is not the host's ($id): $(xpuctl link show "$DDEV")"
 	# ethtool -g: the ring size the window's layout gave, as xpuctl shows it.
 	ring=$(xpuctl link show "$HDEV" | sed -n 's/.*ring-size \([0-9]*\).*/\1/p')
 	[ -n "$ring" ] && [ "$(ethtool -g "$HDEV" | grep -cE "^(RX|TX):[[:space:]]+$ring\$")" = 4 ] ||

@@ -4,7 +4,7 @@
 """The xpu shared-memory window layout (uapi/linux/xpu_shm.h), for the Python tools."""
 
 MAGIC = 0x31555058
-VERSION = 0x00010002
+VERSION = 0x00010003
 CACHE_LINE = 64
 SIDE_HEADER_SPACE = 4096
 MAX_QUEUES = 16
@@ -26,7 +26,7 @@ SIDE_HEADER = [
     ("state", 16, "I"),
     ("generation", 20, "I"),
     ("peer_generation", 24, "I"),
-    ("reserved1", 28, "I"),
+    ("link_id", 28, "I"),
     ("num_queues", 32, "H"),
     ("reserved", 34, "H"),
     ("ring_size", 36, "I"),

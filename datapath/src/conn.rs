@@ -83,6 +83,9 @@ pub struct Config {
     /// [`Mode::Doorbell`]: how long (in [`Clock`] ticks) the peer may leave our packets unread,
     /// against its own event index, before we ring it anyway.
     pub overdue_ticks: u32,
+    /// The link's number this end publishes ([`SideHeader::link_id`]): the host side's, drawn
+    /// when it comes up; zero on the DPU side, which reads the host's, and in a pair.
+    pub link_id: u32,
 }
 
 /// Slots of packet-start storage a [`Conn`] over `layout` needs: one per descriptor of each
@@ -162,6 +165,8 @@ pub struct Conn<M, C, S> {
     /// the oldest one is the tail of the byte ring.
     starts: S,
     overdue_ticks: u32,
+    /// [`Config::link_id`].
+    link_id: u32,
     /// Most descriptors in flight on each of our TX rings (`ethtool -G tx`), and the most we
     /// ask the peer to keep in flight on each of its rings (`ethtool -G rx`, published in our
     /// consumer lines): both within the ring's size, which the layout fixes.
@@ -230,6 +235,7 @@ where
             queues: [const { Queue::new() }; MAX_QUEUES as usize],
             starts,
             overdue_ticks: cfg.overdue_ticks,
+            link_id: cfg.link_id,
             tx_depth: AtomicU32::new(ring.size()),
             rx_depth: AtomicU32::new(ring.size()),
             rss: Rss::new(),
@@ -286,7 +292,9 @@ where
         if self.rss_set.load(Relaxed) {
             rss::publish(&*self.mem, self.own + RSS_OFF as u32, &self.rss.get());
         }
-        let header = self.layout.header(self.features(), generation, mtu);
+        let header = self
+            .layout
+            .header(self.features(), generation, mtu, self.link_id);
         // The zeroed words are visible before the header that says Ready.
         self.mem.full_barrier();
         let at = HeaderAt::new(&*self.mem, self.own).ok_or(Error::Layout)?;
@@ -387,6 +395,21 @@ where
             frame,
             self.num_queues(),
         )
+    }
+
+    /// The link's number ([`SideHeader::link_id`]): ours if we publish one, else the peer's,
+    /// from its header while it is `Ready` or `Up` (untrusted, but only a label: it picks
+    /// nothing for the datapath). `None` while neither end has one.
+    pub fn link_id(&self) -> Option<u32> {
+        if self.link_id != 0 {
+            return Some(self.link_id);
+        }
+        let h = self.peer_header()?;
+        let alive = matches!(
+            SideState::from_raw(h.state),
+            Some(SideState::Ready | SideState::Up)
+        );
+        (h.magic == shm::MAGIC && alive && h.link_id != 0).then_some(h.link_id)
     }
 
     /// A copy of the peer's header, to validate.

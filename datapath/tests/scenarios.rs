@@ -10,7 +10,7 @@ use xpu_datapath::{
     conn::BadDepth,
     mem,
     port::{DropReason, Mode, Moderation},
-    shm::SideState,
+    shm::{self, SideState},
 };
 
 use std::cell::RefCell;
@@ -176,6 +176,26 @@ fn reset_starts_over() {
         w.stats[0].tx[0].peer_errors.get() + w.stats[1].rx[0].peer_errors.get(),
         0
     );
+}
+
+/// The link's number is the host end's: both ends give it while the host end is there, the
+/// DPU end from the host's header, which only the host writes; a DPU end that writes one in
+/// its own half changes nothing, and an end whose peer is gone has none to give.
+#[test]
+fn link_number_from_the_host_end() {
+    let w = World::new(1, 8, common::pair_buf(8), Mode::Doorbell);
+    let link = Link::new(&w);
+    let half = w.layout.half_size();
+    assert_eq!(link.ends[0].link_id(), Some(common::TEST_LINK_ID));
+    assert_eq!(link.ends[1].link_id(), Some(common::TEST_LINK_ID));
+    let dpu = mem::read_header(&w.mem, half).expect("the DPU end's header");
+    assert_eq!(dpu.link_id, 0);
+    w.mem.poke(half + 4 * shm::LINK_ID_WORD as u32, 0xbad);
+    assert_eq!(link.ends[0].link_id(), Some(common::TEST_LINK_ID));
+    link.ends[0].set_state(SideState::Down);
+    assert_eq!(link.ends[1].link_id(), None);
+    link.ends[0].set_state(SideState::Ready);
+    assert_eq!(link.ends[1].link_id(), Some(common::TEST_LINK_ID));
 }
 
 /// An XDP program on side 1 gives every packet one verdict: the stack gets the passed ones

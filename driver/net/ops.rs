@@ -132,6 +132,8 @@ pub(crate) trait NetdevOps {
     fn role(state: &Self::State) -> u32;
     /// PCI mode: `enum xpu_link_state` and a description of where the handshake is.
     fn link_status(state: &Self::State) -> (u32, &'static str);
+    /// PCI mode: the link's number, the same at both ends, if this end knows it.
+    fn link_id(state: &Self::State) -> Option<u32>;
 
     /// `rtnl_link_ops.validate`: whether a new link's configuration can be had; a refusal
     /// names the attribute (`IFLA_XPU_*`) at fault.
@@ -359,11 +361,11 @@ const fn nla_total_size(payload: usize) -> usize {
 }
 
 /// What [`fill_info`] puts at most: the room rtnetlink reserves for it (`get_size`). PCI mode's
-/// devices add their role and the handshake's state.
+/// devices add their role, the handshake's state and the link's number.
 pub(crate) const fn info_size(pci: bool) -> usize {
     let u32_attr = nla_total_size(core::mem::size_of::<u32>());
     if pci {
-        4 * u32_attr + nla_total_size(STATUS_LEN)
+        5 * u32_attr + nla_total_size(STATUS_LEN)
     } else {
         2 * u32_attr
     }
@@ -407,6 +409,9 @@ pub(crate) unsafe fn fill_info<D: Exported>(
             let text = text.as_bytes();
             // Cut to the room `info_size` reserved.
             msg.put_string(attr::STATUS, &text[..text.len().min(STATUS_LEN - 1)])?;
+            if let Some(id) = state.and_then(D::link_id) {
+                msg.put_u32(attr::LINK_ID, id)?;
+            }
         }
         Ok(())
     };

@@ -128,13 +128,6 @@ fn notify_port(net: Net, port: u16, owner: Option<PortOwner>) {
     }
 }
 
-fn random_u32() -> u32 {
-    let mut v = 0u32;
-    // SAFETY: `v` is valid for writes of its size.
-    unsafe { kernel::bindings::get_random_bytes((&raw mut v).cast(), core::mem::size_of::<u32>()) };
-    v
-}
-
 pub(crate) fn splitns_create<S: SplitOps<N>, const N: usize>(req: &Request<'_>) -> Result {
     let name = req.require(splitns::NAME)?;
     let ifindex = req.require(splitns::IFINDEX)?;
@@ -148,7 +141,7 @@ pub(crate) fn splitns_create<S: SplitOps<N>, const N: usize>(req: &Request<'_>) 
         port_min: None,
         port_max: None,
         // Random, to tell this split's snapshots from an earlier one's.
-        epoch: random_u32(),
+        epoch: super::random::random_u32(),
     };
     // `nla_strscpy`: the name and a NUL; the policy allows no more than fits.
     let n = name.string();

@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 #define XPU_SHM_MAGIC			0x31555058	/* "XPU1" little-endian */
-#define XPU_SHM_VERSION			0x00010002	/* major << 16 | minor */
+#define XPU_SHM_VERSION			0x00010003	/* major << 16 | minor */
 #define XPU_SHM_CACHE_LINE		64
 #define XPU_SHM_SIDE_HEADER_SPACE	4096
 #define XPU_SHM_MAX_QUEUES		16
@@ -33,7 +33,7 @@ struct xpu_side_header {
 	__le32 state;
 	__le32 generation;
 	__le32 peer_generation;
-	__le32 reserved1;
+	__le32 link_id;		/* host side: the link's number; DPU side: 0 */
 	__le16 num_queues;
 	__le16 reserved;
 	__le32 ring_size;

@@ -18,8 +18,10 @@ pub mod attr {
     pub const LINK_STATE: u16 = 5;
     /// PCI mode: the handshake's last word.
     pub const STATUS: u16 = 6;
+    /// PCI mode: the link's number, the same at both ends (`crate::shm::SideHeader::link_id`).
+    pub const LINK_ID: u16 = 7;
     /// `IFLA_XPU_MAX`.
-    pub const MAX: u16 = 6;
+    pub const MAX: u16 = 7;
 }
 
 /// `XPU_DEFAULT_QUEUES`: the queues of a pair made without [`attr::QUEUES`] (fewer if the

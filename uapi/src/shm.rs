@@ -33,8 +33,9 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"XPU1");
 /// ([`RingConsumer::depth`]), which a peer of minor 0 neither writes (0: the whole ring) nor
 /// keeps to. Minor 2: the receive-side scaling block ([`RssBlock`], announced by
 /// [`FEATURE_RSS`]), which a sender of minor 1 ignores (its packets go to the ring of the TX
-/// queue its stack chose, as before).
-pub const VERSION: u32 = (1 << 16) | 2;
+/// queue its stack chose, as before). Minor 3: the link's number ([`SideHeader::link_id`]),
+/// which a side of minor 2 writes as zero (no number) and does not read.
+pub const VERSION: u32 = (1 << 16) | 3;
 /// [`SideHeader::features`]: the side publishes an [`RssBlock`], and wants its peer to send
 /// each flow on the ring the block's hash and indirection table choose.
 pub const FEATURE_RSS: u64 = 1 << 0;
@@ -120,8 +121,11 @@ pub struct SideHeader {
     /// The peer's generation this side connected to (in state `Up`): a side that sees the
     /// other `Up` for an older generation of its own knows the other has not caught up yet.
     pub peer_generation: u32,
-    /// Reserved, zero.
-    pub reserved1: u32,
+    /// The link's number, the same at both ends: drawn at random by the host side when it
+    /// comes up and published in its header, where the DPU side reads it (and writes zero in its
+    /// own). It tells which of a node's links joins which (a pod's two halves take the two ends
+    /// of one link); zero: none (a side of minor 2, or the DPU side).
+    pub link_id: u32,
     /// Number of TX rings in this half (and of RX rings the side consumes in the other).
     pub num_queues: u16,
     /// Reserved, zero.
@@ -151,6 +155,8 @@ pub const STATE_WORD: usize = 4;
 pub const GENERATION_WORD: usize = 5;
 /// Index of [`SideHeader::peer_generation`] among the header's words.
 pub const PEER_GENERATION_WORD: usize = 6;
+/// Index of [`SideHeader::link_id`] among the header's words.
+pub const LINK_ID_WORD: usize = 7;
 /// How many times [`read_header`] looks again at a header that changed while it was copied.
 pub const HEADER_READ_TRIES: usize = 4;
 
@@ -167,7 +173,7 @@ impl SideHeader {
             self.state,
             self.generation,
             self.peer_generation,
-            self.reserved1,
+            self.link_id,
             u32::from(self.num_queues) | u32::from(self.reserved) << 16,
             self.ring_size,
             self.buf_size,
@@ -189,7 +195,7 @@ impl SideHeader {
             state: w[STATE_WORD],
             generation: w[GENERATION_WORD],
             peer_generation: w[PEER_GENERATION_WORD],
-            reserved1: w[7],
+            link_id: w[LINK_ID_WORD],
             num_queues: w[8] as u16,
             reserved: (w[8] >> 16) as u16,
             ring_size: w[9],
@@ -509,7 +515,7 @@ impl Layout {
     }
 
     /// A header describing this layout, for the owner of a half to publish.
-    pub fn header(&self, features: u64, generation: u32, mtu: u32) -> SideHeader {
+    pub fn header(&self, features: u64, generation: u32, mtu: u32, link_id: u32) -> SideHeader {
         SideHeader {
             magic: MAGIC,
             version: VERSION,
@@ -517,7 +523,7 @@ impl Layout {
             state: SideState::Ready as u32,
             generation,
             peer_generation: 0,
-            reserved1: 0,
+            link_id,
             num_queues: self.num_queues,
             reserved: 0,
             ring_size: self.ring_size,

@@ -20,7 +20,7 @@ fn header(state: SideState, generation: u32, mtu: u32, queues: u16) -> SideHeade
         state: state as u32,
         generation,
         peer_generation: generation.wrapping_mul(3),
-        reserved1: 0,
+        link_id: 0,
         num_queues: queues,
         reserved: 0,
         ring_size: 256,

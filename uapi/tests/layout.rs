@@ -80,7 +80,7 @@ fn published() -> (SideHeader, u64) {
     (
         Layout::new(win, 4, 256, 2048)
             .expect("valid layout")
-            .header(0, 1, 1500),
+            .header(0, 1, 1500, 0),
         win,
     )
 }

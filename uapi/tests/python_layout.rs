@@ -90,7 +90,7 @@ fn render() -> String {
             state,
             generation,
             peer_generation,
-            reserved1,
+            link_id,
             num_queues,
             reserved,
             ring_size,

@@ -305,6 +305,7 @@ fn end<M: SharedMem>(mem: Arc<M>, layout: Layout, side: u32) -> LoomConn<M> {
         side,
         mode: Mode::Pair,
         overdue_ticks: 1,
+        link_id: 0,
     };
     Conn::new(mem, NoClock, starts, cfg, 1, 1500).expect("a valid layout")
 }

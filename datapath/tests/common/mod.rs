@@ -622,6 +622,9 @@ impl<'a> Poller<Mem> for TestNapi<'a> {
     }
 }
 
+/// The number the host end of a test link publishes ([`Config::link_id`]).
+pub const TEST_LINK_ID: u32 = 0x5eed_1d01;
+
 /// The datapath over a test window.
 pub type TestConn<'a> = Conn<&'a Mem, &'a TestClock, Vec<AtomicU32>>;
 
@@ -641,6 +644,8 @@ pub fn conn<'a>(
         side,
         mode,
         overdue_ticks: 100,
+        // The host end numbers the link, as a PCI host side does.
+        link_id: if side == 0 { TEST_LINK_ID } else { 0 },
     };
     let c = Conn::new(mem, clock, starts, cfg, 1, 1500).expect("a valid layout");
     c.set_live(true);

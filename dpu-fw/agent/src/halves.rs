@@ -12,6 +12,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use xpu_pod::{
+    cni::{format_link_id, LINK_ID_ARG},
     manifest,
     node::{check_pod_name, room, Capacity, PodAddress, PodStatus},
     podman::{half_state, inspect_infra, pods, RuntimePod},
@@ -28,6 +29,10 @@ use crate::{
 struct Record {
     address: PodAddress,
     manifest: String,
+    /// The number of the host half's link, whose other end the half takes (none: a host
+    /// that did not say, which takes the first free link).
+    #[serde(default)]
+    link_id: Option<u32>,
 }
 
 pub(crate) struct Agent {
@@ -112,7 +117,13 @@ impl Agent {
     /// Makes the DPU half of `pod`. Asked again for the same half, it is done; for another,
     /// it is refused (a pod has one DPU half), as is a pod of the runtime the agent did not
     /// make.
-    pub(crate) fn apply(&self, pod: &str, address: PodAddress, text: &str) -> Result<(), String> {
+    pub(crate) fn apply(
+        &self,
+        pod: &str,
+        address: PodAddress,
+        link_id: Option<u32>,
+        text: &str,
+    ) -> Result<(), String> {
         let m = manifest::read(text).map_err(|e| format!("pod {pod}: {e}"))?;
         if m.name != pod {
             return Err(format!(
@@ -127,6 +138,7 @@ impl Agent {
         let record = Record {
             address,
             manifest: text.clone(),
+            link_id,
         };
         if let Some((_, had)) = self.records().into_iter().find(|(p, _)| p == pod) {
             let running = self.runtime_pods()?.iter().any(|p| p.name == pod);
@@ -162,15 +174,19 @@ impl Agent {
     }
 
     /// Starts the half of `record` with podman, in the CNI network of the DPU halves, at the
-    /// host half's address (CNI_ARGS, which podman passes to the plugins; the network's
-    /// IPAM is CNI's static plugin, which takes IP from there).
+    /// host half's address and on the other end of its link (CNI_ARGS, which podman passes to
+    /// the plugins: the network's IPAM is CNI's static plugin, which takes IP from there, and
+    /// xpu-cni takes XPU_LINK_ID; each ignores what is the other's).
     fn play(&self, pod: &str, record: &Record) -> Result<(), String> {
         let yaml = self.manifest_path(pod);
         let yaml = yaml.to_str().ok_or("the state directory is not UTF-8")?;
-        let ip = format!("IP={}", record.address);
+        let mut args = format!("IgnoreUnknown=1;IP={}", record.address);
+        if let Some(id) = record.link_id {
+            args += &format!(";{LINK_ID_ARG}={}", format_link_id(id));
+        }
         podman(
             &["kube", "play", "--network", &self.network, yaml],
-            &[("CNI_ARGS", &ip)],
+            &[("CNI_ARGS", &args)],
         )
         .map(|_| ())
         .map_err(|e| format!("pod {pod}: {e}"))
@@ -353,6 +369,7 @@ spec:
         let r = Record {
             address: "10.244.1.5/24".parse().expect("address"),
             manifest: HALF.into(),
+            link_id: Some(0x0a0b_0c0d),
         };
         write_atomic(
             &a.record_path("web"),

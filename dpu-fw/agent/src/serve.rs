@@ -67,7 +67,8 @@ fn handle(agent: &Agent, r: Request) -> Reply {
             pod,
             address,
             manifest,
-        } => done(agent.apply(&pod, address, &manifest)),
+            link_id,
+        } => done(agent.apply(&pod, address, link_id, &manifest)),
         Request::Delete { pod } => done(agent.delete(&pod)),
         Request::List => agent.list().map_or_else(Reply::Error, Reply::Pods),
     }

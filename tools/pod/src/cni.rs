@@ -97,6 +97,31 @@ pub enum Command {
     Version,
 }
 
+/// The `CNI_ARGS` key that names the xpu link an ADD must take, by the link's number (the
+/// same at both ends of a link; [`format_link_id`]): the DPU's agent passes the host half's, so
+/// that the two halves of a pod take the two ends of one link.
+pub const LINK_ID_ARG: &str = "XPU_LINK_ID";
+
+/// A link's number as xpu's tools write it: 8 hex digits, as `xpuctl link show` prints it.
+pub fn format_link_id(id: u32) -> String {
+    format!("{id:08x}")
+}
+
+/// A link's number written by [`format_link_id`] (1 to 8 hex digits; zero is no link's).
+pub fn parse_link_id(s: &str) -> Option<u32> {
+    let digits = (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
+    u32::from_str_radix(s, 16)
+        .ok()
+        .filter(|&id| digits && id != 0)
+}
+
+/// The number of the link a namespace is split over, from `xpuctl splitns show --json` run
+/// there: none if it is not split, over a link without one, or the output is not that.
+pub fn shown_link_id(show: &str) -> Option<u32> {
+    let v: Value = serde_json::from_str(show.trim()).ok()?;
+    parse_link_id(v.get("link_id")?.as_str()?)
+}
+
 /// The runtime's environment for one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Env {
@@ -109,6 +134,8 @@ pub struct Env {
     pub netns: Option<PathBuf>,
     /// `CNI_ARGS`, `K=V;K=V`.
     pub args: BTreeMap<String, String>,
+    /// The link the attachment must take, by its number ([`LINK_ID_ARG`] in `CNI_ARGS`).
+    pub link_id: Option<u32>,
     /// Where delegated plugins (IPAM) are looked up.
     pub path: Vec<PathBuf>,
 }
@@ -182,6 +209,17 @@ pub fn env(var: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> {
         };
         args.insert(k.to_owned(), v.to_owned());
     }
+    let link_id = match args.get(LINK_ID_ARG) {
+        None => None,
+        Some(v) => match parse_link_id(v) {
+            Some(id) => Some(id),
+            None => {
+                return bad(format!(
+                    "CNI_ARGS: {LINK_ID_ARG}={v}: not a link's number (1 to 8 hex digits, not 0)"
+                ))
+            }
+        },
+    };
     let path = var("CNI_PATH")
         .unwrap_or_default()
         .split(':')
@@ -194,6 +232,7 @@ pub fn env(var: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> {
         ifname,
         netns,
         args,
+        link_id,
         path,
     })
 }
@@ -530,6 +569,28 @@ mod tests {
         }
     }
 
+    #[rstest]
+    #[case(1)]
+    #[case(0x0a0b_0c0d)]
+    #[case(u32::MAX)]
+    fn link_ids_read_back(#[case] id: u32) {
+        let s = format_link_id(id);
+        assert_eq!(s.len(), 8);
+        assert_eq!(parse_link_id(&s), Some(id));
+    }
+
+    #[rstest]
+    #[case(
+        r#"{"name":"web","ifindex":2,"link_id":"0a0b0c0d","peer":"split"}"#,
+        Some(0x0a0b_0c0d)
+    )]
+    #[case(r#"{"name":"web","ifindex":2,"link_id":null,"peer":"split"}"#, None)]
+    #[case("null", None)]
+    #[case("not split", None)]
+    fn link_id_shown(#[case] show: &str, #[case] want: Option<u32>) {
+        assert_eq!(shown_link_id(show), want);
+    }
+
     #[test]
     fn reads_an_add() {
         let e = env(vars(&[
@@ -537,12 +598,16 @@ mod tests {
             ("CNI_CONTAINERID", "abc-123_x.y"),
             ("CNI_IFNAME", "eth0"),
             ("CNI_NETNS", "/run/netns/p"),
-            ("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAME=web"),
+            (
+                "CNI_ARGS",
+                "IgnoreUnknown=1;K8S_POD_NAME=web;XPU_LINK_ID=0a0b0c0d",
+            ),
             ("CNI_PATH", "/usr/lib/cni:/opt/cni/bin"),
         ]))
         .expect("an env");
         assert_eq!(e.command, Command::Add);
         assert_eq!(e.args.get("K8S_POD_NAME").map(String::as_str), Some("web"));
+        assert_eq!(e.link_id, Some(0x0a0b_0c0d));
         assert_eq!(e.path.len(), 2);
     }
 
@@ -572,6 +637,10 @@ mod tests {
             ("CNI_IFNAME", ".."),
             ("CNI_NETNS", ""),
             ("CNI_ARGS", "novalue"),
+            ("CNI_ARGS", "XPU_LINK_ID=0"),
+            ("CNI_ARGS", "XPU_LINK_ID=123456789"),
+            ("CNI_ARGS", "XPU_LINK_ID=+1234"),
+            ("CNI_ARGS", "XPU_LINK_ID=xpu0"),
         ] {
             let kv = with(k, v);
             let e = env(vars(&kv)).expect_err(&format!("{k}={v} accepted"));

@@ -27,6 +27,10 @@ pub enum Request {
         pod: String,
         address: PodAddress,
         manifest: String,
+        /// The number of the host half's link: the DPU half takes the other end of that link
+        /// (without it, the first free one, which a node pair of one link can do).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link_id: Option<u32>,
     },
     /// Stop and remove the DPU half of a pod; done also when there is none.
     Delete { pod: String },
@@ -249,6 +253,13 @@ mod tests {
                 pod: "web-1".into(),
                 address: "10.244.1.5/24".parse().expect("address"),
                 manifest: "kind: Pod\n".into(),
+                link_id: None,
+            },
+            Request::Apply {
+                pod: "web-2".into(),
+                address: "10.244.1.6/24".parse().expect("address"),
+                manifest: "kind: Pod\n".into(),
+                link_id: Some(0x0a0b_0c0d),
             },
         ];
         for r in reqs {

@@ -10,7 +10,10 @@
 //! functions of that role still in the runtime's namespace (or those `"links"` names): a link
 //! per pod, not a queue set of a shared one, because a split namespace is a link's (its
 //! steering, ports and peer state are the link's) and a PCI function is the unit a DPU gives
-//! a host, as SR-IOV's CNI gives a pod a VF. The pod's address comes from the IPAM plugin of
+//! a host, as SR-IOV's CNI gives a pod a VF. A node pair has a link per pod, so the halves of a
+//! pod must take the two ends of the same one: with `XPU_LINK_ID` in `CNI_ARGS` (the DPU's
+//! agent passes the number of the host half's link, which both ends show), ADD takes the
+//! pool's link of that number and no other. The pod's address comes from the IPAM plugin of
 //! the configuration (xpu-cni as the primary plugin) or from the result of the plugin before
 //! it (chained, after one that gives the pod its uplink on the DPU, say); both halves carry it.
 //!
@@ -44,8 +47,8 @@ use rustix::{
 };
 use serde_json::Value;
 use xpu_pod::cni::{
-    self, pod_addresses, version_reply, CniError, CniResult, Code, Command, Env, Half, Interface,
-    IpConfig, NetConf, Record, Route,
+    self, format_link_id, pod_addresses, version_reply, CniError, CniResult, Code, Command, Env,
+    Half, Interface, IpConfig, NetConf, Record, Route,
 };
 use xpu_uapi::genl::{cmd, splitns, PeerState};
 
@@ -498,17 +501,23 @@ fn add(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<Value, Cni
             ));
         }
     }
+    // A pod's halves take the two ends of one link: the one the runtime names by its number
+    // (the DPU's agent names the host half's), else the first free one.
     let link = pool(conf.half, conf.links.as_deref())?
         .into_iter()
-        .next()
+        .find(|l| {
+            env.link_id.is_none() || crate::link::link_id(&l.name).ok().flatten() == env.link_id
+        })
         .ok_or_else(|| {
-            CniError::new(
-                Code::NoFreeLink,
-                format!(
-                    "no free xpu link of the {} role for the pod",
-                    role_name(conf.half)
+            let role = role_name(conf.half);
+            let msg = match env.link_id {
+                Some(id) => format!(
+                    "no free xpu link of the {role} role is link {} (the other half's)",
+                    format_link_id(id)
                 ),
-            )
+                None => format!("no free xpu link of the {role} role for the pod"),
+            };
+            CniError::new(Code::NoFreeLink, msg)
         })?;
     let ran_ipam = prev.is_none();
     let addressing = match &prev {
@@ -938,6 +947,7 @@ fn gc(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniErro
                     ifname: r.ifname.clone(),
                     netns: None,
                     args: Default::default(),
+                    link_id: None,
                     path: env.path.clone(),
                 };
                 ipam(&del, conf, "DEL", &for_versions(stdin, v)?).map(|_| ())

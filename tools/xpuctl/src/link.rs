@@ -21,14 +21,8 @@ use neli::{
     utils::Groups,
     ToBytes,
 };
-
-/// `IFLA_XPU_*` of uapi/linux/xpu.h.
-const IFLA_XPU_PEER_INFO: u16 = 1;
-const IFLA_XPU_QUEUES: u16 = 2;
-const IFLA_XPU_RING_SIZE: u16 = 3;
-const IFLA_XPU_ROLE: u16 = 4;
-const IFLA_XPU_LINK_STATE: u16 = 5;
-const IFLA_XPU_STATUS: u16 = 6;
+use xpu_pod::cni::format_link_id;
+use xpu_uapi::link::attr;
 
 /// `enum xpu_link_role`, by value.
 const ROLES: [&str; 3] = ["pair", "host", "dpu"];
@@ -188,12 +182,12 @@ fn add(a: &AddArgs) -> Result<(), Error> {
         .to_bytes(&mut peer)
         .map_err(|e| err(format!("encoding the peer: {e}")))?;
     // Range and power-of-two checks are the kernel's: its refusal says what is wrong.
-    let mut info_data = raw_attr(IFLA_XPU_PEER_INFO, peer.get_ref())?;
+    let mut info_data = raw_attr(attr::PEER_INFO, peer.get_ref())?;
     if let Some(q) = a.queues {
-        info_data.extend(raw_attr(IFLA_XPU_QUEUES, &q.to_ne_bytes())?);
+        info_data.extend(raw_attr(attr::QUEUES, &q.to_ne_bytes())?);
     }
     if let Some(r) = a.ring_size {
-        info_data.extend(raw_attr(IFLA_XPU_RING_SIZE, &r.to_ne_bytes())?);
+        info_data.extend(raw_attr(attr::RING_SIZE, &r.to_ne_bytes())?);
     }
 
     let mut info = RtBuffer::<IflaInfo, Buffer>::new();
@@ -276,20 +270,31 @@ pub(crate) fn getlink(name: &str, what: &str) -> Result<Ifinfomsg, Error> {
     Err(err(format!("{what}: no answer from the kernel")))
 }
 
-/// A PCI link's role ("host" or "dpu"; `None` for a pair link or another kind of device).
-pub(crate) fn role(name: &str) -> Result<Option<&'static str>, Error> {
+/// Attribute `kind` of xpu link `name` as a `u32`: `None` if it has none, or `name` is not an
+/// xpu link.
+fn u32_attr(name: &str, kind: u16) -> Result<Option<u32>, Error> {
     check_name("device", name)?;
     let info = getlink(name, &format!("cannot read {name}"))?;
     let Ok(data) = xpu_data(&info) else {
         return Ok(None);
     };
-    let role = parse_attrs(&data)
+    Ok(parse_attrs(&data)
         .into_iter()
-        .find(|(k, _)| *k == IFLA_XPU_ROLE)
-        .and_then(|(_, p)| p.try_into().ok().map(u32::from_ne_bytes));
-    Ok(role
+        .find(|(k, _)| *k == kind)
+        .and_then(|(_, p)| p.try_into().ok().map(u32::from_ne_bytes)))
+}
+
+/// A PCI link's role ("host" or "dpu"; `None` for a pair link or another kind of device).
+pub(crate) fn role(name: &str) -> Result<Option<&'static str>, Error> {
+    Ok(u32_attr(name, attr::ROLE)?
         .and_then(|r| ROLES.get(r as usize).copied())
         .filter(|r| *r != "pair"))
+}
+
+/// A PCI link's number, the same at both ends (`None` while the DPU side cannot see the
+/// host's, or for a pair link).
+pub(crate) fn link_id(name: &str) -> Result<Option<u32>, Error> {
+    u32_attr(name, attr::LINK_ID)
 }
 
 /// An xpu link's own attributes (IFLA_INFO_DATA), or why `info` is not an xpu link's.
@@ -316,14 +321,16 @@ fn show(name: &str, json: bool) -> Result<(), Error> {
     let info = getlink(name, &what)?;
     let data = xpu_data(&info).map_err(|why| err(format!("{what}: not an xpu link ({why})")))?;
     let (mut queues, mut ring, mut role, mut state, mut status) = (None, None, 0, None, None);
+    let mut id = None;
     for (kind, payload) in parse_attrs(&data) {
         let v = payload.try_into().ok().map(u32::from_ne_bytes);
         match kind {
-            IFLA_XPU_QUEUES => queues = v,
-            IFLA_XPU_RING_SIZE => ring = v,
-            IFLA_XPU_ROLE => role = v.unwrap_or(0),
-            IFLA_XPU_LINK_STATE => state = v,
-            IFLA_XPU_STATUS => {
+            attr::QUEUES => queues = v,
+            attr::RING_SIZE => ring = v,
+            attr::ROLE => role = v.unwrap_or(0),
+            attr::LINK_STATE => state = v,
+            attr::LINK_ID => id = v,
+            attr::STATUS => {
                 status = Some(
                     String::from_utf8_lossy(payload)
                         .trim_end_matches('\0')
@@ -347,12 +354,18 @@ fn show(name: &str, json: bool) -> Result<(), Error> {
             // escape anyway rather than trust that.
             let why = crate::json_escape(why);
             out += &format!(",\"role\":\"{role}\",\"link_state\":\"{s}\",\"status\":\"{why}\"");
+            if let Some(id) = id {
+                out += &format!(",\"link_id\":\"{}\"", format_link_id(id));
+            }
         }
         println!("{out}}}");
     } else {
         print!("{name}: queues {q} ring-size {r}");
         if let Some((s, why)) = link {
             print!(" role {role} link {s} ({why})");
+            if let Some(id) = id {
+                print!(" id {}", format_link_id(id));
+            }
         }
         println!();
     }

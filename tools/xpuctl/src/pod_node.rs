@@ -19,6 +19,7 @@ use std::{
 
 use serde_json::Value;
 use xpu_pod::{
+    cni::shown_link_id,
     manifest::{self, PodManifest},
     node::{
         check_pod_name, printable, read_line, read_reply, Capacity, HalfState, PodAddress,
@@ -184,8 +185,10 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
             "pod", "rm", "--force", "--ignore", "--time", "0", "--", &m.name,
         ])
     };
-    let address = match played.and_then(|()| pod_address(&m.name, &a.network)) {
-        Ok(addr) => addr,
+    let host_half =
+        played.and_then(|()| Ok((pod_address(&m.name, &a.network)?, pod_link_id(&m.name)?)));
+    let (address, link_id) = match host_half {
+        Ok(h) => h,
         Err(e) => {
             let _ = undo_host();
             return Err(err(format!("pod {}: the host half: {e}", m.name)));
@@ -195,6 +198,7 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
         pod: m.name.clone(),
         address,
         manifest: h.dpu,
+        link_id: Some(link_id),
     };
     let failed = match ask_raw(agent, &req) {
         Ok(Reply::Done) => None,
@@ -242,6 +246,26 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
         h.plan.freed_cpu_millis
     );
     Ok(())
+}
+
+/// The number of the link the host half of `pod` is split over, as `xpuctl splitns show` in
+/// the pod's namespace says: the DPU half must take the other end of that link.
+fn pod_link_id(pod: &str) -> Result<u32, Error> {
+    let netns = inspect_infra(pod, "{{.NetworkSettings.SandboxKey}}", podman)?;
+    let me = std::env::current_exe().map_err(|e| err(format!("cannot find xpuctl itself: {e}")))?;
+    let out = Command::new("nsenter")
+        .arg(format!("--net={}", netns.trim()))
+        .arg(me)
+        .args(["splitns", "show", "--json"])
+        .output()
+        .map_err(|e| err(format!("cannot run nsenter: {e}")))?;
+    let shown = String::from_utf8_lossy(&out.stdout);
+    shown_link_id(&shown).ok_or_else(|| {
+        err(format!(
+            "the pod's namespace is not split over a numbered xpu link: {}",
+            printable(String::from_utf8_lossy(&out.stderr).trim())
+        ))
+    })
 }
 
 /// Starts the host half (`podman kube play`) from `manifest`, through a file of its own

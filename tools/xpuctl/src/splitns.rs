@@ -10,6 +10,7 @@ use std::{
 };
 
 use clap::{Subcommand, ValueEnum};
+use xpu_pod::cni::format_link_id;
 use xpu_uapi::{
     genl::{claim, cmd, port, splitns, PeerState, NAME_LEN},
     sync::Half,
@@ -244,7 +245,12 @@ pub(crate) fn run_splitns(c: SplitnsCommand) -> Result<(), Error> {
                 Some(r) => {
                     let ports =
                         fam.request(cmd::PORT_GET, &Vec::new(), true, "cannot list the ports")?;
-                    print_splitns(r, &owned_ports(&ports), json);
+                    // The link's number tells which link of the other side is this one's
+                    // other end (a PCI link's; a pair link has none).
+                    let link_id = get_u32(r, splitns::IFINDEX)
+                        .and_then(|i| ifname(i).ok())
+                        .and_then(|n| crate::link::link_id(&n).ok().flatten());
+                    print_splitns(r, &owned_ports(&ports), link_id, json);
                 }
                 None if json => println!("null"),
                 None => println!("not split"),
@@ -336,7 +342,7 @@ fn addr6_of(r: &Reply) -> Option<Ipv6Addr> {
         .map(Ipv6Addr::from)
 }
 
-fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
+fn print_splitns(r: &Reply, owned: &[Owned], link_id: Option<u32>, json: bool) {
     let name = get_string(r, splitns::NAME).unwrap_or_default();
     let ifindex = get_u32(r, splitns::IFINDEX).unwrap_or(0);
     let addr = crate::genl::get(r, splitns::ADDR)
@@ -363,6 +369,7 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
         let esc = crate::json_escape(&name);
         let pr = peer_range.map_or("null".into(), |(a, b)| format!("[{a},{b}]"));
         let a6 = addr6.map_or("null".into(), |a| format!("\"{a}\""));
+        let id = link_id.map_or("null".into(), |i| format!("\"{}\"", format_link_id(i)));
         let list: Vec<String> = owned
             .iter()
             .map(|o| {
@@ -381,7 +388,7 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
             })
             .collect();
         println!(
-            "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"addr\":\"{addr}\",\"addr6\":{a6},\
+            "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"link_id\":{id},\"addr\":\"{addr}\",\"addr6\":{a6},\
              \"half\":\"{half}\",\
              \"ports\":[{lo},{hi}],\"peer\":\"{peer}\",\"owned\":{ports},\
              \"peer_owned\":{peer_ports},\"peer_ports\":{pr},\"claimed\":[{}],\
@@ -390,8 +397,11 @@ fn print_splitns(r: &Reply, owned: &[Owned], json: bool) {
         );
     } else {
         let a6 = addr6.map(|a| format!(" {a}")).unwrap_or_default();
+        let id = link_id
+            .map(|i| format!(" (id {})", format_link_id(i)))
+            .unwrap_or_default();
         println!(
-            "{name}: {half} half, addr {addr}{a6}, link ifindex {ifindex}, ephemeral {lo}-{hi}"
+            "{name}: {half} half, addr {addr}{a6}, link ifindex {ifindex}{id}, ephemeral {lo}-{hi}"
         );
         print!("  peer {peer}");
         if let Some((a, b)) = peer_range {
