@@ -91,7 +91,7 @@ test_version_and_bad_input() {
 
 # The pod's two halves, each made by its node's plugin; then CHECK, the pool, DEL.
 test_add_check_del() {
-	local h d out added other hcheck dcheck
+	local h d out added other hcheck dcheck hid oid
 	setup_cni
 	h=$(xpu_netns podh) && d=$(xpu_netns podd) || fail "cannot create namespaces"
 	# A link the node uses (up: its control link, say) is not the pool's (100).
@@ -128,8 +128,21 @@ test_add_check_del() {
 	out=$(cni CHECK pod1 "/run/netns/$h" eth0 "$hcheck") && fail "CHECK passed with no DPU half"
 	[ "$(error_code "$out")" = 101 ] && echo "$out" | grep -q "not paired" ||
 		fail "CHECK with no DPU half: $out"
-	# The DPU node's plugin makes the other half.
-	out=$(cni ADD pod1 "/run/netns/$d" eth0 "$(conf dpu)") || fail "DPU ADD: $out"
+	# The DPU node's plugin makes the other half, on the other end of the host half's link:
+	# the link of the number the runtime names (the DPU's agent names the host half's), and no
+	# other.
+	hid=$(ip netns exec "$h" xpuctl splitns show --json | json 'j["link_id"]') ||
+		fail "splitns show in the host half gives no link number: $(ip netns exec "$h" xpuctl splitns show --json)"
+	oid=$(printf '%08x' $((0x$hid ^ 1)))
+	out=$(CNI_ARGS="IgnoreUnknown=1;XPU_LINK_ID=$oid" cni ADD pod1 "/run/netns/$d" eth0 "$(conf dpu)") &&
+		fail "DPU ADD took link $hid for link $oid"
+	[ "$(error_code "$out")" = 100 ] && echo "$out" | grep -q "$oid" || fail "DPU ADD for another link: $out"
+	out=$(CNI_ARGS="IgnoreUnknown=1;XPU_LINK_ID=$DDEV" cni ADD pod1 "/run/netns/$d" eth0 "$(conf dpu)") &&
+		fail "DPU ADD took a link's name for its number"
+	[ "$(error_code "$out")" = 4 ] || fail "DPU ADD with XPU_LINK_ID=$DDEV: $out"
+	link_exists "$DDEV" || fail "a refused DPU ADD moved the DPU link"
+	out=$(CNI_ARGS="IgnoreUnknown=1;XPU_LINK_ID=$hid" cni ADD pod1 "/run/netns/$d" eth0 "$(conf dpu)") ||
+		fail "DPU ADD: $out"
 	dcheck=$(conf dpu "\"prevResult\":$out,")
 	ip -n "$d" -d link show eth0 | grep -q 'portname dpu' || fail "eth0 in the DPU half is not the DPU function"
 	# Paired; CHECK passes the static IPAM plugin's CHECK too (delegated).
