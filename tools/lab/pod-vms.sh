@@ -3,10 +3,12 @@
 # A Kubernetes pod split across a host VM and a DPU VM by podman (HeteroK8s, issue 17): the
 # README's manifest-to-pod path, as a test.
 #
-# The two VMs are joined by two xpu links, each its own fabric: the pod link, which xpu-cni
-# gives the pod (the node's pool), and the node's control link (the DPU's management
-# interface over PCIe: 192.168.100.1 the host, .2 the DPU), on which the DPU agent
-# (dpu-fw/agent) listens. Each VM is a podman node (tools/lab/podman-setup.sh: Debian's podman
+# The two VMs are joined by three xpu links, each its own fabric: two pod links, which xpu-cni
+# gives to pods (the node's pool, xpu0 and xpu1), and the node's control link (the DPU's
+# management interface over PCIe: 192.168.100.1 the host, .2 the DPU), on which the DPU agent
+# (dpu-fw/agent) listens. The pod links sit at crossed PCI slots on the two sides, so that
+# each side's xpu0 is the other's xpu1: a pod's halves take the two ends of one link only by
+# its number (xpu-cni's XPU_LINK_ID), not by their order. Each VM is a podman node (tools/lab/podman-setup.sh: Debian's podman
 # with its CNI backend): the host's network xpu-host is xpu-cni's host half with host-local
 # IPAM, the DPU's xpu-dpu its DPU half with static IPAM, the address coming from the host.
 #
@@ -14,7 +16,9 @@
 # host, Envoy and Prometheus go to the DPU. Then, with no port registered by hand: the
 # application reaches Envoy's port over localhost and Envoy the application's (both ways
 # across the link), Prometheus on the DPU scrapes the application on the host, `xpuctl pod
-# list` shows each container's side. The DPU's side restarts (its agent, with its state kept,
+# list` shows each container's side. A second pod (tools/lab/pod-echo.yaml) takes the other
+# link pair beside it, the same ports in each, each pod's halves reaching their own other
+# half; deleting it leaves the first as it was. The DPU's side restarts (its agent, with its state kept,
 # and the runtime without the pod): the host lists the DPU half lost, then, the agent
 # restarted with --restore, the half is back and the ports with it. The host's runtime removes
 # the host half (podman pod rm): the DPU's agent removes the DPU half. `xpuctl pod delete`
@@ -27,10 +31,11 @@ set -uo pipefail
 run=podvms
 logdir=$XPU_CACHE/vm-logs
 mkdir -p "$logdir"
-psock=$logdir/$run.pod.sock ctlsock=$logdir/$run.ctl.sock
-pflog=$logdir/$run.pod.fabric.log ctlflog=$logdir/$run.ctl.fabric.log
+psock=$logdir/$run.pod.sock psock2=$logdir/$run.pod2.sock ctlsock=$logdir/$run.ctl.sock
+pflog=$logdir/$run.pod.fabric.log pflog2=$logdir/$run.pod2.fabric.log
+ctlflog=$logdir/$run.ctl.fabric.log
 hlog=$logdir/$run.host.out dlog=$logdir/$run.dpu.out
-: >"$pflog"; : >"$ctlflog"; : >"$hlog"; : >"$dlog"
+: >"$pflog"; : >"$pflog2"; : >"$ctlflog"; : >"$hlog"; : >"$dlog"
 pids=()
 cleanup() {
 	kill "${pids[@]}" 2>/dev/null || true
@@ -44,6 +49,8 @@ cases=(
 	"host: a second apply of the pod is refused, and the pod is untouched"
 	"host: localhost across the halves, the application to Envoy (DPU) to the application (host)"
 	"host: ports follow sockets, none registered by hand (8080 host, 9080 and 9090 DPU)"
+	"host: a second pod takes the other link pair, each pod's localhost its own, the same ports in both"
+	"host: deleting the second pod leaves the first as it was"
 	"dpu: Prometheus on the DPU scrapes the application on the host over localhost"
 	"dpu: pod measure reads the half's use from its cgroups, pod plan --usage plans from it"
 	"host: pod list shows each container's side and state, the DPU's unknown when it does not answer"
@@ -73,30 +80,33 @@ report() { # report: the KTAP of what the VMs said; 0 if every case passed
 
 (cd "$XPU_ROOT" && cargo build -q -p xpuctl -p xpu-fabric -p xpu-dpu-agent) ||
 	{ echo "# cannot build the tools"; report; exit 1; }
-for f in "$psock:$pflog" "$ctlsock:$ctlflog"; do
+for f in "$psock:$pflog" "$psock2:$pflog2" "$ctlsock:$ctlflog"; do
 	"$XPU_ROOT/target/debug/xpu-fabric" -S "${f%%:*}" -l 8M -n 5 -v 2>>"${f#*:}" &
 	pids+=($!)
 done
-for _ in $(seq 50); do [ -S "$psock" ] && [ -S "$ctlsock" ] && break; sleep 0.1; done
+for _ in $(seq 50); do [ -S "$psock" ] && [ -S "$psock2" ] && [ -S "$ctlsock" ] && break; sleep 0.1; done
 # A fabric left by another run would serve the socket in this one's place (and refuse this
 # one's daemon): each of this run's must still be there.
 for p in "${pids[@]}"; do
 	kill -0 "$p" 2>/dev/null ||
-		{ echo "# an xpu-fabric did not start: $(cat "$pflog" "$ctlflog")"; report; exit 1; }
+		{ echo "# an xpu-fabric did not start: $(cat "$pflog" "$pflog2" "$ctlflog")"; report; exit 1; }
 done
 
 envoy_dir=$(dirname "$(readlink -f "$XPU_TOOLS/bin/envoy")")
 # Each VM gets one CPU: two TCG guests share this machine's two cores. The control link's
-# function sits at slot 0x10, where the guest finds it by its PCI address.
-vm() { # vm NAME SCRIPT
-	exec "$XPU_ROOT/tools/lab/vm.sh" --name "xpu-$run-$1" --cpus 1 --timeout 1200 \
-		--fabric "$psock" --ivshmem 1 --qemu-opts \
-		"-chardev socket,path=$ctlsock,id=xpuctl -device ivshmem-doorbell,bus=pcie.0,addr=0x10,chardev=xpuctl,vectors=5" \
-		-- "$2"
+# function sits at slot 0x10, where the guest finds it by its PCI address; the pod links at
+# 0x11 and 0x12, crossed: the host has the first fabric's at 0x11, the DPU at 0x12.
+vm() { # vm NAME FIRST_SLOT SECOND_SLOT SCRIPT
+	local dev="ivshmem-doorbell,bus=pcie.0,vectors=5"
+	exec "$XPU_ROOT/tools/lab/vm.sh" --name "xpu-$run-$1" --cpus 1 --timeout 1200 --qemu-opts \
+		"-chardev socket,path=$ctlsock,id=xpuctl -device $dev,addr=0x10,chardev=xpuctl \
+		 -chardev socket,path=$psock,id=xpup1 -device $dev,addr=$2,chardev=xpup1 \
+		 -chardev socket,path=$psock2,id=xpup2 -device $dev,addr=$3,chardev=xpup2" \
+		-- "$4"
 }
 
-# Both sides: xpu loaded, the control link addressed, the pod link (xpu0) left in the pool,
-# podman set up with the side's CNI network.
+# Both sides: xpu loaded, the control link addressed, the pod links (xpu0 and xpu1, in the
+# order of their PCI slots) left in the pool, podman set up with the side's CNI network.
 node_up=$(cat <<'GUEST'
 ok() { echo "podvms: ok $1"; }
 bad() { echo "podvms: FAIL $1: $2"; }
@@ -108,8 +118,11 @@ modprobe xpu || { echo "podvms: cannot load xpu"; exit 1; }
 ctl=$(ls /sys/bus/pci/devices/0000:00:10.0/net 2>/dev/null)
 [ -n "$ctl" ] || { echo "podvms: no control link at 0000:00:10.0"; exit 1; }
 ip link set "$ctl" name xpum0
+i=0
 for d in /sys/bus/pci/drivers/xpu/*/net/*; do
-	[ "${d##*/}" = xpum0 ] || ip link set "${d##*/}" name xpu0
+	[ "${d##*/}" = xpum0 ] && continue
+	ip link set "${d##*/}" name "xpu$i"
+	i=$((i + 1))
 done
 udevadm settle
 ip addr add "$CTL/30" dev xpum0 && ip link set xpum0 up
@@ -124,17 +137,17 @@ nothing_left() {
 	[ -z "$(podman ps -aq)" ] || echo "containers: $(podman ps -a --format '{{.Names}}' | tr '\n' ' ')"
 	[ -z "$(podman pod ps -q)" ] || echo "pods: $(podman pod ps --format '{{.Name}}' | tr '\n' ' ')"
 	[ -z "$(ls /run/netns 2>/dev/null)" ] || echo "namespaces: $(ls /run/netns | tr '\n' ' ')"
-	[ -e /sys/class/net/xpu0 ] || echo "the pod link is not back in the pool"
+	[ -e /sys/class/net/xpu0 ] && [ -e /sys/class/net/xpu1 ] || echo "a pod link is not back in the pool"
 	[ -z "$(find /run/xpu-cni -name '*.json' 2>/dev/null)" ] || echo "records: $(find /run/xpu-cni -name '*.json')"
 	! pgrep -f 'splitns agent' >/dev/null || echo "ownership agents: $(pgrep -af 'splitns agent')"
 }
 GUEST
 )
 
-host_conf='{"cniVersion":"1.0.0","name":"xpu-host","plugins":[{"type":"xpu-cni","half":"host","links":["xpu0"],"dataDir":"/run/xpu-cni","ipam":{"type":"host-local","ranges":[[{"subnet":"10.244.1.0/24"}]],"dataDir":"/run/cni-ipam"}}]}'
-dpu_conf='{"cniVersion":"1.0.0","name":"xpu-dpu","plugins":[{"type":"xpu-cni","half":"dpu","links":["xpu0"],"dataDir":"/run/xpu-cni","ipam":{"type":"static"}}]}'
+host_conf='{"cniVersion":"1.0.0","name":"xpu-host","plugins":[{"type":"xpu-cni","half":"host","links":["xpu0","xpu1"],"dataDir":"/run/xpu-cni","ipam":{"type":"host-local","ranges":[[{"subnet":"10.244.1.0/24"}]],"dataDir":"/run/cni-ipam"}}]}'
+dpu_conf='{"cniVersion":"1.0.0","name":"xpu-dpu","plugins":[{"type":"xpu-cni","half":"dpu","links":["xpu0","xpu1"],"dataDir":"/run/xpu-cni","ipam":{"type":"static"}}]}'
 
-vm host "CTL=192.168.100.1 NET=xpu-host CONFLIST='$host_conf'
+vm host 0x11 0x12 "CTL=192.168.100.1 NET=xpu-host CONFLIST='$host_conf'
 $node_up
 sed -e 's|@XPU_ROOT@|$XPU_ROOT|g' -e 's|@ENVOY_DIR@|$envoy_dir|g' \"\$XPU_ROOT/tools/lab/pod-web.yaml\" >/tmp/pod-web.yaml
 $(cat <<'GUEST'
@@ -183,6 +196,41 @@ if echo "$ports" | grep -Eqx ' +8080 host \(socket\)' && echo "$ports" | grep -E
 	ok "$c"
 else
 	bad "$c" "$(echo "$ports" | tr '\n' ' ')"
+fi
+c="host: a second pod takes the other link pair, each pod's localhost its own, the same ports in both"
+# echo's application serves 8080 here and its sidecar 9080 on the DPU, as web's do: each
+# application reaches its own pod's 9080, and Envoy web's 8080.
+link_of() { nsenter --net="$1" xpuctl splitns show --json | sed -n 's/.*"link_id":"\([0-9a-f]*\)".*/\1/p'; }
+if ! out=$(xpuctl pod apply "$XPU_ROOT/tools/lab/pod-echo.yaml" 2>&1); then
+	bad "$c" "$out"
+else
+	echo "$out"
+	enetns=$(podman inspect --format '{{.NetworkSettings.SandboxKey}}' "$(podman pod inspect --format '{{.InfraContainerID}}' echo)")
+	wid=$(link_of "$netns") eid=$(link_of "$enetns")
+	if ! wait_for 180 sh -c 'podman exec echo-app wget -qO- http://127.0.0.1:9080/ | grep -qx "hello from the echo sidecar"'; then
+		bad "$c" "echo's application to its sidecar: $(podman exec echo-app wget -qO- http://127.0.0.1:9080/ 2>&1 | tail -1); $(xpuctl pod list 2>&1 | tr '\n' ' ')"
+	elif ! out=$(podman exec web-app wget -qO- http://127.0.0.1:9080/ 2>&1) ||
+		[ "$out" != "hello from the application" ]; then
+		bad "$c" "web's application through Envoy: $out"
+	elif [ -z "$wid" ] || [ -z "$eid" ] || [ "$wid" = "$eid" ]; then
+		bad "$c" "the pods' links: web '$wid', echo '$eid'"
+	else
+		echo "links: web $wid, echo $eid"
+		ok "$c"
+	fi
+fi
+c="host: deleting the second pod leaves the first as it was"
+if ! out=$(xpuctl pod delete echo 2>&1); then
+	bad "$c" "$out"
+elif podman pod exists echo || xpuctl pod list 2>&1 | grep -q '^echo '; then
+	bad "$c" "echo is still there: $(xpuctl pod list 2>&1 | tr '\n' ' ')"
+elif ! [ -e /sys/class/net/xpu0 ] && ! [ -e /sys/class/net/xpu1 ]; then
+	bad "$c" "echo's link is not back in the pool"
+elif ! out=$(podman exec web-app wget -qO- http://127.0.0.1:9080/ 2>&1) ||
+	[ "$out" != "hello from the application" ]; then
+	bad "$c" "web's application through Envoy: $out"
+else
+	ok "$c"
 fi
 c="host: pod list shows each container's side and state, the DPU's unknown when it does not answer"
 # Prometheus may take a while to start: the list is read once everything runs.
@@ -260,13 +308,14 @@ GUEST
 )" >"$hlog" 2>&1 &
 pids+=($!)
 host=$!
-# The host VM takes fabric id 0 on both fabrics: it joins both before the DPU VM starts.
+# The host VM takes fabric id 0 on every fabric: it joins them all before the DPU VM starts.
 for _ in $(seq 600); do
-	grep -q 'peer 0 connected' "$pflog" && grep -q 'peer 0 connected' "$ctlflog" && break
+	grep -q 'peer 0 connected' "$pflog" && grep -q 'peer 0 connected' "$pflog2" &&
+		grep -q 'peer 0 connected' "$ctlflog" && break
 	sleep 0.2
 done
 
-vm dpu "CTL=192.168.100.2 NET=xpu-dpu CONFLIST='$dpu_conf' ENVOY_DIR=$envoy_dir
+vm dpu 0x12 0x11 "CTL=192.168.100.2 NET=xpu-dpu CONFLIST='$dpu_conf' ENVOY_DIR=$envoy_dir
 $node_up
 $(cat <<'GUEST'
 # The halves may mount the sidecars' binaries and their configurations, nothing else.
