@@ -203,6 +203,7 @@ fn probe_data<'bound>(pdev: &'bound pci::Device<Bound>) -> Result<XpuPciData<'bo
             side,
             layout,
             generation: old.wrapping_add(1),
+            // Zero says "no number" (the DPU side, a side older than minor 3).
             link_id: if side == 0 { random_u32().max(1) } else { 0 },
             leaving: Atomic::new(false),
         },

@@ -84,7 +84,8 @@ pub struct Config {
     /// against its own event index, before we ring it anyway.
     pub overdue_ticks: u32,
     /// The link's number this end publishes ([`SideHeader::link_id`]): the host side's, drawn
-    /// when it comes up; zero on the DPU side, which reads the host's, and in a pair.
+    /// when its function is probed and kept through resets; zero on the DPU side, which reads
+    /// the host's, and in a pair.
     pub link_id: u32,
 }
 
@@ -398,8 +399,10 @@ where
     }
 
     /// The link's number ([`SideHeader::link_id`]): ours if we publish one, else the peer's,
-    /// from its header while it is `Ready` or `Up` (untrusted, but only a label: it picks
-    /// nothing for the datapath). `None` while neither end has one.
+    /// from its header while it is `Ready` or `Up` and speaks our major version (in another,
+    /// word 7 may be something else). Untrusted: it picks nothing for the datapath, and those
+    /// who pick a link by it (xpu-cni) refuse two links of one number. `None` while neither
+    /// end has one.
     pub fn link_id(&self) -> Option<u32> {
         if self.link_id != 0 {
             return Some(self.link_id);
@@ -409,7 +412,8 @@ where
             SideState::from_raw(h.state),
             Some(SideState::Ready | SideState::Up)
         );
-        (h.magic == shm::MAGIC && alive && h.link_id != 0).then_some(h.link_id)
+        let ours = h.magic == shm::MAGIC && h.version >> 16 == shm::VERSION >> 16;
+        (ours && alive && h.link_id != 0).then_some(h.link_id)
     }
 
     /// A copy of the peer's header, to validate.

@@ -192,6 +192,16 @@ fn link_number_from_the_host_end() {
     assert_eq!(dpu.link_id, 0);
     w.mem.poke(half + 4 * shm::LINK_ID_WORD as u32, 0xbad);
     assert_eq!(link.ends[0].link_id(), Some(common::TEST_LINK_ID));
+    assert_eq!(link.ends[1].link_id(), Some(common::TEST_LINK_ID));
+    // A host that publishes none (older than minor 3), or speaks another major version (whose
+    // word 7 may be anything), gives the DPU end none.
+    w.mem.poke(4 * shm::LINK_ID_WORD as u32, 0);
+    assert_eq!(link.ends[1].link_id(), None);
+    w.mem
+        .poke(4 * shm::LINK_ID_WORD as u32, common::TEST_LINK_ID);
+    w.mem.poke(4, shm::VERSION + (1 << 16));
+    assert_eq!(link.ends[1].link_id(), None);
+    w.mem.poke(4, shm::VERSION);
     link.ends[0].set_state(SideState::Down);
     assert_eq!(link.ends[1].link_id(), None);
     link.ends[0].set_state(SideState::Ready);

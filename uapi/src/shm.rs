@@ -121,8 +121,8 @@ pub struct SideHeader {
     /// The peer's generation this side connected to (in state `Up`): a side that sees the
     /// other `Up` for an older generation of its own knows the other has not caught up yet.
     pub peer_generation: u32,
-    /// The link's number, the same at both ends: drawn at random by the host side when it
-    /// comes up and published in its header, where the DPU side reads it (and writes zero in its
+    /// The link's number, the same at both ends: drawn at random by the host side when its
+    /// function is probed (kept through resets) and published in its header, where the DPU side reads it (and writes zero in its
     /// own). It tells which of a node's links joins which (a pod's two halves take the two ends
     /// of one link); zero: none (a side of minor 2, or the DPU side).
     pub link_id: u32,

@@ -20,7 +20,8 @@ fn header(state: SideState, generation: u32, mtu: u32, queues: u16) -> SideHeade
         state: state as u32,
         generation,
         peer_generation: generation.wrapping_mul(3),
-        link_id: 0,
+        // Differs between the two headers, so that a torn copy of it shows.
+        link_id: generation ^ 0x5eed_1d00,
         num_queues: queues,
         reserved: 0,
         ring_size: 256,

@@ -115,6 +115,53 @@ pub fn parse_link_id(s: &str) -> Option<u32> {
         .filter(|&id| digits && id != 0)
 }
 
+/// Which link of the pool (each with its name, and its number if it shows one; in the pool's
+/// order) an ADD takes: the first, or, with `want`, the one of that number. The number is the
+/// other side's to draw, so it is not trusted to be unique: two links of one number are
+/// refused. A pool none of whose links shows a number (a kernel older than the numbers) has
+/// its only link taken for any number, and is refused when it has more, which it cannot tell
+/// apart.
+pub fn pick_link(pool: &[(String, Option<u32>)], want: Option<u32>) -> Result<usize, String> {
+    let Some(id) = want else {
+        return if pool.is_empty() {
+            Err("no free xpu link".into())
+        } else {
+            Ok(0)
+        };
+    };
+    let n = format_link_id(id);
+    let hits: Vec<usize> = (0..pool.len()).filter(|&i| pool[i].1 == Some(id)).collect();
+    match hits[..] {
+        [i] => Ok(i),
+        [_, _, ..] => Err(format!(
+            "links {} have the same number {n}: the other side's numbers do not tell them apart",
+            hits.iter()
+                .map(|&i| pool[i].0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        [] if pool.len() == 1 && pool[0].1.is_none() => Ok(0),
+        [] if pool.iter().all(|l| l.1.is_none()) && !pool.is_empty() => Err(format!(
+            "no free xpu link shows a number, none can be told to be link {n} (xpu.ko older \
+             than the links' numbers, protocol minor 3?)"
+        )),
+        [] => Err(format!(
+            "no free xpu link is link {n}, the other half's (its end here is in use, left out \
+             by \"links\", or its other side is down)"
+        )),
+    }
+}
+
+/// `CNI_ARGS` for a delegated plugin (IPAM): the runtime's, less xpu's own key, which is not
+/// the delegate's (a plugin that does not ignore unknown keys would refuse it).
+pub fn delegate_args(args: &BTreeMap<String, String>) -> String {
+    args.iter()
+        .filter(|(k, _)| k.as_str() != LINK_ID_ARG)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 /// The number of the link a namespace is split over, from `xpuctl splitns show --json` run
 /// there: none if it is not split, over a link without one, or the output is not that.
 pub fn shown_link_id(show: &str) -> Option<u32> {
@@ -209,7 +256,8 @@ pub fn env(var: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> {
         };
         args.insert(k.to_owned(), v.to_owned());
     }
-    let link_id = match args.get(LINK_ID_ARG) {
+    // ADD's alone: DEL and CHECK do their best whatever else the runtime passes.
+    let link_id = match args.get(LINK_ID_ARG).filter(|_| command == Command::Add) {
         None => None,
         Some(v) => match parse_link_id(v) {
             Some(id) => Some(id),
@@ -569,6 +617,45 @@ mod tests {
         }
     }
 
+    fn pool(links: &[(&str, Option<u32>)]) -> Vec<(String, Option<u32>)> {
+        links.iter().map(|&(n, id)| (n.to_owned(), id)).collect()
+    }
+
+    #[rstest]
+    #[case(&[("xpu0", Some(1)), ("xpu1", Some(2))], None, Ok(0))]
+    #[case(&[("xpu0", Some(1)), ("xpu1", Some(2))], Some(2), Ok(1))]
+    #[case(&[("xpu0", Some(1)), ("xpu1", Some(2))], Some(3), Err("is link 00000003"))]
+    #[case(&[("xpu0", Some(2)), ("xpu1", Some(2))], Some(2), Err("xpu0, xpu1 have the same"))]
+    #[case(&[("xpu0", None)], Some(2), Ok(0))]
+    #[case(&[("xpu0", None), ("xpu1", None)], Some(2), Err("shows a number"))]
+    #[case(&[("xpu0", None), ("xpu1", Some(1))], Some(2), Err("is link 00000002"))]
+    #[case(&[], None, Err("no free"))]
+    #[case(&[], Some(2), Err("is link 00000002"))]
+    fn links_picked(
+        #[case] links: &[(&str, Option<u32>)],
+        #[case] want: Option<u32>,
+        #[case] got: Result<usize, &str>,
+    ) {
+        match (pick_link(&pool(links), want), got) {
+            (Ok(i), Ok(j)) => assert_eq!(i, j),
+            (Err(e), Err(part)) => assert!(e.contains(part), "{e}"),
+            (r, want) => panic!("{r:?}, wanted {want:?}"),
+        }
+    }
+
+    #[test]
+    fn delegates_do_not_see_the_link_number() {
+        let args: BTreeMap<String, String> = [
+            ("IgnoreUnknown", "1"),
+            ("IP", "10.244.1.5/24"),
+            (LINK_ID_ARG, "0a0b0c0d"),
+        ]
+        .iter()
+        .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(delegate_args(&args), "IP=10.244.1.5/24;IgnoreUnknown=1");
+    }
+
     #[rstest]
     #[case(1)]
     #[case(0x0a0b_0c0d)]
@@ -659,6 +746,10 @@ mod tests {
             })
             .collect();
         assert!(env(vars(&kv)).is_ok());
+        // Nor does a link number it does not read (ADD's alone).
+        let mut kv = kv;
+        kv.push(("CNI_ARGS", "XPU_LINK_ID=xpu0"));
+        assert_eq!(env(vars(&kv)).map(|e| e.link_id), Ok(None));
         assert!(env(vars(&[("CNI_COMMAND", "VERSION")])).is_ok());
     }
 

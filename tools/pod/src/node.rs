@@ -212,6 +212,9 @@ fn check_status(c: &ContainerStatus) -> Result<(), String> {
 pub fn read_request(line: &str) -> Result<Request, String> {
     let r: Request = serde_json::from_str(line).map_err(|e| format!("bad request: {e}"))?;
     match &r {
+        Request::Apply {
+            link_id: Some(0), ..
+        } => return Err("link number 0: no link has it".into()),
         Request::Apply { pod, .. } | Request::Delete { pod } => check_pod_name(pod)?,
         Request::Capacity | Request::List => {}
     }
@@ -306,6 +309,12 @@ mod tests {
     #[case::prefix_33(r#"{"op":"apply","pod":"web","address":"10.0.0.1/33","manifest":""}"#)]
     #[case::loopback(r#"{"op":"apply","pod":"web","address":"127.0.0.1/8","manifest":""}"#)]
     #[case::no_manifest(r#"{"op":"apply","pod":"web","address":"10.0.0.1/24"}"#)]
+    #[case::link_0(
+        r#"{"op":"apply","pod":"web","address":"10.0.0.1/24","manifest":"","link_id":0}"#
+    )]
+    #[case::link_negative(
+        r#"{"op":"apply","pod":"web","address":"10.0.0.1/24","manifest":"","link_id":-1}"#
+    )]
     fn bad_requests_refused(#[case] line: &str) {
         assert!(read_request(line).is_err(), "took {line}");
     }

@@ -47,8 +47,8 @@ use rustix::{
 };
 use serde_json::Value;
 use xpu_pod::cni::{
-    self, format_link_id, pod_addresses, version_reply, CniError, CniResult, Code, Command, Env,
-    Half, Interface, IpConfig, NetConf, Record, Route,
+    self, pick_link, pod_addresses, version_reply, CniError, CniResult, Code, Command, Env, Half,
+    Interface, IpConfig, NetConf, Record, Route,
 };
 use xpu_uapi::genl::{cmd, splitns, PeerState};
 
@@ -421,6 +421,7 @@ fn ipam_output(
         .env("CNI_IFNAME", &env.ifname)
         .env("CNI_NETNS", netns)
         .env("CNI_PATH", path)
+        .env("CNI_ARGS", cni::delegate_args(&env.args))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -503,21 +504,25 @@ fn add(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<Value, Cni
     }
     // A pod's halves take the two ends of one link: the one the runtime names by its number
     // (the DPU's agent names the host half's), else the first free one.
-    let link = pool(conf.half, conf.links.as_deref())?
-        .into_iter()
-        .find(|l| {
-            env.link_id.is_none() || crate::link::link_id(&l.name).ok().flatten() == env.link_id
-        })
-        .ok_or_else(|| {
-            let role = role_name(conf.half);
-            let msg = match env.link_id {
-                Some(id) => format!(
-                    "no free xpu link of the {role} role is link {} (the other half's)",
-                    format_link_id(id)
-                ),
-                None => format!("no free xpu link of the {role} role for the pod"),
+    let mut links = pool(conf.half, conf.links.as_deref())?;
+    let numbered = links
+        .iter()
+        .map(|l| {
+            let id = if env.link_id.is_some() {
+                crate::link::link_id(&l.name).map_err(kernel)?
+            } else {
+                None
             };
-            CniError::new(Code::NoFreeLink, msg)
+            Ok((l.name.clone(), id))
+        })
+        .collect::<Result<Vec<_>, CniError>>()?;
+    let link = pick_link(&numbered, env.link_id)
+        .map(|i| links.swap_remove(i))
+        .map_err(|e| {
+            CniError::new(
+                Code::NoFreeLink,
+                format!("{e} (the {} role's pool)", role_name(conf.half)),
+            )
         })?;
     let ran_ipam = prev.is_none();
     let addressing = match &prev {
