@@ -11,6 +11,7 @@
 
 CNI_DIR=/usr/lib/cni
 POD_ADDR=10.244.1.5
+POD_GW=10.244.1.1	# chained after ptp: the DPU node's end of the pod's uplink
 BIN= DATA=
 HDEV= DDEV=
 
@@ -31,6 +32,34 @@ conf_hl() {
 conf_hl11() {
 	conf_hl "$@" | sed 's/"cniVersion":"1.0.0"/"cniVersion":"1.1.0"/'
 }
+
+# ptp_conf: the DPU node's uplink plugin, CNI's ptp (a veth from the DPU half to the node's
+# namespace, which routes for the pod; no masquerade), with static IPAM: the pod's address and
+# the node's end as its gateway.
+ptp_conf() {
+	printf '{"cniVersion":"1.0.0","name":"xpu-edge","type":"ptp","ipam":{"type":"static","addresses":[{"address":"%s/24","gateway":"%s"}],"routes":[{"dst":"0.0.0.0/0"}]}}' \
+		"$POD_ADDR" "$POD_GW"
+}
+
+# chained_conf PREV_RESULT: xpu-cni chained after ptp on the DPU node, with ptp's result.
+chained_conf() {
+	printf '{"cniVersion":"1.0.0","name":"xpu-edge","type":"xpu-cni","half":"dpu","dataDir":"%s/dpu","prevResult":%s}' \
+		"$DATA" "$1"
+}
+
+# python3 -c "$SERVE_ONCE" ADDR PORT FILE WORD: takes one TCP connection on ADDR:PORT (60 s at
+# most), writes the client's address to FILE and sends WORD.
+SERVE_ONCE='
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+s.settimeout(60)
+c, peer = s.accept()
+open(sys.argv[3], "w").write(peer[0])
+c.sendall(sys.argv[4].encode() + b"\n")
+c.close()'
 
 # cni COMMAND ID NETNS IFNAME CONF: runs the plugin; its stdout, and its exit status.
 cni() {
@@ -131,7 +160,7 @@ test_add_check_del() {
 	# The DPU node's plugin makes the other half, on the other end of the host half's link:
 	# the link of the number the runtime names (the DPU's agent names the host half's), and no
 	# other.
-	hid=$(ip netns exec "$h" xpuctl splitns show --json | json 'j["link_id"]') ||
+	hid=$(ip netns exec "$h" xpuctl splitns show --json | json 'j["link_id"] or sys.exit(1)') ||
 		fail "splitns show in the host half gives no link number: $(ip netns exec "$h" xpuctl splitns show --json)"
 	oid=$(printf '%08x' $((0x$hid ^ 1)))
 	out=$(CNI_ARGS="IgnoreUnknown=1;XPU_LINK_ID=$oid" cni ADD pod1 "/run/netns/$d" eth0 "$(conf dpu)") &&
@@ -208,10 +237,63 @@ test_gc() {
 	slowwait 5 link_exists "$HDEV" || fail "DEL did not return the host link"
 }
 
-xpu_begin 4
+# Chained on the DPU node after CNI's ptp, which gives the DPU half its uplink (a veth to the
+# node's namespace, here this one) and the pod's address, as a runtime runs a network of the
+# two: the DPU half is the pod's edge. A client outside the pod (this namespace) reaches the
+# application on the host half at the pod address, and the application sees the client's
+# address; the application reaches a server outside, which sees the pod address. No port is
+# registered by hand (each half's ownership agent, which ADD starts, claims them). DEL in
+# reverse leaves nothing.
+test_chained_edge() {
+	local h d out prev chained hid seen
+	setup_cni
+	[ -x "$CNI_DIR/ptp" ] || skip "CNI's ptp plugin is not installed ($CNI_DIR/ptp)"
+	h=$(xpu_netns podh) && d=$(xpu_netns podd) || fail "cannot create namespaces"
+	out=$(cni ADD edge "/run/netns/$h" eth0 "$(conf host)") || fail "host ADD: $out"
+	hid=$(ip netns exec "$h" xpuctl splitns show --json | json 'j["link_id"] or sys.exit(1)') ||
+		fail "no link number in the host half"
+	prev=$(cni ADD edge "/run/netns/$d" eth0 "$(ptp_conf)") || fail "ptp ADD: $prev"
+	chained=$(chained_conf "$prev")
+	out=$(CNI_ARGS="IgnoreUnknown=1;XPU_LINK_ID=$hid" cni ADD edge "/run/netns/$d" eth0 "$chained") ||
+		fail "xpu-cni ADD after ptp: $out"
+	# The result is ptp's with the link added: ptp's two interfaces, the link, ptp's address.
+	[ "$(echo "$out" | json '" ".join(i["name"] for i in j["interfaces"][1:])')" = "eth0 xpu0" ] &&
+		[ "$(echo "$out" | json 'j["ips"][0]["address"]')" = "$POD_ADDR/24" ] ||
+		fail "the chained result: $out"
+	ip -n "$d" -d link show xpu0 | grep -q 'portname dpu' || fail "the DPU half has no link xpu0"
+	# Outside to the application: its port is the host half's once it listens.
+	ip netns exec "$h" python3 -c "$SERVE_ONCE" 0.0.0.0 8080 "$DATA/seen-in" host-half &
+	slowwait 20 sh -c "ip netns exec $d xpuctl splitns show | grep -Eq '^ +8080 host'" ||
+		fail "8080 is not the host half's on the DPU half: $(ip netns exec "$d" xpuctl splitns show)"
+	out=$(nc -w 10 "$POD_ADDR" 8080 </dev/null)
+	wait
+	[ "$out" = host-half ] || fail "outside to the application at $POD_ADDR:8080: '$out'"
+	seen=$(cat "$DATA/seen-in" 2>/dev/null)
+	[ "$seen" = "$POD_GW" ] || fail "the application saw the client as '$seen', not $POD_GW"
+	# The application to a server outside, which sees the pod address.
+	python3 -c "$SERVE_ONCE" "$POD_GW" 9999 "$DATA/seen-out" outside &
+	slowwait 10 sh -c "ss -Htln 'sport = :9999' | grep -q ." || fail "no server outside"
+	out=$(ip netns exec "$h" nc -w 10 "$POD_GW" 9999 </dev/null)
+	wait
+	[ "$out" = outside ] || fail "the application to a server outside: '$out'"
+	seen=$(cat "$DATA/seen-out" 2>/dev/null)
+	[ "$seen" = "$POD_ADDR" ] || fail "the server outside saw the pod as '$seen', not $POD_ADDR"
+	# DEL in reverse order of the chain, then the host's.
+	out=$(cni DEL edge "/run/netns/$d" eth0 "$chained") || fail "xpu-cni DEL after ptp: $out"
+	out=$(cni DEL edge "/run/netns/$d" eth0 "$(ptp_conf)") || fail "ptp DEL: $out"
+	out=$(cni DEL edge "/run/netns/$h" eth0 "$(conf host)") || fail "host DEL: $out"
+	slowwait 5 link_exists "$DDEV" && slowwait 5 link_exists "$HDEV" || fail "a link did not return"
+	[ -z "$(ip -n "$d" -o link show type veth)" ] && [ -z "$(ip -o link show type veth)" ] ||
+		fail "a veth is left: $(ip -o link show type veth)"
+	[ -z "$(find "$DATA/host" "$DATA/dpu" -name '*.json' 2>/dev/null)" ] ||
+		fail "records left: $(find "$DATA/host" "$DATA/dpu" -name '*.json')"
+}
+
+xpu_begin 5
 command -v python3 >/dev/null && command -v xpuctl >/dev/null && command -v nc >/dev/null ||
 	{ ktap_skip_all "python3, xpuctl and nc are needed"; exit "$KSFT_SKIP"; }
 xpu_case "xpu-cni: VERSION, and bad environments, JSON and versions get CNI error objects" test_version_and_bad_input
 xpu_case "xpu-cni: a pod's halves by each node's ADD, CHECK paired, the pool, DEL idempotent" test_add_check_del
 xpu_case "xpu-cni: GC undoes the attachments the runtime does not list" test_gc
+xpu_case "xpu-cni: chained after ptp on the DPU, the DPU half is the pod's edge, both ways" test_chained_edge
 xpu_end

@@ -36,6 +36,10 @@ pflog=$logdir/$run.pod.fabric.log pflog2=$logdir/$run.pod2.fabric.log
 ctlflog=$logdir/$run.ctl.fabric.log
 hlog=$logdir/$run.host.out dlog=$logdir/$run.dpu.out
 : >"$pflog"; : >"$pflog2"; : >"$ctlflog"; : >"$hlog"; : >"$dlog"
+# The node's key, which the host's requests to the DPU agent prove they come from: each VM
+# installs it as /etc/xpu/node.key, the default of xpuctl and the agent.
+key=$logdir/$run.key
+(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key")
 pids=()
 cleanup() {
 	kill "${pids[@]}" 2>/dev/null || true
@@ -51,9 +55,12 @@ cases=(
 	"host: ports follow sockets, none registered by hand (8080 host, 9080 and 9090 DPU)"
 	"host: a second pod takes the other link pair, each pod's localhost its own, the same ports in both"
 	"host: deleting the second pod leaves the first as it was"
+	"host: the application reaches a server outside the pod through the DPU half, the pod's edge"
+	"dpu: a client outside the pod (the DPU's namespace) reaches the application on the host at the pod address"
 	"dpu: Prometheus on the DPU scrapes the application on the host over localhost"
 	"dpu: pod measure reads the half's use from its cgroups, pod plan --usage plans from it"
 	"host: pod list shows each container's side and state, the DPU's unknown when it does not answer"
+	"host: the DPU agent takes no request without the node's key (a forged delete leaves the pod)"
 	"host: after a DPU restart that lost the pod, pod list shows its DPU half lost"
 	"host: a DPU restart with --restore makes the DPU half again, localhost across it again"
 	"host: the runtime removes the host half (podman pod rm), and the DPU's agent the DPU half"
@@ -118,14 +125,20 @@ modprobe xpu || { echo "podvms: cannot load xpu"; exit 1; }
 ctl=$(ls /sys/bus/pci/devices/0000:00:10.0/net 2>/dev/null)
 [ -n "$ctl" ] || { echo "podvms: no control link at 0000:00:10.0"; exit 1; }
 ip link set "$ctl" name xpum0
+# By way of names of their own, so that no rename takes a name another link still has.
 i=0
 for d in /sys/bus/pci/drivers/xpu/*/net/*; do
 	[ "${d##*/}" = xpum0 ] && continue
-	ip link set "${d##*/}" name "xpu$i"
+	ip link set "${d##*/}" name "xpupool$i" || { echo "podvms: cannot rename ${d##*/}"; exit 1; }
 	i=$((i + 1))
 done
+for j in $(seq 0 $((i - 1))); do
+	ip link set "xpupool$j" name "xpu$j" || { echo "podvms: cannot rename xpupool$j"; exit 1; }
+done
+[ "$i" = 2 ] || { echo "podvms: $i pod links, not 2"; exit 1; }
 udevadm settle
 ip addr add "$CTL/30" dev xpum0 && ip link set xpum0 up
+mkdir -p /etc/xpu && install -m 600 "$KEY" /etc/xpu/node.key || { echo "podvms: cannot install the node's key"; exit 1; }
 sh "$XPU_ROOT/tools/lab/podman-setup.sh" || { echo "podvms: podman setup failed"; exit 1; }
 mkdir -p /run/xpu-cni /run/cni-ipam
 printf '%s\n' "$CONFLIST" >/etc/cni/net.d/$NET.conflist
@@ -140,14 +153,18 @@ nothing_left() {
 	[ -e /sys/class/net/xpu0 ] && [ -e /sys/class/net/xpu1 ] || echo "a pod link is not back in the pool"
 	[ -z "$(find /run/xpu-cni -name '*.json' 2>/dev/null)" ] || echo "records: $(find /run/xpu-cni -name '*.json')"
 	! pgrep -f 'splitns agent' >/dev/null || echo "ownership agents: $(pgrep -af 'splitns agent')"
+	[ -z "$(ip -o link show type veth)" ] || echo "uplinks: $(ip -o link show type veth | cut -d: -f2 | tr '\n' ' ')"
 }
 GUEST
 )
 
 host_conf='{"cniVersion":"1.0.0","name":"xpu-host","plugins":[{"type":"xpu-cni","half":"host","links":["xpu0","xpu1"],"dataDir":"/run/xpu-cni","ipam":{"type":"host-local","ranges":[[{"subnet":"10.244.1.0/24"}]],"dataDir":"/run/cni-ipam"}}]}'
-dpu_conf='{"cniVersion":"1.0.0","name":"xpu-dpu","plugins":[{"type":"xpu-cni","half":"dpu","links":["xpu0","xpu1"],"dataDir":"/run/xpu-cni","ipam":{"type":"static"}}]}'
+# The DPU's network chains CNI's ptp before xpu-cni: the DPU half's uplink, a veth to the DPU's
+# namespace (its gateway 10.244.1.1, which the agent's --gateway names), so the DPU half is the
+# pod's edge; ptp's static IPAM takes the pod's address from the agent.
+dpu_conf='{"cniVersion":"1.0.0","name":"xpu-dpu","plugins":[{"type":"ptp","ipam":{"type":"static","routes":[{"dst":"0.0.0.0/0"}]}},{"type":"xpu-cni","half":"dpu","links":["xpu0","xpu1"],"dataDir":"/run/xpu-cni"}]}'
 
-vm host 0x11 0x12 "CTL=192.168.100.1 NET=xpu-host CONFLIST='$host_conf'
+vm host 0x11 0x12 "CTL=192.168.100.1 KEY='$key' NET=xpu-host CONFLIST='$host_conf'
 $node_up
 sed -e 's|@XPU_ROOT@|$XPU_ROOT|g' -e 's|@ENVOY_DIR@|$envoy_dir|g' \"\$XPU_ROOT/tools/lab/pod-web.yaml\" >/tmp/pod-web.yaml
 $(cat <<'GUEST'
@@ -224,13 +241,21 @@ if ! out=$(xpuctl pod delete echo 2>&1); then
 	bad "$c" "$out"
 elif podman pod exists echo || xpuctl pod list 2>&1 | grep -q '^echo '; then
 	bad "$c" "echo is still there: $(xpuctl pod list 2>&1 | tr '\n' ' ')"
-elif ! [ -e /sys/class/net/xpu0 ] && ! [ -e /sys/class/net/xpu1 ]; then
-	bad "$c" "echo's link is not back in the pool"
+elif ! [ -e /sys/class/net/xpu1 ]; then
+	bad "$c" "echo's link (xpu1: web has xpu0, the first) is not back in the pool"
 elif ! out=$(podman exec web-app wget -qO- http://127.0.0.1:9080/ 2>&1) ||
 	[ "$out" != "hello from the application" ]; then
 	bad "$c" "web's application through Envoy: $out"
 else
 	ok "$c"
+fi
+c="host: the application reaches a server outside the pod through the DPU half, the pod's edge"
+# The DPU's own namespace serves a page on its end of the uplink (ptp's gateway).
+if out=$(podman exec web-app wget -qO- -T 20 http://10.244.1.1:8000/ 2>&1) &&
+	[ "$out" = "hello from outside the pod" ]; then
+	ok "$c"
+else
+	bad "$c" "$out; routes: $(inpod ip route | tr '\n' ' ')"
 fi
 c="host: pod list shows each container's side and state, the DPU's unknown when it does not answer"
 # Prometheus may take a while to start: the list is read once everything runs.
@@ -252,6 +277,21 @@ if echo "$list" | grep -Eq '^web +host +running +app +running' &&
 	fi
 else
 	bad "$c" "$(echo "$list" | tr '\n' ' ')"
+fi
+c="host: the DPU agent takes no request without the node's key (a forged delete leaves the pod)"
+(umask 077 && echo 'not-the-node-key-0123456789abcdef' >/tmp/other.key)
+# A delete with a proof that is not the key's, as anyone on the link could send it.
+forged=$(printf '{"op":"delete","pod":"web"}\n{"mac":"%064d"}\n' 0 | timeout 20 socat -t 15 - TCP:192.168.100.2:7780 2>&1)
+if out=$(xpuctl pod list --key /tmp/other.key 2>&1); then
+	bad "$c" "answered with another key: $(echo "$out" | tr '\n' ' ')"
+elif ! echo "$out" | grep -q 'does not hold'; then
+	bad "$c" "refused otherwise with another key: $(echo "$out" | tr '\n' ' ')"
+elif ! echo "$forged" | grep -q 'does not hold'; then
+	bad "$c" "a forged delete: $(echo "$forged" | tr '\n' ' ')"
+elif ! xpuctl pod list | grep -Eq '^web +dpu +running '; then
+	bad "$c" "the pod after a forged delete: $(xpuctl pod list 2>&1 | tr '\n' ' ')"
+else
+	ok "$c"
 fi
 c="host: after a DPU restart that lost the pod, pod list shows its DPU half lost"
 # The DPU, done with its scrapes, restarts when told (7781).
@@ -315,12 +355,16 @@ for _ in $(seq 600); do
 	sleep 0.2
 done
 
-vm dpu 0x12 0x11 "CTL=192.168.100.2 NET=xpu-dpu CONFLIST='$dpu_conf' ENVOY_DIR=$envoy_dir
+vm dpu 0x12 0x11 "CTL=192.168.100.2 KEY='$key' NET=xpu-dpu CONFLIST='$dpu_conf' ENVOY_DIR=$envoy_dir
 $node_up
 $(cat <<'GUEST'
 # The halves may mount the sidecars' binaries and their configurations, nothing else.
+# Outside the pods: a server in the DPU's namespace, on every address (ptp's gateway among them).
+mkdir -p /tmp/outside && echo 'hello from outside the pod' >/tmp/outside/index.html
+python3 -m http.server 8000 --directory /tmp/outside >/tmp/outside.log 2>&1 &
 agent() { # agent [--restore]: the DPU agent, in the background
 	xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /run/xpu-agent \
+		--gateway 10.244.1.1/24 \
 		--allow-host-path "$ENVOY_DIR" --allow-host-path /usr/bin/prometheus \
 		--allow-host-path "$XPU_ROOT/tools/lab" --allow-host-path "$XPU_ROOT/kselftest" \
 		--reap-after 10 "$@" >>/tmp/agent.log 2>&1 &
@@ -334,6 +378,15 @@ if wait_for 240 sh -c "podman exec web-metrics wget -qO- 'http://127.0.0.1:9090/
 	ok "$c"
 else
 	bad "$c" "up: $(query up 2>&1 | tail -1); $(podman logs --tail 3 web-metrics 2>&1 | tr '\n' ' ')"
+fi
+c="dpu: a client outside the pod (the DPU's namespace) reaches the application on the host at the pod address"
+podip=$(sed -n 's/.*"address":"\([0-9.]*\)\/.*/\1/p' /run/xpu-agent/web.json)
+if [ -z "$podip" ]; then
+	bad "$c" "no address in the agent's record: $(cat /run/xpu-agent/web.json)"
+elif out=$(wget -qO- -T 20 "http://$podip:8080/" 2>&1) && [ "$out" = "hello from the application" ]; then
+	ok "$c"
+else
+	bad "$c" "http://$podip:8080/: $out; routes: $(ip route | tr '\n' ' ')"
 fi
 c="dpu: pod measure reads the half's use from its cgroups, pod plan --usage plans from it"
 sed -e "s|@XPU_ROOT@|$XPU_ROOT|g" -e "s|@ENVOY_DIR@|$ENVOY_DIR|g" "$XPU_ROOT/tools/lab/pod-web.yaml" >/tmp/pod-web.yaml

@@ -40,6 +40,9 @@ pub(crate) struct Agent {
     network: String,
     /// Where a half's hostPath volumes may be (`confine`).
     host_paths: Vec<PathBuf>,
+    /// The DPU halves' uplink, when the network chains one before xpu-cni: its gateway on
+    /// this node, and the prefix length of the pods' addresses.
+    gateway: Option<PodAddress>,
 }
 
 impl Agent {
@@ -47,12 +50,14 @@ impl Agent {
         state: PathBuf,
         network: String,
         host_paths: Vec<PathBuf>,
+        gateway: Option<PodAddress>,
     ) -> Result<Self, String> {
         fs::create_dir_all(&state).map_err(|e| format!("cannot make {}: {e}", state.display()))?;
         Ok(Agent {
             state,
             network,
             host_paths,
+            gateway,
         })
     }
 
@@ -132,6 +137,14 @@ impl Agent {
             ));
         }
         confine::check(&m.pod, &self.host_paths).map_err(|e| format!("pod {pod}: {e}"))?;
+        if let Some(g) = self.gateway {
+            if !within(address, g) {
+                return Err(format!(
+                    "pod {pod}: address {address} is not in this DPU's pod network {g} \
+                     (the uplink's gateway and prefix)"
+                ));
+            }
+        }
         // What podman gets is what was checked, written anew: nothing the parser passed over
         // reaches it.
         let text = manifest::to_yaml(&m.pod).map_err(|e| format!("pod {pod}: {e}"))?;
@@ -175,12 +188,20 @@ impl Agent {
 
     /// Starts the half of `record` with podman, in the CNI network of the DPU halves, at the
     /// host half's address and on the other end of its link (CNI_ARGS, which podman passes to
-    /// the plugins: the network's IPAM is CNI's static plugin, which takes IP from there, and
-    /// xpu-cni takes XPU_LINK_ID; each ignores what is the other's).
+    /// the plugins: the network's IPAM is CNI's static plugin, which takes IP, and GATEWAY,
+    /// from there, and xpu-cni takes XPU_LINK_ID; each ignores what is the other's). With an
+    /// uplink, the address takes the pod network's prefix and its gateway: the uplink (ptp)
+    /// routes through it.
     fn play(&self, pod: &str, record: &Record) -> Result<(), String> {
         let yaml = self.manifest_path(pod);
         let yaml = yaml.to_str().ok_or("the state directory is not UTF-8")?;
-        let mut args = format!("IgnoreUnknown=1;IP={}", record.address);
+        let mut args = match self.gateway {
+            Some(g) => format!(
+                "IgnoreUnknown=1;IP={}/{};GATEWAY={}",
+                record.address.ip, g.prefix, g.ip
+            ),
+            None => format!("IgnoreUnknown=1;IP={}", record.address),
+        };
         if let Some(id) = record.link_id {
             args += &format!(";{LINK_ID_ARG}={}", format_link_id(id));
         }
@@ -294,6 +315,16 @@ fn read_record(path: &Path) -> Result<Record, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Whether the pod address `a` is in the pod network of `gateway` (its address and prefix),
+/// and is not the gateway itself.
+fn within(a: PodAddress, gateway: PodAddress) -> bool {
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(gateway.prefix))
+        .unwrap_or(0);
+    let (a, g) = (u32::from(a.ip), u32::from(gateway.ip));
+    a & mask == g & mask && a != g
+}
+
 /// What a half's containers request, as the planner counts it.
 fn requests(text: &str) -> Result<Capacity, String> {
     let m = manifest::read(text).map_err(|e| e.to_string())?;
@@ -340,6 +371,22 @@ spec:
   - {name: metrics, resources: {requests: {cpu: 100m, memory: 32Mi}}}
 ";
 
+    /// The uplink's pod network takes the addresses in its prefix, not its gateway's, not
+    /// another network's.
+    #[test]
+    fn addresses_within_the_pod_network() {
+        let a = |s: &str| s.parse::<PodAddress>().expect("an address");
+        let gw = a("10.244.1.1/24");
+        assert!(within(a("10.244.1.5/32"), gw));
+        assert!(within(a("10.244.1.254/32"), gw));
+        assert!(!within(a("10.244.1.1/32"), gw));
+        assert!(!within(a("10.244.2.5/32"), gw));
+        assert!(!within(a("192.168.100.1/32"), gw));
+        // A prefix of 32 is the gateway alone: no pod fits.
+        assert!(!within(a("10.244.1.5/32"), a("10.244.1.1/32")));
+        assert!(within(a("10.9.9.9/32"), a("10.0.0.1/8")));
+    }
+
     #[test]
     fn requests_of_a_half() {
         assert_eq!(
@@ -365,7 +412,8 @@ spec:
     #[test]
     fn records_survive_and_bad_ones_are_left_out() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let a = Agent::open(dir.path().to_owned(), "xpu-dpu".into(), Vec::new()).expect("open");
+        let a =
+            Agent::open(dir.path().to_owned(), "xpu-dpu".into(), Vec::new(), None).expect("open");
         let r = Record {
             address: "10.244.1.5/24".parse().expect("address"),
             manifest: HALF.into(),

@@ -13,7 +13,8 @@
 //! (`confine`), and the agent touches only the pods it made.
 //!
 //! ```sh
-//! xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /var/lib/xpu-agent
+//! xpu-dpu-agent --listen 192.168.100.2:7780 --network xpu-dpu --state /var/lib/xpu-agent \
+//!     --key /etc/xpu/node.key
 //! ```
 
 mod confine;
@@ -32,6 +33,10 @@ use std::{
 };
 
 use clap::Parser;
+use xpu_pod::{
+    auth::{Key, DEFAULT_KEY_FILE},
+    node::PodAddress,
+};
 
 #[derive(Parser)]
 #[command(name = "xpu-dpu-agent", version, about)]
@@ -56,11 +61,28 @@ struct Options {
     /// Remove a half whose peer (the host half) has not been split this many seconds; 0 never
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     reap_after: u64,
+    /// The DPU halves' uplink, when the network chains one before xpu-cni (CNI's ptp, with
+    /// static IPAM): its gateway on this node and the pods' prefix length (10.244.1.1/24).
+    /// Each half's address gets that prefix and gateway (CNI_ARGS IP and GATEWAY), and one
+    /// outside it is refused; without it, the address as the host gives it
+    #[arg(long, value_name = "GATEWAY/PREFIX")]
+    gateway: Option<PodAddress>,
+    /// The node's key: a request counts only with proof that its sender holds it (a file
+    /// only its owner reads; the host's xpuctl has the same, its --key)
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_KEY_FILE)]
+    key: PathBuf,
 }
 
 fn main() -> ExitCode {
     let o = Options::parse();
-    let agent = match halves::Agent::open(o.state, o.network, o.host_paths) {
+    let key = match Key::from_file(&o.key) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("xpu-dpu-agent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let agent = match halves::Agent::open(o.state, o.network, o.host_paths, o.gateway) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("xpu-dpu-agent: {e}");
@@ -81,7 +103,7 @@ fn main() -> ExitCode {
         let after = Duration::from_secs(o.reap_after);
         thread::spawn(move || reap::run(&a, after));
     }
-    match serve::serve(&agent, o.listen) {
+    match serve::serve(&agent, &key, o.listen) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xpu-dpu-agent: {e}");

@@ -7,9 +7,15 @@
 //! busy core is 1000m); memory the cgroup's `memory.peak`, the most it held since the
 //! container started.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::core::v1::{Container as K8sContainer, Pod, ResourceRequirements},
+    apimachinery::pkg::api::resource::Quantity,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::{plan::Container, quantity};
+use crate::{manifest::PodManifest, plan::Container, quantity};
 
 /// `usage_usec` of a cgroup's `cpu.stat`: the CPU time its tasks had, microseconds.
 pub fn cpu_usage_usec(cpu_stat: &str) -> Option<u64> {
@@ -107,12 +113,188 @@ pub fn apply(
     Ok(taken)
 }
 
+/// The Vertical Pod Autoscaler's default safety margin over what a container used
+/// (`--recommendation-margin-fraction`, 0.15), in percent.
+pub const MARGIN_PERCENT: u64 = 15;
+
+/// The requests a measured container gets, millicores and bytes: what it used plus
+/// [`MARGIN_PERCENT`], rounded up (memory to whole mebibytes, as it is written): a measurement
+/// is a trial run's, and the next run's peak may be higher. Never zero: a container that
+/// requests nothing counts nothing toward a side's room.
+pub fn recommend(u: &ContainerUsage) -> Result<(u64, u64), String> {
+    let cpu =
+        quantity::cpu_millis(&u.cpu).map_err(|e| format!("container {}: cpu: {e}", u.name))?;
+    let mem =
+        quantity::bytes(&u.memory).map_err(|e| format!("container {}: memory: {e}", u.name))?;
+    let margin = |v: u64| {
+        u64::try_from((u128::from(v) * u128::from(100 + MARGIN_PERCENT)).div_ceil(100))
+            .unwrap_or(u64::MAX)
+    };
+    const MIB: u64 = 1 << 20;
+    Ok((
+        margin(cpu).max(1),
+        margin(mem).div_ceil(MIB).max(1).saturating_mul(MIB),
+    ))
+}
+
+/// Makes what `usage` measured the requests of the containers it names, in `m`'s manifest
+/// and in the planner's view of it ([`recommend`]), as the Vertical Pod Autoscaler writes
+/// its recommendations: so that the side a container runs on counts what it uses, not what its
+/// author guessed. A limit below its new request is raised to it (Kubernetes refuses a request
+/// above its limit); the other limits stay, the author's caps. The names of those taken.
+pub fn set_requests(m: &mut PodManifest, usage: &Usage) -> Result<Vec<String>, String> {
+    // On a copy: a usage refused half-way changes nothing.
+    let mut m2 = m.clone();
+    let taken = set_requests_in(&mut m2, usage)?;
+    *m = m2;
+    Ok(taken)
+}
+
+fn set_requests_in(m: &mut PodManifest, usage: &Usage) -> Result<Vec<String>, String> {
+    let taken = apply(&m.name, &mut m.containers, usage)?;
+    for u in &usage.containers {
+        let (cpu, mem) = recommend(u)?;
+        if let Some(c) = m.containers.iter_mut().find(|c| c.name == u.name) {
+            (c.cpu_millis, c.mem_bytes) = (cpu, mem);
+        }
+        let c = manifest_container(&mut m.pod, &u.name)
+            .ok_or_else(|| format!("pod {} has no container {} (in the usage)", m.name, u.name))?;
+        let r = c
+            .resources
+            .get_or_insert_with(ResourceRequirements::default);
+        let requests = r.requests.get_or_insert_with(BTreeMap::new);
+        requests.insert("cpu".into(), Quantity(format!("{cpu}m")));
+        requests.insert("memory".into(), Quantity(quantity::mebibytes(mem)));
+        if let Some(limits) = r.limits.as_mut() {
+            raise(limits, "cpu", cpu, quantity::cpu_millis, |v| {
+                format!("{v}m")
+            })?;
+            raise(limits, "memory", mem, quantity::bytes, quantity::mebibytes)?;
+        }
+    }
+    Ok(taken)
+}
+
+/// The container `name` of `pod`: one of its containers, or a native sidecar among its init
+/// containers (the planner's view has both).
+fn manifest_container<'a>(pod: &'a mut Pod, name: &str) -> Option<&'a mut K8sContainer> {
+    let spec = pod.spec.as_mut()?;
+    spec.containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten())
+        .find(|c| c.name == name)
+}
+
+/// Raises `limits[what]` to `to` if it is below.
+fn raise<E: std::fmt::Display>(
+    limits: &mut BTreeMap<String, Quantity>,
+    what: &str,
+    to: u64,
+    parse: impl Fn(&str) -> Result<u64, E>,
+    write: impl Fn(u64) -> String,
+) -> Result<(), String> {
+    if let Some(q) = limits.get_mut(what) {
+        let limit = parse(&q.0).map_err(|e| format!("limit {what} {}: {e}", q.0))?;
+        if limit < to {
+            *q = Quantity(write(to));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::plan::Role;
+    use crate::{manifest, plan::Role};
+
+    const TRIAL: &str = "kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - {name: app, resources: {requests: {cpu: 250m, memory: 32Mi}}}
+  - name: istio-proxy
+    resources: {requests: {cpu: 500m, memory: 128Mi}, limits: {cpu: 20m, memory: 1Gi}}
+  initContainers:
+  - {name: metrics, restartPolicy: Always}
+";
+
+    fn resources(m: &PodManifest, name: &str) -> (Vec<String>, Vec<String>) {
+        let spec = m.pod.spec.as_ref().expect("a spec");
+        let c = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|c| c.name == name)
+            .expect("the container");
+        let r = c.resources.as_ref().expect("resources");
+        let list = |q: Option<&BTreeMap<String, Quantity>>| {
+            q.map(|q| q.iter().map(|(k, v)| format!("{k}={}", v.0)).collect())
+                .unwrap_or_default()
+        };
+        (list(r.requests.as_ref()), list(r.limits.as_ref()))
+    }
+
+    /// The measured use, with the margin, becomes the requests of the containers it names (a
+    /// native sidecar's too), in the manifest and the planner's view alike; a limit below is
+    /// raised, one above kept; the others are untouched.
+    #[test]
+    fn measured_use_becomes_requests() {
+        let mut m = manifest::read(TRIAL).expect("a manifest");
+        let u = Usage {
+            pod: "web".into(),
+            seconds: 10,
+            containers: vec![
+                ContainerUsage::new("istio-proxy".into(), 40, 78 << 20),
+                ContainerUsage::new("metrics".into(), 0, 0),
+            ],
+        };
+        assert_eq!(
+            set_requests(&mut m, &u).expect("taken"),
+            ["istio-proxy", "metrics"]
+        );
+        // 40m and 78Mi, and 15%: 46m and 89.7Mi, written 90Mi.
+        assert_eq!(
+            resources(&m, "istio-proxy"),
+            (
+                vec!["cpu=46m".into(), "memory=90Mi".into()],
+                vec!["cpu=46m".into(), "memory=1Gi".into()]
+            )
+        );
+        assert_eq!(
+            resources(&m, "metrics").0,
+            ["cpu=1m".to_owned(), "memory=1Mi".to_owned()]
+        );
+        assert_eq!(
+            resources(&m, "app").0,
+            ["cpu=250m".to_owned(), "memory=32Mi".to_owned()]
+        );
+        // What the manifest now says is what the planner plans from.
+        let written = manifest::to_yaml(&m.pod).expect("YAML");
+        let again = manifest::read(&written).expect("the manifest written");
+        let view = |m: &PodManifest| -> Vec<(String, u64, u64)> {
+            m.containers
+                .iter()
+                .map(|c| (c.name.clone(), c.cpu_millis, c.mem_bytes))
+                .collect()
+        };
+        assert_eq!(view(&again), view(&m));
+        assert_eq!(view(&m)[1], ("istio-proxy".into(), 46, 90 << 20));
+    }
+
+    #[test]
+    fn requests_from_another_pods_use_are_refused() {
+        let mut m = manifest::read(TRIAL).expect("a manifest");
+        let before = m.clone();
+        let u = Usage {
+            pod: "api".into(),
+            seconds: 10,
+            containers: vec![ContainerUsage::new("istio-proxy".into(), 40, 78 << 20)],
+        };
+        assert!(set_requests(&mut m, &u).is_err());
+        assert_eq!(m.pod, before.pod);
+    }
 
     #[test]
     fn cpu_stat_usage() {

@@ -13,6 +13,7 @@ use std::{
 
 use clap::{Args, Subcommand};
 use xpu_pod::{
+    auth::DEFAULT_KEY_FILE,
     manifest,
     node::Capacity,
     plan::{plan, Limits, Plan},
@@ -79,6 +80,11 @@ pub(crate) enum PodCommand {
         /// What one crossing of the link costs, in microseconds, one way
         #[arg(long, default_value_t = 5)]
         crossing_us: u64,
+        /// What a trial run of the pod used (`pod measure --json`): the containers it names get
+        /// it as their requests, with a margin, as the Vertical Pod Autoscaler sets them, and
+        /// are planned and counted by it
+        #[arg(long, value_name = "FILE")]
+        usage: Option<PathBuf>,
     },
     /// Removes a pod from both sides: its containers, namespaces and link (done also when a
     /// half is already gone)
@@ -104,9 +110,22 @@ pub(crate) struct Node {
     /// The DPU agent, on the node's control link: ADDRESS[:PORT]
     #[arg(long, default_value = pod_node::DEFAULT_AGENT)]
     agent: String,
+    /// The node's key, which the host's requests to the agent prove they come from (a file
+    /// only its owner reads; the same on the DPU, the agent's --key)
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_KEY_FILE)]
+    key: PathBuf,
     /// The CNI network of the host halves (xpu-cni, `"half": "host"`)
     #[arg(long, default_value = pod_node::DEFAULT_NETWORK)]
     network: String,
+}
+
+impl Node {
+    fn agent_at(&self) -> pod_node::AgentAt {
+        pod_node::AgentAt {
+            addr: self.agent.clone(),
+            key_file: self.key.clone(),
+        }
+    }
 }
 
 /// A manifest's text, from FILE or stdin (`-`).
@@ -179,6 +198,7 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
             dpu_cpu,
             dpu_memory,
             crossing_us,
+            usage,
         } => {
             let room = match (dpu_cpu, dpu_memory) {
                 (Some(cpu), Some(mem)) => Some(Capacity {
@@ -192,14 +212,17 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
             pod_node::apply(pod_node::Apply {
                 text: read_text(&file)?,
                 file,
-                agent: node.agent,
+                agent: node.agent_at(),
                 network: node.network,
                 room,
                 crossing_us,
+                usage: usage.map(|f| pod_usage::read(&f)).transpose()?,
             })
         }
-        PodCommand::Delete { name, node } => pod_node::delete(&name, &node.agent, &node.network),
-        PodCommand::List { node, json } => pod_node::list(&node.agent, &node.network, json),
+        PodCommand::Delete { name, node } => {
+            pod_node::delete(&name, &node.agent_at(), &node.network)
+        }
+        PodCommand::List { node, json } => pod_node::list(&node.agent_at(), &node.network, json),
     }
 }
 

@@ -19,6 +19,7 @@ use std::{
 
 use serde_json::Value;
 use xpu_pod::{
+    auth::{Hello, Key},
     cni::shown_link_id,
     manifest::{self, PodManifest},
     node::{
@@ -27,6 +28,7 @@ use xpu_pod::{
     },
     plan::{plan, Limits, Plan},
     podman::{failure, half_state, inspect_infra, pods},
+    usage::{set_requests, Usage},
 };
 
 use crate::link::{err, Error};
@@ -52,6 +54,27 @@ pub(crate) fn podman(args: &[&str]) -> Result<String, Error> {
     Err(err(failure(args, &out.status.to_string(), &out.stderr)))
 }
 
+/// The DPU agent as the command line names it: where (`HOST[:PORT]`) and the node's key.
+pub(crate) struct AgentAt {
+    pub(crate) addr: String,
+    pub(crate) key_file: PathBuf,
+}
+
+/// The DPU agent to ask: its address and the node's key, which proves the host's requests.
+struct Agent {
+    addr: SocketAddr,
+    key: Key,
+}
+
+impl Agent {
+    fn new(at: &AgentAt) -> Result<Self, Error> {
+        Ok(Agent {
+            addr: agent_addr(&at.addr)?,
+            key: Key::from_file(&at.key_file).map_err(err)?,
+        })
+    }
+}
+
 /// The agent's address: `HOST[:PORT]`, the port [`AGENT_PORT`] by default.
 fn agent_addr(agent: &str) -> Result<SocketAddr, Error> {
     // An address alone (IPv4 or IPv6) or a name takes the agent's port; one with a port
@@ -72,26 +95,34 @@ fn agent_addr(agent: &str) -> Result<SocketAddr, Error> {
 
 /// Asks the DPU agent; its answer, a refusal (`Reply::Error`) among them. An error here is
 /// the exchange's: the agent may or may not have acted on the request.
-fn ask_raw(agent: SocketAddr, req: &Request) -> Result<Reply, Error> {
+fn ask_raw(agent: &Agent, req: &Request) -> Result<Reply, Error> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
-        err(format!("the DPU agent at {agent}: {what}: {e}"))
+        err(format!("the DPU agent at {}: {what}: {e}", agent.addr))
     };
-    let stream = TcpStream::connect_timeout(&agent, Duration::from_secs(5))
+    let stream = TcpStream::connect_timeout(&agent.addr, Duration::from_secs(5))
         .map_err(|e| fail("cannot connect", &e))?;
     stream
         .set_read_timeout(Some(AGENT_TIMEOUT))
         .map_err(|e| fail("socket", &e))?;
-    let mut line = serde_json::to_string(req).map_err(|e| fail("request", &e))?;
-    line.push('\n');
+    let mut reader = BufReader::new(&stream);
+    // The agent speaks first: the nonce this request's proof is for.
+    let hello = read_line(&mut reader).map_err(|e| fail("hello", &e))?;
+    let nonce = serde_json::from_str::<Hello>(&hello)
+        .ok()
+        .and_then(|h| h.nonce())
+        .ok_or_else(|| fail("hello", &"not a nonce"))?;
+    let line = serde_json::to_string(req).map_err(|e| fail("request", &e))?;
+    let proof =
+        serde_json::to_string(&agent.key.prove(&nonce, &line)).map_err(|e| fail("request", &e))?;
     (&stream)
-        .write_all(line.as_bytes())
+        .write_all(format!("{line}\n{proof}\n").as_bytes())
         .map_err(|e| fail("cannot send", &e))?;
-    let answer = read_line(BufReader::new(&stream)).map_err(|e| fail("answer", &e))?;
+    let answer = read_line(&mut reader).map_err(|e| fail("answer", &e))?;
     read_reply(&answer).map_err(|e| fail("answer", &printable(&e)))
 }
 
 /// Asks the DPU agent; its answer, a refusal made an error.
-fn ask(agent: SocketAddr, req: &Request) -> Result<Reply, Error> {
+fn ask(agent: &Agent, req: &Request) -> Result<Reply, Error> {
     match ask_raw(agent, req)? {
         Reply::Error(e) => Err(err(format!("the DPU: {}", printable(&e)))),
         r => Ok(r),
@@ -152,16 +183,18 @@ fn halves(m: &PodManifest, room: Capacity, crossing_us: u64) -> Result<Halves, E
 pub(crate) struct Apply {
     pub(crate) file: PathBuf,
     pub(crate) text: String,
-    pub(crate) agent: String,
+    pub(crate) agent: AgentAt,
     pub(crate) network: String,
     pub(crate) room: Option<Capacity>,
     pub(crate) crossing_us: u64,
+    /// What a trial run used: the requests of the containers it names.
+    pub(crate) usage: Option<Usage>,
 }
 
 /// `pod apply`: the host half here, then the DPU half by the agent; a half that fails undoes
 /// the other.
 pub(crate) fn apply(a: Apply) -> Result<(), Error> {
-    let m = manifest::read(&a.text).map_err(|e| err(format!("{}: {e}", a.file.display())))?;
+    let mut m = manifest::read(&a.text).map_err(|e| err(format!("{}: {e}", a.file.display())))?;
     // The name goes to podman's command lines and a file's name: a name, nothing else.
     check_pod_name(&m.name).map_err(err)?;
     if podman(&["pod", "exists", "--", &m.name]).is_ok() {
@@ -170,10 +203,18 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
             m.name, m.name
         )));
     }
-    let agent = agent_addr(&a.agent)?;
+    if let Some(u) = &a.usage {
+        let taken = set_requests(&mut m, u).map_err(|e| err(format!("--usage: {e}")))?;
+        println!(
+            "pod {}: requests from the measured use: {}",
+            m.name,
+            taken.join(", ")
+        );
+    }
+    let agent = Agent::new(&a.agent)?;
     let room = match a.room {
         Some(r) => r,
-        None => match ask(agent, &Request::Capacity)? {
+        None => match ask(&agent, &Request::Capacity)? {
             Reply::Capacity(c) => c,
             r => return Err(err(format!("the DPU agent answered {r:?} to capacity"))),
         },
@@ -198,9 +239,9 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
         pod: m.name.clone(),
         address,
         manifest: h.dpu,
-        link_id: Some(link_id),
+        link_id,
     };
-    let failed = match ask_raw(agent, &req) {
+    let failed = match ask_raw(&agent, &req) {
         Ok(Reply::Done) => None,
         Ok(Reply::Error(e)) => Some(format!("the DPU refused it: {}", printable(&e))),
         Ok(r) => Some(format!("the DPU agent answered {r:?}")),
@@ -208,7 +249,7 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
         // it (a delete of a half it does not have is done at once).
         Err(e) => {
             let removed = match ask(
-                agent,
+                &agent,
                 &Request::Delete {
                     pod: m.name.clone(),
                 },
@@ -250,7 +291,9 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
 
 /// The number of the link the host half of `pod` is split over, as `xpuctl splitns show` in
 /// the pod's namespace says: the DPU half must take the other end of that link.
-fn pod_link_id(pod: &str) -> Result<u32, Error> {
+/// A link without a number (an xpu.ko older than the numbers) gives none: the DPU half then
+/// takes the DPU's only free link, or is refused when it has more.
+fn pod_link_id(pod: &str) -> Result<Option<u32>, Error> {
     let netns = inspect_infra(pod, "{{.NetworkSettings.SandboxKey}}", podman)?;
     let me = std::env::current_exe().map_err(|e| err(format!("cannot find xpuctl itself: {e}")))?;
     let out = Command::new("nsenter")
@@ -260,12 +303,24 @@ fn pod_link_id(pod: &str) -> Result<u32, Error> {
         .output()
         .map_err(|e| err(format!("cannot run nsenter: {e}")))?;
     let shown = String::from_utf8_lossy(&out.stdout);
-    shown_link_id(&shown).ok_or_else(|| {
-        err(format!(
-            "the pod's namespace is not split over a numbered xpu link: {}",
-            printable(String::from_utf8_lossy(&out.stderr).trim())
-        ))
-    })
+    let split = serde_json::from_str::<Value>(shown.trim()).is_ok_and(|v| v.is_object());
+    if !split {
+        let said = String::from_utf8_lossy(&out.stderr);
+        let why = if said.trim().is_empty() {
+            "not split".into()
+        } else {
+            printable(said.trim())
+        };
+        return Err(err(format!("pod {pod}: its namespace here: {why}")));
+    }
+    let id = shown_link_id(&shown);
+    if id.is_none() {
+        eprintln!(
+            "xpuctl: pod {pod}: its link shows no number (xpu.ko older than protocol minor 3?): \
+             the DPU half takes the DPU's free link, if it has one only"
+        );
+    }
+    Ok(id)
 }
 
 /// Starts the host half (`podman kube play`) from `manifest`, through a file of its own
@@ -287,7 +342,7 @@ fn play_host_half(pod: &str, manifest: &str, network: &str) -> Result<(), Error>
 
 /// `pod delete`: the DPU half, then the host half; done also for a half already gone. The
 /// host half goes even when the DPU cannot be reached, and the error says what is left.
-pub(crate) fn delete(pod: &str, agent: &str, network: &str) -> Result<(), Error> {
+pub(crate) fn delete(pod: &str, agent: &AgentAt, network: &str) -> Result<(), Error> {
     check_pod_name(pod).map_err(err)?;
     // Only a pod of the split network is this command's to remove: looked at before anything
     // goes.
@@ -297,9 +352,9 @@ pub(crate) fn delete(pod: &str, agent: &str, network: &str) -> Result<(), Error>
             "pod {pod} is not on network {network}: not xpuctl's to delete"
         )));
     }
-    let dpu = agent_addr(agent).and_then(|a| {
+    let dpu = Agent::new(agent).and_then(|a| {
         ask(
-            a,
+            &a,
             &Request::Delete {
                 pod: pod.to_owned(),
             },
@@ -389,9 +444,9 @@ fn rows(
 /// `pod list`: every split pod of this node, each container with its side and state. When
 /// the DPU does not answer, the host's halves are listed all the same, the DPU's as unknown,
 /// and the command fails with why.
-pub(crate) fn list(agent: &str, network: &str, json: bool) -> Result<(), Error> {
+pub(crate) fn list(agent: &AgentAt, network: &str, json: bool) -> Result<(), Error> {
     let host = host_pods(network)?;
-    let dpu = agent_addr(agent).and_then(|a| match ask(a, &Request::List)? {
+    let dpu = Agent::new(agent).and_then(|a| match ask(&a, &Request::List)? {
         Reply::Pods(p) => Ok(p),
         r => Err(err(format!("the DPU agent answered {r:?} to list"))),
     });
