@@ -245,14 +245,17 @@ test_gc() {
 # registered by hand (each half's ownership agent, which ADD starts, claims them). DEL in
 # reverse leaves nothing.
 test_chained_edge() {
-	local h d out prev chained hid seen
+	local h d out prev chained hid seen uplink server
 	setup_cni
 	[ -x "$CNI_DIR/ptp" ] || skip "CNI's ptp plugin is not installed ($CNI_DIR/ptp)"
 	h=$(xpu_netns podh) && d=$(xpu_netns podd) || fail "cannot create namespaces"
 	out=$(cni ADD edge "/run/netns/$h" eth0 "$(conf host)") || fail "host ADD: $out"
 	hid=$(ip netns exec "$h" xpuctl splitns show --json | json 'j["link_id"] or sys.exit(1)') ||
 		fail "no link number in the host half"
-	prev=$(cni ADD edge "/run/netns/$d" eth0 "$(ptp_conf)") || fail "ptp ADD: $prev"
+	prev=$(BIN=$CNI_DIR/ptp cni ADD edge "/run/netns/$d" eth0 "$(ptp_conf)") || fail "ptp ADD: $prev"
+	# ptp's end in this namespace, which DEL must take away.
+	uplink=$(echo "$prev" | json 'j["interfaces"][0]["name"]')
+	ip link show "$uplink" >/dev/null 2>&1 || fail "ptp made no uplink here: $prev"
 	chained=$(chained_conf "$prev")
 	out=$(CNI_ARGS="IgnoreUnknown=1;XPU_LINK_ID=$hid" cni ADD edge "/run/netns/$d" eth0 "$chained") ||
 		fail "xpu-cni ADD after ptp: $out"
@@ -263,28 +266,30 @@ test_chained_edge() {
 	ip -n "$d" -d link show xpu0 | grep -q 'portname dpu' || fail "the DPU half has no link xpu0"
 	# Outside to the application: its port is the host half's once it listens.
 	ip netns exec "$h" python3 -c "$SERVE_ONCE" 0.0.0.0 8080 "$DATA/seen-in" host-half &
+	server=$!
 	slowwait 20 sh -c "ip netns exec $d xpuctl splitns show | grep -Eq '^ +8080 host'" ||
 		fail "8080 is not the host half's on the DPU half: $(ip netns exec "$d" xpuctl splitns show)"
 	out=$(nc -w 10 "$POD_ADDR" 8080 </dev/null)
-	wait
+	wait "$server"
 	[ "$out" = host-half ] || fail "outside to the application at $POD_ADDR:8080: '$out'"
 	seen=$(cat "$DATA/seen-in" 2>/dev/null)
 	[ "$seen" = "$POD_GW" ] || fail "the application saw the client as '$seen', not $POD_GW"
 	# The application to a server outside, which sees the pod address.
 	python3 -c "$SERVE_ONCE" "$POD_GW" 9999 "$DATA/seen-out" outside &
+	server=$!
 	slowwait 10 sh -c "ss -Htln 'sport = :9999' | grep -q ." || fail "no server outside"
 	out=$(ip netns exec "$h" nc -w 10 "$POD_GW" 9999 </dev/null)
-	wait
+	wait "$server"
 	[ "$out" = outside ] || fail "the application to a server outside: '$out'"
 	seen=$(cat "$DATA/seen-out" 2>/dev/null)
 	[ "$seen" = "$POD_ADDR" ] || fail "the server outside saw the pod as '$seen', not $POD_ADDR"
 	# DEL in reverse order of the chain, then the host's.
 	out=$(cni DEL edge "/run/netns/$d" eth0 "$chained") || fail "xpu-cni DEL after ptp: $out"
-	out=$(cni DEL edge "/run/netns/$d" eth0 "$(ptp_conf)") || fail "ptp DEL: $out"
+	out=$(BIN=$CNI_DIR/ptp cni DEL edge "/run/netns/$d" eth0 "$(ptp_conf)") || fail "ptp DEL: $out"
 	out=$(cni DEL edge "/run/netns/$h" eth0 "$(conf host)") || fail "host DEL: $out"
 	slowwait 5 link_exists "$DDEV" && slowwait 5 link_exists "$HDEV" || fail "a link did not return"
-	[ -z "$(ip -n "$d" -o link show type veth)" ] && [ -z "$(ip -o link show type veth)" ] ||
-		fail "a veth is left: $(ip -o link show type veth)"
+	[ -z "$(ip -n "$d" -o link show type veth)" ] && ! ip link show "$uplink" >/dev/null 2>&1 ||
+		fail "ptp's uplink is left: $(ip -o link show type veth) $(ip -n "$d" -o link show type veth)"
 	[ -z "$(find "$DATA/host" "$DATA/dpu" -name '*.json' 2>/dev/null)" ] ||
 		fail "records left: $(find "$DATA/host" "$DATA/dpu" -name '*.json')"
 }

@@ -10,7 +10,8 @@
 # each side's xpu0 is the other's xpu1: a pod's halves take the two ends of one link only by
 # its number (xpu-cni's XPU_LINK_ID), not by their order. Each VM is a podman node (tools/lab/podman-setup.sh: Debian's podman
 # with its CNI backend): the host's network xpu-host is xpu-cni's host half with host-local
-# IPAM, the DPU's xpu-dpu its DPU half with static IPAM, the address coming from the host.
+# IPAM, the DPU's xpu-dpu CNI's ptp (the DPU half's uplink) chained before xpu-cni's DPU half,
+# with static IPAM, the address coming from the host.
 #
 # The host applies tools/lab/pod-web.yaml (`xpuctl pod apply`): the application stays on the
 # host, Envoy and Prometheus go to the DPU. Then, with no port registered by hand: the
@@ -251,7 +252,7 @@ else
 fi
 c="host: the application reaches a server outside the pod through the DPU half, the pod's edge"
 # The DPU's own namespace serves a page on its end of the uplink (ptp's gateway).
-if out=$(podman exec web-app wget -qO- -T 20 http://10.244.1.1:8000/ 2>&1) &&
+if out=$(timeout 30 podman exec web-app wget -qO- http://10.244.1.1:8000/ 2>&1) &&
 	[ "$out" = "hello from outside the pod" ]; then
 	ok "$c"
 else
@@ -383,7 +384,7 @@ c="dpu: a client outside the pod (the DPU's namespace) reaches the application o
 podip=$(sed -n 's/.*"address":"\([0-9.]*\)\/.*/\1/p' /run/xpu-agent/web.json)
 if [ -z "$podip" ]; then
 	bad "$c" "no address in the agent's record: $(cat /run/xpu-agent/web.json)"
-elif out=$(wget -qO- -T 20 "http://$podip:8080/" 2>&1) && [ "$out" = "hello from the application" ]; then
+elif out=$(curl -sS -m 20 "http://$podip:8080/" 2>&1) && [ "$out" = "hello from the application" ]; then
 	ok "$c"
 else
 	bad "$c" "http://$podip:8080/: $out; routes: $(ip route | tr '\n' ' ')"

@@ -315,14 +315,17 @@ fn read_record(path: &Path) -> Result<Record, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Whether the pod address `a` is in the pod network of `gateway` (its address and prefix),
-/// and is not the gateway itself.
+/// Whether the pod address `a` is in the pod network of `gateway` (its address and prefix):
+/// not the gateway itself, nor the network's own address or its broadcast address (which a
+/// network of more than two addresses keeps).
 fn within(a: PodAddress, gateway: PodAddress) -> bool {
     let mask = u32::MAX
         .checked_shl(32 - u32::from(gateway.prefix))
         .unwrap_or(0);
     let (a, g) = (u32::from(a.ip), u32::from(gateway.ip));
-    a & mask == g & mask && a != g
+    let host = a & !mask;
+    let ends = gateway.prefix <= 30 && (host == 0 || host == !mask);
+    a & mask == g & mask && a != g && !ends
 }
 
 /// What a half's containers request, as the planner counts it.
@@ -382,6 +385,10 @@ spec:
         assert!(!within(a("10.244.1.1/32"), gw));
         assert!(!within(a("10.244.2.5/32"), gw));
         assert!(!within(a("192.168.100.1/32"), gw));
+        assert!(!within(a("10.244.1.0/32"), gw));
+        assert!(!within(a("10.244.1.255/32"), gw));
+        // A /31 has no network or broadcast address (RFC 3021).
+        assert!(within(a("10.244.1.0/32"), a("10.244.1.1/31")));
         // A prefix of 32 is the gateway alone: no pod fits.
         assert!(!within(a("10.244.1.5/32"), a("10.244.1.1/32")));
         assert!(within(a("10.9.9.9/32"), a("10.0.0.1/8")));

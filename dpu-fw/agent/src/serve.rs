@@ -1,44 +1,90 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The agent's end of the control link: one request per connection, answered in turn (a pod's
-//! half is made or removed whole before the next request is read). Each connection opens with
-//! a fresh nonce, and a request counts only with its proof that the sender holds the node's key
-//! (`xpu_pod::auth`): anyone on the link can connect, only the host may ask.
+//! The agent's end of the control link: one request per connection. Each connection opens
+//! with a fresh nonce, and a request counts only with its proof that the sender holds the
+//! node's key (`xpu_pod::auth`); the reply carries the agent's proof in turn. Anyone on the
+//! link can connect, only the host may ask: connections are read each on a thread of its own,
+//! within one deadline for the whole request, so a peer that sends nothing, or trickles its
+//! bytes, holds no more than its own thread; the requests themselves are carried out one at a
+//! time (a pod's half is made or removed whole before the next).
 
 use std::{
     fs::File,
-    io::{BufReader, Read, Write},
+    io::{self, BufReader, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
-    sync::Mutex,
-    time::Duration,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Mutex,
+    },
+    thread,
+    time::{Duration, Instant},
 };
 
 use serde::Serialize;
 use xpu_pod::{
-    auth::{Hello, Key, Proof, NONCE_LEN},
-    node::{read_line, read_request, Reply, Request},
+    auth::{Hello, Key, Proof, MAX_PROOF_LINE, NONCE_LEN},
+    node::{printable, read_line, read_line_at_most, read_request, Reply, Request},
 };
 
 use crate::{halves::Agent, reap::lock};
 
-/// How long a peer may take to send its request: one that stalls does not hold the agent.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a peer has to send its request and its proof, all of it.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// How long the agent waits for a peer to take its lines.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections read at once; more are closed at once (a flood of them holds no more).
+const MAX_CONNECTIONS: usize = 16;
 
 pub(crate) fn serve(agent: &Mutex<Agent>, key: &Key, listen: SocketAddr) -> Result<(), String> {
     let listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     eprintln!("xpu-dpu-agent: listening on {listen}");
-    for conn in listener.incoming() {
-        match conn {
-            Ok(s) => {
+    let open = AtomicUsize::new(0);
+    thread::scope(|scope| {
+        for conn in listener.incoming() {
+            let s = match conn {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("xpu-dpu-agent: accept: {e}");
+                    continue;
+                }
+            };
+            if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+                open.fetch_sub(1, Ordering::AcqRel);
+                eprintln!("xpu-dpu-agent: {MAX_CONNECTIONS} connections open already: one closed");
+                continue;
+            }
+            let open = &open;
+            scope.spawn(move || {
                 if let Err(e) = answer(agent, key, s) {
                     eprintln!("xpu-dpu-agent: {e}");
                 }
-            }
-            Err(e) => eprintln!("xpu-dpu-agent: accept: {e}"),
+                open.fetch_sub(1, Ordering::AcqRel);
+            });
         }
-    }
+    });
     Ok(())
+}
+
+/// A connection read against one deadline: each read waits at most what is left of it.
+struct Deadline<'a> {
+    stream: &'a TcpStream,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request took too long",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let mut s = self.stream;
+        s.read(buf)
+    }
 }
 
 /// A fresh nonce, from the kernel's generator.
@@ -50,12 +96,19 @@ fn nonce() -> Result<[u8; NONCE_LEN], String> {
     Ok(n)
 }
 
-/// Writes `msg` as one line.
-fn send(stream: &TcpStream, msg: &impl Serialize, peer: &str) -> Result<(), String> {
-    let mut out = serde_json::to_string(msg).map_err(|e| format!("{peer}: {e}"))?;
-    out.push('\n');
-    let mut w = stream;
-    w.write_all(out.as_bytes())
+/// `msg` as one line.
+fn line(msg: &impl Serialize, peer: &str) -> Result<String, String> {
+    serde_json::to_string(msg).map_err(|e| format!("{peer}: {e}"))
+}
+
+fn send(mut stream: &TcpStream, lines: &[&str], peer: &str) -> Result<(), String> {
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    stream
+        .write_all(out.as_bytes())
         .map_err(|e| format!("{peer}: cannot answer: {e}"))
 }
 
@@ -64,35 +117,41 @@ fn answer(agent: &Mutex<Agent>, key: &Key, stream: TcpStream) -> Result<(), Stri
         .peer_addr()
         .map_or_else(|_| "?".to_owned(), |a| a.to_string());
     stream
-        .set_read_timeout(Some(READ_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(READ_TIMEOUT)))
+        .set_write_timeout(Some(WRITE_TIMEOUT))
         .map_err(|e| format!("{peer}: {e}"))?;
     let nonce = nonce()?;
-    send(&stream, &Hello::new(&nonce), &peer)?;
-    let mut reader = BufReader::new(&stream);
-    let reply = match read_line(&mut reader) {
-        Err(e) => Reply::Error(format!("the request: {e}")),
-        Ok(line) => {
-            let proof = read_line(&mut reader).and_then(|p| {
+    send(&stream, &[&line(&Hello::new(&nonce), &peer)?], &peer)?;
+    let mut reader = BufReader::new(Deadline {
+        stream: &stream,
+        until: Instant::now() + REQUEST_DEADLINE,
+    });
+    let (request, reply) = match read_line(&mut reader) {
+        Err(e) => (String::new(), Reply::Error(format!("the request: {e}"))),
+        Ok(request) => {
+            let proof = read_line_at_most(&mut reader, MAX_PROOF_LINE).and_then(|p| {
                 serde_json::from_str::<Proof>(&p).map_err(|e| format!("bad proof: {e}"))
             });
-            match proof {
+            let reply = match proof {
                 Err(e) => Reply::Error(format!("the request's proof: {e}")),
                 // Nothing of a request without its proof is read further.
-                Ok(p) if !key.verify(&nonce, &line, &p) => Reply::Error(
+                Ok(p) if !key.verify(&nonce, &request, &p) => Reply::Error(
                     "the request's proof does not hold: the sender has not the node's key".into(),
                 ),
-                Ok(_) => match read_request(&line) {
+                Ok(_) => match read_request(&request) {
                     Err(e) => Reply::Error(e),
                     Ok(r) => handle(&lock(agent), r),
                 },
-            }
+            };
+            (request, reply)
         }
     };
     if let Reply::Error(e) = &reply {
-        eprintln!("xpu-dpu-agent: {peer}: {e}");
+        // What a peer sent may be in it: escaped before it reaches the log.
+        eprintln!("xpu-dpu-agent: {peer}: {}", printable(e));
     }
-    send(&stream, &reply, &peer)
+    let out = line(&reply, &peer)?;
+    let proved = key.prove_reply(&nonce, &request, &out);
+    send(&stream, &[&out, &line(&proved, &peer)?], &peer)
 }
 
 fn handle(agent: &Agent, r: Request) -> Reply {

@@ -161,13 +161,18 @@ pub fn check_pod_name(name: &str) -> Result<(), String> {
 /// Reads one line of the protocol from `r`, at most [`MAX_LINE`] bytes (no more is read), its
 /// newline taken off.
 pub fn read_line(r: impl BufRead) -> Result<String, String> {
+    read_line_at_most(r, MAX_LINE)
+}
+
+/// Reads one line from `r`, at most `max` bytes (no more is read), its newline taken off.
+pub fn read_line_at_most(r: impl BufRead, max: usize) -> Result<String, String> {
     let mut line = String::new();
-    r.take(MAX_LINE as u64 + 1)
+    r.take(max as u64 + 1)
         .read_line(&mut line)
         .map_err(|e| format!("cannot read: {e}"))?;
     match line.strip_suffix('\n') {
         Some(l) => Ok(l.to_owned()),
-        None => Err(format!("not one line of at most {MAX_LINE} bytes")),
+        None => Err(format!("not one line of at most {max} bytes")),
     }
 }
 

@@ -122,26 +122,26 @@ pub const MARGIN_PERCENT: u64 = 15;
 /// is a trial run's, and the next run's peak may be higher. Never zero: a container that
 /// requests nothing counts nothing toward a side's room.
 pub fn recommend(u: &ContainerUsage) -> Result<(u64, u64), String> {
+    const MIB: u128 = 1 << 20;
     let cpu =
         quantity::cpu_millis(&u.cpu).map_err(|e| format!("container {}: cpu: {e}", u.name))?;
     let mem =
         quantity::bytes(&u.memory).map_err(|e| format!("container {}: memory: {e}", u.name))?;
-    let margin = |v: u64| {
-        u64::try_from((u128::from(v) * u128::from(100 + MARGIN_PERCENT)).div_ceil(100))
-            .unwrap_or(u64::MAX)
-    };
-    const MIB: u64 = 1 << 20;
-    Ok((
-        margin(cpu).max(1),
-        margin(mem).div_ceil(MIB).max(1).saturating_mul(MIB),
-    ))
+    let margin = |v: u64| (u128::from(v) * u128::from(100 + MARGIN_PERCENT)).div_ceil(100);
+    let cpu = u64::try_from(margin(cpu).max(1));
+    let mem = u64::try_from(margin(mem).div_ceil(MIB).max(1) * MIB);
+    cpu.ok()
+        .zip(mem.ok())
+        .ok_or_else(|| format!("container {}: its use is too large to request", u.name))
 }
 
 /// Makes what `usage` measured the requests of the containers it names, in `m`'s manifest
-/// and in the planner's view of it ([`recommend`]), as the Vertical Pod Autoscaler writes
-/// its recommendations: so that the side a container runs on counts what it uses, not what its
+/// and in the planner's view of it ([`recommend`]), as the Vertical Pod Autoscaler sets
+/// requests from use: so that the side a container runs on counts what it uses, not what its
 /// author guessed. A limit below its new request is raised to it (Kubernetes refuses a request
-/// above its limit); the other limits stay, the author's caps. The names of those taken.
+/// above its limit); the other limits stay, the author's caps (VPA by default scales every
+/// limit with its request instead, which would lift caps the author set on purpose). The
+/// names of those taken.
 pub fn set_requests(m: &mut PodManifest, usage: &Usage) -> Result<Vec<String>, String> {
     // On a copy: a usage refused half-way changes nothing.
     let mut m2 = m.clone();
@@ -281,6 +281,18 @@ spec:
         };
         assert_eq!(view(&again), view(&m));
         assert_eq!(view(&m)[1], ("istio-proxy".into(), 46, 90 << 20));
+    }
+
+    #[test]
+    fn a_use_too_large_to_request_is_refused() {
+        let u = ContainerUsage {
+            name: "x".into(),
+            cpu: "1m".into(),
+            memory: format!("{}", u64::MAX),
+        };
+        assert!(recommend(&u).is_err());
+        let u = ContainerUsage::new("x".into(), 0, 0);
+        assert_eq!(recommend(&u), Ok((1, 1 << 20)));
     }
 
     #[test]

@@ -154,7 +154,8 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
             let measured = match usage {
                 Some(f) => {
                     let u = pod_usage::read(&f)?;
-                    usage::apply(&m.name, &mut m.containers, &u)
+                    // As `apply --usage` would make them: what is planned here is what runs.
+                    usage::set_requests(&mut m, &u)
                         .map_err(|e| err(format!("{}: {e}", f.display())))?
                 }
                 None => Vec::new(),

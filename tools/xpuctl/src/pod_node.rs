@@ -19,12 +19,12 @@ use std::{
 
 use serde_json::Value;
 use xpu_pod::{
-    auth::{Hello, Key},
+    auth::{Hello, Key, Proof, MAX_PROOF_LINE},
     cni::shown_link_id,
     manifest::{self, PodManifest},
     node::{
-        check_pod_name, printable, read_line, read_reply, Capacity, HalfState, PodAddress,
-        PodStatus, Reply, Request, AGENT_PORT,
+        check_pod_name, printable, read_line, read_line_at_most, read_reply, Capacity, HalfState,
+        PodAddress, PodStatus, Reply, Request, AGENT_PORT,
     },
     plan::{plan, Limits, Plan},
     podman::{failure, half_state, inspect_infra, pods},
@@ -41,6 +41,8 @@ pub(crate) const DEFAULT_NETWORK: &str = "xpu-host";
 /// How long the agent may take to answer: making a half starts its containers, which under
 /// the lab's emulated CPUs takes tens of seconds.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the agent may take to open the exchange (it does at once).
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `podman ARGS`; its stdout, or what it said went wrong.
 pub(crate) fn podman(args: &[&str]) -> Result<String, Error> {
@@ -101,23 +103,41 @@ fn ask_raw(agent: &Agent, req: &Request) -> Result<Reply, Error> {
     };
     let stream = TcpStream::connect_timeout(&agent.addr, Duration::from_secs(5))
         .map_err(|e| fail("cannot connect", &e))?;
+    // The agent speaks first, at once: the nonce this request's proof is for.
     stream
-        .set_read_timeout(Some(AGENT_TIMEOUT))
+        .set_read_timeout(Some(HELLO_TIMEOUT))
         .map_err(|e| fail("socket", &e))?;
     let mut reader = BufReader::new(&stream);
-    // The agent speaks first: the nonce this request's proof is for.
-    let hello = read_line(&mut reader).map_err(|e| fail("hello", &e))?;
+    let hello = read_line_at_most(&mut reader, MAX_PROOF_LINE).map_err(|e| fail("hello", &e))?;
     let nonce = serde_json::from_str::<Hello>(&hello)
         .ok()
         .and_then(|h| h.nonce())
-        .ok_or_else(|| fail("hello", &"not a nonce"))?;
+        .ok_or_else(|| fail("hello", &format!("not a nonce: {}", printable(&hello))))?;
     let line = serde_json::to_string(req).map_err(|e| fail("request", &e))?;
     let proof =
         serde_json::to_string(&agent.key.prove(&nonce, &line)).map_err(|e| fail("request", &e))?;
     (&stream)
         .write_all(format!("{line}\n{proof}\n").as_bytes())
         .map_err(|e| fail("cannot send", &e))?;
+    stream
+        .set_read_timeout(Some(AGENT_TIMEOUT))
+        .map_err(|e| fail("socket", &e))?;
     let answer = read_line(&mut reader).map_err(|e| fail("answer", &e))?;
+    // The answer counts only with the agent's proof: a process of the DPU that took the
+    // agent's port has no key.
+    let proved = read_line_at_most(&mut reader, MAX_PROOF_LINE)
+        .ok()
+        .and_then(|p| serde_json::from_str::<Proof>(&p).ok())
+        .is_some_and(|p| agent.key.verify_reply(&nonce, &line, &answer, &p));
+    if !proved {
+        return Err(fail(
+            "answer",
+            &format!(
+                "its proof does not hold (not this node's key?): it said {}",
+                printable(&answer)
+            ),
+        ));
+    }
     read_reply(&answer).map_err(|e| fail("answer", &printable(&e)))
 }
 
@@ -344,6 +364,9 @@ fn play_host_half(pod: &str, manifest: &str, network: &str) -> Result<(), Error>
 /// host half goes even when the DPU cannot be reached, and the error says what is left.
 pub(crate) fn delete(pod: &str, agent: &AgentAt, network: &str) -> Result<(), Error> {
     check_pod_name(pod).map_err(err)?;
+    // The agent's address and the node's key are this host's to get right: wrong, nothing
+    // goes (the host half gone, the DPU half would be left to the agent's reaper).
+    let agent = Agent::new(agent)?;
     // Only a pod of the split network is this command's to remove: looked at before anything
     // goes.
     let mine = host_pods(network)?.iter().any(|(p, _)| p == pod);
@@ -352,14 +375,12 @@ pub(crate) fn delete(pod: &str, agent: &AgentAt, network: &str) -> Result<(), Er
             "pod {pod} is not on network {network}: not xpuctl's to delete"
         )));
     }
-    let dpu = Agent::new(agent).and_then(|a| {
-        ask(
-            &a,
-            &Request::Delete {
-                pod: pod.to_owned(),
-            },
-        )
-    });
+    let dpu = ask(
+        &agent,
+        &Request::Delete {
+            pod: pod.to_owned(),
+        },
+    );
     podman(&["pod", "rm", "--force", "--ignore", "--time", "0", "--", pod])?;
     dpu.map(|_| ()).map_err(|e| {
         err(format!(
