@@ -122,9 +122,10 @@ pub struct SideHeader {
     /// other `Up` for an older generation of its own knows the other has not caught up yet.
     pub peer_generation: u32,
     /// The link's number, the same at both ends: drawn at random by the host side when its
-    /// function is probed (kept through resets) and published in its header, where the DPU side reads it (and writes zero in its
-    /// own). It tells which of a node's links joins which (a pod's two halves take the two ends
-    /// of one link); zero: none (a side of minor 2, or the DPU side).
+    /// function is probed (kept through resets) and published in its header, where the DPU
+    /// side reads it (and writes zero in its own). It tells which of a node's links joins
+    /// which (a pod's two halves take the two ends of one link); zero: none (a side of minor
+    /// 2, or the DPU side).
     pub link_id: u32,
     /// Number of TX rings in this half (and of RX rings the side consumes in the other).
     pub num_queues: u16,

@@ -311,8 +311,9 @@ pub(crate) fn apply(a: Apply) -> Result<(), Error> {
 
 /// The number of the link the host half of `pod` is split over, as `xpuctl splitns show` in
 /// the pod's namespace says: the DPU half must take the other end of that link.
-/// A link without a number (an xpu.ko older than the numbers) gives none: the DPU half then
-/// takes the DPU's only free link, or is refused when it has more.
+/// A link without a number (the host's xpu.ko older than the numbers, and then no link of the
+/// node shows one) gives none: the DPU half then takes the DPU's first free link, as before the
+/// numbers, which pairs the halves when the node has one pod link.
 fn pod_link_id(pod: &str) -> Result<Option<u32>, Error> {
     let netns = inspect_infra(pod, "{{.NetworkSettings.SandboxKey}}", podman)?;
     let me = std::env::current_exe().map_err(|e| err(format!("cannot find xpuctl itself: {e}")))?;
@@ -337,7 +338,8 @@ fn pod_link_id(pod: &str) -> Result<Option<u32>, Error> {
     if id.is_none() {
         eprintln!(
             "xpuctl: pod {pod}: its link shows no number (xpu.ko older than protocol minor 3?): \
-             the DPU half takes the DPU's free link, if it has one only"
+             the DPU half takes the DPU's first free link, its other end if the node has one \
+             pod link only"
         );
     }
     Ok(id)

@@ -388,7 +388,8 @@ fn print_splitns(r: &Reply, owned: &[Owned], link_id: Option<u32>, json: bool) {
             })
             .collect();
         println!(
-            "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"link_id\":{id},\"addr\":\"{addr}\",\"addr6\":{a6},\
+            "{{\"name\":\"{esc}\",\"ifindex\":{ifindex},\"link_id\":{id},\
+             \"addr\":\"{addr}\",\"addr6\":{a6},\
              \"half\":\"{half}\",\
              \"ports\":[{lo},{hi}],\"peer\":\"{peer}\",\"owned\":{ports},\
              \"peer_owned\":{peer_ports},\"peer_ports\":{pr},\"claimed\":[{}],\
