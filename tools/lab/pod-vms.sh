@@ -329,9 +329,13 @@ else
 	bad "$c" "$(xpuctl pod list 2>&1 | tr '\n' ' ')"
 fi
 c="host: pod delete leaves nothing (containers, namespace, link, records, agents)"
-# The pod again, whole, for pod delete to remove.
-if ! out=$(xpuctl pod apply /tmp/pod-web.yaml 2>&1); then
+# The pod again, whole, for pod delete to remove: this time with Envoy's requests from a trial
+# run's use (pod apply --usage).
+echo '{"pod":"web","seconds":5,"containers":[{"name":"istio-proxy","cpu":"12m","memory":"78Mi"}]}' >/tmp/usage.json
+if ! out=$(xpuctl pod apply /tmp/pod-web.yaml --usage /tmp/usage.json 2>&1); then
 	bad "$c" "applied again: $out"
+elif ! echo "$out" | grep -q 'requests from the measured use: istio-proxy$'; then
+	bad "$c" "applied again without the measured use: $(echo "$out" | tr '\n' ' ')"
 elif ! out=$(xpuctl pod delete web 2>&1); then
 	bad "$c" "$out"
 elif ! out=$(xpuctl pod delete web 2>&1); then
