@@ -49,21 +49,47 @@ pub(crate) fn serve(agent: &Mutex<Agent>, key: &Key, listen: SocketAddr) -> Resu
                     continue;
                 }
             };
-            if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-                open.fetch_sub(1, Ordering::AcqRel);
+            let slot = Slot::take(&open);
+            if slot.is_none() {
+                let busy = Reply::Error(format!(
+                    "the agent reads {MAX_CONNECTIONS} connections already: try again"
+                ));
+                let _ = line(&busy, "").and_then(|l| send(&s, &[&l], ""));
                 eprintln!("xpu-dpu-agent: {MAX_CONNECTIONS} connections open already: one closed");
                 continue;
             }
-            let open = &open;
-            scope.spawn(move || {
+            let spawned = thread::Builder::new().spawn_scoped(scope, move || {
+                // The slot is given back however the thread ends, a panic included.
+                let _slot = slot;
                 if let Err(e) = answer(agent, key, s) {
                     eprintln!("xpu-dpu-agent: {e}");
                 }
-                open.fetch_sub(1, Ordering::AcqRel);
             });
+            if let Err(e) = spawned {
+                eprintln!("xpu-dpu-agent: cannot start a thread for a connection: {e}");
+            }
         }
     });
     Ok(())
+}
+
+/// One of the [`MAX_CONNECTIONS`] connections read at once, given back when dropped.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    fn take(open: &'a AtomicUsize) -> Option<Self> {
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < MAX_CONNECTIONS).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot(open))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A connection read against one deadline: each read waits at most what is left of it.

@@ -3,7 +3,8 @@
 //! `xpuctl pod`: a Kubernetes pod's containers across the host and the DPU (HeteroK8s).
 //! `plan` prints where the offload planner puts each container of a Pod manifest, and why
 //! (the manifest's annotations and the planner: the `xpu-pod` crate), from the containers'
-//! requests or from what `measure` saw them use (`pod_usage`); `apply`, `delete` and `list`
+//! requests or from the requests what `measure` saw them use makes (`pod_usage`, with
+//! `xpu_pod::usage`'s margin); `apply`, `delete` and `list`
 //! run pods across the host and the DPU (`pod_node`).
 
 use std::{
@@ -228,7 +229,8 @@ pub(crate) fn run(cmd: PodCommand) -> Result<(), Error> {
 }
 
 /// The plan as a table, with a line that sums it up; the CPU and memory of the `measured`
-/// containers are what a trial run used, the others' what they request.
+/// containers are the requests a trial run's use makes (with the margin), the others' what
+/// they request.
 fn plan_text(m: &manifest::PodManifest, p: &Plan, l: &Limits, measured: &[String]) -> String {
     let budget = match m.latency_budget_us {
         Some(b) => format!("budget {b} us"),

@@ -125,17 +125,25 @@ fn ask_raw(agent: &Agent, req: &Request) -> Result<Reply, Error> {
     let answer = read_line(&mut reader).map_err(|e| fail("answer", &e))?;
     // The answer counts only with the agent's proof: a process of the DPU that took the
     // agent's port has no key.
-    let proved = read_line_at_most(&mut reader, MAX_PROOF_LINE)
+    let read_proof = read_line_at_most(&mut reader, MAX_PROOF_LINE)
         .ok()
-        .and_then(|p| serde_json::from_str::<Proof>(&p).ok())
-        .is_some_and(|p| agent.key.verify_reply(&nonce, &line, &answer, &p));
+        .and_then(|p| serde_json::from_str::<Proof>(&p).ok());
+    let proved = read_proof
+        .as_ref()
+        .is_some_and(|p| agent.key.verify_reply(&nonce, &line, &answer, p));
     if !proved {
+        // An agent that could not read the request proves its answer to none.
+        let unread = read_proof
+            .as_ref()
+            .is_some_and(|p| agent.key.verify_reply(&nonce, "", &answer, p));
+        let why = if unread {
+            "it could not read the request"
+        } else {
+            "its proof does not hold (not this node's key?)"
+        };
         return Err(fail(
             "answer",
-            &format!(
-                "its proof does not hold (not this node's key?): it said {}",
-                printable(&answer)
-            ),
+            &format!("{why}: it said {}", printable(&answer)),
         ));
     }
     read_reply(&answer).map_err(|e| fail("answer", &printable(&e)))
@@ -366,8 +374,9 @@ fn play_host_half(pod: &str, manifest: &str, network: &str) -> Result<(), Error>
 /// host half goes even when the DPU cannot be reached, and the error says what is left.
 pub(crate) fn delete(pod: &str, agent: &AgentAt, network: &str) -> Result<(), Error> {
     check_pod_name(pod).map_err(err)?;
-    // The agent's address and the node's key are this host's to get right: wrong, nothing
-    // goes (the host half gone, the DPU half would be left to the agent's reaper).
+    // An address that does not parse, or a key file that cannot be read or is not its
+    // owner's, is this host's to put right: nothing goes (else the host half would go and the
+    // DPU half be left to the agent's reaper, which is what a key that is not the node's does).
     let agent = Agent::new(agent)?;
     // Only a pod of the split network is this command's to remove: looked at before anything
     // goes.
