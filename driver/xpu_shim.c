@@ -907,10 +907,17 @@ static struct net *xpu_get_link_net(const struct net_device *dev)
 	return peer ? dev_net(peer) : dev_net(dev);
 }
 
+/* What `ip -d link` shows of a link and nobody sets: a request that carries it is refused. */
+#define XPU_READ_ONLY { .type = NLA_REJECT, .reject_message = "read-only attribute" }
+
 static const struct nla_policy xpu_policy[IFLA_XPU_MAX + 1] = {
 	[IFLA_XPU_PEER_INFO]	= { .len = sizeof(struct ifinfomsg) },
 	[IFLA_XPU_QUEUES]	= { .type = NLA_U32 },
 	[IFLA_XPU_RING_SIZE]	= { .type = NLA_U32 },
+	[IFLA_XPU_ROLE]		= XPU_READ_ONLY,
+	[IFLA_XPU_LINK_STATE]	= XPU_READ_ONLY,
+	[IFLA_XPU_STATUS]	= XPU_READ_ONLY,
+	[IFLA_XPU_LINK_ID]	= XPU_READ_ONLY,
 };
 
 /*

@@ -190,7 +190,8 @@ test_rss_config() {
 }
 
 # Bad configuration: EINVAL with an extack message naming the problem, and nothing created
-# or changed. xpu_nl.py sends raw attributes (2 = IFLA_XPU_QUEUES, 3 = IFLA_XPU_RING_SIZE).
+# or changed. xpu_nl.py sends raw attributes (2 = IFLA_XPU_QUEUES, 3 = IFLA_XPU_RING_SIZE;
+# 4 to 7, the role, the handshake's state and status and the link's number, are read-only).
 test_bad_input() {
 	local nl=$XPU_DIR/xpu_nl.py out case
 	command -v python3 >/dev/null || skip "python3 not installed"
@@ -207,7 +208,9 @@ test_bad_input() {
 		3=4|ring size must be a power of two from 8 to 4096
 		3=8192|ring size must be a power of two from 8 to 4096
 		99=1|Unknown attribute type
-		2=2 7=1|Unknown attribute type
+		2=2 8=1|Unknown attribute type
+		2=2 4=1|read-only attribute
+		7=1|read-only attribute
 	EOF
 	out=$($nl xpok 2=2 3=64) || fail "valid raw request refused: $out"
 	link_exists xpok || fail "valid raw request created nothing"
