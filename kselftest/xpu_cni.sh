@@ -212,7 +212,7 @@ test_add_check_del() {
 # GC removes what the runtime no longer lists, and has IPAM release its addresses; it keeps
 # what the runtime lists.
 test_gc() {
-	local h d out valid gone
+	local h d l out valid gone lost
 	setup_cni
 	[ -x "$CNI_DIR/host-local" ] || skip "CNI's host-local IPAM plugin is not installed"
 	h=$(xpu_netns podh) && d=$(xpu_netns podd) || fail "cannot create namespaces"
@@ -233,6 +233,22 @@ test_gc() {
 	out=$(cni CHECK gone "/run/netns/$d" eth0 "$(conf_hl dpu "\"prevResult\":$gone,")") &&
 		fail "CHECK passed for a pod GC removed"
 	[ "$(error_code "$out")" = 3 ] || fail "CHECK of a pod GC removed: $out"
+	# A DEL that finds no record (its dataDir lost) has IPAM release the address all the same,
+	# given the result of ADD as prevResult, as a runtime gives it to every plugin's DEL.
+	l=$(xpu_netns podl) || fail "cannot create a namespace"
+	lost=$(cni ADD lost "/run/netns/$l" eth0 "$(conf_hl dpu '"ownershipAgent":false,')") ||
+		fail "ADD lost: $lost"
+	grep -rqs lost "$DATA/leases" || fail "host-local leased lost no address"
+	rm "$DATA/dpu/xpu-pods/lost:eth0.json" || fail "ADD wrote no record for lost"
+	out=$(cni DEL lost "/run/netns/$l" eth0 \
+		"$(conf_hl dpu "\"ownershipAgent\":false,\"prevResult\":$lost,")") ||
+		fail "DEL without a record: $out"
+	grep -rqs lost "$DATA/leases" && fail "a DEL without a record left lost's address leased"
+	# Without a record, nothing took the link home: its namespace's end gives it back.
+	ip netns del "$l"
+	slowwait 5 role_dev "" dpu >/dev/null || fail "the DPU function did not come back"
+	[ "$(role_dev "" dpu)" = "$DDEV" ] || ip link set "$(role_dev "" dpu)" name "$DDEV" ||
+		fail "cannot give the DPU function its name back"
 	cni DEL keep "/run/netns/$h" eth0 "$(conf host)" >/dev/null || fail "DEL keep"
 	slowwait 5 link_exists "$HDEV" || fail "DEL did not return the host link"
 }
@@ -299,6 +315,6 @@ command -v python3 >/dev/null && command -v xpuctl >/dev/null && command -v nc >
 	{ ktap_skip_all "python3, xpuctl and nc are needed"; exit "$KSFT_SKIP"; }
 xpu_case "xpu-cni: VERSION, and bad environments, JSON and versions get CNI error objects" test_version_and_bad_input
 xpu_case "xpu-cni: a pod's halves by each node's ADD, CHECK paired, the pool, DEL idempotent" test_add_check_del
-xpu_case "xpu-cni: GC undoes the attachments the runtime does not list" test_gc
+xpu_case "xpu-cni: GC undoes the attachments the runtime does not list; DEL without a record frees the address" test_gc
 xpu_case "xpu-cni: chained after ptp on the DPU, the DPU half is the pod's edge, both ways" test_chained_edge
 xpu_end

@@ -798,10 +798,10 @@ fn del(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniErr
         Ok(Some(r)) => r,
         Ok(None) => {
             // Nothing of ours; an address IPAM gave an ADD that died before its record is
-            // released all the same (IPAM's DEL, too, is idempotent).
-            if conf.prev_result.is_none() {
-                ipam(env, conf, "DEL", stdin)?;
-            }
+            // released all the same (IPAM's DEL, too, is idempotent). Whether this plugin ran
+            // IPAM is its configuration's to say, not a prevResult's: the runtime passes the
+            // cached result of ADD to every plugin's DEL, the primary one's included (libcni).
+            ipam(env, conf, "DEL", stdin)?;
             return Ok(());
         }
         Err(e) => {
@@ -815,10 +815,18 @@ fn del(env: &Env, conf: &NetConf, dir: &Path, stdin: &[u8]) -> Result<(), CniErr
     // The agent first: its threads hold the pod's namespace, which, when the runtime has
     // let it go already, the kernel frees (and gives the link back) only once they end.
     cni_agent::stop(&r);
-    undo(&r)?;
-    if r.ipam {
-        ipam(env, conf, "DEL", stdin)?;
-    }
+    let undone = undo(&r);
+    // The address goes back to IPAM whatever became of the link: a runtime stops a chain's
+    // DEL at the first plugin that fails (libcni), so an error here already leaves the
+    // plugins it has yet to run their part. The record stays until the link is home, for a
+    // DEL called again to finish; that one's IPAM DEL releases nothing twice.
+    let released = if r.ipam {
+        ipam(env, conf, "DEL", stdin).map(|_| ())
+    } else {
+        Ok(())
+    };
+    undone?;
+    released?;
     let _ = fs::remove_file(cni_agent::log_path(&file));
     fs::remove_file(&file)
         .map_err(|e| CniError::new(Code::Io, format!("cannot remove {}: {e}", file.display())))
