@@ -56,7 +56,6 @@ import contextlib
 import ctypes
 import fcntl
 import json
-import mmap
 import os
 import re
 import socket
@@ -67,6 +66,7 @@ import sys
 import time
 
 from compare import proc_events, sh, sleep_until, wait
+from insn import Instructions
 
 LINKS = ("veth", "xpu", "xpu-pci", "virtio")
 RR = os.environ.get("XPU_RR", "xpu-rr")
@@ -202,40 +202,6 @@ class EthtoolStats:
         if struct.unpack_from("I", raw, 4)[0] != self.n:
             sys.exit(f"bench: ethtool -S {self.dev.decode()}: the counters changed")
         return dict(zip(self.names, struct.unpack_from(f"{self.n}Q", raw, 8)))
-
-
-class Instructions:
-    """The guest's instructions so far, as the xpu_insn plugin counts them (all vCPUs).
-
-    Executing the plugin's marker (an 8-byte NOP no compiler emits) makes it write the count
-    to a new file in XPU_INSN_DIR, which this machine's root shows us (tools/bench/insn/).
-    """
-
-    MARKER = bytes([0x0F, 0x1F, 0x84, 0x00, 0x58, 0x50, 0x55, 0x00, 0xC3])  # the NOP; ret
-
-    def __init__(self, where):
-        self.dir, self.n = where, 0
-        self.page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE
-                              | mmap.PROT_EXEC)
-        self.page.write(self.MARKER)
-        addr = ctypes.addressof(ctypes.c_char.from_buffer(self.page))
-        self.mark = ctypes.CFUNCTYPE(None)(addr)
-
-    def mark_now(self):
-        """Has the plugin note the count now; returns the note's number, for count()."""
-        self.mark()
-        self.n += 1
-        return self.n - 1
-
-    def count(self, note):
-        """The count the plugin noted as `note` (read later: reading costs instructions)."""
-        path = os.path.join(self.dir, str(note))
-        try:
-            with open(path) as f:
-                return int(f.read())
-        except OSError as e:
-            sys.exit(f"bench: no instruction count at {path} ({e}): is QEMU running the "
-                     "xpu_insn plugin (tools/lab/bench-cost.sh)?")
 
 
 INSNS = None

@@ -5,9 +5,10 @@
 #   tools/lab/bench-cost.sh [--rounds N] [--seconds S] [--light F | --rate R] [--tcp-mb M]
 #                           [--profile [TOP]]
 #   (make bench-cost BENCH_ARGS=...)
-# One vCPU under QEMU's -icount shift=0,sleep=on, with the xpu_insn plugin counting the
-# guest's instructions (tools/bench/insn/, built here with gcc): the figures are instructions,
-# whatever this machine's speed (tools/bench/cost.py says what it measures). The VM has two
+# One vCPU under QEMU's -icount shift=0,sleep=on, FSRM off (XPU_INSN_QEMU in common.sh says
+# why), with the xpu_insn plugin counting the guest's instructions (tools/bench/insn/, built
+# here with gcc): the figures are instructions, whatever this machine's speed
+# (tools/bench/cost.py says what it measures). The VM has two
 # ivshmem-doorbell functions on one fabric (xpu's PCI loop) and two virtio-net functions joined
 # by a QEMU socket netdev. Runs on the perf flavour of the test kernel. Writes
 # target/bench/cost.{txt,json}.
@@ -19,10 +20,7 @@ export XPU_KERNEL_FLAVOR=${XPU_KERNEL_FLAVOR:-perf}
 (cd "$XPU_ROOT" && cargo build -q -p xpuctl && cargo build -q --release -p xpu-rr)
 out=$XPU_ROOT/target/bench
 mkdir -p "$out"
-plugin=$XPU_CACHE/tools/xpu_insn.so
-mkdir -p "$XPU_CACHE/tools"
-gcc -O2 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden -o "$plugin" \
-	"$XPU_ROOT/tools/bench/insn/xpu_insn.c" || die "bench-cost: cannot build the QEMU plugin"
+plugin=$(insn_plugin)
 # Where the plugin writes the counts the guest asks for (the guest sees this machine's root).
 marks=$XPU_CACHE/vm-logs/insn-marks
 rm -rf "$marks"
@@ -33,7 +31,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 nics="-netdev socket,id=vc0,listen=127.0.0.1:$port -device virtio-net-pci,netdev=vc0,mac=52:54:00:c0:57:01"
 nics+=" -netdev socket,id=vc1,connect=127.0.0.1:$port -device virtio-net-pci,netdev=vc1,mac=52:54:00:c0:57:02"
 if ! "$XPU_ROOT/tools/lab/vm.sh" --name xpu-bench-cost --cpus 1 --timeout 5400 --ivshmem 2 \
-	--qemu-opts "-icount shift=0,sleep=on -plugin $plugin,dir=$marks $nics" -- \
+	--qemu-opts "$XPU_INSN_QEMU -plugin $plugin,dir=$marks $nics" -- \
 	"XPU_INSN_DIR=$marks XPU_RR=$XPU_ROOT/target/release/xpu-rr python3 $XPU_ROOT/tools/bench/cost.py $*" |
 	tee "$out/cost.log"; then
 	die "bench-cost: the benchmark failed (see $out/cost.log)"

@@ -47,3 +47,22 @@ libclang_path() {
 module_dir() {
 	echo "$XPU_CACHE/module/$(basename "$1")"
 }
+
+# What the instruction-counting benchmarks run QEMU with (make bench-cost, make bench-scale
+# --icount): icount, the guest's clock following its instructions (1 ns each), and -cpu max
+# without FSRM (fast short rep movsb). With FSRM the kernel's memcpy is one rep movsb, which a
+# CPU retires as one instruction but TCG runs as a loop of blocks that the xpu_insn plugin
+# counts, about 0.8 a byte copied (QEMU 10's max CPU has it; 7.2's, which the first figures
+# were taken on, had not); without it memcpy is memcpy_orig, whose instructions are the
+# copy's own, about 0.27 a byte. Copies to and from user memory stay rep movsb (ERMS) on every
+# link alike.
+XPU_INSN_QEMU="-icount shift=0,sleep=on -cpu max,fsrm=off"
+
+# The xpu_insn QEMU plugin (tools/bench/insn/), built with gcc: prints its path.
+insn_plugin() {
+	local so=$XPU_CACHE/tools/xpu_insn.so
+	mkdir -p "$XPU_CACHE/tools"
+	gcc -O2 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden -o "$so" \
+		"$XPU_ROOT/tools/bench/insn/xpu_insn.c" || die "cannot build the QEMU plugin tools/bench/insn/xpu_insn.c"
+	printf '%s\n' "$so"
+}
