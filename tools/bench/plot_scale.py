@@ -4,9 +4,9 @@
 
   plot_scale.py SCALE.json OUT.png   (tools/lab/bench-scale.sh runs it on the JSON line of
                                       tools/bench/scale.py)
-Four panels: CPU (all tasks, in CPUs) and p99 round trip, at the light load and saturated;
-each point the median of the rounds, its bar the range of the rounds. Log scales: the modes
-differ by orders of magnitude.
+Four panels: CPU (all tasks; under --icount the instructions executed, in CPUs) and p99 round
+trip, at the light load and saturated; each point the median of the rounds, its bar the range
+of the rounds. Log scales: the modes differ by orders of magnitude.
 """
 
 import json
@@ -43,8 +43,10 @@ def main():
         data = json.load(f)
     res = data["results"]
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
-    panels = [("light", "cpu", "CPU, all tasks (CPUs)"),
-              ("saturated", "cpu", "CPU, all tasks (CPUs)"),
+    icount = data.get("clock") == "icount"
+    cpu = "CPU, instructions (1e9/s a CPU)" if icount else "CPU, all tasks (CPUs)"
+    panels = [("light", "cpu", cpu),
+              ("saturated", "cpu", cpu),
               ("light", "p99_us", "p99 round trip (us)"),
               ("saturated", "p99_us", "p99 round trip (us)")]
     for ax, (load, key, label) in zip(axes.flat, panels):
@@ -61,7 +63,8 @@ def main():
         ax.legend()
     cores = f", {data['host_cpus']} host cores" if data.get("host_cpus") else ""
     fig.suptitle(f"xpu elastic against polling, {data['cpus_per_side']} vCPUs a side{cores}, "
-                 f"wall clock (TCG); light = {data['light_rate']:.0f} requests/s per pod")
+                 f"{'guest time (icount)' if icount else 'wall clock (TCG)'}; "
+                 f"light = {data['light_rate']:.0f} requests/s per pod")
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=100)
 

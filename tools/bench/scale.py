@@ -39,6 +39,15 @@ The VM's vCPUs are threads of QEMU's TCG: where the machine has fewer cores than
 vCPUs (XPU_HOST_CPUS, recorded), a spinning vCPU takes a core from the others, and what
 polls is slowed with what it competes with (the README's "Elastic against polling at scale").
 
+Under -icount (tools/lab/bench-scale.sh --icount, which sets XPU_INSN_DIR) the clock is guest
+time, the instructions executed (1 ns each), and each side's CPU is the instructions its vCPUs
+executed (the xpu_insn plugin's count: applications, softirqs, polling threads, every other
+task), in CPUs of the emulated machine, 1e9 instructions a second; "other" is then not
+measured, and the tasks' clocks are kept in the JSON (task_*). One host thread runs the vCPUs
+in turn, so the whole machine executes at most one such CPU: k spinning vCPUs get 1/k each,
+and polling's CPU is a floor (with a core per vCPU it would be k times more). Also per
+transaction: the guest's instructions, all vCPUs.
+
 Rounds alternate the order of the modes; the table gives the median of the rounds, and the
 ratios against elastic with the range of their per-round values. Prints the tables, the goals
 of issue 14 checked, and, after each N and last, one JSON line with everything so far.
@@ -54,6 +63,7 @@ import sys
 import time
 
 from compare import proc_events, sh, sleep_until, wait
+from insn import Instructions
 
 MODES = ("elastic", "polling", "busy-poll", "spin", "veth")
 LOADS = ("idle", "light", "saturated")
@@ -62,6 +72,9 @@ RR = os.environ.get("XPU_RR", "xpu-rr")
 # net.core.busy_read and busy_poll per mode: 50 us, the value the kernel's documentation
 # suggests; 200 ms, longer than the light load's gap between requests (a process then spins).
 BUSY_POLL_US = {"busy-poll": 50, "spin": 200_000}
+# Under -icount (bench-scale.sh --icount): the plugin's counts; a nanosecond of guest time per
+# instruction (shift=0), so a CPU executing all the time executes 1e9 a second.
+INSNS = Instructions(os.environ["XPU_INSN_DIR"]) if os.environ.get("XPU_INSN_DIR") else None
 
 
 class Side:
@@ -243,6 +256,16 @@ def side_cpu(t0, t1, elapsed, host_pids, dpu_pids):
     return out
 
 
+def vcpu_cpu(i0, i1, elapsed, host, dpu):
+    """CPUs used over the window by each side's vCPUs, from the instructions each executed
+    (the xpu_insn plugin's counts): per guest second, in 1e9 instructions (shift=0)."""
+    def side(s):
+        return sum(i1[c] - i0[c] for c in s.cpus) / (elapsed * 1e9)
+    out = {"cpu_host": side(host), "cpu_dpu": side(dpu), "cpu_other": None}
+    out["cpu"] = out["cpu_host"] + out["cpu_dpu"]
+    return out
+
+
 def pooled(files):
     rtts = []
     for path in files:
@@ -287,12 +310,24 @@ def measure_once(pods, mode, load, rate, seconds, budget):
     sleep_until(start_at)
     c0, n0 = proc_counts()
     tasks0 = task_cpu()
+    if INSNS:
+        # The plugin's window is the marks', timed by the guest's clock around them.
+        m0 = INSNS.mark_now()
+        t0 = time.clock_gettime(time.CLOCK_BOOTTIME)
     sleep_until(start_at + seconds)
+    if INSNS:
+        t1 = time.clock_gettime(time.CLOCK_BOOTTIME)
+        m1 = INSNS.mark_now()
     c1, n1 = proc_counts()
     tasks1 = task_cpu()
     elapsed = c1 - c0
     out = side_cpu(tasks0, tasks1, elapsed, {c.pid for c in clients},
                    {p.server.pid for p in pods})
+    if INSNS:
+        out = {f"task_{k}": v for k, v in out.items()}
+        host, dpu = pods[0].host, pods[0].dpu
+        out.update(vcpu_cpu(INSNS.per_vcpu(m0), INSNS.per_vcpu(m1), t1 - t0, host, dpu))
+        out["insn"] = INSNS.count(m1) - INSNS.count(m0)
     # What a transaction costs besides CPU time: wake-ups (context switches) and interrupts.
     out.update({f"{k}_per_s": (n1[k] - n0[k]) / elapsed for k in n0})
     lost = missed = requests = 0
@@ -320,6 +355,8 @@ def measure_once(pods, mode, load, rate, seconds, budget):
         if n:
             out.update(ctxt_per_trans=out["ctxt_per_s"] / out["tps"],
                        intr_per_trans=out["intr_per_s"] / out["tps"])
+            if INSNS:
+                out["insn_per_trans"] = out["insn"] / n
     return out
 
 
@@ -347,6 +384,13 @@ def fmt(v, width=8, prec=3):
     return f"{'-':>{width}}" if v is None else f"{v:{width}.{prec}f}"
 
 
+def precision(key):
+    """Decimals for a figure: CPUs to a thousandth, counts whole, the rest to a tenth."""
+    if key.startswith("cpu"):
+        return 3
+    return 0 if key in ("lost", "missed", "insn_per_trans") else 1
+
+
 def print_load(load, table):
     keys = [("cpu_host", "CPU host"), ("cpu_dpu", "CPU DPU"), ("cpu_other", "CPU other")]
     if load != "idle":
@@ -354,14 +398,14 @@ def print_load(load, table):
                  ("p999_us", "p99.9 us"), ("lost", "lost"), ("missed", "missed"),
                  ("ctxt_per_trans", "ctxsw/tr"),
                  ("intr_per_trans", "irq/tr")]
+        if INSNS:
+            keys += [("insn_per_trans", "insn/tr")]
     print(f"\n== {load} ==")
     print(f"{'N':>3} {'mode':10} " + " ".join(f"{name:>10}" for _, name in keys))
     for n, runs in table.items():
         for mode in MODES:
             print(f"{n:>3} {mode:10} " +
-                  " ".join(fmt(median(runs, mode, k), 10,
-                               3 if k.startswith("cpu") else 0 if k in ("lost", "missed") else 1)
-                           for k, _ in keys))
+                  " ".join(fmt(median(runs, mode, k), 10, precision(k)) for k, _ in keys))
         for mode in MODES[1:]:
             parts = []
             for k, name in [("cpu", "CPU")] + ([("p50_us", "p50"), ("p99_us", "p99"),
@@ -384,7 +428,7 @@ def goal(label, rr, at_least):
 
 def figures(results, one, rate, args, host):
     """The run's figures as one JSON line (tools/bench/plot_scale.py reads it)."""
-    return json.dumps({"cpus_per_side": len(host.cpus),
+    return json.dumps({"cpus_per_side": len(host.cpus), "clock": "icount" if INSNS else "wall",
                        "host_cpus": int(os.environ.get("XPU_HOST_CPUS", "0")) or None,
                        "one_flow_tps": one["tps"], "light_rate": rate, "seconds": args.seconds,
                        "results": {load: {str(n): runs for n, runs in by_n.items()}
@@ -451,13 +495,19 @@ def main():
         # The next N's pods join in elastic mode; these return to it.
         set_mode(active, "elastic", host, dpu)
 
-    print(f"\nCPU in CPUs, by task ({len(host.cpus)} CPUs a side); round trips in us; "
+    cpu = ("each side's vCPUs' instructions, 1e9 a second a CPU (icount)" if INSNS
+           else "by task, wall clock")
+    print(f"\nCPU in CPUs, {cpu} ({len(host.cpus)} CPUs a side); round trips in us; "
           f"medians of {args.rounds} rounds; ratios mode/elastic (per-round range)")
     for load in LOADS:
         print_load(load, results[load])
 
     print("\nIssue 14's goals (polling/elastic and busy-poll/elastic ratios; higher is better for"
           " elastic):")
+    if INSNS:
+        print("  (icount: one host thread runs the vCPUs in turn, so polling's CPU is a floor, at\n"
+              "  most one CPU for the machine, and a spinning vCPU's round trips wait for the\n"
+              "  others' turns: the latencies of polling and spin are not theirs on a machine)")
     lo, hi = counts[0], counts[-1]
     idle, light = results["idle"], results["light"]
     goal(f"{lo} pod(s) idle, CPU polling/elastic", ratio_range(idle[lo], "cpu", "polling"), 100)
