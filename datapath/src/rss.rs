@@ -52,31 +52,17 @@ impl HashType {
 }
 
 /// The Toeplitz hash of `input` under `key`, as RSS defines it (the key's bits slide over the
-/// input's, most significant first: each set bit of the input adds, by XOR, the 32 bits of the
-/// key that start where it does). `input` is at most `RSS_KEY_SIZE - 4` bytes; a longer one
-/// hashes as if the key went on with zeros.
-///
-/// Every packet is hashed once or twice (the sender's ring, the receiver's `skb->hash`), so
-/// this takes the key 40 bits at a time, one load a byte, and visits only the input's set bits.
+/// input's, most significant first). `input` is at most `RSS_KEY_SIZE - 4` bytes.
 pub fn toeplitz(key: &[u8; RSS_KEY_SIZE], input: &[u8]) -> u32 {
+    let mut window = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
     let mut hash = 0;
     for (i, &byte) in input.iter().enumerate() {
-        if byte == 0 {
-            continue;
-        }
-        // The key's 40 bits from this byte's first: bit j of the byte (from the most
-        // significant) takes the 32 of them that start at j.
-        let mut bits = [0u8; 8];
-        for (b, k) in bits[3..].iter_mut().zip(i..) {
-            *b = key.get(k).copied().unwrap_or(0);
-        }
-        let window = u64::from_be_bytes(bits);
-        let mut rest = byte;
-        while rest != 0 {
-            let j = rest.leading_zeros();
-            // CAST: the low 32 bits of the 40, shifted so that the window starts at bit j.
-            hash ^= (window >> (8 - j)) as u32;
-            rest &= !(0x80 >> j);
+        let next = key.get(i + 4).copied().unwrap_or(0);
+        for bit in 0..8 {
+            if byte & (0x80 >> bit) != 0 {
+                hash ^= window;
+            }
+            window = window << 1 | u32::from(next >> (7 - bit) & 1);
         }
     }
     hash

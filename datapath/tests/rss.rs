@@ -388,34 +388,3 @@ proptest::proptest! {
         let _ = flow_input(&frame, words[1]);
     }
 }
-
-/// The Toeplitz hash as the RSS specification words it, one input bit at a time.
-fn toeplitz_by_bits(key: &[u8; RSS_KEY_SIZE], input: &[u8]) -> u32 {
-    let bit = |k: usize| {
-        key.get(k / 8)
-            .map_or(0, |b| u32::from(b >> (7 - k % 8) & 1))
-    };
-    let mut hash = 0;
-    for k in 0..8 * input.len() {
-        if input[k / 8] >> (7 - k % 8) & 1 != 0 {
-            hash ^= (0..32).fold(0, |w, j| w << 1 | bit(k + j));
-        }
-    }
-    hash
-}
-
-proptest::proptest! {
-    /// The set-bit walk the datapath runs hashes as the specification's bit-by-bit words,
-    /// for any key and any input up to the longest flow (36 bytes: IPv6 addresses and ports).
-    #[test]
-    fn toeplitz_is_the_specifications(
-        key in proptest::array::uniform32(proptest::num::u8::ANY),
-        tail in proptest::array::uniform8(proptest::num::u8::ANY),
-        input in proptest::collection::vec(proptest::num::u8::ANY, 0..=RSS_KEY_SIZE - 4),
-    ) {
-        let mut k = [0; RSS_KEY_SIZE];
-        k[..32].copy_from_slice(&key);
-        k[32..].copy_from_slice(&tail);
-        proptest::prop_assert_eq!(toeplitz(&k, &input), toeplitz_by_bits(&k, &input));
-    }
-}
