@@ -38,10 +38,15 @@ class Instructions:
         path = os.path.join(self.dir, str(note))
         try:
             with open(path) as f:
-                return [int(x) for x in f.read().split()]
+                counts = [int(x) for x in f.read().split()]
         except (OSError, ValueError) as e:
-            sys.exit(f"bench: no instruction count at {path} ({e}): is QEMU running the "
+            counts, why = [], e
+        else:
+            why = "empty"
+        if not counts:
+            sys.exit(f"bench: no instruction count at {path} ({why}): is QEMU running the "
                      "xpu_insn plugin (tools/lab/bench-cost.sh, bench-scale.sh --icount)?")
+        return counts
 
     def count(self, note):
         """The instructions all vCPUs had executed when the note `note` was taken."""

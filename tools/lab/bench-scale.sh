@@ -14,10 +14,10 @@
 # --icount: QEMU's -icount shift=0,sleep=on, FSRM off, as make bench-cost (XPU_INSN_QEMU in
 # common.sh): one host thread runs the vCPUs in turn and the guest's clock follows the
 # instructions executed (1 ns each), so the figures are guest time, whatever this machine's
-# speed and load. Each side's CPU is then the
-# instructions its vCPUs executed, counted by the xpu_insn plugin (1e9 a second is one CPU),
-# not the tasks' clocks. The machine executes at most one such CPU in all: k spinning vCPUs
-# get 1/k each (the README says what that does to each mode).
+# speed and load. Each side's CPU is then the instructions its vCPUs executed, counted by the
+# xpu_insn plugin (1e9 a second is one CPU), not the tasks' clocks. The machine executes at
+# most one such CPU in all: k spinning vCPUs get 1/k each (the README says what that does to
+# each mode).
 # Writes scale-icount.{txt,json,png}. Runs on the perf flavour of the test kernel.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
