@@ -311,13 +311,13 @@ def measure_once(pods, mode, load, rate, seconds, budget):
     c0, n0 = proc_counts()
     tasks0 = task_cpu()
     if INSNS:
-        # The plugin's window is the marks', timed by the guest's clock around them.
-        m0 = INSNS.mark_now()
+        # The plugin's window is the marks', timed by the guest's clock read around them.
         t0 = time.clock_gettime(time.CLOCK_BOOTTIME)
+        m0 = INSNS.mark_now()
     sleep_until(start_at + seconds)
     if INSNS:
-        t1 = time.clock_gettime(time.CLOCK_BOOTTIME)
         m1 = INSNS.mark_now()
+        t1 = time.clock_gettime(time.CLOCK_BOOTTIME)
     c1, n1 = proc_counts()
     tasks1 = task_cpu()
     elapsed = c1 - c0
