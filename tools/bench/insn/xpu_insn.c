@@ -6,8 +6,8 @@
  *
  *   qemu-system-x86_64 -icount shift=0,... -plugin /path/xpu_insn.so,dir=DIR
  *
- * Every block executed adds its instruction count to the total and to its vCPU's count (a
- * vCPU that idles in hlt executes nothing, so the counts are the work the guest did). A
+ * Every block executed adds its instruction count to its vCPU's count (a vCPU that idles in
+ * hlt executes nothing, so the counts are the work the guest did; the total is their sum). A
  * guest asks by executing the marker, an 8-byte NOP that no compiler emits
  * (nopl 0x555058(%rax,%rax,1): "XPU"); each time it does, a new file DIR/N (N = 0, 1, ...)
  * gets the total, then a line per vCPU with its count; the guest reads it through the root
@@ -66,7 +66,7 @@ static const unsigned char marker[8] = { 0x0f, 0x1f, 0x84, 0x00, 0x58, 0x50, 0x5
 
 /* The vCPUs run in turn on one thread (-icount): plain adds do not race. */
 #define MAX_VCPUS 64
-static uint64_t insns, ran[MAX_VCPUS];
+static uint64_t ran[MAX_VCPUS];
 static unsigned int vcpus;
 
 static unsigned long marks;
@@ -76,6 +76,7 @@ static const char *dir;
 static void mark(unsigned int vcpu, void *udata)
 {
 	char path[4096];
+	uint64_t total = 0;
 	unsigned int v;
 	FILE *f;
 
@@ -87,7 +88,9 @@ static void mark(unsigned int vcpu, void *udata)
 		perror(path);
 		return;
 	}
-	fprintf(f, "%" PRIu64 "\n", insns);
+	for (v = 0; v < vcpus; v++)
+		total += ran[v];
+	fprintf(f, "%" PRIu64 "\n", total);
 	for (v = 0; v < vcpus; v++)
 		fprintf(f, "%" PRIu64 "\n", ran[v]);
 	fclose(f);
@@ -96,7 +99,6 @@ static void mark(unsigned int vcpu, void *udata)
 /* `vcpu` runs a block of `udata` instructions. */
 static void block(unsigned int vcpu, void *udata)
 {
-	insns += (uintptr_t)udata;
 	if (vcpu < vcpus)
 		ran[vcpu] += (uintptr_t)udata;
 }
