@@ -22,5 +22,7 @@ pub(crate) mod port;
 pub(crate) mod rss;
 #[path = "../datapath/src/stats.rs"]
 pub(crate) mod stats;
+#[path = "../datapath/src/toeplitz.rs"]
+pub(crate) mod toeplitz;
 
 pub(crate) use crate::{data, ring, shm};

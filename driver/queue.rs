@@ -72,10 +72,10 @@ impl Conn {
         generation: u32,
         link_id: u32,
     ) -> Result<Self> {
-        let slots = conn::start_slots(&layout);
-        let mut starts = KVVec::with_capacity(slots, GFP_KERNEL)?;
-        for _ in 0..slots {
-            starts.push(AtomicU32::new(0), GFP_KERNEL)?;
+        let words = conn::storage_words(&layout);
+        let mut storage = KVVec::with_capacity(words, GFP_KERNEL)?;
+        for _ in 0..words {
+            storage.push(AtomicU32::new(0), GFP_KERNEL)?;
         }
         let mode = match signal {
             Signal::Pair => Mode::Pair,
@@ -89,7 +89,7 @@ impl Conn {
             link_id,
         };
         let dp =
-            conn::Conn::new(window, Jiffies, starts, cfg, generation, mtu).map_err(|_| EINVAL)?;
+            conn::Conn::new(window, Jiffies, storage, cfg, generation, mtu).map_err(|_| EINVAL)?;
         Ok(Self { dp, signal })
     }
 

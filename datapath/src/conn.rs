@@ -39,6 +39,7 @@ use super::{
         MIN_RING_SIZE, RSS_OFF,
     },
     stats::{Counter, RxStats, TxStats},
+    toeplitz,
 };
 
 /// The largest packet a descriptor carries: a 64 KiB GSO packet, or a 65535-byte MTU frame
@@ -67,7 +68,7 @@ const _: () = assert!(core::mem::offset_of!(SideHeader, features) == FEATURES_OF
 pub enum Error {
     /// The layout does not fit the window, or the side is neither 0 nor 1.
     Layout,
-    /// The slot storage is smaller than [`start_slots`].
+    /// The storage is smaller than [`storage_words`].
     Slots,
 }
 
@@ -89,10 +90,11 @@ pub struct Config {
     pub link_id: u32,
 }
 
-/// Slots of packet-start storage a [`Conn`] over `layout` needs: one per descriptor of each
-/// TX ring.
-pub fn start_slots(layout: &Layout) -> usize {
-    usize::from(layout.num_queues()) * layout.ring_size() as usize
+/// Words of storage a [`Conn`] over `layout` needs: the table of the receive hash's key
+/// ([`toeplitz::TABLE_WORDS`]), then where each packet in flight starts, one per descriptor of
+/// each TX ring.
+pub fn storage_words(layout: &Layout) -> usize {
+    toeplitz::TABLE_WORDS + usize::from(layout.num_queues()) * layout.ring_size() as usize
 }
 
 /// This end's private state of one of its TX rings: its own copies of the indices, so that
@@ -146,7 +148,8 @@ impl Queue {
 }
 
 /// One end of a connected link over the window `M`: where its rings are and their private
-/// state. `S` holds where each in-flight packet starts ([`start_slots`] of them, zeroed).
+/// state. `S` is its storage ([`storage_words`] of it, zeroed), out of the struct, which is
+/// built on the stack.
 pub struct Conn<M, C, S> {
     mode: Mode,
     /// Whether the rings are in use: always in pair mode; in PCI mode, while the handshake
@@ -162,9 +165,10 @@ pub struct Conn<M, C, S> {
     /// Offset of the peer's half.
     peer: u32,
     queues: [Queue; MAX_QUEUES as usize],
-    /// Where each in-flight packet starts in its queue's data area, by queue and ring slot:
-    /// the oldest one is the tail of the byte ring.
-    starts: S,
+    /// The table of our RSS key, for the receive hash ([`toeplitz::fill_table`], zero for
+    /// the zero key); then where each in-flight packet starts in its queue's data area, by
+    /// queue and ring slot: the oldest one is the tail of the byte ring.
+    words: S,
     overdue_ticks: u32,
     /// [`Config::link_id`].
     link_id: u32,
@@ -203,7 +207,7 @@ where
     pub fn new(
         mem: M,
         clock: C,
-        starts: S,
+        words: S,
         cfg: Config,
         generation: u32,
         mtu: u32,
@@ -220,7 +224,7 @@ where
             1 => (half, 0),
             _ => return Err(Error::Layout),
         };
-        if starts.len() < start_slots(&layout) {
+        if words.len() < storage_words(&layout) {
             return Err(Error::Slots);
         }
         let conn = Self {
@@ -234,7 +238,7 @@ where
             own,
             peer,
             queues: [const { Queue::new() }; MAX_QUEUES as usize],
-            starts,
+            words,
             overdue_ticks: cfg.overdue_ticks,
             link_id: cfg.link_id,
             tx_depth: AtomicU32::new(ring.size()),
@@ -370,6 +374,7 @@ where
     /// on the ring it gives from then on (one writer: the caller serialises).
     pub fn set_rss(&self, cfg: &RssConfig) {
         self.rss.set(cfg);
+        toeplitz::fill_table(&cfg.key, self.rss_table());
         self.rss_set.store(true, Relaxed);
         // CAST: the block is in the header's page, inside the half.
         rss::publish(&*self.mem, self.own.wrapping_add(RSS_OFF as u32), cfg);
@@ -378,7 +383,12 @@ where
     /// The hash of a received frame (its first bytes, [`rss::FLOW_HEADER_MAX`] are enough)
     /// with our own configuration, for `skb->hash`.
     pub fn rx_hash(&self, frame: &[u8]) -> Option<(u32, HashType)> {
-        self.rss.hash(frame)
+        self.rss.hash_by_table(self.rss_table(), frame)
+    }
+
+    /// The table of our RSS key.
+    fn rss_table(&self) -> &[AtomicU32] {
+        self.words.get(..toeplitz::TABLE_WORDS).unwrap_or(&[])
     }
 
     /// The ring the peer's RSS configuration gives the frame `frame` starts, if the peer
@@ -492,7 +502,7 @@ where
 
     fn start(&self, q: u16, idx: u32) -> Option<&AtomicU32> {
         let i = usize::from(q) * self.ring.size() as usize + self.ring.slot(idx) as usize;
-        self.starts.get(i)
+        self.words.get(toeplitz::TABLE_WORDS + i)
     }
 
     /// Takes in the peer's consumer line: its index, if it is one a correct peer can produce,

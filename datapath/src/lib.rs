@@ -22,5 +22,6 @@ pub mod meta;
 pub mod port;
 pub mod rss;
 pub mod stats;
+pub mod toeplitz;
 
 pub use xpu_uapi::{data, ring, shm};

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Receive-side scaling across the link: the receiver's configuration ([`Rss`]), the Toeplitz
-//! hash of a flow ([`toeplitz`], [`flow_input`]), and its publication in the window
+//! Receive-side scaling across the link: the receiver's configuration ([`Rss`]), what a flow
+//! hashes ([`flow_input`]; the hash is [`toeplitz`]'s), and its publication in the window
 //! ([`publish`], [`PeerRss`]).
 //!
 //! A NIC hashes each packet it receives and queues it by the hash. On xpu the ring a packet
@@ -9,7 +9,9 @@
 //! receiver's configuration, which the receiver publishes in its half ([`RssBlock`]): each
 //! flow lands on the RX queue the receiver's `ethtool -X` table gives it. The receiver hashes
 //! again, with its own copy of its key, for the packet's `skb->hash`: it takes nothing from
-//! the peer for it, and a sender that steers wrongly only spreads its own packets badly.
+//! the peer for it, and a sender that steers wrongly only spreads its own packets badly. Its
+//! hash goes by a table of its key ([`Rss::hash_by_table`]); the sender's, by the peer's key
+//! bit by bit (what the peer publishes does not get to make us rebuild a table).
 
 use core::sync::atomic::{
     AtomicU32,
@@ -23,6 +25,7 @@ use super::{
         RSS_F_ALL, RSS_F_DST_ADDR, RSS_F_DST_PORT, RSS_F_SRC_ADDR, RSS_F_SRC_PORT, RSS_INDIR_SIZE,
         RSS_INDIR_WORD, RSS_KEY_SIZE, RSS_KEY_WORD, RSS_WORDS,
     },
+    toeplitz::{self, INPUT_MAX},
 };
 
 /// Bytes of a frame that [`flow_input`] may read: an Ethernet header with one VLAN tag, an
@@ -51,28 +54,11 @@ impl HashType {
     }
 }
 
-/// The Toeplitz hash of `input` under `key`, as RSS defines it (the key's bits slide over the
-/// input's, most significant first). `input` is at most `RSS_KEY_SIZE - 4` bytes.
-pub fn toeplitz(key: &[u8; RSS_KEY_SIZE], input: &[u8]) -> u32 {
-    let mut window = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
-    let mut hash = 0;
-    for (i, &byte) in input.iter().enumerate() {
-        let next = key.get(i + 4).copied().unwrap_or(0);
-        for bit in 0..8 {
-            if byte & (0x80 >> bit) != 0 {
-                hash ^= window;
-            }
-            window = window << 1 | u32::from(next >> (7 - bit) & 1);
-        }
-    }
-    hash
-}
-
 /// A flow's hash input: source address, destination address, then (L4) source and
 /// destination ports, in network order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowInput {
-    buf: [u8; 36],
+    buf: [u8; INPUT_MAX],
     len: usize,
     ty: HashType,
 }
@@ -156,7 +142,7 @@ pub fn flow_input(frame: &[u8], fields: u32) -> Option<FlowInput> {
         (RSS_F_DST_PORT, ports.and_then(|p| p.get(2..))),
     ];
     let mut input = FlowInput {
-        buf: [0; 36],
+        buf: [0; INPUT_MAX],
         len: 0,
         // Ports are chosen for TCP and UDP flows only.
         ty: if chosen & (RSS_F_SRC_PORT | RSS_F_DST_PORT) != 0 {
@@ -222,7 +208,7 @@ impl RssConfig {
     /// it cannot hash.
     pub fn hash(&self, frame: &[u8]) -> Option<(u32, HashType)> {
         let input = flow_input(frame, self.fields)?;
-        Some((toeplitz(&self.key, input.bytes()), input.hash_type()))
+        Some((toeplitz::hash(&self.key, input.bytes()), input.hash_type()))
     }
 
     fn words(&self) -> [u32; RSS_WORDS] {
@@ -296,7 +282,20 @@ impl Rss {
     /// The hash of the frame that `frame` starts, with this configuration.
     pub fn hash(&self, frame: &[u8]) -> Option<(u32, HashType)> {
         let input = flow_input(frame, self.words[1].load(Relaxed))?;
-        Some((toeplitz(&self.key(), input.bytes()), input.hash_type()))
+        Some((
+            toeplitz::hash(&self.key(), input.bytes()),
+            input.hash_type(),
+        ))
+    }
+
+    /// The hash of the frame that `frame` starts, with this configuration's fields and the
+    /// table [`toeplitz::fill_table`] made of its key.
+    pub fn hash_by_table(&self, table: &[AtomicU32], frame: &[u8]) -> Option<(u32, HashType)> {
+        let input = flow_input(frame, self.words[1].load(Relaxed))?;
+        Some((
+            toeplitz::hash_by_table(table, input.bytes()),
+            input.hash_type(),
+        ))
     }
 
     /// The queue of hash `hash` (one entry of the table read).

@@ -5,15 +5,18 @@
 
 mod common;
 
+use std::sync::atomic::AtomicU32;
+
 use rstest::rstest;
 use xpu_datapath::{
     mem::SharedMem,
     port::Mode,
-    rss::{flow_input, toeplitz, HashType, PeerRss, RssConfig},
+    rss::{flow_input, HashType, PeerRss, RssConfig},
     shm::{
         RSS_FIELDS_ALL, RSS_FLOW_TCP4, RSS_FLOW_UDP4, RSS_FLOW_UDP6, RSS_F_ALL, RSS_F_DST_ADDR,
         RSS_F_DST_PORT, RSS_F_SRC_ADDR, RSS_INDIR_SIZE, RSS_KEY_SIZE, RSS_OFF, RSS_WORDS,
     },
+    toeplitz::{self, fill_table, hash_by_table, INPUT_MAX, TABLE_WORDS},
 };
 
 use common::sim::{Link, World};
@@ -70,7 +73,9 @@ fn toeplitz_ipv4_vectors(
             udp: false,
         };
         assert_eq!(cfg.hash(&f), Some((l4, tcp4)));
+        assert_eq!(by_table(&KEY, &f, cfg.fields), l4);
         cfg.fields = (RSS_F_SRC_ADDR | RSS_F_DST_ADDR) << (4 * RSS_FLOW_TCP4);
+        assert_eq!(by_table(&KEY, &f, cfg.fields), l3);
         assert_eq!(
             cfg.hash(&f),
             Some((
@@ -82,6 +87,19 @@ fn toeplitz_ipv4_vectors(
             ))
         );
     }
+}
+
+/// `key`'s table, as the receiver keeps it.
+fn table(key: &[u8; RSS_KEY_SIZE]) -> Vec<AtomicU32> {
+    let t: Vec<_> = (0..TABLE_WORDS).map(|_| AtomicU32::new(0)).collect();
+    fill_table(key, &t);
+    t
+}
+
+/// The hash of frame `f`'s flow with `fields`, by `key`'s table.
+fn by_table(key: &[u8; RSS_KEY_SIZE], f: &[u8], fields: u32) -> u32 {
+    let input = flow_input(f, fields).expect("an IP frame");
+    hash_by_table(&table(key), input.bytes())
 }
 
 fn v6(s: &str) -> [u8; 16] {
@@ -131,8 +149,10 @@ fn toeplitz_ipv6_vectors(
         udp: true,
     };
     assert_eq!(cfg.hash(&f), Some((l4, udp6)));
+    assert_eq!(by_table(&KEY, &f, cfg.fields), l4);
     cfg.fields =
         RSS_FIELDS_ALL & !((RSS_F_ALL & !(RSS_F_SRC_ADDR | RSS_F_DST_ADDR)) << (4 * RSS_FLOW_UDP6));
+    assert_eq!(by_table(&KEY, &f, cfg.fields), l3);
     assert_eq!(
         cfg.hash(&f),
         Some((
@@ -296,6 +316,13 @@ fn sender_follows_the_receivers_table() {
     cfg.indir[0] = 3;
     rx.set_rss(&cfg);
     assert_eq!(tx.tx_ring(&arp), Some(3));
+    // A new key: the receiver's hash follows it (its table is rebuilt), as the sender does.
+    cfg = RssConfig::new(KEY.map(|b| b.rotate_left(3)), 4);
+    rx.set_rss(&cfg);
+    let (rehash, _) = cfg.hash(&f).expect("an IP frame");
+    assert_ne!(rehash, hash);
+    assert_eq!(rx.rx_hash(&f), Some((rehash, tcp4)));
+    assert_eq!(tx.tx_ring(&f), Some(u16::from(cfg.queue(rehash))));
 }
 
 /// A peer's block is advice: a ring past our queues is reduced modulo their count; a block
@@ -356,8 +383,11 @@ fn toeplitz_is_linear() {
     let a = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4];
     let b = [0xa5, 0x5a, 0, 0xff, 0x0f, 0xf0, 0x33, 0xcc, 9, 8, 7, 6];
     let x: Vec<u8> = a.iter().zip(&b).map(|(p, q)| p ^ q).collect();
-    assert_eq!(toeplitz(&KEY, &x), toeplitz(&KEY, &a) ^ toeplitz(&KEY, &b));
-    assert_eq!(toeplitz(&KEY, &[0; 36]), 0);
+    assert_eq!(
+        toeplitz::hash(&KEY, &x),
+        toeplitz::hash(&KEY, &a) ^ toeplitz::hash(&KEY, &b)
+    );
+    assert_eq!(toeplitz::hash(&KEY, &[0; 36]), 0);
 }
 
 proptest::proptest! {
@@ -386,5 +416,39 @@ proptest::proptest! {
             proptest::prop_assert!(r < rings);
         }
         let _ = flow_input(&frame, words[1]);
+    }
+}
+
+/// The Toeplitz hash as the RSS specification words it, one input bit at a time.
+fn toeplitz_by_bits(key: &[u8; RSS_KEY_SIZE], input: &[u8]) -> u32 {
+    let bit = |k: usize| {
+        key.get(k / 8)
+            .map_or(0, |b| u32::from(b >> (7 - k % 8) & 1))
+    };
+    let mut hash = 0;
+    for k in 0..8 * input.len() {
+        if input[k / 8] >> (7 - k % 8) & 1 != 0 {
+            hash ^= (0..32).fold(0, |w, j| w << 1 | bit(k + j));
+        }
+    }
+    hash
+}
+
+proptest::proptest! {
+    /// Both ways of hashing the datapath has, bit by bit (the sender's) and by the key's table
+    /// (the receiver's), hash as the specification's bit-by-bit words, for any key and any
+    /// input up to the longest flow (IPv6 addresses and ports).
+    #[test]
+    fn toeplitz_is_the_specifications(
+        key in proptest::array::uniform32(proptest::num::u8::ANY),
+        tail in proptest::array::uniform8(proptest::num::u8::ANY),
+        input in proptest::collection::vec(proptest::num::u8::ANY, 0..=INPUT_MAX),
+    ) {
+        let mut k = [0; RSS_KEY_SIZE];
+        k[..32].copy_from_slice(&key);
+        k[32..].copy_from_slice(&tail);
+        let spec = toeplitz_by_bits(&k, &input);
+        proptest::prop_assert_eq!(toeplitz::hash(&k, &input), spec);
+        proptest::prop_assert_eq!(hash_by_table(&table(&k), &input), spec);
     }
 }

@@ -15,7 +15,7 @@ use loom::sync::{
     Arc,
 };
 use xpu_datapath::{
-    conn::{start_slots, Config, Conn},
+    conn::{storage_words, Config, Conn},
     mem::SharedMem,
     meta::VnetHdr,
     port::{Clock, Delivered, DropReason, Mode, Moderation, Poller, Port, TxPacket},
@@ -299,7 +299,9 @@ impl<M: SharedMem> TxPacket<M> for Pkt {
 type LoomConn<M> = Conn<Arc<M>, NoClock, Vec<StdU32>>;
 
 fn end<M: SharedMem>(mem: Arc<M>, layout: Layout, side: u32) -> LoomConn<M> {
-    let starts = (0..start_slots(&layout)).map(|_| StdU32::new(0)).collect();
+    let storage = (0..storage_words(&layout))
+        .map(|_| StdU32::new(0))
+        .collect();
     let cfg = Config {
         layout,
         side,
@@ -307,7 +309,7 @@ fn end<M: SharedMem>(mem: Arc<M>, layout: Layout, side: u32) -> LoomConn<M> {
         overdue_ticks: 1,
         link_id: 0,
     };
-    Conn::new(mem, NoClock, starts, cfg, 1, 1500).expect("a valid layout")
+    Conn::new(mem, NoClock, storage, cfg, 1, 1500).expect("a valid layout")
 }
 
 /// The producer: sends from packet `*next` on until all are out or the queue stops.

@@ -21,7 +21,7 @@ use std::{
 };
 
 use xpu_datapath::{
-    conn::{start_slots, Config, Conn, MAX_PACKET},
+    conn::{storage_words, Config, Conn, MAX_PACKET},
     mem::SharedMem,
     meta::{VnetHdr, VNET_GSO_UDP},
     port::{Clock, Delivered, DropReason, Mode, Moderation, Poller, Port, TxPacket},
@@ -636,7 +636,7 @@ pub fn conn<'a>(
     side: u32,
     mode: Mode,
 ) -> TestConn<'a> {
-    let starts = (0..start_slots(&layout))
+    let storage = (0..storage_words(&layout))
         .map(|_| AtomicU32::new(0))
         .collect();
     let cfg = Config {
@@ -647,7 +647,7 @@ pub fn conn<'a>(
         // The host end numbers the link, as a PCI host side does.
         link_id: if side == 0 { TEST_LINK_ID } else { 0 },
     };
-    let c = Conn::new(mem, clock, starts, cfg, 1, 1500).expect("a valid layout");
+    let c = Conn::new(mem, clock, storage, cfg, 1, 1500).expect("a valid layout");
     c.set_live(true);
     c
 }

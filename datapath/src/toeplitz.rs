@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The Toeplitz hash RSS defines: bit by bit ([`hash`]), and by a table built from the key
+//! ([`fill_table`], [`hash_by_table`]).
+//!
+//! A NIC computes the hash in hardware for every packet it receives. xpu's receiver computes
+//! it in software, for each packet's `skb->hash`: bit by bit, an IPv4 flow's 12 bytes take 96
+//! steps of a shift, a test and an exclusive or (about 1000 instructions a packet, measured
+//! by `make bench-cost`'s profile). The hash is linear in its input, so the contribution of
+//! each nibble of it can be computed once per key: a packet then costs one load and one
+//! exclusive or per nibble. The table is the receiver's own, rebuilt only when its key
+//! changes (`ethtool -X`, under RTNL), and too large for the stack (4.5 KiB): its storage is
+//! the caller's.
+
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use super::shm::RSS_KEY_SIZE;
+
+/// The longest input hashed: IPv6 addresses and ports.
+pub const INPUT_MAX: usize = 36;
+
+/// Words of a table: for each nibble of the longest input, the hash of each of its 16 values.
+pub const TABLE_WORDS: usize = INPUT_MAX * 2 * 16;
+
+/// The Toeplitz hash of `input` under `key`, as RSS defines it (the key's bits slide over the
+/// input's, most significant first). `input` is at most `RSS_KEY_SIZE - 4` bytes.
+pub fn hash(key: &[u8; RSS_KEY_SIZE], input: &[u8]) -> u32 {
+    let mut window = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
+    let mut hash = 0;
+    for (i, &byte) in input.iter().enumerate() {
+        let next = key.get(i + 4).copied().unwrap_or(0);
+        for bit in 0..8 {
+            if byte & (0x80 >> bit) != 0 {
+                hash ^= window;
+            }
+            window = window << 1 | u32::from(next >> (7 - bit) & 1);
+        }
+    }
+    hash
+}
+
+/// The 32 bits of `key` from its bit `bit` on (most significant first): what an input bit
+/// at `bit` contributes. Past the key's end, zeros.
+fn window(key: &[u8; RSS_KEY_SIZE], bit: usize) -> u32 {
+    let byte = |i: usize| u64::from(key.get(bit / 8 + i).copied().unwrap_or(0));
+    let bits = (0..5).fold(0, |w, i| w << 8 | byte(i));
+    // CAST: the 32 bits wanted, of the 40 read.
+    (bits >> (8 - bit % 8)) as u32
+}
+
+/// Writes `key`'s table to `table` (at least [`TABLE_WORDS`] words; the rest untouched): word
+/// `16 * n + v` is the hash of nibble `n` of an input (most significant first) being `v`, the
+/// rest zero. One writer; a hash read meanwhile may mix the old key's words and the new.
+pub fn fill_table(key: &[u8; RSS_KEY_SIZE], table: &[AtomicU32]) {
+    for (n, nibble) in table.chunks_exact(16).take(2 * INPUT_MAX).enumerate() {
+        let windows: [u32; 4] = core::array::from_fn(|b| window(key, 4 * n + b));
+        for (v, word) in nibble.iter().enumerate() {
+            let h = (0..4)
+                .filter(|b| v & (8 >> b) != 0)
+                .fold(0, |h, b| h ^ windows[b]);
+            word.store(h, Relaxed);
+        }
+    }
+}
+
+/// The Toeplitz hash of `input` by the table [`fill_table`] wrote: [`hash`] under its key.
+/// Bytes past [`INPUT_MAX`], or past a shorter table, are not hashed.
+pub fn hash_by_table(table: &[AtomicU32], input: &[u8]) -> u32 {
+    input
+        .iter()
+        .zip(table.chunks_exact(32))
+        .fold(0, |h, (&byte, t)| {
+            let (hi, lo) = (usize::from(byte >> 4), usize::from(byte & 0xf));
+            let word = |i: usize| t.get(i).map_or(0, |w| w.load(Relaxed));
+            h ^ word(hi) ^ word(16 + lo)
+        })
+}
