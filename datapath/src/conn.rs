@@ -90,12 +90,15 @@ pub struct Config {
     pub link_id: u32,
 }
 
-/// Words of storage a [`Conn`] over `layout` needs: the table of the receive hash's key
-/// ([`toeplitz::TABLE_WORDS`]), then where each packet in flight starts, one per descriptor of
-/// each TX ring.
+/// Words of storage a [`Conn`] over `layout` needs: the tables of our RSS key and of the
+/// peer's ([`toeplitz::TABLE_WORDS`] each), then where each packet in flight starts, one per
+/// descriptor of each TX ring.
 pub fn storage_words(layout: &Layout) -> usize {
-    toeplitz::TABLE_WORDS + usize::from(layout.num_queues()) * layout.ring_size() as usize
+    STARTS_AT + usize::from(layout.num_queues()) * layout.ring_size() as usize
 }
+
+/// Where the packet starts are in a [`Conn`]'s storage, past the two tables.
+const STARTS_AT: usize = 2 * toeplitz::TABLE_WORDS;
 
 /// This end's private state of one of its TX rings: its own copies of the indices, so that
 /// nothing the peer writes can make it reuse a buffer early.
@@ -166,8 +169,9 @@ pub struct Conn<M, C, S> {
     peer: u32,
     queues: [Queue; MAX_QUEUES as usize],
     /// The table of our RSS key, for the receive hash ([`toeplitz::fill_table`], zero for
-    /// the zero key); then where each in-flight packet starts in its queue's data area, by
-    /// queue and ring slot: the oldest one is the tail of the byte ring.
+    /// the zero key), and of the peer's, for [`PeerRss`]; then where each in-flight packet
+    /// starts in its queue's data area, by queue and ring slot: the oldest one is the tail of
+    /// the byte ring.
     words: S,
     overdue_ticks: u32,
     /// [`Config::link_id`].
@@ -391,6 +395,13 @@ where
         self.words.get(..toeplitz::TABLE_WORDS).unwrap_or(&[])
     }
 
+    /// The table of the peer's, as [`PeerRss`] last took it.
+    fn peer_rss_table(&self) -> &[AtomicU32] {
+        self.words
+            .get(toeplitz::TABLE_WORDS..STARTS_AT)
+            .unwrap_or(&[])
+    }
+
     /// The ring the peer's RSS configuration gives the frame `frame` starts, if the peer
     /// publishes one; below our queue count, but still to be bounded by the caller's own
     /// queues in use.
@@ -405,6 +416,8 @@ where
             self.peer.wrapping_add(RSS_OFF as u32),
             frame,
             self.num_queues(),
+            self.peer_rss_table(),
+            self.clock.ticks(),
         )
     }
 
@@ -502,7 +515,7 @@ where
 
     fn start(&self, q: u16, idx: u32) -> Option<&AtomicU32> {
         let i = usize::from(q) * self.ring.size() as usize + self.ring.slot(idx) as usize;
-        self.words.get(toeplitz::TABLE_WORDS + i)
+        self.words.get(STARTS_AT + i)
     }
 
     /// Takes in the peer's consumer line: its index, if it is one a correct peer can produce,

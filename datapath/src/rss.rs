@@ -9,9 +9,8 @@
 //! receiver's configuration, which the receiver publishes in its half ([`RssBlock`]): each
 //! flow lands on the RX queue the receiver's `ethtool -X` table gives it. The receiver hashes
 //! again, with its own copy of its key, for the packet's `skb->hash`: it takes nothing from
-//! the peer for it, and a sender that steers wrongly only spreads its own packets badly. Its
-//! hash goes by a table of its key ([`Rss::hash_by_table`]); the sender's, by the peer's key
-//! bit by bit (what the peer publishes does not get to make us rebuild a table).
+//! the peer for it, and a sender that steers wrongly only spreads its own packets badly. Both
+//! hash by a table of the key ([`Rss::hash_by_table`]).
 
 use core::sync::atomic::{
     AtomicU32,
@@ -279,15 +278,6 @@ impl Rss {
         }
     }
 
-    /// The hash of the frame that `frame` starts, with this configuration.
-    pub fn hash(&self, frame: &[u8]) -> Option<(u32, HashType)> {
-        let input = flow_input(frame, self.words[1].load(Relaxed))?;
-        Some((
-            toeplitz::hash(&self.key(), input.bytes()),
-            input.hash_type(),
-        ))
-    }
-
     /// The hash of the frame that `frame` starts, with this configuration's fields and the
     /// table [`toeplitz::fill_table`] made of its key.
     pub fn hash_by_table(&self, table: &[AtomicU32], frame: &[u8]) -> Option<(u32, HashType)> {
@@ -331,7 +321,14 @@ const BLOCK_BYTES: u32 = 4 * RSS_WORDS as u32;
 /// The sender's copy of the peer's [`RssBlock`]: the last consistent one it read, tagged with
 /// its sequence word, so that a packet costs one load of the window (the sequence word) while
 /// the block does not change, and a packet sent while the peer rewrites it goes by the last
-/// table rather than by the stack's choice, which would split its flow over two rings.
+/// table rather than by the stack's choice, which would split its flow over two rings. The
+/// table of the block's key ([`toeplitz::fill_table`]) is the caller's storage, passed in.
+///
+/// A block with a new key costs a table (about 14000 instructions): a peer that kept
+/// publishing new keys would make every packet we send pay for one. So a new key is taken at
+/// most once a clock tick (the first block after a [`PeerRss::forget`] at once); meanwhile
+/// the last block taken stays in use. A block that changes only the indirection table or the
+/// fields is taken at once, as before.
 ///
 /// Two senders may refresh it at once: a copy mixed from two consistent blocks, as two senders
 /// racing could make, only steers some packets by a mix of two of the peer's tables until the
@@ -339,6 +336,8 @@ const BLOCK_BYTES: u32 = 4 * RSS_WORDS as u32;
 pub struct PeerRss {
     /// The cached block's sequence word; 0: none cached.
     seq: AtomicU32,
+    /// When (in clock ticks) the table was last rebuilt.
+    keyed_at: AtomicU32,
     copy: Rss,
 }
 
@@ -353,6 +352,7 @@ impl PeerRss {
     pub const fn new() -> Self {
         Self {
             seq: AtomicU32::new(0),
+            keyed_at: AtomicU32::new(0),
             copy: Rss::new(),
         }
     }
@@ -363,8 +363,16 @@ impl PeerRss {
         self.seq.store(0, Release);
     }
 
-    /// Copies the block at `off` if it is consistent and still has sequence word `seq`.
-    fn refresh<M: SharedMem + ?Sized>(&self, mem: &M, off: u32, seq: u32) -> Option<()> {
+    /// Copies the block at `off` if it is consistent and still has sequence word `seq`, and
+    /// rebuilds `table` if its key is new, unless a new key was already taken at tick `now`.
+    fn refresh<M: SharedMem + ?Sized>(
+        &self,
+        mem: &M,
+        off: u32,
+        seq: u32,
+        table: &[AtomicU32],
+        now: u32,
+    ) -> Option<()> {
         let mut words = [0u32; RSS_WORDS];
         mem.invalidate(off, BLOCK_BYTES);
         for (i, w) in (0u32..).zip(words.iter_mut()).skip(1) {
@@ -374,7 +382,25 @@ impl PeerRss {
         if mem.load_shared(off)? != seq {
             return None;
         }
+        let key = RSS_KEY_WORD..RSS_KEY_WORD + RSS_KEY_SIZE / 4;
+        let new_key = self.seq.load(Acquire) == 0
+            || self
+                .copy
+                .words
+                .get(key.clone())?
+                .iter()
+                .zip(words.get(key)?)
+                .any(|(a, &w)| a.load(Relaxed) != w);
+        if new_key {
+            if self.seq.load(Acquire) != 0 && self.keyed_at.load(Relaxed) == now {
+                return None;
+            }
+            self.keyed_at.store(now, Relaxed);
+        }
         self.copy.store_words(&words);
+        if new_key {
+            toeplitz::fill_table(&self.copy.key(), table);
+        }
         self.seq.store(seq, Release);
         Some(())
     }
@@ -382,25 +408,28 @@ impl PeerRss {
     /// The sender's choice for the frame that `frame` starts: the ring the receiver's block at
     /// `off` gives it (hash 0's for a frame it cannot hash), reduced modulo `rings`, from the
     /// block as last read consistently (read again when its sequence word has moved to a new
-    /// even value). `None` until a consistent block has been read: the caller's own choice
-    /// stands.
+    /// even value), hashed by `table` (at least [`toeplitz::TABLE_WORDS`] words, this
+    /// `PeerRss`'s alone), at clock tick `now`. `None` until a consistent block has been read:
+    /// the caller's own choice stands.
     pub fn pick<M: SharedMem + ?Sized>(
         &self,
         mem: &M,
         off: u32,
         frame: &[u8],
         rings: u16,
+        table: &[AtomicU32],
+        now: u32,
     ) -> Option<u16> {
         let seq = mem.load_acquire_shared(off)?;
         if seq != 0 && seq & 1 == 0 && seq != self.seq.load(Acquire) {
             // A block changing under us leaves the old copy in use.
-            let _ = self.refresh(mem, off, seq);
+            let _ = self.refresh(mem, off, seq, table, now);
         }
         if self.seq.load(Acquire) == 0 {
             return None;
         }
         // What cannot be hashed goes where hash 0 does, as a NIC queues it.
-        let hash = self.copy.hash(frame).map_or(0, |(h, _)| h);
+        let hash = self.copy.hash_by_table(table, frame).map_or(0, |(h, _)| h);
         Some(u16::from(self.copy.queue(hash)) % rings.max(1))
     }
 }

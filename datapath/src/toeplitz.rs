@@ -3,14 +3,16 @@
 //! The Toeplitz hash RSS defines: bit by bit ([`hash`]), and by a table built from the key
 //! ([`fill_table`], [`hash_by_table`]).
 //!
-//! A NIC computes the hash in hardware for every packet it receives. xpu's receiver computes
-//! it in software, for each packet's `skb->hash`: bit by bit, an IPv4 flow's 12 bytes take 96
-//! steps of a shift, a test and an exclusive or (about 1000 instructions a packet, measured
-//! by `make bench-cost`'s profile). The hash is linear in its input, so the contribution of
-//! each nibble of it can be computed once per key: a packet then costs one load and one
-//! exclusive or per nibble. The table is the receiver's own, rebuilt only when its key
-//! changes (`ethtool -X`, under RTNL), and too large for the stack (4.5 KiB): its storage is
-//! the caller's.
+//! A NIC computes the hash in hardware for every packet it receives. On xpu it is software,
+//! twice per packet: the sender hashes with the receiver's key to pick the ring (when the link
+//! has more than one queue), the receiver with its own for `skb->hash`. Bit by bit, an IPv4
+//! flow's 12 bytes take 96 steps of a shift, a test and an exclusive or (`make bench-cost`'s
+//! profile put the receive hash alone at 6.7% of a pair's request/response). The hash is
+//! linear in its input, so the contribution of each nibble of it can be computed once per
+//! key: a packet then costs a load and an exclusive or per nibble. Each end keeps two tables,
+//! its own key's (rebuilt when `ethtool -X` sets one) and the peer's (rebuilt when the peer
+//! publishes a new key, at most once a clock tick: `rss::PeerRss`); at 4.5 KiB each they are
+//! too large for the stack, so their storage is the caller's. [`hash`] is the reference.
 
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 

@@ -89,9 +89,14 @@ fn toeplitz_ipv4_vectors(
     }
 }
 
-/// `key`'s table, as the receiver keeps it.
+/// Storage for a table.
+fn empty_table() -> Vec<AtomicU32> {
+    (0..TABLE_WORDS).map(|_| AtomicU32::new(0)).collect()
+}
+
+/// `key`'s table, as each end keeps its own and the peer's.
 fn table(key: &[u8; RSS_KEY_SIZE]) -> Vec<AtomicU32> {
-    let t: Vec<_> = (0..TABLE_WORDS).map(|_| AtomicU32::new(0)).collect();
+    let t = empty_table();
     fill_table(key, &t);
     t
 }
@@ -316,13 +321,63 @@ fn sender_follows_the_receivers_table() {
     cfg.indir[0] = 3;
     rx.set_rss(&cfg);
     assert_eq!(tx.tx_ring(&arp), Some(3));
-    // A new key: the receiver's hash follows it (its table is rebuilt), as the sender does.
+    // A new key: the receiver's hash follows it at once (its table is rebuilt), the sender
+    // from the next clock tick (a new key costs it a table).
+    let old = cfg;
     cfg = RssConfig::new(KEY.map(|b| b.rotate_left(3)), 4);
+    cfg.indir
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, q)| *q = 3 - old.indir[i]);
     rx.set_rss(&cfg);
     let (rehash, _) = cfg.hash(&f).expect("an IP frame");
     assert_ne!(rehash, hash);
     assert_eq!(rx.rx_hash(&f), Some((rehash, tcp4)));
+    assert_eq!(tx.tx_ring(&f), Some(u16::from(old.queue(hash))));
+    w.clock.0.set(w.clock.0.get() + 1);
     assert_eq!(tx.tx_ring(&f), Some(u16::from(cfg.queue(rehash))));
+}
+
+/// A peer that publishes a new key with every packet we send makes us build its key's table
+/// at most once a clock tick: until the next tick, the last block taken stays in use. A block
+/// that changes only the indirection table is taken at once.
+#[test]
+fn a_new_key_is_taken_once_a_tick() {
+    let w = World::new(4, 64, 2048, Mode::Pair);
+    let link = Link::new(&w);
+    let (tx, rx) = (&link.ends[0], &link.ends[1]);
+    let f = frame(&[10, 0, 0, 1], &[10, 0, 0, 2], 4000, 80, 6, false);
+    let by = |c: &RssConfig| Some(u16::from(c.queue(c.hash(&f).expect("an IP frame").0)));
+    let mut cfg = RssConfig::new(KEY, 4);
+    rx.set_rss(&cfg);
+    // The first block is taken at once.
+    assert_eq!(tx.tx_ring(&f), by(&cfg));
+    let mut taken = cfg;
+    let mut differed = 0;
+    let mut keys_taken = 1;
+    for i in 1..=64u8 {
+        cfg.key = KEY.map(|b| b ^ i);
+        rx.set_rss(&cfg);
+        let ring = tx.tx_ring(&f);
+        differed += usize::from(by(&cfg) != by(&taken));
+        if i % 16 == 0 {
+            w.clock.0.set(w.clock.0.get() + 1);
+            assert_eq!(tx.tx_ring(&f), by(&cfg), "a tick later, the newest key");
+            taken = cfg;
+            keys_taken += 1;
+        } else {
+            assert_eq!(ring, by(&taken), "within the tick, the key last taken");
+        }
+    }
+    assert_eq!(keys_taken, 5);
+    // The keys spread the flow: the test tells the key last taken from the newest.
+    assert!(differed > 16, "{differed}");
+    // The indirection table alone: at once, within the same tick.
+    for q in 0..4u8 {
+        cfg.indir = [q; RSS_INDIR_SIZE];
+        rx.set_rss(&cfg);
+        assert_eq!(tx.tx_ring(&f), Some(u16::from(q)));
+    }
 }
 
 /// A peer's block is advice: a ring past our queues is reduced modulo their count; a block
@@ -356,11 +411,14 @@ fn a_hostile_block_only_steers() {
     w.mem.poke(block, seq.wrapping_add(2));
     assert_eq!(tx.tx_ring(&f), Some(0));
     // A sender that never read a consistent block leaves the choice to the stack.
-    let fresh = PeerRss::new();
+    let (fresh, t) = (PeerRss::new(), empty_table());
     w.mem.poke(block, 7);
-    assert_eq!(fresh.pick(&w.mem, block, &f, 2), None);
+    assert_eq!(fresh.pick(&w.mem, block, &f, 2, &t, 0), None);
     // Out of the window: nothing read.
-    assert_eq!(PeerRss::new().pick(&w.mem, u32::MAX - 8, &f, 2), None);
+    assert_eq!(
+        PeerRss::new().pick(&w.mem, u32::MAX - 8, &f, 2, &t, 0),
+        None
+    );
     assert!(w.mem.size() > u64::from(block));
 }
 
@@ -412,7 +470,7 @@ proptest::proptest! {
             frame[12..14].copy_from_slice(if v6 { &[0x86, 0xdd] } else { &[0x08, 0x00] });
             frame[14] = (frame[14] & 0x0f) | if v6 { 0x60 } else { 0x40 };
         }
-        if let Some(r) = PeerRss::new().pick(&w.mem, block, &frame, rings) {
+        if let Some(r) = PeerRss::new().pick(&w.mem, block, &frame, rings, &empty_table(), 0) {
             proptest::prop_assert!(r < rings);
         }
         let _ = flow_input(&frame, words[1]);
@@ -435,9 +493,9 @@ fn toeplitz_by_bits(key: &[u8; RSS_KEY_SIZE], input: &[u8]) -> u32 {
 }
 
 proptest::proptest! {
-    /// Both ways of hashing the datapath has, bit by bit (the sender's) and by the key's table
-    /// (the receiver's), hash as the specification's bit-by-bit words, for any key and any
-    /// input up to the longest flow (IPv6 addresses and ports).
+    /// Both ways of hashing the datapath has, bit by bit ([`RssConfig::hash`], the reference)
+    /// and by the key's table (what both ends run), hash as the specification's bit-by-bit
+    /// words, for any key and any input up to the longest flow (IPv6 addresses and ports).
     #[test]
     fn toeplitz_is_the_specifications(
         key in proptest::array::uniform32(proptest::num::u8::ANY),
