@@ -92,6 +92,37 @@ pub fn flow_fields(fields: u32, flow: u32) -> u32 {
 /// not IP, or a flow that hashes no field. IPv4 fragments, IPv6 packets with extension headers
 /// and other protocols hash their addresses, as a NIC's RSS does.
 pub fn flow_input(frame: &[u8], fields: u32) -> Option<FlowInput> {
+    let (parts, ty) = flow_parts(frame, fields)?;
+    let mut input = FlowInput {
+        buf: [0; INPUT_MAX],
+        len: 0,
+        ty,
+    };
+    for part in parts {
+        input
+            .buf
+            .get_mut(input.len..input.len + part.len())?
+            .copy_from_slice(part);
+        input.len += part.len();
+    }
+    Some(input)
+}
+
+/// The hash of [`flow_input`]'s bytes by `table` ([`toeplitz::fill_table`]), and what it
+/// covers: each field hashed where it lies in the frame, not copied first (this runs for
+/// every packet, on both ends).
+pub fn flow_hash(frame: &[u8], fields: u32, table: &[AtomicU32]) -> Option<(u32, HashType)> {
+    let (parts, ty) = flow_parts(frame, fields)?;
+    let (mut hash, mut at) = (0, 0);
+    for part in parts {
+        hash ^= toeplitz::hash_by_table_at(table, at, part);
+        at += part.len();
+    }
+    Some((hash, ty))
+}
+
+/// The fields of [`flow_input`], in its order (empty: not hashed), and what they cover.
+fn flow_parts(frame: &[u8], fields: u32) -> Option<([&[u8]; 4], HashType)> {
     let be16 = |b: &[u8], at: usize| Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]));
     let (mut proto, mut l3) = (be16(frame, 12)?, 14);
     if proto == 0x8100 || proto == 0x88a8 {
@@ -140,29 +171,25 @@ pub fn flow_input(frame: &[u8], fields: u32) -> Option<FlowInput> {
         (RSS_F_SRC_PORT, ports.and_then(|p| p.get(..2))),
         (RSS_F_DST_PORT, ports.and_then(|p| p.get(2..))),
     ];
-    let mut input = FlowInput {
-        buf: [0; INPUT_MAX],
-        len: 0,
-        // Ports are chosen for TCP and UDP flows only.
-        ty: if chosen & (RSS_F_SRC_PORT | RSS_F_DST_PORT) != 0 {
-            HashType::L4 {
-                v6,
-                udp: l4_proto == IPPROTO_UDP,
-            }
-        } else {
-            HashType::L3 { v6, dynhdr }
-        },
+    // Ports are chosen for TCP and UDP flows only.
+    let ty = if chosen & (RSS_F_SRC_PORT | RSS_F_DST_PORT) != 0 {
+        HashType::L4 {
+            v6,
+            udp: l4_proto == IPPROTO_UDP,
+        }
+    } else {
+        HashType::L3 { v6, dynhdr }
     };
-    for (bit, part) in parts {
+    let mut chosen_parts: [&[u8]; 4] = [&[]; 4];
+    for ((bit, part), out) in parts.into_iter().zip(chosen_parts.iter_mut()) {
         if let (true, Some(part)) = (chosen & bit != 0, part) {
-            input
-                .buf
-                .get_mut(input.len..input.len + part.len())?
-                .copy_from_slice(part);
-            input.len += part.len();
+            *out = part;
         }
     }
-    (input.len > 0).then_some(input)
+    chosen_parts
+        .iter()
+        .any(|p| !p.is_empty())
+        .then_some((chosen_parts, ty))
 }
 
 /// A receiver's RSS configuration, as a value.
@@ -281,11 +308,7 @@ impl Rss {
     /// The hash of the frame that `frame` starts, with this configuration's fields and the
     /// table [`toeplitz::fill_table`] made of its key.
     pub fn hash_by_table(&self, table: &[AtomicU32], frame: &[u8]) -> Option<(u32, HashType)> {
-        let input = flow_input(frame, self.words[1].load(Relaxed))?;
-        Some((
-            toeplitz::hash_by_table(table, input.bytes()),
-            input.hash_type(),
-        ))
+        flow_hash(frame, self.words[1].load(Relaxed), table)
     }
 
     /// The queue of hash `hash` (one entry of the table read).

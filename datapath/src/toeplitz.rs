@@ -68,12 +68,17 @@ pub fn fill_table(key: &[u8; RSS_KEY_SIZE], table: &[AtomicU32]) {
 /// The Toeplitz hash of `input` by the table [`fill_table`] wrote: [`hash`] under its key.
 /// Bytes past [`INPUT_MAX`], or past a shorter table, are not hashed.
 pub fn hash_by_table(table: &[AtomicU32], input: &[u8]) -> u32 {
-    input
-        .iter()
-        .zip(table.chunks_exact(32))
-        .fold(0, |h, (&byte, t)| {
-            let (hi, lo) = (usize::from(byte >> 4), usize::from(byte & 0xf));
-            let word = |i: usize| t.get(i).map_or(0, |w| w.load(Relaxed));
-            h ^ word(hi) ^ word(16 + lo)
-        })
+    hash_by_table_at(table, 0, input)
+}
+
+/// What `bytes` contribute to the hash of an input they are part of, from its byte `at` on
+/// (the hash of an input is the exclusive or of its parts'), by the table [`fill_table`]
+/// wrote. Bytes past [`INPUT_MAX`], or past a shorter table, are not hashed.
+pub fn hash_by_table_at(table: &[AtomicU32], at: usize, bytes: &[u8]) -> u32 {
+    // A row of 32 words per input byte: its high nibble's 16, then its low nibble's.
+    let rows = table.chunks_exact(32).skip(at);
+    bytes.iter().zip(rows).fold(0, |h, (&byte, row)| {
+        let word = |i: usize| row.get(i).map_or(0, |w| w.load(Relaxed));
+        h ^ word(usize::from(byte >> 4)) ^ word(16 + usize::from(byte & 0xf))
+    })
 }

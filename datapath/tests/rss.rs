@@ -11,7 +11,7 @@ use rstest::rstest;
 use xpu_datapath::{
     mem::SharedMem,
     port::Mode,
-    rss::{flow_input, HashType, PeerRss, RssConfig},
+    rss::{flow_hash, flow_input, HashType, PeerRss, RssConfig},
     shm::{
         RSS_FIELDS_ALL, RSS_FLOW_TCP4, RSS_FLOW_UDP4, RSS_FLOW_UDP6, RSS_F_ALL, RSS_F_DST_ADDR,
         RSS_F_DST_PORT, RSS_F_SRC_ADDR, RSS_INDIR_SIZE, RSS_KEY_SIZE, RSS_OFF, RSS_WORDS,
@@ -101,10 +101,10 @@ fn table(key: &[u8; RSS_KEY_SIZE]) -> Vec<AtomicU32> {
     t
 }
 
-/// The hash of frame `f`'s flow with `fields`, by `key`'s table.
+/// The hash of frame `f`'s flow with `fields`, by `key`'s table, as the datapath hashes it
+/// (each field where it lies in the frame).
 fn by_table(key: &[u8; RSS_KEY_SIZE], f: &[u8], fields: u32) -> u32 {
-    let input = flow_input(f, fields).expect("an IP frame");
-    hash_by_table(&table(key), input.bytes())
+    flow_hash(f, fields, &table(key)).expect("an IP frame").0
 }
 
 fn v6(s: &str) -> [u8; 16] {
@@ -473,7 +473,16 @@ proptest::proptest! {
         if let Some(r) = PeerRss::new().pick(&w.mem, block, &frame, rings, &empty_table(), 0) {
             proptest::prop_assert!(r < rings);
         }
-        let _ = flow_input(&frame, words[1]);
+        // The datapath's hash, each field where it lies, is the hash of the input's bytes.
+        let mut key = [0; RSS_KEY_SIZE];
+        for (k, w) in key.chunks_exact_mut(4).zip(&words[2..]) {
+            k.copy_from_slice(&w.to_le_bytes());
+        }
+        let input = flow_input(&frame, words[1]);
+        proptest::prop_assert_eq!(
+            flow_hash(&frame, words[1], &table(&key)),
+            input.map(|i| (toeplitz::hash(&key, i.bytes()), i.hash_type()))
+        );
     }
 }
 
