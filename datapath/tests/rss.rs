@@ -502,7 +502,7 @@ fn toeplitz_by_bits(key: &[u8; RSS_KEY_SIZE], input: &[u8]) -> u32 {
 }
 
 proptest::proptest! {
-    /// Both ways of hashing the datapath has, bit by bit ([`RssConfig::hash`], the reference)
+    /// Both ways of hashing the datapath has, bit by bit ([`toeplitz::hash`], the reference)
     /// and by the key's table (what both ends run), hash as the specification's bit-by-bit
     /// words, for any key and any input up to the longest flow (IPv6 addresses and ports).
     #[test]
