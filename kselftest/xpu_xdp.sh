@@ -234,7 +234,7 @@ test_redirect_in() {
 # socket (xpu_xsk) sends each back as the reply through its TX ring (ndo_start_xmit). Zero-copy
 # is refused: a received frame lives in the shared window, not in the socket's memory.
 test_af_xdp() {
-	local xsk=$XPU_DIR/xpu_xsk obj=$XPU_DIR/xpu_xsk.bpf.o out n=40 got
+	local xsk=$XPU_DIR/xpu_xsk obj=$XPU_DIR/xpu_xsk.bpf.o out n=40 got echo
 	[ -x "$xsk" ] && [ -f "$obj" ] || fail "xpu_xsk was not built (libbpf-dev)"
 	# One queue: the socket is bound to queue 0.
 	xdp_pair --queues 1
@@ -242,13 +242,17 @@ test_af_xdp() {
 	echo "$got" | grep -q 'zero-copy mode: Operation not supported' ||
 		fail "zero-copy: unclear refusal: $got"
 	out=$(mktemp)
-	ip netns exec "$NS" "$xsk" xdp1 0 "$obj" 2 >"$out" 2>&1 &
-	slowwait 10 grep -q ready "$out" || fail "the AF_XDP echo did not start: $(cat "$out")"
+	# Stopped below; 60 s without a packet ends it if this case fails first.
+	ip netns exec "$NS" "$xsk" xdp1 0 "$obj" 60 >"$out" 2>&1 &
+	echo=$!
+	slowwait 10 grep -q ready "$out" ||
+		{ kill $echo; fail "the AF_XDP echo did not start: $(cat "$out")"; }
 	got=$(echoes 9005 $n 64)
-	[ "$got" = $n ] || fail "AF_XDP: $got of $n replies"
+	[ "$got" = $n ] || { kill $echo; fail "AF_XDP: $got of $n replies"; }
 	got=$(echoes 9005 $n 1400)
-	[ "$got" = $n ] || fail "AF_XDP: $got of $n replies of 1400 bytes"
-	wait
+	[ "$got" = $n ] || { kill $echo; fail "AF_XDP: $got of $n replies of 1400 bytes"; }
+	kill -TERM $echo
+	wait $echo
 	grep -q "received $((2 * n)) echoed $((2 * n))" "$out" || fail "the echo: $(cat "$out")"
 	rm -f "$out"
 	[ "$(xstat rx_xdp_redirect)" = $((2 * n)) ] ||

@@ -7,8 +7,10 @@
  * Attaches OBJ's program (xpu_xsk.bpf.o: UDP to port 9005 to the XSKMAP "xsks") natively to
  * IFNAME, binds an AF_XDP socket to QUEUE in copy mode and puts it in the map, prints "ready",
  * then sends every datagram it receives back through the socket's TX ring as the reply
- * (addresses and ports swapped: the checksums hold). After IDLE seconds without a packet it
- * prints "received R echoed E", detaches the program and exits. With -z it asks for zero-copy
+ * (addresses and ports swapped: the checksums hold). On SIGTERM, or after IDLE seconds without
+ * a packet (a bound for a test that died without stopping it), it prints "received R echoed E",
+ * detaches the program and exits. The test stops it: an idle time short enough to end the echo
+ * would also end it before a slow machine's sender had started. With -z it asks for zero-copy
  * instead, and exits 1 with the bind's error (xpu has no zero-copy: the frames live in the
  * shared window, not in the socket's memory).
  *
@@ -20,6 +22,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,13 @@ struct ring {
 };
 
 static int ifindex;
+static volatile sig_atomic_t stopped;
+
+static void stop(int sig)
+{
+	(void)sig;
+	stopped = 1;
+}
 
 static void detach(void)
 {
@@ -194,6 +204,9 @@ int main(int argc, char **argv)
 		die(argc == 6 ? "binding in zero-copy mode" : "binding in copy mode");
 	if (bpf_map_update_elem(map, &queue, &fd, 0))
 		die("putting the socket in the XSKMAP");
+	/* No SA_RESTART: the signal ends the poll() below with EINTR. */
+	if (sigaction(SIGTERM, &(struct sigaction){ .sa_handler = stop }, NULL))
+		die("sigaction");
 	printf("ready\n");
 	fflush(stdout);
 
@@ -203,10 +216,10 @@ int main(int argc, char **argv)
 		int tries;
 
 		n = poll(&p, 1, idle * 1000);
+		if (stopped || !n)
+			break;
 		if (n < 0)
 			die("poll");
-		if (!n)
-			break;
 		/* Received: each frame becomes its reply on the TX ring, or goes back to fill. */
 		prod = load(rx.producer);
 		for (cons = *rx.consumer; cons != prod; cons++) {
