@@ -73,6 +73,8 @@ use crate::{
 
 /// How often a freed socket's port that some other socket still holds is looked at again.
 const RECHECK: Duration = Duration::from_secs(1);
+/// The least time between two readings of the kernel's view (see `serve`).
+const REFRESH_GAP: Duration = Duration::from_millis(250);
 /// `enum xpu_own_kind` of the BPF programs.
 const EV_BIND: u8 = 1;
 const EV_RELEASE: u8 = 2;
@@ -532,6 +534,28 @@ pub(crate) fn run(cgroup: PathBuf) -> Result<(), Error> {
     })
 }
 
+/// The next message within `wait`, if one comes.
+fn next(rx: &Receiver<Msg>, wait: Duration) -> Result<Option<Msg>, Error> {
+    match rx.recv_timeout(wait) {
+        Ok(m) => Ok(Some(m)),
+        Err(RecvTimeoutError::Timeout) => Ok(None),
+        Err(RecvTimeoutError::Disconnected) => Err(err("the agent's threads ended")),
+    }
+}
+
+/// Acts on message `m`: an event at once; a change noted in `changed` for the loop.
+fn take(owner: &mut Owner<'_>, m: Option<Msg>, changed: &mut bool) -> Result<(), Error> {
+    match m {
+        Some(Msg::Event { kind, port, cookie }) => owner.event(kind, port, cookie),
+        Some(Msg::Changed) => {
+            *changed = true;
+            Ok(())
+        }
+        Some(Msg::Fatal(e)) => Err(err(e)),
+        None => Ok(()),
+    }
+}
+
 fn serve(owner: &mut Owner<'_>, rx: &Receiver<Msg>, half: &str) -> Result<(), Error> {
     if owner.refresh()?.is_none() {
         return Ok(());
@@ -539,22 +563,27 @@ fn serve(owner: &mut Owner<'_>, rx: &Receiver<Msg>, half: &str) -> Result<(), Er
     owner.lost_seen = owner.counter(0);
     owner.reconcile()?;
     println!("xpuctl: agent: ports of the {half} half follow its sockets");
+    let mut refreshed = Instant::now();
     loop {
-        let first = match rx.recv_timeout(owner.timeout()) {
-            Ok(m) => Some(m),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return Err(err("the agent's threads ended")),
-        };
         // Take everything queued: one refresh and one socket scan serve a whole burst.
         let mut changed = false;
-        for m in first.into_iter().chain(rx.try_iter()) {
-            match m {
-                Msg::Event { kind, port, cookie } => owner.event(kind, port, cookie)?,
-                Msg::Changed => changed = true,
-                Msg::Fatal(e) => return Err(err(e)),
+        take(owner, next(rx, owner.timeout())?, &mut changed)?;
+        while let Ok(m) = rx.try_recv() {
+            take(owner, Some(m), &mut changed)?;
+        }
+        // Each snapshot of the other half that changes its ports is a notification, so a burst
+        // of its claims (a bind storm there) is one each, and a reading of the view lists every
+        // port: one reading a claim made the storm cost its square. The view is read at most
+        // once a REFRESH_GAP, at the gap's end, this half's events taken meanwhile.
+        while changed {
+            let left = (refreshed + REFRESH_GAP).saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
             }
+            take(owner, next(rx, left)?, &mut changed)?;
         }
         if changed {
+            refreshed = Instant::now();
             match owner.refresh()? {
                 None => {
                     println!("xpuctl: agent: the namespace is no longer split");
