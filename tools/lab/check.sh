@@ -73,28 +73,29 @@ log "kselftests in VMs"
 # The suites run in two lanes of VMs side by side, each VM with one emulated CPU but the PCI
 # loop's kernel tests' (TCG gives a guest about one host core per vCPU, and most cases are one
 # program at a time): the first lane's suites, then a short VM whose clock follows its
-# instructions (-icount), then CXL mode's suite on the single-VM loop with a CXL memory device;
-# beside them the kernel's drivers/net tests on a pair, then PCI mode's
+# instructions (-icount); beside them the kernel's drivers/net tests on a pair, then PCI mode's
 # suite on the single-VM loop (two ivshmem-doorbell functions on one fabric) and xpu-cni's
 # (the functions are its two nodes' pools), then the kernel's
 # tests on that loop, in a VM of two CPUs (hw/irq.py moves a vector's affinity from one CPU to
-# two), and a short one of them in such a VM whose clock follows its instructions. The lanes
+# two), and a short one of them in such a VM whose clock follows its instructions, then CXL
+# mode's suite on the single-VM loop with a CXL memory device. The lanes
 # are balanced by the cases' own times ("# took N s" in the KTAP): the edge suite alone is a
 # fifth of the whole. Pair mode's suites run in VMs without ivshmem functions (xpu would bind them).
 # kmemleak records a stack trace at every allocation, and under TCG that makes a guest's work
 # take 1.3 to 1.7 times as long (python3's start: 0.53 s against 0.34; drivers/net/ping.py: 145
-# s against 109). xpu's own suites keep it, and so do the kernel's tests on a pair (the first
-# VM of lane B); the VMs of the kernel's tests on the PCI loop and with the clock by
-# instructions boot with kmemleak=off (KASAN and lockdep stay): the cases that run only there
-# have no leak check of their own, and the paths they take through xpu are those of xpu's
-# suites, which have one (README).
+# s against 109; the kernel's tests on a pair, 1169 s against 756 in a cold run of e8d9caa).
+# xpu's own suites keep it; the VMs of the kernel's tests (on a pair, on the PCI loop, with the
+# clock by instructions) boot with kmemleak=off (KASAN and lockdep stay): the cases that run
+# only there have no leak check of their own, and the paths they take through xpu are those of
+# xpu's suites, which have one (README).
 ktap=$XPU_CACHE/ksft/last-run.tap
 # xpu_datapath.sh last: its last case, should its bug come back, wedges the kernel.
-# A cold run of 0c8008d took A 1112 + 532 + 296 s, B 1059 + 379 + 547 + 181 s: xpu_module.sh
-# and xpu_pair.sh (about 100 s) have since run in lane A again.
+# A cold run of e8d9caa on a slow machine took A 2232 + 791 + 558 s (the CXL VM then in lane
+# A), B 1498 + 685 + 885 + 337 s, the kernel's tests on a pair 1169 s of B's first VM with
+# kmemleak; xpu_node.sh (249 s) has since moved to lane A, the CXL VM to lane B.
 lane_a=(xpu_edge.sh xpu_ownership.sh xpu_module.sh xpu_link.sh xpu_pair.sh xpu_xdp.sh
-	xpu_splitns.sh xpu_datapath.sh)
-lane_b=(xpu_node.sh xpu_drivers_net.sh)
+	xpu_splitns.sh xpu_node.sh xpu_datapath.sh)
+lane_b=(xpu_drivers_net.sh)
 # Every pair-mode suite the install has must be in a lane: a new suite left out would never run.
 for t in $("$inst/run_kselftest.sh" -l | sed -n 's/^drivers\/net\/xpu://p'); do
 	case " ${lane_a[*]} ${lane_b[*]} xpu_pci.sh xpu_cni.sh xpu_cxl.sh " in
@@ -134,23 +135,22 @@ cxl_medium=/dev/shm/xpu-ksft-cxl.$$.mem
 # (gro.py's large trains, netpoll_basic.py, hw/toeplitz.py, hw/rss_ctx.py, hw/csum.py,
 # hw/xdp_metadata.py, xdp.py: xpu_drivers_net.sh says why; with XPU_ICOUNT=1 it runs those
 # cases only). Lane B's last VMs run the kernel's tests on the PCI loop (XPU_DRV_PCI=1), then
-# those of them that need that clock there too (hw/toeplitz.py, hw/csum.py). The lanes' times
-# in a cold run (fca002f, QEMU 10.0): A 1774 + 543 + 380 s, B 1209 + 436 + 616 + 198 s (then
-# xpu_cni.sh joined the PCI VM: about 85 s).
+# those of them that need that clock there too (hw/toeplitz.py, hw/csum.py), then CXL mode's
+# suite.
 {
 	ksft_vm xpu-ksft-a 3600 -- "${lane_a[@]}"
 	ksft_vm xpu-ksft-icount 1200 --env XPU_ICOUNT=1 --qemu-opts "-icount shift=0,sleep=on" \
 		--append kmemleak=off -- xpu_drivers_net.sh
-	ksft_vm xpu-ksft-cxl 1200 --ivshmem 2 --cxl "$cxl_medium" -- xpu_cxl.sh
-	rm -f "$cxl_medium"
 } &
 lane_a_pid=$!
-ksft_vm xpu-ksft-b 2400 -- "${lane_b[@]}"
+ksft_vm xpu-ksft-b 2400 --append kmemleak=off -- "${lane_b[@]}"
 ksft_vm xpu-ksft-pci 1200 --ivshmem 2 -- xpu_pci.sh xpu_cni.sh
 ksft_vm xpu-ksft-pci-drv 1800 --env XPU_DRV_PCI=1 --cpus 2 --ivshmem 2 --append kmemleak=off -- \
 	xpu_drivers_net.sh
 ksft_vm xpu-ksft-pci-icount 1200 --env XPU_DRV_PCI=1 --env XPU_ICOUNT=1 --cpus 2 --ivshmem 2 \
 	--qemu-opts "-icount shift=0,sleep=on" --append kmemleak=off -- xpu_drivers_net.sh
+ksft_vm xpu-ksft-cxl 1200 --ivshmem 2 --cxl "$cxl_medium" -- xpu_cxl.sh
+rm -f "$cxl_medium"
 wait "$lane_a_pid"
 : >"$ktap"
 for name in "${vms[@]}"; do
