@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#define _GNU_SOURCE	/* ppoll */
 /*
  * xpu_xsk: the AF_XDP echo of xpu_xdp.sh.
  *
@@ -148,6 +149,7 @@ int main(int argc, char **argv)
 	struct bpf_program *prog;
 	struct bpf_object *obj;
 	int fd, map, idle, n = NFRAMES;
+	sigset_t term, unblocked;
 	unsigned char *umem;
 
 	if (argc != 5 && !(argc == 6 && !strcmp(argv[5], "-z"))) {
@@ -204,9 +206,15 @@ int main(int argc, char **argv)
 		die(argc == 6 ? "binding in zero-copy mode" : "binding in copy mode");
 	if (bpf_map_update_elem(map, &queue, &fd, 0))
 		die("putting the socket in the XSKMAP");
-	/* No SA_RESTART: the signal ends the poll() below with EINTR. */
-	if (sigaction(SIGTERM, &(struct sigaction){ .sa_handler = stop }, NULL))
-		die("sigaction");
+	/*
+	 * SIGTERM is blocked but in ppoll(), which unblocks it atomically: a signal that comes
+	 * while a batch is being echoed waits for the next ppoll(), which it ends at once (EINTR).
+	 */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigaction(SIGTERM, &(struct sigaction){ .sa_handler = stop }, NULL) ||
+	    sigprocmask(SIG_BLOCK, &term, &unblocked))
+		die("SIGTERM's handler");
 	printf("ready\n");
 	fflush(stdout);
 
@@ -215,11 +223,11 @@ int main(int argc, char **argv)
 		__u32 prod, cons;
 		int tries;
 
-		n = poll(&p, 1, idle * 1000);
+		n = ppoll(&p, 1, &(struct timespec){ .tv_sec = idle }, &unblocked);
 		if (stopped || !n)
 			break;
 		if (n < 0)
-			die("poll");
+			die("ppoll");
 		/* Received: each frame becomes its reply on the TX ring, or goes back to fill. */
 		prod = load(rx.producer);
 		for (cons = *rx.consumer; cons != prod; cons++) {
