@@ -123,8 +123,8 @@ fail() {
 
 # Leak check for the whole test file: objects unreferenced since the last clear. Without
 # kmemleak nothing was checked, so the case is a skip, not a pass: a kernel without it, or one
-# booted with kmemleak=off (tools/lab/check.sh's VMs of the kernel's tests on the PCI loop and
-# with the clock by instructions). A kmemleak that turned itself off after an error of its own refuses to scan, and
+# booted with kmemleak=off (tools/lab/check.sh's VMs of the kernel's tests on a pair, on the PCI
+# loop and with the clock by instructions). A kmemleak that turned itself off after an error of its own refuses to scan, and
 # the case fails: it was there to check, and could not.
 xpu_kmemleak_clean() {
 	local km=/sys/kernel/debug/kmemleak

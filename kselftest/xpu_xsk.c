@@ -212,9 +212,11 @@ int main(int argc, char **argv)
 	 */
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
-	if (sigaction(SIGTERM, &(struct sigaction){ .sa_handler = stop }, NULL) ||
-	    sigprocmask(SIG_BLOCK, &term, &unblocked))
+	if (sigprocmask(SIG_BLOCK, &term, &unblocked) ||
+	    sigaction(SIGTERM, &(struct sigaction){ .sa_handler = stop }, NULL))
 		die("SIGTERM's handler");
+	/* Open in ppoll() even if our parent left it blocked. */
+	sigdelset(&unblocked, SIGTERM);
 	printf("ready\n");
 	fflush(stdout);
 

@@ -83,7 +83,8 @@ log "kselftests in VMs"
 # fifth of the whole. Pair mode's suites run in VMs without ivshmem functions (xpu would bind them).
 # kmemleak records a stack trace at every allocation, and under TCG that makes a guest's work
 # take 1.3 to 1.7 times as long (python3's start: 0.53 s against 0.34; drivers/net/ping.py: 145
-# s against 109; the kernel's tests on a pair, 1169 s against 756 in a cold run of e8d9caa).
+# s against 109; the kernel's tests on a pair, 1169 s in a cold run of e8d9caa, 756 without
+# kmemleak in a VM beside another).
 # xpu's own suites keep it; the VMs of the kernel's tests (on a pair, on the PCI loop, with the
 # clock by instructions) boot with kmemleak=off (KASAN and lockdep stay): the cases that run
 # only there have no leak check of their own, and the paths they take through xpu are those of

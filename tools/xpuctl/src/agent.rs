@@ -583,8 +583,11 @@ fn serve(owner: &mut Owner<'_>, rx: &Receiver<Msg>, half: &str) -> Result<(), Er
             take(owner, next(rx, left)?, &mut changed)?;
         }
         if changed {
+            let freed = owner.refresh()?;
+            // From the reading's end: a reading that takes longer than the gap (thousands of
+            // ports under TCG) still leaves the gap to this half's events.
             refreshed = Instant::now();
-            match owner.refresh()? {
+            match freed {
                 None => {
                     println!("xpuctl: agent: the namespace is no longer split");
                     return Ok(());
