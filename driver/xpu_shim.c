@@ -1000,6 +1000,11 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, const void *link
 	dev->rtnl_link_ops = &xpu_pci_link_ops;
 	SET_NETDEV_DEV(dev, parent);
 
+	/*
+	 * One queue each way until the transport sets its count: registered with all that were
+	 * allocated, each would get its sysfs directory and uevent, most removed again at once.
+	 */
+	netif_set_real_num_queues(dev, 1, 1);
 	rtnl_lock();
 	err = register_netdevice(dev);
 	if (!err) {

@@ -184,6 +184,26 @@ unsafe fn peer_default_name(
     Err(ENFILE)
 }
 
+/// Registers `dev` with one queue in use each way; `attach` then sets the count the link
+/// takes. Registered with every queue numtxqueues/numrxqueues allocated (16 each way), a
+/// pair's two ends got 64 queue directories in sysfs, 60 of them removed again at once by
+/// `attach`, each with its add and remove uevents: most of the time `ip link add` took in
+/// the test VMs beyond veth's.
+///
+/// # Safety
+///
+/// RTNL is held; `dev` is a new device of the xpu kind, not registered.
+unsafe fn register_one_queue(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: RTNL is held and `dev` is not registered (function safety requirements): the
+    // counts are set, no queue object exists yet; one is at most what was allocated.
+    let err = unsafe { sys::netif_set_real_num_queues(dev, 1, 1) };
+    if err < 0 {
+        return err;
+    }
+    // SAFETY: as above.
+    unsafe { sys::register_netdevice(dev) }
+}
+
 /// `rtnl_link_ops.newlink` of the pair kind, as veth.c does it: the peer first (named by
 /// `IFLA_XPU_PEER_INFO`'s own `IFLA_IFNAME`, else [`peer_default_name`]), then `dev`, then
 /// `attach` connects the two registered ends; each then holds a reference on the other until
@@ -293,8 +313,8 @@ pub(super) unsafe fn newlink(
         }
         sys::netif_inherit_tso_max(peer, dev);
     }
-    // SAFETY: RTNL is held; `peer` was just created.
-    let err = unsafe { sys::register_netdevice(peer) };
+    // SAFETY: RTNL is held; `peer` was just created, by rtnetlink for the xpu kind.
+    let err = unsafe { register_one_queue(peer) };
     if err < 0 {
         // SAFETY: never registered: ours to free.
         unsafe { sys::free_netdev(peer) };
@@ -324,8 +344,8 @@ pub(super) unsafe fn newlink(
             bindings::nla_strscpy(dev_name, own_name, IFNAMSIZ);
         }
     }
-    // SAFETY: RTNL is held; `dev` is rtnetlink's new device, to register.
-    let err = unsafe { sys::register_netdevice(dev) };
+    // SAFETY: RTNL is held; `dev` is rtnetlink's new device of the xpu kind, to register.
+    let err = unsafe { register_one_queue(dev) };
     if err < 0 {
         return unregister_peer(err);
     }
