@@ -62,10 +62,10 @@ for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || result not-ok "xpu-fabric did not start"
 
 # Each VM gets one CPU: two TCG guests share this machine's two cores. A DPU VM stays up until
-# it is killed.
+# it is killed. kmemleak=off: nothing here asks it (as tools/lab/pod-vms.sh says).
 vm() { # vm NAME QEMU_OPTS SCRIPT (exec: the background job's pid is vm.sh's own)
 	exec "$XPU_ROOT/tools/lab/vm.sh" --name "xpu-$run-$1" --cpus 1 --timeout 900 \
-		--fabric "$sock" --ivshmem 1 "${cxl[@]}" --qemu-opts "$2" -- "$3"
+		--append kmemleak=off --fabric "$sock" --ivshmem 1 "${cxl[@]}" --qemu-opts "$2" -- "$3"
 }
 side_up="$load || exit 1"'
 dev=$(ls /sys/bus/pci/drivers/xpu/*/net) && ip link set "$dev" name xpu0 || exit 1

@@ -104,9 +104,13 @@ envoy_dir=$(dirname "$(readlink -f "$XPU_TOOLS/bin/envoy")")
 # Each VM gets one CPU: two TCG guests share this machine's two cores. The control link's
 # function sits at slot 0x10, where the guest finds it by its PCI address; the pod links at
 # 0x11 and 0x12, crossed: the host has the first fabric's at 0x11, the DPU at 0x12.
+# kmemleak=off: these VMs check how the pieces work together and never ask kmemleak, whose
+# stack trace at every allocation made each VM's work take about 1.5 times as long (KASAN and
+# lockdep stay); the kernel paths they take are those of xpu's suites, which check for leaks.
 vm() { # vm NAME FIRST_SLOT SECOND_SLOT SCRIPT
 	local dev="ivshmem-doorbell,bus=pcie.0,vectors=5"
-	exec "$XPU_ROOT/tools/lab/vm.sh" --name "xpu-$run-$1" --cpus 1 --timeout 1200 --qemu-opts \
+	exec "$XPU_ROOT/tools/lab/vm.sh" --name "xpu-$run-$1" --cpus 1 --timeout 1200 \
+		--append kmemleak=off --qemu-opts \
 		"-chardev socket,path=$ctlsock,id=xpuctl -device $dev,addr=0x10,chardev=xpuctl \
 		 -chardev socket,path=$psock,id=xpup1 -device $dev,addr=$2,chardev=xpup1 \
 		 -chardev socket,path=$psock2,id=xpup2 -device $dev,addr=$3,chardev=xpup2" \
