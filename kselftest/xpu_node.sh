@@ -416,5 +416,5 @@ xpu_case "Istio TPROXY, IPv4 and IPv6: a policy route and an IP_TRANSPARENT list
 xpu_case "nftables: one inet table redirects both families, both ways" test_nft_redirect
 xpu_case "Istio REDIRECT over an xpu pair link" test_istio_xpu
 modprobe -r xpu
-if xpu_kmemleak_clean; then ktap_test_pass "no leaks"; else ktap_test_fail "no leaks"; fi
+xpu_case "no leaks" xpu_kmemleak_clean
 ktap_finished
