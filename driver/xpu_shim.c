@@ -1004,7 +1004,7 @@ struct net_device *xpu_pci_netdev_create(struct device *parent, const void *link
 	 * One queue each way until the transport sets its count: registered with all that were
 	 * allocated, each would get its sysfs directory and uevent, most removed again at once.
 	 */
-	netif_set_real_num_queues(dev, 1, 1);
+	WARN_ON_ONCE(netif_set_real_num_queues(dev, 1, 1));	/* unregistered: only counts */
 	rtnl_lock();
 	err = register_netdevice(dev);
 	if (!err) {

@@ -125,7 +125,8 @@ fail() {
 # kmemleak nothing was checked, so the case is a skip, not a pass: a kernel without it, one
 # booted with kmemleak=off (tools/lab/check.sh's VMs of the kernel's tests on a pair, on the PCI
 # loop and with the clock by instructions), or one whose kmemleak the caller turned off before
-# the suite and says so with XPU_KMEMLEAK=off (check.sh, for the suites that end lane A's VM).
+# the suite and says so with XPU_KMEMLEAK=off (check.sh, for the suites that end lane A's
+# first VM).
 # A kmemleak that turned itself off after an error of its own refuses to scan, and the case
 # fails: it was there to check, and could not.
 xpu_kmemleak_clean() {

@@ -398,6 +398,12 @@ test_istio_xpu() {
 	check_outbound 6
 }
 
+# The module unloads cleanly (the case's kernel log is checked), then kmemleak finds nothing.
+leak_check() {
+	modprobe -r xpu || fail "xpu did not unload"
+	xpu_kmemleak_clean
+}
+
 xpu_require
 trap 'xpu_cleanup; rm -rf "$WORK"' EXIT
 WORK=$(mktemp -d)
@@ -415,6 +421,5 @@ xpu_case "Istio REDIRECT, IPv6 outbound (ip6tables, IP6T_SO_ORIGINAL_DST); exemp
 xpu_case "Istio TPROXY, IPv4 and IPv6: a policy route and an IP_TRANSPARENT listener" test_tproxy
 xpu_case "nftables: one inet table redirects both families, both ways" test_nft_redirect
 xpu_case "Istio REDIRECT over an xpu pair link" test_istio_xpu
-modprobe -r xpu
-xpu_case "no leaks" xpu_kmemleak_clean
+xpu_case "no leaks" leak_check
 ktap_finished

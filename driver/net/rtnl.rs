@@ -186,9 +186,9 @@ unsafe fn peer_default_name(
 
 /// Registers `dev` with one queue in use each way; `attach` then sets the count the link
 /// takes. Registered with every queue numtxqueues/numrxqueues allocated (16 each way), a
-/// pair's two ends got 64 queue directories in sysfs, 60 of them removed again at once by
-/// `attach`, each with its add and remove uevents: most of the time `ip link add` took in
-/// the test VMs beyond veth's.
+/// pair's two ends got 64 queue directories in sysfs, most of them removed again at once by
+/// `attach` (60 in the one-CPU test VMs, whose links use one queue), each with its add and
+/// remove uevents: most of the time `ip link add` took there beyond veth's.
 ///
 /// # Safety
 ///
