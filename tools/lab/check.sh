@@ -90,10 +90,10 @@ log "kselftests in VMs"
 # kernel's netfilter, and the xpu paths they take (the split namespace's steering and edge, a
 # pair's datapath) are those the suites before them check; kmemleak is turned off for them
 # (for the rest of that boot), and xpu_node.sh's leak check skips (xpu_edge.sh has none: its
-# leaks were found by the check of the suite after it). The VMs of the kernel's tests (on a pair, on the PCI loop, with
-# the clock by instructions) boot with kmemleak=off (KASAN and lockdep stay): the cases that
-# run only there have no leak check of their own, and the paths they take through xpu are
-# those of xpu's suites, which have one (README).
+# leaks were found by the check of the suite after it). The VMs of the kernel's tests (on a
+# pair, on the PCI loop, with the clock by instructions) boot with kmemleak=off (KASAN and
+# lockdep stay): the cases that run only there have no leak check of their own, and the paths
+# they take through xpu are those of xpu's suites, which have one (README).
 ktap=$XPU_CACHE/ksft/last-run.tap
 # A cold run of e8d9caa on a slow machine took A 2232 + 791 + 558 s (the CXL VM then in lane
 # A), B 1498 + 685 + 885 + 337 s, the kernel's tests on a pair 1169 s of B's first VM with
